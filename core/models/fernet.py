@@ -1,0 +1,107 @@
+"""FerNet: compact residual CNNs for 48-64 px grayscale faces, the family of ferlens' embedded CPU default.
+
+Not from the seed papers: their models (EfficientNet-B5/DenseNet121 at 224 px) cost 2-10 GFLOPs and run at a few
+frames per second on a 2-core CPU. FER2013 is 48x48 grayscale, and the published single-model state of the art on it
+(about 73-74 %) comes from VGG/ResNet-style nets at that size (Khaimova et al. 2021; Pham et al. 2021). FerNet is a
+ResNet with a full-resolution stem, four stages of basic blocks and optional CBAM after the last stage; width and
+depth are config fields so that the default can be chosen by measurement (docs/models.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from core.models._registry import register_model
+from core.models.base import FERModel, ModelSpec, build_config
+from core.models.cbam import CBAM
+from core.models.layers import ResidualBlock, conv_bn_relu
+from core.models.weights import shipped_weights
+
+FER_GRAY_MEAN = (0.5077,)
+FER_GRAY_STD = (0.2550,)
+"""Mean and std of FER2013's training pixels (0-1 scale), measured on ``fer2013.csv.gz``'s Training rows."""
+
+
+@dataclass(frozen=True)
+class FerNetConfig:
+    input_size: int = 48
+    in_chans: int = 1
+    widths: tuple[int, ...] = (32, 64, 128, 256)
+    depths: tuple[int, ...] = (1, 1, 1, 1)
+    cbam: bool = False
+    drop_rate: float = 0.3
+
+
+class FerNet(FERModel):
+    def __init__(self, cfg: FerNetConfig, num_classes: int = 7, name: str = "fernet") -> None:
+        super().__init__()
+        if len(cfg.widths) != len(cfg.depths) or not cfg.widths:
+            raise ValueError(f"widths {cfg.widths} and depths {cfg.depths} must be non-empty and equally long")
+        self.cfg = cfg
+        self.stem = nn.Sequential(*conv_bn_relu(cfg.in_chans, cfg.widths[0]))
+        stages, cin = [], cfg.widths[0]
+        for i, (width, depth) in enumerate(zip(cfg.widths, cfg.depths, strict=True)):
+            blocks = [ResidualBlock(cin if j == 0 else width, width, 2 if (i > 0 and j == 0) else 1)
+                      for j in range(depth)]
+            stages.append(nn.Sequential(*blocks))
+            cin = width
+        self.stages = nn.Sequential(*stages)
+        self.cbam = CBAM(cin) if cfg.cbam else None
+        self.embed_dim = cin
+        self.drop = nn.Dropout(cfg.drop_rate)
+        self.head = nn.Linear(cin, num_classes)
+        self.spec = ModelSpec(
+            name=name,
+            input_size=cfg.input_size,
+            in_chans=cfg.in_chans,
+            mean=FER_GRAY_MEAN if cfg.in_chans == 1 else (0.5,) * 3,
+            std=FER_GRAY_STD if cfg.in_chans == 1 else (0.25,) * 3,
+            num_classes=num_classes,
+            paper="ferlens FerNet (compact ResNet for 48 px faces)",
+            config=asdict(cfg),
+        )
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stages(self.stem(x))
+        return self.cbam(x) if self.cbam is not None else x
+
+    def pre_logits(self, pooled: torch.Tensor) -> torch.Tensor:
+        return self.drop(pooled)
+
+    def cam_target_layers(self) -> list[nn.Module]:
+        return [self.cbam if self.cbam is not None else self.stages[-1]]
+
+    def layer_modules(self) -> list[nn.Module]:
+        return [self.stem, *self.stages] + ([self.cbam] if self.cbam is not None else [])
+
+
+@register_model
+def fernet_s(num_classes: int = 7, **overrides) -> FerNet:
+    """Widths 32-256, one block per stage, 48 px gray: ~1.2 M parameters."""
+    return FerNet(build_config("fernet_s", FerNetConfig(), overrides), num_classes, "fernet_s")
+
+
+@register_model
+def fernet_m(num_classes: int = 7, **overrides) -> FerNet:
+    """Widths 48-384, two blocks per stage, 48 px gray."""
+    base = FerNetConfig(widths=(48, 96, 192, 384), depths=(1, 2, 2, 1))
+    return FerNet(build_config("fernet_m", base, overrides), num_classes, "fernet_m")
+
+
+DEFAULT_CONFIG = FerNetConfig(widths=(32, 64, 128, 256), depths=(1, 1, 1, 1))
+
+
+@register_model
+def default(num_classes: int = 7, **overrides) -> FerNet:
+    """The embedded model the app, the CLI and the explainers start on (chosen in docs/models.md).
+
+    ``create_model("default", weights="default")`` loads the shipped weights when they exist
+    (``core/models/weights/default.safetensors``); ``shipped_weights("default")`` says whether they do.
+    """
+    return FerNet(build_config("default", DEFAULT_CONFIG, overrides), num_classes, "default")
+
+
+__all__ = ["FerNet", "FerNetConfig", "DEFAULT_CONFIG", "shipped_weights"]

@@ -1,0 +1,122 @@
+"""CNN trunks taken from timm, with optional CBAM blocks inserted after named stages.
+
+The papers' hybrids all start from an ImageNet CNN whose stages we must address by index (HAFEM puts CBAM "after
+stage 5 and after the last stage"). timm's ``feature_info`` names each stage and its channels, so channel counts
+are read, never hard-coded.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import timm
+import torch
+from torch import nn
+
+from core.models.cbam import CBAM
+from core.models.weights import WeightsError, find_pretrained, read_state_dict
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrunkInfo:
+    """What heads need to know about a trunk's output."""
+
+    channels: int
+    reduction: int
+    stage_channels: tuple[int, ...]
+
+
+def _resolve(root: nn.Module, dotted: str) -> tuple[nn.Module, str]:
+    parent = root
+    *path, last = dotted.split(".")
+    for part in path:
+        parent = getattr(parent, part) if not part.isdigit() else parent[int(part)]
+    return parent, last
+
+
+class TimmTrunk(nn.Module):
+    """A timm model without pooling and classifier, ``forward(x) -> (N, C, h, w)``.
+
+    Args:
+        arch: timm architecture name (e.g. ``efficientnet_b5``).
+        cbam_after_stages: 1-based indices into ``feature_info`` after whose module a CBAM block is inserted.
+        cbam_on_output: add a CBAM after the trunk's final features (after EfficientNet's conv_head).
+        pretrained_backbone: local ImageNet weights file; None looks in ``$FERLENS_PRETRAINED_DIR``.
+        in_chans: input channels; ImageNet stems are 3-channel.
+    """
+
+    def __init__(
+        self,
+        arch: str,
+        cbam_after_stages: tuple[int, ...] = (),
+        cbam_on_output: bool = False,
+        cbam_reduction: int = 16,
+        cbam_kernel: int = 7,
+        pretrained_backbone: str | None = None,
+        in_chans: int = 3,
+        drop_path_rate: float = 0.0,
+    ) -> None:
+        super().__init__()
+        kwargs = {"drop_path_rate": drop_path_rate} if drop_path_rate else {}
+        self.net = timm.create_model(
+            arch, pretrained=False, num_classes=0, global_pool="", in_chans=in_chans, **kwargs
+        )
+        self.arch = arch
+        self.pretrained = False
+        path = find_pretrained(arch, pretrained_backbone)
+        if path is not None:
+            self._load_pretrained(path)
+        infos = self.net.feature_info
+        self.info = TrunkInfo(
+            channels=self.net.num_features,
+            reduction=infos[-1]["reduction"],
+            stage_channels=tuple(int(f["num_chs"]) for f in infos),
+        )
+        for stage in cbam_after_stages:
+            if not 1 <= stage <= len(infos):
+                raise ValueError(f"{arch} has stages 1..{len(infos)} in feature_info, not {stage}")
+            name = infos[stage - 1]["module"]
+            parent, last = _resolve(self.net, name)
+            inner = parent[int(last)] if last.isdigit() else getattr(parent, last)
+            wrapped = nn.Sequential(inner, CBAM(infos[stage - 1]["num_chs"], cbam_reduction, cbam_kernel))
+            if last.isdigit():
+                parent[int(last)] = wrapped
+            else:
+                setattr(parent, last, wrapped)
+        self.cbam_out = CBAM(self.info.channels, cbam_reduction, cbam_kernel) if cbam_on_output else None
+
+    def _load_pretrained(self, path) -> None:
+        state = read_state_dict(path)
+        missing, unexpected = self.net.load_state_dict(state, strict=False)
+        unexpected = [k for k in unexpected if not k.startswith(("classifier.", "fc.", "head."))]
+        if missing or unexpected:
+            raise WeightsError(
+                f"{path} is not {self.arch} ImageNet weights: missing {missing[:5]}, unexpected {unexpected[:5]}"
+            )
+        self.pretrained = True
+        log.info("loaded ImageNet weights for %s from %s", self.arch, path)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.net.forward_features(x)
+        return self.cbam_out(x) if self.cbam_out is not None else x
+
+    def layer_modules(self) -> list[nn.Module]:
+        """The trunk's top-level modules in forward order (stem, each stage, head conv), for LLRD."""
+        mods: list[nn.Module] = []
+        for _, child in self.net.named_children():
+            if isinstance(child, nn.Sequential) and all(isinstance(c, nn.Sequential) for c in child):
+                mods.extend(child)  # a container of stages (EfficientNet's ``blocks``): one group per stage
+            else:
+                mods.append(child)
+        if self.cbam_out is not None:
+            mods.append(self.cbam_out)
+        return mods
+
+    def last_spatial_module(self) -> nn.Module:
+        """Where Grad-CAM should look: the final spatial output (CBAM if present, else the last module)."""
+        if self.cbam_out is not None:
+            return self.cbam_out
+        return [m for m in self.layer_modules() if any(True for _ in m.parameters())][-1]

@@ -1,0 +1,145 @@
+"""Safe weight files: safetensors first, ``torch.load(weights_only=True)`` otherwise, never a pickle.
+
+A weights file ``X.safetensors`` may have a sidecar ``X.json`` holding the :class:`ModelSpec` it was trained
+with, the command that trained it and its measured scores (the model card's source of truth).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+SHIPPED_DIR = Path(__file__).resolve().parent / "weights"
+"""Weights committed with the repository (safetensors, 25 MB in all at most)."""
+
+PRETRAINED_ENV = "FERLENS_PRETRAINED_DIR"
+"""Folder searched for ImageNet backbone files named ``<timm-arch>.safetensors`` (or ``.pth``/``.bin``)."""
+
+
+class WeightsError(ValueError):
+    """A weights file that cannot be used: unreadable, unsafe, or not matching the model."""
+
+
+def shipped_weights(name: str) -> Path | None:
+    """The weights shipped in the repo for model ``name``, or None."""
+    path = SHIPPED_DIR / f"{name}.safetensors"
+    return path if path.is_file() else None
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read a state dict without ever running code from the file.
+
+    ``.safetensors`` is parsed as data; anything else goes through ``torch.load(weights_only=True)``, which
+    refuses pickled objects other than tensors and plain containers. A crafted pickle raises WeightsError.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"weights file not found: {path}")
+    if path.suffix == ".safetensors":
+        try:
+            return load_file(str(path))
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise WeightsError(f"{path.name} is not a valid safetensors file: {exc}") from exc
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError... for bad files
+        raise WeightsError(
+            f"{path.name} could not be loaded safely (weights_only=True refused it or it is corrupt): "
+            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        ) from exc
+    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise WeightsError(f"{path.name} does not hold a state dict of tensors")
+    return obj
+
+
+def load_weights(model: nn.Module, path: str | Path, strict: bool = True) -> None:
+    """Load ``path`` into ``model``; a mismatch names the missing, unexpected and mis-shaped keys."""
+    state = read_state_dict(path)
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shapes = [
+        f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+        for k in sorted(set(own) & set(state))
+        if state[k].shape != own[k].shape
+    ]
+    if shapes or (strict and (missing or unexpected)):
+        parts = []
+        if missing:
+            parts.append(f"missing keys ({len(missing)}): {missing[:8]}")
+        if unexpected:
+            parts.append(f"unexpected keys ({len(unexpected)}): {unexpected[:8]}")
+        if shapes:
+            parts.append(f"shape mismatches ({len(shapes)}): {shapes[:8]}")
+        raise WeightsError(f"{Path(path).name} does not fit {type(model).__name__}: " + "; ".join(parts))
+    model.load_state_dict(state, strict=strict)
+
+
+def atomic_write(path: Path, write) -> None:
+    """Write via a temp file in the same folder and ``os.replace``, so a crash never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_weights(model: nn.Module, path: str | Path, meta: dict | None = None) -> None:
+    """Save ``model``'s weights as safetensors (atomically) and, if given, ``meta`` as a JSON sidecar."""
+    path = Path(path)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    atomic_write(path, lambda tmp: save_file(state, tmp))
+    if meta is not None:
+        text = json.dumps(meta, indent=2, sort_keys=True, default=str)
+        atomic_write(path.with_suffix(".json"), lambda tmp: Path(tmp).write_text(text))
+
+
+def read_meta(path: str | Path) -> dict:
+    """The JSON sidecar of a weights file ({} when there is none)."""
+    side = Path(path).with_suffix(".json")
+    return json.loads(side.read_text()) if side.is_file() else {}
+
+
+def find_pretrained(arch: str, explicit: str | Path | None = None) -> Path | None:
+    """Locate local ImageNet weights for timm backbone ``arch``; never touches the network.
+
+    Looks at ``explicit`` first, then ``$FERLENS_PRETRAINED_DIR/<arch>.{safetensors,pth,bin}``. When nothing is
+    found, logs once what to place where and returns None (the backbone then starts from random init).
+    """
+    if explicit:
+        p = Path(explicit)
+        if not p.is_file():
+            raise WeightsError(f"pretrained backbone file not found: {p}")
+        return p
+    root = os.environ.get(PRETRAINED_ENV)
+    if root:
+        for ext in (".safetensors", ".pth", ".bin"):
+            p = Path(root) / f"{arch}{ext}"
+            if p.is_file():
+                return p
+    log.info(
+        "no local ImageNet weights for %s: random init. To use them, put %s.safetensors in $%s "
+        "or pass pretrained_backbone=PATH (ferlens never downloads).",
+        arch,
+        arch,
+        PRETRAINED_ENV,
+    )
+    return None
