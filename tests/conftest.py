@@ -1,0 +1,51 @@
+"""Shared fixtures: where the real data lives, and a CPU-only, offline, deterministic test session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Tests never touch the network: make any hub client fail fast instead of hanging for a minute.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def datasets_dir() -> Path:
+    """``$FERLENS_DATA`` or ``<repo>/../shared/datasets`` (read-only; never copied into the repo)."""
+    return Path(os.environ.get("FERLENS_DATA", REPO.parent / "shared" / "datasets")).resolve()
+
+
+@pytest.fixture(scope="session")
+def shared_datasets() -> Path:
+    root = datasets_dir()
+    if not (root / "README.md").is_file():
+        pytest.fail(f"shared datasets not found at {root}: clone next to ../shared or set FERLENS_DATA")
+    return root
+
+
+@pytest.fixture(scope="session")
+def samples_dir(shared_datasets: Path) -> Path:
+    return shared_datasets / "samples"
+
+
+@pytest.fixture(autouse=True)
+def _seeded() -> None:
+    torch.manual_seed(0)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if torch.cuda.is_available():
+        return
+    skip_gpu = pytest.mark.skip(reason="needs a CUDA device; none on this machine")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip_gpu)
