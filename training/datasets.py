@@ -1,0 +1,662 @@
+"""Face datasets as decoded uint8 arrays: FER2013, FERPlus, ImageFolder layouts and AffectNet's CSV.
+
+Every loader returns a :class:`FaceSet`, a plain container of numpy arrays, so that training never decodes an image
+twice: FER2013's 35,710 pixel strings are parsed once (one C call, about 2 s) and kept as ``.npy`` under the cache
+folder, keyed by the source file's size and mtime; photos from folders are decoded, cropped and resized once and
+cached the same way. :mod:`training.loader` turns a FaceSet into model-sized tensors and batches.
+
+Split names: ``train`` / ``val`` / ``test`` everywhere, with FER2013's ``Training`` / ``PublicTest`` /
+``PrivateTest`` accepted as aliases (and the other way round), so the usual protocol "train on Training, select on
+PublicTest, report PrivateTest" is ``train`` / ``val`` / ``test``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from core.labels import FERPLUS_VOTE_COLUMNS, canonical, class_names, from_dataset_code, remap_columns
+from core.models.weights import atomic_write
+from training.config import DataConfig
+
+log = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DATA_ENV = "FERLENS_DATA"
+CACHE_ENV = "FERLENS_CACHE"
+FER_SIZE = 48
+
+SPLITS = ("train", "val", "test")
+_SPLIT_ALIASES = {
+    "train": "train",
+    "training": "train",
+    "val": "val",
+    "valid": "val",
+    "validation": "val",
+    "publictest": "val",
+    "test": "test",
+    "testing": "test",
+    "privatetest": "test",
+}
+FER_USAGE = {"train": "Training", "val": "PublicTest", "test": "PrivateTest"}
+
+
+class DatasetError(ValueError):
+    """A dataset that cannot be read as asked: missing files, unknown split, inconsistent join."""
+
+
+@dataclass
+class FaceSet:
+    """One split of one dataset, fully decoded.
+
+    Attributes:
+        images: uint8, ``(N, H, W)`` grayscale or ``(N, H, W, 3)`` RGB.
+        targets: what the loss sees: ``(N,)`` int64 class indices, or ``(N, C)`` float32 vote distributions.
+        labels: ``(N,)`` int64 hard labels in canonical order (the argmax of soft targets, first wins ties).
+        ids: ``(N,)`` int64 row ids in the source, so the error explorer can show the very image:
+            FER2013/FERPlus: the row of ``fer2013.csv.gz``; AffectNet: the row of its CSV; folders: the index in
+            the sorted file listing of the split (``paths`` holds the file itself).
+        class_names: canonical names of the C classes.
+        split: canonical split name (train / val / test / all).
+        source: dataset spec and file it came from.
+        paths: source file per row for folder datasets (empty for FER2013/FERPlus).
+    """
+
+    images: np.ndarray
+    targets: np.ndarray
+    labels: np.ndarray
+    ids: np.ndarray
+    class_names: tuple[str, ...]
+    split: str
+    source: str
+    paths: tuple[str, ...] = ()
+    cache: dict = field(default_factory=dict, repr=False, compare=False)
+    """Model-sized tensors made from ``images`` (filled by ``training.loader``), so epochs reuse them."""
+
+    def __post_init__(self) -> None:
+        n = len(self.images)
+        for name in ("targets", "labels", "ids"):
+            if len(getattr(self, name)) != n:
+                raise DatasetError(f"FaceSet.{name} has {len(getattr(self, name))} rows, images have {n}")
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def soft(self) -> bool:
+        return self.targets.ndim == 2
+
+    def class_counts(self) -> np.ndarray:
+        """Images per class (hard labels), length C."""
+        return np.bincount(self.labels, minlength=self.num_classes)
+
+    def subset(self, index: np.ndarray) -> FaceSet:
+        """Rows ``index`` (in that order) as a new FaceSet."""
+        index = np.asarray(index)
+        paths = tuple(self.paths[i] for i in index) if self.paths else ()
+        return replace(
+            self,
+            images=self.images[index],
+            targets=self.targets[index],
+            labels=self.labels[index],
+            ids=self.ids[index],
+            paths=paths,
+            cache={},
+        )
+
+
+# ------------------------------------------------------------------------------------------ paths
+
+
+def data_root(root: str | os.PathLike | None = None) -> Path:
+    """The folder with ``fer2013/`` and ``ferplus/``: ``root``, else ``$FERLENS_DATA``, else ``<repo>/../shared/datasets``."""
+    if root:
+        return Path(root)
+    env = os.environ.get(DATA_ENV)
+    return Path(env) if env else (REPO_ROOT.parent / "shared" / "datasets").resolve()
+
+
+def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
+    """Where decoded arrays go: ``cache_dir``, else ``$FERLENS_CACHE``, else ``<repo>/cache`` (gitignored)."""
+    if cache_dir:
+        return Path(cache_dir)
+    env = os.environ.get(CACHE_ENV)
+    return Path(env) if env else REPO_ROOT / "cache"
+
+
+def canonical_split(split: str) -> str:
+    """``train``/``val``/``test`` (or ``all``) for any accepted spelling; raises with the accepted ones."""
+    key = str(split).strip().lower()
+    if key == "all":
+        return "all"
+    if key not in _SPLIT_ALIASES:
+        raise DatasetError(
+            f"unknown split {split!r}; use train/val/test or Training/PublicTest/PrivateTest (or all)"
+        )
+    return _SPLIT_ALIASES[key]
+
+
+def _file_key(path: Path) -> str:
+    st = path.stat()
+    return f"{st.st_size}-{st.st_mtime_ns}"
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as fh:
+            np.save(fh, array)
+
+    atomic_write(path, write)
+
+
+# ------------------------------------------------------------------------------------ registry
+
+Loader = Callable[[DataConfig, str, str | None], FaceSet]
+_DATASETS: dict[str, tuple[Loader, bool]] = {}
+
+
+def register_dataset(name: str, needs_path: bool = False) -> Callable[[Loader], Loader]:
+    """Register ``fn(cfg, split, arg)`` as dataset ``name`` (``name:PATH`` when ``needs_path``)."""
+
+    def deco(fn: Loader) -> Loader:
+        if name in _DATASETS:
+            raise ValueError(f"dataset {name!r} is registered twice")
+        _DATASETS[name] = (fn, needs_path)
+        return fn
+
+    return deco
+
+
+def list_datasets() -> list[str]:
+    return sorted(f"{n}:PATH" if p else n for n, (_, p) in _DATASETS.items())
+
+
+def parse_dataset(spec: str) -> tuple[str, str | None]:
+    """Split ``"folder:/data/rafdb"`` into ``("folder", "/data/rafdb")``; unknown names raise with the list."""
+    name, _, arg = str(spec).partition(":")
+    if name not in _DATASETS:
+        raise DatasetError(f"unknown dataset {spec!r}; choose one of {list_datasets()}")
+    needs = _DATASETS[name][1]
+    if needs and not arg:
+        raise DatasetError(f"dataset {name!r} needs a path: {name}:PATH")
+    if not needs and arg:
+        raise DatasetError(f"dataset {name!r} takes no path (use data.root to move the data folder)")
+    return name, arg or None
+
+
+def load_split(cfg: DataConfig, split: str) -> FaceSet:
+    """One split of ``cfg.dataset`` with ``cfg``'s label mode, classes and ``limit`` applied."""
+    name, arg = parse_dataset(cfg.dataset)
+    fs = _DATASETS[name][0](cfg, canonical_split(split), arg)
+    if cfg.limit is not None and len(fs) > cfg.limit:
+        fs = fs.subset(limit_index(fs.labels, cfg.limit, cfg.limit_mode))
+    log.info("%s %s: %d images, class counts %s", cfg.dataset, fs.split, len(fs), fs.class_counts().tolist())
+    return fs
+
+
+def limit_index(labels: np.ndarray, limit: int, mode: str = "stratified") -> np.ndarray:
+    """Deterministic row indices of a ``limit``-row slice.
+
+    ``first``: rows 0..limit-1. ``stratified``: each class keeps its share (largest remainder, at least one row
+    per present class when ``limit`` allows), rows evenly spaced through the class, returned in file order.
+    """
+    n = len(labels)
+    if limit >= n:
+        return np.arange(n)
+    if mode == "first":
+        return np.arange(limit)
+    if mode != "stratified":
+        raise DatasetError(f"unknown limit_mode {mode!r}; choose 'stratified' or 'first'")
+    classes, counts = np.unique(labels, return_counts=True)
+    exact = counts * limit / n
+    take = np.floor(exact).astype(int)
+    if limit >= len(classes):
+        take = np.maximum(take, 1)
+    order = np.argsort(-(exact - np.floor(exact)), kind="stable")
+    i = 0
+    while take.sum() < limit:
+        c = order[i % len(order)]
+        if take[c] < counts[c]:
+            take[c] += 1
+        i += 1
+    while take.sum() > limit:  # the at-least-one rule overshot: trim the largest classes
+        take[np.argmax(take)] -= 1
+    picked = []
+    for c, k in zip(classes, take, strict=True):
+        rows = np.flatnonzero(labels == c)
+        if k > 0:
+            picked.append(rows[np.unique(np.linspace(0, len(rows) - 1, k).round().astype(int))])
+    return np.sort(np.concatenate(picked))
+
+
+# ----------------------------------------------------------------------------------- FER2013
+
+_USAGE_CODES = ("Training", "PublicTest", "PrivateTest")
+
+
+def fer2013_path(root: str | os.PathLike | None = None) -> Path:
+    base = data_root(root) / "fer2013"
+    for name in ("fer2013.csv.gz", "fer2013.csv"):
+        if (base / name).is_file():
+            return base / name
+    raise DatasetError(
+        f"FER2013 not found: expected {base}/fer2013.csv(.gz); set data.root or ${DATA_ENV} to the folder "
+        "holding fer2013/ and ferplus/"
+    )
+
+
+def read_fer2013(path: str | os.PathLike, cache_dir: str | os.PathLike | None = None) -> dict[str, np.ndarray]:
+    """All rows of a FER2013 csv(.gz): ``images`` (N,48,48) uint8, ``emotion`` (N,) int64, ``usage`` (N,) int8.
+
+    ``usage`` codes 0/1/2 are Training/PublicTest/PrivateTest. The decoded arrays are cached as ``.npy`` keyed by
+    the file's size and mtime, so the 2-4 s parse happens once per file version.
+    """
+    path = Path(path)
+    stem = path.name.split(".")[0]
+    base = cache_root(cache_dir) / f"{stem}-{_file_key(path)}"
+    files = {k: base.with_name(f"{base.name}.{k}.npy") for k in ("images", "emotion", "usage")}
+    if all(f.is_file() for f in files.values()):
+        try:
+            return {k: np.load(f) for k, f in files.items()}
+        except (OSError, ValueError) as exc:
+            log.warning("decoded cache %s unreadable (%s); decoding %s again", base, exc, path.name)
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt") as fh:
+        frame = pd.read_csv(fh, dtype={"emotion": np.int64, "pixels": str, "Usage": str})
+    missing = {"emotion", "pixels", "Usage"} - set(frame.columns)
+    if missing:
+        raise DatasetError(f"{path.name} lacks column(s) {sorted(missing)}; expected emotion,pixels,Usage")
+    n = len(frame)
+    # One C-level parse of all pixel strings; per-row np.fromstring is ~10x slower.
+    flat = np.fromstring(" ".join(frame["pixels"].tolist()), dtype=np.uint8, sep=" ")
+    if flat.size != n * FER_SIZE * FER_SIZE:
+        raise DatasetError(f"{path.name}: {flat.size} pixel values for {n} rows, expected {n * FER_SIZE**2}")
+    usage = frame["Usage"].map({u: i for i, u in enumerate(_USAGE_CODES)})
+    if usage.isna().any():
+        bad = sorted(set(frame["Usage"][usage.isna()]))
+        raise DatasetError(f"{path.name}: unknown Usage value(s) {bad}; expected {list(_USAGE_CODES)}")
+    out = {
+        "images": flat.reshape(n, FER_SIZE, FER_SIZE),
+        "emotion": frame["emotion"].to_numpy(np.int64),
+        "usage": usage.to_numpy(np.int8),
+    }
+    try:
+        for k, f in files.items():
+            _save_npy(f, out[k])
+    except OSError as exc:
+        log.warning("could not write the decoded cache under %s: %s (continuing without it)", base.parent, exc)
+    return out
+
+
+def _usage_mask(usage: np.ndarray, split: str) -> np.ndarray:
+    if split == "all":
+        return np.ones(len(usage), dtype=bool)
+    return usage == _USAGE_CODES.index(FER_USAGE[split])
+
+
+@register_dataset("fer2013")
+def load_fer2013(cfg: DataConfig, split: str, arg: str | None = None) -> FaceSet:
+    """FER2013 with its original labels. 8-class configs keep the 7 labels (contempt never occurs)."""
+    if cfg.label_mode != "hard":
+        raise DatasetError("FER2013 has one label per image; label_mode='soft' needs dataset 'ferplus'")
+    path = fer2013_path(cfg.root)
+    raw = read_fer2013(path, cfg.cache_dir)
+    rows = np.flatnonzero(_usage_mask(raw["usage"], split))
+    labels = raw["emotion"][rows]
+    return FaceSet(
+        images=raw["images"][rows],
+        targets=labels.copy(),
+        labels=labels,
+        ids=rows.astype(np.int64),
+        class_names=class_names(cfg.num_classes),
+        split=split,
+        source=f"fer2013:{path}",
+    )
+
+
+# ------------------------------------------------------------------------------------ FERPlus
+
+FERPLUS_ALL_COLUMNS = (*FERPLUS_VOTE_COLUMNS, "unknown", "NF")
+
+
+def read_ferplus_votes(root: str | os.PathLike | None = None, n_fer: int | None = None) -> pd.DataFrame:
+    """FERPlus votes joined to ``fer2013.csv.gz`` as the datasets README prescribes.
+
+    Keeps the rows that have an ``Image name`` and are the last row with that name; the result lines up row by
+    row with FER2013 (checked on ``Usage``), so row k of the result is row k of ``fer2013.csv.gz``.
+    """
+    path = data_root(root) / "ferplus" / "fer2013new.csv"
+    if not path.is_file():
+        raise DatasetError(f"FERPlus votes not found: expected {path}")
+    plus = pd.read_csv(path)
+    missing = {"Usage", "Image name", *FERPLUS_ALL_COLUMNS} - set(plus.columns)
+    if missing:
+        raise DatasetError(f"{path.name} lacks column(s) {sorted(missing)}")
+    keep = plus["Image name"].notna() & ~plus["Image name"].duplicated(keep="last")
+    plus = plus[keep].reset_index(drop=True)
+    if n_fer is not None and len(plus) != n_fer:
+        raise DatasetError(f"FERPlus join gives {len(plus)} rows but FER2013 has {n_fer}; files do not match")
+    return plus
+
+
+def ferplus_labels(votes: np.ndarray, rule: str = "argmax") -> tuple[np.ndarray, np.ndarray]:
+    """Majority label (0..9 in file column order; 8 = unknown, 9 = NF) and the votes the rule kept.
+
+    ``argmax``: the column with most votes, first column wins ties (the README's table). ``strict``: FERPlus'
+    own ``majority`` mode (``src/ferplus.py``): single votes are dropped as outliers and the top class is kept
+    only with more than half of the remaining votes, otherwise the row is ``unknown``.
+    """
+    votes = np.asarray(votes, dtype=np.float64)
+    if rule == "argmax":
+        return votes.argmax(1), votes
+    if rule != "strict":
+        raise DatasetError(f"unknown FERPlus rule {rule!r}; choose 'argmax' or 'strict'")
+    kept = np.where(votes <= 1, 0.0, votes)
+    top = kept.max(1)
+    label = np.where(top > 0.5 * kept.sum(1), kept.argmax(1), 8)
+    return label, kept
+
+
+@register_dataset("ferplus")
+def load_ferplus(cfg: DataConfig, split: str, arg: str | None = None) -> FaceSet:
+    """FERPlus labels on FER2013 pixels; rows whose majority is ``unknown`` or ``NF`` are dropped.
+
+    8 classes: contempt is the 8th (canonical order, columns permuted with ``remap_columns``). 7 classes: rows
+    whose majority is contempt are dropped (folding contempt into another emotion has no principled target), and
+    soft targets renormalise the remaining seven columns. Soft targets are the kept emotion votes divided by
+    their sum (``unknown``/``NF`` votes are not an emotion and are left out); the row set is the same as for
+    hard labels, so hard and soft runs are compared on identical images.
+    """
+    path = fer2013_path(cfg.root)
+    raw = read_fer2013(path, cfg.cache_dir)
+    plus = read_ferplus_votes(cfg.root, n_fer=len(raw["usage"]))
+    usage_codes = plus["Usage"].map({u: i for i, u in enumerate(_USAGE_CODES)}).to_numpy()
+    if not np.array_equal(usage_codes, raw["usage"]):
+        raise DatasetError("FERPlus and FER2013 Usage columns disagree after the join; the files do not match")
+    majority, kept = ferplus_labels(plus[list(FERPLUS_ALL_COLUMNS)].to_numpy(), cfg.ferplus_rule)
+    c = cfg.num_classes
+    perm = remap_columns(FERPLUS_VOTE_COLUMNS, 8)  # canonical column j comes from file column perm[j]
+    emotion_votes = kept[:, :8][:, perm]  # (N, 8) canonical order, contempt last
+    canon = np.full(len(majority), -1, dtype=np.int64)
+    is_emotion = majority < 8
+    inverse = np.argsort(perm)  # file column -> canonical index
+    canon[is_emotion] = inverse[majority[is_emotion]]
+    keep = is_emotion & (canon < c) & _usage_mask(raw["usage"], split)
+    rows = np.flatnonzero(keep)
+    labels = canon[rows]
+    if cfg.label_mode == "soft":
+        dist = emotion_votes[rows, :c]
+        targets = (dist / dist.sum(1, keepdims=True)).astype(np.float32)
+    else:
+        targets = labels.copy()
+    return FaceSet(
+        images=raw["images"][rows],
+        targets=targets,
+        labels=labels,
+        ids=rows.astype(np.int64),
+        class_names=class_names(c),
+        split=split,
+        source=f"ferplus:{data_root(cfg.root) / 'ferplus' / 'fer2013new.csv'}",
+    )
+
+
+# ------------------------------------------------------------------------------ photo folders
+
+IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
+
+
+def _read_rgb(path: Path):
+    import cv2
+
+    buf = np.fromfile(str(path), dtype=np.uint8)
+    img = cv2.imdecode(buf, cv2.IMREAD_COLOR) if buf.size else None
+    if img is None:
+        return None
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def _resize_square(img: np.ndarray, size: int) -> np.ndarray:
+    import cv2
+
+    h, w = img.shape[:2]
+    interp = cv2.INTER_AREA if min(h, w) > size else cv2.INTER_LINEAR
+    return cv2.resize(img, (size, size), interpolation=interp)
+
+
+def _detect_faces(images: list[np.ndarray], size: int) -> list[np.ndarray | None]:
+    """Aligned face crops through the face pipeline (``core.faces``), imported only when asked for."""
+    try:
+        from core import faces
+    except ImportError as exc:
+        raise DatasetError("data.faces='detect' needs the face pipeline core.faces, which is not available") from exc
+    align = getattr(faces, "detect_and_align", None)
+    if align is None:
+        raise DatasetError("core.faces has no detect_and_align(image, size); use data.faces='cropped'")
+    return [align(img, size) for img in images]
+
+
+def _decode_folder(
+    paths: list[Path], size: int, faces: str, boxes: list[tuple[int, int, int, int] | None] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Decode, crop to ``boxes`` (x, y, w, h) or detect, resize; returns images (M, size, size, 3) and the
+    indices of the paths that worked (unreadable files and faceless photos are logged and skipped)."""
+    out, ok = [], []
+    for i, p in enumerate(paths):
+        img = _read_rgb(p)
+        if img is None:
+            log.warning("skipping unreadable image %s", p)
+            continue
+        box = boxes[i] if boxes is not None else None
+        if box is not None:
+            x, y, w, h = box
+            crop = img[max(y, 0) : y + h, max(x, 0) : x + w]
+            img = crop if crop.size else img
+        if faces == "detect":
+            crop = _detect_faces([img], size)[0]
+            if crop is None:
+                log.warning("no face found in %s; skipped", p)
+                continue
+            img = crop
+        out.append(_resize_square(img, size))
+        ok.append(i)
+    if not out:
+        raise DatasetError(f"none of the {len(paths)} images could be read")
+    return np.stack(out), np.asarray(ok, dtype=np.int64)
+
+
+def _cached_decode(
+    kind: str, paths: list[Path], size: int, faces: str, cache_dir, boxes=None
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_decode_folder` behind an ``.npz`` cache keyed by every file's path, size, mtime and box."""
+    h = hashlib.sha1(f"{size}|{faces}".encode())
+    for i, p in enumerate(paths):
+        h.update(f"{p}|{_file_key(p) if p.is_file() else 'missing'}|{boxes[i] if boxes else ''}\n".encode())
+    path = cache_root(cache_dir) / f"{kind}-{h.hexdigest()[:16]}.npz"
+    if path.is_file():
+        try:
+            with np.load(path) as z:
+                return z["images"], z["ok"]
+        except (OSError, ValueError, KeyError) as exc:
+            log.warning("decoded cache %s unreadable (%s); decoding again", path, exc)
+    images, ok = _decode_folder(paths, size, faces, boxes)
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, images=images, ok=ok)
+
+    try:
+        atomic_write(path, write)
+    except OSError as exc:
+        log.warning("could not write the decoded cache %s: %s (continuing without it)", path, exc)
+    return images, ok
+
+
+def _hash_split(rel: str, fractions=(0.8, 0.1)) -> str:
+    """A stable train/val/test assignment from the file's relative path (80/10/10)."""
+    u = int(hashlib.md5(rel.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    return "train" if u < fractions[0] else "val" if u < fractions[0] + fractions[1] else "test"
+
+
+def _class_dirs(folder: Path, num_classes: int) -> dict[Path, int]:
+    order = class_names(num_classes)
+    out, skipped = {}, []
+    for d in sorted(p for p in folder.iterdir() if p.is_dir()):
+        try:
+            name = canonical(d.name)
+        except ValueError:
+            skipped.append(d.name)
+            continue
+        if name not in order:
+            skipped.append(d.name)
+            continue
+        out[d] = order.index(name)
+    if skipped:
+        log.warning("%s: ignoring folder(s) that are not %d-class emotions: %s", folder, num_classes, skipped)
+    return out
+
+
+@register_dataset("folder", needs_path=True)
+def load_folder(cfg: DataConfig, split: str, arg: str | None) -> FaceSet:
+    """An ImageFolder: ``PATH/<split>/<class>/*`` or ``PATH/<class>/*`` (RAF-DB, CK+, KDEF, JAFFE layouts).
+
+    Class folders may use any spelling :func:`core.labels.canonical` knows (``anger``, ``Happy``, ``SU``...).
+    Split folders may be named train/training, val/valid/validation, test/testing. Without split folders the
+    images are assigned 80/10/10 by a hash of their relative path (stable as files are added), and ``all``
+    returns every image. Images are decoded once at ``cfg.image_size`` (RGB) and cached.
+    """
+    root = Path(arg).expanduser()
+    if not root.is_dir():
+        raise DatasetError(f"image folder not found: {root}")
+    split_dirs = {}
+    for d in root.iterdir():
+        if d.is_dir() and d.name.lower() in _SPLIT_ALIASES:
+            split_dirs.setdefault(_SPLIT_ALIASES[d.name.lower()], []).append(d)
+    items: list[tuple[Path, int]] = []
+    if split_dirs:
+        if split == "all":
+            wanted = [d for ds in split_dirs.values() for d in ds]
+        elif split in split_dirs:
+            wanted = split_dirs[split]
+        else:
+            raise DatasetError(f"{root} has split folders for {sorted(split_dirs)}, not {split!r}")
+        for sd in sorted(wanted):
+            for cd, label in _class_dirs(sd, cfg.num_classes).items():
+                items += [(p, label) for p in sorted(cd.rglob("*")) if p.suffix.lower() in IMAGE_EXTS]
+    else:
+        for cd, label in _class_dirs(root, cfg.num_classes).items():
+            for p in sorted(cd.rglob("*")):
+                if p.suffix.lower() in IMAGE_EXTS and (split == "all" or _hash_split(str(p.relative_to(root))) == split):
+                    items.append((p, label))
+    if not items:
+        raise DatasetError(f"no images with emotion-named class folders found under {root} for split {split!r}")
+    paths = [p for p, _ in items]
+    images, ok = _cached_decode("folder", paths, cfg.image_size, cfg.faces, cfg.cache_dir)
+    labels = np.asarray([items[i][1] for i in ok], dtype=np.int64)
+    return FaceSet(
+        images=images,
+        targets=labels.copy(),
+        labels=labels,
+        ids=ok,
+        class_names=class_names(cfg.num_classes),
+        split=split,
+        source=f"folder:{root}",
+        paths=tuple(str(paths[i]) for i in ok),
+    )
+
+
+# ---------------------------------------------------------------------------------- AffectNet
+
+AFFECTNET_VAL_FRACTION = 0.05
+
+
+@register_dataset("affectnet", needs_path=True)
+def load_affectnet(cfg: DataConfig, split: str, arg: str | None) -> FaceSet:
+    """AffectNet's manually annotated set: ``PATH/training.csv``, ``PATH/validation.csv`` and the images.
+
+    Rows are ``subDirectory_filePath, face_x, face_y, face_width, face_height, ..., expression``; images are
+    looked up under ``PATH/Manually_Annotated_Images/`` (or ``PATH/``) and cropped to the face box when it is
+    given. Expression codes 8-10 (none, uncertain, non-face) are dropped, and 7 (contempt) in 7-class mode.
+    AffectNet's test set is not public, so ``test`` is ``validation.csv`` and ``val`` is a stable 5 % of
+    ``training.csv`` (by path hash): model selection never sees the reported rows.
+    """
+    root = Path(arg).expanduser()
+    csv = root / ("validation.csv" if split == "test" else "training.csv")
+    if split == "all":
+        raise DatasetError("affectnet has no 'all' split; use train, val or test")
+    if not csv.is_file():
+        raise DatasetError(f"AffectNet CSV not found: {csv}")
+    frame = pd.read_csv(csv)
+    need = {"subDirectory_filePath", "expression"}
+    if need - set(frame.columns):
+        raise DatasetError(f"{csv.name} lacks column(s) {sorted(need - set(frame.columns))}")
+    order = class_names(cfg.num_classes)
+    names = [from_dataset_code("affectnet", int(e)) for e in frame["expression"]]
+    keep = np.asarray([n is not None and n in order for n in names])
+    if split in ("train", "val"):
+        in_val = frame["subDirectory_filePath"].map(
+            lambda r: int(hashlib.md5(str(r).encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < AFFECTNET_VAL_FRACTION
+        )
+        keep &= in_val.to_numpy() if split == "val" else ~in_val.to_numpy()
+    rows = np.flatnonzero(keep)
+    img_root = root / "Manually_Annotated_Images"
+    img_root = img_root if img_root.is_dir() else root
+    box_cols = ["face_x", "face_y", "face_width", "face_height"]
+    boxes = None
+    if set(box_cols) <= set(frame.columns):
+        raw_boxes = frame.loc[rows, box_cols].to_numpy()
+        boxes = [tuple(int(v) for v in b) if (np.isfinite(b).all() and b[2] > 0 and b[3] > 0) else None
+                 for b in raw_boxes.astype(float)]
+    paths = [img_root / str(frame.at[r, "subDirectory_filePath"]) for r in rows]
+    images, ok = _cached_decode("affectnet", paths, cfg.image_size, cfg.faces, cfg.cache_dir, boxes)
+    labels = np.asarray([order.index(names[rows[i]]) for i in ok], dtype=np.int64)
+    return FaceSet(
+        images=images,
+        targets=labels.copy(),
+        labels=labels,
+        ids=rows[ok].astype(np.int64),
+        class_names=order,
+        split=split,
+        source=f"affectnet:{csv}",
+        paths=tuple(str(paths[i]) for i in ok),
+    )
+
+
+def describe(fs: FaceSet) -> dict:
+    """A JSON-able summary (sizes, class counts) for logs and sidecars."""
+    return {
+        "split": fs.split,
+        "source": fs.source,
+        "n": len(fs),
+        "image_shape": list(fs.images.shape[1:]),
+        "soft": fs.soft,
+        "class_counts": dict(zip(fs.class_names, fs.class_counts().tolist(), strict=True)),
+    }
+
+
+__all__ = [
+    "DatasetError",
+    "FaceSet",
+    "cache_root",
+    "canonical_split",
+    "data_root",
+    "describe",
+    "ferplus_labels",
+    "limit_index",
+    "list_datasets",
+    "load_split",
+    "parse_dataset",
+    "read_fer2013",
+    "register_dataset",
+]
