@@ -1,0 +1,437 @@
+"""Evaluate a model on one split and write the results JSON; compare two results with McNemar.
+
+    python -m training.evaluate --model default --weights default --data fer2013 --split test --out r.json
+    python -m training.evaluate compare a.json b.json
+
+The results JSON (schema in ``docs/results-schema.md``, checked by :func:`validate_results`) holds everything
+a reader needs to trust or doubt a number: what was evaluated (model, weights hash, data, split, git
+commit, command), every metric with a 95 % bootstrap CI, the per-class report, confusion matrix, ROC and
+reliability points for plotting, and one row per image (id, label, prediction, probabilities) so the
+dashboard's error explorer can open the very images the model got wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import logging
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from core import metrics as M
+from core.models import FERModel, WeightsError, create_model
+from core.models.weights import atomic_write, read_meta
+from training.results import (
+    SCHEMA,
+    ResultsSchemaError,
+    load_results,
+    results_problems,
+    validate_results,
+    write_results,
+)
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "compare_results",
+    "evaluate_model",
+    "load_results",
+    "main",
+    "predict_probs",
+    "results_problems",
+    "validate_results",
+    "write_results",
+]
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+# --------------------------------------------------------------------------------------------- inference
+@torch.no_grad()
+def predict_probs(
+    model: FERModel,
+    faceset,
+    batch_size: int = 256,
+    tta_hflip: bool = False,
+    device: str | torch.device | None = None,
+) -> np.ndarray:
+    """Softmax probabilities ``(N, C)`` of ``model`` on a FaceSet.
+
+    Inputs go through :mod:`training.loader` (``prepare_tensor`` then ``normalize``), the very code that
+    feeds the model in training, so resizing, channel handling and normalisation cannot drift apart. With
+    ``tta_hflip`` the probabilities of each face and of its mirror image are averaged (faces are roughly
+    symmetric, so this is the one test-time augmentation that never changes the label).
+    """
+    from training.loader import normalize, prepare_tensor
+
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    images = prepare_tensor(faceset, model.spec)
+    was_training = model.training
+    model.eval().to(device)
+    out = []
+    try:
+        for start in range(0, len(images), batch_size):
+            x = normalize(images[start : start + batch_size].to(device).float() / 255.0, model.spec)
+            p = torch.softmax(model(x).float(), dim=1)
+            if tta_hflip:
+                p = 0.5 * (p + torch.softmax(model(torch.flip(x, dims=[-1])).float(), dim=1))
+            out.append(p.cpu().double().numpy())
+    finally:
+        model.train(was_training)
+    return np.concatenate(out) if out else np.zeros((0, model.num_classes))
+
+
+def _git_commit() -> str | None:
+    try:
+        r = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        log.debug("no git commit recorded: %s", exc)
+        return None
+    return r.stdout.strip() or None if r.returncode == 0 else None
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _jsonable(x):
+    """Tuples -> lists and numpy scalars -> Python, for spec/config dicts."""
+    return json.loads(json.dumps(x, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
+
+
+def evaluate_model(
+    model: FERModel,
+    faceset,
+    batch_size: int = 256,
+    tta_hflip: bool = False,
+    bootstrap: int = 1000,
+    seed: int = 0,
+    alpha: float = 0.05,
+    device: str | torch.device | None = None,
+    meta: dict | None = None,
+) -> dict:
+    """Run ``model`` on a :class:`training.datasets.FaceSet` and return the results JSON as a dict.
+
+    Args:
+        model: a ferlens model whose ``num_classes`` equals the face set's.
+        faceset: the split to evaluate; its hard ``labels`` are the ground truth (soft FERPlus targets are
+            reduced to their majority, which is what accuracy means there).
+        bootstrap: resamples for the CIs (0: no CIs).
+        meta: extra fields merged into ``meta`` (the CLI adds weights, command, ...).
+    """
+    c = model.num_classes
+    if c != faceset.num_classes:
+        raise ValueError(
+            f"model {model.spec.name!r} has {c} classes but the {faceset.source} {faceset.split} split has "
+            f"{faceset.num_classes} ({list(faceset.class_names)}); build the model with num_classes="
+            f"{faceset.num_classes} or load the data with num_classes={c}"
+        )
+    t0 = time.perf_counter()
+    probs = predict_probs(model, faceset, batch_size, tta_hflip, device)
+    infer_s = time.perf_counter() - t0
+    y = np.asarray(faceset.labels, dtype=np.int64)
+    names = list(faceset.class_names)
+    summary = M.summarize(y, probs, names, n_resamples=bootstrap, seed=seed, alpha=alpha)
+    top2 = np.sort(probs, axis=1)[:, -2:] if c >= 2 else np.zeros((len(y), 2))
+    predictions = {
+        "id": [int(i) for i in faceset.ids],
+        "true": y.tolist(),
+        "pred": probs.argmax(axis=1).tolist(),
+        "confidence": [round(float(v), 6) for v in top2[:, 1]],
+        "margin": [round(float(v), 6) for v in top2[:, 1] - top2[:, 0]],
+        "probs": np.round(probs, 6).tolist(),
+    }
+    if getattr(faceset, "paths", ()):
+        predictions["path"] = [str(p) for p in faceset.paths]
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    info = {
+        "model": model.spec.name,
+        "spec": _jsonable(model.spec.to_dict()),
+        "weights": None,
+        "weights_sha256": None,
+        "data": {"source": str(faceset.source), "split": str(faceset.split), "n": int(len(y)), "limit": None},
+        "tta_hflip": bool(tta_hflip),
+        "bootstrap": {"n_resamples": int(bootstrap), "seed": int(seed), "alpha": float(alpha)},
+        "git_commit": _git_commit(),
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "command": None,
+        "device": str(dev),
+        "versions": {"torch": torch.__version__, "numpy": np.__version__},
+        "inference_s": round(infer_s, 3),
+        "elapsed_s": round(time.perf_counter() - t0, 3),
+    }
+    for k, v in (meta or {}).items():
+        info[k] = {**info[k], **v} if isinstance(info.get(k), dict) and isinstance(v, dict) else v
+    return {"schema": SCHEMA, "meta": info, "class_names": names, **summary, "predictions": predictions}
+
+
+# --------------------------------------------------------------------------------------------- comparison
+def _dataset_key(source: str) -> str:
+    """FER2013/FERPlus sources end in a machine-local file path: compare by name (the id and label checks
+    prove the rows are the same images); a folder or CSV dataset is identified by its path."""
+    name = source.split(":", 1)[0]
+    return name if name in ("fer2013", "ferplus") else source
+
+
+def compare_results(a: dict, b: dict, n_resamples: int = 1000, seed: int = 0) -> dict:
+    """McNemar and a paired bootstrap of the accuracy difference between two results on the same split.
+
+    Rows are matched by image id, so two runs with a different ``--limit`` compare on the images both saw.
+    Raises ValueError when the results are on different classes, data or split, share no image, or
+    disagree on an image's true label (then they are not the same split).
+    """
+    from training.stats import mcnemar, paired_bootstrap_accuracy_diff
+
+    for d in (a, b):
+        validate_results(d)
+    if a["class_names"] != b["class_names"]:
+        raise ValueError(f"different classes: {a['class_names']} vs {b['class_names']}")
+    da, db = a["meta"]["data"], b["meta"]["data"]
+    if (_dataset_key(da["source"]), da["split"]) != (_dataset_key(db["source"]), db["split"]):
+        raise ValueError(
+            f"different data: {da['source']} {da['split']} vs {db['source']} {db['split']}; "
+            "McNemar needs both models on the same images"
+        )
+    pa, pb = a["predictions"], b["predictions"]
+    ids_a, ids_b = np.asarray(pa["id"]), np.asarray(pb["id"])
+    common, ia, ib = np.intersect1d(ids_a, ids_b, assume_unique=True, return_indices=True)
+    if common.size == 0:
+        raise ValueError("the two results share no image id")
+    ya, yb = np.asarray(pa["true"])[ia], np.asarray(pb["true"])[ib]
+    if not np.array_equal(ya, yb):
+        raise ValueError(f"{int((ya != yb).sum())} shared image ids carry different true labels")
+    ca = np.asarray(pa["pred"])[ia] == ya
+    cb = np.asarray(pb["pred"])[ib] == yb
+    if common.size < max(ids_a.size, ids_b.size):
+        log.warning(
+            "comparing on the %d image ids both results share (%d and %d rows)",
+            common.size,
+            ids_a.size,
+            ids_b.size,
+        )
+
+    def side(d: dict, correct: np.ndarray) -> dict:
+        m = d["meta"]
+        return {
+            "model": m["model"],
+            "weights": m["weights"],
+            "weights_sha256": m["weights_sha256"],
+            "tta_hflip": m["tta_hflip"],
+            "accuracy": float(correct.mean()),
+        }
+
+    return {
+        "data": {"source": da["source"], "split": da["split"], "n_common": int(common.size)},
+        "a": side(a, ca),
+        "b": side(b, cb),
+        "mcnemar": mcnemar(ca, cb).to_dict(),
+        "accuracy_diff": paired_bootstrap_accuracy_diff(ca, cb, n_resamples=n_resamples, seed=seed).to_dict(),
+    }
+
+
+# --------------------------------------------------------------------------------------------- CLI
+def build_model(name: str, weights: str | None, num_classes: int | None, overrides: dict) -> tuple:
+    """The model to evaluate, with the config its weights were trained with.
+
+    A weights file's JSON sidecar (written by the trainer) supplies ``num_classes`` and the run's
+    ``model_overrides`` (e.g. a narrower width), so ``--weights runs/x/best.safetensors`` is enough to
+    rebuild exactly the trained model; command-line values win over the sidecar's.
+    Returns ``(model, weights_path_or_None)``.
+    """
+    from core.models.weights import shipped_weights
+
+    path = None
+    if weights:
+        path = shipped_weights(name) if weights == "default" else Path(weights)
+        if path is None:
+            raise WeightsError(
+                f"no weights are shipped for model {name!r} (core/models/weights/{name}.safetensors)"
+            )
+        if not path.is_file():
+            raise WeightsError(f"weights file not found: {path}")
+    side = read_meta(path) if path is not None else {}
+    spec = side.get("spec") if isinstance(side.get("spec"), dict) else {}
+    cfg = side.get("config") if isinstance(side.get("config"), dict) else {}
+    kw = {**(cfg.get("model_overrides") or {}), **overrides}
+    nc = num_classes or spec.get("num_classes") or (cfg.get("data") or {}).get("num_classes") or 7
+    return create_model(name, num_classes=int(nc), weights=path, **kw), path
+
+
+def _parse_kv(items: list[str], what: str) -> dict:
+    from training.config import _parse_scalar
+
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise ValueError(f"{what} {item!r} must look like KEY=VALUE")
+        k, v = item.split("=", 1)
+        out[k.strip()] = _parse_scalar(v)
+    return out
+
+
+def _eval_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="python -m training.evaluate",
+        description="Evaluate a model on one split and write the results JSON (docs/results-schema.md). "
+        "'python -m training.evaluate compare A.json B.json' compares two results with McNemar.",
+    )
+    ap.add_argument("--model", required=True, help="registered model name (core.models.list_models())")
+    ap.add_argument("--weights", help="a .safetensors file, or 'default' for the shipped weights")
+    ap.add_argument("--num-classes", type=int, choices=(7, 8), help="default: the weights' sidecar, else 7")
+    ap.add_argument(
+        "--model-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="model config override (e.g. cbam=true); repeatable",
+    )
+    ap.add_argument("--data", default="fer2013", help="fer2013 | ferplus | folder:PATH | affectnet:PATH")
+    ap.add_argument("--root", help="datasets folder (default: $FERLENS_DATA or ../shared/datasets)")
+    ap.add_argument("--split", default="test", help="train | val | test (or Training/PublicTest/PrivateTest)")
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="data.KEY=VALUE",
+        help="data config override, e.g. data.ferplus_rule=strict; repeatable",
+    )
+    ap.add_argument("--out", required=True, help="results JSON to write")
+    ap.add_argument("--limit", type=int, help="evaluate a deterministic stratified slice of N rows")
+    ap.add_argument("--tta-hflip", action="store_true", help="average with the mirrored image")
+    ap.add_argument("--batch-size", type=int, default=256)
+    ap.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the CIs (0: none)")
+    ap.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    ap.add_argument("--device", help="cpu | cuda | cuda:1 (default: cuda if available)")
+    return ap
+
+
+def _compare_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="python -m training.evaluate compare",
+        description="McNemar + paired bootstrap between two results on one split.",
+    )
+    ap.add_argument("a", help="results JSON of model A")
+    ap.add_argument("b", help="results JSON of model B")
+    ap.add_argument("--out", help="write the comparison as JSON here")
+    ap.add_argument("--bootstrap", type=int, default=1000)
+    ap.add_argument("--seed", type=int, default=0)
+    return ap
+
+
+def load_faceset(
+    data: str, split: str, limit: int | None, num_classes: int, root: str | None, sets: list[str]
+):
+    """``training.datasets.load_split`` with a DataConfig built from CLI-style arguments."""
+    from dataclasses import replace
+
+    from training.config import TrainConfig, apply_overrides
+    from training.datasets import load_split
+
+    cfg = TrainConfig()
+    cfg = replace(cfg, data=replace(cfg.data, dataset=data, root=root, num_classes=num_classes, limit=limit))
+    bad = [s for s in sets if not s.startswith("data.")]
+    if bad:
+        raise ValueError(f"--set only takes data.KEY=VALUE overrides, got {bad}")
+    return load_split(apply_overrides(cfg, sets).data, split)
+
+
+def _fmt(m: dict) -> str:
+    if m["value"] is None:
+        return "n/a"
+    ci = f" [{m['ci_low']:.4f}, {m['ci_high']:.4f}]" if m["ci_low"] is not None else ""
+    return f"{m['value']:.4f}{ci}"
+
+
+def summary_line(d: dict) -> str:
+    m, data = d["metrics"], d["meta"]["data"]
+    return (
+        f"{d['meta']['model']} on {data['source']} {data['split']} (n={data['n']}): "
+        f"accuracy {_fmt(m['accuracy'])}, macro-F1 {_fmt(m['macro_f1'])}, ECE {_fmt(m['ece'])}"
+    )
+
+
+def _run_eval(args: argparse.Namespace, argv: list[str]) -> int:
+    model, wpath = build_model(
+        args.model, args.weights, args.num_classes, _parse_kv(args.model_option, "--model-option")
+    )
+    fs = load_faceset(args.data, args.split, args.limit, model.num_classes, args.root, args.set)
+    meta = {
+        "weights": str(wpath) if wpath else None,
+        "weights_sha256": sha256_file(wpath) if wpath else None,
+        "data": {"limit": args.limit},
+        "command": " ".join(shlex.quote(a) for a in ["python", "-m", "training.evaluate", *argv]),
+    }
+    d = evaluate_model(
+        model, fs, args.batch_size, args.tta_hflip, args.bootstrap, args.seed, device=args.device, meta=meta
+    )
+    write_results(d, args.out)
+    print(summary_line(d))
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _run_compare(args: argparse.Namespace) -> int:
+    r = compare_results(load_results(args.a), load_results(args.b), args.bootstrap, args.seed)
+    mc, diff = r["mcnemar"], r["accuracy_diff"]
+    print(
+        f"A {r['a']['model']}: accuracy {r['a']['accuracy']:.4f}   B {r['b']['model']}: accuracy "
+        f"{r['b']['accuracy']:.4f}   on {r['data']['n_common']} shared images"
+    )
+    print(
+        f"difference A-B {diff['diff']:+.4f} [{diff['ci_low']:+.4f}, {diff['ci_high']:+.4f}]"
+        " (95 % paired bootstrap)"
+    )
+    print(
+        f"McNemar ({mc['method']}): only-A-right {mc['b']}, only-B-right {mc['c']}, p = {mc['p_value']:.3g}"
+    )
+    if args.out:
+        text = json.dumps(r, indent=2, allow_nan=False)
+        atomic_write(Path(args.out), lambda tmp: Path(tmp).write_text(text))
+        print(f"wrote {args.out}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry; returns the exit code. Usage errors (bad weights, data, names) give one line, code 2."""
+    from training.config import ConfigError
+    from training.datasets import DatasetError
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    compare = bool(argv) and argv[0] == "compare"
+    args = _compare_parser().parse_args(argv[1:]) if compare else _eval_parser().parse_args(argv)
+    try:
+        return _run_compare(args) if compare else _run_eval(args, argv)
+    except (
+        WeightsError,
+        DatasetError,
+        ConfigError,
+        ResultsSchemaError,
+        FileNotFoundError,
+        ValueError,
+    ) as exc:
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
