@@ -6,6 +6,7 @@ import copy
 import dataclasses
 import json
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -187,3 +188,13 @@ def test_compare_mcnemar_matches_on_ids(results, faceset, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "McNemar (exact)" in out or "McNemar (chi2)" in out
     assert json.loads((tmp_path / "c.json").read_text())["data"]["n_common"] == 150
+
+
+def test_schema_doc_names_every_field_the_validator_checks():
+    from training import results as R
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "results-schema.md").read_text()
+    assert R.SCHEMA in doc
+    fields = [*R.TOP_KEYS, *R.REQUIRED_METRICS, *R.PREDICTION_COLUMNS, *R._META_FIELDS]
+    undocumented = [f for f in fields if f"`{f}`" not in doc]
+    assert not undocumented, f"docs/results-schema.md does not describe {undocumented}"
