@@ -4,13 +4,17 @@ Every function takes ``y_true`` ``(N,)`` integer labels in the canonical class o
 class probabilities (or ``y_pred`` ``(N,)``). Nothing here knows about torch, models or datasets, so the
 evaluation CLI, the ablation runner, the benchmarks and the dashboard all compute the same numbers.
 
-Conventions (chosen so that a class missing from a small split never produces a warning or a silent zero):
+Conventions: scikit-learn's defaults, so a number here can be reproduced with one sklearn call, and no
+warning or silent division by zero when a class is missing from a small split.
 
-* A class with no example in ``y_true`` (support 0) has precision, recall, F1 and ROC-AUC ``nan`` in the
-  per-class arrays (``None`` in JSON) and is left out of every macro average. This equals scikit-learn with
-  ``labels=<classes present in y_true>``; weighted averages are unaffected (their weight is the support).
-* A class that is present but never predicted has precision ``0`` (scikit-learn's ``zero_division=0``).
-* The row-normalised confusion matrix has an all-zero row for an absent class.
+* Macro averages run over the classes that occur in ``y_true`` or in ``y_pred`` (sklearn's default
+  ``labels``); a 0/0 precision or recall counts as 0 (``zero_division=0``). So a class the model predicts but
+  that has no example costs the macro-F1 a zero, as in ``f1_score(y, pred, average="macro")``.
+* Per-class arrays equal ``precision_recall_fscore_support(labels=range(C), zero_division=0)``, except that a
+  class neither present nor predicted is ``nan`` (``None`` in JSON): there is nothing to score.
+* Weighted averages weight by support, so absent classes do not count.
+* One-vs-rest ROC-AUC is ``nan`` for a class without positives (or negatives) and left out of its averages.
+* The row-normalised confusion matrix has an all-zero row for a class absent from ``y_true``.
 
 The bootstrap treats a resample as integer weights on the original rows (how often each row was drawn), so
 every metric is computed as a *weighted* metric: a matrix product instead of 1,000 Python loops. With
@@ -100,29 +104,36 @@ def _prf_from_confusion(cm: np.ndarray) -> dict[str, np.ndarray]:
     tp = np.diagonal(cm, axis1=-2, axis2=-1)
     support = cm.sum(axis=-1)
     predicted = cm.sum(axis=-2)
-    present = support > 0
+    scored = (support > 0) | (predicted > 0)  # sklearn's default labels: in y_true or in y_pred
     precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
-    recall = np.divide(tp, support, out=np.zeros_like(tp), where=present)
+    recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
     denom = precision + recall
     f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(tp), where=denom > 0)
-    n_present = present.sum(axis=-1)
+    n_scored = scored.sum(axis=-1)
     total = support.sum(axis=-1)
-    out: dict[str, np.ndarray] = {"support": support}
+    out: dict[str, np.ndarray] = {"support": support, "predicted": predicted}
     for name, v in (("precision", precision), ("recall", recall), ("f1", f1)):
         with np.errstate(invalid="ignore", divide="ignore"):
-            out[f"macro_{name}"] = np.where(present, v, 0.0).sum(axis=-1) / n_present
+            out[f"macro_{name}"] = np.where(scored, v, 0.0).sum(axis=-1) / n_scored
             out[f"weighted_{name}"] = (v * support).sum(axis=-1) / total
-        out[name] = np.where(present, v, np.nan)
+        out[name] = np.where(scored, v, np.nan)
     return out
 
 
 def precision_recall_f1(y_true: Sequence[int], y_pred: Sequence[int], num_classes: int) -> dict:
-    """Per-class arrays ``precision``, ``recall``, ``f1``, ``support`` plus macro and weighted averages.
-
-    Absent classes are ``nan`` per class and excluded from the macro averages (see the module docstring).
-    """
+    """Per-class arrays ``precision``, ``recall``, ``f1``, ``support``, ``predicted`` plus macro and weighted
+    averages (conventions in the module docstring)."""
     out = _prf_from_confusion(confusion_matrix(y_true, y_pred, num_classes))
     return {k: (float(v) if np.ndim(v) == 0 else v) for k, v in out.items()}
+
+
+def macro_f1(y_true: Sequence[int], y_pred: Sequence[int], num_classes: int) -> float:
+    """Macro-F1 as ``sklearn.metrics.f1_score(y_true, y_pred, average="macro", zero_division=0)``.
+
+    The trainer's model selection and the evaluation report use this one function, so "best validation
+    macro-F1" and the evaluated macro-F1 cannot disagree by definition.
+    """
+    return float(precision_recall_f1(y_true, y_pred, num_classes)["macro_f1"])
 
 
 def _auc_weighted(scores: np.ndarray, positive: np.ndarray, weights: np.ndarray) -> np.ndarray:

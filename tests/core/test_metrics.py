@@ -71,27 +71,32 @@ def test_roc_curve_points_match_sklearn(decimals):
     assert np.all(np.diff(small["fpr"]) >= 0) and np.all(np.diff(small["tpr"]) >= 0)
 
 
-def test_absent_class_is_nan_and_left_out_of_macro_without_warnings():
+def test_absent_classes_follow_sklearn_defaults_without_warnings():
     y, p = _fake(400, seed=5)
     y[y == 1] = 0  # nobody is "disgust", but the model still predicts it sometimes
     pred = p.argmax(1)
-    assert (pred == 1).any()
+    pred[pred == 2] = 3  # and nobody is predicted "fear"
+    y[y == 2] = 3  # ... nor is anybody "fear": class 2 is neither true nor predicted
+    assert (pred == 1).any() and not (y == 2).any() and not (pred == 2).any()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         r = M.precision_recall_f1(y, pred, 7)
         auc = M.roc_auc_ovr(y, p)
         summary = M.summarize(y, p, [f"c{k}" for k in range(7)], n_resamples=50)
-    present = np.unique(y)
     for name in ("precision", "recall", "f1"):
-        assert np.isnan(r[name][1])
+        # sklearn's default labels (classes in y_true or y_pred) with zero_division=0
         expect = getattr(skm, f"{name}_score" if name != "f1" else "f1_score")(
-            y, pred, labels=present, average="macro", zero_division=0
+            y, pred, average="macro", zero_division=0
         )
         assert r[f"macro_{name}"] == pytest.approx(expect)
+        assert np.isnan(r[name][2])  # neither true nor predicted: nothing to score
+    assert M.macro_f1(y, pred, 7) == pytest.approx(skm.f1_score(y, pred, average="macro", zero_division=0))
+    assert r["recall"][1] == 0 and r["precision"][1] == 0 and r["support"][1] == 0 and r["predicted"][1] > 0
     assert r["weighted_f1"] == pytest.approx(skm.f1_score(y, pred, average="weighted", zero_division=0))
-    assert np.isnan(auc["per_class"][1])
+    assert np.isnan(auc["per_class"][1]) and np.isnan(auc["per_class"][2])
+    present = np.unique(y)
     assert auc["macro"] == pytest.approx(np.mean([skm.roc_auc_score(y == k, p[:, k]) for k in present]))
-    assert summary["per_class"][1]["recall"] is None and summary["per_class"][1]["support"] == 0
+    assert summary["per_class"][1]["support"] == 0 and summary["per_class"][1]["recall"] == 0.0
     assert summary["confusion"]["normalized"][1] == [0.0] * 7
     assert summary["roc"][1]["fpr"] == []
     json.dumps(summary, allow_nan=False)  # no NaN leaks into the JSON
