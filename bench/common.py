@@ -31,6 +31,12 @@ def gflops(model: torch.nn.Module, x: torch.Tensor) -> float:
     """Forward GFLOPs for input ``x`` (multiply-add counted as 2 FLOPs, torch's FlopCounterMode convention)."""
     model.eval()
     counter = FlopCounterMode(display=False)
-    with torch.no_grad(), counter:
-        model(x)
+    # The fused inference path of nn.TransformerEncoderLayer is invisible to the counter: count the plain ops.
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        with torch.no_grad(), counter:
+            model(x)
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
     return counter.get_total_flops() / 1e9

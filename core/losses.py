@@ -87,11 +87,19 @@ class CrossEntropy(FERLoss):
         self.register_buffer("weight", weight if weight is not None else None, persistent=False)
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor, embedding=None) -> torch.Tensor:
-        if targets.ndim == 2:
-            targets = as_distribution(targets, self.num_classes)
-        loss = F.cross_entropy(
-            logits, targets, weight=self.weight, label_smoothing=self.label_smoothing
-        )
+        if self.weight is None:
+            if targets.ndim == 2:
+                targets = as_distribution(targets, self.num_classes)
+            loss = F.cross_entropy(logits, targets, label_smoothing=self.label_smoothing)
+        else:
+            # Weighted mean sum_i w(q_i) * nll_i / sum_i w(q_i), with w(q) = sum_k w_k q_k: for hard labels this
+            # is torch's weighted CE, and a one-hot soft target gives exactly the same value.
+            q = as_distribution(targets, self.num_classes).to(logits.dtype)
+            if self.label_smoothing:
+                q = (1 - self.label_smoothing) * q + self.label_smoothing / self.num_classes
+            w = self.weight.to(logits.dtype)
+            per_sample = -(w * q * F.log_softmax(logits, dim=1)).sum(dim=1)
+            loss = per_sample.sum() / (q * w).sum().clamp_min(1e-12)
         self.last_terms = {"ce": float(loss.detach())}
         return loss
 
@@ -160,7 +168,11 @@ class CompoundLoss(FERLoss):
         center = self.center(embedding, hard_labels(targets))
         dls = self.dls(logits, targets)
         total = self.cfg.w_ce * ce + self.cfg.w_center * center + self.cfg.w_dls * dls
-        self.last_terms = {"ce": float(ce.detach()), "center": float(center.detach()), "dls": float(dls.detach())}
+        self.last_terms = {
+            "ce": float(ce.detach()),
+            "center": float(center.detach()),
+            "dls": float(dls.detach()),
+        }
         return total
 
 
@@ -207,9 +219,7 @@ def _compound(cfg, num_classes, embed_dim, class_counts):
     return CompoundLoss(cfg, num_classes, embed_dim, _need_counts("compound", class_counts))
 
 
-def build_loss(
-    cfg: LossConfig, num_classes: int, embed_dim: int, class_counts: Sequence[int] | None = None
-) -> FERLoss:
+def build_loss(cfg: LossConfig, num_classes: int, embed_dim: int, class_counts: Sequence[int] | None = None) -> FERLoss:
     """Build the loss named by ``cfg.name``; an unknown name lists the known ones."""
     if cfg.name not in _LOSSES:
         raise ValueError(f"unknown loss {cfg.name!r}; choose one of {list_losses()}")

@@ -87,7 +87,14 @@ class Dcrnet(FERModel):
         return [self.cbam_out]
 
     def layer_modules(self) -> list[nn.Module]:
-        return [*self.trunk.layer_modules(), self.conv1, self.conv2, *self.residual, self.cbam_out, self.dense]
+        return [
+            *self.trunk.layer_modules(),
+            self.conv1,
+            self.conv2,
+            *self.residual,
+            self.cbam_out,
+            self.dense,
+        ]
 
 
 @register_model

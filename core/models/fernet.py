@@ -44,8 +44,9 @@ class FerNet(FERModel):
         self.stem = nn.Sequential(*conv_bn_relu(cfg.in_chans, cfg.widths[0]))
         stages, cin = [], cfg.widths[0]
         for i, (width, depth) in enumerate(zip(cfg.widths, cfg.depths, strict=True)):
-            blocks = [ResidualBlock(cin if j == 0 else width, width, 2 if (i > 0 and j == 0) else 1)
-                      for j in range(depth)]
+            blocks = [
+                ResidualBlock(cin if j == 0 else width, width, 2 if (i > 0 and j == 0) else 1) for j in range(depth)
+            ]
             stages.append(nn.Sequential(*blocks))
             cin = width
         self.stages = nn.Sequential(*stages)

@@ -52,8 +52,10 @@ class Hafem(FERModel):
     def __init__(self, cfg: HafemConfig, num_classes: int = 7, name: str = "hafem") -> None:
         super().__init__()
         if cfg.transformer_layers < 0 or (cfg.transformer_layers and cfg.d_model % cfg.heads):
-            raise ValueError(f"bad transformer config: {cfg.transformer_layers} layers, d_model {cfg.d_model}, "
-                             f"{cfg.heads} heads (d_model must divide by heads)")
+            raise ValueError(
+                f"bad transformer config: {cfg.transformer_layers} layers, d_model {cfg.d_model}, "
+                f"{cfg.heads} heads (d_model must divide by heads)"
+            )
         self.cfg = cfg
         self.trunk = TimmTrunk(
             cfg.backbone,

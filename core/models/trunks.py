@@ -61,9 +61,7 @@ class TimmTrunk(nn.Module):
     ) -> None:
         super().__init__()
         kwargs = {"drop_path_rate": drop_path_rate} if drop_path_rate else {}
-        self.net = timm.create_model(
-            arch, pretrained=False, num_classes=0, global_pool="", in_chans=in_chans, **kwargs
-        )
+        self.net = timm.create_model(arch, pretrained=False, num_classes=0, global_pool="", in_chans=in_chans, **kwargs)
         self.arch = arch
         self.pretrained = False
         path = find_pretrained(arch, pretrained_backbone)

@@ -1,0 +1,142 @@
+"""The papers' losses against hand-computed values and their defining properties."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from core.losses import (
+    CenterLoss,
+    CompoundLoss,
+    DistributionAwareSmoothing,
+    LossConfig,
+    build_loss,
+    class_weights,
+    list_losses,
+)
+
+COUNTS = [3969, 435, 4078, 7186, 4797, 3161, 4932]  # FER2013 Training counts (datasets README)
+
+
+def test_ce_matches_hand_computed_value():
+    loss = build_loss(LossConfig("ce"), 3, 4)
+    logits = torch.tensor([[2.0, 0.0, 0.0]])
+    expected = -math.log(math.exp(2) / (math.exp(2) + 2))
+    assert loss(logits, torch.tensor([0])).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_class_weights_are_n_over_c_n_i():
+    w = class_weights([10, 30, 60])
+    assert torch.allclose(w, torch.tensor([100 / 30, 100 / 90, 100 / 180]))
+    assert class_weights([5, 0, 5])[1] == 0  # an empty class gets no weight, not infinity
+
+
+def test_weighted_ce_equals_weighted_mean_by_hand():
+    loss = build_loss(LossConfig("weighted_ce"), 3, 4, class_counts=[10, 30, 60])
+    logits = torch.tensor([[1.0, 0.0, -1.0], [0.0, 2.0, 0.0]])
+    y = torch.tensor([0, 2])
+    w = class_weights([10, 30, 60])
+    nll = -F.log_softmax(logits, 1)[torch.arange(2), y]
+    expected = (w[y] * nll).sum() / w[y].sum()
+    assert loss(logits, y).item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_dls_targets_sum_to_one_and_favour_rare_classes():
+    dls = DistributionAwareSmoothing(COUNTS, smoothing=0.1)
+    q = dls.smoothed_targets(torch.tensor([3, 3]))
+    assert torch.allclose(q.sum(1), torch.ones(2))
+    off_target = q[0].clone()
+    off_target[3] = -1.0
+    assert int(off_target.argmax()) == 1  # disgust (435 training rows) receives the most smoothing mass
+    assert q[0, 1] > q[0, 0] > 0
+    assert math.isclose(float(q[0, 1] / q[0, 2]), 4078 / 435, rel_tol=1e-5)
+
+
+def test_dls_with_uniform_counts_is_ordinary_label_smoothing():
+    dls = DistributionAwareSmoothing([5, 5, 5, 5], smoothing=0.2)
+    logits = torch.randn(6, 4)
+    y = torch.randint(0, 4, (6,))
+    assert dls(logits, y).item() == pytest.approx(F.cross_entropy(logits, y, label_smoothing=0.2).item(), rel=1e-5)
+
+
+def test_compound_is_the_weighted_sum_of_its_parts():
+    cfg = LossConfig("compound")
+    loss = build_loss(cfg, 7, 5, class_counts=COUNTS).eval()
+    logits, emb = torch.randn(8, 7), torch.randn(8, 5)
+    y = torch.randint(0, 7, (8,))
+    loss.center.centers.normal_()
+    total = loss(logits, y, emb)
+    ce = F.cross_entropy(logits, y)
+    center = 0.5 * (emb - loss.center.centers[y]).pow(2).sum(1).mean()
+    dls = loss.dls(logits, y)
+    assert total.item() == pytest.approx((0.60 * ce + 0.25 * center + 0.15 * dls).item(), rel=1e-5)
+    assert set(loss.last_terms) == {"ce", "center", "dls"}
+
+
+def test_compound_without_embedding_is_a_clear_error():
+    loss = build_loss(LossConfig("compound"), 7, 5, class_counts=COUNTS)
+    with pytest.raises(ValueError, match="embedding"):
+        loss(torch.randn(2, 7), torch.tensor([0, 1]))
+
+
+def test_center_update_follows_wen_eq4():
+    center = CenterLoss(2, 2, alpha=0.5).train()
+    emb = torch.tensor([[1.0, 0.0], [3.0, 0.0], [0.0, 4.0]])
+    center(emb, torch.tensor([0, 0, 1]))
+    # class 0: delta = ((0-1)+(0-3)) / (1+2) = -4/3 -> c = 0 - 0.5 * (-4/3) = 2/3 ; class 1: 0.5 * 4 / 2 = 1
+    assert torch.allclose(center.centers, torch.tensor([[2 / 3, 0.0], [0.0, 1.0]]), atol=1e-6)
+
+
+def test_center_loss_shrinks_intra_class_distance():
+    torch.manual_seed(0)
+    x = torch.randn(64, 8)
+    y = torch.arange(64) % 4
+    proj = torch.nn.Linear(8, 6)
+    center = CenterLoss(4, 6, alpha=0.5).train()
+    opt = torch.optim.SGD(proj.parameters(), lr=0.1)
+
+    def spread() -> float:
+        with torch.no_grad():
+            e = proj(x)
+            return float(sum((e[y == k] - e[y == k].mean(0)).norm(dim=1).mean() for k in range(4)))
+
+    before = spread()
+    for _ in range(60):
+        opt.zero_grad()
+        center(proj(x), y).backward()
+        opt.step()
+    assert spread() < 0.5 * before
+
+
+@pytest.mark.parametrize("name", ["ce", "weighted_ce", "dls", "compound"])
+def test_soft_targets_accepted_and_one_hot_equals_hard(name):
+    loss = build_loss(LossConfig(name), 7, 5, class_counts=COUNTS).eval()
+    logits, emb = torch.randn(4, 7), torch.randn(4, 5)
+    y = torch.tensor([0, 3, 6, 1])
+    hard = loss(logits, y, emb)
+    one_hot = loss(logits, F.one_hot(y, 7).float(), emb)
+    assert torch.isfinite(hard) and hard.item() == pytest.approx(one_hot.item(), rel=1e-5)
+    soft = torch.rand(4, 7)
+    assert torch.isfinite(loss(logits, soft, emb))
+
+
+def test_compound_gradcheck_tiny_case():
+    loss = CompoundLoss(LossConfig("compound"), 3, 2, class_counts=[2, 5, 9]).double().eval()
+    loss.center.centers.normal_()
+    logits = torch.randn(3, 3, dtype=torch.double, requires_grad=True)
+    emb = torch.randn(3, 2, dtype=torch.double, requires_grad=True)
+    y = torch.tensor([0, 2, 1])
+    assert torch.autograd.gradcheck(lambda lg, e: loss(lg, y, e), (logits, emb))
+
+
+def test_bad_configs_are_clear_errors():
+    with pytest.raises(ValueError, match="unknown loss 'focal'"):
+        build_loss(LossConfig("focal"), 7, 4)
+    with pytest.raises(ValueError, match="class_counts"):
+        build_loss(LossConfig("dls"), 7, 4)
+    with pytest.raises(ValueError, match="smoothing"):
+        LossConfig(smoothing=1.5)
+    assert list_losses() == ["ce", "compound", "dls", "weighted_ce"]
