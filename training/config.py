@@ -18,21 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 
-try:  # the lead's loss module; the fallback keeps the config importable while it is being written
-    from core.losses import LossConfig
-except ImportError:  # pragma: no cover - only before core/losses.py exists
-
-    @dataclass(frozen=True)
-    class LossConfig:  # type: ignore[no-redef]
-        """Stand-in with the contract's fields until ``core.losses.LossConfig`` exists."""
-
-        name: str = "ce"
-        w_ce: float = 0.60
-        w_center: float = 0.25
-        w_dls: float = 0.15
-        smoothing: float = 0.1
-        center_alpha: float = 0.5
-
+from core.losses import LossConfig, list_losses
 
 __all__ = [
     "AugmentConfig",
@@ -337,7 +323,10 @@ def _build(cls, data: dict, where: str):
             kwargs[key] = _build(sub, value, key)
         else:
             kwargs[key] = _coerce(value, hints[key], f"{where}.{key}".lstrip("."))
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ValueError as exc:  # a config's own __post_init__ check (e.g. LossConfig weights)
+        raise ConfigError(str(exc)) from exc
 
 
 def config_from_dict(data: dict) -> TrainConfig:
@@ -454,7 +443,12 @@ def _set(obj, parts: list[str], text: str, full: str):
     if is_dataclass(current):
         raise ConfigError(f"{full!r} is a group; set one of its fields, e.g. {full}.{fields(current)[0].name}=...")
     hint = typing.get_type_hints(type(obj))[head]
-    return replace(obj, **{head: _coerce(text, hint, full)})
+    try:
+        return replace(obj, **{head: _coerce(text, hint, full)})
+    except ConfigError:
+        raise
+    except ValueError as exc:  # a config's own __post_init__ check (e.g. LossConfig weights)
+        raise ConfigError(f"{full}: {exc}") from exc
 
 
 # -------------------------------------------------------------------------------------- validation
@@ -494,6 +488,10 @@ def validate_config(cfg: TrainConfig) -> None:
         (all(0 <= b < 1 for b in o.betas) and len(o.betas) == 2, f"optim.betas must be two values in [0, 1), got {o.betas}"),
         (0 < o.layer_decay <= 1, f"optim.layer_decay must lie in (0, 1], got {o.layer_decay}"),
         (o.warmup_epochs >= 0, f"optim.warmup_epochs must be >= 0, got {o.warmup_epochs}"),
+        (
+            o.schedule != "plateau" or o.warmup_epochs == 0,
+            "optim.warmup_epochs must be 0 with optim.schedule='plateau' (warm-up is defined per step for cosine)",
+        ),
         (o.clip_grad >= 0, f"optim.clip_grad must be >= 0 (0 disables), got {o.clip_grad}"),
         (0 < o.plateau_factor < 1, f"optim.plateau_factor must lie in (0, 1), got {o.plateau_factor}"),
         (cfg.epochs >= 1, f"epochs must be >= 1, got {cfg.epochs}"),
@@ -521,6 +519,8 @@ def validate_config(cfg: TrainConfig) -> None:
         parse_dataset(d.dataset)
     except ValueError as exc:
         problems.append(str(exc))
+    if cfg.loss.name not in list_losses():
+        problems.append(f"unknown loss {cfg.loss.name!r}; choose one of {list_losses()}")
     if d.label_mode == "soft" and not d.dataset.startswith("ferplus"):
         problems.append("data.label_mode='soft' needs vote distributions, which only dataset 'ferplus' has")
     if problems:

@@ -1,0 +1,243 @@
+"""The papers' seven augmentations, applied to whole batches of tensors, and DCRNet's class oversampling.
+
+HAFEM/ADNN-FER train with: horizontal flip (p .5), random crop after 10-px padding (p .8), colour jitter
+(p .5; brightness .3, contrast .3, saturation .2, hue .05), rotation within +-15 deg (p .3), Gaussian noise with
+sigma in [0.01, 0.05] (p .2), a 32x32 cutout (p .3) and mixup (p .4, alpha .4). torchvision applies such ops one
+image at a time in Python, which on a 2-core CPU costs more than a small model's forward pass; here every op
+draws its per-sample decisions and parameters as tensors and transforms the selected rows of a ``(B, C, H, W)``
+float batch in one call, on whatever device the batch lives on.
+
+Choices the papers leave open, made explicit:
+
+* Sizes: ``crop_padding`` and ``cutout_size`` are pixels at the papers' 224-px input; they scale linearly with
+  the model's input (``round(size * input / 224)``, at least 1 px), so a cutout always hides ~1/7 of the face
+  side (7 px at 48 px) instead of 2/3 of a 48-px face.
+* Order: flip, crop, rotation (geometry), then jitter, noise, cutout (photometry), then mixup on the batch.
+* Jitter: fixed order brightness, contrast, saturation, hue; saturation and hue are no-ops on grayscale input;
+  hue rotates the chroma plane of YIQ (a linear stand-in for HSV's hue shift, exact for hue 0).
+* Crop and rotation fill with 0 (torchvision's default fill); cutout fills with 0 (DeVries & Taylor 2017) and
+  its centre is uniform over the image, so the box may be clipped at the border, as in their code.
+* Mixup (Zhang et al. 2018) fires per batch: ``lam ~ Beta(alpha, alpha)``, the batch is blended with a permutation
+  of itself and the targets become soft distributions.
+* ``strength`` scales every probability (clamped to 1) and every magnitude, for the hyper-parameter search.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from training.config import AugmentConfig
+
+OPS = ("hflip", "crop", "rotate", "jitter", "noise", "cutout", "mixup")
+
+
+@dataclass(frozen=True)
+class ResolvedAugment:
+    """An :class:`AugmentConfig` with ``strength`` applied and pixel sizes scaled to one input size."""
+
+    p: dict[str, float]
+    crop_padding: int
+    cutout_size: int
+    brightness: float
+    contrast: float
+    saturation: float
+    hue: float
+    degrees: float
+    noise_sigma: tuple[float, float]
+    mixup_alpha: float
+
+
+def resolve(cfg: AugmentConfig, input_size: int) -> ResolvedAugment:
+    """Probabilities and magnitudes actually used at ``input_size`` (see the module docstring)."""
+    s = cfg.strength if cfg.enabled else 0.0
+    scale = input_size / cfg.ref_size
+
+    def px(value: int) -> int:
+        return max(1, round(value * scale * s)) if value > 0 and s > 0 else 0
+
+    return ResolvedAugment(
+        p={op: min(1.0, getattr(cfg, op) * s) for op in OPS},
+        crop_padding=px(cfg.crop_padding),
+        cutout_size=min(input_size, px(cfg.cutout_size)),
+        brightness=cfg.brightness * s,
+        contrast=cfg.contrast * s,
+        saturation=cfg.saturation * s,
+        hue=min(0.5, cfg.hue * s),
+        degrees=cfg.degrees * s,
+        noise_sigma=(cfg.noise_sigma[0] * s, cfg.noise_sigma[1] * s),
+        mixup_alpha=cfg.mixup_alpha,
+    )
+
+
+def _uniform(n: int, low: float, high: float, g: torch.Generator, device) -> torch.Tensor:
+    return low + (high - low) * torch.rand(n, generator=g, device=device)
+
+
+def _gray(x: torch.Tensor) -> torch.Tensor:
+    """ITU-R 601 luma, keeping a channel axis; a 1-channel batch is its own gray."""
+    if x.shape[1] == 1:
+        return x
+    w = x.new_tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+    return (x * w).sum(1, keepdim=True)
+
+
+def hflip(x: torch.Tensor) -> torch.Tensor:
+    return x.flip(-1)
+
+
+def random_crop(x: torch.Tensor, pad: int, g: torch.Generator) -> torch.Tensor:
+    """Zero-pad by ``pad`` and cut a random window of the original size from each image."""
+    b, c, h, w = x.shape
+    padded = F.pad(x, (pad, pad, pad, pad))
+    oy = torch.randint(0, 2 * pad + 1, (b,), generator=g, device=x.device)
+    ox = torch.randint(0, 2 * pad + 1, (b,), generator=g, device=x.device)
+    rows = (oy[:, None] + torch.arange(h, device=x.device))[:, :, None]  # (B, H, 1)
+    cols = (ox[:, None] + torch.arange(w, device=x.device))[:, None, :]  # (B, 1, W)
+    batch = torch.arange(b, device=x.device)[:, None, None]
+    return padded.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2)  # (B, H, W, C) -> (B, C, H, W)
+
+
+def rotate(x: torch.Tensor, degrees: float, g: torch.Generator) -> torch.Tensor:
+    """Rotate each image by an angle uniform in [-degrees, degrees] about its centre (bilinear, zero fill)."""
+    b = x.shape[0]
+    angle = _uniform(b, -degrees, degrees, g, x.device) * (math.pi / 180)
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    zero = torch.zeros_like(cos)
+    theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
+    grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def color_jitter(
+    x: torch.Tensor, brightness: float, contrast: float, saturation: float, hue: float, g: torch.Generator
+) -> torch.Tensor:
+    """Brightness, contrast, saturation, hue with per-image factors, each clamped to [0, 1] like torchvision."""
+    b = x.shape[0]
+
+    def factor(amount: float) -> torch.Tensor:
+        return _uniform(b, max(0.0, 1 - amount), 1 + amount, g, x.device).view(b, 1, 1, 1)
+
+    x = (x * factor(brightness)).clamp(0, 1)
+    mean = _gray(x).mean(dim=(1, 2, 3), keepdim=True)
+    x = ((x - mean) * factor(contrast) + mean).clamp(0, 1)
+    if x.shape[1] == 3:
+        gray = _gray(x)
+        x = ((x - gray) * factor(saturation) + gray).clamp(0, 1)
+        if hue > 0:
+            x = _hue_shift(x, _uniform(b, -hue, hue, g, x.device))
+    return x
+
+
+_RGB2YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+
+
+def _hue_shift(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """Rotate the IQ chroma plane by ``2*pi*shift`` (shift in turns, like torchvision's hue factor)."""
+    m = _RGB2YIQ.to(x)
+    yiq = torch.einsum("ij,bjhw->bihw", m, x)
+    a = shift * 2 * math.pi
+    cos, sin = torch.cos(a).view(-1, 1, 1), torch.sin(a).view(-1, 1, 1)
+    i, q = yiq[:, 1], yiq[:, 2]
+    yiq = torch.stack([yiq[:, 0], cos * i - sin * q, sin * i + cos * q], 1)
+    return torch.einsum("ij,bjhw->bihw", torch.linalg.inv(m), yiq).clamp(0, 1)
+
+
+def gaussian_noise(x: torch.Tensor, sigma: tuple[float, float], g: torch.Generator) -> torch.Tensor:
+    std = _uniform(x.shape[0], sigma[0], sigma[1], g, x.device).view(-1, 1, 1, 1)
+    return (x + std * torch.randn(x.shape, generator=g, device=x.device, dtype=x.dtype)).clamp(0, 1)
+
+
+def cutout(x: torch.Tensor, size: int, g: torch.Generator) -> torch.Tensor:
+    """Zero a ``size`` x ``size`` square centred uniformly in each image (clipped at the border)."""
+    b, _, h, w = x.shape
+    cy = torch.randint(0, h, (b,), generator=g, device=x.device)
+    cx = torch.randint(0, w, (b,), generator=g, device=x.device)
+    y0, x0 = cy - size // 2, cx - size // 2
+    ys = torch.arange(h, device=x.device)[None, :]
+    xs = torch.arange(w, device=x.device)[None, :]
+    my = (ys >= y0[:, None]) & (ys < (y0 + size)[:, None])  # (B, H)
+    mx = (xs >= x0[:, None]) & (xs < (x0 + size)[:, None])  # (B, W)
+    hole = (my[:, :, None] & mx[:, None, :])[:, None]  # (B, 1, H, W)
+    return x.masked_fill(hole, 0.0)
+
+
+def mixup(
+    x: torch.Tensor, targets: torch.Tensor, num_classes: int, alpha: float, g: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """Blend the batch with a permutation of itself; returns mixed images, soft targets and ``lam``.
+
+    ``lam`` comes from numpy's Beta sampler seeded by the torch generator (torch's Beta takes no generator), so
+    the draw stays reproducible from the one augmentation generator.
+    """
+    seed = int(torch.randint(0, 2**62, (1,), generator=g, device=g.device).item())
+    lam = float(np.random.default_rng(seed).beta(alpha, alpha))
+    perm = torch.randperm(x.shape[0], generator=g, device=g.device).to(x.device)
+    dist = F.one_hot(targets.long(), num_classes).float() if targets.ndim == 1 else targets.float()
+    return lam * x + (1 - lam) * x[perm], lam * dist + (1 - lam) * dist[perm], lam
+
+
+class BatchAugmenter:
+    """Applies the resolved augmentations to float batches in [0, 1] (before normalisation).
+
+    Args:
+        cfg: the augmentation config (probabilities, magnitudes, strength).
+        input_size: the model's input side, to scale the pixel sizes.
+        num_classes: for mixup's one-hot targets.
+    """
+
+    def __init__(self, cfg: AugmentConfig, input_size: int, num_classes: int) -> None:
+        self.cfg = cfg
+        self.r = resolve(cfg, input_size)
+        self.num_classes = num_classes
+
+    def _apply(self, name, x, fn, g) -> torch.Tensor:
+        """Draw the per-sample coin for op ``name``; transform only the selected rows."""
+        mask = torch.rand(x.shape[0], generator=g, device=x.device) < self.r.p[name]
+        self.last_applied[name] = mask
+        if mask.any():
+            idx = mask.nonzero().squeeze(1)
+            x = x.clone()
+            x[idx] = fn(x[idx])
+        return x
+
+    def __call__(
+        self, x: torch.Tensor, targets: torch.Tensor, g: torch.Generator, allow_mixup: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Augment ``x`` (B, C, H, W) float in [0, 1]; returns images and targets (soft when mixup fired).
+
+        ``self.last_applied`` holds one boolean mask per op (``mixup``: a 0-dim tensor) for tests and logs.
+        """
+        r = self.r
+        self.last_applied: dict[str, torch.Tensor] = {}
+        x = self._apply("hflip", x, hflip, g)
+        x = self._apply("crop", x, lambda t: random_crop(t, r.crop_padding, g), g) if r.crop_padding else x
+        x = self._apply("rotate", x, lambda t: rotate(t, r.degrees, g), g)
+        x = self._apply(
+            "jitter", x, lambda t: color_jitter(t, r.brightness, r.contrast, r.saturation, r.hue, g), g
+        )
+        x = self._apply("noise", x, lambda t: gaussian_noise(t, r.noise_sigma, g), g)
+        x = self._apply("cutout", x, lambda t: cutout(t, r.cutout_size, g), g) if r.cutout_size else x
+        fire = (torch.rand((), generator=g, device=x.device) < r.p["mixup"]) & allow_mixup
+        self.last_applied["mixup"] = fire
+        if bool(fire) and x.shape[0] > 1:
+            x, targets, _ = mixup(x, targets, self.num_classes, r.mixup_alpha, g)
+        return x, targets
+
+
+def class_sample_weights(labels: np.ndarray, num_classes: int, mode: str) -> np.ndarray | None:
+    """Per-sample weights for oversampling: ``balanced`` (DCRNet: 1/n_c, every class drawn equally often),
+    ``sqrt`` (1/sqrt(n_c)), ``random`` (None: a plain shuffle)."""
+    if mode == "random":
+        return None
+    counts = np.bincount(labels, minlength=num_classes).astype(np.float64)
+    per_class = 1.0 / np.where(counts > 0, counts, np.inf)
+    if mode == "sqrt":
+        per_class = np.sqrt(per_class)
+    elif mode != "balanced":
+        raise ValueError(f"unknown sampler {mode!r}; choose one of ['random', 'balanced', 'sqrt']")
+    return per_class[labels]

@@ -1,0 +1,198 @@
+"""From a decoded :class:`~training.datasets.FaceSet` to model-ready batches, without per-sample Python work.
+
+A FaceSet is resized once to the model's input size and channel count (and put through the model's photometric
+``preprocess`` steps) into one uint8 tensor ``(N, c, S, S)``, kept on the FaceSet for later epochs. Each batch is
+then an index gather, a float conversion, the batch augmentations and a normalisation: tensor ops on the whole
+batch. Gray sources stay one channel until normalisation, where they are expanded for 3-channel models (colour
+jitter's saturation and hue are no-ops on gray, so the order does not matter).
+
+:class:`BatchLoader` also does the sampling: a per-epoch shuffle (or DCRNet's class-balanced oversampling) from a
+generator seeded by ``(seed, epoch)``, sharded across DDP ranks like ``DistributedSampler`` (indices padded to a
+multiple of the world size), so an epoch's order never depends on what ran before it: resuming is exact.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+
+from core.models.base import ModelSpec
+from training.augment import BatchAugmenter, class_sample_weights
+from training.datasets import FaceSet
+
+log = logging.getLogger(__name__)
+
+
+def seed_for(*parts: int) -> int:
+    """A well-mixed 63-bit seed from small integers (seed, epoch, rank, stream), stable across runs."""
+    return int(np.random.SeedSequence([int(p) & 0xFFFFFFFF for p in parts]).generate_state(2, np.uint64)[0] >> 1)
+
+
+def _apply_preprocess(images: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
+    """The model's photometric steps (e.g. CLAHE) through ``core.faces.preprocess``, when it exists."""
+    if not names:
+        return images
+    try:
+        from core.faces import preprocess
+    except ImportError:
+        log.warning("model expects preprocessing %s but core.faces.preprocess is missing; skipping it", names)
+        return images
+    fn = getattr(preprocess, "apply", None)
+    if fn is None:
+        log.warning("core.faces.preprocess has no apply(image, names); skipping %s", names)
+        return images
+    return np.stack([fn(img, names) for img in images])
+
+
+def prepare_tensor(fs: FaceSet, spec: ModelSpec, chunk: int = 4096) -> torch.Tensor:
+    """``fs.images`` as uint8 ``(N, c, S, S)`` at ``spec.input_size``, cached on the FaceSet.
+
+    ``c`` is 1 for gray sources or 1-channel models (RGB is converted with ITU-R 601 weights), else 3.
+    Resizing uses bilinear interpolation with antialiasing, in chunks to bound memory.
+    """
+    key = (spec.input_size, spec.in_chans, tuple(spec.preprocess))
+    if key in fs.cache:
+        return fs.cache[key]
+    images = _apply_preprocess(fs.images, tuple(spec.preprocess))
+    arr = torch.from_numpy(np.ascontiguousarray(images))
+    arr = arr[:, None] if arr.ndim == 3 else arr.permute(0, 3, 1, 2)
+    size = spec.input_size
+    parts = []
+    for start in range(0, len(arr), chunk):
+        x = arr[start : start + chunk]
+        if x.shape[1] == 3 and spec.in_chans == 1:
+            w = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+            x = (x.float() * w).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
+        if x.shape[-1] != size or x.shape[-2] != size:
+            x = F.interpolate(x.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+            x = x.round().clamp(0, 255).to(torch.uint8)
+        parts.append(x.contiguous())
+    out = torch.cat(parts) if parts else torch.zeros((0, 1, size, size), dtype=torch.uint8)
+    fs.cache[key] = out
+    return out
+
+
+def normalize(x: torch.Tensor, spec: ModelSpec) -> torch.Tensor:
+    """Float [0, 1] batch -> the model's input: channels expanded to ``spec.in_chans``, then (x - mean) / std."""
+    if x.shape[1] == 1 and spec.in_chans == 3:
+        x = x.expand(-1, 3, -1, -1)
+    mean = torch.tensor(spec.mean, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+    std = torch.tensor(spec.std, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+    return (x - mean) / std
+
+
+class FaceDataset(Dataset):
+    """A map-style torch Dataset over a FaceSet: ``(image tensor, target)`` at the model's size, normalised.
+
+    For code that wants a ``DataLoader`` (evaluation, notebooks). Training uses :class:`BatchLoader`, which does
+    the same per batch instead of per sample. With ``augment`` each item draws from its own generator seeded by
+    ``(seed, index)``; mixup, a batch operation, is off here.
+    """
+
+    def __init__(self, fs: FaceSet, spec: ModelSpec, augment: BatchAugmenter | None = None, seed: int = 0):
+        self.fs, self.spec, self.seed = fs, spec, seed
+        self.images = prepare_tensor(fs, spec)
+        self.targets = torch.from_numpy(fs.targets)
+        self.augment = augment
+
+    def __len__(self) -> int:
+        return len(self.fs)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.images[i : i + 1].float() / 255.0
+        y = self.targets[i : i + 1]
+        if self.augment is not None:
+            g = torch.Generator().manual_seed(seed_for(self.seed, i))
+            x, y = self.augment(x, y, g, allow_mixup=False)
+        return normalize(x, self.spec)[0], y[0]
+
+
+class BatchLoader:
+    """Batches of ``(inputs, targets, index)`` from a prepared FaceSet, augmented and normalised on ``device``.
+
+    Args:
+        fs: the split.
+        spec: the model's input spec.
+        batch_size: per process.
+        train: shuffle (or oversample), drop the last partial batch and augment.
+        augmenter: batch augmentations (train only).
+        sampler: ``random`` / ``balanced`` / ``sqrt`` (see :func:`training.augment.class_sample_weights`).
+        seed: base seed; epoch ``e`` on rank ``r`` uses generators seeded from ``(seed, e)`` and ``(seed, e, r)``.
+        rank, world_size: DDP sharding; every rank sees ``ceil(N / world_size)`` samples per epoch.
+        device: where batches (and augmentation) go.
+    """
+
+    def __init__(
+        self,
+        fs: FaceSet,
+        spec: ModelSpec,
+        batch_size: int,
+        *,
+        train: bool = False,
+        augmenter: BatchAugmenter | None = None,
+        sampler: str = "random",
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        device: torch.device | str = "cpu",
+    ) -> None:
+        self.fs, self.spec, self.batch_size, self.train = fs, spec, batch_size, train
+        self.augmenter = augmenter if train else None
+        self.seed, self.rank, self.world_size = seed, rank, world_size
+        self.device = torch.device(device)
+        self.images = prepare_tensor(fs, spec)
+        self.targets = torch.from_numpy(fs.targets)
+        weights = class_sample_weights(fs.labels, fs.num_classes, sampler) if train else None
+        self.weights = None if weights is None else torch.from_numpy(weights)
+        self.epoch = 0
+        if train and self.num_samples < batch_size:
+            raise ValueError(
+                f"training split has {len(fs)} images ({self.num_samples} per process), fewer than one batch "
+                f"of {batch_size}; lower batch_size or raise data.limit"
+            )
+
+    @property
+    def num_samples(self) -> int:
+        """Samples this rank sees per epoch."""
+        return -(-len(self.fs) // self.world_size)
+
+    def __len__(self) -> int:
+        n = self.num_samples
+        return n // self.batch_size if self.train else -(-n // self.batch_size)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def indices(self) -> torch.Tensor:
+        """This rank's sample order for the current epoch (identical on every rank before sharding)."""
+        n = len(self.fs)
+        if not self.train:
+            order = torch.arange(n)
+        else:
+            g = torch.Generator().manual_seed(seed_for(self.seed, self.epoch, 0))
+            if self.weights is not None:
+                order = torch.multinomial(self.weights, n, replacement=True, generator=g)
+            else:
+                order = torch.randperm(n, generator=g)
+        total = self.num_samples * self.world_size
+        if total > n:  # pad like DistributedSampler so every rank has the same number of samples
+            order = torch.cat([order, order[: total - n]])
+        return order[self.rank : total : self.world_size]
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        order = self.indices()
+        g = None
+        if self.augmenter is not None:
+            g = torch.Generator(device=self.device).manual_seed(seed_for(self.seed, self.epoch, self.rank + 1, 7))
+        for b in range(len(self)):
+            idx = order[b * self.batch_size : (b + 1) * self.batch_size]
+            x = self.images[idx].to(self.device, non_blocking=True).float().div_(255.0)
+            y = self.targets[idx].to(self.device, non_blocking=True)
+            if self.augmenter is not None:
+                x, y = self.augmenter(x, y, g)
+            yield normalize(x, self.spec), y, idx
