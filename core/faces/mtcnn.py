@@ -1,0 +1,418 @@
+"""MTCNN face detection (Zhang et al. 2016) with the weights that ship inside the ``facenet-pytorch`` wheel.
+
+Why this is the embedded default: it is the only detector we found whose weights come inside a pip package
+(``facenet_pytorch/data/{pnet,rnet,onet}.pt``, 2 MB, MIT), that emits the five points alignment needs (eyes,
+nose, mouth corners) and that finds every face in the samples, the sunglasses and the 45-degree face included
+(see docs/faces.md for the measurements and for the alternatives that were rejected).
+
+Why our own pipeline around the three networks: facenet-pytorch's ``detect_face`` runs the proposal net on a
+pyramid of the *full-resolution* image and moves every crop through torch ops, which costs 70-330 ms per photo
+on two cores. Here the proposal net (P-Net) scans a copy whose longest side is ``detect_size`` pixels (320 by
+default), the refine net (R-Net) reads its 24-pixel crops from that same small copy, and only the few
+survivors go to the output net (O-Net) as 48-pixel crops cut from the full-resolution image, so the box and
+the landmarks keep full-resolution precision. Crops are cut with numpy/OpenCV and NMS is numpy.
+
+Only facenet-pytorch's weight files are used (read with ``torch.load(weights_only=True)``); its Python code is
+not imported, so its stale ``torch<2.3`` pin is irrelevant. The three network definitions below reproduce
+its module layout (and so its state-dict keys) exactly.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import math
+import threading
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+
+from core.faces.registry import register_detector
+from core.faces.types import DetectorUnavailableError, Face, check_rgb
+
+log = logging.getLogger(__name__)
+
+__all__ = ["MTCNNConfig", "MTCNNDetector", "mtcnn_weights_dir"]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The three networks (layout identical to facenet_pytorch.models.mtcnn, so its state dicts load unchanged)
+
+
+class _PNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 10, kernel_size=3)
+        self.prelu1 = nn.PReLU(10)
+        self.pool1 = nn.MaxPool2d(2, 2, ceil_mode=True)
+        self.conv2 = nn.Conv2d(10, 16, kernel_size=3)
+        self.prelu2 = nn.PReLU(16)
+        self.conv3 = nn.Conv2d(16, 32, kernel_size=3)
+        self.prelu3 = nn.PReLU(32)
+        self.conv4_1 = nn.Conv2d(32, 2, kernel_size=1)
+        self.softmax4_1 = nn.Softmax(dim=1)
+        self.conv4_2 = nn.Conv2d(32, 4, kernel_size=1)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.pool1(self.prelu1(self.conv1(x)))
+        x = self.prelu3(self.conv3(self.prelu2(self.conv2(x))))
+        return self.conv4_2(x), self.softmax4_1(self.conv4_1(x))
+
+
+class _RNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 28, kernel_size=3)
+        self.prelu1 = nn.PReLU(28)
+        self.pool1 = nn.MaxPool2d(3, 2, ceil_mode=True)
+        self.conv2 = nn.Conv2d(28, 48, kernel_size=3)
+        self.prelu2 = nn.PReLU(48)
+        self.pool2 = nn.MaxPool2d(3, 2, ceil_mode=True)
+        self.conv3 = nn.Conv2d(48, 64, kernel_size=2)
+        self.prelu3 = nn.PReLU(64)
+        self.dense4 = nn.Linear(576, 128)
+        self.prelu4 = nn.PReLU(128)
+        self.dense5_1 = nn.Linear(128, 2)
+        self.softmax5_1 = nn.Softmax(dim=1)
+        self.dense5_2 = nn.Linear(128, 4)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.pool1(self.prelu1(self.conv1(x)))
+        x = self.pool2(self.prelu2(self.conv2(x)))
+        x = self.prelu3(self.conv3(x))
+        x = x.permute(0, 3, 2, 1).contiguous()  # the weights were converted from a (W, H)-ordered TF graph
+        x = self.prelu4(self.dense4(x.view(x.shape[0], -1)))
+        return self.dense5_2(x), self.softmax5_1(self.dense5_1(x))
+
+
+class _ONet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 32, kernel_size=3)
+        self.prelu1 = nn.PReLU(32)
+        self.pool1 = nn.MaxPool2d(3, 2, ceil_mode=True)
+        self.conv2 = nn.Conv2d(32, 64, kernel_size=3)
+        self.prelu2 = nn.PReLU(64)
+        self.pool2 = nn.MaxPool2d(3, 2, ceil_mode=True)
+        self.conv3 = nn.Conv2d(64, 64, kernel_size=3)
+        self.prelu3 = nn.PReLU(64)
+        self.pool3 = nn.MaxPool2d(2, 2, ceil_mode=True)
+        self.conv4 = nn.Conv2d(64, 128, kernel_size=2)
+        self.prelu4 = nn.PReLU(128)
+        self.dense5 = nn.Linear(1152, 256)
+        self.prelu5 = nn.PReLU(256)
+        self.dense6_1 = nn.Linear(256, 2)
+        self.softmax6_1 = nn.Softmax(dim=1)
+        self.dense6_2 = nn.Linear(256, 4)
+        self.dense6_3 = nn.Linear(256, 10)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        x = self.pool1(self.prelu1(self.conv1(x)))
+        x = self.pool2(self.prelu2(self.conv2(x)))
+        x = self.pool3(self.prelu3(self.conv3(x)))
+        x = self.prelu4(self.conv4(x))
+        x = x.permute(0, 3, 2, 1).contiguous()
+        x = self.prelu5(self.dense5(x.view(x.shape[0], -1)))
+        return self.dense6_2(x), self.dense6_3(x), self.softmax6_1(self.dense6_1(x))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Weights: found inside the installed facenet-pytorch wheel, loaded once per process
+
+
+_NETS: dict[str, tuple[nn.Module, nn.Module, nn.Module]] = {}
+_NETS_LOCK = threading.Lock()
+
+
+def mtcnn_weights_dir() -> Path:
+    """The folder holding ``pnet.pt``, ``rnet.pt``, ``onet.pt`` inside the installed facenet-pytorch.
+
+    Found with ``importlib.util.find_spec`` so that facenet-pytorch's own code is never imported.
+    """
+    spec = importlib.util.find_spec("facenet_pytorch")
+    if spec is None or not spec.submodule_search_locations:
+        raise DetectorUnavailableError(
+            "the MTCNN weights ship inside the facenet-pytorch wheel, which is not installed; run "
+            "`pip install --no-deps facenet-pytorch==2.6.0` (see requirements-nodeps.txt)"
+        )
+    folder = Path(next(iter(spec.submodule_search_locations))) / "data"
+    missing = [n for n in ("pnet.pt", "rnet.pt", "onet.pt") if not (folder / n).is_file()]
+    if missing:
+        raise DetectorUnavailableError(f"facenet-pytorch is installed but {missing} are missing from {folder}")
+    return folder
+
+
+def _load_nets(weights_dir: Path | None = None) -> tuple[nn.Module, nn.Module, nn.Module]:
+    """P-, R- and O-Net in eval mode, loaded once per process per folder (thread-safe)."""
+    from core.models.weights import read_state_dict
+
+    folder = Path(weights_dir) if weights_dir is not None else mtcnn_weights_dir()
+    key = str(folder.resolve())
+    with _NETS_LOCK:
+        if key not in _NETS:
+            nets = []
+            for cls, fname in ((_PNet, "pnet.pt"), (_RNet, "rnet.pt"), (_ONet, "onet.pt")):
+                net = cls()
+                net.load_state_dict(read_state_dict(folder / fname))
+                # channels-last: oneDNN's 3x3/2 max-pool and small convs run 2-4x faster in NHWC on CPU
+                nets.append(net.eval().requires_grad_(False).to(memory_format=torch.channels_last))
+            _NETS[key] = (nets[0], nets[1], nets[2])
+            log.debug("loaded MTCNN weights from %s", folder)
+        return _NETS[key]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Box helpers (numpy; boxes are float (n, 4) arrays x1, y1, x2, y2)
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float, mode: str = "union") -> np.ndarray:
+    """Indices kept by greedy non-maximum suppression, best first. ``mode="min"`` divides by the smaller area."""
+    if len(boxes) == 0:
+        return np.zeros(0, np.int64)
+    x1, y1, x2, y2 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
+    area = (x2 - x1 + 1) * (y2 - y1 + 1)
+    order = np.argsort(-scores, kind="stable")
+    keep = []
+    while order.size:
+        i = order[0]
+        keep.append(i)
+        rest = order[1:]
+        w = np.maximum(0.0, np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]) + 1)
+        h = np.maximum(0.0, np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]) + 1)
+        inter = w * h
+        denom = np.minimum(area[i], area[rest]) if mode == "min" else area[i] + area[rest] - inter
+        order = rest[inter / denom <= threshold]
+    return np.asarray(keep, np.int64)
+
+
+def _square(boxes: np.ndarray) -> np.ndarray:
+    """Grow each box to a square around its centre (MTCNN's ``rerec``)."""
+    out = boxes.copy()
+    w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    side = np.maximum(w, h)
+    out[:, 0] = boxes[:, 0] + w * 0.5 - side * 0.5
+    out[:, 1] = boxes[:, 1] + h * 0.5 - side * 0.5
+    out[:, 2] = out[:, 0] + side
+    out[:, 3] = out[:, 1] + side
+    return out
+
+
+def _regress(boxes: np.ndarray, reg: np.ndarray) -> np.ndarray:
+    """Apply the nets' box offsets (fractions of the box size)."""
+    w = (boxes[:, 2] - boxes[:, 0] + 1)[:, None]
+    h = (boxes[:, 3] - boxes[:, 1] + 1)[:, None]
+    return boxes + reg * np.concatenate([w, h, w, h], axis=1)
+
+
+def _crops(image: np.ndarray, boxes: np.ndarray, size: int) -> torch.Tensor:
+    """Cut ``boxes`` out of ``image`` (zero padding outside it), resize to ``size``, normalise to [-1, 1]."""
+    height, width = image.shape[:2]
+    out = np.zeros((len(boxes), size, size, 3), np.float32)
+    for i, (x1, y1, x2, y2) in enumerate(np.floor(boxes).astype(np.int64)):
+        bw, bh = x2 - x1 + 1, y2 - y1 + 1
+        sx1, sy1, sx2, sy2 = max(x1, 0), max(y1, 0), min(x2 + 1, width), min(y2 + 1, height)
+        if bw < 2 or bh < 2 or sx2 <= sx1 or sy2 <= sy1:
+            continue
+        if sx1 == x1 and sy1 == y1 and sx2 == x2 + 1 and sy2 == y2 + 1:
+            crop = image[y1 : y2 + 1, x1 : x2 + 1]
+        else:
+            crop = np.zeros((bh, bw, 3), np.uint8)
+            crop[sy1 - y1 : sy2 - y1, sx1 - x1 : sx2 - x1] = image[sy1:sy2, sx1:sx2]
+        interp = cv2.INTER_AREA if bw > size else cv2.INTER_LINEAR
+        out[i] = cv2.resize(crop, (size, size), interpolation=interp)
+    out -= 127.5
+    out *= 1.0 / 128.0
+    return torch.from_numpy(out).permute(0, 3, 1, 2)  # channels-last view, as the nets expect
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The detector
+
+
+@dataclass(frozen=True)
+class MTCNNConfig:
+    """MTCNN options. The defaults are the fast embedded configuration measured in docs/faces.md.
+
+    Attributes:
+        detect_size: longest side (pixels) of the copy that P-Net and R-Net scan; larger images are
+            downscaled to it, smaller ones are not upscaled. ``None`` scans the full resolution (slow, finds
+            smaller faces).
+        min_face: smallest face searched for, in pixels **of the scanned copy** (>= 12). With the defaults
+            (320, 24) that is 3/40 of the image's longest side: 48 px on a 640x480 frame.
+        thresholds: P-, R- and O-Net score thresholds. O-Net's is the final score cut. P-Net's 0.7 (the
+            paper uses 0.6) halves the R-Net candidates at no recall cost on the samples.
+        factor: ratio between two pyramid levels (0.709 = 1/sqrt(2), the paper's).
+        max_proposals: at most this many P-Net boxes (best first) go to R-Net; bounds the time on cluttered
+            images.
+        max_faces: keep at most this many faces (highest scores); ``None`` keeps all.
+    """
+
+    detect_size: int | None = 320
+    min_face: int = 24
+    thresholds: tuple[float, float, float] = (0.7, 0.7, 0.8)
+    factor: float = 0.709
+    max_proposals: int = 64
+    max_faces: int | None = None
+    weights_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.detect_size is not None and self.detect_size < 48:
+            raise ValueError(f"detect_size must be >= 48 pixels or None, got {self.detect_size}")
+        if self.min_face < 12:
+            raise ValueError(f"min_face must be >= 12 (P-Net's receptive field), got {self.min_face}")
+        if self.max_proposals < 1:
+            raise ValueError(f"max_proposals must be >= 1, got {self.max_proposals}")
+        if not 0.3 <= self.factor < 0.95:
+            raise ValueError(f"factor must be in [0.3, 0.95), got {self.factor}")
+        if len(self.thresholds) != 3 or not all(0.0 <= t < 1.0 for t in self.thresholds):
+            raise ValueError(f"thresholds must be three scores in [0, 1), got {self.thresholds}")
+
+
+class MTCNNDetector:
+    """Three-stage cascade; see the module docstring for what makes it fast. Thread-safe (no mutable state)."""
+
+    def __init__(self, config: MTCNNConfig | None = None, name: str = "mtcnn") -> None:
+        self.config = config or MTCNNConfig()
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"MTCNNDetector(name={self.name!r}, config={self.config})"
+
+    def warmup(self) -> None:
+        """Load the weights now (otherwise the first ``detect`` does)."""
+        _load_nets(self.config.weights_dir)
+
+    def detect(self, image_rgb: np.ndarray) -> list[Face]:
+        check_rgb(image_rgb)
+        pnet, rnet, onet = _load_nets(self.config.weights_dir)
+        cfg = self.config
+        height, width = image_rgb.shape[:2]
+        s0 = 1.0
+        small = image_rgb
+        if cfg.detect_size is not None and max(height, width) > cfg.detect_size:
+            s0 = cfg.detect_size / max(height, width)
+            size = (max(1, round(width * s0)), max(1, round(height * s0)))
+            small = cv2.resize(image_rgb, size, interpolation=cv2.INTER_AREA)
+        with torch.inference_mode():
+            boxes = self._propose(small, pnet)
+            if len(boxes):
+                boxes = self._refine(small, boxes, rnet)
+            if not len(boxes):
+                return []
+            scale = np.array([small.shape[1] / width, small.shape[0] / height] * 2, np.float32)
+            boxes[:, :4] = boxes[:, :4] / scale
+            return self._output(image_rgb, boxes, onet)
+
+    def refine(self, image_rgb: np.ndarray, faces: list[Face], grow: float = 1.1) -> list[Face]:
+        """Re-run only O-Net on boxes from a previous frame: a ~1 ms/face tracker step (see ``tracking``).
+
+        Each box is squared and grown by ``grow`` so that a face that moved a little is still inside it; O-Net
+        then regresses the new box and landmarks and re-scores it, so a face that left is dropped.
+        """
+        check_rgb(image_rgb)
+        if not faces:
+            return []
+        _, _, onet = _load_nets(self.config.weights_dir)
+        boxes = []
+        for f in faces:
+            cx, cy = f.center
+            half = max(f.box[2], f.box[3]) * grow / 2.0
+            boxes.append([cx - half, cy - half, cx + half, cy + half])
+        with torch.inference_mode():
+            return self._output(image_rgb, np.asarray(boxes, np.float32), onet)
+
+    # -- stage 1: P-Net over an image pyramid of the small copy
+    def _propose(self, small: np.ndarray, pnet: nn.Module) -> np.ndarray:
+        cfg = self.config
+        h, w = small.shape[:2]
+        scale = 12.0 / cfg.min_face
+        scales = []
+        while min(h, w) * scale >= 12:
+            scales.append(scale)
+            scale *= cfg.factor
+        found = []
+        for s in scales:
+            hs, ws = math.ceil(h * s), math.ceil(w * s)
+            level = cv2.resize(small, (ws, hs), interpolation=cv2.INTER_AREA)
+            x = torch.from_numpy((level.astype(np.float32) - 127.5) * (1.0 / 128.0))[None]
+            reg, prob = pnet(x.permute(0, 3, 1, 2))  # an NHWC buffer seen as NCHW: channels-last, no copy
+            prob = prob[0, 1].numpy()
+            ys, xs = np.nonzero(prob >= cfg.thresholds[0])
+            if not len(ys):
+                continue
+            score = prob[ys, xs]
+            offsets = reg[0].numpy()[:, ys, xs].T
+            cells = np.stack([xs, ys], axis=1).astype(np.float32)
+            q1 = np.floor((2 * cells + 1) / s)
+            q2 = np.floor((2 * cells + 12) / s)
+            cand = np.concatenate([q1, q2, score[:, None], offsets], axis=1)
+            found.append(cand[nms(cand[:, :4], cand[:, 4], 0.5)])
+        if not found:
+            return np.zeros((0, 5), np.float32)
+        cand = np.concatenate(found)
+        cand = cand[nms(cand[:, :4], cand[:, 4], 0.7)[: cfg.max_proposals]]
+        boxes = _square(_regress(cand[:, :4], cand[:, 5:9]))
+        return np.concatenate([boxes, cand[:, 4:5]], axis=1)
+
+    # -- stage 2: R-Net on 24x24 crops of the small copy
+    def _refine(self, small: np.ndarray, boxes: np.ndarray, rnet: nn.Module) -> np.ndarray:
+        reg, prob = rnet(_crops(small, boxes[:, :4], 24))
+        score = prob[:, 1].numpy()
+        ok = score > self.config.thresholds[1]
+        boxes, score, reg = boxes[ok, :4], score[ok], reg.numpy()[ok]
+        keep = nms(boxes, score, 0.7)
+        boxes = _square(_regress(boxes[keep], reg[keep]))
+        return np.concatenate([boxes, score[keep, None]], axis=1)
+
+    # -- stage 3: O-Net on 48x48 crops of the full-resolution image: final score, box and landmarks
+    def _output(self, image: np.ndarray, boxes: np.ndarray, onet: nn.Module) -> list[Face]:
+        reg, points, prob = onet(_crops(image, boxes[:, :4], 48))
+        score = prob[:, 1].numpy()
+        ok = score > self.config.thresholds[2]
+        if not ok.any():
+            return []
+        boxes, score, reg, points = boxes[ok, :4], score[ok], reg.numpy()[ok], points.numpy()[ok]
+        bw = (boxes[:, 2] - boxes[:, 0] + 1)[:, None]
+        bh = (boxes[:, 3] - boxes[:, 1] + 1)[:, None]
+        lx = boxes[:, 0:1] + bw * points[:, 0:5] - 1
+        ly = boxes[:, 1:2] + bh * points[:, 5:10] - 1
+        landmarks = np.stack([lx, ly], axis=2)
+        boxes = _regress(boxes, reg)
+        keep = nms(boxes, score, 0.7, mode="min")
+        if self.config.max_faces is not None:
+            keep = keep[: self.config.max_faces]
+        height, width = image.shape[:2]
+        faces = []
+        for i in keep:
+            x1, y1 = max(float(boxes[i, 0]), 0.0), max(float(boxes[i, 1]), 0.0)
+            x2, y2 = min(float(boxes[i, 2]), float(width)), min(float(boxes[i, 3]), float(height))
+            if x2 - x1 < 1 or y2 - y1 < 1:
+                continue
+            faces.append(Face((x1, y1, x2 - x1, y2 - y1), float(score[i]), landmarks[i]))
+        return faces
+
+
+def _config(base: MTCNNConfig, overrides: dict) -> MTCNNConfig:
+    known = {f.name for f in fields(MTCNNConfig)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ValueError(f"unknown MTCNN option(s) {unknown}; choose from {sorted(known)}")
+    if "thresholds" in overrides:
+        overrides = {**overrides, "thresholds": tuple(overrides["thresholds"])}
+    return MTCNNConfig(**{**base.__dict__, **overrides})
+
+
+@register_detector
+def default(**overrides) -> MTCNNDetector:
+    """The embedded default: MTCNN scanning a 320-pixel copy (faces >= 1/16 of the longest side)."""
+    return MTCNNDetector(_config(MTCNNConfig(), overrides), name="default")
+
+
+@register_detector
+def mtcnn(**overrides) -> MTCNNDetector:
+    """MTCNN at full resolution, faces >= 20 px: slower, for group photos with small faces."""
+    return MTCNNDetector(_config(MTCNNConfig(detect_size=None, min_face=20), overrides), name="mtcnn")

@@ -1,0 +1,109 @@
+"""What a face detector returns, and the one landmark convention every backend follows.
+
+Landmark convention (used everywhere in ferlens, stated once here): five points, in this row order,
+``(x, y)`` in pixels of the image the detector was given, named **from the viewer's point of view**:
+
+====  ===============  ==================================================
+row   name             which point
+====  ===============  ==================================================
+0     ``left_eye``     centre of the eye on the image's left (the subject's right eye)
+1     ``right_eye``    centre of the eye on the image's right (the subject's left eye)
+2     ``nose``         nose tip
+3     ``mouth_left``   mouth corner on the image's left
+4     ``mouth_right``  mouth corner on the image's right
+====  ===============  ==================================================
+
+This is the order MTCNN's O-Net and RetinaFace both emit (RetinaFace calls row 0 ``right_eye`` because it names
+points from the subject's side; the geometry is the same), so no backend has to reorder anything, and the
+ArcFace/InsightFace 5-point template used for alignment lists its points in the same order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+LANDMARK_NAMES: tuple[str, ...] = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
+"""Row names of :attr:`Face.landmarks`, viewer's point of view (see the module docstring)."""
+
+
+class DetectorUnavailableError(RuntimeError):
+    """A detector backend cannot run here: a package or a weights file is missing. The message says what to get."""
+
+
+@dataclass(frozen=True, eq=False)
+class Face:
+    """One detected face.
+
+    Attributes:
+        box: ``(x, y, w, h)`` in pixels of the input image, floats (x, y = top-left corner).
+        score: detector confidence in [0, 1].
+        landmarks: ``(5, 2)`` float32 array, rows in :data:`LANDMARK_NAMES` order.
+    """
+
+    box: tuple[float, float, float, float]
+    score: float
+    landmarks: np.ndarray = field(repr=False)
+
+    def __post_init__(self) -> None:
+        lm = np.asarray(self.landmarks, dtype=np.float32).reshape(5, 2).copy()
+        lm.setflags(write=False)  # frozen means frozen: nobody edits a shared Face's points in place
+        object.__setattr__(self, "landmarks", lm)
+        object.__setattr__(self, "box", tuple(float(v) for v in self.box))
+        object.__setattr__(self, "score", float(self.score))
+        if len(self.box) != 4 or self.box[2] <= 0 or self.box[3] <= 0:
+            raise ValueError(f"face box must be (x, y, w, h) with w, h > 0, got {self.box}")
+
+    @property
+    def xyxy(self) -> tuple[float, float, float, float]:
+        x, y, w, h = self.box
+        return x, y, x + w, y + h
+
+    @property
+    def center(self) -> tuple[float, float]:
+        x, y, w, h = self.box
+        return x + w / 2.0, y + h / 2.0
+
+    def landmark(self, name: str) -> np.ndarray:
+        """The ``(x, y)`` of one named landmark."""
+        if name not in LANDMARK_NAMES:
+            raise ValueError(f"unknown landmark {name!r}; choose one of {list(LANDMARK_NAMES)}")
+        return self.landmarks[LANDMARK_NAMES.index(name)]
+
+    def scaled(self, sx: float, sy: float | None = None, dx: float = 0.0, dy: float = 0.0) -> Face:
+        """This face in another frame: ``p' = p * s + d`` (e.g. from a downscaled image back to the original)."""
+        sy = sx if sy is None else sy
+        x, y, w, h = self.box
+        lm = self.landmarks * np.array([sx, sy], np.float32) + np.array([dx, dy], np.float32)
+        return Face((x * sx + dx, y * sy + dy, w * sx, h * sy), self.score, lm)
+
+    def to_dict(self) -> dict:
+        """Plain types only (JSON-ready): box, score and named landmarks."""
+        return {
+            "box": list(self.box),
+            "score": self.score,
+            "landmarks": {n: [float(v) for v in p] for n, p in zip(LANDMARK_NAMES, self.landmarks, strict=True)},
+        }
+
+
+@runtime_checkable
+class FaceDetector(Protocol):
+    """What every backend implements. ``detect`` takes an ``(H, W, 3)`` uint8 RGB array (see ``core.io``)."""
+
+    name: str
+
+    def detect(self, image_rgb: np.ndarray) -> list[Face]:
+        """Faces in the image, highest score first; an image without faces gives ``[]``, never an error."""
+        ...
+
+
+def check_rgb(image_rgb: np.ndarray) -> np.ndarray:
+    """Reject anything but an (H, W, 3) uint8 array early, with a plain message (detectors assume it)."""
+    if not isinstance(image_rgb, np.ndarray) or image_rgb.dtype != np.uint8:
+        got = type(image_rgb).__name__ if not isinstance(image_rgb, np.ndarray) else f"{image_rgb.dtype} array"
+        raise TypeError(f"detectors take an (H, W, 3) uint8 RGB array (use core.io.load_image), got {got}")
+    if image_rgb.ndim != 3 or image_rgb.shape[2] != 3 or min(image_rgb.shape[:2]) < 1:
+        raise ValueError(f"detectors take an (H, W, 3) uint8 RGB array, got shape {image_rgb.shape}")
+    return image_rgb
