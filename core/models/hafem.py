@@ -33,8 +33,10 @@ class HafemConfig:
     input_size: int = 224
     cbam: bool = True
     cbam_stage: int = 4
-    """1-based index into timm's feature_info of efficientnet_b5 (strides 2,4,8,16,32): index 4 is ``blocks.4``,
-    which is the paper's "stage 5" when EfficientNet's stem conv is counted as stage 1 (Tan & Le 2019, Table 1)."""
+    """1-based index into timm's ``feature_info`` of efficientnet_b5 (strides 2, 4, 8, 16, 32): 4 is ``blocks.4``
+    (176 channels, stride 16), the fifth MBConv stage when timm's ``blocks`` are counted from 1. Counting
+    EfficientNet's stem conv as stage 1 (Tan & Le 2019, Table 1) would make it ``blocks.3`` instead; the papers do
+    not say which (docs/papers.md)."""
     cbam_reduction: int = 16
     cbam_kernel: int = 7
     transformer_layers: int = 1
