@@ -1,0 +1,13 @@
+"""The ferlens Streamlit dashboard: the frame (``app.py``), the sidebar, cached resources and testable helpers.
+
+Pages (``<repo>/pages/*.py``) are thin: they read the sidebar's :class:`~dashboard.sidebar.Settings`, call one
+helper here (or in ``core``/``training``) and render. Everything in this package except ``app.py`` imports
+without Streamlit running, and nothing heavy (torch, models, datasets) is imported at module level.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+PAGES_DIR = REPO_ROOT / "pages"

@@ -1,0 +1,97 @@
+"""One way to fail on a page: a plain ``st.error`` for the user and a full log line for the operator.
+
+The dashboard never shows a traceback (``client.showErrorDetails = "none"`` in ``.streamlit/config.toml`` is the
+backstop). Errors that ferlens raises on purpose are typed ``ValueError``/``OSError`` subclasses whose message
+was written for a person (``core.io.ImageLoadError``, ``core.models.WeightsError``,
+``training.results.ResultsSchemaError``...), so their text is shown as is; anything else is a bug or an
+environment problem, so the user gets its type and first line and the log gets the traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+log = logging.getLogger("ferlens.dashboard")
+
+_MAX_CHARS = 400
+
+# Raised on purpose with a message meant for people (ValueError covers ImageLoadError, WeightsError,
+# ResultsSchemaError, DatasetError, ConfigError; OSError covers missing files; DetectorUnavailableError is a
+# RuntimeError whose message says what to install).
+_PLAIN = (ValueError, OSError, KeyError, LookupError)
+
+
+def plain_message(exc: BaseException, action: str = "") -> str:
+    """A one-paragraph message for ``exc``: no traceback, no ``repr`` noise, at most a few hundred characters."""
+    text = str(exc).strip()
+    if isinstance(exc, KeyError) and exc.args:
+        text = f"missing key {exc.args[0]!r}"
+    first = text.splitlines()[0] if text else ""
+    if len(first) > _MAX_CHARS:
+        first = first[: _MAX_CHARS - 1] + "…"
+    prefix = f"{action[:1].upper()}{action[1:]} failed" if action else "Something failed"
+    if _is_plain(exc) and first:
+        return f"{prefix}: {first}"
+    detail = f" ({type(exc).__name__}: {first})" if first else f" ({type(exc).__name__})"
+    return f"{prefix}{detail}. The server log has the details."
+
+
+def _is_plain(exc: BaseException) -> bool:
+    if isinstance(exc, _PLAIN):
+        return True
+    # DetectorUnavailableError and friends: RuntimeErrors whose class says they are expected conditions.
+    return type(exc).__name__.endswith(("UnavailableError", "LoadError", "SchemaError"))
+
+
+def show_error(exc: BaseException, action: str = "") -> str:
+    """Log ``exc`` (with traceback for unexpected ones) and show it as a plain ``st.error``; returns the text."""
+    import streamlit as st
+
+    message = plain_message(exc, action)
+    if _is_plain(exc):
+        log.warning("%s: %s: %s", action or "dashboard", type(exc).__name__, exc)
+    else:
+        log.error("%s failed", action or "dashboard", exc_info=exc)
+    st.error(message, icon=":material/error:")
+    return message
+
+
+@contextmanager
+def guard(action: str, *, stop: bool = False) -> Iterator[None]:
+    """Turn any exception in the block into :func:`show_error`; optionally stop the page there.
+
+    Streamlit's own control flow (``st.stop``, ``st.rerun``, ``st.switch_page``) raises ``BaseException``
+    subclasses, which pass through untouched.
+
+    Args:
+        action: what the block does, in words ("reading the image"); it starts the error message.
+        stop: call ``st.stop()`` after showing the error, so the rest of the page does not run on bad state.
+    """
+    try:
+        yield
+    except Exception as exc:  # noqa: BLE001 - this is the one place that catches everything, and it reports it
+        show_error(exc, action)
+        if stop:
+            import streamlit as st
+
+            st.stop()
+
+
+_configured = False
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    """Send ``ferlens.*``, ``core.*`` and ``training.*`` log lines to stderr, once per process."""
+    global _configured
+    if _configured:
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    for name in ("ferlens", "core", "training", "dashboard"):
+        logger = logging.getLogger(name)
+        logger.setLevel(level)
+        logger.addHandler(handler)
+        logger.propagate = False
+    _configured = True

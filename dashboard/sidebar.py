@@ -1,0 +1,194 @@
+"""The sidebar: which model, weights, face detector, preprocessing and explanation method every page uses.
+
+The choices live in one frozen :class:`Settings`, built by :func:`build_sidebar` in the entry script on every
+run (so the widgets keep their values across pages) and read by pages with :func:`current_settings`. Pages run
+outside the entry script (``AppTest.from_file("pages/x.py")``) get the defaults.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+from dashboard import REPO_ROOT
+
+log = logging.getLogger(__name__)
+
+STATE_KEY = "ferlens.settings"
+
+DEFAULT_WEIGHTS = "default"
+"""Weights shipped for the model (``core/models/weights/<name>.safetensors``); random init when none are."""
+RANDOM_WEIGHTS = "none"
+"""Random initialisation on purpose (e.g. to see what an untrained model's explanations look like)."""
+
+FALLBACK_EXPLAINERS = ("gradcam", "gradcam++", "hirescam", "region_shap", "pixel_shap")
+"""Shown until ``core.explain`` registers its methods (the names follow pytorch-grad-cam and C2's contract)."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the sidebar chose. Hashable, so it can key ``st.cache_resource``.
+
+    Attributes:
+        model: a registered model name (``core.models.list_models()``).
+        weights: ``"default"``, ``"none"`` (random init) or a weights file path.
+        face_detector: a registered face detector (``core.faces.list_detectors()``).
+        align: warp each face to the 5-point template before the model (off: the plain box crop).
+        preprocess: photometric steps by name (``("clahe",)``...); None means the model's own
+            ``ModelSpec.preprocess``, i.e. what it was trained with.
+        explainer: explanation method name for pages that explain.
+        device: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
+    """
+
+    model: str = "default"
+    weights: str = DEFAULT_WEIGHTS
+    face_detector: str = "default"
+    align: bool = True
+    preprocess: tuple[str, ...] | None = None
+    explainer: str = "gradcam"
+    device: str = "auto"
+
+    @property
+    def weights_arg(self) -> str | None:
+        """``weights`` as ``create_model``/the engine take it (None = random init)."""
+        return None if self.weights == RANDOM_WEIGHTS else self.weights
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def current_settings() -> Settings:
+    """The settings of this session (defaults when the sidebar has not run, e.g. a page tested on its own)."""
+    import streamlit as st
+
+    value = st.session_state.get(STATE_KEY)
+    return value if isinstance(value, Settings) else Settings()
+
+
+def weights_candidates(model: str, roots: list[Path] | None = None, limit: int = 50) -> list[str]:
+    """Weights files a user may pick: shipped ones and ``runs/**/*.safetensors`` (newest first, capped).
+
+    ``$FERLENS_RUNS`` (default ``<repo>/runs``) is where the trainer writes. Files whose JSON sidecar names
+    another model are left out, so the list only offers weights that can fit ``model``.
+    """
+    from core.models.weights import SHIPPED_DIR, read_meta
+
+    roots = roots if roots is not None else [runs_dir()]
+    found: list[Path] = []
+    for root in roots:
+        if root.is_dir():
+            found += sorted(root.rglob("*.safetensors"), key=lambda p: p.stat().st_mtime, reverse=True)[:limit]
+    out = []
+    for path in found:
+        try:
+            meta = read_meta(path)
+        except (OSError, ValueError) as exc:
+            log.warning("ignoring %s: unreadable sidecar (%s)", path, exc)
+            continue
+        named = meta.get("model") or (meta.get("config") or {}).get("model")
+        if named and named != model:
+            continue
+        out.append(_display_path(path))
+    shipped = SHIPPED_DIR / f"{model}.safetensors"
+    head = [DEFAULT_WEIGHTS, RANDOM_WEIGHTS]
+    if shipped.is_file():
+        head.insert(1, _display_path(shipped))
+    return head + [p for p in out if p not in head]
+
+
+def runs_dir() -> Path:
+    """Where training runs, results JSONs and the verdict DB live: ``$FERLENS_RUNS`` or ``<repo>/runs``."""
+    return Path(os.environ.get("FERLENS_RUNS") or REPO_ROOT / "runs")
+
+
+def _display_path(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def _explainers() -> list[str]:
+    try:
+        from core.explain import list_explainers
+    except ImportError:
+        return list(FALLBACK_EXPLAINERS)
+    return list(list_explainers())
+
+
+def _choices() -> tuple[list[str], list[str], list[str]]:
+    from core.faces.preprocess import list_preprocess
+    from core.faces.registry import list_detectors
+    from core.models import list_models
+
+    steps = [s for s in list_preprocess() if s != "grayscale"]  # grayscale follows the model's in_chans
+    return list_models(), list_detectors(), steps
+
+
+def build_sidebar() -> Settings:
+    """Draw the sidebar widgets, store the resulting :class:`Settings` in the session and return it."""
+    import streamlit as st
+
+    models, detectors, steps = _choices()
+    explainers = _explainers()
+    sb = st.sidebar
+    sb.header("Model")
+    model = sb.selectbox(
+        "Model",
+        models,
+        index=models.index("default") if "default" in models else 0,
+        key="sb_model",
+        help="A registered ferlens model (core.models.list_models()).",
+    )
+    weights_opts = weights_candidates(model)
+    weights = sb.selectbox(
+        "Weights",
+        weights_opts,
+        key="sb_weights",
+        help="'default': the weights shipped for this model, random init when none are; 'none': random init; "
+        "or a .safetensors file written by the trainer under runs/.",
+    )
+    sb.header("Faces")
+    detector = sb.selectbox(
+        "Face detector",
+        detectors,
+        index=detectors.index("default") if "default" in detectors else 0,
+        key="sb_detector",
+    )
+    align = sb.toggle("Align faces (5-point template)", value=True, key="sb_align")
+    own = sb.toggle(
+        "Preprocessing as the model was trained",
+        value=True,
+        key="sb_own_pre",
+        help="Off: pick CLAHE / adaptive gamma yourself (an ablation of the model's own preprocessing).",
+    )
+    preprocess = None
+    if not own:
+        preprocess = tuple(s for s in steps if sb.checkbox(_STEP_LABELS.get(s, s), key=f"sb_pre_{s}"))
+    sb.header("Explanations")
+    explainer = sb.selectbox(
+        "Method",
+        explainers,
+        index=explainers.index("gradcam") if "gradcam" in explainers else 0,
+        key="sb_explainer",
+    )
+    settings = Settings(
+        model=model,
+        weights=weights,
+        face_detector=detector,
+        align=align,
+        preprocess=preprocess,
+        explainer=explainer,
+    )
+    st.session_state[STATE_KEY] = settings
+    return settings
+
+
+_STEP_LABELS = {"clahe": "CLAHE (HAFEM)", "gamma": "Adaptive gamma (DCRNet)"}
+
+
+def with_overrides(settings: Settings, **changes) -> Settings:
+    """``settings`` with some fields changed (the ablation page's switches)."""
+    return replace(settings, **changes)
