@@ -1,0 +1,154 @@
+"""The reviewer-verdict store: round trip, validation, schema migrations and concurrent writers."""
+
+from __future__ import annotations
+
+import csv
+import io
+import sqlite3
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from dashboard.verdicts import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    VERDICTS,
+    Verdict,
+    VerdictError,
+    VerdictStore,
+    VerdictStoreError,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _verdict(i: int, reviewer: str = "ana", **kw) -> Verdict:
+    base = dict(
+        dataset="fer2013:test",
+        item_id=i,
+        verdict=VERDICTS[i % len(VERDICTS)],
+        reviewer=reviewer,
+        true_label="sad",
+        pred_label="neutral",
+        note=f"note {i}, with a comma",
+        model="default@abc",
+        confidence=0.5,
+    )
+    return Verdict(**{**base, **kw})
+
+
+def test_round_trip_and_csv(tmp_path: Path) -> None:
+    store = VerdictStore(tmp_path / "v.db")
+    saved = store.add(_verdict(7))
+    assert saved.id is not None and saved.created_at.endswith("+00:00")
+    store.add(_verdict(7, reviewer="bo", verdict="ambiguous"))
+    store.add(_verdict(8))
+    again = VerdictStore(tmp_path / "v.db")  # a new store on the same file = a restart
+    got = again.for_item("fer2013:test", 7)
+    assert [v.reviewer for v in got] == ["ana", "bo"]
+    assert got[0] == saved
+    assert again.latest_by_item("fer2013:test")[7].verdict == "ambiguous"
+    assert again.for_item("fer2013:val", 7) == []
+    rows = list(csv.DictReader(io.StringIO(again.to_csv())))
+    assert len(rows) == 3 and rows[0]["note"] == "note 7, with a comma" and rows[0]["item_id"] == "7"
+    with sqlite3.connect(tmp_path / "v.db") as con:
+        assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [({"verdict": "looks fine"}, "unknown verdict"), ({"reviewer": "  "}, "reviewer"), ({"dataset": ""}, "dataset")],
+)
+def test_invalid_verdicts_are_refused(tmp_path: Path, change: dict, match: str) -> None:
+    store = VerdictStore(tmp_path / "v.db")
+    with pytest.raises(VerdictError, match=match):
+        store.add(_verdict(1, **change))
+    assert store.count() == 0
+
+
+def test_old_schema_is_migrated_keeping_rows(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as con:  # a database written by the first schema version
+        for statement in MIGRATIONS[0]:
+            con.execute(statement)
+        con.execute(
+            "INSERT INTO verdicts (dataset, item_id, verdict, reviewer, created_at) VALUES (?, ?, ?, ?, ?)",
+            ("fer2013:test", 3, "not a face", "cy", "2025-01-01T00:00:00+00:00"),
+        )
+        con.execute("PRAGMA user_version = 1")
+    store = VerdictStore(path)
+    assert store.schema_version == SCHEMA_VERSION == 2
+    (old,) = store.for_item("fer2013:test", 3)
+    assert (old.verdict, old.reviewer, old.model, old.confidence) == ("not a face", "cy", "", None)
+    with sqlite3.connect(path) as con:
+        assert "verdicts_item" in {r[1] for r in con.execute("PRAGMA index_list(verdicts)")}
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "new.db"
+    VerdictStore(path)
+    with sqlite3.connect(path) as con:
+        con.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(VerdictStoreError, match="newer"):
+        VerdictStore(path)
+
+
+_WORKER = """
+import sys
+from dashboard.verdicts import Verdict, VerdictStore
+assert "torch" not in sys.modules and "streamlit" not in sys.modules, "verdicts must stay light"
+path, who, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+store = VerdictStore(path)
+for i in range(n):
+    store.add(Verdict(dataset="fer2013:test", item_id=i, verdict="model wrong", reviewer=who, note=str(i)))
+"""
+
+
+@pytest.mark.slow
+def test_eight_concurrent_writer_processes(tmp_path: Path) -> None:
+    """8 processes x 200 verdicts on a new file (they also race to create and migrate it): 1,600 rows."""
+    path = tmp_path / "race.db"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WORKER, str(path), f"r{k}", "200"],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for k in range(8)
+    ]
+    outs = [p.communicate(timeout=300) for p in procs]
+    for p, (_, err) in zip(procs, outs, strict=True):
+        assert p.returncode == 0, err
+        assert "locked" not in err
+    store = VerdictStore(path)
+    rows = store.all()
+    assert len(rows) == store.count() == 1600
+    assert len({v.id for v in rows}) == 1600
+    for k in range(8):
+        assert sorted(int(v.note) for v in rows if v.reviewer == f"r{k}") == list(range(200))
+
+
+def test_concurrent_threads_share_one_store(tmp_path: Path) -> None:
+    """Streamlit sessions are threads of one server: 8 threads x 50 verdicts through one store object."""
+    store = VerdictStore(tmp_path / "threads.db")
+    errors: list[BaseException] = []
+
+    def work(k: int) -> None:
+        try:
+            for i in range(50):
+                store.add(_verdict(i, reviewer=f"t{k}"))
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert store.count() == 400
