@@ -1,0 +1,116 @@
+"""The face pipeline: detect -> align -> preprocess, plus AU regions for the explanations.
+
+The path every entry point takes (upload, video, webcam, CLI, evaluation)::
+
+    from core.io import load_image
+    from core.faces import create_detector, align_face, from_names, to_tensor
+
+    rgb = load_image(src)                                   # (H, W, 3) uint8 RGB, typed errors
+    det = create_detector("default")                        # embedded MTCNN, offline, weights cached per process
+    faces = det.detect(rgb)                                 # list[Face]: box (x, y, w, h), score, 5 landmarks
+    aligned = align_face(rgb, faces[0], output_size=spec.input_size)   # AlignedFace: crop + forward/inverse affine
+    crop = from_names(spec.preprocess)(aligned.image)       # e.g. ("clahe",) -> CLAHE on L of LAB
+    x = to_tensor([crop], spec.mean, spec.std, spec.in_chans)          # (1, C, S, S) float tensor
+
+Landmark order everywhere: left eye, right eye, nose, mouth left, mouth right -- from the viewer's side
+(see :mod:`core.faces.types`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from core.faces.align import (
+    ARCFACE_TEMPLATE_112,
+    AlignedFace,
+    align_face,
+    align_faces,
+    template_points,
+    transform_points,
+    warp_to_image,
+)
+from core.faces.au_regions import (
+    AU_NAMES,
+    AU_REGION,
+    EXPECTED_AUS,
+    REGION_NAMES,
+    UNILATERAL_AUS,
+    AURegion,
+    au_regions,
+    draw_regions,
+    region_masks,
+    regions_for,
+    regions_to_image,
+)
+from core.faces.preprocess import (
+    AdaptiveGamma,
+    Clahe,
+    Compose,
+    PreprocessConfig,
+    ToGray,
+    build_preprocess,
+    from_names,
+    to_tensor,
+)
+from core.faces.registry import create_detector, is_detector, list_detectors, register_detector
+from core.faces.tracking import FaceTracker
+from core.faces.types import LANDMARK_NAMES, DetectorUnavailableError, Face, FaceDetector
+
+__all__ = [
+    "ARCFACE_TEMPLATE_112",
+    "AU_NAMES",
+    "AU_REGION",
+    "EXPECTED_AUS",
+    "LANDMARK_NAMES",
+    "REGION_NAMES",
+    "UNILATERAL_AUS",
+    "AURegion",
+    "AdaptiveGamma",
+    "AlignedFace",
+    "Clahe",
+    "Compose",
+    "DetectorUnavailableError",
+    "Face",
+    "FaceDetector",
+    "FaceTracker",
+    "PreprocessConfig",
+    "ToGray",
+    "align_face",
+    "align_faces",
+    "au_regions",
+    "build_preprocess",
+    "create_detector",
+    "detect_and_align",
+    "draw_regions",
+    "from_names",
+    "is_detector",
+    "list_detectors",
+    "region_masks",
+    "regions_for",
+    "regions_to_image",
+    "register_detector",
+    "template_points",
+    "to_tensor",
+    "transform_points",
+    "warp_to_image",
+]
+
+
+def detect_and_align(image_rgb: np.ndarray, size: int, detector: FaceDetector | None = None) -> np.ndarray | None:
+    """The aligned crop of the largest face, or ``None`` if there is none (for building datasets from photos)."""
+    det = detector if detector is not None else _default_detector()
+    faces = det.detect(image_rgb)
+    if not faces:
+        return None
+    face = max(faces, key=lambda f: f.box[2] * f.box[3])
+    return align_face(image_rgb, face, output_size=size).image
+
+
+_DEFAULT = None
+
+
+def _default_detector() -> FaceDetector:
+    global _DEFAULT
+    if _DEFAULT is None:
+        _DEFAULT = create_detector("default")  # cheap and stateless; a race only builds it twice
+    return _DEFAULT

@@ -1,0 +1,286 @@
+"""Photometric preprocessing the papers use, as small switchable transforms (the dashboard ablates each).
+
+Every transform is a callable on a uint8 image, ``(H, W, 3)`` RGB or ``(H, W)`` gray, and returns the same
+dtype and shape (except :class:`ToGray` with ``channels=1``). All are deterministic and safe on uniform images
+(no division by zero, no NaN; a uniform image stays uniform, though CLAHE may shift its level because OpenCV
+spreads the clipped histogram excess over all bins). A model's ``ModelSpec.preprocess`` tuple of names
+(e.g. ``("clahe",)``) becomes a pipeline with :func:`from_names`; :func:`apply` does it in one call.
+
+* :class:`Clahe` -- HAFEM: contrast-limited adaptive histogram equalisation on the L channel of CIE-LAB (clip
+  limit 2.0, 8x8 tiles), so colours keep their hue while local contrast is equalised.
+* :class:`AdaptiveGamma` -- DCRNet: ``gamma = clip(log(0.5) / log(mu), 0.6, 1.4)`` where ``mu`` is the mean
+  luminance in (0, 1) (ITU-R 601 luma), applied as ``out = 255 * (in / 255) ** gamma`` to every channel. The
+  gamma maps the mean luminance to mid-grey; dark images (mu < 0.5) get gamma < 1 (brightened, dark tones
+  spread), bright ones gamma > 1; the clip keeps it from over-amplifying noise in very dark frames.
+* :class:`ToGray` -- ITU-R 601 luma, kept as 3 identical channels (for RGB backbones) or 1.
+* :func:`to_tensor` -- stack, optionally convert to 1 channel, scale to [0, 1], normalise by mean/std.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+
+__all__ = [
+    "Clahe",
+    "AdaptiveGamma",
+    "ToGray",
+    "Compose",
+    "PreprocessConfig",
+    "build_preprocess",
+    "register_preprocess",
+    "create_preprocess",
+    "list_preprocess",
+    "from_names",
+    "apply",
+    "to_tensor",
+    "luminance",
+]
+
+
+def _check(image: np.ndarray) -> np.ndarray:
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
+        raise TypeError(f"preprocessing takes uint8 arrays, got {getattr(image, 'dtype', type(image).__name__)}")
+    if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (1, 3))):
+        raise ValueError(f"preprocessing takes (H, W), (H, W, 1) or (H, W, 3) arrays, got shape {image.shape}")
+    return image
+
+
+def luminance(image: np.ndarray) -> np.ndarray:
+    """ITU-R 601 luma of a uint8 RGB or gray image, as uint8 ``(H, W)``."""
+    image = _check(image)
+    if image.ndim == 2:
+        return image
+    if image.shape[2] == 1:
+        return image[..., 0]
+    return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+
+
+@dataclass(frozen=True)
+class Clahe:
+    """CLAHE on L of LAB (gray images: on the gray values). ``clip`` is OpenCV's clip limit."""
+
+    clip: float = 2.0
+    tiles: int = 8
+    name = "clahe"
+
+    def __post_init__(self) -> None:
+        if self.clip <= 0 or self.tiles < 1:
+            raise ValueError(f"CLAHE needs clip > 0 and tiles >= 1, got clip={self.clip}, tiles={self.tiles}")
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        image = _check(image)
+        clahe = cv2.createCLAHE(clipLimit=float(self.clip), tileGridSize=(self.tiles, self.tiles))
+        if image.ndim == 2 or image.shape[2] == 1:
+            out = clahe.apply(np.ascontiguousarray(image.reshape(image.shape[:2])))
+            return out.reshape(image.shape)
+        lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB)
+        lab[..., 0] = clahe.apply(np.ascontiguousarray(lab[..., 0]))
+        return cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
+
+
+@dataclass(frozen=True)
+class AdaptiveGamma:
+    """Gamma chosen from the mean luminance (formula in the module docstring), clipped to ``[lo, hi]``."""
+
+    lo: float = 0.6
+    hi: float = 1.4
+    name = "gamma"
+
+    def __post_init__(self) -> None:
+        if not 0 < self.lo <= 1.0 <= self.hi:
+            raise ValueError(f"AdaptiveGamma needs 0 < lo <= 1 <= hi, got lo={self.lo}, hi={self.hi}")
+
+    def gamma_for(self, image: np.ndarray) -> float:
+        mu = float(luminance(image).mean()) / 255.0
+        mu = min(max(mu, 1e-3), 1.0 - 1e-3)  # uniform black/white images: finite log, gamma hits the clip
+        return float(np.clip(math.log(0.5) / math.log(mu), self.lo, self.hi))
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        image = _check(image)
+        gamma = self.gamma_for(image)
+        lut = np.clip(255.0 * (np.arange(256) / 255.0) ** gamma + 0.5, 0, 255).astype(np.uint8)
+        return cv2.LUT(image, lut).reshape(image.shape)
+
+
+@dataclass(frozen=True)
+class ToGray:
+    """Luma, as ``channels`` (3: identical R=G=B, for RGB backbones; 1: ``(H, W, 1)``)."""
+
+    channels: int = 3
+    name = "grayscale"
+
+    def __post_init__(self) -> None:
+        if self.channels not in (1, 3):
+            raise ValueError(f"ToGray channels must be 1 or 3, got {self.channels}")
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        gray = luminance(image)
+        if image.ndim == 2:
+            return gray.copy()  # already gray: keep the (H, W) shape the caller gave
+        return np.repeat(gray[..., None], self.channels, axis=2)
+
+
+class Compose:
+    """Apply transforms in order. Empty = identity (returns the input unchanged)."""
+
+    def __init__(self, transforms: Sequence[Callable[[np.ndarray], np.ndarray]] = ()) -> None:
+        self.transforms = tuple(transforms)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(getattr(t, "name", type(t).__name__) for t in self.transforms)
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        for t in self.transforms:
+            image = t(image)
+        return image
+
+    def __len__(self) -> int:
+        return len(self.transforms)
+
+    def __repr__(self) -> str:
+        return f"Compose({list(self.transforms)})"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Registry by name (what ModelSpec.preprocess holds)
+
+_PREPROCESS: dict[str, Callable[..., Callable[[np.ndarray], np.ndarray]]] = {}
+
+
+def register_preprocess(name: str):
+    """Decorator: register a transform factory under ``name``."""
+
+    def deco(factory):
+        if name in _PREPROCESS:
+            raise ValueError(f"preprocessing {name!r} is registered twice")
+        _PREPROCESS[name] = factory
+        return factory
+
+    return deco
+
+
+register_preprocess("clahe")(Clahe)
+register_preprocess("gamma")(AdaptiveGamma)
+register_preprocess("grayscale")(ToGray)
+
+
+def list_preprocess() -> list[str]:
+    return sorted(_PREPROCESS)
+
+
+def create_preprocess(name: str, **kwargs) -> Callable[[np.ndarray], np.ndarray]:
+    """One transform by registered name; an unknown name raises with the list of known ones."""
+    if name not in _PREPROCESS:
+        raise ValueError(f"unknown preprocessing {name!r}; choose one of {list_preprocess()}")
+    return _PREPROCESS[name](**kwargs)
+
+
+def from_names(names: Sequence[str]) -> Compose:
+    """A pipeline from a ``ModelSpec.preprocess`` tuple, e.g. ``("clahe",)`` or ``("gamma", "clahe")``."""
+    if isinstance(names, str):
+        names = (names,)
+    return Compose([create_preprocess(n) for n in names])
+
+
+def apply(image: np.ndarray, names: Sequence[str]) -> np.ndarray:
+    """Apply the named steps to one image (what the trainer calls per image)."""
+    return from_names(names)(image)
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """Which steps are on (the dashboard's ablation switches). Order: gamma, then CLAHE, then grayscale."""
+
+    clahe: bool = False
+    gamma: bool = False
+    grayscale: bool = False
+    clahe_clip: float = 2.0
+    clahe_tiles: int = 8
+
+    @classmethod
+    def from_names(cls, names: Sequence[str]) -> PreprocessConfig:
+        unknown = sorted(set(names) - {"clahe", "gamma", "grayscale"})
+        if unknown:
+            raise ValueError(f"unknown preprocessing {unknown}; choose from {list_preprocess()}")
+        return cls(clahe="clahe" in names, gamma="gamma" in names, grayscale="grayscale" in names)
+
+
+def build_preprocess(cfg: PreprocessConfig) -> Compose:
+    """The pipeline a :class:`PreprocessConfig` switches on. Gamma first (global tone), CLAHE second (local
+    contrast on the tone-corrected image), grayscale last (so CLAHE still works on L of a colour image)."""
+    steps: list[Callable[[np.ndarray], np.ndarray]] = []
+    if cfg.gamma:
+        steps.append(AdaptiveGamma())
+    if cfg.clahe:
+        steps.append(Clahe(cfg.clahe_clip, cfg.clahe_tiles))
+    if cfg.grayscale:
+        steps.append(ToGray(3))
+    return Compose(steps)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# To the model
+
+
+def to_tensor(
+    images: np.ndarray | Sequence[np.ndarray],
+    mean: Sequence[float],
+    std: Sequence[float],
+    in_chans: int = 3,
+) -> torch.Tensor:
+    """uint8 images -> normalised float tensor ``(N, in_chans, H, W)``.
+
+    Args:
+        images: one ``(H, W, 3)``/``(H, W)`` image, an ``(N, H, W[, C])`` array, or a list of equal-size images.
+        mean, std: per-channel statistics on the [0, 1] scale (``ModelSpec.mean``/``std``); a single value is
+            used for every channel.
+        in_chans: 1 (RGB inputs are converted to luma) or 3 (gray inputs are repeated).
+    """
+    if in_chans not in (1, 3):
+        raise ValueError(f"in_chans must be 1 or 3, got {in_chans}")
+    if isinstance(images, np.ndarray):
+        if images.ndim == 2 or (images.ndim == 3 and images.shape[2] in (1, 3)):
+            batch = [images]  # one image
+        elif images.ndim in (3, 4):
+            batch = list(images)  # (N, H, W) gray or (N, H, W, C)
+        else:
+            raise ValueError(f"to_tensor takes (H, W[, C]) or (N, H, W[, C]) arrays, got shape {images.shape}")
+    else:
+        batch = list(images)
+    if not batch:
+        raise ValueError("to_tensor got no images")
+    planes = []
+    for img in batch:
+        img = _check(np.asarray(img))
+        if in_chans == 1:
+            planes.append(luminance(img)[..., None])
+        else:
+            gray = img.ndim == 2 or img.shape[2] == 1
+            planes.append(np.repeat(img.reshape(img.shape[:2] + (1,)), 3, axis=2) if gray else img)
+    shapes = {p.shape for p in planes}
+    if len(shapes) != 1:
+        raise ValueError(f"to_tensor needs equal-size images, got {sorted(shapes)}")
+    x = torch.from_numpy(np.stack(planes)).permute(0, 3, 1, 2).float().div_(255.0)
+    m = torch.tensor(_per_channel(mean, in_chans, "mean")).view(1, in_chans, 1, 1)
+    s = torch.tensor(_per_channel(std, in_chans, "std")).view(1, in_chans, 1, 1)
+    if (s <= 0).any():
+        raise ValueError(f"std must be positive, got {tuple(std)}")
+    return ((x - m) / s).contiguous()
+
+
+def _per_channel(values: Sequence[float], n: int, what: str) -> list[float]:
+    vals = [float(v) for v in (values if isinstance(values, Sequence) else [values])]
+    if len(vals) == n:
+        return vals
+    if len(vals) == 1:
+        return vals * n
+    if n == 1 and len(vals) == 3:
+        return [sum(vals) / 3.0]  # an RGB statistic for a gray model: the channel mean is the closest single value
+    raise ValueError(f"{what} has {len(vals)} values for {n} channels")
