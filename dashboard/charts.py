@@ -1,0 +1,206 @@
+"""Plotly figures for the pages: plain functions of data, so they are tested without Streamlit.
+
+One colour per emotion everywhere (bars, boxes drawn on photos, timelines), so a reader learns it once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+EMOTION_COLORS: dict[str, str] = {
+    "angry": "#d62728",
+    "disgust": "#2ca02c",
+    "fear": "#9467bd",
+    "happy": "#f2a900",
+    "sad": "#1f77b4",
+    "surprise": "#17becf",
+    "neutral": "#7f7f7f",
+    "contempt": "#8c564b",
+}
+"""Hex colour per canonical class name (``core.labels``)."""
+
+_LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), template="plotly_white", font=dict(size=13))
+
+
+def color_of(name: str) -> str:
+    return EMOTION_COLORS.get(name, "#444444")
+
+
+def rgb_of(name: str) -> tuple[int, int, int]:
+    """The emotion colour as an ``(r, g, b)`` tuple (for OpenCV drawing on RGB images)."""
+    h = color_of(name).lstrip("#")
+    return int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16)
+
+
+def probability_bar(probs: Sequence[float], class_names: Sequence[str], title: str = "") -> go.Figure:
+    """Horizontal bars of class probabilities, classes in canonical order top to bottom."""
+    names = list(class_names)
+    values = [float(p) for p in probs]
+    fig = go.Figure(
+        go.Bar(
+            x=values,
+            y=names,
+            orientation="h",
+            marker_color=[color_of(n) for n in names],
+            text=[f"{v:.0%}" for v in values],
+            textposition="outside",
+            hovertemplate="%{y}: %{x:.3f}<extra></extra>",
+        )
+    )
+    fig.update_layout(**_LAYOUT, title=title or None, height=60 + 26 * len(names), showlegend=False)
+    fig.update_xaxes(range=[0, 1.15], tickformat=".0%", showgrid=True)
+    fig.update_yaxes(autorange="reversed")
+    return fig
+
+
+def confusion_heatmap(
+    counts: Sequence[Sequence[int]], class_names: Sequence[str], normalized: bool = True
+) -> go.Figure:
+    """Confusion matrix (row = true class, column = predicted) as a heatmap with counts in each cell.
+
+    ``normalized`` colours by the row-normalised rate (recall per row on the diagonal), which keeps rare classes
+    readable; the cell text always shows the count, and the hover shows both.
+    """
+    cm = np.asarray(counts, dtype=float)
+    rows = cm.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = np.where(rows > 0, cm / np.where(rows > 0, rows, 1), 0.0)
+    z = rate if normalized else cm
+    names = list(class_names)
+    text = [
+        [f"{int(c)}<br>{r:.0%}" if normalized else f"{int(c)}" for c, r in zip(cr, rr, strict=True)]
+        for cr, rr in zip(cm, rate, strict=True)
+    ]
+    fig = go.Figure(
+        go.Heatmap(
+            z=z.tolist(),
+            x=names,
+            y=names,
+            text=text,
+            texttemplate="%{text}",
+            customdata=np.dstack([cm, rate]).tolist(),
+            hovertemplate="true %{y} → predicted %{x}<br>%{customdata[0]:.0f} images (%{customdata[1]:.1%} of row)"
+            "<extra></extra>",
+            colorscale="Blues",
+            zmin=0,
+            zmax=1 if normalized else None,
+            colorbar=dict(title="row rate" if normalized else "count"),
+        )
+    )
+    fig.update_layout(**_LAYOUT, height=120 + 48 * len(names), title="Confusion matrix (rows: true class)")
+    fig.update_xaxes(title="predicted", side="bottom")
+    fig.update_yaxes(title="true", autorange="reversed")
+    return fig
+
+
+def roc_figure(roc: Sequence[dict]) -> go.Figure:
+    """One-vs-rest ROC curves from a results JSON's ``roc`` list (classes without a curve are skipped)."""
+    fig = go.Figure()
+    for entry in roc:
+        if not entry.get("fpr"):
+            continue
+        auc = entry.get("auc")
+        label = f"{entry['name']} (AUC {auc:.3f})" if auc is not None else entry["name"]
+        fig.add_trace(
+            go.Scatter(
+                x=entry["fpr"], y=entry["tpr"], mode="lines", name=label, line=dict(color=color_of(entry["name"]))
+            )
+        )
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance", line=dict(color="#bbb", dash="dash")))
+    fig.update_layout(**_LAYOUT, height=460, title="ROC, one class vs the rest")
+    fig.update_xaxes(title="false-positive rate", range=[0, 1])
+    fig.update_yaxes(title="true-positive rate", range=[0, 1.02])
+    return fig
+
+
+def reliability_figure(reliability: dict, ece: float | None = None) -> go.Figure:
+    """Reliability diagram: accuracy vs mean confidence per bin, bar width = bin, with the diagonal."""
+    bins = [b for b in reliability.get("bins", []) if b.get("count")]
+    fig = go.Figure()
+    fig.add_trace(
+        go.Bar(
+            x=[(b["lo"] + b["hi"]) / 2 for b in bins],
+            y=[b["accuracy"] for b in bins],
+            width=[b["hi"] - b["lo"] for b in bins],
+            name="accuracy",
+            marker_color="#2b6cb0",
+            customdata=[[b["count"], b["confidence"]] for b in bins],
+            hovertemplate="confidence %{customdata[1]:.2f}: accuracy %{y:.2f} (%{customdata[0]} images)<extra></extra>",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=[b["confidence"] for b in bins],
+            y=[b["confidence"] for b in bins],
+            mode="markers",
+            name="mean confidence",
+            marker=dict(color="#d62728", symbol="line-ew-open", size=18, line=dict(width=3)),
+        )
+    )
+    fig.add_trace(
+        go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfect calibration", line=dict(color="#bbb", dash="dash"))
+    )
+    title = "Reliability diagram" + (f" (ECE {ece:.3f})" if ece is not None else "")
+    fig.update_layout(**_LAYOUT, height=420, title=title, bargap=0.02)
+    fig.update_xaxes(title="top-class confidence", range=[0, 1])
+    fig.update_yaxes(title="accuracy", range=[0, 1.02])
+    return fig
+
+
+def per_class_figure(table) -> go.Figure:
+    """Grouped bars of per-class precision / recall / F1 with bootstrap CI whiskers (``table`` from
+    :func:`dashboard.evaluation.per_class_table`)."""
+    fig = go.Figure()
+    for metric, color in (("precision", "#90cdf4"), ("recall", "#3182ce"), ("f1", "#1a365d")):
+        value = table[metric].astype(float)
+        fig.add_trace(
+            go.Bar(
+                x=table["class"],
+                y=value,
+                name=metric,
+                marker_color=color,
+                error_y=dict(
+                    type="data",
+                    symmetric=False,
+                    array=(table[f"{metric}_hi"].astype(float) - value).clip(lower=0),
+                    arrayminus=(value - table[f"{metric}_lo"].astype(float)).clip(lower=0),
+                ),
+            )
+        )
+    fig.update_layout(**_LAYOUT, barmode="group", height=380, title="Per class, with 95 % bootstrap intervals")
+    fig.update_yaxes(range=[0, 1.05])
+    return fig
+
+
+def timeline_figure(frame, class_names: Sequence[str], time_col: str = "time_s", track_col: str = "track") -> go.Figure:
+    """Per-track emotion probabilities over time (one line per class; one panel-like group per track).
+
+    ``frame`` is the engine's video DataFrame: one row per face per processed frame with one probability column
+    per class. Tracks are drawn as separate line groups, dashed for every track after the first.
+    """
+    fig = go.Figure()
+    tracks = sorted(frame[track_col].dropna().unique()) if track_col in frame else [None]
+    dashes = ["solid", "dash", "dot", "dashdot"]
+    for t_i, track in enumerate(tracks):
+        sub = frame if track is None else frame[frame[track_col] == track]
+        sub = sub.sort_values(time_col)
+        for name in class_names:
+            if name not in sub:
+                continue
+            fig.add_trace(
+                go.Scatter(
+                    x=sub[time_col],
+                    y=sub[name],
+                    mode="lines",
+                    name=f"{name}" if track is None else f"track {int(track)}: {name}",
+                    legendgroup=name,
+                    line=dict(color=color_of(name), dash=dashes[t_i % len(dashes)]),
+                )
+            )
+    fig.update_layout(**_LAYOUT, height=380, title="Emotion probabilities over time", hovermode="x unified")
+    fig.update_xaxes(title="time (s)")
+    fig.update_yaxes(title="probability", range=[0, 1])
+    return fig

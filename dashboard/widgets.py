@@ -1,0 +1,92 @@
+"""Streamlit widgets shared by several pages (results picker, image/file intake, downloads).
+
+Each is a small function around one helper from ``dashboard``/``core``; the logic sits in those helpers.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import streamlit as st
+
+from dashboard import REPO_ROOT, evaluation
+from dashboard.errors import guard
+from dashboard.sidebar import runs_dir
+
+log = logging.getLogger(__name__)
+
+OPENED_KEY = "results.uploaded"
+CURRENT_KEY = "results.current"
+EXPLORER_REQUEST_KEY = "explorer.request"
+
+
+def results_roots() -> list[Path]:
+    """Where results JSONs are looked for: the runs folder and the benchmark results."""
+    return [runs_dir(), REPO_ROOT / "bench" / "results"]
+
+
+@st.cache_resource(max_entries=16, show_spinner="Reading the results…")
+def _load_path(path: str, mtime: float) -> dict:
+    from training.results import load_results
+
+    return load_results(path)
+
+
+def load_results_ref(ref: str) -> dict:
+    """A results dict by reference: a file path, or the name of a JSON uploaded in this session."""
+    uploaded = st.session_state.get(OPENED_KEY, {})
+    if ref in uploaded:
+        return uploaded[ref]
+    path = Path(ref)
+    return _load_path(str(path), path.stat().st_mtime)
+
+
+def display_ref(ref: str) -> str:
+    """A results reference as shown in menus: the path relative to the repo, or the uploaded file's name."""
+    try:
+        return str(Path(ref).resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return ref
+
+
+def results_picker(label: str = "Results JSON", key: str = "results", upload: bool = True) -> str | None:
+    """Choose a results JSON found under ``runs/`` (or ``$FERLENS_RUNS``) or uploaded; returns its reference.
+
+    The choice is shared by the evaluation page and the explorer (``results.current`` in the session).
+    """
+    opened: dict[str, dict] = st.session_state.setdefault(OPENED_KEY, {})
+    if upload:
+        files = st.file_uploader(
+            "Open results JSONs written by `python -m training.evaluate … --out FILE.json`",
+            type=["json"],
+            accept_multiple_files=True,
+            key=f"{key}_upload",
+        )
+        for f in files or []:
+            if f.name not in opened:
+                with guard(f"reading {f.name}"):
+                    opened[f.name] = evaluation.load_results_bytes(f.getvalue(), f.name)
+    options = results_options()
+    if not options:
+        return None
+    current = st.session_state.get(CURRENT_KEY)
+    index = options.index(current) if current in options else 0
+    ref = st.selectbox(label, options, index=index, format_func=display_ref, key=f"{key}_select")
+    st.session_state[CURRENT_KEY] = ref
+    return ref
+
+
+def results_options() -> list[str]:
+    """References of every results JSON on offer: uploaded in this session first, then files, newest first."""
+    opened = st.session_state.get(OPENED_KEY, {})
+    return list(opened) + [str(p) for p in evaluation.find_results(results_roots())]
+
+
+def open_in_explorer(ref: str, true: int | None, pred: int | None) -> None:
+    """Remember a confusion cell and switch to the error explorer, which opens on it."""
+    from dashboard import navigation
+
+    st.session_state[CURRENT_KEY] = ref
+    st.session_state[EXPLORER_REQUEST_KEY] = {"ref": ref, "true": true, "pred": pred}
+    st.switch_page(navigation.page("explorer"))
