@@ -13,6 +13,7 @@ import ast
 import dataclasses
 import json
 import math
+import types
 import typing
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields, is_dataclass, replace
@@ -360,8 +361,8 @@ def _coerce(value, hint, key: str):
     """Convert ``value`` to the field type ``hint`` (str | None, int, float, bool, tuple, dict)."""
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
-        if value is None and type(None) in args:
+    if origin in (typing.Union, types.UnionType):
+        if type(None) in args and (value is None or (isinstance(value, str) and _parse_scalar(value) is None)):
             return None
         inner = [a for a in args if a is not type(None)]
         return _coerce(value, inner[0], key)

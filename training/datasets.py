@@ -610,6 +610,8 @@ def load_affectnet(cfg: DataConfig, split: str, arg: str | None) -> FaceSet:
         )
         keep &= in_val.to_numpy() if split == "val" else ~in_val.to_numpy()
     rows = np.flatnonzero(keep)
+    if not len(rows):
+        raise DatasetError(f"{csv.name} has no {cfg.num_classes}-class emotion rows for split {split!r}")
     img_root = root / "Manually_Annotated_Images"
     img_root = img_root if img_root.is_dir() else root
     box_cols = ["face_x", "face_y", "face_width", "face_height"]

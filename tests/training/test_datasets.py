@@ -1,0 +1,179 @@
+"""Loaders reproduce the counts of ../shared/datasets/README.md; folders and AffectNet CSVs load as documented."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.labels import EMOTIONS_7, EMOTIONS_8
+from training import datasets as D
+from training.config import DataConfig
+
+# README: "Counts in this file (FER2013 labels)", columns Angry..Neutral
+FER_COUNTS = {
+    "Training": [3969, 435, 4078, 7186, 4797, 3161, 4932],
+    "PublicTest": [466, 56, 496, 891, 652, 414, 604],
+    "PrivateTest": [489, 55, 528, 876, 587, 414, 624],
+}
+# README: FERPlus majority table, file column order neutral, happiness, surprise, sadness, anger, disgust, fear,
+# contempt (then unknown, NF, which the 8-class protocol drops)
+FERPLUS_FILE_ORDER = ("neutral", "happy", "surprise", "sad", "angry", "disgust", "fear", "contempt")
+FERPLUS_COUNTS = {
+    "Training": [10308, 7528, 3562, 3514, 2466, 191, 652, 165],
+    "PublicTest": [1335, 899, 456, 412, 319, 34, 74, 24],
+    "PrivateTest": [1261, 928, 444, 444, 325, 23, 93, 27],
+}
+FERPLUS_STRICT_TOTALS = {"Training": 25057, "PublicTest": 3199, "PrivateTest": 3152}
+
+
+@pytest.fixture(scope="module")
+def data_cfg(shared_datasets: Path) -> DataConfig:
+    return DataConfig(root=str(shared_datasets))
+
+
+@pytest.mark.parametrize("split", ["Training", "PublicTest", "PrivateTest"])
+def test_fer2013_counts_match_readme(data_cfg, split):
+    fs = D.load_split(data_cfg, split)
+    assert fs.class_counts().tolist() == FER_COUNTS[split]
+    assert fs.images.shape == (sum(FER_COUNTS[split]), 48, 48) and fs.images.dtype == np.uint8
+    assert fs.class_names == EMOTIONS_7 and fs.split == D.canonical_split(split)
+
+
+def test_split_aliases_and_ids_point_back_to_the_file(data_cfg):
+    val = D.load_split(data_cfg, "val")
+    pub = D.load_split(data_cfg, "PublicTest")
+    assert np.array_equal(val.ids, pub.ids) and np.array_equal(val.images, pub.images)
+    raw = D.read_fer2013(D.fer2013_path(data_cfg.root), data_cfg.cache_dir)
+    k = np.array([0, 17, len(val) - 1])
+    assert np.array_equal(raw["images"][val.ids[k]], val.images[k])
+    assert np.array_equal(raw["emotion"][val.ids[k]], val.labels[k])
+    with pytest.raises(D.DatasetError, match="unknown split"):
+        D.load_split(data_cfg, "holdout")
+
+
+def test_decoded_cache_is_keyed_by_file_and_reused(shared_datasets, tmp_path, monkeypatch):
+    """A fresh cache dir gets the .npy files; a second read loads them instead of parsing the csv."""
+    src = D.fer2013_path(shared_datasets)
+    first = D.read_fer2013(src, tmp_path)
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert len(files) == 3 and all(f.startswith("fer2013-") and f.endswith(".npy") for f in files)
+    monkeypatch.setattr(D.pd, "read_csv", lambda *a, **k: pytest.fail("csv parsed despite the cache"))
+    second = D.read_fer2013(src, tmp_path)
+    assert all(np.array_equal(first[k], second[k]) for k in first)
+
+
+@pytest.mark.parametrize("split", ["Training", "PublicTest", "PrivateTest"])
+def test_ferplus_majority_counts_match_readme(shared_datasets, split):
+    fs = D.load_split(DataConfig(dataset="ferplus", num_classes=8, root=str(shared_datasets)), split)
+    counts = dict(zip(fs.class_names, fs.class_counts().tolist(), strict=True))
+    assert [counts[n] for n in FERPLUS_FILE_ORDER] == FERPLUS_COUNTS[split]
+    assert fs.class_names == EMOTIONS_8 and len(fs) == sum(FERPLUS_COUNTS[split])
+    strict = D.load_split(
+        DataConfig(dataset="ferplus", num_classes=8, ferplus_rule="strict", root=str(shared_datasets)), split
+    )
+    assert len(strict) == FERPLUS_STRICT_TOTALS[split]
+
+
+def test_ferplus_seven_class_and_soft_targets(shared_datasets):
+    root = str(shared_datasets)
+    hard8 = D.load_split(DataConfig(dataset="ferplus", num_classes=8, root=root), "train")
+    soft7 = D.load_split(DataConfig(dataset="ferplus", num_classes=7, label_mode="soft", root=root), "train")
+    hard7 = D.load_split(DataConfig(dataset="ferplus", num_classes=7, root=root), "train")
+    # 7 classes: exactly the contempt-majority rows are gone, same rows for soft and hard labels
+    assert len(hard7) == len(hard8) - FERPLUS_COUNTS["Training"][7]
+    assert np.array_equal(soft7.ids, hard7.ids) and np.array_equal(soft7.labels, hard7.labels)
+    assert soft7.targets.shape == (len(soft7), 7) and soft7.targets.dtype == np.float32
+    assert np.allclose(soft7.targets.sum(1), 1.0, atol=1e-6)
+    rows = np.arange(len(soft7))
+    assert np.allclose(soft7.targets[rows, soft7.labels], soft7.targets.max(1))  # the majority has the most mass
+    # the join: FERPlus row k is FER2013 row k, so pixels are FER2013's
+    fer_train = D.load_split(DataConfig(root=root), "train")
+    common, a, b = np.intersect1d(hard8.ids, fer_train.ids, return_indices=True)
+    assert len(common) == len(hard8) and np.array_equal(hard8.images[a], fer_train.images[b])
+
+
+def test_limit_is_stratified_and_deterministic(data_cfg):
+    full = D.load_split(data_cfg, "train")
+    a = D.load_split(dataclasses.replace(data_cfg, limit=100), "train")
+    b = D.load_split(dataclasses.replace(data_cfg, limit=100), "train")
+    assert len(a) == 100 and np.array_equal(a.ids, b.ids)
+    assert (a.class_counts() >= 1).all()  # disgust (1.5 %) still present
+    share = full.class_counts() / len(full) * 100
+    assert np.all(np.abs(a.class_counts() - share) <= 1.5)
+    first = D.load_split(dataclasses.replace(data_cfg, limit=10, limit_mode="first"), "train")
+    assert first.ids.tolist() == full.ids[:10].tolist()
+
+
+def _write_faces(folder: Path, n: int, seed: int, size=(60, 50)) -> None:
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        cv2.imwrite(str(folder / f"img{i}.png"), rng.integers(0, 255, (*size, 3), dtype=np.uint8))
+
+
+def test_image_folder_with_split_folders(tmp_path):
+    root = tmp_path / "raf"
+    for split, n in (("train", 3), ("test", 2)):
+        _write_faces(root / split / "Happy", n, 1)
+        _write_faces(root / split / "anger", n, 2)
+        _write_faces(root / split / "SU", n, 3)  # KDEF code for surprise
+        _write_faces(root / split / "unknown", 1, 4)  # not an emotion: ignored
+    (root / "train" / "Happy" / "broken.jpg").write_bytes(b"not an image")  # skipped, with a warning
+    cfg = DataConfig(dataset=f"folder:{root}", image_size=32, cache_dir=str(tmp_path / "cache"))
+    train = D.load_split(cfg, "train")
+    assert train.images.shape == (9, 32, 32, 3) and train.images.dtype == np.uint8
+    counts = dict(zip(train.class_names, train.class_counts().tolist(), strict=True))
+    assert (counts["happy"], counts["angry"], counts["surprise"], counts["neutral"]) == (3, 3, 3, 0)
+    assert all(Path(p).is_file() for p in train.paths) and len(train.paths) == 9
+    assert len(D.load_split(cfg, "PrivateTest")) == 6
+    with pytest.raises(D.DatasetError, match="not 'val'"):
+        D.load_split(cfg, "val")
+
+
+def test_image_folder_without_split_folders_is_hashed_and_cached(tmp_path, monkeypatch):
+    root = tmp_path / "jaffe"
+    for name in ("HAP", "NEU", "sad"):
+        _write_faces(root / name, 20, hash(name) % 100)
+    cfg = DataConfig(dataset=f"folder:{root}", image_size=24, cache_dir=str(tmp_path / "cache"))
+    parts = {s: D.load_split(cfg, s) for s in ("train", "val", "test")}
+    assert sum(len(p) for p in parts.values()) == len(D.load_split(cfg, "all")) == 60
+    assert len(parts["train"]) > len(parts["val"]) and len(parts["train"]) > len(parts["test"])
+    assert not set(parts["train"].paths) & set(parts["test"].paths)
+    monkeypatch.setattr(D, "_decode_folder", lambda *a, **k: pytest.fail("decoded again despite the cache"))
+    again = D.load_split(cfg, "train")
+    assert np.array_equal(again.images, parts["train"].images)
+
+
+def test_affectnet_csv(tmp_path):
+    root = tmp_path / "affectnet"
+    img_dir = root / "Manually_Annotated_Images" / "1"
+    img_dir.mkdir(parents=True)
+    rows = []
+    rng = np.random.default_rng(0)
+    for i in range(440):
+        cv2.imwrite(str(img_dir / f"{i}.jpg"), rng.integers(0, 255, (80, 80, 3), dtype=np.uint8))
+        rows.append({"subDirectory_filePath": f"1/{i}.jpg", "face_x": 10, "face_y": 10, "face_width": 60,
+                     "face_height": 60, "facial_landmarks": "", "expression": i % 11, "valence": 0, "arousal": 0})
+    pd.DataFrame(rows).to_csv(root / "training.csv", index=False)
+    pd.DataFrame(rows[:22]).to_csv(root / "validation.csv", index=False)
+    cfg = DataConfig(dataset=f"affectnet:{root}", num_classes=8, image_size=16, cache_dir=str(tmp_path / "c"))
+    test = D.load_split(cfg, "test")
+    assert len(test) == 16  # 22 rows, codes 8, 9, 10 (rows 8, 9, 10, 19, 20, 21) dropped
+    assert test.labels.tolist() == [EMOTIONS_8.index(n) for n in
+                                    ("neutral", "happy", "sad", "surprise", "fear", "disgust", "angry", "contempt")] * 2
+    train, val = D.load_split(cfg, "train"), D.load_split(cfg, "val")
+    assert len(train) + len(val) == 320  # 440 rows, 8 of every 11 codes are emotions
+    assert 4 <= len(val) <= 40 and not set(train.ids) & set(val.ids)  # ~5 % held out for model selection
+    seven = D.load_split(DataConfig(dataset=f"affectnet:{root}", num_classes=7, image_size=16,
+                                    cache_dir=str(tmp_path / "c")), "test")
+    assert len(seven) == 14 and "contempt" not in seven.class_names
+
+
+def test_unknown_dataset_lists_known_ones():
+    with pytest.raises(D.DatasetError, match=r"unknown dataset 'lfw'; choose one of .*affectnet:PATH.*fer2013"):
+        D.parse_dataset("lfw")
