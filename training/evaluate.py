@@ -263,9 +263,7 @@ def build_model(name: str, weights: str | None, num_classes: int | None, overrid
     if weights:
         path = shipped_weights(name) if weights == "default" else Path(weights)
         if path is None:
-            raise WeightsError(
-                f"no weights are shipped for model {name!r} (core/models/weights/{name}.safetensors)"
-            )
+            raise WeightsError(f"no weights are shipped for model {name!r} (core/models/weights/{name}.safetensors)")
         if not path.is_file():
             raise WeightsError(f"weights file not found: {path}")
     side = read_meta(path) if path is not None else {}
@@ -337,9 +335,7 @@ def _compare_parser() -> argparse.ArgumentParser:
     return ap
 
 
-def load_faceset(
-    data: str, split: str, limit: int | None, num_classes: int, root: str | None, sets: list[str]
-):
+def load_faceset(data: str, split: str, limit: int | None, num_classes: int, root: str | None, sets: list[str]):
     """``training.datasets.load_split`` with a DataConfig built from CLI-style arguments."""
     from dataclasses import replace
 
@@ -396,13 +392,8 @@ def _run_compare(args: argparse.Namespace) -> int:
         f"A {r['a']['model']}: accuracy {r['a']['accuracy']:.4f}   B {r['b']['model']}: accuracy "
         f"{r['b']['accuracy']:.4f}   on {r['data']['n_common']} shared images"
     )
-    print(
-        f"difference A-B {diff['diff']:+.4f} [{diff['ci_low']:+.4f}, {diff['ci_high']:+.4f}]"
-        " (95 % paired bootstrap)"
-    )
-    print(
-        f"McNemar ({mc['method']}): only-A-right {mc['b']}, only-B-right {mc['c']}, p = {mc['p_value']:.3g}"
-    )
+    print(f"difference A-B {diff['diff']:+.4f} [{diff['ci_low']:+.4f}, {diff['ci_high']:+.4f}] (95 % paired bootstrap)")
+    print(f"McNemar ({mc['method']}): only-A-right {mc['b']}, only-B-right {mc['c']}, p = {mc['p_value']:.3g}")
     if args.out:
         text = json.dumps(r, indent=2, allow_nan=False)
         atomic_write(Path(args.out), lambda tmp: Path(tmp).write_text(text))

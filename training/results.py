@@ -107,9 +107,7 @@ def _per_class_problems(pc, names: list[str]) -> list[str]:
         elif not isinstance(row.get("support"), int) or not all(
             _num_or_none(row.get(f)) for f in ("precision", "recall", "f1", "roc_auc")
         ):
-            p.append(
-                f"per_class[{k}] needs an integer support and numeric/null precision, recall, f1, roc_auc"
-            )
+            p.append(f"per_class[{k}] needs an integer support and numeric/null precision, recall, f1, roc_auc")
     return p
 
 

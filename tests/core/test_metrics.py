@@ -30,9 +30,7 @@ def test_accuracy_prf_confusion_match_sklearn(seed):
     y, p = _fake(500, seed=seed)
     pred = p.argmax(1)
     assert M.accuracy(y, pred) == pytest.approx(skm.accuracy_score(y, pred))
-    np.testing.assert_array_equal(
-        M.confusion_matrix(y, pred, 7), skm.confusion_matrix(y, pred, labels=range(7))
-    )
+    np.testing.assert_array_equal(M.confusion_matrix(y, pred, 7), skm.confusion_matrix(y, pred, labels=range(7)))
     r = M.precision_recall_f1(y, pred, 7)
     for avg in ("macro", "weighted"):
         sp, sr, sf, _ = skm.precision_recall_fscore_support(y, pred, average=avg, zero_division=0)
@@ -111,11 +109,7 @@ def test_ece_hand_computed():
     assert M.expected_calibration_error(y, probs) == pytest.approx(0.4125)
     bins = M.reliability_bins(y, probs)
     assert len(bins) == 15 and sum(b["count"] for b in bins) == 4
-    assert (
-        bins[13]["count"] == 2
-        and bins[13]["accuracy"] == 0.5
-        and bins[13]["confidence"] == pytest.approx(0.9)
-    )
+    assert bins[13]["count"] == 2 and bins[13]["accuracy"] == 0.5 and bins[13]["confidence"] == pytest.approx(0.9)
     assert bins[8]["count"] == 2 and bins[8]["confidence"] == pytest.approx(0.575)
     assert bins[0]["accuracy"] is None
     # A perfectly calibrated toy case: confidence 1 and always right.

@@ -58,9 +58,7 @@ def test_results_are_valid_and_consistent_with_the_predictions(results, faceset)
     assert m["accuracy"]["ci_low"] <= m["accuracy"]["value"] <= m["accuracy"]["ci_high"]
     assert np.asarray(results["confusion"]["counts"]).sum() == len(faceset)
     meta = results["meta"]
-    assert (
-        meta["model"] == "default" and meta["data"]["split"] == "test" and meta["data"]["n"] == len(faceset)
-    )
+    assert meta["model"] == "default" and meta["data"]["split"] == "test" and meta["data"]["n"] == len(faceset)
     assert meta["data"]["source"].startswith("fer2013:")
     assert meta["spec"]["config"]["widths"] == [8, 16, 32, 64]
     assert meta["bootstrap"] == {"n_resamples": 200, "seed": 0, "alpha": 0.05}
