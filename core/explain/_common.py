@@ -1,0 +1,157 @@
+"""What the perturbation explainers share: baselines ("what a hidden pixel becomes") and batched scoring.
+
+Every perturbation method (region SHAP, pixel SHAP, deletion/insertion) asks the same two questions: what does
+a pixel look like once it is *removed*, and what does the model say about many perturbed copies of one face.
+Answering them once keeps the methods comparable: a deletion curve and a SHAP value computed with the same
+baseline measure the same thing.
+
+Baselines live in the model's normalised input space. Blur and the image mean are linear, so blurring the
+normalised tensor equals normalising the blurred pixels; no round trip to uint8 is needed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+BASELINES: tuple[str, ...] = ("blur", "mean")
+"""Named baselines: ``blur`` (Gaussian, sigma = size / 8: expression detail gone, coarse shading kept) and
+``mean`` (each channel's mean over the image: all structure gone)."""
+
+OUTPUTS: tuple[str, ...] = ("prob", "logit")
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of ``(N, C, H, W)`` with replicate padding (any sigma, any image size)."""
+    if sigma <= 0:
+        return x.clone()
+    radius = max(1, int(math.ceil(3.0 * sigma)))
+    t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
+    k = torch.exp(-0.5 * (t / sigma) ** 2)
+    k = k / k.sum()
+    c = x.shape[1]
+    kx = k.view(1, 1, 1, -1).repeat(c, 1, 1, 1)
+    ky = k.view(1, 1, -1, 1).repeat(c, 1, 1, 1)
+    y = F.pad(x, (radius, radius, 0, 0), mode="replicate")
+    y = F.conv2d(y, kx, groups=c)
+    y = F.pad(y, (0, 0, radius, radius), mode="replicate")
+    return F.conv2d(y, ky, groups=c)
+
+
+def make_baseline(x: torch.Tensor, kind: str | float | torch.Tensor = "blur", sigma: float | None = None):
+    """The "removed" version of each input: ``(N, C, H, W)`` like ``x``.
+
+    Args:
+        x: normalised model inputs.
+        kind: ``"blur"``, ``"mean"``, a constant (in normalised units; 0 = the training mean), or a tensor
+            broadcastable to ``x``.
+        sigma: blur sigma in pixels (default ``H / 8``: 6 px at 48 px, 28 px at 224 px).
+    """
+    if isinstance(kind, torch.Tensor):
+        return kind.to(x).expand_as(x).clone()
+    if isinstance(kind, int | float):
+        return torch.full_like(x, float(kind))
+    if kind == "blur":
+        return gaussian_blur(x, sigma if sigma is not None else x.shape[-2] / 8.0)
+    if kind == "mean":
+        return x.mean(dim=(2, 3), keepdim=True).expand_as(x).clone()
+    raise ValueError(f"unknown baseline {kind!r}; choose one of {list(BASELINES)}, a number or a tensor")
+
+
+@contextlib.contextmanager
+def eval_mode(model: nn.Module) -> Iterator[None]:
+    """Eval mode for the duration, the caller's mode restored afterwards."""
+    was = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was)
+
+
+def model_device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def scorer(
+    model: nn.Module, output: str = "prob", batch_size: int = 256
+) -> Callable[[torch.Tensor, np.ndarray | int], np.ndarray]:
+    """``score(xs, targets)`` -> ``(M,)`` float64: the model's output for class ``targets`` on each input.
+
+    ``output="prob"`` scores with the softmax probability (bounded, what the dashboard shows), ``"logit"``
+    with the raw logit (additive, unbounded). Inputs are scored ``batch_size`` at a time under
+    ``inference_mode`` in eval mode.
+    """
+    if output not in OUTPUTS:
+        raise ValueError(f"unknown output {output!r}; choose one of {list(OUTPUTS)}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    device = model_device(model)
+
+    def score(xs: torch.Tensor, targets: np.ndarray | int) -> np.ndarray:
+        m = xs.shape[0]
+        tgt = np.broadcast_to(np.asarray(targets, dtype=np.int64), (m,)).copy()
+        out = np.empty(m, dtype=np.float64)
+        with torch.inference_mode(), eval_mode(model):
+            for s in range(0, m, batch_size):
+                logits = model(xs[s : s + batch_size].to(device)).float()
+                vals = torch.softmax(logits, dim=1) if output == "prob" else logits
+                idx = torch.as_tensor(tgt[s : s + batch_size], device=vals.device)
+                out[s : s + batch_size] = vals.gather(1, idx[:, None])[:, 0].double().cpu().numpy()
+        return out
+
+    return score
+
+
+def predicted_classes(model: nn.Module, x: torch.Tensor, batch_size: int = 256) -> np.ndarray:
+    """Argmax class of each input."""
+    device = model_device(model)
+    preds = []
+    with torch.inference_mode(), eval_mode(model):
+        for s in range(0, x.shape[0], batch_size):
+            preds.append(model(x[s : s + batch_size].to(device)).argmax(1).cpu().numpy())
+    return np.concatenate(preds).astype(np.int64)
+
+
+def as_batch(x: torch.Tensor) -> torch.Tensor:
+    """``(C, H, W)`` -> ``(1, C, H, W)``; a 4-D tensor passes; anything else is an error."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"expected a torch.Tensor model input, got {type(x).__name__}")
+    if x.ndim == 3:
+        return x[None]
+    if x.ndim != 4:
+        raise ValueError(f"expected (C, H, W) or (N, C, H, W), got shape {tuple(x.shape)}")
+    return x
+
+
+def crops_to_input(model: nn.Module, crops) -> torch.Tensor:
+    """uint8 face crops -> the model's normalised input, the way ``InferenceEngine.prepare`` does it.
+
+    Resize to ``spec.input_size`` (area when shrinking, cubic when enlarging), the spec's preprocessing
+    (e.g. CLAHE), gray/RGB per ``spec.in_chans``, normalise. Used where no engine is at hand (dataset-level
+    AU agreement, tests).
+    """
+    import cv2
+
+    from core.faces.preprocess import from_names, to_tensor
+
+    spec = model.spec
+    size = int(spec.input_size)
+    steps = from_names(spec.preprocess)
+    batch = []
+    for crop in crops:
+        crop = np.asarray(crop)
+        if crop.shape[:2] != (size, size):
+            shrink = crop.shape[0] > size
+            crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
+        batch.append(steps(crop))
+    return to_tensor(batch, spec.mean, spec.std, spec.in_chans)

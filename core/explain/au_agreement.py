@@ -1,0 +1,267 @@
+"""How much of an explanation falls on the action-unit regions FACS expects: the papers' claim, measured.
+
+The seed papers show a Grad-CAM on an angry face, point at the brows and say the model "looks where FACS says".
+This module turns that into numbers for any attribution map (a CAM, a pixel-SHAP map, a region-SHAP density).
+Definitions (also in ``docs/explanations.md``), for a map ``A`` on the crop and region masks ``R_r``:
+
+* positive attribution ``P = max(A, 0)``, total ``T = sum(P)`` over the whole crop (negative evidence is not
+  "looking at" a region; a map with ``T = 0`` gives NaN everywhere);
+* **share** ``share_r = sum_{R_r} P / T`` -- the fraction of the evidence inside region r (regions may overlap,
+  so shares need not sum to the union's share; ``share_outside`` is the part in no region);
+* **density** ``density_r = share_r / area_r`` with ``area_r = |R_r| / (H W)`` -- evidence per unit area
+  relative to a uniform map (1 = no preference, 3 = three times as dense as chance). **Density is the
+  headline per-region number**: share favours big regions (the jaw is five times the chin), density does not;
+* **lift** (the headline agreement score) ``= share(E) / area(E)`` for ``E`` = the union of the regions of the
+  AUs FACS expects for the class (``EXPECTED_AUS`` -> ``AU_REGION``): the share of evidence in the expected
+  regions over the share a uniform map would put there. 1 = chance, > 1 = agreement;
+* **rank AUC**: the probability that an expected region has a higher density than a non-expected one (ties
+  count 1/2), i.e. a Mann-Whitney AUC over regions; 0.5 = chance, 1 = every expected region ranks above every
+  other. Scale-free, so it does not reward a map for being sharp;
+* both are NaN for ``neutral`` (FACS expects no AU) and when no positive evidence exists.
+
+:func:`agreement_records` scores every image of a dataset split (explained for its predicted class by
+default); :func:`agreement_table` aggregates them per class -- the "does the model look at the brows for
+anger?" table.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from core.explain._common import crops_to_input, eval_mode, model_device
+from core.explain.regions import expected_regions, framing_masks
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "Agreement",
+    "region_attribution",
+    "agreement",
+    "agreement_records",
+    "agreement_table",
+]
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """Attribution per region and agreement with FACS for one map.
+
+    Attributes:
+        share, density, area: ``{region: value}`` (see the module docstring).
+        share_outside: positive evidence in no region.
+        class_name: the class the map explains.
+        expected: the regions FACS expects for it.
+        expected_share, expected_area: of the union of the expected regions.
+        lift: ``expected_share / expected_area`` (the headline; 1 = chance).
+        rank_auc: Mann-Whitney AUC of expected vs other regions' densities (0.5 = chance).
+        top_region: the region with the highest density.
+    """
+
+    share: dict[str, float]
+    density: dict[str, float]
+    area: dict[str, float]
+    share_outside: float
+    class_name: str
+    expected: tuple[str, ...]
+    expected_share: float
+    expected_area: float
+    lift: float
+    rank_auc: float
+    top_region: str | None
+
+
+def _fit_map(attribution: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    a = np.asarray(attribution, dtype=np.float64)
+    if a.ndim != 2:
+        raise ValueError(f"an attribution map is (H, W), got shape {a.shape}")
+    if a.shape != shape:
+        import cv2
+
+        a = cv2.resize(a, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+    return a
+
+
+def region_attribution(
+    attribution: np.ndarray, masks: Mapping[str, np.ndarray]
+) -> tuple[dict[str, float], dict[str, float], dict[str, float], float]:
+    """``(share, density, area, share_outside)`` of a map's positive part over the region masks.
+
+    The map is resized (bilinear) to the masks' size when they differ.
+    """
+    if not masks:
+        raise ValueError("no region masks given")
+    shape = next(iter(masks.values())).shape
+    pos = np.maximum(_fit_map(attribution, shape), 0.0)
+    total = float(pos.sum())
+    n_px = float(pos.size)
+    share, density, area = {}, {}, {}
+    union = np.zeros(shape, dtype=bool)
+    for name, m in masks.items():
+        m = np.asarray(m, dtype=bool)
+        if m.shape != shape:
+            raise ValueError(f"mask {name!r} is {m.shape}, others are {shape}")
+        union |= m
+        area[name] = float(m.sum()) / n_px
+        share[name] = float(pos[m].sum()) / total if total > 0 else float("nan")
+        density[name] = share[name] / area[name] if area[name] > 0 else float("nan")
+    outside = float(pos[~union].sum()) / total if total > 0 else float("nan")
+    return share, density, area, outside
+
+
+def _rank_auc(density: Mapping[str, float], expected: Sequence[str]) -> float:
+    exp = [density[r] for r in density if r in expected]
+    other = [density[r] for r in density if r not in expected]
+    if not exp or not other or any(np.isnan(exp)) or any(np.isnan(other)):
+        return float("nan")
+    e, o = np.asarray(exp)[:, None], np.asarray(other)[None, :]
+    return float(((e > o) + 0.5 * (e == o)).mean())
+
+
+def agreement(attribution: np.ndarray, masks: Mapping[str, np.ndarray], class_name: str) -> Agreement:
+    """Region attribution of one map and its agreement with the AUs FACS expects for ``class_name``."""
+    share, density, area, outside = region_attribution(attribution, masks)
+    expected = tuple(r for r in expected_regions(class_name) if r in masks)
+    if expected:
+        shape = next(iter(masks.values())).shape
+        pos = np.maximum(_fit_map(attribution, shape), 0.0)
+        union = np.any([np.asarray(masks[r], bool) for r in expected], axis=0)
+        total = float(pos.sum())
+        exp_share = float(pos[union].sum()) / total if total > 0 else float("nan")
+        exp_area = float(union.mean())
+        lift = exp_share / exp_area if exp_area > 0 else float("nan")
+    else:
+        exp_share = exp_area = lift = float("nan")
+    finite = {k: v for k, v in density.items() if np.isfinite(v)}
+    top = max(finite, key=finite.get) if finite else None
+    return Agreement(
+        share,
+        density,
+        area,
+        outside,
+        class_name,
+        expected,
+        exp_share,
+        exp_area,
+        lift,
+        _rank_auc(density, expected),
+        top,
+    )
+
+
+def _explainer(method: str | Callable) -> Callable[[nn.Module, torch.Tensor, np.ndarray], np.ndarray]:
+    if callable(method):
+        return method
+    from core.explain.cam import explain_cam, get_cam_method
+
+    get_cam_method(method)  # validates the name with the list of known ones
+
+    def run(model: nn.Module, x: torch.Tensor, targets: np.ndarray) -> np.ndarray:
+        return explain_cam(model, x, targets, method)
+
+    return run
+
+
+def agreement_records(
+    model: nn.Module,
+    data,
+    method: str | Callable = "gradcam",
+    *,
+    masks: Mapping[str, np.ndarray] | None = None,
+    framing: str = "fer2013",
+    explain: str = "predicted",
+    batch_size: int = 64,
+    limit: int | None = None,
+) -> pd.DataFrame:
+    """One row per image: label, prediction, explained class, lift, rank AUC, share/density per region.
+
+    Args:
+        model: a ferlens model.
+        data: a FaceSet-like object (``.images`` uint8 ``(N, H, W[, 3])`` crops and ``.labels``) or a tuple
+            ``(images, labels)``.
+        method: a CAM method name (:func:`core.explain.cam.list_cam_methods`) or a callable
+            ``(model, x, targets) -> (N, H, W) maps``.
+        masks: region masks at the model's input size, the same for every image; default: the mean-landmark
+            regions of ``framing`` (datasets of pre-cropped faces have no per-image landmarks).
+        framing: ``"fer2013"`` or ``"template"`` (see :mod:`core.explain.regions`).
+        explain: ``"predicted"`` (the class the model chose: does its evidence match FACS for its own claim?)
+            or ``"label"`` (the true class).
+        batch_size: images per explanation call.
+        limit: use only the first ``limit`` images.
+    """
+    images, labels = (data.images, data.labels) if hasattr(data, "images") else data
+    images = np.asarray(images)
+    labels = np.asarray(labels, dtype=np.int64)
+    if limit is not None:
+        images, labels = images[:limit], labels[:limit]
+    if len(images) != len(labels):
+        raise ValueError(f"{len(images)} images but {len(labels)} labels")
+    if explain not in ("predicted", "label"):
+        raise ValueError(f"explain must be 'predicted' or 'label', got {explain!r}")
+    names = model.spec.class_names
+    size = int(model.spec.input_size)
+    masks = dict(masks) if masks is not None else framing_masks(size, framing)
+    run = _explainer(method)
+    rows = []
+    for s in range(0, len(images), batch_size):
+        x = crops_to_input(model, images[s : s + batch_size])
+        with torch.inference_mode(), eval_mode(model):
+            logits = model(x.to(model_device(model))).float().cpu()
+        preds = logits.argmax(1).numpy()
+        targets = preds if explain == "predicted" else labels[s : s + batch_size]
+        maps = run(model, x, targets)
+        for i, (m, t) in enumerate(zip(maps, targets, strict=True)):
+            a = agreement(m, masks, names[int(t)])
+            row = {
+                "index": s + i,
+                "label": names[int(labels[s + i])],
+                "predicted": names[int(preds[i])],
+                "explained": a.class_name,
+                "lift": a.lift,
+                "rank_auc": a.rank_auc,
+                "expected_share": a.expected_share,
+                "expected_area": a.expected_area,
+                "share_outside": a.share_outside,
+                "top_region": a.top_region,
+            }
+            row.update({f"share_{r}": v for r, v in a.share.items()})
+            row.update({f"density_{r}": v for r, v in a.density.items()})
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def agreement_table(records: pd.DataFrame, class_names: Sequence[str] | None = None) -> pd.DataFrame:
+    """Per explained class: n, mean lift (+ standard error), mean rank AUC, mean density/share per region,
+    and the most frequent top region. Classes in ``class_names`` order (default: as they appear)."""
+    if records.empty:
+        raise ValueError("no records to aggregate")
+    order = list(class_names) if class_names is not None else list(dict.fromkeys(records["explained"]))
+    dens = [c for c in records.columns if c.startswith("density_")]
+    share = [c for c in records.columns if c.startswith("share_") and c != "share_outside"]
+    out = []
+    for cls in order:
+        g = records[records["explained"] == cls]
+        if g.empty:
+            continue
+        lift = g["lift"].dropna()
+        row = {
+            "class": cls,
+            "n": len(g),
+            "expected_regions": ", ".join(expected_regions(cls)) or "-",
+            "lift": float(lift.mean()) if len(lift) else float("nan"),
+            "lift_se": float(lift.std(ddof=1) / np.sqrt(len(lift))) if len(lift) > 1 else float("nan"),
+            "rank_auc": float(g["rank_auc"].mean()),
+            "expected_share": float(g["expected_share"].mean()),
+            "expected_area": float(g["expected_area"].mean()),
+            "share_outside": float(g["share_outside"].mean()),
+            "top_region": g["top_region"].mode().iloc[0] if g["top_region"].notna().any() else None,
+        }
+        row.update({c: float(g[c].mean()) for c in dens + share})
+        out.append(row)
+    return pd.DataFrame(out).set_index("class")

@@ -1,0 +1,305 @@
+"""Class-activation maps (Grad-CAM family) through pytorch-grad-cam, made safe to call from a serving engine.
+
+pytorch-grad-cam does the maths; this module fixes the four ways its users get hurt:
+
+* **Zero gradients under ``no_grad``/``inference_mode``.** An engine serves under ``torch.inference_mode()``;
+  a CAM computed there has no graph, so every gradient-weighted map comes out blank (or raises). Every call
+  here runs inside ``torch.inference_mode(False)`` + ``torch.enable_grad()`` and clones the input, because a
+  tensor *created* under inference mode can never take part in autograd, even after the mode is left.
+* **Transformer token layers.** The target layers and the tokens -> grid reshape come from the model
+  (``cam_target_layers()``, ``cam_reshape_transform``); the grid side is inferred from the token count, never
+  written per call. A model that emits tokens but names no reshape still works (the grid is inferred).
+* **Leaking hooks.** pytorch-grad-cam registers forward hooks when a CAM object is *built*; forgetting
+  ``release()`` keeps them (and every activation they captured) alive on the model. Here the CAM object lives
+  for exactly one call and its hooks are released in a ``finally`` -- also when the call raises.
+* **Shared models.** The hooks record only passes made by the calling thread, so an engine thread that runs
+  ``predict`` on the same model meanwhile neither pollutes the captured activations nor gets slowed by them.
+  Parameters are frozen during the call (only activation gradients are needed), so no ``.grad`` tensors are
+  left on the model, and the model's train/eval mode is restored afterwards.
+
+Methods are looked up by name in one registry (:func:`list_cam_methods`); a method is the pytorch-grad-cam
+class plus whether it is class-specific (EigenCAM is not: its map is the first principal component of the
+activations and ignores the target).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib
+import logging
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+
+from core.models.base import tokens_to_grid
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "CamMethod",
+    "CamResult",
+    "register_cam_method",
+    "list_cam_methods",
+    "get_cam_method",
+    "compute_cam",
+    "explain_cam",
+    "resize_maps",
+    "as_targets",
+    "grad_enabled",
+]
+
+
+@dataclass(frozen=True)
+class CamMethod:
+    """One registered CAM method.
+
+    Attributes:
+        name: registry key (``"gradcam"``, ...).
+        cam_class_name: the pytorch-grad-cam class that computes it (imported on first use: pytorch-grad-cam
+            pulls in torchvision, scipy and scikit-learn, which a CLI run without ``--explain`` should not pay).
+        class_specific: whether the map depends on the target class (False for EigenCAM).
+        uses_gradients: whether a backward pass is needed.
+        paper: the method's reference, shown in the dashboard's tooltip.
+    """
+
+    name: str
+    cam_class_name: str
+    class_specific: bool = True
+    uses_gradients: bool = True
+    paper: str = ""
+
+    @property
+    def cam_class(self) -> type:
+        return getattr(importlib.import_module("pytorch_grad_cam"), self.cam_class_name)
+
+
+_CAM_METHODS: dict[str, CamMethod] = {}
+
+
+def register_cam_method(method: CamMethod) -> CamMethod:
+    """Add a method to the registry (a new pytorch-grad-cam class is one line here)."""
+    if method.name in _CAM_METHODS:
+        raise ValueError(f"CAM method {method.name!r} is registered twice")
+    _CAM_METHODS[method.name] = method
+    return method
+
+
+register_cam_method(CamMethod("gradcam", "GradCAM", paper="Selvaraju et al., Grad-CAM, ICCV 2017"))
+register_cam_method(CamMethod("gradcam++", "GradCAMPlusPlus", paper="Chattopadhay et al., Grad-CAM++, WACV 2018"))
+register_cam_method(CamMethod("hirescam", "HiResCAM", paper="Draelos & Carin, HiResCAM, arXiv:2011.08891"))
+register_cam_method(
+    CamMethod("eigencam", "EigenCAM", class_specific=False, uses_gradients=False, paper="Muhammad & Yeasin, 2020")
+)
+register_cam_method(CamMethod("layercam", "LayerCAM", paper="Jiang et al., LayerCAM, IEEE TIP 2021"))
+
+
+def list_cam_methods() -> list[str]:
+    """Registered CAM method names, in registration order."""
+    return list(_CAM_METHODS)
+
+
+def get_cam_method(name: str) -> CamMethod:
+    """The registered method ``name``; an unknown name raises with the list of known ones."""
+    try:
+        return _CAM_METHODS[name]
+    except KeyError:
+        raise ValueError(f"unknown CAM method {name!r}; choose one of {list_cam_methods()}") from None
+
+
+@dataclass(frozen=True)
+class CamResult:
+    """Maps plus what they explain.
+
+    Attributes:
+        maps: ``(N, H, W)`` float32 in [0, 1], ``H, W`` = the input tensor's size (the model's input size).
+        targets: ``(N,)`` the class index each map explains.
+        probs: ``(N, C)`` softmax of the logits of the explained forward pass.
+        method: the registry name used.
+    """
+
+    maps: np.ndarray
+    targets: np.ndarray
+    probs: np.ndarray
+    method: str
+
+
+# ------------------------------------------------------------------------------------------------- helpers
+
+
+@contextlib.contextmanager
+def grad_enabled() -> Iterator[None]:
+    """Leave ``inference_mode``/``no_grad`` for the duration: what every gradient explainer must run under."""
+    with torch.inference_mode(False), torch.enable_grad():
+        yield
+
+
+def _infer_grid(x: torch.Tensor) -> torch.Tensor:
+    """Reshape used when a model names none: feature maps pass through, ``(N, L, D)`` tokens become a grid."""
+    return tokens_to_grid(x) if x.ndim == 3 else x
+
+
+@functools.cache
+def _caller_thread_hooks() -> type:
+    """pytorch-grad-cam's hook holder, recording only forward passes made by the thread that built it."""
+    from pytorch_grad_cam.activations_and_gradients import ActivationsAndGradients
+
+    class CallerThreadHooks(ActivationsAndGradients):
+        def __init__(self, model, target_layers, reshape_transform, detach: bool = True) -> None:
+            self._owner = threading.get_ident()
+            super().__init__(model, target_layers, reshape_transform, detach)
+
+        def save_activation(self, module, input, output) -> None:  # noqa: A002 - pytorch's hook signature
+            if threading.get_ident() == self._owner:
+                super().save_activation(module, input, output)
+
+        def save_gradient(self, module, input, output) -> None:  # noqa: A002
+            if threading.get_ident() == self._owner:
+                super().save_gradient(module, input, output)
+
+    return CallerThreadHooks
+
+
+def as_targets(targets: int | Sequence[int] | np.ndarray | torch.Tensor | None, n: int, num_classes: int):
+    """Normalise ``targets`` to an ``(n,)`` int array, or ``None`` (= the predicted class of each input)."""
+    if targets is None:
+        return None
+    arr = np.asarray(targets.detach().cpu() if isinstance(targets, torch.Tensor) else targets).astype(np.int64)
+    if arr.ndim == 0:
+        arr = np.full(n, int(arr), dtype=np.int64)
+    arr = arr.reshape(-1)
+    if len(arr) != n:
+        raise ValueError(f"got {len(arr)} targets for {n} inputs; give one class index per input (or one for all)")
+    if arr.size and (arr.min() < 0 or arr.max() >= num_classes):
+        raise ValueError(f"target class indices must be in [0, {num_classes}), got {sorted(set(arr.tolist()))}")
+    return arr
+
+
+@contextlib.contextmanager
+def _frozen_parameters(model: nn.Module) -> Iterator[None]:
+    """Parameters stop requiring grad (and keep no ``.grad``); mode is eval. Both restored on exit."""
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    was_training = model.training
+    for p in trainable:
+        p.requires_grad_(False)
+    model.eval()
+    try:
+        yield
+    finally:
+        for p in trainable:
+            p.requires_grad_(True)
+        model.train(was_training)
+
+
+def resize_maps(maps: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
+    """Resize ``(H, W)`` or ``(N, H, W)`` maps to ``size`` (side or ``(h, w)``), bilinear, range preserved.
+
+    A CAM is computed at the model's input size (48 px for the default model); the dashboard shows the aligned
+    crop at its own size (e.g. 224 px), so the map is upsampled before blending.
+    """
+    h, w = (size, size) if isinstance(size, int) else size
+    arr = np.asarray(maps, dtype=np.float32)
+    single = arr.ndim == 2
+    batch = arr[None] if single else arr
+    if batch.ndim != 3:
+        raise ValueError(f"maps must be (H, W) or (N, H, W), got shape {arr.shape}")
+    lo, hi = float(batch.min(initial=0.0)), float(batch.max(initial=0.0))
+    out = np.stack([cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR) for m in batch]).astype(np.float32)
+    out = np.clip(out, lo, hi)  # bilinear never overshoots, but keep the guarantee explicit
+    return out[0] if single else out
+
+
+# -------------------------------------------------------------------------------------------------- public
+
+
+def compute_cam(
+    model: nn.Module,
+    x: torch.Tensor,
+    targets: int | Sequence[int] | np.ndarray | torch.Tensor | None = None,
+    method: str = "gradcam",
+    *,
+    target_layers: list[nn.Module] | None = None,
+    reshape_transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    batch_size: int = 32,
+    aug_smooth: bool = False,
+    eigen_smooth: bool = False,
+) -> CamResult:
+    """CAMs for a batch of model inputs, with the targets and probabilities they explain.
+
+    Args:
+        model: a ferlens model (``cam_target_layers()`` and ``cam_reshape_transform`` are used) or any
+            classifier when ``target_layers`` is given.
+        x: ``(N, C, H, W)`` model inputs, already normalised (what ``InferenceEngine.prepare`` returns). May
+            have been made under ``inference_mode``.
+        targets: class index per input, one index for all, or ``None`` for each input's predicted class.
+        method: one of :func:`list_cam_methods`.
+        target_layers, reshape_transform: overrides of the model's own (for non-ferlens classifiers).
+        batch_size: inputs per forward/backward pass (bounds memory for large models).
+        aug_smooth, eigen_smooth: pytorch-grad-cam's test-time-augmentation and first-PC smoothing.
+
+    Returns:
+        :class:`CamResult` with ``(N, H, W)`` float32 maps in [0, 1].
+    """
+    spec = get_cam_method(method)
+    if not isinstance(x, torch.Tensor) or x.ndim != 4:
+        raise ValueError(f"x must be an (N, C, H, W) tensor, got {getattr(x, 'shape', type(x).__name__)}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    layers = list(target_layers) if target_layers is not None else list(model.cam_target_layers())
+    if not layers:
+        raise ValueError("the model names no CAM target layer")
+    reshape = reshape_transform or getattr(model, "cam_reshape_transform", None) or _infer_grid
+    n = x.shape[0]
+    num_classes = int(getattr(model, "num_classes", 0) or 0)
+    wanted = as_targets(targets, n, num_classes if num_classes else np.iinfo(np.int64).max)
+    device = next(model.parameters()).device
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    cam_class, hooks_class = spec.cam_class, _caller_thread_hooks()
+    maps, used, probs = [], [], []
+    with grad_enabled(), _frozen_parameters(model):
+        for start in range(0, n, batch_size):
+            # clone: an inference-mode tensor cannot enter autograd even after the mode is left
+            xb = x[start : start + batch_size].detach().clone().to(device)
+            if spec.uses_gradients:
+                xb.requires_grad_(True)  # parameters are frozen: the input is the graph's leaf
+            cam = cam_class(model, target_layers=layers, reshape_transform=reshape)
+            cam.activations_and_grads.release()  # replaced by hooks that ignore other threads' passes
+            cam.activations_and_grads = hooks_class(model, layers, reshape, cam.detach)
+            try:
+                tb = (
+                    None
+                    if wanted is None
+                    else [ClassifierOutputTarget(int(t)) for t in wanted[start : start + len(xb)]]
+                )
+                grayscale = cam(input_tensor=xb, targets=tb, aug_smooth=aug_smooth, eigen_smooth=eigen_smooth)
+                logits = cam.outputs.detach().float()
+            finally:
+                cam.activations_and_grads.release()
+                cam.outputs = None
+                model.zero_grad(set_to_none=True)
+            p = torch.softmax(logits, dim=1).cpu().numpy()
+            maps.append(np.asarray(grayscale, dtype=np.float32))
+            probs.append(p)
+            used.append(p.argmax(1) if wanted is None else wanted[start : start + len(xb)])
+    out = np.clip(np.concatenate(maps), 0.0, 1.0).astype(np.float32, copy=False)
+    flat = [i for i, m in enumerate(out) if float(m.max() - m.min()) == 0.0]
+    if flat:
+        log.debug("%s: %d of %d maps are constant (no positive evidence for the target)", method, len(flat), n)
+    return CamResult(out, np.concatenate(used).astype(np.int64), np.concatenate(probs).astype(np.float32), method)
+
+
+def explain_cam(
+    model: nn.Module,
+    x: torch.Tensor,
+    targets: int | Sequence[int] | np.ndarray | torch.Tensor | None = None,
+    method: str = "gradcam",
+    **kwargs,
+) -> np.ndarray:
+    """``(N, H, W)`` float32 CAMs in [0, 1] for inputs ``x`` (see :func:`compute_cam` for the arguments)."""
+    return compute_cam(model, x, targets, method, **kwargs).maps

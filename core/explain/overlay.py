@@ -1,0 +1,136 @@
+"""Heatmaps on the aligned crop and on the original photo, with the AU regions outlined on top.
+
+Two kinds of maps: *unsigned* maps in [0, 1] (CAMs) get a sequential colormap (cv2's JET by default, as
+pytorch-grad-cam's ``show_cam_on_image``); *signed* maps (SHAP values) get a diverging blue-white-red scale,
+symmetric about zero, so that "against the class" is visibly different from "no evidence".
+
+On the original photo the crop-space map is carried back with the alignment's inverse affine
+(:func:`core.faces.align.warp_to_image`) and blended only where the crop covers the photo; the AU-region
+polygons travel the same way (:func:`core.faces.au_regions.regions_to_image`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import cv2
+import numpy as np
+
+from core.faces.align import AlignedFace, warp_to_image
+from core.faces.au_regions import AURegion, draw_regions, regions_to_image
+
+__all__ = ["colorize", "heatmap_overlay", "outline_masks", "overlay_on_image", "diverging_colors"]
+
+
+def diverging_colors(values: np.ndarray, limit: float | None = None) -> np.ndarray:
+    """Signed values -> RGB uint8: blue (negative) - white (0) - red (positive), symmetric at ``+-limit``."""
+    v = np.asarray(values, dtype=np.float32)
+    lim = float(np.abs(v).max()) if limit is None else float(limit)
+    t = np.clip(v / lim, -1.0, 1.0) if lim > 0 else np.zeros_like(v)
+    pos, neg = np.clip(t, 0, 1), np.clip(-t, 0, 1)
+    r = 1.0 - neg
+    g = 1.0 - np.maximum(pos, neg)
+    b = 1.0 - pos
+    return (np.stack([r, g, b], axis=-1) * 255.0 + 0.5).astype(np.uint8)
+
+
+def colorize(map_2d: np.ndarray, signed: bool = False, colormap: int = cv2.COLORMAP_JET) -> np.ndarray:
+    """A map as an RGB uint8 image: unsigned maps are clipped to [0, 1] and colour-mapped; signed maps use
+    :func:`diverging_colors`."""
+    m = np.asarray(map_2d, dtype=np.float32)
+    if m.ndim != 2:
+        raise ValueError(f"a map is (H, W), got shape {m.shape}")
+    if signed:
+        return diverging_colors(m)
+    bgr = cv2.applyColorMap(np.uint8(np.clip(m, 0.0, 1.0) * 255.0 + 0.5), colormap)
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def _as_rgb(image: np.ndarray) -> np.ndarray:
+    img = np.asarray(image)
+    if img.dtype != np.uint8:
+        raise TypeError(f"overlays take uint8 images, got {img.dtype}")
+    if img.ndim == 2 or (img.ndim == 3 and img.shape[2] == 1):
+        return np.repeat(img.reshape(img.shape[:2] + (1,)), 3, axis=2)
+    if img.ndim == 3 and img.shape[2] == 3:
+        return img
+    raise ValueError(f"overlays take (H, W) or (H, W, 3) images, got shape {img.shape}")
+
+
+def heatmap_overlay(
+    crop: np.ndarray,
+    map_2d: np.ndarray,
+    alpha: float = 0.5,
+    signed: bool = False,
+    colormap: int = cv2.COLORMAP_JET,
+    regions: Mapping[str, AURegion] | None = None,
+    labels: bool = False,
+) -> np.ndarray:
+    """Blend a map over a crop (the map is resized to the crop), optionally outlining AU regions on top.
+
+    Args:
+        crop: uint8 ``(H, W, 3)`` RGB or ``(H, W)`` gray crop (e.g. ``AlignedFace.image``).
+        map_2d: the map, any resolution (a 48-px CAM over a 224-px crop is upsampled bilinearly).
+        alpha: weight of the heatmap.
+        signed: diverging colours for signed maps (SHAP).
+        regions: AU regions in the crop's pixel frame (``core.faces.au_regions.regions_for(aligned)``).
+        labels: write the region names.
+    """
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    rgb = _as_rgb(crop)
+    h, w = rgb.shape[:2]
+    m = np.asarray(map_2d, dtype=np.float32)
+    if m.shape != (h, w):
+        m = cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR)
+    heat = colorize(m, signed=signed, colormap=colormap)
+    out = cv2.addWeighted(heat, alpha, rgb, 1.0 - alpha, 0.0)
+    if regions:
+        out = draw_regions(out, regions, labels=labels, thickness=1)
+    return out
+
+
+def outline_masks(image: np.ndarray, masks: Mapping[str, np.ndarray], color=(255, 255, 255)) -> np.ndarray:
+    """Draw the contours of boolean masks (when only masks, not polygons, are at hand)."""
+    out = np.ascontiguousarray(_as_rgb(image).copy())
+    for m in masks.values():
+        mm = np.asarray(m, np.uint8)
+        if mm.shape != out.shape[:2]:
+            mm = cv2.resize(mm, (out.shape[1], out.shape[0]), interpolation=cv2.INTER_NEAREST)
+        contours, _ = cv2.findContours(mm, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        cv2.drawContours(out, contours, -1, color, 1, cv2.LINE_AA)
+    return out
+
+
+def overlay_on_image(
+    image: np.ndarray,
+    map_2d: np.ndarray,
+    aligned: AlignedFace,
+    alpha: float = 0.5,
+    signed: bool = False,
+    colormap: int = cv2.COLORMAP_JET,
+    regions: Mapping[str, AURegion] | None = None,
+    labels: bool = False,
+) -> np.ndarray:
+    """The crop-space map blended onto the original photo where the aligned crop came from.
+
+    Args:
+        image: the original uint8 RGB photo the face was detected in.
+        map_2d: a map on the crop (any resolution; it covers the whole crop).
+        aligned: the :class:`AlignedFace` of that face (its inverse affine maps crop -> photo).
+        regions: AU regions in *crop* pixels; they are mapped to the photo and outlined.
+        Other arguments as :func:`heatmap_overlay`.
+    """
+    rgb = _as_rgb(image)
+    m = np.asarray(map_2d, dtype=np.float32)
+    size = aligned.output_size
+    if m.shape != (size, size):
+        m = cv2.resize(m, (size, size), interpolation=cv2.INTER_LINEAR)
+    heat = colorize(m, signed=signed, colormap=colormap)
+    heat_img = warp_to_image(heat, aligned, rgb.shape)
+    cover = warp_to_image(np.ones((size, size), np.float32), aligned, rgb.shape)[..., None] * alpha
+    out = (heat_img.astype(np.float32) * cover + rgb.astype(np.float32) * (1.0 - cover) + 0.5).astype(np.uint8)
+    if regions:
+        thickness = max(1, int(round(2.0 / max(aligned.scale, 1e-6) / 2)))
+        out = draw_regions(out, regions_to_image(regions, aligned), labels=labels, thickness=thickness)
+    return out

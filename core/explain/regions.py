@@ -1,0 +1,101 @@
+"""AU-region masks at the model's input size: from an aligned face, or from a fixed framing for pre-cropped data.
+
+The explainers take regions as a plain ``{name: bool (H, W)}`` mapping at the size of the model input, so
+that they do not care where the regions came from. Two sources:
+
+* a detected and aligned face (:func:`region_masks_for`): the polygons of ``core.faces.au_regions`` built from
+  the crop's own landmarks, rasterised at the model's input size;
+* an already-cropped image without landmarks (a FER2013 row, ``--assume-cropped``): :func:`framing_masks` uses
+  the mean landmark positions of that framing. :data:`FER2013_LANDMARKS_48` were measured once on the mean
+  of the first 20,000 rows of ``fer2013.csv.gz`` (eye centres are the darkest points of the mean face's eye
+  rows, the mouth line the darkest row below the nose); FER2013 is framed tighter than the alignment template
+  (eye distance 18 of 48 px versus 11.6 px for the template at ``expand=1.3``), so the template must not be used
+  for it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+import numpy as np
+
+from core.faces.align import AlignedFace, template_points
+from core.faces.au_regions import AU_REGION, EXPECTED_AUS, REGION_NAMES, au_regions, region_masks, regions_for
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "FER2013_LANDMARKS_48",
+    "FRAMINGS",
+    "framing_landmarks",
+    "framing_masks",
+    "region_masks_for",
+    "expected_regions",
+    "resize_masks",
+]
+
+FER2013_LANDMARKS_48 = np.array(
+    [[14.5, 17.5], [32.5, 17.5], [23.5, 29.0], [17.5, 37.5], [29.5, 37.5]],
+    dtype=np.float64,
+)
+"""Mean five landmarks (viewer's order: eyes, nose, mouth corners) of FER2013's 48x48 faces, in pixels."""
+
+FRAMINGS: tuple[str, ...] = ("fer2013", "template")
+"""Known framings of pre-cropped faces: FER2013's, or ferlens' alignment template (``expand=1.3``)."""
+
+
+def framing_landmarks(size: int, framing: str = "fer2013") -> np.ndarray:
+    """Five landmarks of a ``size`` x ``size`` crop in the given framing."""
+    if framing == "fer2013":
+        return (FER2013_LANDMARKS_48 + 0.5) * (size / 48.0) - 0.5
+    if framing == "template":
+        return np.asarray(template_points(size), dtype=np.float64)
+    raise ValueError(f"unknown framing {framing!r}; choose one of {list(FRAMINGS)}")
+
+
+def framing_masks(size: int, framing: str = "fer2013") -> dict[str, np.ndarray]:
+    """``{region: bool (size, size)}`` for a pre-cropped face of that framing (no detection needed)."""
+    regions = au_regions(framing_landmarks(size, framing))
+    return _nonempty(region_masks(regions, (size, size)))
+
+
+def region_masks_for(aligned: AlignedFace, size: int | None = None, clip_to_box: bool = True) -> dict[str, np.ndarray]:
+    """``{region: bool (size, size)}`` for an aligned face, at ``size`` (default: the crop's own size).
+
+    ``size`` is the model's input size when the crop was aligned larger (a 224-px crop for display and a
+    48-px model): the polygons are rasterised at the model's resolution instead of downsampling masks.
+    """
+    size = aligned.output_size if size is None else int(size)
+    regions = regions_for(aligned, clip_to_box=clip_to_box)
+    return _nonempty(region_masks(regions, (size, size), from_size=aligned.output_size))
+
+
+def resize_masks(masks: Mapping[str, np.ndarray], size: int | tuple[int, int]) -> dict[str, np.ndarray]:
+    """Nearest-neighbour resize of boolean masks (for maps computed at another resolution)."""
+    import cv2
+
+    h, w = (size, size) if isinstance(size, int) else size
+    return {
+        k: cv2.resize(np.asarray(m, np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).astype(bool)
+        for k, m in masks.items()
+    }
+
+
+def expected_regions(class_name: str) -> tuple[str, ...]:
+    """The regions where FACS expects the AUs of ``class_name`` (``EXPECTED_AUS`` -> ``AU_REGION``).
+
+    Empty for ``neutral`` (no AUs expected). Order follows :data:`REGION_NAMES`.
+    """
+    if class_name not in EXPECTED_AUS:
+        raise ValueError(f"unknown class {class_name!r}; choose one of {list(EXPECTED_AUS)}")
+    wanted = {AU_REGION[au] for au in EXPECTED_AUS[class_name] if au in AU_REGION}
+    return tuple(r for r in REGION_NAMES if r in wanted)
+
+
+def _nonempty(masks: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Drop regions that rasterise to no pixel (possible at 48 px for thin polygons), keeping the order."""
+    empty = [k for k, m in masks.items() if not m.any()]
+    if empty:
+        log.debug("regions %s cover no pixel at this size; left out", empty)
+    return {k: m for k, m in masks.items() if m.any()}
