@@ -23,8 +23,8 @@ DEFAULT_WEIGHTS = "default"
 RANDOM_WEIGHTS = "none"
 """Random initialisation on purpose (e.g. to see what an untrained model's explanations look like)."""
 
-FALLBACK_EXPLAINERS = ("gradcam", "gradcam++", "hirescam", "region_shap", "pixel_shap")
-"""Shown until ``core.explain`` registers its methods (the names follow pytorch-grad-cam and C2's contract)."""
+FALLBACK_EXPLAINERS = ("gradcam",)
+"""Shown when ``core.explain`` cannot be imported (pages then say that explanations are unavailable)."""
 
 
 @dataclass(frozen=True)
@@ -111,11 +111,9 @@ def _display_path(path: Path) -> str:
 
 
 def _explainers() -> list[str]:
-    try:
-        from core.explain import list_explainers
-    except ImportError:
-        return list(FALLBACK_EXPLAINERS)
-    return list(list_explainers())
+    from dashboard.explain import available_methods
+
+    return available_methods() or list(FALLBACK_EXPLAINERS)
 
 
 def _choices() -> tuple[list[str], list[str], list[str]]:

@@ -1,0 +1,95 @@
+"""Drawing on images for the pages: numbered face boxes with labels, heat-map overlays, PNG encoding.
+
+Pure numpy/OpenCV on ``(H, W, 3)`` uint8 RGB arrays (the ``core.io`` convention); every function returns a
+new array. Text size and line width scale with the image, so a 4000 px photo and a 48 px FER2013 crop both
+stay readable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from dashboard.charts import rgb_of
+
+
+@dataclass(frozen=True)
+class BoxLabel:
+    """One face to draw: box ``(x, y, w, h)`` in image pixels, its number and what the model said."""
+
+    box: tuple[float, float, float, float]
+    number: int
+    label: str = ""
+    confidence: float | None = None
+
+
+def _scale(image: np.ndarray) -> float:
+    return max(0.4, min(image.shape[:2]) / 700.0)
+
+
+def draw_faces(image_rgb: np.ndarray, faces: Sequence[BoxLabel]) -> np.ndarray:
+    """Boxes in the label's colour with ``#n label 83%`` on a filled tag above (inside when at the top edge)."""
+    out = np.ascontiguousarray(image_rgb.copy())
+    s = _scale(out)
+    thick = max(1, round(2 * s))
+    font, fscale = cv2.FONT_HERSHEY_SIMPLEX, 0.55 * s
+    for f in faces:
+        x, y, w, h = (round(v) for v in f.box)
+        color = rgb_of(f.label) if f.label else (255, 255, 255)
+        cv2.rectangle(out, (x, y), (x + w, y + h), color, thick, cv2.LINE_AA)
+        text = f"#{f.number}"
+        if f.label:
+            text += f" {f.label}"
+        if f.confidence is not None:
+            text += f" {f.confidence:.0%}"
+        (tw, th), base = cv2.getTextSize(text, font, fscale, max(1, thick // 2))
+        top = y - th - base - 2 * thick
+        if top < 0:  # no room above the box: put the tag just inside it
+            top = y
+        cv2.rectangle(out, (x, top), (x + tw + 2 * thick, top + th + base + 2 * thick), color, -1)
+        ink = (0, 0, 0) if sum(color) > 380 else (255, 255, 255)
+        cv2.putText(out, text, (x + thick, top + th + thick), font, fscale, ink, max(1, thick // 2), cv2.LINE_AA)
+    return out
+
+
+def heat_overlay(
+    image_rgb: np.ndarray, heat: np.ndarray, alpha: float = 0.45, mask: np.ndarray | None = None
+) -> np.ndarray:
+    """Blend a ``[0, 1]`` map (any size; resized to the image) onto the image with the JET colour map.
+
+    ``mask`` (same size as the image, float weights or bool) limits the blend, e.g. to the crop's footprint
+    when a face's map is warped back onto the whole photo.
+    """
+    h, w = image_rgb.shape[:2]
+    hm = np.asarray(heat, dtype=np.float32)
+    if hm.shape[:2] != (h, w):
+        hm = cv2.resize(hm, (w, h), interpolation=cv2.INTER_LINEAR)
+    hm = np.clip(np.nan_to_num(hm), 0.0, 1.0)
+    colored = cv2.applyColorMap((hm * 255).astype(np.uint8), cv2.COLORMAP_JET)[..., ::-1]
+    a = np.full((h, w, 1), alpha, np.float32)
+    if mask is not None:
+        a = a * np.asarray(mask, np.float32).reshape(h, w, 1)
+    out = image_rgb.astype(np.float32) * (1 - a) + colored.astype(np.float32) * a
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def upscale(image: np.ndarray, size: int = 192) -> np.ndarray:
+    """Enlarge a small crop (48 px FER2013) for display, nearest-neighbour so pixels stay honest."""
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=2)
+    h, w = image.shape[:2]
+    if max(h, w) >= size:
+        return image
+    k = size / max(h, w)
+    return cv2.resize(image, (round(w * k), round(h * k)), interpolation=cv2.INTER_NEAREST)
+
+
+def to_png(image_rgb: np.ndarray) -> bytes:
+    """PNG bytes of an RGB image (for ``st.download_button``)."""
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(image_rgb[..., ::-1]))
+    if not ok:
+        raise ValueError("could not encode the image as PNG")
+    return buf.tobytes()
