@@ -1,0 +1,468 @@
+"""The end-to-end API, in the manner of py-feat's ``Detector`` and deepface: pixels in, a table of faces out.
+
+::
+
+    from core.detector import Detector
+
+    det = Detector()                                   # default model + embedded MTCNN, CPU or GPU
+    df = det.detect_image(["a.jpg", "b.png"])          # one row per face
+    df = det.detect_video("clip.mp4", skip_frames=2)   # one row per face per processed frame, with track ids
+    df[det.class_names].idxmax(axis=1)                 # the emotion columns, canonical names
+
+Every path runs the same steps as the app, the CLI and the evaluation: ``core.io`` loads, a face detector from
+``core.faces`` finds faces and five landmarks, :func:`align_to` warps each to the model's input size in the
+framing the model was trained on (FER2013's, see :data:`FER2013_FRAMING_48`), and the
+:class:`~core.engine.InferenceEngine` classifies all faces of a frame in one batch. With
+``face_detector="assume_cropped"`` each image is one face crop, classified as it is (exactly as
+``training.loader`` feeds dataset crops).
+
+Video: faces are fully detected every ``redetect_every`` processed frames and followed in between by the
+detector's cheap refine step (``core.faces.FaceTracker``); identities and temporally smoothed probabilities come
+from :class:`core.tracking.Tracker`. Frames are decoded in a background thread, so decoding overlaps with the
+model on a second core. :meth:`Detector.stream` gives the same per-frame pipeline for a webcam.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from core.engine import InferenceEngine, Steps
+from core.faces import (
+    AlignedFace,
+    Face,
+    FaceDetector,
+    FaceTracker,
+    PreprocessConfig,
+    build_preprocess,
+    create_detector,
+    from_names,
+    template_points,
+    transform_points,
+)
+from core.faces.align import DEFAULT_WEIGHTS, _warp, invert_affine, similarity_transform
+from core.io import iter_video_frames, load_image, video_info
+from core.tracking import Tracker, TrackerConfig
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "BASE_COLUMNS",
+    "FER2013_FRAMING_48",
+    "FRAMINGS",
+    "LANDMARK_COLUMNS",
+    "Detector",
+    "FaceResult",
+    "FrameResult",
+    "FrameStream",
+    "align_to",
+    "framing_points",
+    "whole_image",
+]
+
+BASE_COLUMNS: tuple[str, ...] = ("input", "frame", "face", "x", "y", "w", "h", "label", "score")
+"""The columns every result table starts with; ``score`` is the probability of ``label``."""
+
+LANDMARK_COLUMNS: tuple[str, ...] = tuple(f"lm{i}_{a}" for i in range(5) for a in ("x", "y"))
+"""Five landmarks (see ``core.faces.types.LANDMARK_NAMES`` for the order), image pixels."""
+
+TIMING_COLUMNS: tuple[str, ...] = ("detect_ms", "align_ms", "classify_ms")
+"""Per-frame timings (the same for every face of a frame)."""
+
+VIDEO_COLUMNS: tuple[str, ...] = ("time_s", "track", "label_raw", "score_raw")
+"""Extra columns of video tables: the frame's time, the track id, and the unsmoothed label and score."""
+
+FER2013_FRAMING_48 = np.array(
+    [[14.55, 18.2], [32.45, 18.2], [23.5, 28.3], [16.15, 36.7], [30.85, 36.7]], dtype=np.float64
+)
+"""Where the embedded MTCNN puts the five landmarks on FER2013's 48x48 faces (pixel centres), so that a live
+face is cropped the way the training faces were. Measured with ``create_detector("mtcnn")`` on the 2,247 faces
+it found among the Training rows of the first 3,000 lines of ``fer2013.csv.gz`` (each upscaled 4x bicubic):
+the per-point medians, mirrored about the vertical centre line. FER2013 is framed much tighter than the
+ArcFace template at ``expand=1.3`` (eye distance 17.9 px of 48 versus 11.6): aligning with the template would
+show a model trained on FER2013 faces about 1.5x smaller than it learnt them."""
+
+FRAMINGS: tuple[str, ...] = ("fer2013", "template")
+"""How a detected face is cropped for the model: like FER2013's faces, or the ArcFace template (expand 1.3)."""
+
+
+def framing_points(size: int, framing: str = "fer2013") -> np.ndarray:
+    """The five destination points of the alignment for a ``size`` x ``size`` crop."""
+    if framing == "fer2013":
+        return (FER2013_FRAMING_48 + 0.5) * (size / 48.0) - 0.5
+    if framing == "template":
+        return np.asarray(template_points(size), np.float64)
+    raise ValueError(f"unknown framing {framing!r}; choose one of {list(FRAMINGS)}")
+
+
+def align_to(image_rgb: np.ndarray, face: Face, size: int, framing: str = "fer2013") -> AlignedFace:
+    """``core.faces.align_face`` with a choice of destination framing (see :data:`FRAMINGS`)."""
+    import cv2
+
+    dst = framing_points(size, framing)
+    matrix = similarity_transform(face.landmarks, dst, DEFAULT_WEIGHTS)
+    crop = _warp(image_rgb, matrix, size, cv2.INTER_CUBIC, 0)
+    landmarks = transform_points(face.landmarks, matrix).astype(np.float32)
+    return AlignedFace(crop, matrix, invert_affine(matrix), landmarks, face, dst.astype(np.float32))
+
+
+def whole_image(image_rgb: np.ndarray, face: Face, size: int) -> AlignedFace:
+    """An already-cropped image as an :class:`AlignedFace`: the whole image resized to ``size`` x ``size``.
+
+    The resize is the engine's (bilinear with antialiasing, like ``training.loader``), and the matrix maps
+    pixel centres, so maps computed on the crop go back onto the image with ``warp_to_image`` as usual.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    h, w = image_rgb.shape[:2]
+    crop = image_rgb
+    if (h, w) != (size, size):
+        t = torch.from_numpy(np.ascontiguousarray(image_rgb)).permute(2, 0, 1)[None].float()
+        t = F.interpolate(t, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        crop = t[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy().copy()
+    sx, sy = size / w, size / h
+    matrix = np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5]])
+    landmarks = transform_points(face.landmarks, matrix).astype(np.float32)
+    return AlignedFace(crop, matrix, invert_affine(matrix), landmarks, face, landmarks.copy())
+
+
+@dataclass(frozen=True, eq=False)
+class FaceResult:
+    """One face of one frame, with everything needed to explain or draw it without recomputing.
+
+    Attributes:
+        face: the detection (box, score, landmarks) in original-image pixels.
+        aligned: the aligned crop at the model's input size, with its forward and inverse affine.
+        probs: class probabilities (smoothed over time when the face is tracked), canonical order.
+        class_names: canonical names of the ``probs`` columns.
+        raw_probs: this frame's unsmoothed probabilities (equal to ``probs`` for still images).
+        track: the track id in a video or webcam stream, ``None`` for still images.
+    """
+
+    face: Face
+    aligned: AlignedFace
+    probs: np.ndarray
+    class_names: tuple[str, ...]
+    raw_probs: np.ndarray | None = None
+    track: int | None = None
+
+    @property
+    def label(self) -> str:
+        return self.class_names[int(np.argmax(self.probs))]
+
+    @property
+    def score(self) -> float:
+        return float(np.max(self.probs))
+
+    @property
+    def raw_label(self) -> str:
+        p = self.probs if self.raw_probs is None else self.raw_probs
+        return self.class_names[int(np.argmax(p))]
+
+
+@dataclass(frozen=True, eq=False)
+class FrameResult:
+    """The faces of one frame plus how long each step took (milliseconds)."""
+
+    frame: int
+    faces: list[FaceResult]
+    detect_ms: float
+    align_ms: float
+    classify_ms: float
+    timings: dict = field(default_factory=dict)
+
+
+def _resolve_preprocess(preprocess: Any, model_names: tuple[str, ...]) -> Steps | None:
+    """None -> the model's own steps; a PreprocessConfig, a dict of its fields, names or a callable -> those."""
+    if preprocess is None:
+        return None
+    if isinstance(preprocess, PreprocessConfig):
+        return build_preprocess(preprocess)
+    if isinstance(preprocess, dict):
+        return build_preprocess(replace(PreprocessConfig.from_names(model_names), **preprocess))
+    if isinstance(preprocess, (str, list, tuple)):
+        return from_names(preprocess)
+    if callable(preprocess):
+        return preprocess
+    raise TypeError(
+        f"preprocess must be None, a PreprocessConfig, a dict of its fields, step names or a callable; "
+        f"got {type(preprocess).__name__}"
+    )
+
+
+class Detector:
+    """Face detection + alignment + expression classification -> pandas DataFrames.
+
+    Args:
+        model: a registered model name (or pass ``engine``).
+        weights: ``"default"``, ``None`` or a weights path (see :class:`~core.engine.InferenceEngine`).
+        face_detector: a registered detector name (``core.faces.list_detectors()``: ``"default"`` is the
+            embedded MTCNN, ``"assume_cropped"`` treats each image as one face crop) or a detector object.
+        preprocess: ``None`` uses the model's own photometric steps; a ``PreprocessConfig``, a dict of its
+            fields (overrides of the model's steps, e.g. ``{"clahe": False}``), a tuple of step names or a
+            callable replaces them (the dashboard's ablation switches).
+        device, backend, threads: passed to the engine (``backend="auto"``: onnxruntime on the CPU, torch on a
+            GPU; the first use exports the model once to the ONNX cache, a few seconds).
+        engine: share an existing engine (the app keeps one per model) instead of building one.
+        redetect_every: in video and streams, run a full face detection at least every this many processed
+            frames and follow faces with the detector's cheap refine step in between (1 = detect every frame).
+        tracker: :class:`~core.tracking.TrackerConfig` for identities and temporal smoothing in videos/streams.
+        face_detector_options: keyword options of the face detector (e.g. ``{"detect_size": 480}``).
+        framing: where the aligned crop puts the face: ``"fer2013"`` (default: like the FER2013/FERPlus faces
+            every shipped model is trained on) or ``"template"`` (ArcFace template, expand 1.3: for models
+            trained on photos aligned by ``core.faces.detect_and_align``). With ``assume_cropped`` the image
+            is used as it is and framing does not apply.
+    """
+
+    def __init__(
+        self,
+        model: str = "default",
+        weights: str | Path | None = "default",
+        face_detector: str | FaceDetector = "default",
+        preprocess: Any = None,
+        device: str = "auto",
+        backend: str = "auto",
+        threads: int | None = None,
+        engine: InferenceEngine | None = None,
+        redetect_every: int = 5,
+        tracker: TrackerConfig | None = None,
+        face_detector_options: dict | None = None,
+        framing: str = "fer2013",
+    ) -> None:
+        if framing not in FRAMINGS:
+            raise ValueError(f"unknown framing {framing!r}; choose one of {list(FRAMINGS)}")
+        if redetect_every < 1:
+            raise ValueError(f"redetect_every must be >= 1, got {redetect_every}")
+        self.engine = engine or InferenceEngine(model, weights, device=device, backend=backend, threads=threads)
+        if isinstance(face_detector, str):
+            self.face_detector = create_detector(face_detector, **(face_detector_options or {}))
+        elif hasattr(face_detector, "detect"):
+            self.face_detector = face_detector
+        else:
+            raise TypeError(f"face_detector must be a name or have .detect(rgb), got {type(face_detector).__name__}")
+        self.steps = _resolve_preprocess(preprocess, tuple(self.engine.spec.preprocess))
+        self.framing = framing
+        self.assume_cropped = getattr(self.face_detector, "name", "") == "assume_cropped"
+        self.redetect_every = redetect_every
+        self.tracker_config = tracker or TrackerConfig()
+
+    def __repr__(self) -> str:
+        return (
+            f"Detector(model={self.engine.spec.name!r}, face_detector={getattr(self.face_detector, 'name', '?')!r}, "
+            f"engine={self.engine!r})"
+        )
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.engine.class_names
+
+    @property
+    def columns(self) -> list[str]:
+        """Columns of an image table, in order (video tables add :data:`VIDEO_COLUMNS`)."""
+        return [*BASE_COLUMNS, *self.class_names, "face_score", *LANDMARK_COLUMNS, *TIMING_COLUMNS]
+
+    # -- one frame
+    def analyze_faces(self, image: Any, faces: Sequence[Face] | None = None) -> list[FaceResult]:
+        """Detect (unless ``faces`` are given), align and classify every face of one image."""
+        return self._analyze(load_image(image), faces=faces).faces
+
+    def _analyze(
+        self,
+        rgb: np.ndarray,
+        faces: Sequence[Face] | None = None,
+        find: Callable[[np.ndarray], list[Face]] | None = None,
+        frame: int = 0,
+    ) -> FrameResult:
+        t0 = time.perf_counter()
+        if faces is None:
+            faces = (find or self.face_detector.detect)(rgb)
+        t1 = time.perf_counter()
+        size = self.engine.spec.input_size
+        if self.assume_cropped:
+            # the image is the crop: classify it exactly as training.loader feeds dataset crops
+            aligned = [whole_image(rgb, f, size) for f in faces]
+            inputs = [rgb] * len(faces)
+        else:
+            aligned = [align_to(rgb, f, size, self.framing) for f in faces]
+            inputs = [a.image for a in aligned]
+        t2 = time.perf_counter()
+        probs = self.engine.predict(inputs, self.steps) if inputs else np.zeros((0, len(self.class_names)), np.float32)
+        t3 = time.perf_counter()
+        names = self.class_names
+        results = [FaceResult(f, a, p, names, p) for f, a, p in zip(faces, aligned, probs, strict=True)]
+        return FrameResult(frame, results, (t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3)
+
+    # -- tables
+    def detect_image(self, inputs: Any) -> pd.DataFrame:
+        """One row per face for one input or a list of inputs (paths, bytes, PIL images, numpy RGB arrays).
+
+        An image without faces contributes no row. A bad input raises its typed ``core.io.ImageLoadError``
+        (the CLI catches these per file).
+        """
+        if isinstance(inputs, (str, Path, bytes, np.ndarray)) or not isinstance(inputs, Iterable):
+            inputs = [inputs]
+        rows: list[dict] = []
+        for i, src in enumerate(inputs):
+            name = str(src) if isinstance(src, (str, Path)) else f"<{type(src).__name__} {i}>"
+            rgb = load_image(src, name=name if isinstance(src, (str, Path)) else None)
+            rows.extend(self._rows(name, self._analyze(rgb)))
+        return self._frame(rows, video=False)
+
+    def detect_video(
+        self,
+        path: str | Path,
+        skip_frames: int = 0,
+        progress: Callable[[int, int], None] | None = None,
+        max_frames: int | None = None,
+    ) -> pd.DataFrame:
+        """One row per face per processed frame, with track ids and smoothed probabilities.
+
+        Args:
+            path: a video file OpenCV can read.
+            skip_frames: frames skipped after each processed one (0 = every frame, 2 = frames 0, 3, 6...).
+                ``frame`` always counts every frame of the file from 0.
+            progress: called as ``progress(frames_done, frames_expected)`` after each processed frame.
+            max_frames: stop after this many processed frames.
+
+        Raises:
+            core.io.VideoLoadError: the file cannot be opened or has no readable frame.
+        """
+        if skip_frames < 0:
+            raise ValueError(f"skip_frames must be >= 0, got {skip_frames}")
+        info = video_info(path)
+        every = skip_frames + 1
+        expected = -(-info.frame_count // every) if info.frame_count else 0
+        if max_frames is not None:
+            expected = min(expected, max_frames) if expected else max_frames
+        stream = self.stream(redetect_every=max(1, self.redetect_every // every))
+        rows: list[dict] = []
+        done = 0
+        for index, rgb in _prefetch(iter_video_frames(path, every=every, max_frames=max_frames)):
+            result = stream.process(rgb, frame=index)
+            t = index / info.fps if info.fps > 0 else float("nan")
+            rows.extend(self._rows(str(path), result, time_s=t))
+            done += 1
+            if progress is not None:
+                progress(done, max(expected, done))
+        return self._frame(rows, video=True)
+
+    def stream(self, redetect_every: int | None = None) -> FrameStream:
+        """A per-stream pipeline (face tracking + identities + smoothing), e.g. for a webcam."""
+        return FrameStream(self, redetect_every or self.redetect_every)
+
+    def _rows(self, name: str, result: FrameResult, time_s: float | None = None) -> list[dict]:
+        rows = []
+        for k, r in enumerate(result.faces):
+            x, y, w, h = r.face.box
+            row = {"input": name, "frame": result.frame, "face": k, "x": x, "y": y, "w": w, "h": h}
+            row["label"], row["score"] = r.label, r.score
+            row.update({c: float(p) for c, p in zip(self.class_names, r.probs, strict=True)})
+            row["face_score"] = r.face.score
+            row.update(zip(LANDMARK_COLUMNS, (float(v) for v in r.face.landmarks.reshape(-1)), strict=True))
+            row.update(detect_ms=result.detect_ms, align_ms=result.align_ms, classify_ms=result.classify_ms)
+            if time_s is not None:
+                raw = r.probs if r.raw_probs is None else r.raw_probs
+                row.update(time_s=time_s, track=r.track, label_raw=r.raw_label, score_raw=float(np.max(raw)))
+            rows.append(row)
+        return rows
+
+    def _frame(self, rows: list[dict], video: bool) -> pd.DataFrame:
+        cols = self.columns + (list(VIDEO_COLUMNS) if video else [])
+        df = pd.DataFrame(rows, columns=cols)
+        df = df.astype({"frame": "int64", "face": "int64"})
+        if video:
+            df["track"] = df["track"].astype("int64")
+        return df
+
+
+class FrameStream:
+    """Per-stream state for video/webcam: which faces are where (``FaceTracker``) and who is who (``Tracker``).
+
+    ``process(rgb)`` is serialised by a lock; use one stream per camera or file. The engine stays shared.
+    """
+
+    def __init__(self, detector: Detector, redetect_every: int) -> None:
+        self.detector = detector
+        self.faces = FaceTracker(detector.face_detector, redetect_every=redetect_every)
+        self.tracker = Tracker(detector.tracker_config)
+        self._lock = threading.Lock()
+        self._frame = -1
+
+    def reset(self) -> None:
+        with self._lock:
+            self.faces.reset()
+            self.tracker.reset()
+            self._frame = -1
+
+    def process(self, image_rgb: np.ndarray, frame: int | None = None) -> FrameResult:
+        """Find, align, classify and track the faces of the next frame (an ``(H, W, 3)`` uint8 RGB array)."""
+        with self._lock:
+            frame = self._frame + 1 if frame is None else int(frame)
+            result = self.detector._analyze(image_rgb, find=self.faces.update, frame=frame)
+            probs = np.stack([r.raw_probs for r in result.faces]) if result.faces else None
+            tracks = self.tracker.update([r.face for r in result.faces], probs, frame=frame)
+            faces = [
+                replace(r, probs=t.probs.astype(np.float32), track=t.id)
+                for r, t in zip(result.faces, tracks, strict=True)
+            ]
+            self._frame = frame
+            return replace(result, faces=faces)
+
+
+def _prefetch(frames: Iterator[tuple[int, np.ndarray]], depth: int = 4) -> Iterator[tuple[int, np.ndarray]]:
+    """Decode ahead in a background thread (OpenCV releases the GIL), re-raising its errors here.
+
+    Stops the thread when the consumer stops early (the generator is closed), so no thread leaks.
+    """
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
+        try:
+            for item in frames:
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    break
+            item = done
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            item = exc
+        finally:
+            close = getattr(frames, "close", None)
+            if close is not None:
+                close()
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    thread = threading.Thread(target=produce, name="ferlens-video-decode", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)

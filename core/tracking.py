@@ -1,0 +1,238 @@
+"""Per-face tracks across video or webcam frames, with temporal smoothing of the class probabilities.
+
+Why: a per-frame classifier flickers between neighbouring classes (neutral/sad, fear/surprise) from one
+frame to the next, and a table of video results needs to know which rows are the same person. A track is
+matched frame to frame by box overlap (IoU), with the centre distance as a fallback for small fast faces that
+no longer overlap their last box; assignment is optimal (Hungarian, ``scipy.optimize.linear_sum_assignment``),
+not greedy, so two crossing faces do not swap ids because one was looked at first.
+
+Smoothing is an exponential moving average, ``s_t = a^g * s_prev + (1 - a^g) * p_t``, where ``g`` is the
+number of frames since the track was last seen: skipping frames (``skip_frames``) or missing a detection does
+not make the average stickier than the same time span seen frame by frame.
+
+The tracker is usable frame by frame (``Tracker.update(faces, probs)``, e.g. from the webcam callback) and is
+what ``Detector.detect_video`` uses. It holds per-stream state behind a lock: use one tracker per stream.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.faces.types import Face
+
+__all__ = ["TrackerConfig", "Track", "Tracker", "iou_matrix"]
+
+Box = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    """How tracks are matched, kept and smoothed.
+
+    Attributes:
+        iou_threshold: a face continues a track when their boxes overlap at least this much (IoU).
+        max_center_distance: fallback when the overlap is smaller: the centres are closer than this many
+            track-box sizes (``sqrt(w * h)``). 0 disables the fallback.
+        max_missed: frames a track survives without a detection before it is dropped.
+        smoothing: EMA weight ``a`` of the past per frame, in [0, 1); 0 turns smoothing off.
+        box_smoothing: the same for the box (``Track.smooth_box``, for steadier overlays); 0 = off.
+    """
+
+    iou_threshold: float = 0.3
+    max_center_distance: float = 0.6
+    max_missed: int = 10
+    smoothing: float = 0.6
+    box_smoothing: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.iou_threshold <= 1.0:
+            raise ValueError(f"iou_threshold must be in (0, 1], got {self.iou_threshold}")
+        if self.max_center_distance < 0:
+            raise ValueError(f"max_center_distance must be >= 0, got {self.max_center_distance}")
+        if self.max_missed < 0:
+            raise ValueError(f"max_missed must be >= 0, got {self.max_missed}")
+        for name in ("smoothing", "box_smoothing"):
+            v = getattr(self, name)
+            if not 0.0 <= v < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {v}")
+
+
+@dataclass(frozen=True, eq=False)
+class Track:
+    """A snapshot of one track after an update (immutable: the tracker's own state is not exposed).
+
+    Attributes:
+        id: stable integer id, counting from 0 in order of first appearance.
+        box: the latest detected box ``(x, y, w, h)``.
+        smooth_box: the box after exponential smoothing.
+        probs: smoothed class probabilities (``None`` when no probabilities were given).
+        raw_probs: this frame's unsmoothed probabilities (``None`` when the track was not seen this frame).
+        frame: the frame number of the last update that saw the track.
+        hits: frames the track was seen in.
+        missed: consecutive updates without a detection (0 when seen this frame).
+        face: the latest detection, when the update was given ``Face`` objects.
+    """
+
+    id: int
+    box: Box
+    smooth_box: Box
+    probs: np.ndarray | None
+    raw_probs: np.ndarray | None
+    frame: int
+    hits: int
+    missed: int
+    face: Face | None = None
+
+    @property
+    def label_index(self) -> int | None:
+        return None if self.probs is None else int(np.argmax(self.probs))
+
+
+def _as_box(item: Face | Sequence[float]) -> Box:
+    box = item.box if isinstance(item, Face) else tuple(float(v) for v in item)
+    if len(box) != 4:
+        raise ValueError(f"a box is (x, y, w, h), got {box}")
+    return box  # type: ignore[return-value]
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU between every box of ``a`` ``(N, 4)`` and ``b`` ``(M, 4)``, boxes as ``(x, y, w, h)``."""
+    a = np.asarray(a, np.float64).reshape(-1, 4)
+    b = np.asarray(b, np.float64).reshape(-1, 4)
+    ax1, ay1, ax2, ay2 = a[:, 0:1], a[:, 1:2], a[:, 0:1] + a[:, 2:3], a[:, 1:2] + a[:, 3:4]
+    bx1, by1, bx2, by2 = b[:, 0], b[:, 1], b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]
+    iw = np.clip(np.minimum(ax2, bx2) - np.maximum(ax1, bx1), 0, None)
+    ih = np.clip(np.minimum(ay2, by2) - np.maximum(ay1, by1), 0, None)
+    inter = iw * ih
+    union = a[:, 2:3] * a[:, 3:4] + b[:, 2] * b[:, 3] - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+
+
+class _State:
+    __slots__ = ("id", "box", "smooth_box", "probs", "raw_probs", "frame", "hits", "missed", "face")
+
+    def __init__(self, tid: int, box: Box, probs: np.ndarray | None, frame: int, face: Face | None) -> None:
+        self.id, self.box, self.smooth_box = tid, box, box
+        self.probs = None if probs is None else probs.copy()
+        self.raw_probs = self.probs
+        self.frame, self.hits, self.missed, self.face = frame, 1, 0, face
+
+    def snapshot(self) -> Track:
+        return Track(
+            self.id,
+            self.box,
+            self.smooth_box,
+            self.probs,
+            self.raw_probs,
+            self.frame,
+            self.hits,
+            self.missed,
+            self.face,
+        )
+
+
+class Tracker:
+    """IoU/centroid tracker with exponential smoothing of probabilities and boxes. See the module docstring."""
+
+    def __init__(self, config: TrackerConfig | None = None, **overrides) -> None:
+        base = config or TrackerConfig()
+        self.config = TrackerConfig(**{**base.__dict__, **overrides}) if overrides else base
+        self._lock = threading.Lock()
+        self._tracks: list[_State] = []
+        self._next_id = 0
+        self._frame = -1
+
+    def reset(self) -> None:
+        """Forget every track (a new video, a camera switch)."""
+        with self._lock:
+            self._tracks, self._next_id, self._frame = [], 0, -1
+
+    @property
+    def tracks(self) -> list[Track]:
+        """Every live track, including those not seen in the last update."""
+        with self._lock:
+            return [t.snapshot() for t in self._tracks]
+
+    def update(
+        self,
+        faces: Sequence[Face | Sequence[float]],
+        probs: np.ndarray | None = None,
+        frame: int | None = None,
+    ) -> list[Track]:
+        """Match this frame's faces to tracks, smooth, and return one :class:`Track` per face, in input order.
+
+        Args:
+            faces: ``Face`` objects or ``(x, y, w, h)`` boxes.
+            probs: ``(len(faces), C)`` class probabilities of those faces, or ``None``.
+            frame: the frame number (default: one more than the last update's). Gaps (skipped frames)
+                weaken the smoothing accordingly.
+        """
+        boxes = np.array([_as_box(f) for f in faces], np.float64).reshape(-1, 4)
+        if probs is not None:
+            probs = np.asarray(probs, np.float64)
+            if probs.ndim != 2 or len(probs) != len(boxes):
+                raise ValueError(f"probs must be ({len(boxes)}, C), got shape {probs.shape}")
+        with self._lock:
+            frame = self._frame + 1 if frame is None else int(frame)
+            if frame <= self._frame:
+                raise ValueError(f"frame numbers must increase: got {frame} after {self._frame}")
+            assign = self._match(boxes)
+            out: list[Track] = []
+            matched: set[int] = set()
+            for i, box in enumerate(boxes):
+                p = None if probs is None else probs[i]
+                face = faces[i] if isinstance(faces[i], Face) else None
+                j = assign.get(i)
+                if j is None:
+                    st = _State(self._next_id, tuple(box), p, frame, face)
+                    self._next_id += 1
+                    self._tracks.append(st)
+                else:
+                    st = self._tracks[j]
+                    self._advance(st, tuple(box), p, frame, face)
+                matched.add(id(st))
+                out.append(st.snapshot())
+            for st in self._tracks:
+                if id(st) not in matched:
+                    st.missed += 1
+                    st.raw_probs = None
+            self._tracks = [t for t in self._tracks if t.missed <= self.config.max_missed]
+            self._frame = frame
+            return out
+
+    def _advance(self, st: _State, box: Box, p: np.ndarray | None, frame: int, face: Face | None) -> None:
+        gap = max(1, frame - st.frame)
+        a = self.config.smoothing**gap
+        if p is not None:
+            st.probs = p.copy() if st.probs is None or len(st.probs) != len(p) else a * st.probs + (1 - a) * p
+            st.raw_probs = p.copy()
+        b = self.config.box_smoothing**gap
+        st.smooth_box = tuple(b * np.asarray(st.smooth_box) + (1 - b) * np.asarray(box))
+        st.box, st.frame, st.face = box, frame, face
+        st.hits += 1
+        st.missed = 0
+
+    def _match(self, boxes: np.ndarray) -> dict[int, int]:
+        """Optimal assignment {face index: track index} by IoU, with a centre-distance fallback."""
+        if not len(boxes) or not self._tracks:
+            return {}
+        from scipy.optimize import linear_sum_assignment
+
+        tboxes = np.array([t.box for t in self._tracks], np.float64)
+        iou = iou_matrix(boxes, tboxes)
+        affinity = np.where(iou >= self.config.iou_threshold, 1.0 + iou, 0.0)
+        if self.config.max_center_distance > 0:
+            centers = boxes[:, :2] + boxes[:, 2:] / 2
+            tcenters = tboxes[:, :2] + tboxes[:, 2:] / 2
+            dist = np.linalg.norm(centers[:, None] - tcenters[None], axis=2)
+            size = np.sqrt(tboxes[:, 2] * tboxes[:, 3])[None]
+            rel = dist / np.maximum(size, 1e-6)
+            near = (affinity == 0) & (rel < self.config.max_center_distance)
+            # always ranked below any IoU match (affinity in (0, 1) vs >= 1 + threshold)
+            affinity = np.where(near, 1.0 - rel / self.config.max_center_distance * 0.999, affinity)
+        rows, cols = linear_sum_assignment(-affinity)
+        return {int(r): int(c) for r, c in zip(rows, cols, strict=True) if affinity[r, c] > 0}
