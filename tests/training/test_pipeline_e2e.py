@@ -1,7 +1,7 @@
 """The issue's tiny end-to-end run on real FER2013 rows, through the four command-line entry points:
 train 2 epochs -> evaluate -> ablation over 2 rungs x 2 seeds -> 3 Optuna trials, each writing its outputs.
 
-A narrow FerNet (widths 8-64) on 256 rows per split keeps the whole file to about a minute on 2 CPU cores.
+A two-stage FerNet (widths 8 and 16) on 256 rows per split keeps the whole file to about a minute on 2 CPU cores.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from training.results import load_results
 
 pytestmark = pytest.mark.slow
 
-TINY = "model_overrides.widths=[8,16,32,64]"
+TINY = ["model_overrides.widths=[8,16]", "model_overrides.depths=[1,1]"]
 LIMIT = "256"
 
 
@@ -28,7 +28,7 @@ def work(tmp_path_factory):
 @pytest.fixture(scope="module")
 def trained(work, shared_datasets):
     run = work / "train"
-    argv = ["--preset", "default", "--out", str(run), "--limit", LIMIT, "-q", "epochs=2", TINY]
+    argv = ["--preset", "default", "--out", str(run), "--limit", LIMIT, "-q", "epochs=2", *TINY]
     assert train.main([*argv, f"data.root={shared_datasets}"]) == 0
     return run
 
@@ -43,7 +43,7 @@ def test_train_then_evaluate_agrees_with_the_trainer(trained, work, shared_datas
     assert "macro-F1" in capsys.readouterr().out
     d = load_results(work / "test.json")
     assert d["meta"]["data"]["n"] == int(LIMIT) and d["meta"]["weights_sha256"]
-    assert d["meta"]["spec"]["config"]["widths"] == [8, 16, 32, 64]  # rebuilt from the weights' sidecar
+    assert d["meta"]["spec"]["config"]["widths"] == [8, 16]  # rebuilt from the weights' sidecar
     # val split: the evaluator must reproduce the trainer's own validation score for the saved weights, which
     # proves both feed the model identically prepared images.
     assert evaluate.main([*base, "--split", "val", "--out", str(work / "val.json")]) == 0
@@ -56,7 +56,7 @@ def test_train_then_evaluate_agrees_with_the_trainer(trained, work, shared_datas
 def test_ablation_two_rungs_two_seeds(work, shared_datasets):
     out = work / "ablation"
     argv = ["--rungs", "default", "default+model_overrides.cbam=true", "--seeds", "0", "1", "--limit", LIMIT]
-    argv += ["--epochs", "2", "--bootstrap", "200", "--out", str(out), TINY, f"data.root={shared_datasets}"]
+    argv += ["--epochs", "2", "--bootstrap", "200", "--out", str(out), *TINY, f"data.root={shared_datasets}"]
     assert ablate.main(argv) == 0
     rep = json.loads((out / "ablation.json").read_text())
     assert [r["rung"] for r in rep["summary"]] == ["default", "default+model_overrides.cbam=true"]
@@ -74,7 +74,7 @@ def test_ablation_two_rungs_two_seeds(work, shared_datasets):
 def test_search_three_trials(work, shared_datasets):
     out = work / "search"
     argv = ["--preset", "default", "--trials", "3", "--limit", LIMIT, "--epochs", "2", "--out", str(out)]
-    assert search.main([*argv, TINY, f"data.root={shared_datasets}"]) == 0
+    assert search.main([*argv, *TINY, f"data.root={shared_datasets}"]) == 0
     study = optuna.load_study(study_name="ferlens-default", storage=f"sqlite:///{out / 'study.db'}")
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(complete) == 3
