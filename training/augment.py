@@ -217,9 +217,7 @@ class BatchAugmenter:
         x = self._apply("hflip", x, hflip, g)
         x = self._apply("crop", x, lambda t: random_crop(t, r.crop_padding, g), g) if r.crop_padding else x
         x = self._apply("rotate", x, lambda t: rotate(t, r.degrees, g), g)
-        x = self._apply(
-            "jitter", x, lambda t: color_jitter(t, r.brightness, r.contrast, r.saturation, r.hue, g), g
-        )
+        x = self._apply("jitter", x, lambda t: color_jitter(t, r.brightness, r.contrast, r.saturation, r.hue, g), g)
         x = self._apply("noise", x, lambda t: gaussian_noise(t, r.noise_sigma, g), g)
         x = self._apply("cutout", x, lambda t: cutout(t, r.cutout_size, g), g) if r.cutout_size else x
         fire = (torch.rand((), generator=g, device=x.device) < r.p["mixup"]) & allow_mixup

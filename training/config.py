@@ -33,6 +33,7 @@ __all__ = [
     "config_to_dict",
     "get_preset",
     "list_presets",
+    "parse_value",
     "register_preset",
     "validate_config",
 ]
@@ -340,7 +341,7 @@ def config_from_dict(data: dict) -> TrainConfig:
 # --------------------------------------------------------------------------------------- overrides
 
 
-def _parse_scalar(text: str):
+def parse_value(text: str):
     """Parse a command-line value: JSON / Python literal, true/false/none, else the raw string."""
     low = text.strip().lower()
     if low in ("true", "yes", "on"):
@@ -362,12 +363,12 @@ def _coerce(value, hint, key: str):
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
-        if type(None) in args and (value is None or (isinstance(value, str) and _parse_scalar(value) is None)):
+        if type(None) in args and (value is None or (isinstance(value, str) and parse_value(value) is None)):
             return None
         inner = [a for a in args if a is not type(None)]
         return _coerce(value, inner[0], key)
     if isinstance(value, str) and hint is not str:
-        value = _parse_scalar(value)
+        value = parse_value(value)
     try:
         if hint is bool:
             if isinstance(value, bool):
@@ -413,7 +414,7 @@ def apply_overrides(cfg: TrainConfig, overrides: Iterable[str]) -> TrainConfig:
         if parts[0] == "model_overrides":
             if len(parts) != 2 or not parts[1]:
                 raise ConfigError(f"override {key!r}: use model_overrides.FIELD=VALUE")
-            cfg = replace(cfg, model_overrides={**cfg.model_overrides, parts[1]: _parse_scalar(text)})
+            cfg = replace(cfg, model_overrides={**cfg.model_overrides, parts[1]: parse_value(text)})
             continue
         cfg = _set(cfg, parts, text, key)
     validate_config(cfg)
@@ -452,6 +453,9 @@ def _set(obj, parts: list[str], text: str, full: str):
         raise ConfigError(f"{full}: {exc}") from exc
 
 
+_parse_scalar = parse_value  # the name training.evaluate imported first
+
+
 # -------------------------------------------------------------------------------------- validation
 
 _CHOICES = {
@@ -486,7 +490,10 @@ def validate_config(cfg: TrainConfig) -> None:
         (0 <= o.min_lr <= o.lr, f"optim.min_lr must lie in [0, optim.lr], got {o.min_lr}"),
         (o.weight_decay >= 0, f"optim.weight_decay must be >= 0, got {o.weight_decay}"),
         (o.eps > 0, f"optim.eps must be > 0, got {o.eps}"),
-        (all(0 <= b < 1 for b in o.betas) and len(o.betas) == 2, f"optim.betas must be two values in [0, 1), got {o.betas}"),
+        (
+            all(0 <= b < 1 for b in o.betas) and len(o.betas) == 2,
+            f"optim.betas must be two values in [0, 1), got {o.betas}",
+        ),
         (0 < o.layer_decay <= 1, f"optim.layer_decay must lie in (0, 1], got {o.layer_decay}"),
         (o.warmup_epochs >= 0, f"optim.warmup_epochs must be >= 0, got {o.warmup_epochs}"),
         (

@@ -121,7 +121,10 @@ class FaceSet:
 
 
 def data_root(root: str | os.PathLike | None = None) -> Path:
-    """The folder with ``fer2013/`` and ``ferplus/``: ``root``, else ``$FERLENS_DATA``, else ``<repo>/../shared/datasets``."""
+    """The folder with ``fer2013/`` and ``ferplus/``.
+
+    ``root`` if given, else ``$FERLENS_DATA``, else ``<repo>/../shared/datasets``.
+    """
     if root:
         return Path(root)
     env = os.environ.get(DATA_ENV)
@@ -142,9 +145,7 @@ def canonical_split(split: str) -> str:
     if key == "all":
         return "all"
     if key not in _SPLIT_ALIASES:
-        raise DatasetError(
-            f"unknown split {split!r}; use train/val/test or Training/PublicTest/PrivateTest (or all)"
-        )
+        raise DatasetError(f"unknown split {split!r}; use train/val/test or Training/PublicTest/PrivateTest (or all)")
     return _SPLIT_ALIASES[key]
 
 
@@ -557,7 +558,9 @@ def load_folder(cfg: DataConfig, split: str, arg: str | None) -> FaceSet:
     else:
         for cd, label in _class_dirs(root, cfg.num_classes).items():
             for p in sorted(cd.rglob("*")):
-                if p.suffix.lower() in IMAGE_EXTS and (split == "all" or _hash_split(str(p.relative_to(root))) == split):
+                if p.suffix.lower() in IMAGE_EXTS and (
+                    split == "all" or _hash_split(str(p.relative_to(root))) == split
+                ):
                     items.append((p, label))
     if not items:
         raise DatasetError(f"no images with emotion-named class folders found under {root} for split {split!r}")
@@ -618,8 +621,10 @@ def load_affectnet(cfg: DataConfig, split: str, arg: str | None) -> FaceSet:
     boxes = None
     if set(box_cols) <= set(frame.columns):
         raw_boxes = frame.loc[rows, box_cols].to_numpy()
-        boxes = [tuple(int(v) for v in b) if (np.isfinite(b).all() and b[2] > 0 and b[3] > 0) else None
-                 for b in raw_boxes.astype(float)]
+        boxes = [
+            tuple(int(v) for v in b) if (np.isfinite(b).all() and b[2] > 0 and b[3] > 0) else None
+            for b in raw_boxes.astype(float)
+        ]
     paths = [img_root / str(frame.at[r, "subDirectory_filePath"]) for r in rows]
     images, ok = _cached_decode("affectnet", paths, cfg.image_size, cfg.faces, cfg.cache_dir, boxes)
     labels = np.asarray([order.index(names[rows[i]]) for i in ok], dtype=np.int64)

@@ -28,8 +28,10 @@ def build_parser() -> argparse.ArgumentParser:
         "e.g. optim.lr=3e-4 data.dataset=ferplus augment.mixup=0 model_overrides.cbam=false).",
         epilog=f"presets: {', '.join(list_presets())}",
     )
-    p.add_argument("--preset", help="preset name or a config .json/.yaml (default: the run's config.json with "
-                   "--resume, else 'default')")
+    p.add_argument(
+        "--preset",
+        help="preset name or a config .json/.yaml (default: the run's config.json with --resume, else 'default')",
+    )
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
     p.add_argument("--out", help="run folder (overrides out_dir)")
     p.add_argument("--limit", type=int, help="keep at most N images per split (tiny/CI mode; data.limit=N)")

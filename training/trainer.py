@@ -116,11 +116,16 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def set_deterministic(on: bool) -> None:
-    """``torch.use_deterministic_algorithms`` plus the cuDNN/cuBLAS switches it needs."""
+def set_deterministic(on: bool, device_type: str = "cpu") -> None:
+    """``torch.use_deterministic_algorithms`` plus the cuDNN/cuBLAS switches it needs.
+
+    On CPU every op the trainer uses has a deterministic kernel, so a violation is an error. On CUDA a few ops
+    (some pooling backward passes) have none; there it warns instead of stopping a long GPU run, so CUDA
+    determinism is best-effort and the warning says which op broke it.
+    """
     if on:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.use_deterministic_algorithms(on)
+    torch.use_deterministic_algorithms(on, warn_only=on and device_type == "cuda")
     torch.backends.cudnn.deterministic = on
     torch.backends.cudnn.benchmark = not on
 
@@ -205,7 +210,9 @@ def _set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
     random.setstate(tuple(tuple(x) if isinstance(x, list) else x for x in state["python"]))
     npy = state["numpy"]
-    np.random.set_state(("MT19937", np.asarray(npy["key"], dtype=np.uint32), npy["pos"], npy["has_gauss"], npy["gauss"]))
+    np.random.set_state(
+        ("MT19937", np.asarray(npy["key"], dtype=np.uint32), npy["pos"], npy["has_gauss"], npy["gauss"])
+    )
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
@@ -264,12 +271,17 @@ def fit(
         FileNotFoundError: ``resume`` without a checkpoint in ``out_dir``.
     """
     validate_config(cfg)
-    saved = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark)
+    saved = (
+        torch.get_num_threads(),
+        torch.are_deterministic_algorithms_enabled(),
+        torch.backends.cudnn.benchmark,
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+    )
     try:
         return _fit(cfg, resume, callbacks, command, train_set, val_set)
     finally:  # library callers (ablation, search, tests) get their global torch settings back
         torch.set_num_threads(saved[0])
-        torch.use_deterministic_algorithms(saved[1])
+        torch.use_deterministic_algorithms(saved[1], warn_only=saved[3])
         torch.backends.cudnn.deterministic = saved[1]
         torch.backends.cudnn.benchmark = saved[2]
 
@@ -277,7 +289,7 @@ def fit(
 def _fit(cfg, resume, callbacks, command, train_set, val_set) -> FitResult:
     info = setup_distributed()
     threads = set_threads(cfg, info)
-    set_deterministic(cfg.deterministic)
+    set_deterministic(cfg.deterministic, info.device.type)
     out = Path(cfg.out_dir)
     state_path = out / STATE_FILE
     command = command or " ".join(shlex.quote(a) for a in sys.argv)
@@ -298,7 +310,9 @@ def _fit(cfg, resume, callbacks, command, train_set, val_set) -> FitResult:
     model.to(info.device)
     criterion = build_loss(cfg.loss, num_classes, model.embed_dim, train_fs.class_counts().tolist()).to(info.device)
     augmenter = BatchAugmenter(cfg.augment, spec.input_size, num_classes)
-    common = dict(seed=cfg.seed, rank=info.rank, world_size=info.world_size, device=info.device)
+    common = dict(
+        seed=cfg.seed, rank=info.rank, world_size=info.world_size, device=info.device, cache_dir=cfg.data.cache_dir
+    )
     train_loader = BatchLoader(
         train_fs, spec, cfg.batch_size, train=True, augmenter=augmenter, sampler=cfg.data.sampler, **common
     )
@@ -346,8 +360,16 @@ def _fit(cfg, resume, callbacks, command, train_set, val_set) -> FitResult:
     if info.main:
         log.info(
             "training %s (%s, %.2f M params) on %s: %d train / %d val, %d steps/epoch, %s, %d threads, amp=%s",
-            cfg.model, spec.name, sum(p.numel() for p in model.parameters()) / 1e6, cfg.data.dataset,
-            len(train_fs), len(val_fs), steps_per_epoch, info.device, threads, amp,
+            cfg.model,
+            spec.name,
+            sum(p.numel() for p in model.parameters()) / 1e6,
+            cfg.data.dataset,
+            len(train_fs),
+            len(val_fs),
+            steps_per_epoch,
+            info.device,
+            threads,
+            amp,
         )
     from tqdm.auto import tqdm
 
@@ -396,8 +418,14 @@ def _fit(cfg, resume, callbacks, command, train_set, val_set) -> FitResult:
             if show_bar:
                 bar.set_postfix(loss=f"{sums['loss'] / sums['n']:.4f}", lr=f"{optimizer.param_groups[-1]['lr']:.2e}")
             if info.main and cfg.log_every and global_step % cfg.log_every == 0:
-                rec = {"kind": "step", "epoch": epoch + 1, "step": global_step, "loss": float(loss.detach()),
-                       "lr": optimizer.param_groups[-1]["lr"], **{f"train_{k}": v for k, v in criterion.last_terms.items()}}
+                rec = {
+                    "kind": "step",
+                    "epoch": epoch + 1,
+                    "step": global_step,
+                    "loss": float(loss.detach()),
+                    "lr": optimizer.param_groups[-1]["lr"],
+                    **{f"train_{k}": v for k, v in criterion.last_terms.items()},
+                }
                 with open(metrics_file, "a") as fh:
                     fh.write(json.dumps(rec) + "\n")
         train_time = time.perf_counter() - t0
@@ -449,8 +477,14 @@ def _fit(cfg, resume, callbacks, command, train_set, val_set) -> FitResult:
             history.append(record)
             log.info(
                 "epoch %d/%d: train loss %.4f acc %.4f | val acc %.4f macro-F1 %.4f%s | %.0f img/s",
-                epoch + 1, cfg.epochs, record["train_loss"], record["train_acc"], val["val_acc"],
-                val["val_macro_f1"], " (best)" if improved else "", record["img_per_s"],
+                epoch + 1,
+                cfg.epochs,
+                record["train_loss"],
+                record["train_acc"],
+                val["val_acc"],
+                val["val_macro_f1"],
+                " (best)" if improved else "",
+                record["img_per_s"],
             )
             for cb in callbacks:
                 cb(record)
@@ -459,8 +493,12 @@ def _fit(cfg, resume, callbacks, command, train_set, val_set) -> FitResult:
 
             dist.barrier()
     if stopped_early and info.main:
-        log.info("early stop: no better validation macro-F1 for %d epochs (best %.4f at epoch %d)",
-                 cfg.patience, best_f1, best_epoch)
+        log.info(
+            "early stop: no better validation macro-F1 for %d epochs (best %.4f at epoch %d)",
+            cfg.patience,
+            best_f1,
+            best_epoch,
+        )
     return FitResult(
         out_dir=out,
         best_weights=out / "best.safetensors",

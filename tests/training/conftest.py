@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from training.config import AugmentConfig, DataConfig, OptimConfig, TrainConfig
 from core.losses import LossConfig
+from training.config import AugmentConfig, DataConfig, OptimConfig, TrainConfig
 
 TINY_MODEL = {"widths": [8, 16], "depths": [1, 1], "drop_rate": 0.1}
 """The embedded ``default`` FerNet shrunk to two narrow stages: a CPU step takes milliseconds."""

@@ -62,13 +62,23 @@ def test_ladder_rungs_change_one_thing_each():
 def test_paper_and_dcrnet_protocols():
     h = get_preset("hafem_compact")
     assert (h.optim.name, h.optim.lr, h.optim.min_lr, h.optim.betas, h.optim.eps, h.optim.weight_decay) == (
-        "adamw", 1e-3, 1e-6, (0.9, 0.999), 1e-8, 5e-4,
+        "adamw",
+        1e-3,
+        1e-6,
+        (0.9, 0.999),
+        1e-8,
+        5e-4,
     )
     assert h.optim.schedule == "cosine" and h.optim.layer_decay == 0.9 and h.loss.name == "compound"
     a = h.augment
     assert (a.hflip, a.crop, a.jitter, a.rotate, a.noise, a.cutout, a.mixup) == (0.5, 0.8, 0.5, 0.3, 0.2, 0.3, 0.4)
     d = get_preset("dcrnet_paper")
-    assert (d.optim.name, d.optim.schedule, d.data.sampler, d.loss.name) == ("adam", "plateau", "balanced", "weighted_ce")
+    assert (d.optim.name, d.optim.schedule, d.data.sampler, d.loss.name) == (
+        "adam",
+        "plateau",
+        "balanced",
+        "weighted_ce",
+    )
     with torch.device("meta"):
         assert create_model(get_preset("default").model).spec.input_size <= 64  # the CPU model's own size
 
@@ -138,20 +148,22 @@ def test_json_config_file_is_a_preset(tmp_path):
     assert get_preset(str(path)) == cfg
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "training.train", *args], cwd=REPO, capture_output=True, text=True, timeout=120
+def test_cli_help_runs_as_a_module():
+    res = subprocess.run(
+        [sys.executable, "-m", "training.train", "--help"], cwd=REPO, capture_output=True, text=True, timeout=120
     )
-
-
-def test_cli_help_and_errors():
-    res = _cli("--help")
     assert res.returncode == 0 and "--resume" in res.stdout and "hafem_compact" in res.stdout
-    res = _cli("--preset", "default", "optim.lrr=1", "--print-config")
-    assert res.returncode == 2 and "unknown config key 'optim.lrr'" in res.stderr
-    res = _cli("--preset", "nope")
-    assert res.returncode == 2 and "unknown preset" in res.stderr
-    res = _cli("--preset", "dcrnet_paper", "epochs=3", "--limit", "10", "--print-config")
-    assert res.returncode == 0
-    printed = json.loads(res.stdout)
+
+
+def test_cli_errors_and_print_config(capsys):
+    from training.train import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--preset", "default", "optim.lrr=1", "--print-config"])
+    assert exit_.value.code == 2 and "unknown config key 'optim.lrr'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        main(["--preset", "nope"])
+    assert exit_.value.code == 2 and "unknown preset" in capsys.readouterr().err
+    assert main(["--preset", "dcrnet_paper", "epochs=3", "--limit", "10", "--print-config"]) == 0
+    printed = json.loads(capsys.readouterr().out)
     assert printed["epochs"] == 3 and printed["data"]["limit"] == 10 and printed["model"] == "dcrnet"

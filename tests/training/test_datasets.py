@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from core.labels import EMOTIONS_7, EMOTIONS_8
 from training import datasets as D
@@ -56,15 +57,39 @@ def test_split_aliases_and_ids_point_back_to_the_file(data_cfg):
         D.load_split(data_cfg, "holdout")
 
 
-def test_decoded_cache_is_keyed_by_file_and_reused(shared_datasets, tmp_path, monkeypatch):
-    """A fresh cache dir gets the .npy files; a second read loads them instead of parsing the csv."""
-    src = D.fer2013_path(shared_datasets)
-    first = D.read_fer2013(src, tmp_path)
-    files = sorted(p.name for p in tmp_path.iterdir())
-    assert len(files) == 3 and all(f.startswith("fer2013-") and f.endswith(".npy") for f in files)
-    monkeypatch.setattr(D.pd, "read_csv", lambda *a, **k: pytest.fail("csv parsed despite the cache"))
-    second = D.read_fer2013(src, tmp_path)
+def _fake_fer_csv(path: Path, n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    pixels = rng.integers(0, 256, (n, 48 * 48), dtype=np.uint8)
+    usage = np.array(["Training", "PublicTest", "PrivateTest"])[np.arange(n) % 3]
+    text = [" ".join(map(str, p)) for p in pixels]
+    frame = pd.DataFrame({"emotion": np.arange(n) % 7, "pixels": text, "Usage": usage})
+    frame.to_csv(path, index=False, compression="gzip")
+    return pixels.reshape(n, 48, 48)
+
+
+def test_decoded_cache_is_keyed_by_file_and_reused(tmp_path, monkeypatch):
+    """The parse is exact; the cache holds .npy files keyed by size+mtime; a second read skips the csv."""
+    src = tmp_path / "fer2013.csv.gz"
+    pixels = _fake_fer_csv(src, 30)
+    cache = tmp_path / "cache"
+    first = D.read_fer2013(src, cache)
+    assert np.array_equal(first["images"], pixels) and first["usage"].tolist() == [0, 1, 2] * 10
+    files = sorted(p.name for p in cache.iterdir())
+    key = f"{src.stat().st_size}-{src.stat().st_mtime_ns}"
+    assert files == [f"fer2013-{key}.{k}.npy" for k in ("emotion", "images", "usage")]
+    with monkeypatch.context() as m:
+        m.setattr(D.pd, "read_csv", lambda *a, **k: pytest.fail("csv parsed despite the cache"))
+        second = D.read_fer2013(src, cache)
     assert all(np.array_equal(first[k], second[k]) for k in first)
+    _fake_fer_csv(src, 12, seed=1)  # a new file version gets its own cache entry
+    assert len(D.read_fer2013(src, cache)["images"]) == 12 and len(list(cache.iterdir())) == 6
+
+
+def test_malformed_fer_csv_is_a_clear_error(tmp_path):
+    src = tmp_path / "bad.csv"
+    src.write_text("emotion,pixels,Usage\n0,1 2 3,Training\n")
+    with pytest.raises(D.DatasetError, match="3 pixel values for 1 rows"):
+        D.read_fer2013(src, tmp_path / "c")
 
 
 @pytest.mark.parametrize("split", ["Training", "PublicTest", "PrivateTest"])
@@ -157,23 +182,76 @@ def test_affectnet_csv(tmp_path):
     rng = np.random.default_rng(0)
     for i in range(440):
         cv2.imwrite(str(img_dir / f"{i}.jpg"), rng.integers(0, 255, (80, 80, 3), dtype=np.uint8))
-        rows.append({"subDirectory_filePath": f"1/{i}.jpg", "face_x": 10, "face_y": 10, "face_width": 60,
-                     "face_height": 60, "facial_landmarks": "", "expression": i % 11, "valence": 0, "arousal": 0})
+        rows.append(
+            {
+                "subDirectory_filePath": f"1/{i}.jpg",
+                "face_x": 10,
+                "face_y": 10,
+                "face_width": 60,
+                "face_height": 60,
+                "facial_landmarks": "",
+                "expression": i % 11,
+                "valence": 0,
+                "arousal": 0,
+            }
+        )
     pd.DataFrame(rows).to_csv(root / "training.csv", index=False)
     pd.DataFrame(rows[:22]).to_csv(root / "validation.csv", index=False)
     cfg = DataConfig(dataset=f"affectnet:{root}", num_classes=8, image_size=16, cache_dir=str(tmp_path / "c"))
     test = D.load_split(cfg, "test")
     assert len(test) == 16  # 22 rows, codes 8, 9, 10 (rows 8, 9, 10, 19, 20, 21) dropped
-    assert test.labels.tolist() == [EMOTIONS_8.index(n) for n in
-                                    ("neutral", "happy", "sad", "surprise", "fear", "disgust", "angry", "contempt")] * 2
+    assert (
+        test.labels.tolist()
+        == [
+            EMOTIONS_8.index(n) for n in ("neutral", "happy", "sad", "surprise", "fear", "disgust", "angry", "contempt")
+        ]
+        * 2
+    )
     train, val = D.load_split(cfg, "train"), D.load_split(cfg, "val")
     assert len(train) + len(val) == 320  # 440 rows, 8 of every 11 codes are emotions
     assert 4 <= len(val) <= 40 and not set(train.ids) & set(val.ids)  # ~5 % held out for model selection
-    seven = D.load_split(DataConfig(dataset=f"affectnet:{root}", num_classes=7, image_size=16,
-                                    cache_dir=str(tmp_path / "c")), "test")
+    seven = D.load_split(
+        DataConfig(dataset=f"affectnet:{root}", num_classes=7, image_size=16, cache_dir=str(tmp_path / "c")), "test"
+    )
     assert len(seven) == 14 and "contempt" not in seven.class_names
 
 
 def test_unknown_dataset_lists_known_ones():
     with pytest.raises(D.DatasetError, match=r"unknown dataset 'lfw'; choose one of .*affectnet:PATH.*fer2013"):
         D.parse_dataset("lfw")
+
+
+# --------------------------------------------------------------------------- model-sized tensors (training.loader)
+
+
+def test_prepare_tensor_resizes_preprocesses_and_caches_on_disk(shared_datasets, tmp_path, monkeypatch):
+    from core.faces import preprocess
+    from core.models.base import ModelSpec
+    from training import loader as L
+
+    fs = D.load_split(DataConfig(root=str(shared_datasets), limit=40), "val")
+    spec = ModelSpec(name="t", input_size=96, in_chans=3, preprocess=("clahe",))
+    monkeypatch.setattr(L, "DISK_CACHE_MIN_PIXELS", 0)
+    x = L.prepare_tensor(fs, spec, cache_dir=str(tmp_path))
+    assert x.shape == (40, 1, 96, 96) and x.dtype == torch.uint8  # gray stays one channel until normalisation
+    plain = L.prepare_tensor(fs, dataclasses.replace(spec, preprocess=()), cache_dir=str(tmp_path))
+    assert np.array_equal(x[3, 0].numpy(), preprocess.apply(plain[3, 0].numpy(), ("clahe",)))  # CLAHE at model size
+    assert len(list(tmp_path.glob("tensor-*.npy"))) == 2
+    fs.cache.clear()
+    monkeypatch.setattr(L.F, "interpolate", lambda *a, **k: pytest.fail("resized again despite the disk cache"))
+    assert torch.equal(L.prepare_tensor(fs, spec, cache_dir=str(tmp_path)), x)
+    batch = L.normalize(x[:2].float() / 255, spec)
+    assert batch.shape == (2, 3, 96, 96)  # expanded for the 3-channel model, (x - mean) / std per channel
+    assert torch.allclose(batch[:, 1], (x[:2, 0].float() / 255 - spec.mean[1]) / spec.std[1])
+
+
+def test_face_dataset_matches_the_batch_loader(shared_datasets):
+    from core.models import create_model
+    from training.loader import BatchLoader, FaceDataset
+
+    fs = D.load_split(DataConfig(root=str(shared_datasets), limit=20), "test")
+    spec = create_model("default").spec
+    ds = FaceDataset(fs, spec)
+    x0, y0 = ds[5]
+    xb, yb, idx = next(iter(BatchLoader(fs, spec, 8, train=False)))
+    assert torch.equal(x0, xb[5]) and int(y0) == int(yb[5]) == fs.labels[5] and idx[5] == 5

@@ -45,8 +45,9 @@ def test_lr_schedule_at_end_of_warmup_and_last_step():
     head = [row[-1] for row in lrs]
     assert all(a > b for a, b in zip(head[20:], head[21:], strict=False))  # strictly decreasing after warm-up
     mid = 20 + (49 - 20) / 2
-    assert lr_factor(int(mid * 2) // 2, 50, 20, 1e-3) == pytest.approx(1e-3 + (1 - 1e-3) * 0.5 * (1 + torch.cos(
-        torch.tensor(torch.pi * (int(mid) - 20) / 29)).item()))
+    assert lr_factor(int(mid * 2) // 2, 50, 20, 1e-3) == pytest.approx(
+        1e-3 + (1 - 1e-3) * 0.5 * (1 + torch.cos(torch.tensor(torch.pi * (int(mid) - 20) / 29)).item())
+    )
 
 
 def test_layer_wise_decay_gives_each_group_its_rate():
@@ -116,14 +117,31 @@ def test_run_folder_contents(tiny_cfg):
     cfg = dataclasses.replace(tiny_cfg, epochs=1, log_every=2)
     res = T.fit(cfg, command="pytest")
     out = res.out_dir
-    for name in ("config.json", "data.json", "metrics.jsonl", "best.safetensors", "best.json", "last.safetensors",
-                 "last_state.pt"):
+    for name in (
+        "config.json",
+        "data.json",
+        "metrics.jsonl",
+        "best.safetensors",
+        "best.json",
+        "last.safetensors",
+        "last_state.pt",
+    ):
         assert (out / name).is_file(), name
     records = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["kind"] for r in records] == ["step", "step", "epoch"]
     epoch = records[-1]
-    for key in ("train_loss", "train_acc", "train_ce", "train_center", "train_dls", "val_loss", "val_acc",
-                "val_macro_f1", "lr", "img_per_s"):
+    for key in (
+        "train_loss",
+        "train_acc",
+        "train_ce",
+        "train_center",
+        "train_dls",
+        "val_loss",
+        "val_acc",
+        "val_macro_f1",
+        "lr",
+        "img_per_s",
+    ):
         assert isinstance(epoch[key], float), key
     side = json.loads((out / "best.json").read_text())
     assert side["spec"]["input_size"] == 48 and side["command"] == "pytest" and side["epoch"] == res.best_epoch
@@ -139,10 +157,14 @@ def test_run_folder_contents(tiny_cfg):
 
 def test_early_stopping_on_validation_macro_f1(tiny_cfg, monkeypatch):
     scores = iter([0.50, 0.60, 0.55, 0.58, 0.90, 0.95])
-    monkeypatch.setattr(T, "evaluate_loader", lambda *a, **k: {"val_loss": 1.0, "val_acc": 0.5,
-                                                               "val_macro_f1": next(scores)})
-    res = T.fit(dataclasses.replace(tiny_cfg, epochs=6, patience=2, augment=dataclasses.replace(
-        tiny_cfg.augment, enabled=False)))
+    monkeypatch.setattr(
+        T, "evaluate_loader", lambda *a, **k: {"val_loss": 1.0, "val_acc": 0.5, "val_macro_f1": next(scores)}
+    )
+    res = T.fit(
+        dataclasses.replace(
+            tiny_cfg, epochs=6, patience=2, augment=dataclasses.replace(tiny_cfg.augment, enabled=False)
+        )
+    )
     assert [r["epoch"] for r in res.history] == [1, 2, 3, 4]  # two epochs without beating 0.60, then stop
     assert res.best_epoch == 2 and res.best_val_macro_f1 == 0.60
 
@@ -154,12 +176,20 @@ def test_global_torch_settings_are_restored(tiny_cfg):
 
 
 def _train_cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "training.train", *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "training.train", *args], cwd=REPO, capture_output=True, text=True, timeout=timeout
+    )
 
 
-TINY_ARGS = ["model_overrides.widths=[8,16]", "model_overrides.depths=[1,1]", "batch_size=16", "--limit", "48",
-             "num_threads=1", "-q"]
+TINY_ARGS = [
+    "model_overrides.widths=[8,16]",
+    "model_overrides.depths=[1,1]",
+    "batch_size=16",
+    "--limit",
+    "48",
+    "num_threads=1",
+    "-q",
+]
 
 
 @pytest.mark.slow
@@ -177,11 +207,34 @@ def test_cli_trains_and_resumes(tmp_path, shared_datasets):
 @pytest.mark.slow
 def test_same_script_runs_under_torchrun(tmp_path, shared_datasets):
     out = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "training.train",
-           "--preset", "default", "epochs=1", f"data.root={shared_datasets}", *TINY_ARGS, "--out", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "training.train",
+        "--preset",
+        "default",
+        "epochs=1",
+        f"data.root={shared_datasets}",
+        *TINY_ARGS,
+        "--out",
+        str(out),
+    ]
     res = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     records = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert len(records) == 1  # rank 0 alone writes
     assert records[0]["step"] == 48 // 2 // 16  # each of 2 ranks took half the epoch
     assert (out / "best.safetensors").is_file()
+
+
+@pytest.mark.gpu
+def test_amp_training_on_cuda(tiny_cfg):
+    """bf16 (or fp16 with a GradScaler) autocast on CUDA: trains, logs finite losses, saves fp32 weights."""
+    res = T.fit(dataclasses.replace(tiny_cfg, epochs=1, deterministic=False))
+    assert all(torch.isfinite(torch.tensor(r["train_loss"])) for r in res.history)
+    weights = read_state_dict(res.best_weights)
+    assert all(v.dtype in (torch.float32, torch.int64) for v in weights.values())

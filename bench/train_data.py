@@ -1,0 +1,107 @@
+"""What a CPU epoch of FER2013 costs outside the model: decode, resize, batching + the seven augmentations.
+
+    python bench/train_data.py --out bench/results/train_data.json [--sizes 48 64] [--threads 1]
+
+Measures, on the real ``fer2013.csv.gz`` Training split (28,558 faces): the one-off pixel parse, the cached
+reload, the one-off resize to the model size, a full epoch of batches with and without augmentation, and a few
+optimiser steps of the ``default`` model at the same batch size, so the JSON says which share of an epoch the
+data path takes. The machine's load average is recorded beside the numbers (other processes skew them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.common import machine_info  # noqa: E402
+from core.models import create_model  # noqa: E402
+from training.augment import BatchAugmenter  # noqa: E402
+from training.config import AugmentConfig, DataConfig  # noqa: E402
+from training.datasets import FaceSet, fer2013_path, load_split, read_fer2013  # noqa: E402
+from training.loader import BatchLoader, prepare_tensor  # noqa: E402
+
+
+def _epoch(fs: FaceSet, spec, batch: int, augment: bool) -> tuple[float, int]:
+    aug = BatchAugmenter(AugmentConfig(), spec.input_size, fs.num_classes) if augment else None
+    loader = BatchLoader(fs, spec, batch, train=True, augmenter=aug, seed=0)
+    t = time.perf_counter()
+    n = sum(x.shape[0] for x, _, _ in loader)
+    return time.perf_counter() - t, n
+
+
+def _train_steps(spec_size: int, batch: int, steps: int) -> float:
+    model = create_model("default", input_size=spec_size)
+    opt = torch.optim.AdamW(model.parameters())
+    x = torch.randn(batch, model.spec.in_chans, spec_size, spec_size)
+    y = torch.randint(0, 7, (batch,))
+    for i in range(steps + 1):
+        if i == 1:
+            t = time.perf_counter()
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return (time.perf_counter() - t) / steps
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "train_data.json")
+    ap.add_argument("--sizes", type=int, nargs="+", default=[48, 64])
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--model-steps", type=int, default=5)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    result = {"machine": machine_info(), "threads": args.threads, "batch": args.batch, "loadavg_start": os.getloadavg()}
+
+    src = fer2013_path()
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.perf_counter()
+        read_fer2013(src, tmp)
+        result["decode_cold_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        read_fer2013(src, tmp)
+        result["decode_cached_s"] = time.perf_counter() - t
+    fs = load_split(DataConfig(), "train")
+    base = create_model("default").spec
+    result["sizes"] = {}
+    for size in args.sizes:
+        spec = dataclasses.replace(base, input_size=size)
+        fs.cache.clear()
+        t = time.perf_counter()
+        prepare_tensor(fs, spec)
+        row = {"resize_once_s": time.perf_counter() - t}
+        plain, n = _epoch(fs, spec, args.batch, augment=False)
+        aug, _ = _epoch(fs, spec, args.batch, augment=True)
+        step = _train_steps(size, args.batch, args.model_steps)
+        batches = n // args.batch
+        row.update(
+            images=n,
+            epoch_batching_s=plain,
+            epoch_batching_augment_s=aug,
+            augment_ms_per_batch=1000 * (aug - plain) / batches,
+            model_step_ms_per_batch=1000 * step,
+            model_epoch_estimate_s=step * batches,
+            data_share_of_epoch=aug / (aug + step * batches),
+        )
+        result["sizes"][str(size)] = row
+        print(size, json.dumps(row, indent=1), flush=True)
+    result["loadavg_end"] = os.getloadavg()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
