@@ -17,6 +17,7 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 REGION_METHODS = ("region_shap",)
+PIXEL_METHODS = ("pixel_shap",)
 
 
 @dataclass(frozen=True)
@@ -26,32 +27,27 @@ class Explanation:
     Attributes:
         method: the method's registry name.
         target: the class index explained.
-        heat: ``(S, S)`` float32 in [0, 1] at the model's input size (resize it to draw).
+        heat: ``(S, S)`` float32 at the model's input size (resize it to draw): in [0, 1] for CAMs, signed
+            (evidence for / against the class) for SHAP methods.
+        signed: whether ``heat`` is signed (draw it with a diverging colour scale).
         region_values: AU region -> attribution (region methods only), largest first.
     """
 
     method: str
     target: int
     heat: np.ndarray
+    signed: bool = False
     region_values: dict[str, float] = field(default_factory=dict)
 
 
 def available_methods() -> list[str]:
-    """CAM methods registered in ``core.explain.cam`` plus the perturbation methods that are installed."""
-    methods: list[str] = []
+    """CAM methods registered in ``core.explain`` plus its perturbation methods (region and pixel SHAP)."""
     try:
-        from core.explain.cam import list_cam_methods
-
-        methods += list(list_cam_methods())
+        from core.explain import list_cam_methods
     except ImportError as exc:
-        log.info("CAM methods unavailable: %s", exc)
-    try:
-        from core.explain.shap_regions import region_shap  # noqa: F401
-
-        methods += list(REGION_METHODS)
-    except ImportError as exc:
-        log.info("region SHAP unavailable: %s", exc)
-    return methods
+        log.info("explanations unavailable: %s", exc)
+        return []
+    return [*list_cam_methods(), *REGION_METHODS, *PIXEL_METHODS]
 
 
 def fer_masks(size: int) -> dict[str, np.ndarray]:
@@ -74,6 +70,7 @@ def explain_crop(
     method: str,
     target: int | None = None,
     masks: Mapping[str, np.ndarray] | None = None,
+    steps=None,
     max_evals: int = 256,
 ) -> Explanation:
     """Explain one face crop (uint8 RGB or gray, any size) with ``method`` for class ``target`` (None = predicted).
@@ -83,25 +80,24 @@ def explain_crop(
         crop: the face as the model sees it before resizing (an aligned crop or a FER2013 image).
         method: a name from :func:`available_methods`.
         masks: AU-region masks at the model's input size (region methods); default: FER2013 framing.
-        max_evals: model evaluations allowed for region SHAP (exact when 2^regions fits).
+        steps: the photometric preprocessing the prediction used (None: the model's own), so the
+            explanation explains the same input.
+        max_evals: model evaluations allowed for the SHAP methods.
     """
-    x = engine.prepare([crop])
+    import core.explain as E
+
+    x = engine.prepare([crop], steps)
     size = engine.spec.input_size
-    if method in REGION_METHODS:
-        from core.explain.shap_regions import region_shap
-
-        regions = dict(masks) if masks is not None else fer_masks(size)
-        with engine.exclusive() as model:
-            res = region_shap(model, x, regions, target, max_evals=max_evals)
-        values = {k: float(v) for k, v in zip(res.names, res.values, strict=True)}
-        heat = np.asarray(res.pixel_map(per_area=True), dtype=np.float32)
-        heat = np.clip(heat, 0, None)
-        peak = float(heat.max())
-        heat = heat / peak if peak > 0 else heat
-        ordered = dict(sorted(values.items(), key=lambda kv: kv[1], reverse=True))
-        return Explanation(method, int(res.target), heat.astype(np.float32), ordered)
-    from core.explain.cam import compute_cam
-
-    with engine.exclusive() as model:
-        res = compute_cam(model, x, target, method)
+    with engine.exclusive() as model:  # hooks and many forwards: keep other sessions off the model meanwhile
+        if method in REGION_METHODS:
+            regions = dict(masks) if masks is not None else fer_masks(size)
+            res = E.region_shap(model, x, regions, target, max_evals=max_evals)
+            values = {k: float(v) for k, v in zip(res.names, res.values, strict=True)}
+            ordered = dict(sorted(values.items(), key=lambda kv: kv[1], reverse=True))
+            heat = np.asarray(res.pixel_map(per_area=True), dtype=np.float32)
+            return Explanation(method, int(res.target), heat, True, ordered)
+        if method in PIXEL_METHODS:
+            res = E.pixel_shap(model, x, target, max_evals=max(max_evals, 3))
+            return Explanation(method, int(res.target), np.asarray(res.values, np.float32), True)
+        res = E.compute_cam(model, x, target, method)
     return Explanation(method, int(res.targets[0]), res.maps[0].astype(np.float32))

@@ -1,8 +1,10 @@
 """Heavy, shared objects (engines, analysers, datasets) built once per process and keyed by the sidebar choices.
 
 Streamlit runs every browser session in its own thread of one process; ``st.cache_resource`` hands all of them
-the same object. The engine is thread-safe by contract (``core.engine``); what is not (Grad-CAM hooks mutate the
-model while they are registered) runs under :func:`model_lock`, one lock per cached model.
+the same object. The engine is thread-safe (``core.engine``); what is not (Grad-CAM hooks on the shared model)
+runs under ``engine.exclusive()`` (see ``dashboard.explain``). Per-upload results are cached with
+``st.cache_data`` keyed by the file's bytes and the sidebar settings, so a rerun (a toggle, a click) does not
+detect the faces again.
 
 Nothing here imports torch or a model at import time: the first call does.
 """
@@ -10,7 +12,6 @@ Nothing here imports torch or a model at import time: the first call does.
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any
 
 import streamlit as st
@@ -18,20 +19,6 @@ import streamlit as st
 from dashboard.sidebar import Settings
 
 log = logging.getLogger(__name__)
-
-_LOCKS: dict[tuple, threading.Lock] = {}
-_LOCKS_GUARD = threading.Lock()
-
-
-class FeatureUnavailable(RuntimeError):
-    """A part of ferlens this page needs is not installed or not written yet; the message says which."""
-
-
-def model_lock(settings: Settings) -> threading.Lock:
-    """The lock that serialises hook-based work (explanations) on the model cached for ``settings``."""
-    key = (settings.model, settings.weights, settings.device)
-    with _LOCKS_GUARD:
-        return _LOCKS.setdefault(key, threading.Lock())
 
 
 def missing_feature(module: str) -> str | None:
@@ -65,33 +52,22 @@ def get_engine(settings: Settings) -> Any:
     return _engine(settings.model, settings.weights_arg, settings.device)
 
 
-@st.cache_resource(show_spinner="Loading the face detector…", max_entries=4)
-def _analyzer(model: str, weights: str | None, face_detector: str, align: bool, preprocess, device: str) -> Any:
+@st.cache_resource(show_spinner="Loading the face detector…", max_entries=8)
+def _analyzer(model: str, weights: str | None, device: str, face_detector: str, preprocess) -> Any:
     from core.detector import Detector
 
-    kwargs: dict[str, Any] = {
-        "model": model,
-        "weights": weights,
-        "face_detector": face_detector,
-        "device": device,
-    }
-    if preprocess is not None:
-        kwargs["preprocess"] = tuple(preprocess)
-    if not align:
-        kwargs["align"] = False
-    return Detector(**kwargs)
+    engine = _engine(model, weights, device)
+    pre = None if preprocess is None else tuple(preprocess)
+    return Detector(engine=engine, face_detector=face_detector, preprocess=pre)
 
 
 def get_analyzer(settings: Settings) -> Any:
-    """The :class:`core.detector.Detector` (faces -> aligned crops -> probabilities) for ``settings``."""
-    return _analyzer(
-        settings.model,
-        settings.weights_arg,
-        settings.face_detector,
-        settings.align,
-        settings.preprocess,
-        settings.device,
-    )
+    """The :class:`core.detector.Detector` (faces -> aligned crops -> probabilities) for ``settings``.
+
+    It shares the cached engine of :func:`get_engine`, so a model is loaded once per process whatever the
+    face detector or preprocessing chosen. Alignment on/off is applied by ``dashboard.analysis``.
+    """
+    return _analyzer(settings.model, settings.weights_arg, settings.device, settings.face_detector, settings.preprocess)
 
 
 def weights_banner(settings: Settings) -> None:
@@ -114,5 +90,27 @@ def weights_banner(settings: Settings) -> None:
 
 
 def is_random(engine: Any) -> bool:
-    """Whether the engine's model runs on random initialisation (from ``engine.weights_status``)."""
-    return str(getattr(engine, "weights_status", "")).lower().startswith("random")
+    """Whether the engine's model runs on random initialisation."""
+    return not engine.has_trained_weights
+
+
+@st.cache_data(max_entries=32, show_spinner="Finding and classifying faces…")
+def analyze_bytes(data: bytes, name: str, settings: Settings):
+    """Load an uploaded image (``core.io``: typed errors for bad files) and analyse every face in it."""
+    from core.io import load_image
+    from dashboard.analysis import analyze_rgb
+
+    rgb = load_image(data, name=name)
+    return analyze_rgb(get_analyzer(settings), rgb, name, settings.align)
+
+
+@st.cache_data(max_entries=64, show_spinner="Explaining…")
+def explain_bytes(data: bytes, name: str, settings: Settings, face: int):
+    """The explanation of face ``face`` (0-based) of an uploaded image with the sidebar's method."""
+    from dashboard.analysis import explain_face
+
+    result = analyze_bytes(data, name, settings)
+    analyzer = get_analyzer(settings)
+    return explain_face(
+        analyzer.engine, result.rgb, result.faces[face], settings.explainer, analyzer.steps, settings.align
+    )

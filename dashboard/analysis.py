@@ -1,0 +1,170 @@
+"""From pixels to what the upload, video and ablation pages draw: faces, labels, explanations, tables.
+
+The face pipeline itself is ``core.detector.Detector`` (the same one the CLI and the API use); this module adds
+only what the pages need around it: the "alignment off" ablation (a plain square box crop), display-size crops,
+explanations with AU regions and their FACS agreement, the annotated photo and the per-face table.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from dashboard.drawing import BoxLabel, draw_faces
+
+log = logging.getLogger(__name__)
+
+DISPLAY_SIZE = 192
+"""Side of the face crops shown on the pages (the model's own crop is often 48 px)."""
+
+
+@dataclass(frozen=True, eq=False)
+class ImageAnalysis:
+    """One photo analysed: the pixels, one ``core.detector.FaceResult`` per face, and the annotated photo."""
+
+    name: str
+    rgb: np.ndarray
+    faces: list
+    class_names: tuple[str, ...]
+    annotated: np.ndarray
+    table: pd.DataFrame = field(repr=False)
+    aligned: bool = True
+
+
+def box_crop(rgb: np.ndarray, face, size: int, expand: float = 1.0):
+    """The ablation of alignment: the face's box made square (``expand`` x its longer side), resized to ``size``,
+    no rotation, as an ``AlignedFace`` so explanations map back onto the photo the same way."""
+    from core.faces import AlignedFace, transform_points
+    from core.faces.align import invert_affine
+
+    cx, cy = face.center
+    side = max(face.box[2], face.box[3]) * expand
+    k = size / side
+    # pixel centres at integers: the crop's outer edge (u = -0.5, size - 0.5) lands on the box's edges
+    x0, y0 = cx - side / 2, cy - side / 2
+    matrix = np.array([[k, 0.0, -k * x0 - 0.5], [0.0, k, -k * y0 - 0.5]])
+    crop = cv2.warpAffine(rgb, matrix, (size, size), flags=cv2.INTER_AREA if k < 1 else cv2.INTER_CUBIC)
+    landmarks = transform_points(face.landmarks, matrix).astype(np.float32)
+    return AlignedFace(crop, matrix, invert_affine(matrix), landmarks, face, landmarks.copy())
+
+
+def analyze_rgb(detector, rgb: np.ndarray, name: str = "image", align: bool = True) -> ImageAnalysis:
+    """Detect, crop (aligned, or the plain box when ``align`` is False), classify; draw and tabulate."""
+    from core.detector import FaceResult
+
+    if align:
+        results = detector.analyze_faces(rgb)
+    else:
+        faces = detector.face_detector.detect(rgb)
+        size = detector.engine.spec.input_size
+        crops = [box_crop(rgb, f, size) for f in faces]
+        probs = detector.engine.predict([c.image for c in crops], detector.steps) if crops else []
+        names = detector.class_names
+        results = [FaceResult(f, c, p, names, p) for f, c, p in zip(faces, crops, probs, strict=True)]
+    names = tuple(detector.class_names)
+    boxes = [BoxLabel(r.face.box, i + 1, r.label, r.score) for i, r in enumerate(results)]
+    return ImageAnalysis(name, rgb, results, names, draw_faces(rgb, boxes), face_table(name, results, names), align)
+
+
+def face_table(name: str, results: list, class_names: tuple[str, ...]) -> pd.DataFrame:
+    """One row per face: number, box, label, its probability, every class probability, detector score."""
+    rows = []
+    for i, r in enumerate(results):
+        x, y, w, h = r.face.box
+        row = {"input": name, "face": i + 1, "x": x, "y": y, "w": w, "h": h, "label": r.label, "score": r.score}
+        row.update({c: float(p) for c, p in zip(class_names, r.probs, strict=True)})
+        row["face_score"] = r.face.score
+        rows.append(row)
+    cols = ["input", "face", "x", "y", "w", "h", "label", "score", *class_names, "face_score"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def display_crop(rgb: np.ndarray, result, align: bool, size: int = DISPLAY_SIZE):
+    """The model's crop of this face re-made at ``size`` px (same geometry, sharper) for display and regions."""
+    if not align:
+        return box_crop(rgb, result.face, size)
+    s0 = result.aligned.output_size
+    k = size / s0
+    # scale the crop frame about pixel centres: u' = (u + 0.5) * k - 0.5
+    up = np.array([[k, 0.0, 0.5 * k - 0.5], [0.0, k, 0.5 * k - 0.5], [0.0, 0.0, 1.0]])
+    matrix = (up @ np.vstack([result.aligned.matrix, [0.0, 0.0, 1.0]]))[:2]
+    from core.faces import AlignedFace, transform_points
+    from core.faces.align import invert_affine
+
+    crop = cv2.warpAffine(rgb, matrix, (size, size), flags=cv2.INTER_CUBIC)
+    lm = transform_points(result.face.landmarks, matrix).astype(np.float32)
+    return AlignedFace(crop, matrix, invert_affine(matrix), lm, result.face, lm.copy())
+
+
+@dataclass(frozen=True, eq=False)
+class FaceExplanation:
+    """One face explained: overlays on the crop and the photo, and the AU agreement of the map."""
+
+    method: str
+    target: str
+    crop_overlay: np.ndarray
+    agreement: pd.DataFrame
+    summary: dict
+    map: np.ndarray = field(repr=False)
+    signed: bool = False
+
+
+def explain_face(engine, rgb: np.ndarray, result, method: str, steps=None, align: bool = True) -> FaceExplanation:
+    """Explain the predicted class of one analysed face with ``method`` and measure its FACS agreement.
+
+    The map is computed on the model's own crop (``result.aligned``); AU regions come from the same crop's
+    landmarks, so the agreement is measured where the model looked.
+    """
+    from core.explain import agreement, heatmap_overlay
+    from core.faces.au_regions import regions_for
+    from dashboard.explain import aligned_masks, explain_crop
+
+    size = engine.spec.input_size
+    target = int(np.argmax(result.probs))
+    masks = aligned_masks(result.aligned, size)
+    ex = explain_crop(engine, result.aligned.image, method, target=target, masks=masks, steps=steps)
+    shown = display_crop(rgb, result, align)
+    overlay = heatmap_overlay(shown.image, ex.heat, alpha=0.45, signed=ex.signed, regions=regions_for(shown))
+    name = engine.class_names[target]
+    agree = agreement(ex.heat, masks, name)
+    table = agreement_frame(agree)
+    summary = {
+        "class": name,
+        "expected": ", ".join(agree.expected) or "none (neutral)",
+        "lift": agree.lift,
+        "rank_auc": agree.rank_auc,
+        "top_region": agree.top_region,
+        "outside": agree.share_outside,
+    }
+    return FaceExplanation(method, name, overlay, table, summary, ex.heat, ex.signed)
+
+
+def agreement_frame(agree) -> pd.DataFrame:
+    """The per-region part of a ``core.explain.Agreement`` as a table, expected regions flagged."""
+    rows = [
+        {
+            "region": r,
+            "expected": r in agree.expected,
+            "share": agree.share[r],
+            "density": agree.density[r],
+            "area": agree.area[r],
+        }
+        for r in agree.share
+    ]
+    return pd.DataFrame(rows).sort_values("density", ascending=False, na_position="last").reset_index(drop=True)
+
+
+def photo_overlay(rgb: np.ndarray, results: list, explanations: list[FaceExplanation]) -> np.ndarray:
+    """Every face's map carried back onto the photo (with its AU regions outlined), then the boxes on top."""
+    from core.explain import overlay_on_image
+    from core.faces.au_regions import regions_for
+
+    out = rgb
+    for r, ex in zip(results, explanations, strict=True):
+        out = overlay_on_image(out, ex.map, r.aligned, alpha=0.45, signed=ex.signed, regions=regions_for(r.aligned))
+    boxes = [BoxLabel(r.face.box, i + 1, r.label, r.score) for i, r in enumerate(results)]
+    return draw_faces(out, boxes)

@@ -1,0 +1,96 @@
+"""Page sections that several pages share: an analysed photo with its faces, and one face's explanation.
+
+Rendering only; the numbers come from ``dashboard.analysis``. Each function draws one self-contained block.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import streamlit as st
+
+from dashboard import charts, drawing
+from dashboard.analysis import DISPLAY_SIZE, ImageAnalysis, display_crop
+
+
+def faces_heading(result: ImageAnalysis) -> None:
+    n = len(result.faces)
+    st.subheader(f"{result.name}: {n} face{'s' if n != 1 else ''}")
+    if not result.aligned:
+        st.caption("Alignment is off: each face is its plain square box (an ablation of the 5-point alignment).")
+
+
+def downloads(result: ImageAnalysis, key: str, overlay=None) -> None:
+    stem = Path(result.name).stem
+    c1, c2, c3 = st.columns(3)
+    c1.download_button(
+        "Annotated PNG", drawing.to_png(result.annotated), f"{stem}-ferlens.png", "image/png", key=f"{key}_png"
+    )
+    c2.download_button(
+        "Faces CSV", result.table.to_csv(index=False), f"{stem}-ferlens.csv", "text/csv", key=f"{key}_csv"
+    )
+    if overlay is not None:
+        c3.download_button(
+            "Explanation PNG", drawing.to_png(overlay), f"{stem}-explained.png", "image/png", key=f"{key}_xpng"
+        )
+
+
+def image_result(result: ImageAnalysis, key: str, explain: Callable[[int], object] | None = None) -> None:
+    """An analysed photo: heading, the annotated photo (and its explanation), then one row per face.
+
+    Args:
+        result: the analysis.
+        key: a unique widget-key prefix for this photo.
+        explain: ``explain(face_index) -> FaceExplanation`` when explanations are switched on.
+    """
+    from dashboard.analysis import photo_overlay
+
+    faces_heading(result)
+    if not result.faces:
+        st.info("No face found. Faces smaller than about 20 pixels, strong profiles and heavy occlusion are missed.")
+        st.image(result.rgb, width="stretch")
+        return
+    explanations = [explain(i) for i in range(len(result.faces))] if explain else None
+    overlay = photo_overlay(result.rgb, result.faces, explanations) if explanations else None
+    if overlay is not None:
+        left, right = st.columns(2)
+        left.image(result.annotated, caption="faces", width="stretch")
+        right.image(overlay, caption=f"{explanations[0].method} on the photo, AU regions outlined", width="stretch")
+    else:
+        st.image(result.annotated, width="stretch")
+    downloads(result, key, overlay)
+    for i, face in enumerate(result.faces):
+        face_row(result, i, face, explanations[i] if explanations else None, key)
+
+
+def face_row(result: ImageAnalysis, i: int, face, explanation, key: str) -> None:
+    st.markdown(f"**Face #{i + 1}: {face.label}** ({face.score:.0%}) · detector score {face.face.score:.2f}")
+    cols = st.columns([1, 2, 1, 2] if explanation else [1, 2])
+    crop = display_crop(result.rgb, face, result.aligned, DISPLAY_SIZE).image
+    cols[0].image(crop, caption="what the model sees (enlarged)", width="stretch")
+    cols[1].plotly_chart(charts.probability_bar(face.probs, result.class_names), key=f"{key}_bar{i}")
+    if explanation:
+        explanation_block(explanation, cols[2], cols[3], key=f"{key}_x{i}")
+
+
+def explanation_block(ex, image_col, table_col, key: str) -> None:
+    """A face's overlay with AU outlines, and how much of the map falls where FACS expects the class."""
+    image_col.image(ex.crop_overlay, caption=f"{ex.method} for '{ex.target}'", width="stretch")
+    s = ex.summary
+    lift = "n/a" if s["lift"] != s["lift"] else f"{s['lift']:.2f}"
+    table_col.caption(
+        f"FACS expects for **{s['class']}**: {s['expected']}. Lift {lift} (1 = chance: share of the map in the "
+        f"expected regions / their area); densest region: {s['top_region']}."
+    )
+    table_col.dataframe(
+        ex.agreement,
+        hide_index=True,
+        height=220,
+        key=key,
+        column_config={
+            "share": st.column_config.NumberColumn(format="%.2f"),
+            "density": st.column_config.NumberColumn(format="%.2f"),
+            "area": st.column_config.NumberColumn(format="%.2f"),
+        },
+    )

@@ -1,0 +1,76 @@
+"""The upload page on the real sample photos: faces found and numbered, explanations, bad files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dashboard import analysis
+
+
+def _faces(at) -> list[str]:
+    return [m.value for m in at.markdown if m.value.startswith("**Face #")]
+
+
+@pytest.mark.slow
+def test_multi_face_photo_shows_five_faces_and_gradcam_overlays(samples_dir: Path, dashboard_env, open_page) -> None:
+    at = open_page("upload")
+    assert not at.exception and not at.error
+    data = (samples_dir / "multi_face.jpg").read_bytes()
+    at.file_uploader(key="up_files").set_value(("multi_face.jpg", data, "image/jpeg")).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert [s.value for s in at.subheader] == ["multi_face.jpg: 5 faces"]
+    assert [f.split(":")[0] for f in _faces(at)] == [f"**Face #{i}" for i in range(1, 6)]
+    captions = [c for img in at.image for c in img.captions]
+    assert not any("gradcam" in c for c in captions)
+    labels = {d.label for d in at.get("download_button")}
+    assert {"Annotated PNG", "Faces CSV"} <= labels
+
+    at.toggle(key="up_explain").set_value(True).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    captions = [c for img in at.image for c in img.captions]
+    assert sum(c.startswith("gradcam for '") for c in captions) == 5
+    assert "gradcam on the photo, AU regions outlined" in captions
+    assert "Explanation PNG" in {d.label for d in at.get("download_button")}
+
+
+def test_corrupt_and_non_image_uploads_show_plain_errors(samples_dir: Path, dashboard_env, open_page) -> None:
+    jpeg = (samples_dir / "single_face.jpg").read_bytes()
+    at = open_page("upload")
+    at.file_uploader(key="up_files").set_value(
+        [
+            ("truncated.jpg", jpeg[:300], "image/jpeg"),
+            ("notes.png", b"these are not pixels", "image/png"),
+            ("empty.jpg", b"", "image/jpeg"),
+        ]
+    ).run()
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert len(errors) == 3
+    for name, err in zip(("truncated.jpg", "notes.png", "empty.jpg"), errors, strict=True):
+        assert err.startswith(f"Analysing {name} failed: ") and "Traceback" not in err
+
+
+def test_a_photo_without_faces_says_so(samples_dir: Path, dashboard_env, open_page) -> None:
+    at = open_page("upload")
+    data = (samples_dir / "free-mountain-vector-01.jpg").read_bytes()
+    at.file_uploader(key="up_files").set_value(("mountains.jpg", data, "image/jpeg")).run()
+    assert not at.exception and not at.error
+    assert [s.value for s in at.subheader] == ["mountains.jpg: 0 faces"]
+    assert any("No face found" in i.value for i in at.info)
+
+
+def test_box_crop_is_the_square_face_box(samples_dir: Path) -> None:
+    """The alignment ablation: the crop is the face box, squared, and maps back onto the photo exactly."""
+    from core.faces import Face, transform_points
+    from core.io import load_image
+
+    rgb = load_image(samples_dir / "single_face.jpg")
+    face = Face((200.0, 100.0, 120.0, 160.0), 0.99, np.zeros((5, 2)))
+    crop = analysis.box_crop(rgb, face, 48)
+    assert crop.image.shape == (48, 48, 3)
+    corners = transform_points(np.array([[-0.5, -0.5], [47.5, 47.5]]), crop.inverse)
+    cx, cy = face.center
+    assert np.allclose(corners, [[cx - 80, cy - 80], [cx + 80, cy + 80]], atol=1e-6)
