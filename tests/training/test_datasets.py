@@ -255,3 +255,22 @@ def test_face_dataset_matches_the_batch_loader(shared_datasets):
     x0, y0 = ds[5]
     xb, yb, idx = next(iter(BatchLoader(fs, spec, 8, train=False)))
     assert torch.equal(x0, xb[5]) and int(y0) == int(yb[5]) == fs.labels[5] and idx[5] == 5
+
+
+def test_image_folder_of_photos_through_the_face_pipeline(samples_dir, tmp_path):
+    """``faces=detect``: photos become aligned crops; a photo without a face is skipped, not mislabelled."""
+    import shutil
+
+    root = tmp_path / "photos"
+    (root / "happy").mkdir(parents=True)
+    (root / "neutral").mkdir()
+    shutil.copy(samples_dir / "single_face.jpg", root / "happy")
+    shutil.copy(samples_dir / "0-f15-hao-ph.jpg", root / "happy")
+    shutil.copy(samples_dir / "free-mountain-vector-01.jpg", root / "neutral")
+    cfg = DataConfig(dataset=f"folder:{root}", image_size=64, faces="detect", cache_dir=str(tmp_path / "c"))
+    fs = D.load_split(cfg, "all")
+    assert len(fs) == 2 and fs.images.shape == (2, 64, 64, 3)
+    assert [Path(p).name for p in fs.paths] == ["0-f15-hao-ph.jpg", "single_face.jpg"]
+    assert set(fs.labels.tolist()) == {EMOTIONS_7.index("happy")}
+    cropped = D.load_split(dataclasses.replace(cfg, faces="cropped"), "all")
+    assert len(cropped) == 3  # without detection every file is taken as a face
