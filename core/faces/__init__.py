@@ -6,7 +6,7 @@ The path every entry point takes (upload, video, webcam, CLI, evaluation)::
     from core.faces import create_detector, align_face, from_names, to_tensor
 
     rgb = load_image(src)                                   # (H, W, 3) uint8 RGB, typed errors
-    det = create_detector("default")                        # embedded MTCNN, offline, weights cached per process
+    det = create_detector("default")                        # BlazeFace + O-Net, offline, nets cached per process
     faces = det.detect(rgb)                                 # list[Face]: box (x, y, w, h), score, 5 landmarks
     aligned = align_face(rgb, faces[0], output_size=spec.input_size)   # AlignedFace: crop + forward/inverse affine
     crop = from_names(spec.preprocess)(aligned.image)       # e.g. ("clahe",) -> CLAHE on L of LAB

@@ -1,9 +1,10 @@
 """MTCNN face detection (Zhang et al. 2016) with the weights that ship inside the ``facenet-pytorch`` wheel.
 
-Why this is the embedded default: it is the only detector we found whose weights come inside a pip package
-(``facenet_pytorch/data/{pnet,rnet,onet}.pt``, 2 MB, MIT), that emits the five points alignment needs (eyes,
-nose, mouth corners) and that finds every face in the samples, the sunglasses and the 45-degree face included
-(see docs/faces.md for the measurements and for the alternatives that were rejected).
+Why MTCNN: its weights come inside a pip package (``facenet_pytorch/data/{pnet,rnet,onet}.pt``, 2 MB, MIT),
+it emits the five points alignment needs (eyes, nose, mouth corners) and it finds every face in the samples,
+the sunglasses and the 45-degree face included. Its O-Net gives the landmarks of the default detector
+(:mod:`core.faces.blazeface`); the full cascade is the ``mtcnn`` (full resolution, small faces) and
+``mtcnn_fast`` backends (see docs/faces.md for the measurements).
 
 Why our own pipeline around the three networks: facenet-pytorch's ``detect_face`` runs the proposal net on a
 pyramid of the *full-resolution* image and moves every crop through torch ops, which costs 70-330 ms per photo
@@ -409,9 +410,9 @@ def _config(base: MTCNNConfig, overrides: dict) -> MTCNNConfig:
 
 
 @register_detector
-def default(**overrides) -> MTCNNDetector:
-    """The embedded default: MTCNN scanning a 320-pixel copy (faces >= 1/16 of the longest side)."""
-    return MTCNNDetector(_config(MTCNNConfig(), overrides), name="default")
+def mtcnn_fast(**overrides) -> MTCNNDetector:
+    """MTCNN scanning a 320-pixel copy (faces >= 3/40 of the longest side); the default's fallback."""
+    return MTCNNDetector(_config(MTCNNConfig(), overrides), name="mtcnn_fast")
 
 
 @register_detector

