@@ -18,6 +18,12 @@ log = logging.getLogger(__name__)
 
 REGION_METHODS = ("region_shap",)
 PIXEL_METHODS = ("pixel_shap",)
+CAM_FALLBACK = "gradcam"
+"""What the live page uses when the sidebar's method is a (too slow for video) SHAP method."""
+
+
+def is_cam(method: str) -> bool:
+    return method not in REGION_METHODS + PIXEL_METHODS
 
 
 @dataclass(frozen=True)

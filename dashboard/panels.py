@@ -94,3 +94,17 @@ def explanation_block(ex, image_col, table_col, key: str) -> None:
             "area": st.column_config.NumberColumn(format="%.2f"),
         },
     )
+
+
+def live_metrics(stats) -> None:
+    """Processed frames per second, latency and camera rate of the live page (``dashboard.live.LiveStats``)."""
+
+    def fmt(v, spec):
+        return "…" if v is None else format(v, spec)
+
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("Predictions / s", fmt(stats.processed_fps, ".1f"))
+    c2.metric("Latency (ms)", fmt(stats.latency_ms, ".0f"), help=f"p95 {fmt(stats.latency_p95_ms, '.0f')} ms")
+    c3.metric("Camera frames / s", fmt(stats.camera_fps, ".1f"))
+    dropped = stats.dropped / stats.received if stats.received else 0.0
+    c4.metric("Frames skipped", f"{dropped:.0%}", help="Frames replaced by a newer one before the model got to them.")

@@ -90,3 +90,39 @@ def open_in_explorer(ref: str, true: int | None, pred: int | None) -> None:
     st.session_state[CURRENT_KEY] = ref
     st.session_state[EXPLORER_REQUEST_KEY] = {"ref": ref, "true": true, "pred": pred}
     st.switch_page(navigation.page("explorer"))
+
+
+def secrets_or_none():
+    """``st.secrets`` when a ``secrets.toml`` exists (a malformed one raises with its parse error), else None."""
+    return st.secrets if st.secrets.load_if_toml_exists() else None
+
+
+LIVE_KEY = "live.processor"
+
+
+def live_processor(settings, cam: bool):
+    """This session's :class:`dashboard.live.LiveProcessor` for ``settings`` (rebuilt when they change).
+
+    Per session, because it holds the stream's tracking state; the engine inside is the shared cached one.
+    """
+    from dashboard import resources
+    from dashboard.explain import CAM_FALLBACK, explain_crop, is_cam
+    from dashboard.live import LiveProcessor
+
+    key = (settings, cam)
+    held = st.session_state.get(LIVE_KEY)
+    if held is not None and held[0] == key:
+        return held[1]
+    if held is not None:
+        held[1].stop()
+    analyzer = resources.get_analyzer(settings)
+    stream = analyzer.stream()
+    method = settings.explainer if is_cam(settings.explainer) else CAM_FALLBACK
+
+    def explain(rgb, face):
+        target = int(face.probs.argmax())
+        return explain_crop(analyzer.engine, face.aligned.image, method, target=target, steps=analyzer.steps).heat
+
+    proc = LiveProcessor(lambda rgb, i: stream.process(rgb, frame=i), explain if cam else None)
+    st.session_state[LIVE_KEY] = (key, proc)
+    return proc

@@ -1,8 +1,48 @@
-"""live page (being written)."""
+"""Live webcam over WebRTC: boxes and labels on the video, as many predictions per second as the engine allows."""
+
+import queue
 
 import streamlit as st
 
-from dashboard import resources
+from dashboard import live, panels, resources, widgets
+from dashboard.errors import guard
+from dashboard.sidebar import current_settings
 
-st.title("live")
-resources.require("core.engine")
+st.title("Live webcam")
+resources.require("core.detector", "streamlit_webrtc")
+from streamlit_webrtc import WebRtcMode, webrtc_streamer  # noqa: E402
+
+settings = current_settings()
+cam = st.toggle("Grad-CAM overlay on the largest face (refreshed about once a second)", key="live_cam")
+with guard("reading the ICE/TURN configuration", stop=True):
+    ice, ice_source = live.ice_servers(widgets.secrets_or_none())
+with guard("loading the model", stop=True):
+    proc = widgets.live_processor(settings, cam)
+ctx = webrtc_streamer(
+    key="ferlens-live",
+    mode=WebRtcMode.SENDRECV,
+    rtc_configuration={"iceServers": ice},
+    media_stream_constraints={"video": True, "audio": False},
+    video_frame_callback=live.make_callback(proc),
+    async_processing=True,
+)
+st.caption(f"ICE servers: {ice_source}. The video runs at the camera's rate; each prediction uses the newest frame.")
+with st.expander("The stream does not connect? Take a snapshot instead"):
+    shot = st.camera_input("Snapshot", key="live_snapshot")
+    if shot is not None:
+        with guard("analysing the snapshot"):
+            panels.image_result(resources.analyze_bytes(shot.getvalue(), "snapshot.jpg", settings), key="snap")
+
+if ctx.state.playing:
+    labels, metrics = st.empty(), st.empty()
+    while ctx.state.playing:
+        try:
+            result = proc.results.get(timeout=1.0)
+        except queue.Empty:
+            if proc.error:
+                labels.error(f"The live pipeline failed: {proc.error}")
+            continue
+        lines = result.summary() or ["no face in view"]
+        labels.markdown("\n".join(f"- **{line}**" for line in lines))
+        with metrics.container():
+            panels.live_metrics(result.stats)

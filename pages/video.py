@@ -1,8 +1,57 @@
-"""video page (being written)."""
+"""Video: every face tracked through a clip, an emotion timeline per track, any frame explained."""
 
 import streamlit as st
 
-from dashboard import resources
+from dashboard import charts, panels, resources, video
+from dashboard.analysis import analyze_rgb, explain_face
+from dashboard.errors import guard
+from dashboard.sidebar import current_settings
 
-st.title("video")
-resources.require("core.engine")
+st.title("Video")
+resources.require("core.detector")
+settings = current_settings()
+clip = st.file_uploader("A video clip", type=video.VIDEO_TYPES, key="vid_file")
+skip = st.number_input("Frames skipped between analysed frames", 0, 30, 2, key="vid_skip")
+if clip is None:
+    st.info("Add a short clip (up to the upload limit). Faces are tracked; probabilities are smoothed per track.")
+    st.stop()
+with guard("reading the clip", stop=True):
+    path = video.spool(clip.getvalue(), clip.name)
+key = (str(path), settings, int(skip))
+if st.session_state.get("vid_key") != key:
+    bar = st.progress(0.0, text="Analysing…")
+    with guard("analysing the video", stop=True):
+        table = resources.get_analyzer(settings).detect_video(
+            path,
+            skip_frames=int(skip),
+            progress=lambda done, total: bar.progress(done / total, f"frame {done}/{total}"),
+        )
+    bar.empty()
+    st.session_state.update(vid_key=key, vid_table=table)
+table = st.session_state["vid_table"]
+names = list(resources.get_engine(settings).class_names)
+st.subheader(f"{clip.name}: {table['frame'].nunique()} frames with faces, {table['track'].nunique()} track(s)")
+if table.empty:
+    st.info("No face in this clip.")
+    st.stop()
+st.dataframe(video.track_summary(table, names), hide_index=True)
+for track in sorted(table["track"].unique())[:6]:
+    fig = charts.timeline_figure(table[table["track"] == track], names)
+    fig.update_layout(title=f"Track {track}: emotion probabilities over time (smoothed)")
+    st.plotly_chart(fig, key=f"vid_tl{track}")
+st.download_button("Per-frame CSV", table.to_csv(index=False), f"{clip.name}-ferlens.csv", "text/csv")
+
+st.subheader("Explain one frame")
+frames = sorted(table["frame"].unique().tolist())
+frame = st.select_slider("Frame", frames, key="vid_frame")
+explain = st.toggle(f"Explain the faces ({settings.explainer})", key="vid_explain")
+with guard(f"analysing frame {frame}"):
+    rgb = video.read_frame(path, int(frame))
+    analyzer = resources.get_analyzer(settings)
+    result = analyze_rgb(analyzer, rgb, f"frame {frame}", settings.align)
+    fn = (
+        (lambda i: explain_face(analyzer.engine, rgb, result.faces[i], settings.explainer, analyzer.steps))
+        if explain
+        else None
+    )
+    panels.image_result(result, key="vid_f", explain=fn)

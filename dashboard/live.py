@@ -1,0 +1,283 @@
+"""The webcam pipeline between streamlit-webrtc and the engine: newest frame wins, nothing queues up.
+
+streamlit-webrtc calls the frame callback for every camera frame, in its own worker thread
+(``async_processing=True``). If that callback ran the model, the video would stall to the model's pace and a
+slow CPU would fall further and further behind. So the callback does only cheap work: it puts the frame into a
+one-slot mailbox (overwriting the frame that was waiting, which is thus dropped), draws the *latest finished*
+result on the frame and returns it at once. A separate worker thread takes whatever frame is newest, runs the
+face pipeline (``core.detector.FrameStream``: tracking, identities, smoothing) and publishes the result. The
+video stays at the camera's rate; predictions refresh as fast as the engine can go, always on the newest frame,
+and memory never grows. Grad-CAM, optional, runs on the largest face at most every ``cam_every_s`` seconds.
+
+Results leave the worker through a lock-protected snapshot and a one-slot queue that the page's UI loop reads
+with a timeout. Nothing here calls Streamlit.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from dashboard.drawing import BoxLabel, draw_faces
+
+log = logging.getLogger(__name__)
+
+ICE_ENV = "FERLENS_ICE_SERVERS"
+
+
+class IceConfigError(ValueError):
+    """ICE/TURN servers given in a form WebRTC cannot use; the message says what is expected."""
+
+
+def parse_ice_servers(value) -> list[dict]:
+    """Validate ICE servers: a JSON string or a list of ``{"urls": str | [str], "username"?, "credential"?}``."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise IceConfigError(f"ICE servers are not valid JSON: {exc}") from exc
+    if not isinstance(value, list):
+        raise IceConfigError(f"ICE servers must be a list of {{'urls': ...}} objects, got {type(value).__name__}")
+    out = []
+    for i, server in enumerate(value):
+        if not isinstance(server, Mapping) or "urls" not in server:
+            raise IceConfigError(f"ICE server {i} needs a 'urls' entry (e.g. 'turn:turn.example.org:3478')")
+        urls = server["urls"]
+        if isinstance(urls, str):
+            urls = [urls]
+        if not urls or not all(
+            isinstance(u, str) and u.split(":", 1)[0] in ("stun", "stuns", "turn", "turns") for u in urls
+        ):
+            raise IceConfigError(f"ICE server {i}: urls must start with stun:, stuns:, turn: or turns:, got {urls}")
+        entry = {"urls": list(urls)}
+        for key in ("username", "credential"):
+            if key in server:
+                entry[key] = str(server[key])
+        out.append(entry)
+    return out
+
+
+def ice_servers(secrets: Mapping | None = None) -> tuple[list[dict], str]:
+    """ICE servers for WebRTC and where they came from.
+
+    Order: ``$FERLENS_ICE_SERVERS`` (JSON), then ``ice_servers`` in ``.streamlit/secrets.toml`` (an array of
+    tables), else none: on localhost and on one LAN, host candidates connect directly. Behind NAT (a phone on
+    mobile data, a server in the cloud) a TURN server is needed; see docs/dashboard.md.
+    """
+    env = os.environ.get(ICE_ENV)
+    if env:
+        return parse_ice_servers(env), f"${ICE_ENV}"
+    if secrets is not None and "ice_servers" in secrets:
+        return parse_ice_servers([dict(s) for s in secrets["ice_servers"]]), ".streamlit/secrets.toml"
+    return [], "none (direct connections only: localhost or the same network)"
+
+
+@dataclass(frozen=True)
+class LiveStats:
+    """How the live loop is keeping up."""
+
+    processed_fps: float | None
+    """Frames the model finished per second (over the last few seconds)."""
+    camera_fps: float | None
+    """Frames the camera delivered per second."""
+    latency_ms: float | None
+    """Mean time from a frame's arrival to its result being published."""
+    latency_p95_ms: float | None
+    dropped: int
+    """Frames overwritten in the mailbox before the worker took them (the price of never lagging)."""
+    processed: int
+    received: int
+
+
+@dataclass(frozen=True, eq=False)
+class LiveResult:
+    """The newest finished frame: its faces (``core.detector.FaceResult``), timing and optional CAM."""
+
+    frame: int
+    faces: list
+    latency_ms: float
+    stats: LiveStats
+    cam: np.ndarray | None = field(default=None, repr=False)
+    cam_face: int | None = None
+
+    def summary(self) -> list[str]:
+        """One line per face for the page, e.g. ``"face 1 (track 3): happy 87%"``."""
+        return [
+            f"face {i + 1}" + (f" (track {f.track})" if f.track is not None else "") + f": {f.label} {f.score:.0%}"
+            for i, f in enumerate(self.faces)
+        ]
+
+
+class LiveProcessor:
+    """Newest-frame-wins worker. ``on_frame`` is what the WebRTC callback calls; it never blocks on the model.
+
+    Args:
+        process: ``process(rgb, frame_index) -> FrameResult`` (``core.detector.FrameStream.process``).
+        explain: optional ``explain(rgb, face_result) -> (S, S) map`` for the CAM overlay.
+        cam_every_s: at most one CAM per this many seconds (0 disables it).
+        idle_stop_s: the worker exits after this long without frames (it restarts on the next frame).
+    """
+
+    def __init__(
+        self,
+        process: Callable[[np.ndarray, int], object],
+        explain: Callable[[np.ndarray, object], np.ndarray] | None = None,
+        cam_every_s: float = 1.0,
+        idle_stop_s: float = 30.0,
+        window: int = 60,
+    ) -> None:
+        self._process = process
+        self._explain = explain
+        self.cam_every_s = cam_every_s
+        self.idle_stop_s = idle_stop_s
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pending: tuple[int, np.ndarray, float] | None = None
+        self._result: LiveResult | None = None
+        self._received = 0
+        self._dropped = 0
+        self._processed = 0
+        self._arrivals: deque[float] = deque(maxlen=window)
+        self._done: deque[tuple[float, float]] = deque(maxlen=window)  # (finish time, latency s)
+        self._last_cam = 0.0
+        self.error: str | None = None
+        self.results: queue.Queue[LiveResult] = queue.Queue(maxsize=1)
+        """The newest result for the page's UI loop (one slot: an unread result is replaced)."""
+
+    # -- the callback side (streamlit-webrtc's thread): cheap, never waits for the model
+    def on_frame(self, rgb: np.ndarray) -> np.ndarray:
+        """Offer ``rgb`` to the worker (replacing a waiting frame) and return it with the latest result drawn."""
+        now = time.perf_counter()
+        with self._lock:
+            if self._pending is not None:
+                self._dropped += 1
+            self._pending = (self._received, rgb, now)
+            self._received += 1
+            self._arrivals.append(now)
+            result = self._result
+        self._ensure_worker()
+        self._wake.set()
+        return self.draw(rgb, result)
+
+    def draw(self, rgb: np.ndarray, result: LiveResult | None) -> np.ndarray:
+        if result is None or not result.faces:
+            return rgb
+        out = rgb
+        if result.cam is not None and result.cam_face is not None and result.cam_face < len(result.faces):
+            from core.explain import overlay_on_image
+
+            out = overlay_on_image(out, result.cam, result.faces[result.cam_face].aligned, alpha=0.4)
+        boxes = [BoxLabel(f.face.box, i + 1, f.label, f.score) for i, f in enumerate(result.faces)]
+        return draw_faces(out, boxes)
+
+    # -- the worker side
+    def _ensure_worker(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="ferlens-live-worker", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        idle_since = time.perf_counter()
+        while not self._stop.is_set():
+            if not self._wake.wait(timeout=0.5):
+                if time.perf_counter() - idle_since > self.idle_stop_s:
+                    log.info("live worker idle for %.0f s: stopping", self.idle_stop_s)
+                    return
+                continue
+            self._wake.clear()
+            with self._lock:
+                item, self._pending = self._pending, None
+            if item is None:
+                continue
+            idle_since = time.perf_counter()
+            try:
+                self._handle(*item)
+            except Exception as exc:  # noqa: BLE001 - reported to the page through .error and the log
+                log.exception("live frame %d failed", item[0])
+                self.error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+
+    def _handle(self, index: int, rgb: np.ndarray, arrived: float) -> None:
+        frame = self._process(rgb, index)
+        faces = list(frame.faces)
+        cam, cam_face = None, None
+        now = time.perf_counter()
+        if self._explain is not None and self.cam_every_s > 0 and faces and now - self._last_cam >= self.cam_every_s:
+            cam_face = int(np.argmax([f.face.box[2] * f.face.box[3] for f in faces]))
+            cam = self._explain(rgb, faces[cam_face])
+            self._last_cam = time.perf_counter()
+        elif self._result is not None and self._result.cam is not None and faces:
+            cam, cam_face = self._result.cam, self._result.cam_face  # keep the last CAM between refreshes
+        done = time.perf_counter()
+        latency = done - arrived
+        with self._lock:
+            self._processed += 1
+            self._done.append((done, latency))
+            stats = self._stats_locked()
+            self._result = LiveResult(index, faces, latency * 1e3, stats, cam, cam_face)
+            result = self._result
+        try:  # one slot: replace an unread result rather than queue it
+            self.results.get_nowait()
+        except queue.Empty:
+            pass
+        try:
+            self.results.put_nowait(result)
+        except queue.Full:  # the UI thread raced us; the next result will get in
+            pass
+
+    def _stats_locked(self) -> LiveStats:
+        def rate(times) -> float | None:
+            return (len(times) - 1) / (times[-1] - times[0]) if len(times) >= 2 and times[-1] > times[0] else None
+
+        lat = np.array([d[1] for d in self._done]) * 1e3 if self._done else None
+        return LiveStats(
+            processed_fps=rate([d[0] for d in self._done]),
+            camera_fps=rate(list(self._arrivals)),
+            latency_ms=float(lat.mean()) if lat is not None else None,
+            latency_p95_ms=float(np.percentile(lat, 95)) if lat is not None else None,
+            dropped=self._dropped,
+            processed=self._processed,
+            received=self._received,
+        )
+
+    def stats(self) -> LiveStats:
+        with self._lock:
+            return self._stats_locked()
+
+    def latest(self) -> LiveResult | None:
+        with self._lock:
+            return self._result
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop the worker thread (the stream ended or the session changed model)."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+
+def make_callback(processor: LiveProcessor):
+    """The ``video_frame_callback`` for streamlit-webrtc: a pure function of the frame (no ``st.*``)."""
+    import av
+
+    def callback(frame: av.VideoFrame) -> av.VideoFrame:
+        rgb = frame.to_ndarray(format="rgb24")
+        out = processor.on_frame(rgb)
+        return av.VideoFrame.from_ndarray(out, format="rgb24")
+
+    return callback

@@ -1,0 +1,61 @@
+"""Helpers of the video page: where an uploaded clip lives on disk, one frame by index, the timeline table."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+VIDEO_TYPES = ["mp4", "mov", "avi", "mkv", "webm", "m4v"]
+_DIR = Path(tempfile.gettempdir()) / "ferlens-videos"
+
+
+def spool(data: bytes, name: str) -> Path:
+    """Write an uploaded clip to a temp file named by its content hash (OpenCV reads files, not bytes).
+
+    The same clip uploaded twice, or by two sessions, is written once.
+    """
+    _DIR.mkdir(parents=True, exist_ok=True)
+    suffix = Path(name).suffix.lower() if Path(name).suffix.lower().lstrip(".") in VIDEO_TYPES else ".mp4"
+    path = _DIR / f"{hashlib.sha256(data).hexdigest()[:24]}{suffix}"
+    if not path.is_file():
+        tmp = path.with_suffix(path.suffix + ".part")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    return path
+
+
+def read_frame(path: Path, index: int) -> np.ndarray:
+    """Frame ``index`` (0-based, counting every frame) as RGB: earlier frames are grabbed, not decoded."""
+    from core.io import VideoLoadError, iter_video_frames
+
+    if index < 0:
+        raise ValueError(f"frame index must be >= 0, got {index}")
+    frames = iter_video_frames(path, every=max(1, index), max_frames=2 if index else 1)
+    for i, rgb in frames:
+        if i == index:
+            return rgb
+    raise VideoLoadError(f"{Path(path).name} has no frame {index}")
+
+
+def track_summary(table: pd.DataFrame, class_names) -> pd.DataFrame:
+    """Per track: frames seen, first/last time, the most frequent label and the mean probability per class."""
+    if table.empty:
+        return pd.DataFrame(columns=["track", "frames", "from_s", "to_s", "main_label", *class_names])
+    g = table.groupby("track")
+    out = pd.DataFrame(
+        {
+            "frames": g.size(),
+            "from_s": g["time_s"].min(),
+            "to_s": g["time_s"].max(),
+            "main_label": g["label"].agg(lambda s: s.value_counts().idxmax()),
+        }
+    )
+    out = out.join(g[list(class_names)].mean())
+    return out.reset_index()
