@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.engine import InferenceEngine, Steps
+from core.engine import InferenceEngine, Steps, resolve_device
 from core.faces import (
     AlignedFace,
     Face,
@@ -182,6 +182,10 @@ class FrameResult:
     timings: dict = field(default_factory=dict)
 
 
+FrameHook = Callable[[str, np.ndarray, FrameResult], None]
+"""``on_frame(input_name, rgb, frame_result)``: a callback of detect_image/detect_video per processed frame."""
+
+
 def _resolve_preprocess(preprocess: Any, model_names: tuple[str, ...]) -> Steps | None:
     """None -> the model's own steps; a PreprocessConfig, a dict of its fields, names or a callable -> those."""
     if preprocess is None:
@@ -212,7 +216,11 @@ class Detector:
             fields (overrides of the model's steps, e.g. ``{"clahe": False}``), a tuple of step names or a
             callable replaces them (the dashboard's ablation switches).
         device, backend, threads: passed to the engine (``backend="auto"``: onnxruntime on the CPU, torch on a
-            GPU; the first use exports the model once to the ONNX cache, a few seconds).
+            GPU; the first use exports the model once to the ONNX cache, a few seconds). ``threads="auto"``
+            means one CPU thread for torch (process-wide) and onnxruntime when running on the CPU: this
+            pipeline runs many small operations per frame and decodes video on a second thread, and with two
+            threads on a two-core machine that is doing anything else, every small op waits at a barrier:
+            we measured 10-20x lower frame rates (docs/performance.md). ``None`` leaves torch as it is.
         engine: share an existing engine (the app keeps one per model) instead of building one.
         redetect_every: in video and streams, run a full face detection at least every this many processed
             frames and follow faces with the detector's cheap refine step in between (1 = detect every frame).
@@ -232,7 +240,7 @@ class Detector:
         preprocess: Any = None,
         device: str = "auto",
         backend: str = "auto",
-        threads: int | None = None,
+        threads: int | str | None = "auto",
         engine: InferenceEngine | None = None,
         redetect_every: int = 5,
         tracker: TrackerConfig | None = None,
@@ -243,6 +251,10 @@ class Detector:
             raise ValueError(f"unknown framing {framing!r}; choose one of {list(FRAMINGS)}")
         if redetect_every < 1:
             raise ValueError(f"redetect_every must be >= 1, got {redetect_every}")
+        if threads == "auto":
+            threads = 1 if resolve_device(device).type == "cpu" else None
+        elif isinstance(threads, str):
+            raise ValueError(f"threads must be 'auto', None or a positive int, got {threads!r}")
         self.engine = engine or InferenceEngine(model, weights, device=device, backend=backend, threads=threads)
         if isinstance(face_detector, str):
             self.face_detector = create_detector(face_detector, **(face_detector_options or {}))
@@ -303,11 +315,12 @@ class Detector:
         return FrameResult(frame, results, (t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3)
 
     # -- tables
-    def detect_image(self, inputs: Any) -> pd.DataFrame:
+    def detect_image(self, inputs: Any, on_frame: FrameHook | None = None) -> pd.DataFrame:
         """One row per face for one input or a list of inputs (paths, bytes, PIL images, numpy RGB arrays).
 
         An image without faces contributes no row. A bad input raises its typed ``core.io.ImageLoadError``
-        (the CLI catches these per file).
+        (the CLI catches these per file). ``on_frame(name, rgb, frame_result)`` is called for every image,
+        e.g. to explain or draw the faces without running the pipeline twice.
         """
         if isinstance(inputs, (str, Path, bytes, np.ndarray)) or not isinstance(inputs, Iterable):
             inputs = [inputs]
@@ -315,7 +328,10 @@ class Detector:
         for i, src in enumerate(inputs):
             name = str(src) if isinstance(src, (str, Path)) else f"<{type(src).__name__} {i}>"
             rgb = load_image(src, name=name if isinstance(src, (str, Path)) else None)
-            rows.extend(self._rows(name, self._analyze(rgb)))
+            result = self._analyze(rgb)
+            if on_frame is not None:
+                on_frame(name, rgb, result)
+            rows.extend(self._rows(name, result))
         return self._frame(rows, video=False)
 
     def detect_video(
@@ -324,6 +340,7 @@ class Detector:
         skip_frames: int = 0,
         progress: Callable[[int, int], None] | None = None,
         max_frames: int | None = None,
+        on_frame: FrameHook | None = None,
     ) -> pd.DataFrame:
         """One row per face per processed frame, with track ids and smoothed probabilities.
 
@@ -333,6 +350,7 @@ class Detector:
                 ``frame`` always counts every frame of the file from 0.
             progress: called as ``progress(frames_done, frames_expected)`` after each processed frame.
             max_frames: stop after this many processed frames.
+            on_frame: called as ``on_frame(name, rgb, frame_result)`` for every processed frame.
 
         Raises:
             core.io.VideoLoadError: the file cannot be opened or has no readable frame.
@@ -349,6 +367,8 @@ class Detector:
         done = 0
         for index, rgb in _prefetch(iter_video_frames(path, every=every, max_frames=max_frames)):
             result = stream.process(rgb, frame=index)
+            if on_frame is not None:
+                on_frame(str(path), rgb, result)
             t = index / info.fps if info.fps > 0 else float("nan")
             rows.extend(self._rows(str(path), result, time_s=t))
             done += 1

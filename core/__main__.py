@@ -1,0 +1,268 @@
+"""Command line: ``python -m core predict PATH... --out FILE.csv`` (see docs/api.md).
+
+PATH is an image, a video, or a directory (searched recursively for images and videos). The CSV has one row per
+face per frame: ``input, frame, face, x, y, w, h, label, score``, one probability column per class (canonical
+names), the face detector's ``face_score``, five landmarks and per-frame timings (videos add ``time_s``,
+``track``, ``label_raw``, ``score_raw``).
+
+Error policy, so that a batch job over thousands of files is neither silent nor fragile: an image without a
+face gives no row and a ``note:`` line on stderr; an unreadable file gives one ``error:`` line on stderr and the
+others are still processed; the exit status is 1 at the end if any file failed (2 for bad arguments).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+log = logging.getLogger("core.cli")
+
+IMAGE_EXTS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"})
+VIDEO_EXTS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"})
+EXPLAIN_METHODS = ("gradcam", "shap")
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="python -m core",
+        description="ferlens: facial-expression recognition from the command line.",
+    )
+    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = sub.add_parser(
+        "predict",
+        help="classify the faces in images, videos and directories into a CSV",
+        description="Detect, align and classify every face; one CSV row per face per frame.",
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help="image, video, or directory (searched recursively)")
+    p.add_argument("--out", required=True, metavar="FILE.csv", help="CSV file to write")
+    p.add_argument("--model", default="default", help="registered model name (default: %(default)s)")
+    p.add_argument("--weights", default="default", help="a .safetensors file; 'default' = the shipped weights if any")
+    p.add_argument(
+        "--assume-cropped",
+        action="store_true",
+        help="each image is one already-cropped face (no detection), e.g. FER2013-style crops",
+    )
+    p.add_argument("--face-detector", default="default", help="face detector name (default: %(default)s)")
+    p.add_argument(
+        "--framing",
+        default="fer2013",
+        choices=("fer2013", "template"),
+        help="how detected faces are cropped for the model (default: %(default)s, like the training faces)",
+    )
+    p.add_argument("--skip-frames", type=int, default=0, metavar="N", help="videos: skip N frames after each one")
+    p.add_argument(
+        "--explain",
+        choices=EXPLAIN_METHODS,
+        help="write an explanation overlay PNG per face next to the CSV (videos: per track, first frame)",
+    )
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: %(default)s)")
+    p.add_argument(
+        "--backend",
+        default="auto",
+        choices=("auto", "torch", "onnx"),
+        help="auto = onnxruntime on CPU, torch on GPU (default: %(default)s)",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        help="CPU threads for torch and onnxruntime (default: 1 on the CPU, see docs/performance.md)",
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="log progress (INFO)")
+    return ap
+
+
+def iter_inputs(paths: Sequence[str]) -> Iterator[tuple[Path, str]]:
+    """``(path, kind)`` for every input: kind is ``image``, ``video`` or ``missing``.
+
+    A directory contributes its image and video files (by extension, sorted, recursively); other files inside
+    it are skipped. A file named on the command line is always tried (as a video if its extension says so).
+    """
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            for f in sorted(q for q in p.rglob("*") if q.is_file()):
+                ext = f.suffix.lower()
+                if ext in IMAGE_EXTS:
+                    yield f, "image"
+                elif ext in VIDEO_EXTS:
+                    yield f, "video"
+        elif p.exists():
+            yield p, "video" if p.suffix.lower() in VIDEO_EXTS else "image"
+        else:
+            yield p, "missing"
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time of the record (so captured streams work in-process)."""
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    # ferlens' own log lines (e.g. "random init ...: predictions are meaningless") go to stderr; the handler
+    # lives only for this call, so running main() in-process leaves logging as it was.
+    core_log = logging.getLogger("core")
+    handler = _StderrHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    level = core_log.level
+    core_log.addHandler(handler)
+    core_log.setLevel(logging.INFO if args.verbose else logging.WARNING)
+    try:
+        if args.command == "predict":
+            return predict(args)
+        return 2  # pragma: no cover - argparse enforces the sub-command
+    finally:
+        core_log.removeHandler(handler)
+        core_log.setLevel(level)
+
+
+def predict(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from core.detector import Detector
+    from core.io import ImageLoadError
+
+    if args.skip_frames < 0:
+        print(f"error: --skip-frames must be >= 0, got {args.skip_frames}", file=sys.stderr)
+        return 2
+    try:
+        det = Detector(
+            model=args.model,
+            weights=None if args.weights.lower() in ("none", "random") else args.weights,
+            face_detector="assume_cropped" if args.assume_cropped else args.face_detector,
+            framing=args.framing,
+            device=args.device,
+            backend=args.backend,
+            threads=args.threads if args.threads is not None else "auto",
+        )
+    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    explainer = None
+    if args.explain:
+        try:
+            explainer = OverlayWriter(det, args.explain, Path(args.out))
+        except ImportError as exc:
+            print(f"error: --explain is not available: {exc}", file=sys.stderr)
+            return 2
+
+    frames: list[pd.DataFrame] = []
+    failed = 0
+    n_inputs = 0
+    for path, kind in iter_inputs(args.paths):
+        n_inputs += 1
+        if kind == "missing":
+            print(f"error: {path}: no such file or directory", file=sys.stderr)
+            failed += 1
+            continue
+        try:
+            if kind == "video":
+                if args.assume_cropped:
+                    raise ImageLoadError(f"{path}: --assume-cropped takes images, not videos", str(path))
+                hook = explainer.on_video_frame if explainer else None
+                df = det.detect_video(path, skip_frames=args.skip_frames, on_frame=hook)
+            else:
+                hook = explainer.on_image if explainer else None
+                df = det.detect_image(path, on_frame=hook)
+        except (ImageLoadError, OSError) as exc:
+            print(f"error: {_one_line(exc)}", file=sys.stderr)
+            failed += 1
+            continue
+        if df.empty:
+            print(f"note: {path}: no face found", file=sys.stderr)
+        frames.append(df)
+
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    non_empty = [f for f in frames if not f.empty]
+    table = pd.concat(non_empty, ignore_index=True) if non_empty else pd.DataFrame(columns=det.columns)
+    if "track" in table:
+        table["track"] = table["track"].astype("Int64")  # image rows have no track
+    table.to_csv(out, index=False)
+    extra = f", {explainer.written} overlay(s) in {explainer.folder}" if explainer else ""
+    log.info("wrote %d rows for %d input(s) to %s%s", len(table), n_inputs, out, extra)
+    if failed:
+        print(f"error: {failed} of {n_inputs} input(s) could not be read", file=sys.stderr)
+        return 1
+    return 0
+
+
+class OverlayWriter:
+    """Writes one explanation PNG per face (per track for videos) into ``<csv stem>_explain/`` beside the CSV.
+
+    ``gradcam``: the Grad-CAM map on the aligned crop; ``shap``: AU-region Shapley values (blue against the
+    predicted class, red for it) with the regions outlined. Each PNG is the crop at 192 px with the map
+    blended on it; the file name says input, frame, face and label.
+    """
+
+    SIZE = 192
+
+    def __init__(self, detector, method: str, out: Path) -> None:
+        from core import explain  # raises ImportError when the explanations package is missing
+
+        self.explain = explain
+        self.detector = detector
+        self.method = method
+        self.folder = out.with_name(f"{out.stem}_explain")
+        self.written = 0
+        self._inputs: dict[str, int] = {}
+        self._tracks: set[tuple[str, int]] = set()
+
+    def on_image(self, name: str, rgb, result) -> None:
+        for k, face in enumerate(result.faces):
+            self._write(name, result.frame, k, face)
+
+    def on_video_frame(self, name: str, rgb, result) -> None:
+        for k, face in enumerate(result.faces):
+            key = (name, -1 if face.track is None else face.track)
+            if key not in self._tracks:
+                self._tracks.add(key)
+                self._write(name, result.frame, k, face)
+
+    def _map(self, face) -> tuple:
+        ex, engine = self.explain, self.detector.engine
+        size = engine.spec.input_size
+        x = engine.prepare([face.aligned.image], self.detector.steps)
+        target = int(face.raw_probs.argmax()) if face.raw_probs is not None else int(face.probs.argmax())
+        with engine.exclusive() as model:
+            if self.method == "gradcam":
+                return ex.explain_cam(model, x, targets=target, method="gradcam")[0], False
+            if self.detector.assume_cropped:
+                masks = ex.framing_masks(size, "fer2013")
+            else:
+                masks = ex.region_masks_for(face.aligned, size)
+            res = ex.region_shap(model, x, masks, target=target)
+            return res.pixel_map(), True
+
+    def _write(self, name: str, frame: int, k: int, face) -> None:
+        import cv2
+
+        index = self._inputs.setdefault(name, len(self._inputs))
+        heat, signed = self._map(face)
+        crop = cv2.resize(face.aligned.image, (self.SIZE, self.SIZE), interpolation=cv2.INTER_CUBIC)
+        img = self.explain.heatmap_overlay(crop, heat, alpha=0.45, signed=signed)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        stem = Path(name).stem or "input"
+        path = self.folder / f"{index:04d}_{stem}_f{frame}_face{k}_{face.label}_{self.method}.png"
+        if not cv2.imwrite(str(path), cv2.cvtColor(img, cv2.COLOR_RGB2BGR)):
+            raise OSError(f"{path}: could not write the overlay PNG")
+        self.written += 1
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return " ".join(text.split())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,185 @@
+"""InferenceEngine: same numbers as the raw model and as onnxruntime, thread safety, the input pipeline shared
+with training, weights handling and statistics. Inputs are real FER2013 faces."""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from core.engine import InferenceEngine, build_model, crops_to_pixels, prepare
+from core.models import create_model, save_weights
+
+
+@pytest.fixture(scope="module")
+def fer_faces(shared_datasets: Path) -> np.ndarray:
+    """The first 40 faces of fer2013.csv.gz as (40, 48, 48) uint8."""
+    rows = []
+    with gzip.open(shared_datasets / "fer2013" / "fer2013.csv.gz", "rt") as fh:
+        next(fh)
+        for line in fh:
+            rows.append(np.array(line.split(",")[1].split(), dtype=np.uint8).reshape(48, 48))
+            if len(rows) == 40:
+                break
+    return np.stack(rows)
+
+
+def _peaky(model: torch.nn.Module) -> torch.nn.Module:
+    """Scale the classifier so that random-init probabilities are far from uniform (a sharper comparison)."""
+    with torch.no_grad():
+        model.head.weight.mul_(400.0)
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def onnx_dir(tmp_path_factory) -> Path:
+    """One ONNX cache per module: exporting takes seconds, and the cache is what makes later engines cheap."""
+    return tmp_path_factory.mktemp("onnx")
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(1)
+    return _peaky(create_model("default"))
+
+
+def test_engine_equals_raw_model(model, fer_faces):
+    engine = InferenceEngine(model, device="cpu", backend="torch", max_batch=7)
+    crops = list(fer_faces[:20])
+    x = engine.prepare(crops)
+    with torch.no_grad():
+        logits = model(x)
+    probs = torch.softmax(logits, 1).numpy()
+    assert probs.max(1).mean() > 0.5, "the comparison needs non-uniform probabilities"
+    np.testing.assert_allclose(engine.predict_logits(crops), logits.numpy(), atol=1e-5, rtol=0)
+    np.testing.assert_allclose(engine.predict(crops), probs, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(engine.predict(x), probs, atol=1e-5, rtol=0)  # a prepared tensor works too
+    assert engine.predict([]).shape == (0, 7)
+
+
+def test_onnx_backend_matches_torch(model, fer_faces, onnx_dir):
+    torch_engine = InferenceEngine(model, device="cpu", backend="torch")
+    onnx_engine = InferenceEngine(model, backend="onnx", onnx_dir=onnx_dir)
+    assert onnx_engine.backend == "onnx" and onnx_engine._session is not None
+    for n in (1, 7, 40):  # the exported graph has a dynamic batch axis
+        crops = list(fer_faces[:n])
+        np.testing.assert_allclose(onnx_engine.predict(crops), torch_engine.predict(crops), atol=1e-3, rtol=0)
+    exported = sorted(onnx_dir.glob("*.onnx"))
+    assert len(exported) == 1
+    stamp = exported[0].stat().st_mtime_ns
+    InferenceEngine(model, backend="onnx", onnx_dir=onnx_dir)  # same weights: the cached export is reused
+    assert [p.stat().st_mtime_ns for p in onnx_dir.glob("*.onnx")] == [stamp]
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnx"])
+def test_eight_threads_get_their_own_results(model, fer_faces, backend, onnx_dir):
+    engine = InferenceEngine(model, device="cpu", backend=backend, onnx_dir=onnx_dir, max_batch=4)
+    # each thread owns different faces and a different batch size, so any mix-up changes the numbers
+    jobs = [list(fer_faces[i : i + 1 + i % 5]) for i in range(8)]
+    expected = [engine.predict(c) for c in jobs]
+    assert all(not np.allclose(expected[0][0], e[0]) for e in expected[1:])
+    barrier = threading.Barrier(8)
+    results: dict[int, list[np.ndarray]] = {}
+    errors: list[BaseException] = []
+
+    def work(i: int) -> None:
+        try:
+            barrier.wait()
+            results[i] = [engine.predict(jobs[i]) for _ in range(6)]
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors
+    for i in range(8):
+        for got in results[i]:
+            np.testing.assert_allclose(got, expected[i], atol=1e-6, rtol=0)
+    assert engine.stats().calls >= 8 * 6
+
+
+def test_prepare_equals_training_pipeline(fer_faces):
+    """The app and the evaluation must feed a model the same pixels (gray source, RGB source, resize)."""
+    from training.datasets import FaceSet
+    from training.loader import normalize, prepare_tensor
+
+    rgb = np.stack([np.stack([f, np.roll(f, 3, 0), f // 2 + 60], axis=2) for f in fer_faces[:12]])
+    for images in (fer_faces[:12], rgb):
+        n = len(images)
+        fs = FaceSet(images, np.zeros(n, np.int64), np.zeros(n, np.int64), np.arange(n), ("x",) * 7, "all", "t")
+        for name, kw in (("default", {}), ("fernet_s", {"in_chans": 3, "input_size": 64})):
+            spec = create_model(name, **kw).spec
+            ours = prepare(list(images), spec)
+            theirs = normalize(prepare_tensor(fs, spec).float() / 255.0, spec)
+            assert ours.shape == theirs.shape == (n, spec.in_chans, spec.input_size, spec.input_size)
+            torch.testing.assert_close(ours, theirs, atol=1e-6, rtol=0)
+
+
+def test_crops_to_pixels_applies_preprocessing_and_resizes(fer_faces):
+    spec = create_model("hafem_compact", transformer_layers=0, cbam=False).spec  # 224 px RGB with CLAHE
+    assert spec.preprocess == ("clahe",)
+    px = crops_to_pixels([fer_faces[0]], spec)
+    assert px.shape == (1, 1, 224, 224) and px.dtype == torch.uint8
+    plain = crops_to_pixels([fer_faces[0]], spec, steps=lambda im: im)
+    assert not torch.equal(px, plain)  # CLAHE changed the pixels
+    assert prepare([fer_faces[0]], spec).shape == (1, 3, 224, 224)
+
+
+def test_random_init_is_announced_once_and_seeded(caplog):
+    with caplog.at_level(logging.WARNING, logger="core.engine"):
+        a = InferenceEngine("default", device="cpu", backend="torch")
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "meaningless" in warnings[0].getMessage()
+    assert a.weights_status.startswith("random init") and not a.has_trained_weights
+    b = InferenceEngine("default", weights=None, device="cpu", backend="torch")
+    x = torch.randn(3, 1, 48, 48)
+    np.testing.assert_array_equal(a.predict(x), b.predict(x))  # two sessions without weights agree
+
+
+def test_weights_file_and_sidecar_rebuild_the_trained_model(tmp_path, fer_faces):
+    torch.manual_seed(3)
+    trained = _peaky(create_model("fernet_s", num_classes=8, widths=(16, 32, 64, 128)))
+    path = tmp_path / "best.safetensors"
+    meta = {"spec": trained.spec.to_dict(), "config": {"model_overrides": {"widths": [16, 32, 64, 128]}}}
+    save_weights(trained, path, meta)
+    engine = InferenceEngine("fernet_s", weights=path, device="cpu", backend="torch")
+    assert engine.has_trained_weights and engine.weights_status.startswith("trained weights:")
+    assert engine.class_names[-1] == "contempt"
+    x = engine.prepare(list(fer_faces[:5]))
+    with torch.no_grad():
+        np.testing.assert_allclose(engine.predict(x), torch.softmax(trained(x), 1).numpy(), atol=1e-6)
+    with pytest.raises(FileNotFoundError, match="not found"):
+        build_model("default", tmp_path / "missing.safetensors")
+
+
+def test_stats_count_calls_and_images(model, fer_faces):
+    engine = InferenceEngine(model, device="cpu", backend="torch", max_batch=8)
+    assert engine.stats().calls == 0 and engine.stats().latency_ms_mean is None
+    for _ in range(3):
+        engine.predict(list(fer_faces[:10]))  # 10 images = two model calls of 8 and 2
+    s = engine.stats()
+    assert (s.calls, s.images, s.window) == (6, 30, 6)
+    assert 0 < s.latency_ms_p50 <= s.latency_ms_p95 and s.images_per_s > 0 and s.calls_per_s > 0
+    assert set(s.to_dict()) >= {"latency_ms_mean", "images_per_s"}
+
+
+def test_bad_arguments_say_what_is_allowed(model):
+    with pytest.raises(ValueError, match=r"unknown backend 'tpu'; choose one of \['torch', 'onnx', 'auto'\]"):
+        InferenceEngine(model, backend="tpu")
+    with pytest.raises(ValueError, match="unknown model"):
+        InferenceEngine("nope")
+    engine = InferenceEngine(model, device="cpu", backend="torch")
+    with pytest.raises(ValueError, match=r"takes \(N, 1, 48, 48\) input"):
+        engine.predict(torch.zeros(2, 3, 48, 48))
+    with pytest.raises(TypeError, match="uint8"):
+        engine.predict([np.zeros((48, 48), np.float32)])
+    with pytest.raises(ValueError, match="shape"):
+        engine.predict([np.zeros((48, 48, 4), np.uint8)])
