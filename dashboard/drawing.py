@@ -27,7 +27,7 @@ class BoxLabel:
 
 
 def _scale(image: np.ndarray) -> float:
-    return max(0.4, min(image.shape[:2]) / 700.0)
+    return max(0.55, min(image.shape[:2]) / 500.0)
 
 
 def draw_faces(image_rgb: np.ndarray, faces: Sequence[BoxLabel]) -> np.ndarray:

@@ -83,8 +83,8 @@ def weights_banner(settings: Settings) -> None:
         return
     if is_random(engine):
         st.warning(
-            f"No trained weights for {settings.model!r} ({engine.weights_status}): predictions and explanations "
-            "are meaningless until you pick a trained weights file in the sidebar.",
+            f"Model {settings.model!r} runs on random weights: no trained weights are shipped for it yet, so its "
+            "predictions and explanations are meaningless. Pick a trained weights file in the sidebar.",
             icon=":material/warning:",
         )
 
@@ -114,3 +114,30 @@ def explain_bytes(data: bytes, name: str, settings: Settings, face: int):
     return explain_face(
         analyzer.engine, result.rgb, result.faces[face], settings.explainer, analyzer.steps, settings.align
     )
+
+
+@st.cache_resource(max_entries=4, show_spinner="Building the ablated model…")
+def _variant(model: str, weights: str | None, device: str, parts: tuple[str, ...], checkpoint: str | None):
+    from core.engine import InferenceEngine
+    from dashboard.ablation import knockout
+
+    if checkpoint:
+        return InferenceEngine(model, weights=checkpoint, device=device), f"retrained checkpoint {checkpoint}"
+    net, removed = knockout(_engine(model, weights, device), parts)
+    return InferenceEngine(net, device=device), f"knock-out: {', '.join(removed)} bypassed, other weights unchanged"
+
+
+def get_variant_engine(settings: Settings, parts: tuple[str, ...], checkpoint=None):
+    """An engine for the sidebar's model without ``parts``: a matching retrained checkpoint, else a knock-out.
+
+    Returns ``(engine, note)``; the note says which of the two it is.
+    """
+    ckpt = str(checkpoint) if checkpoint else None
+    return _variant(settings.model, settings.weights_arg, settings.device, tuple(parts), ckpt)
+
+
+def analyzer_with(engine, settings: Settings, preprocess: tuple[str, ...] | None):
+    """A ``core.detector.Detector`` around ``engine`` sharing the cached face detector (cheap to build)."""
+    from core.detector import Detector
+
+    return Detector(engine=engine, face_detector=get_analyzer(settings).face_detector, preprocess=preprocess)

@@ -42,12 +42,12 @@ def load_results_ref(ref: str) -> dict:
     return _load_path(str(path), path.stat().st_mtime)
 
 
-def display_ref(ref: str) -> str:
-    """A results reference as shown in menus: the path relative to the repo, or the uploaded file's name."""
+def display_ref(ref: str | Path) -> str:
+    """A file reference as shown in menus: the path relative to the repo, or as given (uploads, other folders)."""
     try:
         return str(Path(ref).resolve().relative_to(REPO_ROOT))
     except ValueError:
-        return ref
+        return str(ref)
 
 
 def results_picker(label: str = "Results JSON", key: str = "results", upload: bool = True) -> str | None:
@@ -126,3 +126,11 @@ def live_processor(settings, cam: bool):
     proc = LiveProcessor(lambda rgb, i: stream.process(rgb, frame=i), explain if cam else None)
     st.session_state[LIVE_KEY] = (key, proc)
     return proc
+
+
+def sample_photo():
+    """``samples/single_face.jpg`` of the local datasets folder when present (a photo to start from), else None."""
+    from training.datasets import data_root
+
+    path = data_root() / "samples" / "single_face.jpg"
+    return path if path.is_file() else None

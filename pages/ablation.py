@@ -1,8 +1,73 @@
-"""ablation page (being written)."""
+"""Ablation: switch parts of the model and of the input pipeline off, live on one photo; the ablation table."""
 
+import json
+
+import pandas as pd
 import streamlit as st
 
-from dashboard import resources
+from dashboard import ablation, resources, widgets
+from dashboard.analysis import analyze_rgb
+from dashboard.errors import guard
+from dashboard.sidebar import current_settings, runs_dir
 
-st.title("ablation")
-resources.require("core.engine")
+st.title("Ablation")
+resources.require("core.detector")
+settings = current_settings()
+engine = resources.get_engine(settings)
+spec, have = engine.spec, ablation.arch_parts(engine.spec.config)
+photo = st.file_uploader("A photo", type=["jpg", "jpeg", "png", "webp", "bmp"], key="abl_file")
+sample = widgets.sample_photo()
+if photo is None and sample is None:
+    st.info("Add a photo to compare the full model with its ablations on it.")
+    st.stop()
+data, name = (photo.getvalue(), photo.name) if photo is not None else (sample.read_bytes(), sample.name)
+
+st.caption(f"Parts of `{spec.name}` (on = kept). Switches a model lacks are disabled.")
+c, k = st.columns(6), spec.name  # keys per model: a switch's state must not carry over to another model
+sw = ablation.Switches(
+    cbam=c[0].toggle("CBAM", value=have["cbam"], disabled=not have["cbam"], key=f"abl_cbam_{k}"),
+    transformer=c[1].toggle(
+        "Transformer", value=have["transformer"], disabled=not have["transformer"], key=f"abl_tr_{k}"
+    ),
+    compound_loss=c[2].toggle(
+        "Compound loss", value=True, key="abl_loss", help="Needs a checkpoint trained without it."
+    ),
+    align=c[3].toggle("Alignment", value=settings.align, key="abl_align"),
+    clahe=c[4].toggle("CLAHE", value="clahe" in spec.preprocess, key=f"abl_clahe_{k}"),
+    gamma=c[5].toggle("Gamma", value="gamma" in spec.preprocess, key=f"abl_gamma_{k}"),
+)
+overrides = sw.overrides(spec.config)
+checkpoint = ablation.find_checkpoint(runs_dir(), spec.name, overrides, sw.compound_loss)
+if not sw.compound_loss and checkpoint is None:
+    st.warning(
+        "No checkpoint of this model trained without the compound loss under runs/: the loss switch is "
+        "ignored (a loss cannot be removed from a trained model)."
+    )
+    checkpoint = ablation.find_checkpoint(runs_dir(), spec.name, overrides, True) if overrides else None
+
+with guard("running the full and the ablated model", stop=True):
+    from core.io import load_image
+
+    rgb = load_image(data, name=name)
+    full = analyze_rgb(resources.get_analyzer(settings), rgb, name, settings.align)
+    removed = sw.removed(spec.config)
+    variant_engine, note = (
+        resources.get_variant_engine(settings, removed, checkpoint) if removed or checkpoint else (engine, "same model")
+    )
+    ablated = analyze_rgb(resources.analyzer_with(variant_engine, settings, sw.preprocess()), rgb, name, sw.align)
+left, right = st.columns(2)
+left.image(full.annotated, caption="full: as configured in the sidebar", width="stretch")
+right.image(ablated.annotated, caption=f"ablated ({note})", width="stretch")
+table = pd.DataFrame(ablation.variant_table({"full": full, "ablated": ablated}, engine.class_names))
+st.dataframe(table, hide_index=True)
+
+st.subheader("Ablation table from training")
+reports = ablation.ablation_reports(runs_dir())
+if not reports:
+    st.info("No `ablation.json` under runs/ yet: `python -m training.ablate --seeds 0 1 2 --out runs/ablation`.")
+else:
+    report = st.selectbox("Report", reports, format_func=widgets.display_ref, key="abl_report")
+    with guard("reading the ablation report"):
+        from training.ablate import markdown
+
+        st.markdown(markdown(json.loads(report.read_text())))

@@ -18,22 +18,24 @@ with guard("reading the ICE/TURN configuration", stop=True):
     ice, ice_source = live.ice_servers(widgets.secrets_or_none())
 with guard("loading the model", stop=True):
     proc = widgets.live_processor(settings, cam)
-ctx = webrtc_streamer(
-    key="ferlens-live",
-    mode=WebRtcMode.SENDRECV,
-    rtc_configuration={"iceServers": ice},
-    media_stream_constraints={"video": True, "audio": False},
-    video_frame_callback=live.make_callback(proc),
-    async_processing=True,
-)
+ctx = None
+with guard("starting the WebRTC stream"):
+    ctx = webrtc_streamer(
+        key="ferlens-live",
+        mode=WebRtcMode.SENDRECV,
+        rtc_configuration={"iceServers": ice},
+        media_stream_constraints={"video": True, "audio": False},
+        video_frame_callback=live.make_callback(proc),
+        async_processing=True,
+    )
 st.caption(f"ICE servers: {ice_source}. The video runs at the camera's rate; each prediction uses the newest frame.")
-with st.expander("The stream does not connect? Take a snapshot instead"):
+with st.expander("The stream does not connect? Take a snapshot instead", expanded=ctx is None):
     shot = st.camera_input("Snapshot", key="live_snapshot")
     if shot is not None:
         with guard("analysing the snapshot"):
             panels.image_result(resources.analyze_bytes(shot.getvalue(), "snapshot.jpg", settings), key="snap")
 
-if ctx.state.playing:
+if ctx is not None and ctx.state.playing:
     labels, metrics = st.empty(), st.empty()
     while ctx.state.playing:
         try:

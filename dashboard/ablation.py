@@ -1,0 +1,140 @@
+"""The ablation page's logic: which parts can be switched off for a model, and how each is switched off.
+
+Three kinds of parts, three honest ways to remove them on one image:
+
+* **Architecture** (CBAM, the Transformer encoder): the part is bypassed (replaced by identity) in a copy of
+  the current model, every other layer keeping its weights ("knock-out": the trained network minus that part,
+  not retrained). When a training run of exactly that configuration (``create_model`` overrides such as
+  ``cbam=False``) exists under ``runs/`` (e.g. from ``python -m training.ablate``), its checkpoint is used
+  instead: that is the retrained ablation.
+* **Training** (the compound loss): cannot be removed at inference; only a checkpoint trained without it can
+  show its effect. Without one the switch is disabled and says why.
+* **Input pipeline** (5-point alignment, CLAHE, adaptive gamma): applied or not before the same model.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+ARCH_PARTS: dict[str, tuple[str, dict]] = {
+    "cbam": ("CBAM attention", {"cbam": False}),
+    "transformer": ("Transformer encoder", {"transformer_layers": 0}),
+}
+"""Part -> (label, the ``create_model`` overrides that remove it)."""
+
+
+def arch_parts(config: dict) -> dict[str, bool]:
+    """Which architecture parts the model has (from its ``ModelSpec.config``)."""
+    return {"cbam": bool(config.get("cbam")), "transformer": int(config.get("transformer_layers") or 0) > 0}
+
+
+@dataclass(frozen=True)
+class Switches:
+    """What is kept (True) or switched off (False)."""
+
+    cbam: bool = True
+    transformer: bool = True
+    compound_loss: bool = True
+    align: bool = True
+    clahe: bool = False
+    gamma: bool = False
+
+    def removed(self, config: dict) -> tuple[str, ...]:
+        """The architecture parts the model has and the switches turn off."""
+        have = arch_parts(config)
+        return tuple(p for p in ARCH_PARTS if have[p] and not getattr(self, p))
+
+    def overrides(self, config: dict) -> dict:
+        """``create_model`` overrides that remove the switched-off architecture parts the model has."""
+        have = arch_parts(config)
+        out: dict = {}
+        for part, (_, remove) in ARCH_PARTS.items():
+            if have[part] and not getattr(self, part):
+                out.update(remove)
+        return out
+
+    def preprocess(self) -> tuple[str, ...]:
+        return tuple(s for s in ("gamma", "clahe") if getattr(self, s))
+
+
+def find_checkpoint(runs: Path, model: str, overrides: dict, compound_loss: bool, limit: int = 500) -> Path | None:
+    """A trained ``best.safetensors`` under ``runs`` whose sidecar says: same model, those overrides, that loss.
+
+    Matching reads the trainer's sidecar (``config.model``, ``config.model_overrides``, ``config.loss.name``);
+    the newest match wins. None when no run of that configuration exists.
+    """
+    if not runs.is_dir():
+        return None
+    found = []
+    for i, side in enumerate(runs.rglob("best.json")):
+        if i >= limit:
+            break
+        try:
+            cfg = json.loads(side.read_text()).get("config") or {}
+        except (OSError, json.JSONDecodeError) as exc:
+            log.warning("skipping %s: %s", side, exc)
+            continue
+        if cfg.get("model") != model:
+            continue
+        own = cfg.get("model_overrides") or {}
+        if any(own.get(k) != v for k, v in overrides.items()):
+            continue
+        loss = (cfg.get("loss") or {}).get("name")
+        if (loss == "compound") != compound_loss:
+            continue
+        weights = side.with_suffix(".safetensors")
+        if weights.is_file():
+            found.append(weights)
+    return max(found, key=lambda p: p.stat().st_mtime) if found else None
+
+
+def _part_class(part: str):
+    from torch import nn
+
+    from core.models.cbam import CBAM
+
+    return {"cbam": CBAM, "transformer": nn.TransformerEncoder}[part]
+
+
+def knockout(engine, parts: tuple[str, ...]):
+    """A copy of the engine's model with every module of ``parts`` bypassed (replaced by identity).
+
+    CBAM re-weights a feature map and the Transformer encoder maps tokens to tokens of the same shape, so
+    both can be bypassed while every other layer keeps its trained weights exactly (no renamed or reshaped
+    tensor). Returns ``(model, removed)``: the copy in eval mode and the names of the bypassed modules.
+    """
+    import copy
+
+    from torch import nn
+
+    model = copy.deepcopy(engine.model)
+    kinds = tuple(_part_class(p) for p in parts)
+    targets = [name for name, m in model.named_modules() if name and isinstance(m, kinds)]
+    for name in targets:
+        parent_name, _, child = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        setattr(parent, child, nn.Identity())
+    return model.eval(), targets
+
+
+def variant_table(variants: dict[str, object], class_names) -> list[dict]:
+    """Rows for the comparison table: per variant and face, label, confidence and every probability."""
+    rows = []
+    for name, result in variants.items():
+        for i, face in enumerate(result.faces):
+            row = {"variant": name, "face": i + 1, "label": face.label, "confidence": face.score}
+            row.update({c: float(p) for c, p in zip(class_names, face.probs, strict=True)})
+            rows.append(row)
+    return rows
+
+
+def ablation_reports(runs: Path, limit: int = 20) -> list[Path]:
+    """``ablation.json`` files written by ``python -m training.ablate`` under ``runs``, newest first."""
+    if not runs.is_dir():
+        return []
+    return sorted(runs.rglob("ablation.json"), key=lambda p: p.stat().st_mtime, reverse=True)[:limit]

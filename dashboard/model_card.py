@@ -1,0 +1,163 @@
+"""The model card's facts, gathered from files: nothing here is typed in by hand.
+
+* the model: its ``ModelSpec``, parameter count (counted on the loaded model), weights status and the training
+  command and scores recorded in the weights' JSON sidecar;
+* its test scores: results JSONs of this model (and these weights, by sha256) found under ``runs/``;
+* the papers' claims (``paper_claims.json``, each with its source) beside what ferlens measured: results JSONs
+  (by model, dataset, split, or ablation rung), ``bench/results/models.json`` (parameters) and
+  ``bench/results/engine.json`` (speed), or "not measured yet".
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from dashboard import REPO_ROOT
+
+log = logging.getLogger(__name__)
+
+CLAIMS_FILE = Path(__file__).with_name("paper_claims.json")
+MODEL_CARD_DOC = REPO_ROOT / "docs" / "model-card.md"
+BENCH_DIR = REPO_ROOT / "bench" / "results"
+
+
+def load_claims(path: Path = CLAIMS_FILE) -> list[dict]:
+    return json.loads(path.read_text())["claims"]
+
+
+def parameter_count(model) -> int:
+    return int(sum(p.numel() for p in model.parameters()))
+
+
+def _fmt(value, unit: str) -> str:
+    if value is None:
+        return "—"
+    if unit == "fraction":
+        return f"{100 * value:.1f} %"
+    if unit == "count":
+        return f"{value / 1e6:.1f} M"
+    return f"{value:g}"
+
+
+def _results_measure(claim: dict, results: list[dict]) -> tuple[str, str]:
+    m = claim["measure"]
+    hits = []
+    for d in results:
+        meta = d["meta"]
+        dataset = str(meta["data"]["source"]).split(":", 1)[0]
+        if dataset != m["dataset"] or meta["data"]["split"] != m["split"]:
+            continue
+        if "rungs" in m and meta.get("rung") not in m["rungs"]:
+            continue
+        if "models" in m and meta.get("model") not in m["models"]:
+            continue
+        if not meta.get("weights"):
+            continue  # a random-init evaluation measures nothing about a claim
+        hits.append(d)
+    if not hits:
+        return "not measured yet", ""
+    best = max(hits, key=lambda d: d["meta"].get("date", ""))
+    v = best["metrics"][m["metric"]]
+    ci = f" [{_fmt(v['ci_low'], 'fraction')}, {_fmt(v['ci_high'], 'fraction')}]" if v["ci_low"] is not None else ""
+    seeds = len(hits)
+    where = f"{best['meta']['model']} on {m['dataset']} {m['split']} (n={best['meta']['data']['n']})"
+    return f"{_fmt(v['value'], 'fraction')}{ci}", f"{where}; {seeds} run(s) found, newest shown"
+
+
+def _bench(name: str) -> dict | None:
+    path = BENCH_DIR / name
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        log.warning("%s unreadable: %s", path, exc)
+        return None
+
+
+def _models_json_measure(claim: dict) -> tuple[str, str]:
+    data = _bench("models.json")
+    if not data:
+        return "not measured yet", ""
+    rows = {r["model"]: r for r in data.get("models", [])}
+    parts = [
+        f"{name}: {_fmt(rows[name][claim['measure']['field']], claim['unit'])}"
+        for name in claim["measure"]["models"]
+        if name in rows
+    ]
+    return ("; ".join(parts), "bench/results/models.json") if parts else ("not measured yet", "")
+
+
+def _engine_json_measure(claim: dict) -> tuple[str, str]:
+    data = _bench("engine.json")
+    if not data:
+        return "not measured yet", "run bench/engine.py"
+    text = json.dumps(data)
+    if not any(m in text for m in claim["measure"]["models"]):
+        return "not measured yet", "bench/results/engine.json has no HAFEM row"
+    return "see bench/results/engine.json", "different hardware: compare with care"
+
+
+def claims_table(results: list[dict], claims: list[dict] | None = None) -> pd.DataFrame:
+    """One row per claim: paper, what, claimed value, ferlens' measurement (or "not measured yet"), source."""
+    rows = []
+    for c in claims if claims is not None else load_claims():
+        kind = c["measure"]["kind"]
+        if kind == "results":
+            measured, how = _results_measure(c, results)
+        elif kind == "models_json":
+            measured, how = _models_json_measure(c)
+        elif kind == "engine_json":
+            measured, how = _engine_json_measure(c)
+        else:
+            raise ValueError(f"claim {c['id']}: unknown measure kind {kind!r}")
+        rows.append(
+            {
+                "paper": c["paper"],
+                "claim": c["what"],
+                "claimed": _fmt(c["claimed"], c["unit"]),
+                "ferlens measured": measured,
+                "how": how,
+                "source": c["source"],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def own_results(results: list[dict], model: str, weights_sha: str | None) -> pd.DataFrame:
+    """Headline metrics (with CIs) of the results JSONs of this model and these weights."""
+    rows = []
+    for d in results:
+        meta = d["meta"]
+        if meta.get("model") != model or (meta.get("weights_sha256") or None) != weights_sha:
+            continue
+        row = {
+            "data": f"{str(meta['data']['source']).split(':', 1)[0]} {meta['data']['split']}",
+            "n": meta["data"]["n"],
+        }
+        for key in ("accuracy", "macro_f1", "ece"):
+            v = d["metrics"][key]
+            ci = f" [{v['ci_low']:.3f}, {v['ci_high']:.3f}]" if v["ci_low"] is not None else ""
+            row[key] = "n/a" if v["value"] is None else f"{v['value']:.3f}{ci}"
+        row["date"] = meta.get("date")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+LIMITATIONS = """
+- **Data.** FER2013 and FERPlus are 48×48 grayscale web images, mostly frontal, young and adult faces; their
+  labels are noisy (FERPlus' crowd majority disagrees with the FER2013 label on a large share of images, see
+  docs/papers.md). Scores on them do not transfer to profile views, low light, children, occlusion (masks,
+  glasses) or to video without calibration checks.
+- **What is measured.** Seven (or eight) posed-expression categories, not emotions people feel: a smile is
+  labelled "happy" whatever its cause. Do not use the output to infer feelings, honesty, intent or health.
+- **Fairness.** FER2013 carries no demographic labels, so ferlens cannot report accuracy per age, gender or
+  skin tone; expect differences across groups and evaluate on data representative of your users before use.
+- **Calibration.** Confidence is a model score; read it together with the reliability diagram (Evaluation).
+- **Explanations.** CAM and SHAP maps show what moves the score, not why a person looks the way they do;
+  check them with the deletion/insertion curves in docs/explanations.md before relying on them.
+"""
