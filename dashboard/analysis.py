@@ -131,16 +131,18 @@ def explain_face(engine, rgb: np.ndarray, result, method: str, steps=None, align
     overlay = heatmap_overlay(shown.image, ex.heat, alpha=0.45, signed=ex.signed, regions=regions_for(shown))
     name = engine.class_names[target]
     agree = agreement(ex.heat, masks, name)
-    table = agreement_frame(agree)
-    summary = {
-        "class": name,
+    return FaceExplanation(method, name, overlay, agreement_frame(agree), _summary(agree), ex.heat, ex.signed)
+
+
+def _summary(agree) -> dict:
+    return {
+        "class": agree.class_name,
         "expected": ", ".join(agree.expected) or "none (neutral)",
         "lift": agree.lift,
         "rank_auc": agree.rank_auc,
         "top_region": agree.top_region,
         "outside": agree.share_outside,
     }
-    return FaceExplanation(method, name, overlay, table, summary, ex.heat, ex.signed)
 
 
 def agreement_frame(agree) -> pd.DataFrame:
@@ -168,3 +170,25 @@ def photo_overlay(rgb: np.ndarray, results: list, explanations: list[FaceExplana
         out = overlay_on_image(out, ex.map, r.aligned, alpha=0.45, signed=ex.signed, regions=regions_for(r.aligned))
     boxes = [BoxLabel(r.face.box, i + 1, r.label, r.score) for i, r in enumerate(results)]
     return draw_faces(out, boxes)
+
+
+def explain_dataset_crop(engine, image: np.ndarray, method: str, target: int, size: int = 240) -> FaceExplanation:
+    """Explain a pre-cropped dataset face (FER2013 framing), with its AU regions and FACS agreement.
+
+    FER2013 images have no landmarks; the regions come from where faces sit in FER2013's framing on average
+    (``core.explain.regions.framing_masks``), which is how the evaluation's agreement numbers are made too.
+    """
+    from core.explain import agreement, heatmap_overlay
+    from core.explain.regions import framing_landmarks
+    from core.faces.au_regions import au_regions
+    from dashboard.drawing import upscale
+    from dashboard.explain import explain_crop, fer_masks
+
+    masks = fer_masks(engine.spec.input_size)
+    ex = explain_crop(engine, image, method, target=target, masks=masks)
+    shown = upscale(image, size)
+    regions = au_regions(framing_landmarks(shown.shape[0], "fer2013"))
+    overlay = heatmap_overlay(shown, ex.heat, alpha=0.45, signed=ex.signed, regions=regions)
+    name = engine.class_names[ex.target]
+    agree = agreement(ex.heat, masks, name)
+    return FaceExplanation(method, name, overlay, agreement_frame(agree), _summary(agree), ex.heat, ex.signed)

@@ -165,3 +165,29 @@ def write_y4m(video: Path, out: Path, max_frames: int | None = None, width: int 
     if not header_done:
         raise ValueError(f"{video} yielded no frame")
     return out
+
+
+def start_webrtc(driver, timeout_s: float = 60.0) -> None:
+    """Press streamlit-webrtc's START button (it lives in the component's iframe)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    frame = WebDriverWait(driver, timeout_s).until(lambda d: d.find_elements(By.TAG_NAME, "iframe"))[0]
+    driver.switch_to.frame(frame)
+    try:
+        button = WebDriverWait(driver, timeout_s).until(
+            lambda d: next((b for b in d.find_elements(By.TAG_NAME, "button") if b.text.strip() == "START"), None)
+        )
+        button.click()
+    finally:
+        driver.switch_to.default_content()
+
+
+def wait_for_match(driver, pattern, timeout_s: float = 60.0):
+    """Wait until the page text matches the compiled regex ``pattern``; return the match."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout_s, poll_frequency=0.25).until(
+        lambda d: pattern.search(d.find_element(By.TAG_NAME, "body").text)
+    )

@@ -1,4 +1,6 @@
-"""Drawing on images for the pages: numbered face boxes with labels, heat-map overlays, PNG encoding.
+"""Drawing on images for the pages: numbered face boxes with labels, enlarged crops, PNG encoding.
+
+Heat-map overlays are ``core.explain``'s (``heatmap_overlay``, ``overlay_on_image``).
 
 Pure numpy/OpenCV on ``(H, W, 3)`` uint8 RGB arrays (the ``core.io`` convention); every function returns a
 new array. Text size and line width scale with the image, so a 4000 px photo and a 48 px FER2013 crop both
@@ -53,27 +55,6 @@ def draw_faces(image_rgb: np.ndarray, faces: Sequence[BoxLabel]) -> np.ndarray:
         ink = (0, 0, 0) if sum(color) > 380 else (255, 255, 255)
         cv2.putText(out, text, (x + thick, top + th + thick), font, fscale, ink, max(1, thick // 2), cv2.LINE_AA)
     return out
-
-
-def heat_overlay(
-    image_rgb: np.ndarray, heat: np.ndarray, alpha: float = 0.45, mask: np.ndarray | None = None
-) -> np.ndarray:
-    """Blend a ``[0, 1]`` map (any size; resized to the image) onto the image with the JET colour map.
-
-    ``mask`` (same size as the image, float weights or bool) limits the blend, e.g. to the crop's footprint
-    when a face's map is warped back onto the whole photo.
-    """
-    h, w = image_rgb.shape[:2]
-    hm = np.asarray(heat, dtype=np.float32)
-    if hm.shape[:2] != (h, w):
-        hm = cv2.resize(hm, (w, h), interpolation=cv2.INTER_LINEAR)
-    hm = np.clip(np.nan_to_num(hm), 0.0, 1.0)
-    colored = cv2.applyColorMap((hm * 255).astype(np.uint8), cv2.COLORMAP_JET)[..., ::-1]
-    a = np.full((h, w, 1), alpha, np.float32)
-    if mask is not None:
-        a = a * np.asarray(mask, np.float32).reshape(h, w, 1)
-    out = image_rgb.astype(np.float32) * (1 - a) + colored.astype(np.float32) * a
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
 def upscale(image: np.ndarray, size: int = 192) -> np.ndarray:

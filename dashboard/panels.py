@@ -108,3 +108,59 @@ def live_metrics(stats) -> None:
     c3.metric("Camera frames / s", fmt(stats.camera_fps, ".1f"))
     dropped = stats.dropped / stats.received if stats.received else 0.0
     c4.metric("Frames skipped", f"{dropped:.0%}", help="Frames replaced by a newer one before the model got to them.")
+
+
+def gallery(d: dict, rows, fer, reviewed: dict, page: int, columns: int = 6) -> None:
+    """One page of the explorer's gallery: image, ``#id true→pred confidence`` (+ verdict), an Open button."""
+    from dashboard import explorer, images
+    from dashboard.errors import guard
+
+    grid = st.columns(columns)
+    for k, (idx, row) in enumerate(explorer.page_rows(rows, page).iterrows()):
+        with grid[k % columns]:
+            with guard(f"loading image {row['id']}"):
+                st.image(drawing.upscale(images.row_image(d, idx, fer), 96), width="stretch")
+            badge = f" · {reviewed[row['id']].verdict}" if row["id"] in reviewed else ""
+            st.caption(f"#{row['id']} {row['true_name']}→{row['pred_name']} {row['confidence']:.0%}{badge}")
+            if st.button("Open", key=f"xp_open_{row['id']}", width="stretch"):
+                st.session_state["xp_item"] = int(idx)
+
+
+def review_item(d: dict, row, image, store, sidebar_settings) -> None:
+    """The opened image: probabilities, explanation by the evaluated model, the verdict form and its history."""
+    from dashboard import evaluation, explorer, resources, verdicts
+    from dashboard.analysis import explain_dataset_crop
+    from dashboard.errors import guard
+
+    names, dataset = d["class_names"], evaluation.dataset_key(d)
+    st.subheader(f"Image #{row['id']}: labelled {row['true_name']}, predicted {row['pred_name']}")
+    cols = st.columns([1, 1, 2])
+    cols[0].image(drawing.upscale(image, 240), caption="as in the dataset", width="stretch")
+    cols[2].plotly_chart(charts.probability_bar(row["probs"], names, "the model's probabilities"), key="xp_probs")
+    settings, note = explorer.engine_settings_for(d, sidebar_settings)
+    with cols[1], guard("explaining the image"):
+        ex = explain_dataset_crop(resources.get_engine(settings), image, settings.explainer, int(row["pred"]))
+        st.image(ex.crop_overlay, caption=f"{ex.method} for '{ex.target}'", width="stretch")
+        st.caption(note)
+    with st.form("xp_verdict", clear_on_submit=True):
+        verdict = st.radio("Verdict", verdicts.VERDICTS, horizontal=True, key="xp_v")
+        note_text = st.text_area("Note", key="xp_note")
+        reviewer = st.text_input("Reviewer", value=st.session_state.get("reviewer", ""), key="xp_reviewer")
+        if st.form_submit_button("Save verdict", icon=":material/save:"):
+            with guard("saving the verdict"):
+                v = verdicts.Verdict(
+                    dataset=dataset,
+                    item_id=int(row["id"]),
+                    verdict=verdict,
+                    reviewer=reviewer,
+                    true_label=row["true_name"],
+                    pred_label=row["pred_name"],
+                    note=note_text,
+                    model=evaluation.model_key(d),
+                    confidence=float(row["confidence"]),
+                )
+                saved = store.add(v)
+                st.session_state["reviewer"] = saved.reviewer
+                st.success(f"Saved: {saved.verdict} by {saved.reviewer}")
+    history = explorer.verdict_rows(store.for_item(dataset, int(row["id"])))
+    st.dataframe(history, hide_index=True, key="xp_history")

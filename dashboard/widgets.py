@@ -58,7 +58,7 @@ def results_picker(label: str = "Results JSON", key: str = "results", upload: bo
     opened: dict[str, dict] = st.session_state.setdefault(OPENED_KEY, {})
     if upload:
         files = st.file_uploader(
-            "Open results JSONs written by `python -m training.evaluate … --out FILE.json`",
+            "Or open results JSONs from elsewhere",
             type=["json"],
             accept_multiple_files=True,
             key=f"{key}_upload",

@@ -23,18 +23,19 @@ if photo is None and sample is None:
 data, name = (photo.getvalue(), photo.name) if photo is not None else (sample.read_bytes(), sample.name)
 
 st.caption(f"Parts of `{spec.name}` (on = kept). Switches a model lacks are disabled.")
-c, k = st.columns(6), spec.name  # keys per model: a switch's state must not carry over to another model
+k = spec.name  # keys per model: a switch's state must not carry over to another model
+m, p = st.columns(3), st.columns(3)
 sw = ablation.Switches(
-    cbam=c[0].toggle("CBAM", value=have["cbam"], disabled=not have["cbam"], key=f"abl_cbam_{k}"),
-    transformer=c[1].toggle(
+    cbam=m[0].toggle("CBAM", value=have["cbam"], disabled=not have["cbam"], key=f"abl_cbam_{k}"),
+    transformer=m[1].toggle(
         "Transformer", value=have["transformer"], disabled=not have["transformer"], key=f"abl_tr_{k}"
     ),
-    compound_loss=c[2].toggle(
+    compound_loss=m[2].toggle(
         "Compound loss", value=True, key="abl_loss", help="Needs a checkpoint trained without it."
     ),
-    align=c[3].toggle("Alignment", value=settings.align, key="abl_align"),
-    clahe=c[4].toggle("CLAHE", value="clahe" in spec.preprocess, key=f"abl_clahe_{k}"),
-    gamma=c[5].toggle("Gamma", value="gamma" in spec.preprocess, key=f"abl_gamma_{k}"),
+    align=p[0].toggle("Alignment", value=settings.align, key="abl_align"),
+    clahe=p[1].toggle("CLAHE", value="clahe" in spec.preprocess, key=f"abl_clahe_{k}"),
+    gamma=p[2].toggle("Adaptive gamma", value="gamma" in spec.preprocess, key=f"abl_gamma_{k}"),
 )
 overrides = sw.overrides(spec.config)
 checkpoint = ablation.find_checkpoint(runs_dir(), spec.name, overrides, sw.compound_loss)

@@ -1,0 +1,118 @@
+"""End to end in headless Chromium: the app served on 127.0.0.1, every page rendered and screenshotted, a photo
+uploaded, and the live page fed by Chromium's fake camera (a Y4M made from single_face.mp4) until a predicted
+label shows up on the page.
+
+Needs Debian ``chromium`` + ``chromium-driver`` (``make browser``); skipped when they are absent, except in CI
+(``CI`` set), where their absence is a failure. Screenshots go to ``$FERLENS_SCREENSHOTS`` or a temp folder.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from dashboard import browser
+from dashboard.navigation import PAGES
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+PAGE_TEXT = {
+    "upload": "Add one or more photos",
+    "live": "ICE servers:",
+    "video": "Add a short clip",
+    "evaluation": "Confusion",
+    "explorer": "images · page",
+    "ablation": "Ablation table from training",
+    "model_card": "Limitations",
+}
+
+
+@pytest.fixture(scope="module")
+def chromium() -> None:
+    if browser.chromium_paths() is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium/chromedriver missing in CI: `make browser` installs them")
+        pytest.skip("chromium and chromedriver are not installed (make browser)")
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = Path(os.environ.get("FERLENS_SCREENSHOTS") or tmp_path_factory.mktemp("screenshots"))
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+@pytest.fixture(scope="module")
+def app(chromium, results_pair, shared_datasets: Path, tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("app")
+    (root / "runs").mkdir()
+    shutil.copy(results_pair[0], root / "runs" / "default-test.json")
+    env = {"FERLENS_RUNS": str(root / "runs"), "FERLENS_DB": str(root / "v.db"), "FERLENS_DATA": str(shared_datasets)}
+    env["FERLENS_ICE_SERVERS"] = "[]"
+    with browser.running_app(env=env, log_path=root / "app.log") as url:
+        yield url, root
+
+
+def _body(driver) -> str:
+    from selenium.webdriver.common.by import By
+
+    return driver.find_element(By.TAG_NAME, "body").text
+
+
+def _assert_clean(driver) -> None:
+    from selenium.webdriver.common.by import By
+
+    assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]'), "a traceback is on the page"
+    assert "Traceback" not in _body(driver)
+
+
+def test_every_page_renders(app, shots: Path, samples_dir: Path, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    url, _ = app
+    driver = browser.chrome(tmp_path / "profile")
+    try:
+        for info in PAGES:
+            driver.get(f"{url}/{'' if info is PAGES[0] else info.url_path}")  # the default page lives at /
+            browser.wait_for_text(driver, PAGE_TEXT[info.url_path], timeout_s=120)
+            browser.wait_idle(driver)
+            _assert_clean(driver)
+            driver.save_screenshot(str(shots / f"{info.url_path}.png"))
+            assert (shots / f"{info.url_path}.png").stat().st_size > 10_000
+        driver.get(f"{url}/")
+        browser.wait_for_text(driver, PAGE_TEXT["upload"], timeout_s=120)
+        driver.find_element(By.CSS_SELECTOR, 'input[type="file"]').send_keys(str(samples_dir / "multi_face.jpg"))
+        browser.wait_for_text(driver, "multi_face.jpg: 5 faces", timeout_s=120)
+        browser.wait_idle(driver)
+        _assert_clean(driver)
+        assert len(re.findall(r"Face #\d", _body(driver))) == 5
+        driver.save_screenshot(str(shots / "upload-multi_face.png"))
+    finally:
+        driver.quit()
+
+
+def test_live_page_predicts_on_the_fake_camera(app, shots: Path, samples_dir: Path, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    from core.labels import EMOTIONS_8
+
+    url, _ = app
+    y4m = browser.write_y4m(samples_dir / "single_face.mp4", tmp_path / "face.y4m")
+    driver = browser.chrome(tmp_path / "profile", fake_video=y4m)
+    try:
+        driver.get(f"{url}/live")
+        browser.wait_for_text(driver, PAGE_TEXT["live"], timeout_s=120)
+        browser.start_webrtc(driver)
+        pattern = re.compile(r"face 1 \(track \d+\): (\w+) \d+%")
+        match = browser.wait_for_match(driver, pattern, timeout_s=120)
+        assert match.group(1) in EMOTIONS_8
+        browser.wait_for_text(driver, "Predictions / s", timeout_s=60)
+        _assert_clean(driver)
+        driver.save_screenshot(str(shots / "live-streaming.png"))
+        assert driver.find_elements(By.TAG_NAME, "iframe")
+    finally:
+        driver.quit()
