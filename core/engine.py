@@ -421,11 +421,12 @@ class InferenceEngine:
         return np.concatenate(out)
 
     def _run(self, x: torch.Tensor) -> np.ndarray:
-        x = x.float()
+        x = x.detach().float()
         with self.lock:
             t0 = time.perf_counter()
             if self._session is not None:
-                logits = self._session.run(None, {"x": x.cpu().numpy()})[0].astype(np.float32, copy=False)
+                feed = np.ascontiguousarray(x.detach().cpu().numpy())
+                logits = self._session.run(None, {"x": feed})[0].astype(np.float32, copy=False)
             else:
                 logits = self._torch_forward(x)
             self._stats.add(time.perf_counter() - t0, len(x))

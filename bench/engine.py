@@ -1,0 +1,230 @@
+"""Engine benchmark: end-to-end frame rate, classifier throughput, explanation cost, video frame rate -> JSON.
+
+    python bench/engine.py --out bench/results/engine.json            # about 3-4 minutes on 2 cores
+    python bench/engine.py --out /tmp/engine.json --quick             # under a minute
+
+Keys (docs/performance.md explains each): ``device``, ``e2e_fps`` (a 640x480 frame with one face: detect +
+align + classify), ``classifier_img_s_b1``, ``classifier_img_s_b32``, ``gradcam_ms``, ``region_shap_ms``,
+``pixel_shap_ms`` (one face, at the default budgets), ``video_fps`` (``Detector.detect_video`` over
+``single_face.mp4``, every frame, decoding included), plus ``machine`` and ``details`` (per-step medians, the
+other backend, the other thread count, the load average while measuring). On a CUDA machine ``gpu`` adds the
+HAFEM models at batch 1 and 64.
+
+Timings are medians over repeated runs, because the machines we share are noisy; every figure is for the
+settings the library uses by default (``Detector()``: one CPU thread, onnxruntime on the CPU).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.common import machine_info  # noqa: E402
+from core.detector import Detector  # noqa: E402
+from core.engine import InferenceEngine  # noqa: E402
+from core.io import load_image  # noqa: E402
+from core.models.weights import atomic_write  # noqa: E402
+
+log = logging.getLogger("bench.engine")
+
+
+def samples_dir() -> Path:
+    root = Path(os.environ.get("FERLENS_DATA", ROOT.parent / "shared" / "datasets"))
+    return root / "samples"
+
+
+def frame_640x480(photo: np.ndarray) -> np.ndarray:
+    """The photo scaled to fit 640x480 (face about 200 px wide) and centred on a grey canvas."""
+    import cv2
+
+    h, w = photo.shape[:2]
+    s = min(440 / h, 600 / w)
+    small = cv2.resize(photo, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+    canvas = np.full((480, 640, 3), 128, np.uint8)
+    y, x = (480 - small.shape[0]) // 2, (640 - small.shape[1]) // 2
+    canvas[y : y + small.shape[0], x : x + small.shape[1]] = small
+    return canvas
+
+
+def timed(fn: Callable[[], object], budget_s: float, min_runs: int = 3, warmup: int = 2) -> list[float]:
+    """Seconds per call of ``fn``: at least ``min_runs`` calls, more until ``budget_s`` is spent."""
+    for _ in range(warmup):
+        fn()
+    times: list[float] = []
+    start = time.perf_counter()
+    while len(times) < min_runs or time.perf_counter() - start < budget_s:
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def median_ms(times: list[float]) -> float:
+    return round(float(np.median(times)) * 1e3, 3)
+
+
+def classifier_rates(engine: InferenceEngine, crop: np.ndarray, budget: float) -> dict:
+    out = {}
+    for b in (1, 32):
+        x = engine.prepare([crop] * b)
+        out[f"b{b}"] = round(b / float(np.median(timed(lambda x=x: engine.predict(x), budget))), 1)
+    return out
+
+
+def measure(args: argparse.Namespace) -> dict:
+    budget = 1.0 if args.quick else 6.0
+    samples = samples_dir()
+    load_start = os.getloadavg()
+    det = Detector(model=args.model, backend=args.backend, threads=args.threads if args.threads else "auto")
+    engine = det.engine
+    frame = frame_640x480(load_image(samples / "single_face.jpg"))
+    faces = det.face_detector.detect(frame)
+    if len(faces) != 1:
+        raise RuntimeError(f"the benchmark frame should hold one face, the detector found {len(faces)}")
+
+    # end to end on one 640x480 frame: full detection + alignment + classification, every call
+    steps = {"detect": [], "align": [], "classify": []}
+
+    def e2e() -> None:
+        r = det._analyze(frame)
+        steps["detect"].append(r.detect_ms)
+        steps["align"].append(r.align_ms)
+        steps["classify"].append(r.classify_ms)
+
+    e2e_times = timed(e2e, budget)
+    result: dict = {
+        "device": str(engine.device),
+        "model": engine.spec.name,
+        "weights": engine.weights_status,
+        "backend": engine.backend,
+        "threads": torch.get_num_threads(),
+        "e2e_fps": round(1.0 / float(np.median(e2e_times)), 1),
+    }
+    crop = det.analyze_faces(frame)[0].aligned.image
+    rates = classifier_rates(engine, crop, budget)
+    result["classifier_img_s_b1"], result["classifier_img_s_b32"] = rates["b1"], rates["b32"]
+
+    # explanations (core.explain), one face at the default budgets (region SHAP: max_evals=512, pixel: 500)
+    first_call_ms = None
+    aligned = det.analyze_faces(frame)[0].aligned
+    x1 = engine.prepare([aligned.image])
+    slow = {"min_runs": 1, "warmup": 0} if args.quick else {"min_runs": 2, "warmup": 1}
+    try:
+        from core import explain as ex
+
+        with engine.exclusive() as model:
+            result["gradcam_ms"] = median_ms(timed(lambda: ex.explain_cam(model, x1, method="gradcam"), budget))
+            masks = ex.region_masks_for(aligned, engine.spec.input_size)
+            result["region_shap_ms"] = median_ms(timed(lambda: ex.region_shap(model, x1, masks), budget, **slow))
+            result["region_shap_players"] = len(masks)
+            # the first call pays for shap's imports and numba compilation (~15 s): reported apart
+            t0 = time.perf_counter()
+            ex.pixel_shap(model, x1, max_evals=20)
+            first_call_ms = round((time.perf_counter() - t0) * 1e3, 1)
+            result["pixel_shap_ms"] = median_ms(
+                timed(lambda: ex.pixel_shap(model, x1, max_evals=500), budget, min_runs=slow["min_runs"], warmup=0)
+            )
+    except ImportError as exc:
+        reason = f"core.explain not available: {exc}"
+        for key in ("gradcam_ms", "region_shap_ms", "pixel_shap_ms"):
+            result.setdefault(key, None)
+        result["explain_unavailable"] = reason
+
+    # video: every frame of single_face.mp4, decoding included
+    video = samples / "single_face.mp4"
+    runs = 1 if args.quick else 3
+    fps, n = [], 0
+    det.detect_video(video, max_frames=5)  # warm-up
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        n = len(det.detect_video(video))
+        fps.append(n / (time.perf_counter() - t0))
+    result["video_fps"] = round(float(np.median(fps)), 1)
+
+    details: dict = {
+        "pixel_shap_first_call_ms": first_call_ms,
+        "e2e_step_ms": {k: round(float(np.median(v)), 3) for k, v in steps.items()},
+        "e2e_runs": len(e2e_times),
+        "video_rows": n,
+        "video_runs": [round(f, 1) for f in fps],
+        "redetect_every": det.redetect_every,
+        "engine_stats": engine.stats().to_dict(),
+    }
+    if not args.quick:
+        other = "torch" if engine.backend == "onnx" else "onnx"
+        other_engine = InferenceEngine(args.model, device="cpu", backend=other, threads=torch.get_num_threads())
+        details[f"classifier_img_s_{other}"] = classifier_rates(other_engine, crop, budget)
+        # the same pipeline with two CPU threads (what torch picks by itself on a 2-core machine)
+        if engine.device.type == "cpu":
+            two = Detector(model=args.model, backend=args.backend, threads=2)
+            t = timed(lambda: two._analyze(frame), budget)
+            t0 = time.perf_counter()
+            rows = len(two.detect_video(video))
+            details["threads_2"] = {
+                "e2e_fps": round(1.0 / float(np.median(t)), 1),
+                "video_fps": round(rows / (time.perf_counter() - t0), 1),
+                "classifier": classifier_rates(two.engine, crop, budget),
+            }
+            torch.set_num_threads(result["threads"])
+    if torch.cuda.is_available():
+        result["gpu"] = gpu_rates(budget)
+    details["loadavg_start"] = [round(v, 2) for v in load_start]
+    details["loadavg_end"] = [round(v, 2) for v in os.getloadavg()]
+    result["details"] = details
+    return result
+
+
+def gpu_rates(budget: float) -> dict:
+    """HAFEM models on the GPU (bf16 autocast, channels_last) at batch 1 and 64: images per second."""
+    out = {}
+    for name in ("hafem_compact", "hafem_paper"):
+        engine = InferenceEngine(name, weights=None, device="cuda")
+        s = engine.spec.input_size
+        row = {}
+        for b in (1, 64):
+            x = torch.randn(b, 3, s, s)
+
+            def run(x=x, engine=engine) -> None:
+                engine.predict(x)
+                torch.cuda.synchronize()
+
+            row[f"b{b}_img_s"] = round(b / float(np.median(timed(run, budget, warmup=5))), 1)
+        out[name] = row
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", required=True, type=Path, help="JSON file to write")
+    ap.add_argument("--quick", action="store_true", help="short budgets: under a minute")
+    ap.add_argument("--model", default="default")
+    ap.add_argument("--backend", default="auto", choices=("auto", "torch", "onnx"))
+    ap.add_argument("--threads", type=int, help="default: the Detector's choice (1 on the CPU)")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    t0 = time.perf_counter()
+    result = measure(args)
+    result["machine"] = machine_info()
+    result["command"] = " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])])
+    result["quick"] = args.quick
+    result["wall_s"] = round(time.perf_counter() - t0, 1)
+    text = json.dumps(result, indent=2)
+    atomic_write(args.out, lambda tmp: Path(tmp).write_text(text + "\n"))
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
