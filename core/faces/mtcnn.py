@@ -14,156 +14,26 @@ survivors go to the output net (O-Net) as 48-pixel crops cut from the full-resol
 the landmarks keep full-resolution precision. Crops are cut with numpy/OpenCV and NMS is numpy.
 
 Only facenet-pytorch's weight files are used (read with ``torch.load(weights_only=True)``); its Python code is
-not imported, so its stale ``torch<2.3`` pin is irrelevant. The three network definitions below reproduce
-its module layout (and so its state-dict keys) exactly.
+not imported, so its stale ``torch<2.3`` pin is irrelevant. The nets run as single-threaded ONNX Runtime
+sessions built from those weights (:mod:`core.faces.mtcnn_nets` says why).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import math
-import threading
 from dataclasses import dataclass, fields
-from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
-from torch import nn
 
+from core.faces.mtcnn_nets import mtcnn_weights_dir, sessions
 from core.faces.registry import register_detector
-from core.faces.types import DetectorUnavailableError, Face, check_rgb
+from core.faces.types import Face, check_rgb
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MTCNNConfig", "MTCNNDetector", "mtcnn_weights_dir"]
-
-
-# --------------------------------------------------------------------------------------------------------------
-# The three networks (layout identical to facenet_pytorch.models.mtcnn, so its state dicts load unchanged)
-
-
-class _PNet(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 10, kernel_size=3)
-        self.prelu1 = nn.PReLU(10)
-        self.pool1 = nn.MaxPool2d(2, 2, ceil_mode=True)
-        self.conv2 = nn.Conv2d(10, 16, kernel_size=3)
-        self.prelu2 = nn.PReLU(16)
-        self.conv3 = nn.Conv2d(16, 32, kernel_size=3)
-        self.prelu3 = nn.PReLU(32)
-        self.conv4_1 = nn.Conv2d(32, 2, kernel_size=1)
-        self.softmax4_1 = nn.Softmax(dim=1)
-        self.conv4_2 = nn.Conv2d(32, 4, kernel_size=1)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = self.pool1(self.prelu1(self.conv1(x)))
-        x = self.prelu3(self.conv3(self.prelu2(self.conv2(x))))
-        return self.conv4_2(x), self.softmax4_1(self.conv4_1(x))
-
-
-class _RNet(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 28, kernel_size=3)
-        self.prelu1 = nn.PReLU(28)
-        self.pool1 = nn.MaxPool2d(3, 2, ceil_mode=True)
-        self.conv2 = nn.Conv2d(28, 48, kernel_size=3)
-        self.prelu2 = nn.PReLU(48)
-        self.pool2 = nn.MaxPool2d(3, 2, ceil_mode=True)
-        self.conv3 = nn.Conv2d(48, 64, kernel_size=2)
-        self.prelu3 = nn.PReLU(64)
-        self.dense4 = nn.Linear(576, 128)
-        self.prelu4 = nn.PReLU(128)
-        self.dense5_1 = nn.Linear(128, 2)
-        self.softmax5_1 = nn.Softmax(dim=1)
-        self.dense5_2 = nn.Linear(128, 4)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = self.pool1(self.prelu1(self.conv1(x)))
-        x = self.pool2(self.prelu2(self.conv2(x)))
-        x = self.prelu3(self.conv3(x))
-        x = x.permute(0, 3, 2, 1).contiguous()  # the weights were converted from a (W, H)-ordered TF graph
-        x = self.prelu4(self.dense4(x.view(x.shape[0], -1)))
-        return self.dense5_2(x), self.softmax5_1(self.dense5_1(x))
-
-
-class _ONet(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 32, kernel_size=3)
-        self.prelu1 = nn.PReLU(32)
-        self.pool1 = nn.MaxPool2d(3, 2, ceil_mode=True)
-        self.conv2 = nn.Conv2d(32, 64, kernel_size=3)
-        self.prelu2 = nn.PReLU(64)
-        self.pool2 = nn.MaxPool2d(3, 2, ceil_mode=True)
-        self.conv3 = nn.Conv2d(64, 64, kernel_size=3)
-        self.prelu3 = nn.PReLU(64)
-        self.pool3 = nn.MaxPool2d(2, 2, ceil_mode=True)
-        self.conv4 = nn.Conv2d(64, 128, kernel_size=2)
-        self.prelu4 = nn.PReLU(128)
-        self.dense5 = nn.Linear(1152, 256)
-        self.prelu5 = nn.PReLU(256)
-        self.dense6_1 = nn.Linear(256, 2)
-        self.softmax6_1 = nn.Softmax(dim=1)
-        self.dense6_2 = nn.Linear(256, 4)
-        self.dense6_3 = nn.Linear(256, 10)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        x = self.pool1(self.prelu1(self.conv1(x)))
-        x = self.pool2(self.prelu2(self.conv2(x)))
-        x = self.pool3(self.prelu3(self.conv3(x)))
-        x = self.prelu4(self.conv4(x))
-        x = x.permute(0, 3, 2, 1).contiguous()
-        x = self.prelu5(self.dense5(x.view(x.shape[0], -1)))
-        return self.dense6_2(x), self.dense6_3(x), self.softmax6_1(self.dense6_1(x))
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Weights: found inside the installed facenet-pytorch wheel, loaded once per process
-
-
-_NETS: dict[str, tuple[nn.Module, nn.Module, nn.Module]] = {}
-_NETS_LOCK = threading.Lock()
-
-
-def mtcnn_weights_dir() -> Path:
-    """The folder holding ``pnet.pt``, ``rnet.pt``, ``onet.pt`` inside the installed facenet-pytorch.
-
-    Found with ``importlib.util.find_spec`` so that facenet-pytorch's own code is never imported.
-    """
-    spec = importlib.util.find_spec("facenet_pytorch")
-    if spec is None or not spec.submodule_search_locations:
-        raise DetectorUnavailableError(
-            "the MTCNN weights ship inside the facenet-pytorch wheel, which is not installed; run "
-            "`pip install --no-deps facenet-pytorch==2.6.0` (see requirements-nodeps.txt)"
-        )
-    folder = Path(next(iter(spec.submodule_search_locations))) / "data"
-    missing = [n for n in ("pnet.pt", "rnet.pt", "onet.pt") if not (folder / n).is_file()]
-    if missing:
-        raise DetectorUnavailableError(f"facenet-pytorch is installed but {missing} are missing from {folder}")
-    return folder
-
-
-def _load_nets(weights_dir: Path | None = None) -> tuple[nn.Module, nn.Module, nn.Module]:
-    """P-, R- and O-Net in eval mode, loaded once per process per folder (thread-safe)."""
-    from core.models.weights import read_state_dict
-
-    folder = Path(weights_dir) if weights_dir is not None else mtcnn_weights_dir()
-    key = str(folder.resolve())
-    with _NETS_LOCK:
-        if key not in _NETS:
-            nets = []
-            for cls, fname in ((_PNet, "pnet.pt"), (_RNet, "rnet.pt"), (_ONet, "onet.pt")):
-                net = cls()
-                net.load_state_dict(read_state_dict(folder / fname))
-                # channels-last: oneDNN's 3x3/2 max-pool and small convs run 2-4x faster in NHWC on CPU
-                nets.append(net.eval().requires_grad_(False).to(memory_format=torch.channels_last))
-            _NETS[key] = (nets[0], nets[1], nets[2])
-            log.debug("loaded MTCNN weights from %s", folder)
-        return _NETS[key]
+__all__ = ["MTCNNConfig", "MTCNNDetector", "mtcnn_weights_dir", "nms"]
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -209,7 +79,7 @@ def _regress(boxes: np.ndarray, reg: np.ndarray) -> np.ndarray:
     return boxes + reg * np.concatenate([w, h, w, h], axis=1)
 
 
-def _crops(image: np.ndarray, boxes: np.ndarray, size: int) -> torch.Tensor:
+def _crops(image: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
     """Cut ``boxes`` out of ``image`` (zero padding outside it), resize to ``size``, normalise to [-1, 1]."""
     height, width = image.shape[:2]
     out = np.zeros((len(boxes), size, size, 3), np.float32)
@@ -227,7 +97,7 @@ def _crops(image: np.ndarray, boxes: np.ndarray, size: int) -> torch.Tensor:
         out[i] = cv2.resize(crop, (size, size), interpolation=interp)
     out -= 127.5
     out *= 1.0 / 128.0
-    return torch.from_numpy(out).permute(0, 3, 1, 2)  # channels-last view, as the nets expect
+    return np.ascontiguousarray(out.transpose(0, 3, 1, 2))
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -252,6 +122,8 @@ class MTCNNConfig:
         max_proposals: at most this many P-Net boxes (best first) go to R-Net; bounds the time on cluttered
             images.
         max_faces: keep at most this many faces (highest scores); ``None`` keeps all.
+        weights_dir: a folder with ``pnet.pt``/``rnet.pt``/``onet.pt`` (default: inside facenet-pytorch).
+        num_threads: ONNX Runtime threads per net (1: never competes with the expression model).
     """
 
     detect_size: int | None = 320
@@ -261,12 +133,15 @@ class MTCNNConfig:
     max_proposals: int = 64
     max_faces: int | None = None
     weights_dir: str | None = None
+    num_threads: int = 1
 
     def __post_init__(self) -> None:
         if self.detect_size is not None and self.detect_size < 48:
             raise ValueError(f"detect_size must be >= 48 pixels or None, got {self.detect_size}")
         if self.min_face < 12:
             raise ValueError(f"min_face must be >= 12 (P-Net's receptive field), got {self.min_face}")
+        if self.num_threads < 1:
+            raise ValueError(f"num_threads must be >= 1, got {self.num_threads}")
         if self.max_proposals < 1:
             raise ValueError(f"max_proposals must be >= 1, got {self.max_proposals}")
         if not 0.3 <= self.factor < 0.95:
@@ -285,13 +160,16 @@ class MTCNNDetector:
     def __repr__(self) -> str:
         return f"MTCNNDetector(name={self.name!r}, config={self.config})"
 
+    def _nets(self) -> dict:
+        return sessions(self.config.weights_dir, self.config.num_threads)
+
     def warmup(self) -> None:
-        """Load the weights now (otherwise the first ``detect`` does)."""
-        _load_nets(self.config.weights_dir)
+        """Load the weights and build the sessions now (otherwise the first ``detect`` does)."""
+        self._nets()
 
     def detect(self, image_rgb: np.ndarray) -> list[Face]:
         check_rgb(image_rgb)
-        pnet, rnet, onet = _load_nets(self.config.weights_dir)
+        nets = self._nets()
         cfg = self.config
         height, width = image_rgb.shape[:2]
         s0 = 1.0
@@ -300,15 +178,14 @@ class MTCNNDetector:
             s0 = cfg.detect_size / max(height, width)
             size = (max(1, round(width * s0)), max(1, round(height * s0)))
             small = cv2.resize(image_rgb, size, interpolation=cv2.INTER_AREA)
-        with torch.inference_mode():
-            boxes = self._propose(small, pnet)
-            if len(boxes):
-                boxes = self._refine(small, boxes, rnet)
-            if not len(boxes):
-                return []
-            scale = np.array([small.shape[1] / width, small.shape[0] / height] * 2, np.float32)
-            boxes[:, :4] = boxes[:, :4] / scale
-            return self._output(image_rgb, boxes, onet)
+        boxes = self._propose(small, nets["pnet"])
+        if len(boxes):
+            boxes = self._refine(small, boxes, nets["rnet"])
+        if not len(boxes):
+            return []
+        scale = np.array([small.shape[1] / width, small.shape[0] / height] * 2, np.float32)
+        boxes[:, :4] = boxes[:, :4] / scale
+        return self._output(image_rgb, boxes, nets["onet"])
 
     def refine(self, image_rgb: np.ndarray, faces: list[Face], grow: float = 1.1) -> list[Face]:
         """Re-run only O-Net on boxes from a previous frame: a ~1 ms/face tracker step (see ``tracking``).
@@ -319,17 +196,15 @@ class MTCNNDetector:
         check_rgb(image_rgb)
         if not faces:
             return []
-        _, _, onet = _load_nets(self.config.weights_dir)
         boxes = []
         for f in faces:
             cx, cy = f.center
             half = max(f.box[2], f.box[3]) * grow / 2.0
             boxes.append([cx - half, cy - half, cx + half, cy + half])
-        with torch.inference_mode():
-            return self._output(image_rgb, np.asarray(boxes, np.float32), onet)
+        return self._output(image_rgb, np.asarray(boxes, np.float32), self._nets()["onet"])
 
     # -- stage 1: P-Net over an image pyramid of the small copy
-    def _propose(self, small: np.ndarray, pnet: nn.Module) -> np.ndarray:
+    def _propose(self, small: np.ndarray, pnet) -> np.ndarray:
         cfg = self.config
         h, w = small.shape[:2]
         scale = 12.0 / cfg.min_face
@@ -341,14 +216,14 @@ class MTCNNDetector:
         for s in scales:
             hs, ws = math.ceil(h * s), math.ceil(w * s)
             level = cv2.resize(small, (ws, hs), interpolation=cv2.INTER_AREA)
-            x = torch.from_numpy((level.astype(np.float32) - 127.5) * (1.0 / 128.0))[None]
-            reg, prob = pnet(x.permute(0, 3, 1, 2))  # an NHWC buffer seen as NCHW: channels-last, no copy
-            prob = prob[0, 1].numpy()
+            x = ((level.astype(np.float32) - 127.5) * (1.0 / 128.0)).transpose(2, 0, 1)[None]
+            reg, prob = pnet.run(None, {"x": np.ascontiguousarray(x)})
+            prob = prob[0, 1]
             ys, xs = np.nonzero(prob >= cfg.thresholds[0])
             if not len(ys):
                 continue
             score = prob[ys, xs]
-            offsets = reg[0].numpy()[:, ys, xs].T
+            offsets = reg[0][:, ys, xs].T
             cells = np.stack([xs, ys], axis=1).astype(np.float32)
             q1 = np.floor((2 * cells + 1) / s)
             q2 = np.floor((2 * cells + 12) / s)
@@ -362,23 +237,23 @@ class MTCNNDetector:
         return np.concatenate([boxes, cand[:, 4:5]], axis=1)
 
     # -- stage 2: R-Net on 24x24 crops of the small copy
-    def _refine(self, small: np.ndarray, boxes: np.ndarray, rnet: nn.Module) -> np.ndarray:
-        reg, prob = rnet(_crops(small, boxes[:, :4], 24))
-        score = prob[:, 1].numpy()
+    def _refine(self, small: np.ndarray, boxes: np.ndarray, rnet) -> np.ndarray:
+        reg, prob = rnet.run(None, {"x": _crops(small, boxes[:, :4], 24)})
+        score = prob[:, 1]
         ok = score > self.config.thresholds[1]
-        boxes, score, reg = boxes[ok, :4], score[ok], reg.numpy()[ok]
+        boxes, score, reg = boxes[ok, :4], score[ok], reg[ok]
         keep = nms(boxes, score, 0.7)
         boxes = _square(_regress(boxes[keep], reg[keep]))
         return np.concatenate([boxes, score[keep, None]], axis=1)
 
     # -- stage 3: O-Net on 48x48 crops of the full-resolution image: final score, box and landmarks
-    def _output(self, image: np.ndarray, boxes: np.ndarray, onet: nn.Module) -> list[Face]:
-        reg, points, prob = onet(_crops(image, boxes[:, :4], 48))
-        score = prob[:, 1].numpy()
+    def _output(self, image: np.ndarray, boxes: np.ndarray, onet) -> list[Face]:
+        reg, points, prob = onet.run(None, {"x": _crops(image, boxes[:, :4], 48)})
+        score = prob[:, 1]
         ok = score > self.config.thresholds[2]
         if not ok.any():
             return []
-        boxes, score, reg, points = boxes[ok, :4], score[ok], reg.numpy()[ok], points.numpy()[ok]
+        boxes, score, reg, points = boxes[ok, :4], score[ok], reg[ok], points[ok]
         bw = (boxes[:, 2] - boxes[:, 0] + 1)[:, None]
         bh = (boxes[:, 3] - boxes[:, 1] + 1)[:, None]
         lx = boxes[:, 0:1] + bw * points[:, 0:5] - 1

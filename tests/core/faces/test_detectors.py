@@ -230,3 +230,16 @@ def test_retinaface_runs_end_to_end_from_a_local_weights_file(tmp_path, sample_i
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="bad.pth"):
         create_detector("retinaface", weights=bad).detect(sample_images["single_face.jpg"])
+
+
+@pytest.mark.parametrize("name,shape", [("pnet", (1, 3, 37, 53)), ("rnet", (7, 3, 24, 24)), ("onet", (5, 3, 48, 48))])
+def test_hand_written_onnx_graphs_match_the_torch_modules(name, shape):
+    from core.faces.mtcnn_nets import sessions, torch_nets
+
+    x = np.random.default_rng(0).uniform(-1, 1, shape).astype(np.float32)
+    with torch.inference_mode():
+        ref = [t.numpy() for t in torch_nets()[name](torch.from_numpy(x))]
+    got = sessions()[name].run(None, {"x": x})  # same output order as the modules: reg, [points,] prob
+    assert len(got) == len(ref)
+    for g, r in zip(got, ref, strict=True):
+        np.testing.assert_allclose(g, r, atol=2e-5)
