@@ -15,7 +15,8 @@ pytorch-grad-cam does the maths; this module fixes the four ways its users get h
 * **Shared models.** The hooks record only passes made by the calling thread, so an engine thread that runs
   ``predict`` on the same model meanwhile neither pollutes the captured activations nor gets slowed by them.
   Parameters are frozen during the call (only activation gradients are needed), so no ``.grad`` tensors are
-  left on the model, and the model's train/eval mode is restored afterwards.
+  left on the model, and the model's train/eval mode is restored afterwards; CAM calls on one model hold a
+  per-model lock (they toggle those flags), ``predict`` calls are never blocked.
 
 Methods are looked up by name in one registry (:func:`list_cam_methods`); a method is the pytorch-grad-cam
 class plus whether it is class-specific (EigenCAM is not: its map is the first principal component of the
@@ -29,6 +30,7 @@ import functools
 import importlib
 import logging
 import threading
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -180,6 +182,20 @@ def as_targets(targets: int | Sequence[int] | np.ndarray | torch.Tensor | None, 
     return arr
 
 
+_MODEL_LOCKS: weakref.WeakKeyDictionary[nn.Module, threading.RLock] = weakref.WeakKeyDictionary()
+_LOCKS_GUARD = threading.Lock()
+
+
+def _model_lock(model: nn.Module) -> threading.RLock:
+    """One lock per model: CAM calls on the same model run one at a time (they toggle its grad flags and
+    mode), while plain ``predict`` calls from other threads are never blocked."""
+    with _LOCKS_GUARD:
+        lock = _MODEL_LOCKS.get(model)
+        if lock is None:
+            lock = _MODEL_LOCKS[model] = threading.RLock()
+        return lock
+
+
 @contextlib.contextmanager
 def _frozen_parameters(model: nn.Module) -> Iterator[None]:
     """Parameters stop requiring grad (and keep no ``.grad``); mode is eval. Both restored on exit."""
@@ -262,7 +278,7 @@ def compute_cam(
 
     cam_class, hooks_class = spec.cam_class, _caller_thread_hooks()
     maps, used, probs = [], [], []
-    with grad_enabled(), _frozen_parameters(model):
+    with _model_lock(model), grad_enabled(), _frozen_parameters(model):
         for start in range(0, n, batch_size):
             # clone: an inference-mode tensor cannot enter autograd even after the mode is left
             xb = x[start : start + batch_size].detach().clone().to(device)
