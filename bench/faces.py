@@ -1,0 +1,175 @@
+"""Face-pipeline speed and recall per detector backend -> JSON (the numbers in docs/faces.md).
+
+    python bench/faces.py --out bench/results/faces.json [--quick] [--threads N]
+
+Speed: milliseconds per 640x480 frame for detection + alignment of every face found (to 48 px, the default
+model's input, and to 224 px, HAFEM's), median and p90 over repeats of the sample photos letterboxed into
+640x480. Both wall-clock and process CPU time are recorded, with the load average before and after: on a
+shared machine wall time measures the neighbours as much as the code, CPU time much less so.
+Also the tracker (detect every 10th frame, O-Net refinement in between) amortised over single_face.mp4.
+
+Recall: faces found vs expected on the sample photos (at their own resolution and letterboxed) and the share
+of video frames with the right count (no_face.mp4: 0, single_face.mp4: 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.common import machine_info  # noqa: E402
+from core.faces import DetectorUnavailableError, FaceTracker, align_face, create_detector  # noqa: E402
+from core.io import iter_video_frames, load_image  # noqa: E402
+
+EXPECTED = {
+    "multi_face.jpg": 5,
+    "single_face.jpg": 1,
+    "0-f1-su-ph.jpg": 1,
+    "0-f15-hao-ph.jpg": 1,
+    "15-f13-anc-ph.jpg": 1,
+    "45-m7-di-ph.jpg": 1,
+    "free-mountain-vector-01.jpg": 0,
+}
+VIDEOS = {"single_face.mp4": 1, "no_face.mp4": 0}
+
+
+def samples_dir() -> Path:
+    root = Path(os.environ.get("FERLENS_DATA", ROOT.parent / "shared" / "datasets"))
+    return root / "samples"
+
+
+def letterbox(image: np.ndarray, width: int = 640, height: int = 480) -> np.ndarray:
+    h, w = image.shape[:2]
+    s = min(width / w, height / h)
+    small = cv2.resize(image, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+    out = np.zeros((height, width, 3), np.uint8)
+    y, x = (height - small.shape[0]) // 2, (width - small.shape[1]) // 2
+    out[y : y + small.shape[0], x : x + small.shape[1]] = small
+    return out
+
+
+def _stats(values: list[float]) -> dict:
+    arr = np.asarray(values) * 1000.0
+    return {"median_ms": round(float(np.median(arr)), 2), "p90_ms": round(float(np.percentile(arr, 90)), 2)}
+
+
+def time_pipeline(det, frames: list[np.ndarray], repeats: int, size: int) -> dict:
+    """Detection + alignment of every face to ``size``, per frame."""
+    for f in frames[:2]:  # warm-up: weights, oneDNN primitives
+        for face in det.detect(f):
+            align_face(f, face, size)
+    wall, cpu, det_wall = [], [], []
+    for _ in range(repeats):
+        for f in frames:
+            t0, c0 = time.perf_counter(), time.process_time()
+            faces = det.detect(f)
+            t1 = time.perf_counter()
+            for face in faces:
+                align_face(f, face, size)
+            wall.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
+            det_wall.append(t1 - t0)
+    return {
+        "wall": _stats(wall),
+        "cpu": _stats(cpu),
+        "detect_only_wall": _stats(det_wall),
+        "frames_timed": len(wall),
+    }
+
+
+def recall(det, images: dict[str, np.ndarray], videos: dict[str, list[np.ndarray]]) -> dict:
+    out: dict = {"photos": {}, "photos_640x480": {}, "videos": {}}
+    for name, img in images.items():
+        out["photos"][name] = {"found": len(det.detect(img)), "expected": EXPECTED[name]}
+        out["photos_640x480"][name] = {"found": len(det.detect(letterbox(img))), "expected": EXPECTED[name]}
+    for name, frames in videos.items():
+        ok = sum(len(det.detect(f)) == VIDEOS[name] for f in frames)
+        out["videos"][name] = {"frames_right": ok, "frames": len(frames), "expected_per_frame": VIDEOS[name]}
+    photos_ok = all(v["found"] == v["expected"] for v in out["photos"].values())
+    lb_ok = all(v["found"] == v["expected"] for v in out["photos_640x480"].values())
+    vids_ok = all(v["frames_right"] == v["frames"] for v in out["videos"].values())
+    out["all_correct"] = photos_ok and lb_ok and vids_ok
+    return out
+
+
+def time_tracker(frames: list[np.ndarray], size: int) -> dict:
+    tracker = FaceTracker(redetect_every=10)
+    for f in frames[:2]:
+        tracker.update(f)
+    tracker.reset()
+    wall, cpu = [], []
+    for f in frames:
+        t0, c0 = time.perf_counter(), time.process_time()
+        for face in tracker.update(f):
+            align_face(f, face, size)
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return {
+        "wall": _stats(wall),
+        "cpu": _stats(cpu),
+        "mean_wall_ms": round(1000 * float(np.mean(wall)), 2),
+        "mean_cpu_ms": round(1000 * float(np.mean(cpu)), 2),
+        "frames": len(frames),
+        "full_detections": tracker.full_detections,
+    }
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", required=True, type=Path)
+    ap.add_argument("--quick", action="store_true", help="3 repeats, every 4th video frame, skip full-res MTCNN")
+    ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    ap.add_argument("--backends", nargs="*", default=None)
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+        cv2.setNumThreads(args.threads)
+    repeats = 3 if args.quick else 10
+    every = 4 if args.quick else 1
+    sd = samples_dir()
+    images = {n: load_image(sd / n) for n in EXPECTED}
+    frames640 = [letterbox(img) for img in images.values()]
+    videos = {n: [rgb for _, rgb in iter_video_frames(sd / n, every=every)] for n in VIDEOS}
+    full = ["default", "mtcnn_fast", "mtcnn", "retinaface"]
+    backends = args.backends or (["default", "mtcnn_fast", "retinaface"] if args.quick else full)
+    result: dict = {
+        "machine": machine_info(),
+        "torch_threads": torch.get_num_threads(),
+        "load_avg_before": os.getloadavg(),
+        "repeats": repeats,
+        "frame": "640x480 letterbox of each sample photo",
+        "backends": {},
+    }
+    for name in backends:
+        try:
+            det = create_detector(name)
+        except DetectorUnavailableError as exc:
+            result["backends"][name] = {"available": False, "reason": str(exc)}
+            continue
+        entry = {"available": True, "detector": repr(det)}
+        entry["align48"] = time_pipeline(det, frames640, repeats, 48)
+        entry["align224"] = time_pipeline(det, frames640, max(1, repeats // 3), 224)
+        entry["recall"] = recall(det, images, videos)
+        result["backends"][name] = entry
+        print(name, json.dumps({k: entry[k] for k in ("align48",)}), flush=True)
+    tracked = [letterbox(f) for f in videos["single_face.mp4"]]
+    result["tracker_default_single_face_mp4_640x480"] = time_tracker(tracked, 48)
+    result["load_avg_after"] = os.getloadavg()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    main()
