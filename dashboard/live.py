@@ -99,6 +99,48 @@ class LiveStats:
 
 
 @dataclass(frozen=True, eq=False)
+class CamLayer:
+    """A CAM already coloured and warped onto the frame by the worker, so the callback only blends a patch.
+
+    ``rgb`` and ``alpha`` cover rows ``y0:y1`` and columns ``x0:x1`` of the frame (the face's footprint).
+    """
+
+    y0: int
+    y1: int
+    x0: int
+    x1: int
+    rgb: np.ndarray = field(repr=False)
+    alpha: np.ndarray = field(repr=False)
+
+    @classmethod
+    def build(cls, cam: np.ndarray, aligned, shape: tuple[int, ...], alpha: float = 0.4) -> CamLayer | None:
+        import cv2
+
+        from core.explain import colorize
+        from core.faces import warp_to_image
+
+        size = aligned.output_size
+        m = cv2.resize(np.asarray(cam, np.float32), (size, size), interpolation=cv2.INTER_LINEAR)
+        cover = warp_to_image(np.ones((size, size), np.float32), aligned, shape)
+        ys, xs = np.nonzero(cover > 0)
+        if ys.size == 0:
+            return None
+        y0, y1, x0, x1 = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
+        heat = warp_to_image(colorize(m), aligned, shape)[y0:y1, x0:x1]
+        return cls(y0, y1, x0, x1, heat.astype(np.float32), (cover[y0:y1, x0:x1] * alpha)[..., None])
+
+    def blend(self, rgb: np.ndarray) -> np.ndarray:
+        if rgb.shape[0] < self.y1 or rgb.shape[1] < self.x1:
+            return rgb  # the camera changed resolution since this layer was made
+        out = rgb.copy()
+        patch = out[self.y0 : self.y1, self.x0 : self.x1].astype(np.float32)
+        out[self.y0 : self.y1, self.x0 : self.x1] = (patch * (1 - self.alpha) + self.rgb * self.alpha + 0.5).astype(
+            np.uint8
+        )
+        return out
+
+
+@dataclass(frozen=True, eq=False)
 class LiveResult:
     """The newest finished frame: its faces (``core.detector.FaceResult``), timing and optional CAM."""
 
@@ -108,6 +150,7 @@ class LiveResult:
     stats: LiveStats
     cam: np.ndarray | None = field(default=None, repr=False)
     cam_face: int | None = None
+    layer: CamLayer | None = field(default=None, repr=False)
 
     def summary(self) -> list[str]:
         """One line per face for the page, e.g. ``"face 1 (track 3): happy 87%"``."""
@@ -173,11 +216,7 @@ class LiveProcessor:
     def draw(self, rgb: np.ndarray, result: LiveResult | None) -> np.ndarray:
         if result is None or not result.faces:
             return rgb
-        out = rgb
-        if result.cam is not None and result.cam_face is not None and result.cam_face < len(result.faces):
-            from core.explain import overlay_on_image
-
-            out = overlay_on_image(out, result.cam, result.faces[result.cam_face].aligned, alpha=0.4)
+        out = result.layer.blend(rgb) if result.layer is not None else rgb
         boxes = [BoxLabel(f.face.box, i + 1, f.label, f.score) for i, f in enumerate(result.faces)]
         return draw_faces(out, boxes)
 
@@ -223,13 +262,20 @@ class LiveProcessor:
             self._last_cam = time.perf_counter()
         elif self._result is not None and self._result.cam is not None and faces:
             cam, cam_face = self._result.cam, self._result.cam_face  # keep the last CAM between refreshes
+            cam_face = cam_face if cam_face < len(faces) else None
+        # colour and warp the CAM here, onto where the face is now, so the callback only blends a patch
+        layer = (
+            CamLayer.build(cam, faces[cam_face].aligned, rgb.shape)
+            if cam is not None and cam_face is not None
+            else None
+        )
         done = time.perf_counter()
         latency = done - arrived
         with self._lock:
             self._processed += 1
             self._done.append((done, latency))
             stats = self._stats_locked()
-            self._result = LiveResult(index, faces, latency * 1e3, stats, cam, cam_face)
+            self._result = LiveResult(index, faces, latency * 1e3, stats, cam, cam_face, layer)
             result = self._result
         try:  # one slot: replace an unread result rather than queue it
             self.results.get_nowait()

@@ -108,6 +108,10 @@ def live_metrics(stats) -> None:
     c3.metric("Camera frames / s", fmt(stats.camera_fps, ".1f"))
     dropped = stats.dropped / stats.received if stats.received else 0.0
     c4.metric("Frames skipped", f"{dropped:.0%}", help="Frames replaced by a newer one before the model got to them.")
+    st.caption(
+        f"latency p95 {fmt(stats.latency_p95_ms, '.0f')} ms · {stats.processed} of {stats.received} camera frames "
+        "analysed (the rest were replaced by newer ones while the model was busy)"
+    )
 
 
 def gallery(d: dict, rows, fer, reviewed: dict, page: int, columns: int = 6) -> None:

@@ -120,3 +120,39 @@ def test_live_page_falls_back_to_snapshots_and_reports_bad_ice_config(
     at = open_page("live")
     assert not at.exception
     assert [e.value.split(":")[0] for e in at.error] == ["Reading the ICE/TURN configuration failed"]
+
+
+def test_the_secrets_example_is_a_valid_ice_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    import tomllib
+
+    monkeypatch.delenv("FERLENS_ICE_SERVERS", raising=False)
+    example = Path(__file__).resolve().parents[2] / ".streamlit" / "secrets.toml.example"
+    servers, source = ice_servers(tomllib.loads(example.read_text()))
+    assert source == ".streamlit/secrets.toml"
+    assert [s["urls"][0].split(":")[0] for s in servers] == ["stun", "turn"] and servers[1]["username"] == "ferlens"
+
+
+def test_cam_overlay_is_blended_only_over_the_face(samples_dir: Path) -> None:
+    from core.detector import Detector
+    from core.io import iter_video_frames
+
+    stream = Detector(weights=None, backend="torch").stream()
+    maps = []
+
+    def explain(rgb, face):
+        maps.append(face)
+        return np.full((48, 48), 0.9, np.float32)
+
+    proc = LiveProcessor(lambda rgb, i: stream.process(rgb, frame=i), explain, cam_every_s=0.001)
+    (frame,) = [rgb for _, rgb in iter_video_frames(samples_dir / "single_face.mp4", max_frames=1)]
+    proc.on_frame(frame)
+    _wait(lambda: proc.latest() is not None)
+    result = proc.latest()
+    assert maps and result.layer is not None
+    blended = result.layer.blend(frame)
+    changed = np.argwhere((blended != frame).any(axis=2))
+    x, y, w, h = result.faces[result.cam_face].face.box
+    assert changed.size and changed[:, 0].min() >= result.layer.y0 and changed[:, 0].max() < result.layer.y1
+    # the aligned crop extends past the box (framing), but the overlay stays near the face
+    assert result.layer.x0 > x - w and result.layer.x1 < x + 2 * w
+    proc.stop()
