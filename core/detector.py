@@ -82,14 +82,16 @@ VIDEO_COLUMNS: tuple[str, ...] = ("time_s", "track", "label_raw", "score_raw")
 """Extra columns of video tables: the frame's time, the track id, and the unsmoothed label and score."""
 
 FER2013_FRAMING_48 = np.array(
-    [[14.55, 18.2], [32.45, 18.2], [23.5, 28.3], [16.15, 36.7], [30.85, 36.7]], dtype=np.float64
+    [[14.65, 18.3], [32.35, 18.3], [23.5, 28.2], [16.05, 36.7], [30.95, 36.7]], dtype=np.float64
 )
-"""Where the embedded MTCNN puts the five landmarks on FER2013's 48x48 faces (pixel centres), so that a live
-face is cropped the way the training faces were. Measured with ``create_detector("mtcnn")`` on the 2,247 faces
-it found among the Training rows of the first 3,000 lines of ``fer2013.csv.gz`` (each upscaled 4x bicubic):
-the per-point medians, mirrored about the vertical centre line. FER2013 is framed much tighter than the
-ArcFace template at ``expand=1.3`` (eye distance 17.9 px of 48 versus 11.6): aligning with the template would
-show a model trained on FER2013 faces about 1.5x smaller than it learnt them."""
+"""Where the face pipeline's landmarks fall on FER2013's 48x48 faces (pixel centres), so that a live face is
+cropped the way the training faces were. Measured by ``python bench/engine.py --measure-framing``: the Training
+rows among the first 3,000 lines of ``fer2013.csv.gz``, each upscaled 4x (bicubic) and centred on a canvas
+twice its size, run through ``create_detector("default")`` (2,210 faces found); the per-point medians,
+mirrored about the vertical centre line. The ``mtcnn`` detector gives the same points within 0.2 px. FER2013 is
+framed much tighter than the ArcFace template at ``expand=1.3`` (eye distance 17.7 px of 48 versus 11.6):
+aligning with the template would show a model trained on FER2013 faces about 1.5x smaller than it learnt
+them."""
 
 FRAMINGS: tuple[str, ...] = ("fer2013", "template")
 """How a detected face is cropped for the model: like FER2013's faces, or the ArcFace template (expand 1.3)."""
