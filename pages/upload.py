@@ -15,7 +15,8 @@ files = st.file_uploader("Photos", type=IMAGE_TYPES, accept_multiple_files=True,
 explain = st.toggle(
     f"Explain each face ({settings.explainer}, with AU regions and their FACS agreement)",
     key="up_explain",
-    help="The method is chosen in the sidebar. CAMs take well under a second per face; SHAP methods longer.",
+    help="The method is chosen in the sidebar. CAMs take well under a second per face on a CPU, region SHAP a few "
+    "seconds, pixel SHAP tens of seconds.",
 )
 if not files:
     st.info("Add one or more photos. Nothing leaves this machine: faces are found and classified locally.")
