@@ -82,44 +82,64 @@ def model_device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
+def model_dtype(model: nn.Module) -> torch.dtype:
+    """The dtype inputs must have (fp16/bf16 when the engine converted the model for a GPU)."""
+    return next(model.parameters()).dtype
+
+
+Forward = Callable[[torch.Tensor], "torch.Tensor | np.ndarray"]
+"""A batch of normalised inputs -> logits, e.g. ``InferenceEngine.predict_logits`` (which runs ONNX Runtime
+when that backend is on). Perturbation explainers only need outputs, so they can use the fastest path."""
+
+
+def logits_fn(model: nn.Module, forward: Forward | None = None, batch_size: int = 256):
+    """``f(xs) -> (M, C)`` float32 CPU logits, ``batch_size`` inputs per call, through ``forward`` if given,
+    else through ``model`` under ``inference_mode`` in eval mode (the caller's mode restored)."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+
+    def run(xs: torch.Tensor) -> torch.Tensor:
+        chunks = []
+        if forward is not None:
+            for s in range(0, xs.shape[0], batch_size):
+                out = forward(xs[s : s + batch_size])
+                chunks.append(torch.as_tensor(np.asarray(out) if not isinstance(out, torch.Tensor) else out))
+            return torch.cat(chunks).float().cpu()
+        device, dtype = model_device(model), model_dtype(model)
+        with torch.inference_mode(), eval_mode(model):
+            for s in range(0, xs.shape[0], batch_size):
+                chunks.append(model(xs[s : s + batch_size].to(device=device, dtype=dtype)).float().cpu())
+        return torch.cat(chunks)
+
+    return run
+
+
 def scorer(
-    model: nn.Module, output: str = "prob", batch_size: int = 256
+    model: nn.Module, output: str = "prob", batch_size: int = 256, forward: Forward | None = None
 ) -> Callable[[torch.Tensor, np.ndarray | int], np.ndarray]:
     """``score(xs, targets)`` -> ``(M,)`` float64: the model's output for class ``targets`` on each input.
 
     ``output="prob"`` scores with the softmax probability (bounded, what the dashboard shows), ``"logit"``
-    with the raw logit (additive, unbounded). Inputs are scored ``batch_size`` at a time under
-    ``inference_mode`` in eval mode.
+    with the raw logit (additive, unbounded). See :func:`logits_fn` for ``forward`` and ``batch_size``.
     """
     if output not in OUTPUTS:
         raise ValueError(f"unknown output {output!r}; choose one of {list(OUTPUTS)}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    device = model_device(model)
+    run = logits_fn(model, forward, batch_size)
 
     def score(xs: torch.Tensor, targets: np.ndarray | int) -> np.ndarray:
-        m = xs.shape[0]
-        tgt = np.broadcast_to(np.asarray(targets, dtype=np.int64), (m,)).copy()
-        out = np.empty(m, dtype=np.float64)
-        with torch.inference_mode(), eval_mode(model):
-            for s in range(0, m, batch_size):
-                logits = model(xs[s : s + batch_size].to(device)).float()
-                vals = torch.softmax(logits, dim=1) if output == "prob" else logits
-                idx = torch.as_tensor(tgt[s : s + batch_size], device=vals.device)
-                out[s : s + batch_size] = vals.gather(1, idx[:, None])[:, 0].double().cpu().numpy()
-        return out
+        tgt = torch.from_numpy(np.broadcast_to(np.asarray(targets, dtype=np.int64), (xs.shape[0],)).copy())
+        logits = run(xs)
+        vals = torch.softmax(logits, dim=1) if output == "prob" else logits
+        return vals.gather(1, tgt[:, None])[:, 0].double().numpy()
 
     return score
 
 
-def predicted_classes(model: nn.Module, x: torch.Tensor, batch_size: int = 256) -> np.ndarray:
+def predicted_classes(
+    model: nn.Module, x: torch.Tensor, batch_size: int = 256, forward: Forward | None = None
+) -> np.ndarray:
     """Argmax class of each input."""
-    device = model_device(model)
-    preds = []
-    with torch.inference_mode(), eval_mode(model):
-        for s in range(0, x.shape[0], batch_size):
-            preds.append(model(x[s : s + batch_size].to(device)).argmax(1).cpu().numpy())
-    return np.concatenate(preds).astype(np.int64)
+    return logits_fn(model, forward, batch_size)(x).argmax(1).numpy().astype(np.int64)
 
 
 def as_batch(x: torch.Tensor) -> torch.Tensor:

@@ -273,7 +273,8 @@ def compute_cam(
     n = x.shape[0]
     num_classes = int(getattr(model, "num_classes", 0) or 0)
     wanted = as_targets(targets, n, num_classes if num_classes else np.iinfo(np.int64).max)
-    device = next(model.parameters()).device
+    param = next(model.parameters())
+    device, dtype = param.device, param.dtype
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
     cam_class, hooks_class = spec.cam_class, _caller_thread_hooks()
@@ -281,7 +282,7 @@ def compute_cam(
     with _model_lock(model), grad_enabled(), _frozen_parameters(model):
         for start in range(0, n, batch_size):
             # clone: an inference-mode tensor cannot enter autograd even after the mode is left
-            xb = x[start : start + batch_size].detach().clone().to(device)
+            xb = x[start : start + batch_size].detach().clone().to(device=device, dtype=dtype)
             if spec.uses_gradients:
                 xb.requires_grad_(True)  # parameters are frozen: the input is the graph's leaf
             cam = cam_class(model, target_layers=layers, reshape_transform=reshape)

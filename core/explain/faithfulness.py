@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.explain._common import as_batch, make_baseline, predicted_classes, scorer
+from core.explain._common import Forward, as_batch, make_baseline, model_device, predicted_classes, scorer
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +84,7 @@ def perturbation_curves(
     output: str = "prob",
     batch_size: int = 256,
     seed: int = 0,
+    forward: Forward | None = None,
 ) -> Curves:
     """Deletion or insertion curves of ``maps`` on inputs ``x``.
 
@@ -98,21 +99,26 @@ def perturbation_curves(
         output: ``"prob"`` or ``"logit"``.
         batch_size: perturbed images per forward pass.
         seed: tie-breaking order.
+        forward: optional faster path to the same model's logits (e.g. ``engine.predict_logits``).
     """
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; choose one of {list(MODES)}")
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
-    x = as_batch(x).detach().float()
+    x = as_batch(x).detach().to(model_device(model)).float()
     n, c, h, w = x.shape
     m = _fit_maps(maps, h, w)
     if len(m) != n:
         raise ValueError(f"{len(m)} maps for {n} inputs")
-    tgt = predicted_classes(model, x) if targets is None else np.broadcast_to(np.asarray(targets, np.int64), (n,))
+    tgt = (
+        predicted_classes(model, x, forward=forward)
+        if targets is None
+        else np.broadcast_to(np.asarray(targets, np.int64), (n,))
+    )
     base = make_baseline(x, baseline, blur_sigma)
     order = torch.from_numpy(_orders(m, seed))
     counts = np.round(np.linspace(0, h * w, steps + 1)).astype(np.int64)
-    score = scorer(model, output=output, batch_size=batch_size)
+    score = scorer(model, output=output, batch_size=batch_size, forward=forward)
     scores = np.empty((n, steps + 1))
     # rank of each pixel in the order: pixel p is "moved" at step k iff rank[p] < counts[k]
     ranks = torch.empty_like(order)
@@ -128,9 +134,22 @@ def perturbation_curves(
     return Curves(mode, fractions, scores, auc, np.asarray(tgt, dtype=np.int64).copy())
 
 
-def random_maps(n: int, h: int, w: int, seed: int = 0) -> np.ndarray:
-    """``(n, h, w)`` i.i.d. uniform maps: the no-knowledge reference for deletion/insertion."""
-    return np.random.default_rng(seed).random((n, h, w)).astype(np.float32)
+def random_maps(n: int, h: int, w: int, seed: int = 0, grid: int | None = None) -> np.ndarray:
+    """``(n, h, w)`` uniform random maps: the no-knowledge reference for deletion/insertion.
+
+    ``grid=None``: i.i.d. per pixel. ``grid=k``: uniform noise on a ``k x k`` grid upsampled bilinearly, i.e.
+    random *blobs* as smooth as a CAM from a ``k x k`` feature map. The distinction matters for insertion: adding
+    i.i.d. random pixels to a blurred face restores its coarse appearance everywhere at once, which makes
+    scattered random maps a strong (unfair) insertion reference for any spatially coherent map.
+    """
+    rng = np.random.default_rng(seed)
+    if grid is None:
+        return rng.random((n, h, w)).astype(np.float32)
+    if grid < 1:
+        raise ValueError(f"grid must be >= 1, got {grid}")
+    from core.explain.cam import resize_maps
+
+    return resize_maps(rng.random((n, grid, grid)).astype(np.float32), (h, w))
 
 
 def faithfulness(
@@ -141,9 +160,13 @@ def faithfulness(
     *,
     n_random: int = 3,
     steps: int = 20,
+    random_grid: int | None = None,
     **kwargs,
 ) -> dict[str, float | list[float]]:
     """Deletion and insertion AUCs of ``maps`` next to those of ``n_random`` random maps, same inputs.
+
+    ``random_grid`` picks the random reference (see :func:`random_maps`): ``None`` = i.i.d. pixels, ``k`` =
+    smooth random blobs from a ``k x k`` grid (a fairer reference for insertion).
 
     Returns a JSON-ready dict: per-image and mean AUCs for the maps and for the random reference (averaged
     over the random draws), and the mean differences (``deletion_gain = random - map``: positive = better
@@ -151,13 +174,20 @@ def faithfulness(
     """
     x = as_batch(x)
     n, _, h, w = x.shape
-    tgt = predicted_classes(model, x) if targets is None else np.broadcast_to(np.asarray(targets, np.int64), (n,))
+    fwd = kwargs.get("forward")
+    tgt = (
+        predicted_classes(model, x, forward=fwd)
+        if targets is None
+        else np.broadcast_to(np.asarray(targets, np.int64), (n,))
+    )
     out: dict[str, float | list[float]] = {}
     for mode in MODES:
         ours = perturbation_curves(model, x, maps, tgt, mode=mode, steps=steps, **kwargs).auc
         rand = np.mean(
             [
-                perturbation_curves(model, x, random_maps(n, h, w, seed=s), tgt, mode=mode, steps=steps, **kwargs).auc
+                perturbation_curves(
+                    model, x, random_maps(n, h, w, seed=s, grid=random_grid), tgt, mode=mode, steps=steps, **kwargs
+                ).auc
                 for s in range(n_random)
             ],
             axis=0,

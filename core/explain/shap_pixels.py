@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.explain._common import as_batch, predicted_classes, scorer
+from core.explain._common import Forward, as_batch, predicted_classes, scorer
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +90,7 @@ def pixel_shap(
     max_evals: int = 500,
     batch_size: int = 64,
     output: str = "prob",
+    forward: Forward | None = None,
 ) -> PixelShapResult:
     """Pixel SHAP map for one face.
 
@@ -101,6 +102,7 @@ def pixel_shap(
         max_evals: model evaluations for shap's Partition explainer (>= 3; the map gets finer with more).
         batch_size: images per forward pass.
         output: ``"prob"`` or ``"logit"`` of the target class.
+        forward: optional faster path to the same model's logits (e.g. ``engine.predict_logits``).
 
     Returns:
         :class:`PixelShapResult`; ``values.sum()`` is ``f_x - base_value`` (Owen values are efficient).
@@ -116,8 +118,8 @@ def pixel_shap(
     mean, std = _norm_stats(model, c)
     x = x.detach().float().cpu()
     pixels = np.rint((x[0].permute(1, 2, 0).numpy() * std + mean) * 255.0).clip(0, 255).astype(np.float32)
-    tgt = int(predicted_classes(model, x)[0]) if target is None else int(target)
-    score = scorer(model, output=output, batch_size=batch_size)
+    tgt = int(predicted_classes(model, x, forward=forward)[0]) if target is None else int(target)
+    score = scorer(model, output=output, batch_size=batch_size, forward=forward)
     t_mean = torch.from_numpy(mean).view(1, c, 1, 1)
     t_std = torch.from_numpy(std).view(1, c, 1, 1)
 

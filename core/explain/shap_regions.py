@@ -10,7 +10,8 @@ by a baseline (the crop blurred, or its mean); the value of S is the model's out
   ``rest=True`` adds them as one more player ("rest": hair, forehead, background), in which case the all-absent
   coalition is the fully masked crop.
 * **Exact when affordable.** With ``n`` players there are ``2^n`` coalitions; when ``2^n <= max_evals`` all are
-  scored (in batches) and the classic Shapley formula is applied. Nine AU regions cost 512 forward passes.
+  scored (in batches) and the classic Shapley formula is applied. Coalitions that hide the same pixels (regions
+  overlap) are one input, scored once: the nine AU regions cost ~350-390 forward passes, not 512.
 * **Sampled otherwise.** Random permutations (each followed by its reverse, antithetic sampling) within
   ``max_evals`` model evaluations, coalitions de-duplicated before scoring. The standard error of each value
   is reported.
@@ -30,7 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.explain._common import as_batch, make_baseline, predicted_classes, scorer
+from core.explain._common import Forward, as_batch, make_baseline, model_device, predicted_classes, scorer
 
 log = logging.getLogger(__name__)
 
@@ -134,21 +135,30 @@ def shapley_exact(v: np.ndarray, n: int) -> np.ndarray:
     return phi
 
 
-def _compose(x: torch.Tensor, base: torch.Tensor, masks: torch.Tensor, present: np.ndarray) -> torch.Tensor:
-    """Inputs for coalitions ``present`` (``(B, n)`` bool): pixels of absent players come from ``base``."""
-    absent = torch.as_tensor(~present, dtype=torch.float32, device=masks.device)  # (B, n)
-    hidden = (absent @ masks.flatten(1)).view(len(present), 1, *masks.shape[1:]) > 0  # (B, 1, H, W)
-    return torch.where(hidden, base, x)
-
-
-def _score_codes(codes: np.ndarray, n: int, x, base, masks, score, target: int, chunk: int) -> np.ndarray:
-    """Model output for each coalition code (bit i = player i present), composed and scored ``chunk`` at a time."""
-    out = np.empty(len(codes))
+def _hidden_masks(codes: np.ndarray, n: int, masks: torch.Tensor) -> np.ndarray:
+    """``(len(codes), H*W)`` bool: the pixels each coalition hides (those in at least one absent region)."""
     bits = np.arange(n, dtype=np.int64)
-    for s in range(0, len(codes), chunk):
-        present = ((codes[s : s + chunk, None] >> bits) & 1).astype(bool)
-        out[s : s + chunk] = score(_compose(x, base, masks, present), target)
-    return out
+    absent = torch.from_numpy((((codes[:, None] >> bits) & 1) == 0).astype(np.float32)).to(masks.device)
+    return ((absent @ masks.flatten(1)) > 0).cpu().numpy()
+
+
+def _score_codes(codes: np.ndarray, n: int, x, base, masks, score, target: int, chunk: int) -> tuple[np.ndarray, int]:
+    """Model output for each coalition code (bit i = player i present) and the number of forward passes spent.
+
+    Coalitions that hide exactly the same pixels are the same input (overlapping regions: once the jaw is
+    absent, whether the lip corners inside it are "present" changes nothing), so each distinct input is scored
+    once: about 350-390 passes instead of 512 for the nine AU regions at 48 px.
+    """
+    hidden = _hidden_masks(codes, n, masks)
+    unique, inverse = np.unique(np.packbits(hidden, axis=1), axis=0, return_inverse=True)
+    first = np.zeros(len(unique), dtype=np.int64)
+    first[inverse[::-1]] = np.arange(len(codes))[::-1]  # one representative row per distinct input
+    scores = np.empty(len(unique))
+    h, w = masks.shape[1:]
+    for s in range(0, len(unique), chunk):
+        rows = torch.from_numpy(hidden[first[s : s + chunk]]).to(x.device).view(-1, 1, h, w)
+        scores[s : s + chunk] = score(torch.where(rows, base, x), target)
+    return scores[inverse.reshape(-1)], len(unique)
 
 
 def region_shap(
@@ -164,6 +174,7 @@ def region_shap(
     output: str = "prob",
     batch_size: int = 256,
     seed: int = 0,
+    forward: Forward | None = None,
 ) -> RegionShapResult:
     """Shapley values of AU regions for one face.
 
@@ -181,6 +192,8 @@ def region_shap(
         output: ``"prob"`` (softmax probability of the target) or ``"logit"``.
         batch_size: coalitions per forward pass.
         seed: permutation-sampling seed (results are reproducible).
+        forward: optional faster path to the same model's logits (e.g. ``engine.predict_logits``, ONNX
+            Runtime); region SHAP needs outputs only, and its cost is ``n_evals`` forward passes.
     """
     x = as_batch(x)
     if x.shape[0] != 1:
@@ -205,12 +218,12 @@ def region_shap(
     n = len(names)
     if max_evals < 2:
         raise ValueError(f"max_evals must be >= 2 (the full and the empty coalition), got {max_evals}")
-    x = x.detach().clone().float()
+    x = x.detach().to(model_device(model)).float().clone()  # compose coalitions where the model runs
     base = make_baseline(x, baseline, blur_sigma)
     masks_np = np.stack(stack)
     masks = torch.from_numpy(masks_np.astype(np.float32)).to(x.device)
-    score = scorer(model, output=output, batch_size=batch_size)
-    tgt = int(predicted_classes(model, x)[0]) if target is None else int(target)
+    score = scorer(model, output=output, batch_size=batch_size, forward=forward)
+    tgt = int(predicted_classes(model, x, forward=forward)[0]) if target is None else int(target)
     num_classes = getattr(model, "num_classes", None)
     if tgt < 0 or (num_classes is not None and tgt >= int(num_classes)):
         raise ValueError(f"target {tgt} is not a class index of this model ({num_classes} classes)")
@@ -218,8 +231,8 @@ def region_shap(
 
     if (1 << n) <= max_evals:
         codes = np.arange(1 << n, dtype=np.int64)
-        v = _score_codes(codes, n, x, base, masks, score, tgt, batch_size)
-        values, stderr, n_evals, exact = shapley_exact(v, n), np.zeros(n), len(codes), True
+        v, n_evals = _score_codes(codes, n, x, base, masks, score, tgt, batch_size)
+        values, stderr, exact = shapley_exact(v, n), np.zeros(n), True
         f_x, f_base = float(v[full]), float(v[0])
     else:
         values, stderr, n_evals, f_x, f_base = _permutation_shap(
@@ -259,7 +272,8 @@ def _permutation_shap(n, x, base, masks, score, tgt, max_evals, batch_size, seed
     if len(seen) > max_evals:
         log.warning("region_shap: one antithetic pair needs %d evaluations, above max_evals=%d", len(seen), max_evals)
     codes = np.array(sorted(seen), dtype=np.int64)
-    v = dict(zip(codes.tolist(), _score_codes(codes, n, x, base, masks, score, tgt, batch_size), strict=True))
+    scored, n_evals = _score_codes(codes, n, x, base, masks, score, tgt, batch_size)
+    v = dict(zip(codes.tolist(), scored, strict=True))
     contrib = np.zeros((len(perms), n))
     for k, q in enumerate(perms):
         code, prev = 0, v[0]
@@ -272,4 +286,4 @@ def _permutation_shap(n, x, base, masks, score, tgt, max_evals, batch_size, seed
     # antithetic pairs are the independent units
     pairs = contrib.reshape(-1, 2, n).mean(axis=1)
     stderr = pairs.std(axis=0, ddof=1) / math.sqrt(len(pairs)) if len(pairs) > 1 else np.full(n, np.nan)
-    return values, stderr, len(codes), float(v[full]), float(v[0])
+    return values, stderr, n_evals, float(v[full]), float(v[0])

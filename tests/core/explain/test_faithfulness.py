@@ -91,3 +91,15 @@ def test_faithfulness_report_is_json_ready(default_model, sample_fer_crops):
     json.dumps(res)
     assert len(res["deletion_auc"]) == 2 and len(res["insertion_auc_random"]) == 2
     assert res["deletion_gain"] == pytest.approx(res["deletion_auc_random_mean"] - res["deletion_auc_mean"])
+
+
+def test_random_maps_iid_or_smooth():
+    iid = random_maps(2, 48, 48, seed=0)
+    smooth = random_maps(2, 48, 48, seed=0, grid=6)
+    assert iid.shape == smooth.shape == (2, 48, 48)
+    assert 0.0 <= smooth.min() and smooth.max() <= 1.0
+    step = lambda m: np.abs(np.diff(m, axis=-1)).mean()  # noqa: E731
+    assert step(smooth) < 0.2 * step(iid)
+    np.testing.assert_array_equal(random_maps(2, 48, 48, seed=0), iid)
+    with pytest.raises(ValueError, match="grid"):
+        random_maps(1, 8, 8, grid=0)

@@ -27,6 +27,7 @@ def test_map_is_crop_sized_non_constant_and_efficient(trained_model, x_face, mas
     assert 0.0 <= res.f_x <= 1.0 and 0.0 <= res.base_value <= 1.0
 
 
+@pytest.mark.slow  # the first pixel_shap call of a process pays shap's import and numba compilation
 def test_explains_the_requested_class(trained_model, x_face):
     a = pixel_shap(trained_model, x_face, target=0, max_evals=60)
     b = pixel_shap(trained_model, x_face, target=3, max_evals=60)
