@@ -92,7 +92,7 @@ Forward = Callable[[torch.Tensor], "torch.Tensor | np.ndarray"]
 when that backend is on). Perturbation explainers only need outputs, so they can use the fastest path."""
 
 
-def logits_fn(model: nn.Module, forward: Forward | None = None, batch_size: int = 256):
+def logits_fn(model: nn.Module, forward: Forward | None = None, batch_size: int = 64):
     """``f(xs) -> (M, C)`` float32 CPU logits, ``batch_size`` inputs per call, through ``forward`` if given,
     else through ``model`` under ``inference_mode`` in eval mode (the caller's mode restored)."""
     if batch_size < 1:
@@ -115,7 +115,7 @@ def logits_fn(model: nn.Module, forward: Forward | None = None, batch_size: int 
 
 
 def scorer(
-    model: nn.Module, output: str = "prob", batch_size: int = 256, forward: Forward | None = None
+    model: nn.Module, output: str = "prob", batch_size: int = 64, forward: Forward | None = None
 ) -> Callable[[torch.Tensor, np.ndarray | int], np.ndarray]:
     """``score(xs, targets)`` -> ``(M,)`` float64: the model's output for class ``targets`` on each input.
 
@@ -136,7 +136,7 @@ def scorer(
 
 
 def predicted_classes(
-    model: nn.Module, x: torch.Tensor, batch_size: int = 256, forward: Forward | None = None
+    model: nn.Module, x: torch.Tensor, batch_size: int = 64, forward: Forward | None = None
 ) -> np.ndarray:
     """Argmax class of each input."""
     return logits_fn(model, forward, batch_size)(x).argmax(1).numpy().astype(np.int64)

@@ -82,7 +82,7 @@ def perturbation_curves(
     baseline: str | float | torch.Tensor = "blur",
     blur_sigma: float | None = None,
     output: str = "prob",
-    batch_size: int = 256,
+    batch_size: int = 64,
     seed: int = 0,
     forward: Forward | None = None,
 ) -> Curves:

@@ -172,7 +172,7 @@ def region_shap(
     max_evals: int = 512,
     rest: bool = False,
     output: str = "prob",
-    batch_size: int = 256,
+    batch_size: int = 64,
     seed: int = 0,
     forward: Forward | None = None,
 ) -> RegionShapResult:
