@@ -191,3 +191,13 @@ def wait_for_match(driver, pattern, timeout_s: float = 60.0):
     return WebDriverWait(driver, timeout_s, poll_frequency=0.25).until(
         lambda d: pattern.search(d.find_element(By.TAG_NAME, "body").text)
     )
+
+
+def wait_for_element(driver, css: str, timeout_s: float = 60.0):
+    """The first element matching ``css`` once it exists (Streamlit may re-render the page meanwhile)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout_s, poll_frequency=0.25).until(
+        lambda d: (d.find_elements(By.CSS_SELECTOR, css) or [None])[0]
+    )

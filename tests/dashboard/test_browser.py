@@ -71,7 +71,6 @@ def _assert_clean(driver) -> None:
 
 
 def test_every_page_renders(app, shots: Path, samples_dir: Path, tmp_path: Path) -> None:
-    from selenium.webdriver.common.by import By
 
     url, _ = app
     driver = browser.chrome(tmp_path / "profile")
@@ -85,7 +84,9 @@ def test_every_page_renders(app, shots: Path, samples_dir: Path, tmp_path: Path)
             assert (shots / f"{info.url_path}.png").stat().st_size > 10_000
         driver.get(f"{url}/")
         browser.wait_for_text(driver, PAGE_TEXT["upload"], timeout_s=120)
-        driver.find_element(By.CSS_SELECTOR, 'input[type="file"]').send_keys(str(samples_dir / "multi_face.jpg"))
+        browser.wait_idle(driver)
+        upload = browser.wait_for_element(driver, 'input[type="file"]')
+        upload.send_keys(str(samples_dir / "multi_face.jpg"))
         browser.wait_for_text(driver, "multi_face.jpg: 5 faces", timeout_s=120)
         browser.wait_idle(driver)
         _assert_clean(driver)
