@@ -6,10 +6,9 @@ that they do not care where the regions came from. Two sources:
 * a detected and aligned face (:func:`region_masks_for`): the polygons of ``core.faces.au_regions`` built from
   the crop's own landmarks, rasterised at the model's input size;
 * an already-cropped image without landmarks (a FER2013 row, ``--assume-cropped``): :func:`framing_masks` uses
-  the mean landmark positions of that framing. :data:`FER2013_LANDMARKS_48` were measured once on the mean
-  of the first 20,000 rows of ``fer2013.csv.gz`` (eye centres are the darkest points of the mean face's eye
-  rows, the mouth line the darkest row below the nose); FER2013 is framed tighter than the alignment template
-  (eye distance 18 of 48 px versus 11.6 px for the template at ``expand=1.3``), so the template must not be used
+  the typical landmark positions of that framing, ``core.faces.align.FER2013_FRAMING_48`` (the face detector's
+  median landmarks on FER2013 Training rows). FER2013 is framed tighter than the alignment template (eye
+  distance ~17.7 of 48 px versus 11.6 px for the template at ``expand=1.3``), so the template must not be used
   for it.
 """
 
@@ -20,13 +19,12 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from core.faces.align import AlignedFace, template_points
+from core.faces.align import FRAMINGS, AlignedFace, framing_points
 from core.faces.au_regions import AU_REGION, EXPECTED_AUS, REGION_NAMES, au_regions, region_masks, regions_for
 
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "FER2013_LANDMARKS_48",
     "FRAMINGS",
     "framing_landmarks",
     "framing_masks",
@@ -35,23 +33,11 @@ __all__ = [
     "resize_masks",
 ]
 
-FER2013_LANDMARKS_48 = np.array(
-    [[14.5, 17.5], [32.5, 17.5], [23.5, 29.0], [17.5, 37.5], [29.5, 37.5]],
-    dtype=np.float64,
-)
-"""Mean five landmarks (viewer's order: eyes, nose, mouth corners) of FER2013's 48x48 faces, in pixels."""
-
-FRAMINGS: tuple[str, ...] = ("fer2013", "template")
-"""Known framings of pre-cropped faces: FER2013's, or ferlens' alignment template (``expand=1.3``)."""
-
 
 def framing_landmarks(size: int, framing: str = "fer2013") -> np.ndarray:
-    """Five landmarks of a ``size`` x ``size`` crop in the given framing."""
-    if framing == "fer2013":
-        return (FER2013_LANDMARKS_48 + 0.5) * (size / 48.0) - 0.5
-    if framing == "template":
-        return np.asarray(template_points(size), dtype=np.float64)
-    raise ValueError(f"unknown framing {framing!r}; choose one of {list(FRAMINGS)}")
+    """Five landmarks of a ``size`` x ``size`` crop in the given framing: the points the Detector aligns live
+    faces to, so regions drawn on a FER2013 row and on a live face cropped for the same model match."""
+    return np.asarray(framing_points(size, framing), dtype=np.float64)
 
 
 def framing_masks(size: int, framing: str = "fer2013") -> dict[str, np.ndarray]:
