@@ -10,7 +10,7 @@
     df[det.class_names].idxmax(axis=1)                 # the emotion columns, canonical names
 
 Every path runs the same steps as the app, the CLI and the evaluation: ``core.io`` loads, a face detector from
-``core.faces`` finds faces and five landmarks, :func:`align_to` warps each to the model's input size in the
+``core.faces`` finds faces and five landmarks, :func:`core.faces.align_face` warps each to the model's input size in the
 framing the model was trained on (FER2013's, see :data:`FER2013_FRAMING_48`), and the
 :class:`~core.engine.InferenceEngine` classifies all faces of a frame in one batch. With
 ``face_detector="assume_cropped"`` each image is one face crop, classified as it is (exactly as
@@ -46,10 +46,9 @@ from core.faces import (
     build_preprocess,
     create_detector,
     from_names,
-    template_points,
     transform_points,
 )
-from core.faces.align import DEFAULT_WEIGHTS, _warp, invert_affine, similarity_transform
+from core.faces.align import FER2013_FRAMING_48, FRAMINGS, align_face, framing_points, invert_affine
 from core.io import iter_video_frames, load_image, video_info
 from core.tracking import Tracker, TrackerConfig
 
@@ -64,7 +63,6 @@ __all__ = [
     "FaceResult",
     "FrameResult",
     "FrameStream",
-    "align_to",
     "framing_points",
     "whole_image",
 ]
@@ -80,41 +78,6 @@ TIMING_COLUMNS: tuple[str, ...] = ("detect_ms", "align_ms", "classify_ms")
 
 VIDEO_COLUMNS: tuple[str, ...] = ("time_s", "track", "label_raw", "score_raw")
 """Extra columns of video tables: the frame's time, the track id, and the unsmoothed label and score."""
-
-FER2013_FRAMING_48 = np.array(
-    [[14.65, 18.3], [32.35, 18.3], [23.5, 28.2], [16.05, 36.7], [30.95, 36.7]], dtype=np.float64
-)
-"""Where the face pipeline's landmarks fall on FER2013's 48x48 faces (pixel centres), so that a live face is
-cropped the way the training faces were. Measured by ``python bench/engine.py --measure-framing``: the Training
-rows among the first 3,000 lines of ``fer2013.csv.gz``, each upscaled 4x (bicubic) and centred on a canvas
-twice its size, run through ``create_detector("default")`` (2,210 faces found); the per-point medians,
-mirrored about the vertical centre line. The ``mtcnn`` detector gives the same points within 0.2 px. FER2013 is
-framed much tighter than the ArcFace template at ``expand=1.3`` (eye distance 17.7 px of 48 versus 11.6):
-aligning with the template would show a model trained on FER2013 faces about 1.5x smaller than it learnt
-them."""
-
-FRAMINGS: tuple[str, ...] = ("fer2013", "template")
-"""How a detected face is cropped for the model: like FER2013's faces, or the ArcFace template (expand 1.3)."""
-
-
-def framing_points(size: int, framing: str = "fer2013") -> np.ndarray:
-    """The five destination points of the alignment for a ``size`` x ``size`` crop."""
-    if framing == "fer2013":
-        return (FER2013_FRAMING_48 + 0.5) * (size / 48.0) - 0.5
-    if framing == "template":
-        return np.asarray(template_points(size), np.float64)
-    raise ValueError(f"unknown framing {framing!r}; choose one of {list(FRAMINGS)}")
-
-
-def align_to(image_rgb: np.ndarray, face: Face, size: int, framing: str = "fer2013") -> AlignedFace:
-    """``core.faces.align_face`` with a choice of destination framing (see :data:`FRAMINGS`)."""
-    import cv2
-
-    dst = framing_points(size, framing)
-    matrix = similarity_transform(face.landmarks, dst, DEFAULT_WEIGHTS)
-    crop = _warp(image_rgb, matrix, size, cv2.INTER_CUBIC, 0)
-    landmarks = transform_points(face.landmarks, matrix).astype(np.float32)
-    return AlignedFace(crop, matrix, invert_affine(matrix), landmarks, face, dst.astype(np.float32))
 
 
 def whole_image(image_rgb: np.ndarray, face: Face, size: int) -> AlignedFace:
@@ -307,7 +270,7 @@ class Detector:
             aligned = [whole_image(rgb, f, size) for f in faces]
             inputs = [rgb] * len(faces)
         else:
-            aligned = [align_to(rgb, f, size, self.framing) for f in faces]
+            aligned = [align_face(rgb, f, output_size=size, framing=self.framing) for f in faces]
             inputs = [a.image for a in aligned]
         t2 = time.perf_counter()
         probs = self.engine.predict(inputs, self.steps) if inputs else np.zeros((0, len(self.class_names)), np.float32)

@@ -96,14 +96,20 @@ __all__ = [
 ]
 
 
-def detect_and_align(image_rgb: np.ndarray, size: int, detector: FaceDetector | None = None) -> np.ndarray | None:
-    """The aligned crop of the largest face, or ``None`` if there is none (for building datasets from photos)."""
+def detect_and_align(
+    image_rgb: np.ndarray, size: int, detector: FaceDetector | None = None, framing: str = "fer2013"
+) -> np.ndarray | None:
+    """The aligned crop of the largest face, or ``None`` if there is none (for building datasets from photos).
+
+    ``framing`` defaults to FER2013's, like ``core.detector.Detector``, so photos added to training are
+    cropped the way the live app crops faces for the model.
+    """
     det = detector if detector is not None else _default_detector()
     faces = det.detect(image_rgb)
     if not faces:
         return None
     face = max(faces, key=lambda f: f.box[2] * f.box[3])
-    return align_face(image_rgb, face, output_size=size).image
+    return align_face(image_rgb, face, output_size=size, framing=framing).image
 
 
 _DEFAULT = None
