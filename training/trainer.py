@@ -308,6 +308,8 @@ def _fit(cfg, resume, callbacks, command, train_set, val_set) -> FitResult:
     model = create_model(cfg.model, num_classes=num_classes, weights=cfg.init_weights, **cfg.model_overrides)
     spec = model.spec
     model.to(info.device)
+    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    model.to(memory_format=memory_format)
     criterion = build_loss(cfg.loss, num_classes, model.embed_dim, train_fs.class_counts().tolist()).to(info.device)
     augmenter = BatchAugmenter(cfg.augment, spec.input_size, num_classes)
     common = dict(
@@ -389,6 +391,7 @@ def _fit(cfg, resume, callbacks, command, train_set, val_set) -> FitResult:
         term_sums: dict[str, float] = {}
         bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not show_bar, leave=False)
         for x, y, _ in bar:
+            x = x.contiguous(memory_format=memory_format)
             with torch.autocast(info.device.type, dtype=amp, enabled=amp is not None):
                 logits, emb = step_module(x)
             loss = criterion(logits.float(), y, None if emb is None else emb.float())
