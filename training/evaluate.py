@@ -139,7 +139,8 @@ def evaluate_model(
         meta: extra fields merged into ``meta`` (the CLI adds weights, command, ...).
     """
     c = model.num_classes
-    if c != faceset.num_classes:
+    pad = _missing_classes(model, faceset)
+    if c != faceset.num_classes and not pad:
         raise ValueError(
             f"model {model.spec.name!r} has {c} classes but the {faceset.source} {faceset.split} split has "
             f"{faceset.num_classes} ({list(faceset.class_names)}); build the model with num_classes="
@@ -147,6 +148,9 @@ def evaluate_model(
         )
     t0 = time.perf_counter()
     probs = predict_probs(model, faceset, batch_size, tta_hflip, device)
+    if pad:  # the model cannot say these classes: probability 0, so their rows count as errors
+        probs = np.pad(probs, ((0, 0), (0, len(pad))))
+        c = faceset.num_classes
     infer_s = time.perf_counter() - t0
     y = np.asarray(faceset.labels, dtype=np.int64)
     names = list(faceset.class_names)
@@ -179,9 +183,25 @@ def evaluate_model(
         "inference_s": round(infer_s, 3),
         "elapsed_s": round(time.perf_counter() - t0, 3),
     }
+    if pad:
+        info["missing_classes"] = pad
     for k, v in (meta or {}).items():
         info[k] = {**info[k], **v} if isinstance(info.get(k), dict) and isinstance(v, dict) else v
     return {"schema": SCHEMA, "meta": info, "class_names": names, **summary, "predictions": predictions}
+
+
+def _missing_classes(model: FERModel, faceset) -> list[str]:
+    """Classes of the face set the model has no output for, when its classes are the set's leading ones.
+
+    A 7-class FER2013 model scored on FERPlus' 8-class protocol is the common case: the 8 classes are the
+    7 in the same order plus ``contempt``, so the model is evaluated as one that never predicts contempt (its
+    contempt rows count as errors) rather than on a quietly smaller split. Empty when the classes match or
+    when the model's classes are not a prefix of the set's (then :func:`evaluate_model` refuses).
+    """
+    c, names = model.num_classes, list(faceset.class_names)
+    if c >= faceset.num_classes or list(model.spec.class_names) != names[:c]:
+        return []
+    return names[c:]
 
 
 # --------------------------------------------------------------------------------------------- comparison
@@ -260,7 +280,15 @@ def build_model(name: str, weights: str | None, num_classes: int | None, overrid
     from core.models.weights import shipped_weights
 
     path = None
-    if weights:
+    if weights is None:  # the shipped weights when the model has some: what `create_model(name)` users run
+        path = shipped_weights(name)
+        if path is None:
+            log.warning("model %r has no shipped weights: evaluating a random init (pass --weights PATH)", name)
+        else:
+            log.info("using the shipped weights %s", path)
+    elif weights.lower() == "none":
+        path = None
+    else:
         path = shipped_weights(name) if weights == "default" else Path(weights)
         if path is None:
             raise WeightsError(f"no weights are shipped for model {name!r} (core/models/weights/{name}.safetensors)")
@@ -293,7 +321,11 @@ def _eval_parser() -> argparse.ArgumentParser:
         "'python -m training.evaluate compare A.json B.json' compares two results with McNemar.",
     )
     ap.add_argument("--model", required=True, help="registered model name (core.models.list_models())")
-    ap.add_argument("--weights", help="a .safetensors file, or 'default' for the shipped weights")
+    ap.add_argument(
+        "--weights",
+        help="a .safetensors file, 'default' for the shipped weights (required to exist) or 'none' for a random "
+        "init; omitted: the shipped weights when the model has them, else a random init (with a warning)",
+    )
     ap.add_argument("--num-classes", type=int, choices=(7, 8), help="default: the weights' sidecar, else 7")
     ap.add_argument(
         "--model-option",
@@ -312,7 +344,7 @@ def _eval_parser() -> argparse.ArgumentParser:
         metavar="data.KEY=VALUE",
         help="data config override, e.g. data.ferplus_rule=strict; repeatable",
     )
-    ap.add_argument("--out", required=True, help="results JSON to write")
+    ap.add_argument("--out", help="results JSON to write (default: runs/eval/MODEL-DATA-SPLIT.json)")
     ap.add_argument("--limit", type=int, help="evaluate a deterministic stratified slice of N rows")
     ap.add_argument("--tta-hflip", action="store_true", help="average with the mirrored image")
     ap.add_argument("--batch-size", type=int, default=256)
@@ -350,6 +382,18 @@ def load_faceset(data: str, split: str, limit: int | None, num_classes: int, roo
     return load_split(apply_overrides(cfg, sets).data, split)
 
 
+def default_out(model: str, data: str, split: str, tta: bool = False, limit: int | None = None) -> Path:
+    """``runs/eval/MODEL-DATA-SPLIT[-nLIMIT][-tta].json`` under ``$FERLENS_RUNS`` (or ``<repo>/runs``), where the
+    dashboard's evaluation page looks; ``folder:PATH`` data is named by the folder."""
+    import os
+    import re
+
+    name = Path(data.split(":", 1)[1]).name if ":" in data else data
+    tail = (f"-n{limit}" if limit else "") + ("-tta" if tta else "")
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{model}-{name}-{split}{tail}")
+    return Path(os.environ.get("FERLENS_RUNS") or REPO_ROOT / "runs") / "eval" / f"{stem}.json"
+
+
 def _fmt(m: dict) -> str:
     if m["value"] is None:
         return "n/a"
@@ -359,10 +403,14 @@ def _fmt(m: dict) -> str:
 
 def summary_line(d: dict) -> str:
     m, data = d["metrics"], d["meta"]["data"]
-    return (
+    line = (
         f"{d['meta']['model']} on {data['source']} {data['split']} (n={data['n']}): "
         f"accuracy {_fmt(m['accuracy'])}, macro-F1 {_fmt(m['macro_f1'])}, ECE {_fmt(m['ece'])}"
     )
+    missing = d["meta"].get("missing_classes")
+    if missing:
+        line += f"; the model has no output for {', '.join(missing)}, so those rows count as errors"
+    return line
 
 
 def _run_eval(args: argparse.Namespace, argv: list[str]) -> int:
@@ -379,9 +427,10 @@ def _run_eval(args: argparse.Namespace, argv: list[str]) -> int:
     d = evaluate_model(
         model, fs, args.batch_size, args.tta_hflip, args.bootstrap, args.seed, device=args.device, meta=meta
     )
-    write_results(d, args.out)
+    out = args.out or default_out(args.model, args.data, args.split, args.tta_hflip, args.limit)
+    write_results(d, out)
     print(summary_line(d))
-    print(f"wrote {args.out}")
+    print(f"wrote {out}")
     return 0
 
 

@@ -196,3 +196,39 @@ def test_schema_doc_names_every_field_the_validator_checks():
     fields = [*R.TOP_KEYS, *R.REQUIRED_METRICS, *R.PREDICTION_COLUMNS, *R._META_FIELDS]
     undocumented = [f for f in fields if f"`{f}`" not in doc]
     assert not undocumented, f"docs/results-schema.md does not describe {undocumented}"
+
+
+def test_a_7_class_model_is_scored_on_ferplus_8_classes_with_contempt_as_errors(model, shared_datasets):
+    fs8 = load_split(DataConfig(dataset="ferplus", root=str(shared_datasets), num_classes=8, limit=300), "test")
+    assert fs8.num_classes == 8 and (fs8.labels == 7).any()  # the slice holds contempt rows
+    d = E.evaluate_model(model, fs8, batch_size=64, bootstrap=0)
+    validate_results(d)
+    probs = np.asarray(d["predictions"]["probs"])
+    assert probs.shape == (len(fs8), 8) and np.all(probs[:, 7] == 0)
+    np.testing.assert_allclose(probs[:, :7], E.predict_probs(model, fs8), atol=2e-6)
+    assert d["meta"]["missing_classes"] == ["contempt"] and "contempt" in E.summary_line(d)
+    pred = probs.argmax(1)
+    assert d["metrics"]["accuracy"]["value"] == pytest.approx(float((pred == fs8.labels).mean()))
+    assert d["per_class"][7]["name"] == "contempt" and d["per_class"][7]["recall"] == 0.0
+    # classes that are not the model's leading ones are refused, not silently remapped
+    with pytest.raises(ValueError, match="classes"):
+        E.evaluate_model(
+            create_model("default", num_classes=8, **TINY),
+            load_split(DataConfig(dataset="fer2013", root=str(shared_datasets), limit=20), "test"),
+            bootstrap=0,
+        )
+
+
+def test_cli_defaults_to_shipped_weights_and_a_runs_eval_path(tmp_path, shared_datasets, monkeypatch, capsys):
+    from core.models.weights import shipped_weights
+
+    monkeypatch.setenv("FERLENS_RUNS", str(tmp_path))
+    argv = ["--model", "fernet_s", "--data", "fer2013", "--root", str(shared_datasets), "--split", "test",
+            "--limit", "30", "--bootstrap", "0"]  # fmt: skip
+    assert shipped_weights("fernet_s") is None  # no weights ship for it: a random init, said in a warning
+    assert E.main(argv) == 0
+    out = tmp_path / "eval" / "fernet_s-fer2013-test-n30.json"
+    assert f"wrote {out}" in capsys.readouterr().out
+    d = E.load_results(out)
+    assert d["meta"]["weights"] is None and d["meta"]["data"]["n"] == 30
+    assert E.default_out("default", "folder:/data/raf db/", "test", tta=True).name == "default-raf_db-test-tta.json"

@@ -1,0 +1,48 @@
+"""The embedded default model's shipped weights: they load offline, reproduce the accuracy recorded beside them on
+a fixed PrivateTest slice (an export check), and the model card is exactly what their sidecar renders."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.models import create_model
+from core.models.weights import read_meta, shipped_weights
+from training.config import DataConfig
+from training.datasets import load_split
+from training.evaluate import predict_probs, sha256_file
+from training.model_card import CARD_PATH, render_card
+
+WEIGHTS = shipped_weights("default")
+pytestmark = pytest.mark.skipif(WEIGHTS is None, reason="no weights shipped for 'default' yet")
+
+
+@pytest.fixture(scope="module")
+def meta() -> dict:
+    return read_meta(WEIGHTS)
+
+
+def test_the_shipped_file_is_the_one_its_sidecar_describes_and_fits_the_size_rule(meta):
+    assert sha256_file(WEIGHTS) == meta["sha256"]
+    assert WEIGHTS.suffix == ".safetensors" and WEIGHTS.stat().st_size < 25 * 1024 * 1024
+    model = create_model("default", weights="default")
+    assert sum(p.numel() for p in model.parameters()) == meta["params"]
+
+
+def test_shipped_weights_reproduce_the_recorded_slice_accuracy(meta, shared_datasets):
+    sl = meta["slice"]
+    cfg = DataConfig(dataset="fer2013", root=str(shared_datasets), limit=sl["limit"], limit_mode=sl["limit_mode"])
+    fs = load_split(cfg, sl["split"])
+    assert len(fs) == sl["limit"]
+    probs = predict_probs(create_model("default", weights="default"), fs, batch_size=250, device="cpu")
+    correct = int((probs.argmax(1) == fs.labels).sum())
+    # a broken export (wrong file, wrong normalisation, transposed weights) moves this by tens of faces; float
+    # summation order on another CPU may flip a single borderline face
+    assert abs(correct - sl["correct"]) <= 1, (correct, sl["correct"])
+    assert np.isfinite(probs).all()
+
+
+def test_the_model_card_is_rendered_from_the_shipped_sidecar(meta):
+    assert CARD_PATH.read_text() == render_card(meta), "docs/model-card.md is stale: rerun python -m training.ship"
+    main = meta["test"]["fer2013_private"]
+    assert f"{100 * main['accuracy']['value']:.1f} %" in CARD_PATH.read_text()
