@@ -148,6 +148,24 @@ def own_results(results: list[dict], model: str, weights_sha: str | None) -> pd.
     return pd.DataFrame(rows)
 
 
+def sidecar_scores(meta: dict) -> pd.DataFrame:
+    """The test scores ``training.ship`` recorded beside shipped weights, in the same columns as :func:`own_results`.
+
+    A fresh clone has no ``runs/``, so this is what the card shows there; each row names the command that
+    measures it again.
+    """
+    rows = []
+    for t in (meta.get("test") or {}).values():
+        row = {"data": f"{t['data']} {t['split']}" + (" (hflip TTA)" if t.get("tta_hflip") else ""), "n": t["n"]}
+        for key in ("accuracy", "macro_f1", "ece"):
+            v = t[key]
+            ci = f" [{v['ci_low']:.3f}, {v['ci_high']:.3f}]" if v.get("ci_low") is not None else ""
+            row[key] = "n/a" if v.get("value") is None else f"{v['value']:.3f}{ci}"
+        row["command"] = t.get("command")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 LIMITATIONS = """
 - **Data.** FER2013 and FERPlus are 48×48 grayscale web images, mostly frontal, young and adult faces; their
   labels are noisy (FERPlus' crowd majority disagrees with the FER2013 label on a large share of images, see

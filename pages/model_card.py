@@ -26,7 +26,7 @@ st.caption(f"Weights: {engine.weights_status}")
 with st.expander("Configuration (the model's config dataclass)"):
     st.json(spec.config)
 
-sha = None
+sha, meta = None, {}
 if engine.weights_path is not None:
     with guard("reading the weights' sidecar"):
         from core.models.weights import read_meta
@@ -46,7 +46,10 @@ for ref in widgets.results_options()[:50]:
         results.append(widgets.load_results_ref(ref))
 st.subheader("Test scores (95 % bootstrap CIs)")
 own = model_card.own_results(results, spec.name, sha)
-if own.empty:
+if own.empty and meta.get("test"):
+    st.caption("Recorded beside the weights by `python -m training.ship` (no results JSON of them under runs/).")
+    st.dataframe(model_card.sidecar_scores(meta), hide_index=True)
+elif own.empty:
     st.info(
         f"No results JSON of {spec.name} with these weights under runs/: `python -m training.evaluate --model "
         f"{spec.name} --weights … --data fer2013 --split test --out runs/eval/{spec.name}-test.json`."

@@ -28,12 +28,12 @@ def _pct(m: dict | float | None, ci: bool = True) -> str:
     if m is None:
         return "—"
     if isinstance(m, float | int):
-        return f"{100 * m:.1f} %"
+        return f"{100 * m:.2f} %"
     if m.get("value") is None:
         return "—"
-    s = f"{100 * m['value']:.1f} %"
+    s = f"{100 * m['value']:.2f} %"
     if ci and m.get("ci_low") is not None:
-        s += f" [{100 * m['ci_low']:.1f}, {100 * m['ci_high']:.1f}]"
+        s += f" [{100 * m['ci_low']:.2f}, {100 * m['ci_high']:.2f}]"
     return s
 
 

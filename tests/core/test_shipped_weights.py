@@ -45,4 +45,4 @@ def test_shipped_weights_reproduce_the_recorded_slice_accuracy(meta, shared_data
 def test_the_model_card_is_rendered_from_the_shipped_sidecar(meta):
     assert CARD_PATH.read_text() == render_card(meta), "docs/model-card.md is stale: rerun python -m training.ship"
     main = meta["test"]["fer2013_private"]
-    assert f"{100 * main['accuracy']['value']:.1f} %" in CARD_PATH.read_text()
+    assert f"{100 * main['accuracy']['value']:.2f} %" in CARD_PATH.read_text()

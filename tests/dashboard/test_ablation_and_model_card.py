@@ -93,6 +93,13 @@ def test_model_card_counts_parameters_and_never_counts_random_init_results(
     accuracy_claims = claims[claims["claim"].str.contains("accuracy")]
     assert (accuracy_claims["ferlens measured"] == "not measured yet").all()
     assert any("Limitations" == s.value for s in at.subheader)
+    from core.models.weights import read_meta, shipped_weights
+
+    if shipped_weights("default") is not None:  # a fresh clone has no runs/: the sidecar's scores are shown
+        recorded = model_card.sidecar_scores(read_meta(shipped_weights("default")))
+        shown = [df.value for df in at.dataframe if "command" in df.value.columns]
+        assert len(shown) == 1 and shown[0].equals(recorded) and len(recorded) >= 3
+        assert recorded["command"].str.contains("training.evaluate").any()
 
 
 def test_claims_match_trained_results_by_rung(results_pair) -> None:

@@ -61,5 +61,5 @@ def test_ship_measures_the_copied_file_and_renders_the_card(tmp_path, monkeypatc
     assert fp["missing_classes"] == ["contempt"] and fp["per_class_f1"]["contempt"] == 0.0
     zs = meta["test"]["zeroshot_samples"]
     assert zs["n"] == 7 and zs["command"].startswith("python bench/zeroshot_samples.py")
-    assert f"{100 * main['metrics']['accuracy']['value']:.1f} %" in card.read_text()
+    assert f"{100 * main['metrics']['accuracy']['value']:.2f} %" in card.read_text()
     assert np.isfinite(meta["test"]["fer2013_private_tta"]["ece"]["value"])
