@@ -3,13 +3,22 @@
 The pages do not care whether a method is a CAM (gradients through hooks) or a perturbation method (region
 SHAP); they get a ``[0, 1]`` heat map at the crop's size plus, for region methods, a value per AU region.
 Hook-based methods run under :meth:`core.engine.InferenceEngine.exclusive`, because their hooks would
-otherwise see other sessions' forward passes on the shared model.
+otherwise see other sessions' forward passes on the shared model. SHAP methods need outputs only: they score
+their perturbed copies through ``engine.predict_logits``, which holds the engine's lock one batch at a time, so
+a pixel SHAP taking tens of seconds never stops the live page's predictions (or another session's) meanwhile.
+
+Explanations are bounded per browser session (:class:`JobBound`): at most :data:`MAX_JOBS_PER_SESSION`
+queued or running at once. Streamlit can start a new script run for a session while an old one is still inside
+a slow explanation (a rerun after "Stop", a reconnect); without the bound each of those would queue behind the
+model's lock and the queue would grow with every click. The next one is refused at once with a plain message.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,8 +31,85 @@ CAM_FALLBACK = "gradcam"
 """What the live page uses when the sidebar's method is a (too slow for video) SHAP method."""
 
 
+MAX_JOBS_PER_SESSION = 2
+"""Explanations one browser session may have queued or running at once (the one it waits for + one stale run)."""
+
+BUSY_MESSAGE = (
+    "this session already has {n} explanations queued or running; wait for the running explanation to finish, "
+    "then ask again"
+)
+
+
 def is_cam(method: str) -> bool:
     return method not in REGION_METHODS + PIXEL_METHODS
+
+
+class ExplanationUnavailableError(RuntimeError):
+    """The session has :data:`MAX_JOBS_PER_SESSION` explanations in flight; the message asks the user to wait."""
+
+
+class JobBound:
+    """At most ``limit`` jobs in flight per session; one more is refused at once, never queued.
+
+    Thread-safe (Streamlit sessions are threads of one process). A session's counter is removed when its last
+    job ends, so the table holds only sessions with work in flight.
+    """
+
+    def __init__(self, limit: int = MAX_JOBS_PER_SESSION) -> None:
+        if limit < 1:
+            raise ValueError(f"limit must be >= 1, got {limit}")
+        self.limit = limit
+        self._lock = threading.Lock()
+        self._active: dict[str, int] = {}
+
+    def active(self, session: str | None = None) -> int:
+        """Jobs in flight for ``session`` (all sessions when None)."""
+        with self._lock:
+            return sum(self._active.values()) if session is None else self._active.get(session, 0)
+
+    def sessions(self) -> int:
+        """Sessions with at least one job in flight."""
+        with self._lock:
+            return len(self._active)
+
+    @contextmanager
+    def slot(self, session: str | None) -> Iterator[None]:
+        """Hold one of ``session``'s slots for the block; ``None`` (no browser session: CLI, live worker) is free.
+
+        Raises:
+            ExplanationUnavailableError: the session's slots are all taken.
+        """
+        if session is None:
+            yield
+            return
+        with self._lock:
+            n = self._active.get(session, 0)
+            if n >= self.limit:
+                raise ExplanationUnavailableError(BUSY_MESSAGE.format(n=n))
+            self._active[session] = n + 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                left = self._active[session] - 1
+                if left:
+                    self._active[session] = left
+                else:
+                    del self._active[session]
+
+
+JOBS = JobBound()
+"""The process-wide bound every page's explanations go through (:func:`explain_crop`)."""
+
+
+def current_session() -> str | None:
+    """The Streamlit session id of the calling script thread, or None outside one (CLI, tests, live worker)."""
+    try:
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
+    except ImportError:
+        return None
+    ctx = get_script_run_ctx(suppress_warning=True)
+    return None if ctx is None else ctx.session_id
 
 
 @dataclass(frozen=True)
@@ -89,21 +175,27 @@ def explain_crop(
         steps: the photometric preprocessing the prediction used (None: the model's own), so the
             explanation explains the same input.
         max_evals: model evaluations allowed for the SHAP methods.
+
+    Raises:
+        ExplanationUnavailableError: called from a browser session that already has
+            :data:`MAX_JOBS_PER_SESSION` explanations in flight.
     """
     import core.explain as E
 
-    x = engine.prepare([crop], steps)
-    size = engine.spec.input_size
-    with engine.exclusive() as model:  # hooks and many forwards: keep other sessions off the model meanwhile
-        if method in REGION_METHODS:
+    with JOBS.slot(current_session()):  # refused at once when this session already has its share in flight
+        x = engine.prepare([crop], steps)
+        size = engine.spec.input_size
+        model = engine.model
+        if method in REGION_METHODS:  # outputs only: the engine's lock is held per batch, not for the whole run
             regions = dict(masks) if masks is not None else fer_masks(size)
-            res = E.region_shap(model, x, regions, target, max_evals=max_evals)
+            res = E.region_shap(model, x, regions, target, max_evals=max_evals, forward=engine.predict_logits)
             values = {k: float(v) for k, v in zip(res.names, res.values, strict=True)}
             ordered = dict(sorted(values.items(), key=lambda kv: kv[1], reverse=True))
             heat = np.asarray(res.pixel_map(per_area=True), dtype=np.float32)
             return Explanation(method, int(res.target), heat, True, ordered)
         if method in PIXEL_METHODS:
-            res = E.pixel_shap(model, x, target, max_evals=max(max_evals, 3))
+            res = E.pixel_shap(model, x, target, max_evals=max(max_evals, 3), forward=engine.predict_logits)
             return Explanation(method, int(res.target), np.asarray(res.values, np.float32), True)
-        res = E.compute_cam(model, x, target, method)
-    return Explanation(method, int(res.targets[0]), res.maps[0].astype(np.float32))
+        with engine.exclusive() as model:  # hooks: keep other callers' forwards out of them meanwhile
+            res = E.compute_cam(model, x, target, method)
+        return Explanation(method, int(res.targets[0]), res.maps[0].astype(np.float32))

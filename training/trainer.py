@@ -11,14 +11,19 @@ What a run leaves in ``cfg.out_dir`` (the dashboard and ``training.evaluate`` re
   AMP scaler, loss buffers such as the center-loss centers, RNG states, epoch, best score, early-stopping
   counter). ``last_state.pt`` holds only tensors and plain containers, so it loads with ``weights_only=True``.
 
-Every file is written atomically (temp file + ``os.replace``); ``last_state.pt`` is written last and is the
-commit point, so a run killed at any moment resumes from the last complete epoch. Randomness is reseeded at
+Every file is written atomically (temp file + ``os.replace``). An epoch's checkpoint is written in two phases
+(:func:`_save_checkpoint`): every file is first written in full to a temp file, and only then are the temp files
+moved into place, ``last_state.pt`` last. ``last_state.pt`` also holds the model's weights, so it alone is the
+commit point: a run killed at any moment resumes from the last complete epoch, and a write that fails (disk full,
+permission denied) leaves the previous checkpoint byte-identical and raises :class:`CheckpointError` saying
+which file, where and why. Randomness is reseeded at
 every epoch start from ``(seed, epoch, rank)`` (model RNG, sampler, augmentation), so a resumed run replays the
 uninterrupted one exactly (bit-identical weights in deterministic mode on CPU).
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import math
@@ -34,12 +39,13 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors.torch import save_file
 from torch import nn
 
 from core.losses import build_loss
 from core.metrics import macro_f1
 from core.models import create_model
-from core.models.weights import atomic_write, load_weights, save_weights
+from core.models.weights import TEMP_SUFFIX, atomic_write, load_weights, stage_write
 from training.augment import BatchAugmenter
 from training.config import TrainConfig, config_from_dict, config_to_dict, validate_config
 from training.datasets import FaceSet, describe, load_split
@@ -49,8 +55,18 @@ from training.optim import build_optimizer, build_scheduler
 log = logging.getLogger(__name__)
 
 STATE_FILE = "last_state.pt"
+CHECKPOINT_FILES = ("best.json", "best.safetensors", "last.json", "last.safetensors", STATE_FILE)
+"""An epoch's checkpoint files in commit order: ``last_state.pt`` last, as the commit point."""
+RUN_FILES = (*CHECKPOINT_FILES, "metrics.jsonl", "config.json", "data.json")
 RESUME_MAY_CHANGE = ("out_dir", "patience", "log_every", "num_threads", "eval_batch_size")
 """Config fields that may differ between a run and its resumption without breaking exactness."""
+
+
+class CheckpointError(OSError):
+    """An epoch's checkpoint could not be written (disk full, permission denied...).
+
+    ``errno`` is the underlying error's; the message names the file, the run folder and what is still intact.
+    """
 
 
 @dataclass
@@ -222,10 +238,14 @@ def _truncate_metrics(path: Path, epochs_done: int) -> list[dict]:
     if not path.is_file():
         return []
     kept, history = [], []
-    for line in path.read_text().splitlines():
+    for n, line in enumerate(path.read_text().splitlines(), 1):
         if not line.strip():
             continue
-        rec = json.loads(line)
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:  # a line torn by a kill or a full disk; its epoch is redone anyway
+            log.warning("%s: dropping unreadable line %d (%.60r)", path, n, line)
+            continue
         if rec.get("epoch", 0) <= epochs_done and not (rec.get("kind") == "step" and rec["epoch"] > epochs_done):
             kept.append(line)
             if rec.get("kind") == "epoch":
@@ -242,6 +262,88 @@ def _check_resumable(saved: TrainConfig, cfg: TrainConfig) -> None:
             f"cannot resume: the config differs from the run's config.json in {diff}; resume with the same "
             "settings (only " + ", ".join(RESUME_MAY_CHANGE) + " may change)"
         )
+
+
+def _append_line(path: Path, line: str) -> int:
+    """Append one line to ``path`` and return its old size; a failed write (disk full) is cut back off."""
+    data = memoryview((line + "\n").encode())
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        end = os.lseek(fd, 0, os.SEEK_END)
+        try:
+            while data:
+                data = data[os.write(fd, data) :]
+        except BaseException:
+            os.ftruncate(fd, end)  # no torn line left behind
+            raise
+    finally:
+        os.close(fd)
+    return end
+
+
+def _save_checkpoint(out: Path, epoch: int, files: dict[str, Callable[[str], None]], record: dict) -> None:
+    """Write epoch ``epoch``'s checkpoint so that no failure and no kill leaves a run that cannot resume.
+
+    1. Stage: every file of ``files`` (name -> ``write(tmp)``) is written in full to a temp file and fsynced.
+    2. Log: the epoch's record is appended to ``metrics.jsonl`` (a resume drops records past its epoch).
+    3. Commit: the temp files replace their targets in :data:`CHECKPOINT_FILES` order, ``last_state.pt`` last.
+       ``last_state.pt`` holds the weights too, so until it is replaced the previous epoch is what a resume
+       continues from, whatever happened to the other files.
+
+    A failure in 1 or 2, or at the first rename (disk full, permission denied), removes the temp files and the
+    appended record: every file is as the previous epoch left it. A rename failing later leaves the files
+    renamed before it one epoch ahead, which a resume ignores.
+
+    Raises:
+        CheckpointError: with the failing file, the folder, and what is intact.
+    """
+    metrics = out / "metrics.jsonl"
+    staged: dict[str, Path] = {}
+    done: list[str] = []
+    logged_from: int | None = None
+    step, name = "writing", ""
+    try:
+        for name in CHECKPOINT_FILES:
+            if name in files:
+                staged[name] = stage_write(out / name, files[name])
+        step, name = "appending to", metrics.name
+        logged_from = _append_line(metrics, json.dumps(record))
+        step = "committing"
+        for name, tmp in staged.items():
+            os.replace(tmp, out / name)
+            done.append(name)
+    except BaseException as exc:
+        for tmp in staged.values():
+            tmp.unlink(missing_ok=True)
+        if logged_from is not None:
+            try:
+                os.truncate(metrics, logged_from)  # metrics.jsonl lists committed epochs only
+            except OSError as cut:  # a resume drops the record anyway
+                log.warning("could not remove epoch %d's record from %s: %s", epoch, metrics, cut)
+        if not isinstance(exc, Exception):
+            raise
+        code = getattr(exc, "errno", None) or errno.EIO
+        why = getattr(exc, "strerror", None) or f"{type(exc).__name__}: {exc}"
+        if done:
+            intact = (
+                f"{', '.join(done)} already hold epoch {epoch}; {STATE_FILE} still holds epoch {epoch - 1}, "
+                "which --resume continues from"
+            )
+        else:
+            intact = f"nothing of epoch {epoch} was committed; the checkpoint of epoch {epoch - 1} is intact"
+        raise CheckpointError(
+            code,
+            f"could not save the checkpoint of epoch {epoch}: {step} {name} in {out} failed ({why}); {intact}. "
+            "Free disk space or fix the folder's permissions, then rerun with --resume",
+        ) from exc
+
+
+def _remove_stale_temps(out: Path) -> None:
+    """Delete temp files that a killed run left beside its checkpoint files (``.<name>.<random>.tmp``)."""
+    for name in RUN_FILES:
+        for tmp in out.glob(f".{name}.*{TEMP_SUFFIX}"):
+            log.info("removing %s, left by an interrupted save", tmp)
+            tmp.unlink(missing_ok=True)
 
 
 # ------------------------------------------------------------------------------------------ fit
@@ -299,6 +401,8 @@ def _fit(cfg, resume, callbacks, command, train_set, val_set) -> FitResult:
         _check_resumable(config_from_dict(json.loads((out / "config.json").read_text())), cfg)
     elif state_path.is_file():
         raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+    if info.main and out.is_dir():
+        _remove_stale_temps(out)
 
     seed_everything(cfg.seed)
     train_fs = train_set if train_set is not None else load_split(cfg.data, cfg.data.train_split)
@@ -336,13 +440,16 @@ def _fit(cfg, resume, callbacks, command, train_set, val_set) -> FitResult:
     history: list[dict] = []
     if resume:
         state = torch.load(state_path, map_location="cpu", weights_only=True)
-        sidecar = json.loads((out / "last.json").read_text())
-        if sidecar.get("epoch") != state["epoch"]:
-            raise ValueError(
-                f"{out}: last.safetensors is from epoch {sidecar.get('epoch')} but {STATE_FILE} from epoch "
-                f"{state['epoch']}; the run was killed mid-save, restore a consistent pair"
-            )
-        load_weights(model, out / "last.safetensors")
+        if "model" in state:  # the commit point holds the weights; last.* may be one uncommitted epoch ahead
+            model.load_state_dict(state["model"])
+        else:  # runs saved before the weights moved into the state file: last.* must match it
+            sidecar = json.loads((out / "last.json").read_text())
+            if sidecar.get("epoch") != state["epoch"]:
+                raise ValueError(
+                    f"{out}: last.safetensors is from epoch {sidecar.get('epoch')} but {STATE_FILE} from epoch "
+                    f"{state['epoch']}; the run was killed mid-save, restore a consistent pair"
+                )
+            load_weights(model, out / "last.safetensors")
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         scaler.load_state_dict(state["scaler"])
@@ -429,8 +536,7 @@ def _fit(cfg, resume, callbacks, command, train_set, val_set) -> FitResult:
                     "lr": optimizer.param_groups[-1]["lr"],
                     **{f"train_{k}": v for k, v in criterion.last_terms.items()},
                 }
-                with open(metrics_file, "a") as fh:
-                    fh.write(json.dumps(rec) + "\n")
+                _append_line(metrics_file, json.dumps(rec))
         train_time = time.perf_counter() - t0
         if info.distributed:
             _sync_loss_buffers(criterion, info)
@@ -459,12 +565,12 @@ def _fit(cfg, resume, callbacks, command, train_set, val_set) -> FitResult:
         }
         if info.main:
             meta = {"spec": spec.to_dict(), "config": config_to_dict(cfg), "command": command}
-            if improved:
-                save_weights(model, out / "best.safetensors", {**meta, "epoch": epoch + 1, "val": val})
-            save_weights(model, out / "last.safetensors", {**meta, "epoch": epoch + 1, "val": val})
+            weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+            side = json.dumps({**meta, "epoch": epoch + 1, "val": val}, indent=2, sort_keys=True, default=str)
             state = {
                 "epoch": epoch + 1,
                 "global_step": global_step,
+                "model": weights,
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
                 "scaler": scaler.state_dict(),
@@ -474,9 +580,15 @@ def _fit(cfg, resume, callbacks, command, train_set, val_set) -> FitResult:
                 "best_epoch": best_epoch,
                 "bad_epochs": bad_epochs,
             }
-            atomic_write(state_path, lambda tmp, s=state: torch.save(s, tmp))
-            with open(metrics_file, "a") as fh:
-                fh.write(json.dumps(record) + "\n")
+            files: dict[str, Callable[[str], None]] = {
+                "last.json": lambda tmp, t=side: Path(tmp).write_text(t),
+                "last.safetensors": lambda tmp, w=weights: save_file(w, tmp),
+                STATE_FILE: lambda tmp, s=state: torch.save(s, tmp),
+            }
+            if improved:
+                files["best.json"] = files["last.json"]
+                files["best.safetensors"] = files["last.safetensors"]
+            _save_checkpoint(out, epoch + 1, files, record)
             history.append(record)
             log.info(
                 "epoch %d/%d: train loss %.4f acc %.4f | val acc %.4f macro-F1 %.4f%s | %.0f img/s",

@@ -90,19 +90,40 @@ def load_weights(model: nn.Module, path: str | Path, strict: bool = True) -> Non
     model.load_state_dict(state, strict=strict)
 
 
-def atomic_write(path: Path, write) -> None:
-    """Write via a temp file in the same folder and ``os.replace``, so a crash never leaves half a file."""
+TEMP_SUFFIX = ".tmp"
+"""Temp files are named ``.<target name>.<random>.tmp`` beside their target (how a resume spots leftovers)."""
+
+
+def stage_write(path: Path, write) -> Path:
+    """The first half of :func:`atomic_write`: ``write(tmp)`` to a temp file beside ``path``, fsynced.
+
+    Returns the temp file; the caller moves it onto ``path`` with ``os.replace`` (or unlinks it). Splitting the
+    two lets a caller write several files completely before committing any of them (the trainer's checkpoint),
+    so a full disk found while writing the last one leaves every old file untouched. On any error the temp file
+    is removed and the error propagates.
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     os.close(fd)
     try:
         write(tmp)
         with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
+            os.fsync(fh.fileno())  # delayed allocation: a full disk may only show here
         os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; results and weights are meant to be shared
-        os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
+        raise
+    return Path(tmp)
+
+
+def atomic_write(path: Path, write) -> None:
+    """Write via a temp file in the same folder and ``os.replace``, so a crash never leaves half a file."""
+    tmp = stage_write(path, write)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
         raise
 
 

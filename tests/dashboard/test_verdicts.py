@@ -152,3 +152,69 @@ def test_concurrent_threads_share_one_store(tmp_path: Path) -> None:
         t.join()
     assert errors == []
     assert store.count() == 400
+
+
+@pytest.mark.slow
+def test_eight_writers_on_a_version_1_database_migrate_it_once(tmp_path: Path) -> None:
+    """A v1 file with rows, opened by 8 writer processes at once: migrated once, old rows kept, 1,600 new."""
+    path = tmp_path / "v1.db"
+    with sqlite3.connect(path) as con:
+        for statement in MIGRATIONS[0]:
+            con.execute(statement)
+        con.execute(
+            "INSERT INTO verdicts (dataset, item_id, verdict, reviewer, created_at) VALUES (?, ?, ?, ?, ?)",
+            ("fer2013:test", 9999, "not a face", "old", "2025-01-01T00:00:00+00:00"),
+        )
+        con.execute("PRAGMA user_version = 1")
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WORKER, str(path), f"r{k}", "200"],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for k in range(8)
+    ]
+    outs = [p.communicate(timeout=600) for p in procs]
+    for p, (_, err) in zip(procs, outs, strict=True):
+        assert p.returncode == 0 and "locked" not in err, err
+    store = VerdictStore(path)
+    assert store.schema_version == SCHEMA_VERSION
+    rows = store.all()
+    assert len(rows) == 1601 and len({v.id for v in rows}) == 1601
+    (old,) = [v for v in rows if v.reviewer == "old"]
+    assert (old.item_id, old.model, old.confidence) == (9999, "", None)
+    with sqlite3.connect(path) as con:
+        columns = [r[1] for r in con.execute("PRAGMA table_info(verdicts)")]
+        assert columns.count("model") == 1 and columns.count("confidence") == 1  # each migration ran once
+        assert "verdicts_item" in {r[1] for r in con.execute("PRAGMA index_list(verdicts)")}
+
+
+def test_a_held_write_lock_never_surfaces_as_database_is_locked(tmp_path: Path) -> None:
+    """Readers go on during someone else's write; a writer waits, and if the lock outlasts every retry it gets
+    a VerdictStoreError naming the file, never sqlite3's bare "database is locked"."""
+    path = tmp_path / "held.db"
+    store = VerdictStore(path)
+    store.add(_verdict(1))
+    impatient = VerdictStore(path, timeout_s=0.05, retries=2)
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute(
+        "INSERT INTO verdicts (dataset, item_id, verdict, reviewer, created_at) VALUES (?, ?, ?, ?, ?)",
+        ("fer2013:test", 2, "ambiguous", "holder", "2025-01-01T00:00:00+00:00"),
+    )
+    try:
+        assert impatient.count() == 1  # WAL: the reader sees the last commit, without waiting
+        assert [v.item_id for v in impatient.all()] == [1]
+        with pytest.raises(VerdictStoreError, match=str(path.name)) as info:
+            impatient.add(_verdict(3))
+        assert not isinstance(info.value, sqlite3.OperationalError)
+
+        released = threading.Timer(0.3, holder.execute, args=("COMMIT",))
+        released.start()  # a patient writer simply waits for the commit
+        saved = store.add(_verdict(4))
+        released.join()
+    finally:
+        holder.close()
+    assert saved.id is not None and sorted(v.item_id for v in store.all()) == [1, 2, 4]

@@ -1,0 +1,168 @@
+#!/usr/bin/env python3
+"""Dependency audit for CI: ``pip-audit`` over exactly the packages the project's venv has installed.
+
+Why this wrapper and not a bare ``pip-audit -r requirements.txt``:
+
+* ``requirements.txt`` has ranges and ``requirements-nodeps.txt`` is installed without dependencies, so the
+  honest list is what ``.venv`` holds: ``pip freeze`` gives it pinned, and ``--no-deps --disable-pip`` makes
+  ``pip-audit`` check that list without building a second environment (torch alone is gigabytes).
+* ``pip-audit`` lives in its own throwaway venv (``requirements-audit.txt``), so its dependencies never change
+  the versions the tests ran with.
+* A vulnerability service that cannot be reached must not fail CI, and must not pass silently either:
+  ``pip-audit`` reports every package it could not look up as *skipped* and still says "No known
+  vulnerabilities found". Here a run that checked no package prints ``audit skipped: <reason>``.
+
+Exit status: 0 when no unaccepted vulnerability is known or the audit was skipped; 1 when a vulnerability
+not listed in :data:`ACCEPTED` affects an installed version (CI fails: upgrade the package or accept it there
+with a reason).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+ACCEPTED: dict[str, str] = {}
+"""Vulnerability id (``PYSEC-...``, ``GHSA-...``, ``CVE-...``) -> why it is accepted for now."""
+
+TIMEOUT_S = 600
+
+
+@dataclass
+class Finding:
+    name: str
+    version: str
+    id: str
+    fix_versions: list[str]
+    aliases: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        fix = ", ".join(self.fix_versions) or "no fixed release yet"
+        also = f" ({', '.join(self.aliases)})" if self.aliases else ""
+        return f"{self.name} {self.version}: {self.id}{also}; fixed in {fix}"
+
+
+@dataclass
+class Outcome:
+    """What one audit found: the text for CI's log and the exit status."""
+
+    status: int
+    lines: list[str]
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+def skipped(reason: str) -> Outcome:
+    return Outcome(0, [f"audit skipped: {reason}"])
+
+
+def summarize(report: dict, service: str, accepted: dict[str, str] | None = None) -> Outcome:
+    """Turn ``pip-audit --format json`` output into the CI verdict (see the module docstring)."""
+    accepted = ACCEPTED if accepted is None else accepted
+    deps = report.get("dependencies", [])
+    audited = [d for d in deps if "skip_reason" not in d]
+    skips = [d for d in deps if "skip_reason" in d]
+    if not deps:
+        return skipped("pip-audit checked no package (empty package list)")
+    if not audited:
+        return skipped(
+            f"the vulnerability service ({service}) answered for none of the {len(deps)} installed packages, so "
+            "its advisory data cannot be reached from here (the packages are not unknown); pip-audit's reason "
+            f"for the first: {skips[0]['skip_reason']}"
+        )
+    findings = [
+        Finding(d["name"], d["version"], v["id"], list(v.get("fix_versions", [])), list(v.get("aliases", [])))
+        for d in audited
+        for v in d.get("vulns", [])
+    ]
+    new = [f for f in findings if f.id not in accepted and not set(f.aliases) & set(accepted)]
+    lines = [f"audit: {len(audited)} packages checked against {service}, {len(skips)} not checked"]
+    if skips:
+        lines.append("  not checked: " + ", ".join(" ".join([d["name"], d.get("version", "")]).strip() for d in skips))
+    for f in findings:
+        tag = "accepted" if f not in new else "VULNERABLE"
+        why = f" -- {accepted.get(f.id, '')}" if f not in new else ""
+        lines.append(f"  {tag}: {f.line()}{why}")
+    if new:
+        lines.append(f"audit failed: {len(new)} known vulnerabilities in installed packages (listed above)")
+        return Outcome(1, lines)
+    lines.append("audit passed: no known vulnerability" + (" outside the accepted list" if findings else ""))
+    return Outcome(0, lines)
+
+
+def pinned_packages(venv: Path) -> tuple[list[str], list[str]]:
+    """``name==version`` lines of ``venv`` (what the tests ran with) and the lines that are not pinned."""
+    out = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "freeze", "--exclude-editable"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    lines = [x.strip() for x in out.splitlines() if x.strip() and not x.startswith("#")]
+    return [x for x in lines if "==" in x and "@" not in x], [x for x in lines if "==" not in x or "@" in x]
+
+
+def tool(tool_venv: Path) -> Path:
+    """``pip-audit`` from its own venv, installed on first use from ``requirements-audit.txt``."""
+    exe = tool_venv / "bin" / "pip-audit"
+    if not exe.is_file():
+        subprocess.run([sys.executable, "-m", "venv", str(tool_venv)], check=True, capture_output=True)
+        pip = [str(tool_venv / "bin" / "python"), "-m", "pip", "install", "-q"]
+        subprocess.run([*pip, "-r", str(REPO / "requirements-audit.txt")], check=True, capture_output=True)
+    return exe
+
+
+def audit(venv: Path, tool_venv: Path, service: str) -> Outcome:
+    if not (venv / "bin" / "python").is_file():
+        return skipped(f"no virtual environment at {venv} (run 'make venv' first)")
+    try:
+        exe = tool(tool_venv)
+    except (subprocess.CalledProcessError, OSError) as exc:
+        err = getattr(exc, "stderr", b"") or b""
+        detail = (err.decode(errors="replace") if isinstance(err, bytes) else err).strip().splitlines()
+        return skipped(f"could not install pip-audit ({detail[-1] if detail else exc})")
+    pins, unpinned = pinned_packages(venv)
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as fh:
+        fh.write("\n".join(pins) + "\n")
+    cmd = [str(exe), "-r", fh.name, "--no-deps", "--disable-pip", "--vulnerability-service", service]
+    cmd += ["--format", "json", "--progress-spinner", "off"]
+    try:
+        run = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        return skipped(f"pip-audit did not finish within {TIMEOUT_S} s (vulnerability service too slow?)")
+    finally:
+        os.unlink(fh.name)
+    try:
+        report = json.loads(run.stdout)
+    except json.JSONDecodeError:
+        last = (run.stderr.strip().splitlines() or [f"exit status {run.returncode}, no output"])[-1]
+        return skipped(f"pip-audit could not query {service}: {last}")
+    outcome = summarize(report, service)
+    if unpinned:
+        outcome.lines.insert(1, "  not pinned, not checked: " + ", ".join(unpinned))
+    return outcome
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--venv", type=Path, default=REPO / ".venv", help="the environment to audit")
+    p.add_argument("--tool-venv", type=Path, default=None, help="where pip-audit is installed (<venv>/.audit)")
+    p.add_argument("--service", default="pypi", choices=["pypi", "osv"], help="pip-audit's vulnerability service")
+    args = p.parse_args(argv)
+    outcome = audit(args.venv, args.tool_venv or args.venv / ".audit", args.service)
+    print(outcome.text, flush=True)
+    return outcome.status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
