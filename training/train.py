@@ -82,11 +82,11 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(config_to_dict(cfg), indent=2))
         return 0
     from training.datasets import DatasetError
-    from training.trainer import fit
+    from training.trainer import CheckpointError, fit
 
     try:
         result = fit(cfg, resume=args.resume)
-    except (ConfigError, DatasetError, ValueError, FileExistsError, FileNotFoundError) as exc:
+    except (ConfigError, DatasetError, ValueError, FileExistsError, FileNotFoundError, CheckpointError) as exc:
         logging.getLogger(__name__).debug("training failed", exc_info=True)
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -393,3 +393,15 @@ def test_sigkill_at_a_random_step_then_resume_gives_the_same_metrics(tmp_path: P
     assert _same_weights(out / "last.safetensors", ref.out_dir / "last.safetensors")
     assert _same_weights(out / "best.safetensors", ref.out_dir / "best.safetensors")
     assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_the_cli_reports_a_failed_checkpoint_write_in_one_line(monkeypatch, tmp_path: Path, capsys) -> None:
+    from training import train
+
+    def full_disk(cfg, resume=False):
+        raise T.CheckpointError(f"could not write last_state.pt in {tmp_path}: [Errno 28] No space left on device")
+
+    monkeypatch.setattr(T, "fit", full_disk)
+    assert train.main(["--preset", "default", "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: could not write last_state.pt in {tmp_path}: [Errno 28] No space left on device"]
