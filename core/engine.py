@@ -77,6 +77,29 @@ def _check_crop(crop: np.ndarray, i: int) -> np.ndarray:
     return crop
 
 
+def _array_crops(arr: np.ndarray) -> list[np.ndarray]:
+    """One array -> its crops: ``(H, W)`` and ``(H, W, 1|3)`` are one crop, ``(N, H, W[, C])`` a batch.
+
+    Other shapes are refused here rather than iterated: iterating an ``(H, W, 4)`` RGBA image or an ``(H, W, 5)``
+    array would silently classify H "gray crops" W pixels by 4 or 5, a confident answer to a wrong question.
+    A gray batch ``(N, H, W)`` is told apart from a channel axis by its width (crops narrower than 8 px are
+    not faces).
+    """
+    if arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] in (1, 3)):
+        return [arr]
+    if arr.ndim == 4 or (arr.ndim == 3 and arr.shape[2] >= 8):
+        return list(arr)
+    hint = (
+        " (drop or composite the alpha channel first, e.g. with core.io.load_image)"
+        if arr.ndim and arr.shape[-1] == 4
+        else ""
+    )
+    raise ValueError(
+        f"expected a crop (H, W) or (H, W, 3), or a batch (N, H, W[, 3]) of crops; got an array of shape "
+        f"{arr.shape}{hint}"
+    )
+
+
 def crops_to_pixels(
     crops: Sequence[np.ndarray], spec: ModelSpec, steps: Callable[[np.ndarray], np.ndarray] | None = None
 ) -> torch.Tensor:
@@ -392,8 +415,8 @@ class InferenceEngine:
 
         A single ``(H, W, 3)`` or ``(H, W)`` array is one crop; an ``(N, H, W[, 3])`` array or a list is a batch.
         """
-        if isinstance(crops, np.ndarray) and (crops.ndim == 2 or (crops.ndim == 3 and crops.shape[2] in (1, 3))):
-            crops = [crops]
+        if isinstance(crops, np.ndarray):
+            crops = _array_crops(crops)
         return prepare(list(crops), self.spec, steps)
 
     # -- inference

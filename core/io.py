@@ -23,6 +23,8 @@ from __future__ import annotations
 import io
 import logging
 import os
+import re
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +34,11 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 log = logging.getLogger(__name__)
+
+# FFmpeg (inside OpenCV) prints its own complaints ("moov atom not found") straight to the process's stderr, which
+# breaks the one-line-per-bad-file contract of the CLI; the typed VideoLoadError already says what went wrong.
+# OpenCV reads this once, when it first opens a capture, so it is set on import; an explicit setting wins.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
 
 __all__ = [
     "MAX_BYTES",
@@ -189,6 +196,10 @@ _IMAGE_MAGIC: tuple[bytes, ...] = (
 )
 
 
+_HEIC_BRANDS: frozenset[bytes] = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"})
+"""ISO-BMFF brands of HEIC/HEIF stills (``mif1`` is shared with AVIF, which Pillow reads when built with it)."""
+
+
 def _describe_non_image(data: bytes) -> str | None:
     """What a non-image file most likely is, for the error message (``None`` when it looks like an image)."""
     head = data[:1024]
@@ -227,12 +238,23 @@ def _from_bytes(data: bytes, limits: LoadLimits, label: str) -> np.ndarray:
     if what is not None:
         raise UnsupportedFormatError(f"{label}: this is {what}, not an image", label)
     try:
-        im = Image.open(io.BytesIO(data))
+        with warnings.catch_warnings():
+            # Pillow warns (on stderr) from 89 MP on; our own pixel limit below is the one that decides
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as exc:
+        claimed = re.search(r"\((\d+) pixels\)", str(exc))
+        size = f"claims {int(claimed.group(1)) / 1e6:.0f} megapixels, " if claimed else "is "
         raise ImageTooLargeError(
-            f"{label}: too large to decode safely, refused before decoding ({exc})", label
+            f"{label}: {size}over the {limits.max_pixels / 1e6:.0f} MP limit; refused before decoding", label
         ) from exc
     except UnidentifiedImageError as exc:
+        if data[4:8] == b"ftyp" and data[8:12] in _HEIC_BRANDS:
+            raise UnsupportedFormatError(
+                f"{label}: this is a HEIC/HEIF photo (the iPhone format), which cannot be read here; "
+                "convert it to JPEG or PNG",
+                label,
+            ) from exc
         if any(data.startswith(m) for m in _IMAGE_MAGIC):
             raise CorruptImageError(f"{label}: looks like an image but its header is damaged", label) from exc
         raise UnsupportedFormatError(
@@ -273,9 +295,22 @@ def _from_pil(im: Image.Image, limits: LoadLimits, label: str) -> np.ndarray:
 
 
 def _composite_on_white(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    a = alpha.astype(np.float32)[..., None] / 255.0
-    out = rgb.astype(np.float32) * a + 255.0 * (1.0 - a)
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    """``round(rgb * a/255 + 255 * (1 - a/255))`` in uint16 integers, in place.
+
+    ``(rgb*a + 255*(255-a) + 127) // 255`` equals the rounded real value exactly (``N + 127.5`` is never a
+    multiple of 255) and never exceeds 65152, so uint16 holds it: about 8 bytes per pixel of temporaries where
+    float32 arithmetic took about 40, which set the loader's worst-case memory (docs/reliability.md).
+    """
+    a = alpha.astype(np.uint16)[..., None]
+    out = rgb.astype(np.uint16)
+    out *= a
+    np.subtract(255, a, out=a)
+    a *= 255
+    a += 127
+    out += a
+    del a
+    out //= 255
+    return out.astype(np.uint8)
 
 
 def _pil_to_rgb(im: Image.Image, label: str) -> np.ndarray:
@@ -286,15 +321,21 @@ def _pil_to_rgb(im: Image.Image, label: str) -> np.ndarray:
     if mode == "RGB":
         return np.ascontiguousarray(np.asarray(im, dtype=np.uint8))
     if mode in ("RGBA", "RGBa", "LA", "La"):
-        arr = np.asarray(im.convert("RGBA"), dtype=np.uint8)
+        arr = np.asarray(im if mode == "RGBA" else im.convert("RGBA"), dtype=np.uint8)
         return _composite_on_white(arr[..., :3], arr[..., 3])
     if mode in ("L", "1"):
         return _gray_to_rgb(np.asarray(im.convert("L"), dtype=np.uint8))
     if mode.startswith("I;16") or mode == "I":
-        arr = np.asarray(im).astype(np.int64)
-        # 16-bit data (PNG/TIFF) span 0..65535; a 32-bit "I" image holding 8-bit values stays as is
-        scaled = arr / 257.0 if arr.max(initial=0) > 255 or mode.startswith("I;16") else arr
-        return _gray_to_rgb(np.clip(scaled + 0.5, 0, 255).astype(np.uint8))
+        arr = np.asarray(im)
+        # integer rounding, round(x / 257) == (x + 128) // 257 exactly: 4 bytes per pixel (8 for 32-bit "I"),
+        # not float64 temporaries; 16-bit data span 0..65535, a 32-bit "I" image holding 8-bit values stays as is
+        wide = arr.astype(np.uint32 if arr.dtype.kind == "u" and arr.dtype.itemsize <= 2 else np.int64)
+        del arr
+        if mode.startswith("I;16") or wide.max(initial=0) > 255:
+            wide += 128
+            wide //= 257
+        np.clip(wide, 0, 255, out=wide)
+        return _gray_to_rgb(wide.astype(np.uint8))
     if mode == "F":
         arr = np.asarray(im, dtype=np.float32)
         if not np.isfinite(arr).all():

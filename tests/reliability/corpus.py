@@ -22,14 +22,18 @@ from __future__ import annotations
 import io
 import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 from PIL import Image
 
-__all__ = ["Case", "build_corpus", "MEDIA", "EXPECTS"]
+import core.io  # noqa: F401  (sets OPENCV_FFMPEG_LOGLEVEL before this module's VideoWriter starts FFmpeg)
+
+__all__ = ["Case", "build_corpus", "MEDIA", "EXPECTS", "PeakRss", "peak_rss_supported"]
 
 MEDIA = ("image", "video", "array")
 EXPECTS = ("error", "faces", "no_face", "ok")
@@ -305,3 +309,58 @@ def build_corpus(dest: Path, samples_dir: Path) -> list[Case]:
     if len(set(kinds)) != len(kinds):
         raise AssertionError(f"duplicate kinds in the corpus: {kinds}")
     return cases
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Peak memory of one call
+
+
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise OSError(f"{field} missing from /proc/self/status")
+
+
+def peak_rss_supported() -> bool:
+    """True where the kernel lets a process reset its own peak RSS (Linux >= 4.0: ``/proc/self/clear_refs``)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        _status_kib("VmHWM")
+        return True
+    except OSError:
+        return False
+
+
+@dataclass(frozen=True)
+class PeakRss:
+    """How far one call pushed the process's resident memory above where it started (bytes).
+
+    Linux keeps the peak (``VmHWM``) per process and lets the process reset it to the current RSS by writing
+    ``5`` to ``/proc/self/clear_refs``; so one process can measure case after case, unlike ``ru_maxrss``,
+    which only ever grows. Memory that C libraries (Pillow's decoder, OpenCV, onnxruntime) allocate is
+    counted, which ``tracemalloc`` would miss.
+    """
+
+    before: int
+    peak: int
+
+    @property
+    def growth(self) -> int:
+        return max(0, self.peak - self.before)
+
+    @classmethod
+    def measure(cls, fn: Callable[[], Any]) -> tuple[PeakRss, Any, BaseException | None]:
+        """Run ``fn()`` and return (its peak RSS growth, its result or None, the exception it raised or None)."""
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        before = _status_kib("VmRSS") * 1024
+        result, error = None, None
+        try:
+            result = fn()
+        except Exception as exc:  # the caller judges the exception; here only memory is measured
+            error = exc
+        peak = _status_kib("VmHWM") * 1024
+        return cls(before, peak), result, error
