@@ -138,3 +138,34 @@ def ablation_reports(runs: Path, limit: int = 20) -> list[Path]:
     if not runs.is_dir():
         return []
     return sorted(runs.rglob("ablation.json"), key=lambda p: p.stat().st_mtime, reverse=True)[:limit]
+
+
+class AblationReportError(ValueError):
+    """An ``ablation.json`` that ``training.ablate`` did not write, or that was damaged; the message names it."""
+
+
+REPORT_KEYS = ("meta", "summary", "comparisons")
+
+
+def report_markdown(path: Path) -> str:
+    """The training ablation table of ``path`` as markdown (``training.ablate.markdown``).
+
+    The file sits under ``runs/`` where anything may land (a results JSON saved under the wrong name, half a
+    file from a killed run), so every way it can fail to be a report becomes one :class:`AblationReportError`
+    naming the file, instead of whatever ``json`` or the table code happened to raise.
+    """
+    from training.ablate import markdown
+
+    path = Path(path)
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise AblationReportError(f"{path}: not a JSON file ({exc})") from exc
+    if not isinstance(report, dict) or any(k not in report for k in REPORT_KEYS):
+        raise AblationReportError(f"{path}: not an ablation report of training.ablate (it needs {list(REPORT_KEYS)})")
+    try:
+        return markdown(report)
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+        raise AblationReportError(
+            f"{path}: not an ablation report of training.ablate ({type(exc).__name__}: {exc})"
+        ) from exc

@@ -68,6 +68,24 @@ def upscale(image: np.ndarray, size: int = 192) -> np.ndarray:
     return cv2.resize(image, (round(w * k), round(h * k)), interpolation=cv2.INTER_NEAREST)
 
 
+STREAMLIT_MAX_WIDTH = 1460
+"""``st.image`` shrinks anything wider than this (``streamlit.elements.lib.image_utils.MAXIMUM_CONTENT_WIDTH``)."""
+
+
+def displayable(image: np.ndarray, max_width: int = STREAMLIT_MAX_WIDTH) -> np.ndarray:
+    """``image`` padded with grey rows when ``st.image`` would shrink it to 0 px tall (and Pillow would refuse).
+
+    A valid photo 5000 px wide and 1 px tall is analysed fine, but Streamlit scales it to 1460 px wide and
+    ``int(1 * 1460 / 5000) == 0`` rows. Padding keeps every original pixel and makes the strip visible.
+    """
+    h, w = image.shape[:2]
+    rows = -(-w // max_width)  # the fewest rows that survive the shrink as at least one
+    if w <= max_width or h >= rows:
+        return image
+    pad = [(0, rows - h), (0, 0)] + [(0, 0)] * (image.ndim - 2)
+    return np.pad(image, pad, constant_values=128)
+
+
 def to_png(image_rgb: np.ndarray) -> bytes:
     """PNG bytes of an RGB image (for ``st.download_button``)."""
     ok, buf = cv2.imencode(".png", np.ascontiguousarray(image_rgb[..., ::-1]))

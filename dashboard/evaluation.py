@@ -54,7 +54,7 @@ def load_results_bytes(data: bytes, name: str = "<upload>") -> dict:
 
     try:
         d = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # RecursionError: [[[[... too deep
         raise ResultsSchemaError(f"{name}: not a JSON file ({exc})") from exc
     try:
         validate_results(d)

@@ -49,16 +49,20 @@ def image_result(result: ImageAnalysis, key: str, explain: Callable[[int], objec
     faces_heading(result)
     if not result.faces:
         st.info("No face found. Faces smaller than about 20 pixels, strong profiles and heavy occlusion are missed.")
-        st.image(result.rgb, width="stretch")
+        st.image(drawing.displayable(result.rgb), width="stretch")
         return
     explanations = [explain(i) for i in range(len(result.faces))] if explain else None
     overlay = photo_overlay(result.rgb, result.faces, explanations) if explanations else None
     if overlay is not None:
         left, right = st.columns(2)
-        left.image(result.annotated, caption="faces", width="stretch")
-        right.image(overlay, caption=f"{explanations[0].method} on the photo, AU regions outlined", width="stretch")
+        left.image(drawing.displayable(result.annotated), caption="faces", width="stretch")
+        right.image(
+            drawing.displayable(overlay),
+            caption=f"{explanations[0].method} on the photo, AU regions outlined",
+            width="stretch",
+        )
     else:
-        st.image(result.annotated, width="stretch")
+        st.image(drawing.displayable(result.annotated), width="stretch")
     downloads(result, key, overlay)
     for i, face in enumerate(result.faces):
         face_row(result, i, face, explanations[i] if explanations else None, key)

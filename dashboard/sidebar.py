@@ -87,7 +87,11 @@ def weights_candidates(model: str, roots: list[Path] | None = None, limit: int =
         except (OSError, ValueError) as exc:
             log.warning("ignoring %s: unreadable sidecar (%s)", path, exc)
             continue
-        named = meta.get("model") or (meta.get("config") or {}).get("model")
+        if not isinstance(meta, dict):  # valid JSON, but not the trainer's object: the model it fits is unknown
+            log.warning("ignoring %s: its sidecar is a JSON %s, not an object", path, type(meta).__name__)
+            continue
+        config = meta.get("config")
+        named = meta.get("model") or (config.get("model") if isinstance(config, dict) else None)
         if named and named != model:
             continue
         out.append(_display_path(path))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +31,21 @@ def spool(data: bytes, name: str) -> Path:
         tmp.write_bytes(data)
         tmp.replace(path)
     return path
+
+
+@contextmanager
+def named_as(path: Path, name: str) -> Iterator[None]:
+    """Loader errors about the spooled file ``path`` name the upload ``name`` instead.
+
+    The user uploaded ``holiday.mp4``; ``/tmp/ferlens-videos/3fa9….mp4`` means nothing to them (and tells them
+    where the server keeps files).
+    """
+    from core.io import ImageLoadError
+
+    try:
+        yield
+    except ImageLoadError as exc:
+        raise type(exc)(str(exc).replace(str(path), name), name) from exc
 
 
 def read_frame(path: Path, index: int) -> np.ndarray:

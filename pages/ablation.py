@@ -1,11 +1,9 @@
 """Ablation: switch parts of the model and of the input pipeline off, live on one photo; the ablation table."""
 
-import json
-
 import pandas as pd
 import streamlit as st
 
-from dashboard import ablation, resources, widgets
+from dashboard import ablation, drawing, resources, widgets
 from dashboard.analysis import analyze_rgb
 from dashboard.errors import guard
 from dashboard.sidebar import current_settings, runs_dir
@@ -57,8 +55,8 @@ with guard("running the full and the ablated model", stop=True):
     )
     ablated = analyze_rgb(resources.analyzer_with(variant_engine, settings, sw.preprocess()), rgb, name, sw.align)
 left, right = st.columns(2)
-left.image(full.annotated, caption="full: as configured in the sidebar", width="stretch")
-right.image(ablated.annotated, caption=f"ablated ({note})", width="stretch")
+left.image(drawing.displayable(full.annotated), caption="full: as configured in the sidebar", width="stretch")
+right.image(drawing.displayable(ablated.annotated), caption=f"ablated ({note})", width="stretch")
 table = pd.DataFrame(ablation.variant_table({"full": full, "ablated": ablated}, engine.class_names))
 st.dataframe(table, hide_index=True)
 
@@ -69,6 +67,4 @@ if not reports:
 else:
     report = st.selectbox("Report", reports, format_func=widgets.display_ref, key="abl_report")
     with guard("reading the ablation report"):
-        from training.ablate import markdown
-
-        st.markdown(markdown(json.loads(report.read_text())))
+        st.markdown(ablation.report_markdown(report))

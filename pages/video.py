@@ -20,7 +20,7 @@ with guard("reading the clip", stop=True):
 key = (str(path), settings, int(skip))
 if st.session_state.get("vid_key") != key:
     bar = st.progress(0.0, text="Analysing…")
-    with guard("analysing the video", stop=True):
+    with guard("analysing the video", stop=True), video.named_as(path, clip.name):
         table = resources.get_analyzer(settings).detect_video(
             path,
             skip_frames=int(skip),

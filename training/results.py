@@ -221,8 +221,8 @@ def validate_results(d) -> None:
 def load_results(path: str | Path) -> dict:
     """Read and validate a results JSON file (the error names the file)."""
     try:
-        d = json.loads(Path(path).read_text())
-    except json.JSONDecodeError as exc:
+        d = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: nesting too deep
         raise ResultsSchemaError(f"{path}: not valid JSON: {exc}") from exc
     try:
         validate_results(d)
