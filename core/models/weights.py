@@ -138,9 +138,22 @@ def save_weights(model: nn.Module, path: str | Path, meta: dict | None = None) -
 
 
 def read_meta(path: str | Path) -> dict:
-    """The JSON sidecar of a weights file ({} when there is none)."""
+    """The JSON sidecar of a weights file ({} when there is none).
+
+    Raises:
+        WeightsError: the sidecar is not valid UTF-8 JSON or is not an object (it then says nothing trustworthy
+            about how the weights were built, so callers must not guess).
+    """
     side = Path(path).with_suffix(".json")
-    return json.loads(side.read_text()) if side.is_file() else {}
+    if not side.is_file():
+        return {}
+    try:
+        meta = json.loads(side.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise WeightsError(f"the sidecar {side} of {Path(path).name} is not valid JSON: {exc}") from None
+    if not isinstance(meta, dict):
+        raise WeightsError(f"the sidecar {side} of {Path(path).name} is a JSON {type(meta).__name__}, not an object")
+    return meta
 
 
 def find_pretrained(arch: str, explicit: str | Path | None = None) -> Path | None:

@@ -142,6 +142,27 @@ def test_weights_roundtrip_through_safetensors(tmp_path: Path):
     assert read_meta(path)["spec"]["input_size"] == 48
 
 
+@pytest.mark.parametrize(
+    "sidecar, needle",
+    [
+        (b"[1, 2]", "is a JSON list, not an object"),
+        (b"{", "not valid JSON"),
+        (b"\xff\xfe{}", "not valid JSON"),
+        (b"[" * 100_000, "not valid JSON"),
+    ],  # fmt: skip
+)
+def test_a_bad_sidecar_is_a_weights_error_everywhere(tmp_path: Path, sidecar: bytes, needle: str):
+    from core.engine import InferenceEngine
+
+    path = tmp_path / "w.safetensors"
+    save_weights(create_model("default"), path)
+    path.with_suffix(".json").write_bytes(sidecar)
+    with pytest.raises(WeightsError, match=needle):
+        read_meta(path)
+    with pytest.raises(WeightsError, match=needle):  # the API path that used to fail with an AttributeError
+        InferenceEngine("default", weights=str(path))
+
+
 def test_mismatched_weights_name_the_keys(tmp_path: Path):
     path = tmp_path / "m.safetensors"
     save_weights(create_model("fernet_m"), path)
