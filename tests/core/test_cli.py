@@ -59,7 +59,10 @@ def test_multi_face_photo_writes_five_rows(samples_dir, tmp_path, capsys):
     assert list(df.columns[: len(COLUMNS)]) == COLUMNS
     np.testing.assert_allclose(df[list(EMOTIONS_7)].sum(axis=1), 1.0, atol=1e-5)
     assert set(df["label"]) <= set(EMOTIONS_7)
-    assert "meaningless" in err  # no trained weights shipped yet: said once, plainly
+    from core.models.weights import shipped_weights
+
+    # random weights are said once, plainly; shipped weights are used silently
+    assert ("meaningless" in err) == (shipped_weights("default") is None)
 
 
 def test_directory_with_good_faceless_and_corrupt_files(samples_dir, tmp_path, capsys):

@@ -134,12 +134,13 @@ def test_crops_to_pixels_applies_preprocessing_and_resizes(fer_faces):
 
 
 def test_random_init_is_announced_once_and_seeded(caplog):
+    # fernet_s is default's architecture with no shipped weights: "default" weights fall back to a seeded init
     with caplog.at_level(logging.WARNING, logger="core.engine"):
-        a = InferenceEngine("default", device="cpu", backend="torch")
+        a = InferenceEngine("fernet_s", device="cpu", backend="torch")
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "meaningless" in warnings[0].getMessage()
     assert a.weights_status.startswith("random init") and not a.has_trained_weights
-    b = InferenceEngine("default", weights=None, device="cpu", backend="torch")
+    b = InferenceEngine("fernet_s", weights=None, device="cpu", backend="torch")
     x = torch.randn(3, 1, 48, 48)
     np.testing.assert_array_equal(a.predict(x), b.predict(x))  # two sessions without weights agree
 

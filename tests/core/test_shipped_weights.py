@@ -42,6 +42,15 @@ def test_shipped_weights_reproduce_the_recorded_slice_accuracy(meta, shared_data
     assert np.isfinite(probs).all()
 
 
+def test_the_engine_and_detector_start_on_the_shipped_weights(caplog):
+    from core.engine import InferenceEngine
+
+    with caplog.at_level("WARNING", logger="core.engine"):
+        engine = InferenceEngine("default", device="cpu", backend="torch")
+    assert engine.has_trained_weights and engine.weights_path == WEIGHTS
+    assert not [r for r in caplog.records if "meaningless" in r.getMessage()]
+
+
 def test_the_model_card_is_rendered_from_the_shipped_sidecar(meta):
     assert CARD_PATH.read_text() == render_card(meta), "docs/model-card.md is stale: rerun python -m training.ship"
     main = meta["test"]["fer2013_private"]

@@ -107,24 +107,28 @@ for i in range(n):
 """
 
 
-@pytest.mark.slow
-def test_eight_concurrent_writer_processes(tmp_path: Path) -> None:
-    """8 processes x 200 verdicts on a new file (they also race to create and migrate it): 1,600 rows."""
-    path = tmp_path / "race.db"
+def _run_writers(path: Path, writers: int = 8, each: int = 200) -> None:
+    """``writers`` processes adding ``each`` verdicts to ``path`` at once; none may fail or mention a lock."""
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", _WORKER, str(path), f"r{k}", "200"],
+            [sys.executable, "-c", _WORKER, str(path), f"r{k}", str(each)],
             cwd=REPO,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
-        for k in range(8)
+        for k in range(writers)
     ]
-    outs = [p.communicate(timeout=300) for p in procs]
+    outs = [p.communicate(timeout=600) for p in procs]
     for p, (_, err) in zip(procs, outs, strict=True):
-        assert p.returncode == 0, err
-        assert "locked" not in err
+        assert p.returncode == 0 and "locked" not in err, err
+
+
+@pytest.mark.slow
+def test_eight_concurrent_writer_processes(tmp_path: Path) -> None:
+    """8 processes x 200 verdicts on a new file (they also race to create and migrate it): 1,600 rows."""
+    path = tmp_path / "race.db"
+    _run_writers(path)
     store = VerdictStore(path)
     rows = store.all()
     assert len(rows) == store.count() == 1600
@@ -166,19 +170,7 @@ def test_eight_writers_on_a_version_1_database_migrate_it_once(tmp_path: Path) -
             ("fer2013:test", 9999, "not a face", "old", "2025-01-01T00:00:00+00:00"),
         )
         con.execute("PRAGMA user_version = 1")
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", _WORKER, str(path), f"r{k}", "200"],
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for k in range(8)
-    ]
-    outs = [p.communicate(timeout=600) for p in procs]
-    for p, (_, err) in zip(procs, outs, strict=True):
-        assert p.returncode == 0 and "locked" not in err, err
+    _run_writers(path)
     store = VerdictStore(path)
     assert store.schema_version == SCHEMA_VERSION
     rows = store.all()
