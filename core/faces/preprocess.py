@@ -48,6 +48,8 @@ def _check(image: np.ndarray) -> np.ndarray:
         raise TypeError(f"preprocessing takes uint8 arrays, got {getattr(image, 'dtype', type(image).__name__)}")
     if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (1, 3))):
         raise ValueError(f"preprocessing takes (H, W), (H, W, 1) or (H, W, 3) arrays, got shape {image.shape}")
+    if image.size == 0:  # OpenCV asserts on empty images instead of raising a typed error
+        raise ValueError(f"preprocessing takes non-empty images, got shape {image.shape}")
     return image
 
 

@@ -17,7 +17,7 @@ import io
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image
@@ -25,7 +25,12 @@ from PIL import Image
 from core.io import ImageLoadError, load_image
 
 FUZZ = settings(
-    max_examples=60, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    phases=[Phase.explicit, Phase.generate],  # no shrinking in CI: a failure is reported as found, at once
 )
 """Deterministic (derandomized) and CI-sized: 60 examples per property."""
 
