@@ -123,7 +123,7 @@ def render_card(meta: dict) -> str:
         lines.append(
             f"| {TITLES.get(key, key)} | {t['n']} | {_pct(t['accuracy'])} | {_pct(t['macro_f1'])} | {_num(t['ece'])} |"
         )
-    classes = list(main["per_class_f1"])
+    classes = list(spec["class_names"])  # the model's order (the sidecar's JSON keys are sorted)
     lines += [
         "",
         "Per-class F1:",

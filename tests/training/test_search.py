@@ -17,7 +17,8 @@ TINY = "model_overrides.widths=[8,16,32,64]"
 
 
 def test_search_space_follows_loss_and_model():
-    keys = [d.key for d in S.search_space(apply_overrides(get_preset("default"), [TINY]))]
+    compound = apply_overrides(get_preset("default"), [TINY, "loss.name=compound"])
+    keys = [d.key for d in S.search_space(compound)]
     assert keys == [
         "optim.lr",
         "optim.weight_decay",
@@ -37,11 +38,11 @@ def test_search_space_follows_loss_and_model():
 
 
 def test_suggested_overrides_apply_and_compound_weights_sum_to_one():
-    dims = S.search_space(apply_overrides(get_preset("default"), [TINY]))
+    dims = S.search_space(apply_overrides(get_preset("default"), [TINY, "loss.name=compound"]))
     params = {"optim.lr": 1e-3, "optim.weight_decay": 1e-4, "loss.w_center": 0.3, "loss.w_dls": 0.1}
     params |= {"model_overrides.drop_rate": 0.2, "augment.strength": 0.5}
     overrides = S.suggest_overrides(optuna.trial.FixedTrial(params), dims)
-    cfg = apply_overrides(get_preset("default"), overrides)
+    cfg = apply_overrides(get_preset("default"), ["loss.name=compound", *overrides])
     assert cfg.optim.lr == 1e-3 and cfg.model_overrides["drop_rate"] == 0.2 and cfg.augment.strength == 0.5
     assert cfg.loss.w_ce + cfg.loss.w_center + cfg.loss.w_dls == pytest.approx(1.0)
 
