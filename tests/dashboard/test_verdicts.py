@@ -69,16 +69,21 @@ def test_invalid_verdicts_are_refused(tmp_path: Path, change: dict, match: str) 
     assert store.count() == 0
 
 
-def test_old_schema_is_migrated_keeping_rows(tmp_path: Path) -> None:
-    path = tmp_path / "old.db"
-    with sqlite3.connect(path) as con:  # a database written by the first schema version
+def _write_v1_database(path: Path, item_id: int, reviewer: str) -> None:
+    """A database as the first schema version wrote it, holding one verdict."""
+    with sqlite3.connect(path) as con:
         for statement in MIGRATIONS[0]:
             con.execute(statement)
         con.execute(
             "INSERT INTO verdicts (dataset, item_id, verdict, reviewer, created_at) VALUES (?, ?, ?, ?, ?)",
-            ("fer2013:test", 3, "not a face", "cy", "2025-01-01T00:00:00+00:00"),
+            ("fer2013:test", item_id, "not a face", reviewer, "2025-01-01T00:00:00+00:00"),
         )
         con.execute("PRAGMA user_version = 1")
+
+
+def test_old_schema_is_migrated_keeping_rows(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    _write_v1_database(path, item_id=3, reviewer="cy")
     store = VerdictStore(path)
     assert store.schema_version == SCHEMA_VERSION == 2
     (old,) = store.for_item("fer2013:test", 3)
@@ -162,14 +167,7 @@ def test_concurrent_threads_share_one_store(tmp_path: Path) -> None:
 def test_eight_writers_on_a_version_1_database_migrate_it_once(tmp_path: Path) -> None:
     """A v1 file with rows, opened by 8 writer processes at once: migrated once, old rows kept, 1,600 new."""
     path = tmp_path / "v1.db"
-    with sqlite3.connect(path) as con:
-        for statement in MIGRATIONS[0]:
-            con.execute(statement)
-        con.execute(
-            "INSERT INTO verdicts (dataset, item_id, verdict, reviewer, created_at) VALUES (?, ?, ?, ?, ?)",
-            ("fer2013:test", 9999, "not a face", "old", "2025-01-01T00:00:00+00:00"),
-        )
-        con.execute("PRAGMA user_version = 1")
+    _write_v1_database(path, item_id=9999, reviewer="old")
     _run_writers(path)
     store = VerdictStore(path)
     assert store.schema_version == SCHEMA_VERSION
