@@ -53,6 +53,8 @@ def render_card(meta: dict) -> str:
     c = spec["config"]
     params = meta.get("params")
     main = test["fer2013_private"]
+    # sidecars written before stages were recorded hold one run; treat it as a one-stage chain
+    chain = meta.get("stages") or [{"command": meta["command"], "init_weights": cfg.get("init_weights"), **run}]
     lines = [
         f"# Model card: `{name}`",
         "",
@@ -95,22 +97,38 @@ def render_card(meta: dict) -> str:
         "",
         f"- Trained on FER2013 Training ({cfg['data']['dataset']}, {cfg['data']['num_classes']} classes, "
         f"`{cfg['data']['label_mode']}` labels: the FER2013 labels, 28,558 images); the epoch was chosen on "
-        "PublicTest by macro-F1; PrivateTest and FERPlus test were evaluated once, after training.",
+        "PublicTest by macro-F1; PrivateTest and FERPlus test were evaluated once per shipped candidate, after "
+        "training (`docs/training-log.md` lists every candidate and its scores).",
         f"- Loss `{cfg['loss']['name']}`, optimiser {cfg['optim']['name']} lr {cfg['optim']['lr']:g} "
         f"(weight decay {cfg['optim']['weight_decay']:g}), {cfg['optim']['warmup_epochs']:g} warm-up epoch(s) then "
         f"{cfg['optim']['schedule']} to {cfg['optim']['min_lr']:g}, batch {cfg['batch_size']}, "
         f"{cfg['epochs']} epochs planned, early stopping patience {cfg['patience']}; the papers' seven "
         f"augmentations at strength {cfg['augment']['strength']:g} with mixup {cfg['augment']['mixup']:g}.",
-        f"- Epochs run: {run['epochs_run']}; shipped epoch: {meta['epoch']} (PublicTest accuracy "
-        f"{_pct(meta['val']['val_acc'], False)}, macro-F1 {_pct(meta['val']['val_macro_f1'], False)}).",
-        f"- Wall time {run['wall_s'] / 60:.0f} min on {run['hardware']} (torch {run['torch']}, "
-        f"median {run['img_per_s_median']} img/s; per-epoch figures in the run's `metrics.jsonl`, lower when other "
-        "jobs shared the cores).",
+    ]
+    if len(chain) > 1:
+        lines.append(
+            f"- Trained in {len(chain)} stages, each starting from the previous stage's selected weights "
+            "(`init_weights`) with a fresh warm-up and cosine schedule (a warm restart); the optimiser settings "
+            "above are the last stage's: "
+            + "; ".join(f"stage {i} `{st['run']}`, {st['epochs_run']} epochs" for i, st in enumerate(chain, 1))
+            + "."
+        )
+    elif chain[0].get("init_weights"):
+        lines.append(f"- Fine-tuned from `{chain[0]['init_weights']}`.")
+    lines += [
+        f"- Epochs run: {sum(st['epochs_run'] for st in chain)}; shipped epoch: {meta['epoch']}"
+        + (" of the last stage" if len(chain) > 1 else "")
+        + f" (PublicTest accuracy {_pct(meta['val']['val_acc'], False)}, macro-F1 "
+        f"{_pct(meta['val']['val_macro_f1'], False)}).",
+        f"- Wall time {sum(st['wall_s'] for st in chain) / 60:.0f} min on {run['hardware']} (torch {run['torch']}, "
+        f"median {run['img_per_s_median']} img/s; per-epoch figures in each run's `metrics.jsonl`, lower when "
+        "other jobs shared the cores).",
         "",
-        "Reproduce (train, then ship: copy + evaluate + this card):",
+        "Reproduce (train" + (", stage by stage" if len(chain) > 1 else "") + ", then ship: copy + evaluate + "
+        "this card):",
         "",
         "```bash",
-        meta["command"],
+        *(st["command"] for st in chain),
         meta["ship_command"],
         "```",
         "",
@@ -153,11 +171,14 @@ def render_card(meta: dict) -> str:
         "",
         "## Training history (PublicTest)",
         "",
-        "| epoch | train acc | val acc | val macro-F1 |",
-        "|---:|---:|---:|---:|",
+        "| stage | epoch | train acc | val acc | val macro-F1 |",
+        "|---:|---:|---:|---:|---:|",
     ]
-    for h in run["history"]:
-        lines.append(f"| {h['epoch']} | {h['train_acc']:.3f} | {h['val_acc']:.3f} | {h['val_macro_f1']:.3f} |")
+    for i, st in enumerate(chain, 1):
+        for h in st["history"]:
+            lines.append(
+                f"| {i} | {h['epoch']} | {h['train_acc']:.3f} | {h['val_acc']:.3f} | {h['val_macro_f1']:.3f} |"
+            )
     zs = test.get("zeroshot_samples")
     lines += [
         "",

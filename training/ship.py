@@ -1,6 +1,6 @@
 """Ship a trained run as a model's embedded weights: copy, evaluate once on the test splits, write the card.
 
-    python -m training.ship --run runs/default_v1 --model default
+    python -m training.ship --run runs/default_v2 --model default
 
 One command turns a finished training run into what ``create_model(name, weights="default")``, the app and the
 CLI load, with every figure beside it measured from those very bytes:
@@ -11,9 +11,10 @@ CLI load, with every figure beside it measured from those very bytes:
    FERPlus PrivateTest with majority labels over 8 classes, on a fixed 500-image stratified slice of PrivateTest
    (the export check ``tests/core/test_shipped_weights.py`` repeats) and zero-shot on the sample photos
    (``bench/zeroshot_samples.py``); the results JSONs go to ``runs/eval/``;
-3. the JSON sidecar ``NAME.json`` records the training command, config, epochs, wall time, hardware and those
-   scores, and ``docs/model-card.md`` is rendered from the sidecar (:mod:`training.model_card`), so the card can
-   never say something the sidecar does not.
+3. the JSON sidecar ``NAME.json`` records the training commands (every stage, when the run was started from an
+   earlier run's weights), config, epochs, wall time, hardware and those scores, and ``docs/model-card.md`` is
+   rendered from the sidecar (:mod:`training.model_card`), so the card can never say something the sidecar does
+   not.
 
 The test splits are touched here and nowhere in training or selection.
 """
@@ -25,6 +26,7 @@ import json
 import logging
 import os
 import platform
+import shlex
 import shutil
 import sys
 from pathlib import Path
@@ -85,6 +87,48 @@ def run_summary(run: Path) -> dict:
         "img_per_s_median": round(sorted(e["img_per_s"] for e in epochs)[len(epochs) // 2], 1) if epochs else None,
         "history": [{k: round(e[k], 4) for k in ("epoch", "train_acc", "val_acc", "val_macro_f1")} for e in epochs],
     }
+
+
+def train_command(recorded: str | None, config: dict, run: Path) -> str:
+    """The training command as a user types it.
+
+    The trainer records ``sys.argv``, whose first item is the path of ``train.py`` on the machine that trained;
+    the card shows ``python -m training.train`` with the recorded arguments instead, and falls back to the preset
+    and run folder when nothing usable was recorded.
+    """
+    parts = shlex.split(recorded) if recorded else []
+    if parts and parts[0].endswith("train.py"):
+        parts = parts[1:]
+    if not parts:
+        parts = ["--preset", config["name"], "--out", str(run)]
+    return "python -m training.train " + shlex.join(parts)
+
+
+def stages(run: Path) -> list[dict]:
+    """The training runs behind ``run``, oldest first: a run started from another run's weights (``init_weights``
+    pointing into a run folder) continues it, so reproducing the shipped file means running each stage in order.
+
+    Each stage has its folder, command, the weights it started from and its :func:`run_summary`.
+    """
+    chain: list[dict] = []
+    seen: set[Path] = set()
+    current: Path | None = run
+    while current is not None:
+        if current.resolve() in seen:
+            raise ValueError(f"init_weights of the runs behind {run} form a cycle at {current}")
+        seen.add(current.resolve())
+        best_meta = json.loads((current / "best.json").read_text())
+        init = best_meta["config"].get("init_weights")
+        chain.append({
+            "run": str(current),
+            "command": train_command(best_meta.get("command"), best_meta["config"], current),
+            "init_weights": init,
+            **run_summary(current),
+        })  # fmt: skip
+        parent = Path(init).parent if init else None
+        is_run = parent is not None and (parent / "best.json").is_file() and (parent / "metrics.jsonl").is_file()
+        current = parent if is_run else None
+    return chain[::-1]
 
 
 def _evaluate(argv: list[str]) -> dict:
@@ -149,16 +193,18 @@ def ship(
         zs["meta"]["command"] = f"python bench/zeroshot_samples.py --model {model} --out {shown}"
         results["zeroshot_samples"] = zs
 
+    chain = stages(run)
     meta = {
         "model": model,
         "spec": best_meta["spec"],
         "config": best_meta["config"],
         "params": sum(p.numel() for p in net.parameters()),
-        "command": f"python -m training.train --preset {best_meta['config']['name']} --out {run}",
+        "command": chain[-1]["command"],
         "recorded_command": best_meta.get("command"),
         "epoch": best_meta["epoch"],
         "val": best_meta["val"],
         "run": {**run_summary(run), "hardware": hardware(), "torch": torch.__version__},
+        "stages": chain,
         "ship_command": f"python -m training.ship --run {run} --model {model}",
         "sha256": E.sha256_file(dest),
         "test": {k: summarize(d) for k, d in results.items()},

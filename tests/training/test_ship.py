@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import torch
 
 from core.models import create_model, save_weights
@@ -63,3 +64,50 @@ def test_ship_measures_the_copied_file_and_renders_the_card(tmp_path, monkeypatc
     assert zs["n"] == 7 and zs["command"].startswith("python bench/zeroshot_samples.py")
     assert f"{100 * main['metrics']['accuracy']['value']:.2f} %" in card.read_text()
     assert np.isfinite(meta["test"]["fer2013_private_tta"]["ece"]["value"])
+
+
+def _stage(tmp_path, name: str, init: str | None, command: str, epochs: int) -> None:
+    run = tmp_path / name
+    run.mkdir()
+    cfg = config_to_dict(TrainConfig(init_weights=init))
+    (run / "best.json").write_text(json.dumps({"command": command, "config": cfg, "epoch": epochs}, default=list))
+    rows = [{"kind": "epoch", "epoch": e, "train_acc": 0.5, "val_acc": 0.4, "val_macro_f1": 0.3, "time_s": 30.0,
+             "img_per_s": 90.0} for e in range(1, epochs + 1)]  # fmt: skip
+    (run / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+
+
+def test_stages_follow_init_weights_back_to_the_first_run(tmp_path):
+    _stage(tmp_path, "a", None, "/x/training/train.py --preset default --out runs/a num_threads=2", 3)
+    _stage(tmp_path, "b", str(tmp_path / "a" / "best.safetensors"), "/x/training/train.py --out runs/b lr=5e-4", 2)
+    chain = S.stages(tmp_path / "b")
+    assert [st["run"] for st in chain] == [str(tmp_path / "a"), str(tmp_path / "b")]
+    assert chain[0]["command"] == "python -m training.train --preset default --out runs/a num_threads=2"
+    assert chain[1]["command"] == "python -m training.train --out runs/b lr=5e-4"
+    assert [st["epochs_run"] for st in chain] == [3, 2] and chain[1]["wall_s"] == 60.0
+
+    # weights from outside a run folder (a shipped file) end the chain; the stage still says where it started
+    _stage(tmp_path, "c", "core/models/weights/default.safetensors", "train.py", 1)
+    (only,) = S.stages(tmp_path / "c")
+    assert only["init_weights"] == "core/models/weights/default.safetensors"
+    assert only["command"] == f"python -m training.train --preset default --out {tmp_path / 'c'}"
+
+
+def test_stages_refuse_a_cycle(tmp_path):
+    _stage(tmp_path, "a", str(tmp_path / "b" / "best.safetensors"), "train.py", 1)
+    _stage(tmp_path, "b", str(tmp_path / "a" / "best.safetensors"), "train.py", 1)
+    with pytest.raises(ValueError, match="cycle"):
+        S.stages(tmp_path / "b")
+
+
+def test_card_lists_every_stage_command_and_history(tmp_path):
+    sidecar = json.loads((W.SHIPPED_DIR / "default.json").read_text())
+    _stage(tmp_path, "a", None, "train.py --preset default --out runs/a", 2)
+    _stage(tmp_path, "b", str(tmp_path / "a" / "best.safetensors"), "train.py --out runs/b optim.lr=5e-4", 1)
+    meta = {**sidecar, "stages": S.stages(tmp_path / "b")}
+    card = render_card(meta)
+    repro = card.split("```bash\n", 1)[1].split("```", 1)[0].splitlines()
+    assert repro == ["python -m training.train --preset default --out runs/a",
+                     "python -m training.train --out runs/b optim.lr=5e-4", sidecar["ship_command"]]  # fmt: skip
+    assert "Epochs run: 3;" in card and "Trained in 2 stages" in card
+    history = [line for line in card.splitlines() if line.startswith(("| 1 | ", "| 2 | "))]
+    assert [line.split(" | ")[:2] for line in history] == [["| 1", "1"], ["| 1", "2"], ["| 2", "1"]]
