@@ -93,15 +93,15 @@ def train_command(recorded: str | None, config: dict, run: Path) -> str:
     """The training command as a user types it.
 
     The trainer records ``sys.argv``, whose first item is the path of ``train.py`` on the machine that trained;
-    the card shows ``python -m training.train`` with the recorded arguments instead, and falls back to the preset
-    and run folder when nothing usable was recorded.
+    the card shows ``python -m training.train`` with the recorded arguments instead. A run started some other way
+    (``training.trainer.fit`` from Python, under pytest or a notebook) recorded no CLI arguments, so the card falls
+    back to the preset and run folder.
     """
     parts = shlex.split(recorded) if recorded else []
-    if parts and parts[0].endswith("train.py"):
-        parts = parts[1:]
-    if not parts:
-        parts = ["--preset", config["name"], "--out", str(run)]
-    return "python -m training.train " + shlex.join(parts)
+    args = parts[1:] if parts and parts[0].endswith("train.py") else []
+    if not args:
+        args = ["--preset", config["name"], "--out", str(run)]
+    return "python -m training.train " + shlex.join(args)
 
 
 def stages(run: Path) -> list[dict]:

@@ -85,8 +85,9 @@ def test_stages_follow_init_weights_back_to_the_first_run(tmp_path):
     assert chain[1]["command"] == "python -m training.train --out runs/b lr=5e-4"
     assert [st["epochs_run"] for st in chain] == [3, 2] and chain[1]["wall_s"] == 60.0
 
-    # weights from outside a run folder (a shipped file) end the chain; the stage still says where it started
-    _stage(tmp_path, "c", "core/models/weights/default.safetensors", "train.py", 1)
+    # weights from outside a run folder (a shipped file) end the chain; the stage still says where it started.
+    # A run not started by the CLI (here under pytest) has no CLI arguments to show: the preset and folder stand in
+    _stage(tmp_path, "c", "core/models/weights/default.safetensors", "/usr/bin/pytest -q tests/training", 1)
     (only,) = S.stages(tmp_path / "c")
     assert only["init_weights"] == "core/models/weights/default.safetensors"
     assert only["command"] == f"python -m training.train --preset default --out {tmp_path / 'c'}"
