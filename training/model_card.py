@@ -53,8 +53,7 @@ def render_card(meta: dict) -> str:
     c = spec["config"]
     params = meta.get("params")
     main = test["fer2013_private"]
-    # sidecars written before stages were recorded hold one run; treat it as a one-stage chain
-    chain = meta.get("stages") or [{"command": meta["command"], "init_weights": cfg.get("init_weights"), **run}]
+    chain = meta["stages"]  # training.ship records every run behind the weights, oldest first
     lines = [
         f"# Model card: `{name}`",
         "",
