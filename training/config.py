@@ -242,6 +242,30 @@ def default() -> TrainConfig:
 
 
 @register_preset
+def default_ferplus() -> TrainConfig:
+    """The default fine-tuned on FERPlus' ten-annotator vote distributions (8 classes, contempt included).
+
+    Soft-label CE against each image's emotion votes; rows whose majority is ``unknown`` or ``NF`` are dropped and
+    ``unknown``/``NF`` votes are left out of the distribution (the standard FERPlus 8-class protocol). Warm start:
+    the FER2013-label weights, whose 7-row head is widened to 8 (``core.models.weights.warm_start``).
+    """
+    return TrainConfig(
+        name="default_ferplus",
+        model="default",
+        init_weights="core/models/weights/default_fer2013.safetensors",
+        data=DataConfig(dataset="ferplus", num_classes=8, label_mode="soft"),
+        augment=AugmentConfig(mixup=0.0),
+        loss=LossConfig(name="ce"),
+        optim=OptimConfig(lr=5e-4, warmup_epochs=0.5, layer_decay=1.0),
+        epochs=12,
+        batch_size=64,
+        patience=0,
+        out_dir="runs/default_ferplus",
+        channels_last=True,
+    )
+
+
+@register_preset
 def hafem_paper() -> TrainConfig:
     """HAFEM as the text describes it (6-layer, d_model 2048 transformer) with the compound loss."""
     return _paper("hafem_paper", "hafem_paper", data=DataConfig(dataset="ferplus", num_classes=8))

@@ -45,7 +45,7 @@ from torch import nn
 from core.losses import build_loss
 from core.metrics import macro_f1
 from core.models import create_model
-from core.models.weights import TEMP_SUFFIX, atomic_write, load_weights, stage_write
+from core.models.weights import TEMP_SUFFIX, atomic_write, load_weights, stage_write, warm_start
 from training.augment import BatchAugmenter
 from training.config import TrainConfig, config_from_dict, config_to_dict, validate_config
 from training.datasets import FaceSet, describe, load_split
@@ -409,7 +409,11 @@ def _fit(cfg, resume, callbacks, command, train_set, val_set) -> FitResult:
     val_fs = val_set if val_set is not None else load_split(cfg.data, cfg.data.val_split)
     num_classes = cfg.data.num_classes
 
-    model = create_model(cfg.model, num_classes=num_classes, weights=cfg.init_weights, **cfg.model_overrides)
+    model = create_model(cfg.model, num_classes=num_classes, **cfg.model_overrides)
+    if cfg.init_weights and not resume:
+        started = warm_start(model, cfg.init_weights)
+        log.info("warm start from %s: widened %s, %d tensors kept their init", cfg.init_weights, started["widened"],
+                 len(started["fresh"]))
     spec = model.spec
     model.to(info.device)
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format

@@ -90,6 +90,40 @@ def load_weights(model: nn.Module, path: str | Path, strict: bool = True) -> Non
     model.load_state_dict(state, strict=strict)
 
 
+
+def warm_start(model: nn.Module, path: str | Path) -> dict[str, list[str]]:
+    """Fine-tuning init: load every key of ``path`` that fits ``model``, widening the classifier where it grew.
+
+    A 7-class FER2013 head starts an 8-class FERPlus model: canonical class order puts contempt last, so the file's
+    rows are the first rows of the new head and the new class keeps its fresh init. Keys the model has and the file
+    lacks (e.g. a CBAM or Transformer added to a trained trunk) keep their init. Any other shape mismatch, or a file
+    that fits nothing, is a :class:`WeightsError`. Returns what was widened and what kept its init, for the log.
+    """
+    state = read_state_dict(path)
+    own = model.state_dict()
+    widened, bad = [], []
+    for k in sorted(set(own) & set(state)):
+        src, dst = state[k], own[k]
+        if src.shape == dst.shape:
+            continue
+        if src.dim() >= 1 and src.shape[1:] == dst.shape[1:] and src.shape[0] < dst.shape[0] and k.startswith("head."):
+            grown = dst.clone()
+            grown[: src.shape[0]] = src.to(dst.dtype)
+            state[k] = grown
+            widened.append(k)
+        else:
+            bad.append(f"{k}: file {tuple(src.shape)} vs model {tuple(dst.shape)}")
+    unexpected = sorted(set(state) - set(own))
+    if bad or unexpected or not set(own) & set(state):
+        raise WeightsError(
+            f"{Path(path).name} cannot warm-start {type(model).__name__}: "
+            f"shape mismatches {bad[:8]}, keys the model lacks {unexpected[:8]}"
+        )
+    fresh = sorted(set(own) - set(state))
+    model.load_state_dict(state, strict=False)
+    return {"widened": widened, "fresh": fresh}
+
+
 TEMP_SUFFIX = ".tmp"
 """Temp files are named ``.<target name>.<random>.tmp`` beside their target (how a resume spots leftovers)."""
 
