@@ -20,20 +20,30 @@ Choices the papers leave open, made explicit:
 * Mixup (Zhang et al. 2018) fires per batch: ``lam ~ Beta(alpha, alpha)``, the batch is blended with a permutation
   of itself and the targets become soft distributions.
 * ``strength`` scales every probability (clamped to 1) and every magnitude, for the hyper-parameter search.
+
+Camera corruptions (``corrupt``, off by default; robustness to what users' webcams produce): with probability
+``corrupt`` a sample gets one corruption drawn uniformly from :data:`CORRUPTIONS` (Gaussian noise, Gaussian blur,
+low light, JPEG, low resolution, occlusion) at a severity ``t ~ U(0, min(1, strength))`` that interpolates each
+family's (mild, severe) range in :data:`SEVERITY`. They run after cutout and before mixup, i.e. on the model-size
+face, which stands in for a corruption of the camera frame. Blur, gamma, JPEG, resize and erase are
+``torchvision.transforms.v2.functional`` calls, one per corrupted image (one parameter set per call); noise reuses
+this module's seeded :func:`add_noise`, since torchvision's draws from the global RNG and would break seeding.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+import torchvision.transforms.v2.functional as TF
 
 from training.config import AugmentConfig
 
-OPS = ("hflip", "crop", "rotate", "jitter", "noise", "cutout", "mixup")
+OPS = ("hflip", "crop", "rotate", "jitter", "noise", "cutout", "corrupt", "mixup")
 
 
 @dataclass(frozen=True)
@@ -50,6 +60,7 @@ class ResolvedAugment:
     degrees: float
     noise_sigma: tuple[float, float]
     mixup_alpha: float
+    max_severity: float
 
 
 def resolve(cfg: AugmentConfig, input_size: int) -> ResolvedAugment:
@@ -71,6 +82,7 @@ def resolve(cfg: AugmentConfig, input_size: int) -> ResolvedAugment:
         degrees=cfg.degrees * s,
         noise_sigma=(cfg.noise_sigma[0] * s, cfg.noise_sigma[1] * s),
         mixup_alpha=cfg.mixup_alpha,
+        max_severity=min(1.0, s),
     )
 
 
@@ -147,9 +159,14 @@ def _hue_shift(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     return torch.einsum("ij,bjhw->bihw", torch.linalg.inv(m), yiq).clamp(0, 1)
 
 
-def gaussian_noise(x: torch.Tensor, sigma: tuple[float, float], g: torch.Generator) -> torch.Tensor:
-    std = _uniform(x.shape[0], sigma[0], sigma[1], g, x.device).view(-1, 1, 1, 1)
+def add_noise(x: torch.Tensor, std: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Add zero-mean Gaussian noise with one standard deviation per image (shape ``(B,)``), clamped to [0, 1]."""
+    std = std.to(x.dtype).view(-1, 1, 1, 1)
     return (x + std * torch.randn(x.shape, generator=g, device=x.device, dtype=x.dtype)).clamp(0, 1)
+
+
+def gaussian_noise(x: torch.Tensor, sigma: tuple[float, float], g: torch.Generator) -> torch.Tensor:
+    return add_noise(x, _uniform(x.shape[0], sigma[0], sigma[1], g, x.device), g)
 
 
 def cutout(x: torch.Tensor, size: int, g: torch.Generator) -> torch.Tensor:
@@ -164,6 +181,118 @@ def cutout(x: torch.Tensor, size: int, g: torch.Generator) -> torch.Tensor:
     mx = (xs >= x0[:, None]) & (xs < (x0 + size)[:, None])  # (B, W)
     hole = (my[:, :, None] & mx[:, None, :])[:, None]  # (B, 1, H, W)
     return x.masked_fill(hole, 0.0)
+
+
+SEVERITY: dict[str, tuple[float, float]] = {
+    "noise": (0.02, 0.12),  # std on [0, 1] pixels: a dim webcam's sensor noise
+    "blur": (0.01, 0.04),  # Gaussian sigma as a fraction of the side: 0.5 to 1.9 px at 48 px (defocus, motion)
+    "low_light": (0.8, 0.35),  # gain of gain * x**gamma, with gamma 1.2 (mild) to 2.2 (severe): under-exposure
+    "jpeg": (70, 10),  # JPEG quality: streaming/messaging compression down to heavy blocking
+    "low_res": (0.5, 0.2),  # side kept before upsampling back: a face 24 down to 10 px wide at 48 px
+    "occlusion": (0.05, 0.25),  # erased area fraction (hand, mask, glasses, hair), aspect 1:2 to 2:1
+}
+"""Each corruption's (mild, severe) parameter; the severity ``t`` in [0, 1] interpolates between them."""
+
+_GAMMA = (1.2, 2.2)
+
+
+def _lerp(t: torch.Tensor, name: str) -> torch.Tensor:
+    mild, severe = SEVERITY[name]
+    return mild + t * (severe - mild)
+
+
+def _each(x: torch.Tensor, fn: Callable[..., torch.Tensor], *params: torch.Tensor) -> torch.Tensor:
+    """Apply a torchvision function that takes one parameter set per call to each image of the batch."""
+    if x.shape[0] == 0:
+        return x
+    return torch.stack([fn(img, *(p[i].item() for p in params)) for i, img in enumerate(x)])
+
+
+def corrupt_noise(x: torch.Tensor, t: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Sensor noise: Gaussian with std from :data:`SEVERITY`."""
+    return add_noise(x, _lerp(t, "noise"), g)
+
+
+def corrupt_blur(x: torch.Tensor, t: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Defocus: Gaussian blur with sigma a fraction of the side; kernel 3 sigma each way, capped at the image."""
+    side = min(x.shape[-2:])
+    sigma = _lerp(t, "blur") * side
+    cap = side if side % 2 else side - 1
+    kernel = (2 * torch.ceil(3 * sigma) + 1).clamp(max=cap).int()
+    return _each(x, lambda img, k, s: TF.gaussian_blur(img, [k, k], [s, s]), kernel, sigma)
+
+
+def corrupt_low_light(x: torch.Tensor, t: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Under-exposure: ``gain * x**gamma`` (darker overall, shadows crushed most)."""
+    gamma = _GAMMA[0] + t * (_GAMMA[1] - _GAMMA[0])
+    return _each(x, TF.adjust_gamma, gamma, _lerp(t, "low_light"))
+
+
+def corrupt_jpeg(x: torch.Tensor, t: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """JPEG round trip at the drawn quality, through uint8 as the codec requires (on the CPU)."""
+    quality = _lerp(t, "jpeg").round().int()
+    u8 = (x * 255).round().clamp(0, 255).to(torch.uint8).cpu()
+    return (_each(u8, TF.jpeg, quality).to(x.device, x.dtype) / 255).clamp(0, 1)
+
+
+def corrupt_low_res(x: torch.Tensor, t: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """A small face upscaled: antialiased bilinear down to a fraction of the side, bilinear back up."""
+    h, w = x.shape[-2:]
+    frac = _lerp(t, "low_res")
+    small_h = (frac * h).round().clamp(min=2).int()
+    small_w = (frac * w).round().clamp(min=2).int()
+
+    def down_up(img: torch.Tensor, sh: int, sw: int) -> torch.Tensor:
+        return TF.resize(TF.resize(img, [sh, sw], antialias=True), [h, w], antialias=True)
+
+    return _each(x, down_up, small_h, small_w).clamp(0, 1)
+
+
+def corrupt_occlusion(x: torch.Tensor, t: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Random erasing (Zhong et al. 2020): a rectangle inside the image set to one random gray level."""
+    n, _, h, w = x.shape
+    area = _lerp(t, "occlusion") * h * w
+    aspect = torch.exp(_uniform(n, math.log(0.5), math.log(2.0), g, x.device))
+    eh = torch.sqrt(area * aspect).round().clamp(1, h).int()
+    ew = torch.sqrt(area / aspect).round().clamp(1, w).int()
+    top = (torch.rand(n, generator=g, device=x.device) * (h - eh + 1)).floor().int()
+    left = (torch.rand(n, generator=g, device=x.device) * (w - ew + 1)).floor().int()
+    fill = torch.rand(n, generator=g, device=x.device)
+    if n == 0:
+        return x
+    return torch.stack(
+        [
+            TF.erase(img, int(top[i]), int(left[i]), int(eh[i]), int(ew[i]), fill[i].to(x.dtype))
+            for i, img in enumerate(x)
+        ]
+    )
+
+
+CORRUPTIONS: dict[str, Callable[[torch.Tensor, torch.Tensor, torch.Generator], torch.Tensor]] = {
+    "noise": corrupt_noise,
+    "blur": corrupt_blur,
+    "low_light": corrupt_low_light,
+    "jpeg": corrupt_jpeg,
+    "low_res": corrupt_low_res,
+    "occlusion": corrupt_occlusion,
+}
+"""Camera corruptions by name: ``fn(x, severity, generator)`` with one severity in [0, 1] per image."""
+
+
+def camera_corruption(x: torch.Tensor, max_severity: float, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """One corruption per image, family uniform over :data:`CORRUPTIONS`, severity uniform in [0, max_severity].
+
+    Returns the corrupted batch and each image's family index into ``list(CORRUPTIONS)``.
+    """
+    n = x.shape[0]
+    family = torch.randint(0, len(CORRUPTIONS), (n,), generator=g, device=x.device)
+    t = _uniform(n, 0.0, max_severity, g, x.device)
+    out = x.clone()
+    for k, fn in enumerate(CORRUPTIONS.values()):
+        idx = (family == k).nonzero().squeeze(1)
+        if idx.numel():
+            out[idx] = fn(x[idx], t[idx], g)
+    return out, family
 
 
 def mixup(
@@ -205,12 +334,31 @@ class BatchAugmenter:
             x[idx] = fn(x[idx])
         return x
 
+    def _corrupt(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        """Camera corruptions; at probability 0 no random number is drawn, so batches match a config without them."""
+        self.last_corruption = torch.full((x.shape[0],), -1, dtype=torch.long, device=x.device)
+        if self.r.p["corrupt"] <= 0:
+            self.last_applied["corrupt"] = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
+            return x
+        families: list[torch.Tensor] = []
+
+        def apply(t: torch.Tensor) -> torch.Tensor:
+            out, fam = camera_corruption(t, self.r.max_severity, g)
+            families.append(fam)
+            return out
+
+        x = self._apply("corrupt", x, apply, g)
+        if families:
+            self.last_corruption[self.last_applied["corrupt"]] = families[0]
+        return x
+
     def __call__(
         self, x: torch.Tensor, targets: torch.Tensor, g: torch.Generator, allow_mixup: bool = True
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Augment ``x`` (B, C, H, W) float in [0, 1]; returns images and targets (soft when mixup fired).
 
-        ``self.last_applied`` holds one boolean mask per op (``mixup``: a 0-dim tensor) for tests and logs.
+        ``self.last_applied`` holds one boolean mask per op (``mixup``: a 0-dim tensor) for tests and logs;
+        ``self.last_corruption`` each image's index into ``list(CORRUPTIONS)``, -1 where none was applied.
         """
         r = self.r
         self.last_applied: dict[str, torch.Tensor] = {}
@@ -220,6 +368,7 @@ class BatchAugmenter:
         x = self._apply("jitter", x, lambda t: color_jitter(t, r.brightness, r.contrast, r.saturation, r.hue, g), g)
         x = self._apply("noise", x, lambda t: gaussian_noise(t, r.noise_sigma, g), g)
         x = self._apply("cutout", x, lambda t: cutout(t, r.cutout_size, g), g) if r.cutout_size else x
+        x = self._corrupt(x, g)
         fire = (torch.rand((), generator=g, device=x.device) < r.p["mixup"]) & allow_mixup
         self.last_applied["mixup"] = fire
         if bool(fire) and x.shape[0] > 1:

@@ -85,6 +85,8 @@ class AugmentConfig:
     Pixel sizes (``crop_padding``, ``cutout_size``) are given at the papers' ``ref_size`` of 224 px and scaled
     linearly to the model's input (so a 32-px cutout is 1/7 of the face at any size, 7 px at 48 px).
     ``strength`` multiplies every probability (clamped to 1) and every magnitude; 0 switches everything off.
+    ``corrupt`` is not the papers': the probability of one camera corruption per sample (noise, blur, low light,
+    JPEG, low resolution, occlusion; ``training.augment.CORRUPTIONS``), 0 by default.
     """
 
     enabled: bool = True
@@ -104,6 +106,7 @@ class AugmentConfig:
     cutout_size: int = 32
     mixup: float = 0.4
     mixup_alpha: float = 0.4
+    corrupt: float = 0.0
     ref_size: int = 224
     strength: float = 1.0
 
@@ -262,6 +265,21 @@ def default_ferplus() -> TrainConfig:
         patience=0,
         out_dir="runs/default_ferplus",
         channels_last=True,
+    )
+
+
+@register_preset
+def default_ferplus_robust() -> TrainConfig:
+    """:func:`default_ferplus` with camera corruptions on half of the samples (issue 16, robust training).
+
+    One in two keeps the clean image most of the time, so clean accuracy is still trained for while every
+    corruption family is seen by ~1/12 of the samples per epoch.
+    """
+    return replace(
+        default_ferplus(),
+        name="default_ferplus_robust",
+        augment=AugmentConfig(mixup=0.0, corrupt=0.5),
+        out_dir="runs/default_ferplus_robust",
     )
 
 
@@ -552,7 +570,7 @@ def validate_config(cfg: TrainConfig) -> None:
             f"augment.noise_sigma must be (low, high) with 0 <= low <= high, got {a.noise_sigma}",
         ),
     ]
-    for name in ("hflip", "crop", "jitter", "rotate", "noise", "cutout", "mixup"):
+    for name in ("hflip", "crop", "jitter", "rotate", "noise", "cutout", "corrupt", "mixup"):
         p = getattr(a, name)
         checks.append((0 <= p <= 1, f"augment.{name} is a probability and must lie in [0, 1], got {p}"))
     problems += [msg for ok, msg in checks if not ok]
