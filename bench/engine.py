@@ -3,12 +3,13 @@
     python bench/engine.py --out bench/results/engine.json            # about 3-4 minutes on 2 cores
     python bench/engine.py --out /tmp/engine.json --quick             # under a minute
 
-Keys (docs/performance.md explains each): ``device``, ``e2e_fps`` (a 640x480 frame with one face: detect +
-align + classify), ``classifier_img_s_b1``, ``classifier_img_s_b32``, ``gradcam_ms``, ``region_shap_ms``,
-``pixel_shap_ms`` (one face, at the default budgets), ``video_fps`` (``Detector.detect_video`` over
-``single_face.mp4``, every frame, decoding included), plus ``machine`` and ``details`` (per-step medians, the
-other backend, the other thread count, the load average while measuring). On a CUDA machine ``gpu`` adds the
-HAFEM models at batch 1 and 64.
+Keys (docs/performance.md explains each): ``device``, ``tta`` (the Detector's default, which every figure uses),
+``e2e_fps`` (a 640x480 frame with one face: detect + align + classify), ``classifier_img_s_b1``,
+``classifier_img_s_b32``, ``gradcam_ms``, ``region_shap_ms``, ``pixel_shap_ms`` (one face, at the default
+budgets), ``video_fps`` (``Detector.detect_video`` over ``single_face.mp4``, every frame, decoding included),
+``tta_pair`` (e2e and video FPS with mirror TTA on and off, measured in alternating rounds so both see the same
+load), plus ``machine`` and ``details`` (per-step medians, the other backend, the other thread count, the load
+average while measuring). On a CUDA machine ``gpu`` adds the HAFEM models at batch 1 and 64.
 
 Timings are medians over repeated runs, because the machines we share are noisy; every figure is for the
 settings the library uses by default (``Detector()``: one CPU thread, onnxruntime on the CPU).
@@ -106,6 +107,7 @@ def measure(args: argparse.Namespace) -> dict:
     e2e_times = timed(e2e, budget)
     result: dict = {
         "device": str(engine.device),
+        "tta": det.tta,
         "model": engine.spec.name,
         "weights": engine.weights_status,
         "backend": engine.backend,
@@ -164,6 +166,7 @@ def measure(args: argparse.Namespace) -> dict:
         n = len(det.detect_video(video))
         fps.append(n / (time.perf_counter() - t0))
     result["video_fps"] = round(float(np.median(fps)), 1)
+    result["tta_pair"] = tta_pair(det, frame, video, budget, rounds=2 if args.quick else 3)
 
     details: dict = {
         "pixel_shap_first_call_ms": first_call_ms,
@@ -196,6 +199,36 @@ def measure(args: argparse.Namespace) -> dict:
     details["loadavg_end"] = [round(v, 2) for v in os.getloadavg()]
     result["details"] = details
     return result
+
+
+def tta_pair(det: Detector, frame: np.ndarray, video: Path, budget: float, rounds: int) -> dict:
+    """e2e and video FPS with mirror TTA on (``"hflip"``) and off (``None``), in alternating rounds.
+
+    Both detectors share the engine and the face detector, so only the classification batch differs (2 crops
+    per face instead of 1). Alternating rounds let a changing machine load hit both sides alike.
+    """
+    modes = {"hflip": "hflip", "none": None}
+    dets = {k: Detector(engine=det.engine, face_detector=det.face_detector, tta=m) for k, m in modes.items()}
+    e2e: dict[str, list[float]] = {k: [] for k in dets}
+    classify: dict[str, list[float]] = {k: [] for k in dets}
+    video_fps: dict[str, list[float]] = {k: [] for k in dets}
+    load = [os.getloadavg()[0]]
+    for _ in range(rounds):
+        for k, d in dets.items():
+            e2e[k] += timed(lambda d=d, k=k: classify[k].append(d._analyze(frame).classify_ms), budget / rounds)
+            t0 = time.perf_counter()
+            n = len(d.detect_video(video))
+            video_fps[k].append(n / (time.perf_counter() - t0))
+        load.append(os.getloadavg()[0])
+    return {
+        k: {
+            "e2e_fps": round(1.0 / float(np.median(e2e[k])), 1),
+            "video_fps": round(float(np.median(video_fps[k])), 1),
+            "classify_ms": round(float(np.median(classify[k])), 3),
+            "video_runs": [round(f, 1) for f in video_fps[k]],
+        }
+        for k in dets
+    } | {"rounds": rounds, "loadavg_1min": [round(v, 2) for v in load]}
 
 
 def measure_framing(rows: int = 3000) -> dict:

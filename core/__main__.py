@@ -52,6 +52,12 @@ def _parser() -> argparse.ArgumentParser:
         choices=("fer2013", "template"),
         help="how detected faces are cropped for the model (default: %(default)s, like the training faces)",
     )
+    p.add_argument(
+        "--tta",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="average each face with its mirror image (hflip test-time augmentation; default: on)",
+    )
     p.add_argument("--skip-frames", type=int, default=0, metavar="N", help="videos: skip N frames after each one")
     p.add_argument(
         "--explain",
@@ -141,6 +147,7 @@ def predict(args: argparse.Namespace) -> int:
             weights=None if args.weights.lower() in ("none", "random") else args.weights,
             face_detector="assume_cropped" if args.assume_cropped else args.face_detector,
             framing=args.framing,
+            tta="hflip" if args.tta else None,
             device=args.device,
             backend=args.backend,
             threads=args.threads if args.threads is not None else "auto",

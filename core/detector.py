@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.engine import InferenceEngine, Steps, resolve_device
+from core.engine import InferenceEngine, Steps, check_tta, resolve_device
 from core.faces import (
     AlignedFace,
     Face,
@@ -195,6 +195,9 @@ class Detector:
             every shipped model is trained on) or ``"template"`` (ArcFace template, expand 1.3: for models
             trained on photos aligned by ``core.faces.detect_and_align``). With ``assume_cropped`` the image
             is used as it is and framing does not apply.
+        tta: test-time augmentation, one of :data:`~core.engine.TTA_MODES`: ``"hflip"`` (default) averages each
+            face's probabilities with its mirror image's, in the same batch (the model card's "hflip TTA" row;
+            its cost is in docs/performance.md); ``None`` classifies each face once.
     """
 
     def __init__(
@@ -211,7 +214,9 @@ class Detector:
         tracker: TrackerConfig | None = None,
         face_detector_options: dict | None = None,
         framing: str = "fer2013",
+        tta: str | None = "hflip",
     ) -> None:
+        self.tta = check_tta(tta)
         if framing not in FRAMINGS:
             raise ValueError(f"unknown framing {framing!r}; choose one of {list(FRAMINGS)}")
         if redetect_every < 1:
@@ -236,7 +241,7 @@ class Detector:
     def __repr__(self) -> str:
         return (
             f"Detector(model={self.engine.spec.name!r}, face_detector={getattr(self.face_detector, 'name', '?')!r}, "
-            f"engine={self.engine!r})"
+            f"tta={self.tta!r}, engine={self.engine!r})"
         )
 
     @property
@@ -273,7 +278,7 @@ class Detector:
             aligned = [align_face(rgb, f, output_size=size, framing=self.framing) for f in faces]
             inputs = [a.image for a in aligned]
         t2 = time.perf_counter()
-        probs = self.engine.predict(inputs, self.steps) if inputs else np.zeros((0, len(self.class_names)), np.float32)
+        probs = self.engine.predict(inputs, self.steps, tta=self.tta)
         t3 = time.perf_counter()
         names = self.class_names
         results = [FaceResult(f, a, p, names, p) for f, a, p in zip(faces, aligned, probs, strict=True)]

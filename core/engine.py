@@ -16,6 +16,11 @@ Backends:
   cache folder keyed by a hash of the weights, then run by onnxruntime. Useful where a CPU has no fast torch
   kernels for the model; ``engine.model`` stays the torch model, so explanations still work.
 
+Probabilities: :meth:`InferenceEngine.predict` divides the logits by the temperature fitted on the validation
+split (``python -m training.calibrate``, stored in the weights' sidecar under ``calibration``) and, with
+``tta="hflip"``, averages the softmax of each crop and of its mirror image, both run in one batch
+(:func:`probabilities`, which ``training.evaluate`` uses too).
+
 Thread safety: every model call happens under one lock (``engine.lock``) on per-call tensors; nothing mutable is
 shared between calls, so concurrent callers get their own, unmixed results. Code that attaches hooks to
 ``engine.model`` (Grad-CAM) must hold :meth:`InferenceEngine.exclusive` meanwhile, or other callers' forwards
@@ -48,16 +53,22 @@ __all__ = [
     "BACKENDS",
     "EngineStats",
     "InferenceEngine",
+    "TTA_MODES",
     "build_model",
+    "check_tta",
     "crops_to_pixels",
     "normalize",
     "prepare",
+    "probabilities",
     "resolve_device",
+    "sidecar_temperature",
 ]
 
 BACKENDS = ("torch", "onnx", "auto")
 Steps = Callable[[np.ndarray], np.ndarray]
 """A photometric preprocessing pipeline on one uint8 image (``core.faces.preprocess.Compose``)."""
+TTA_MODES: tuple[str | None, ...] = (None, "hflip")
+"""Test-time augmentation: ``None`` (one view) or ``"hflip"`` (the crop and its mirror, probabilities averaged)."""
 CACHE_ENV = "FERLENS_CACHE"
 """Folder for derived artefacts (ONNX exports); default ``~/.cache/ferlens``."""
 
@@ -164,6 +175,51 @@ def prepare(
 ) -> torch.Tensor:
     """Face crops (uint8 RGB or gray, any size) -> the normalised float32 ``(N, in_chans, S, S)`` model input."""
     return normalize(crops_to_pixels(crops, spec, steps).float() / 255.0, spec).contiguous()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# From logits to probabilities: temperature and test-time augmentation (the one definition)
+
+
+def check_tta(tta: str | None) -> str | None:
+    """``tta`` if it is one of :data:`TTA_MODES`, else a ValueError that lists them."""
+    if not any(tta is m or (isinstance(tta, str) and tta == m) for m in TTA_MODES):
+        raise ValueError(f"unknown tta {tta!r}; choose one of {list(TTA_MODES)}")
+    return tta
+
+
+def probabilities(
+    forward: Callable[[torch.Tensor], torch.Tensor | np.ndarray],
+    x: torch.Tensor,
+    temperature: float = 1.0,
+    tta: str | None = None,
+) -> torch.Tensor:
+    """``softmax(forward(x) / temperature)``; with ``tta="hflip"`` averaged with the mirrored input's.
+
+    The mirrored images are concatenated to the batch, so both views cost one forward call. Faces are roughly
+    symmetric, so mirroring never changes the label. Temperature comes first, then the average: the served
+    probabilities are the mean of two calibrated distributions.
+    """
+    check_tta(tta)
+    if not (temperature > 0 and np.isfinite(temperature)):
+        raise ValueError(f"temperature must be a positive finite number, got {temperature!r}")
+    n = x.shape[0]
+    if tta == "hflip":
+        x = torch.cat([x, torch.flip(x, dims=[-1])])
+    logits = torch.as_tensor(forward(x)).float()
+    p = torch.softmax(logits / temperature, dim=1)
+    return 0.5 * (p[:n] + p[n:]) if tta == "hflip" else p
+
+
+def sidecar_temperature(meta: dict) -> float | None:
+    """The temperature ``training.calibrate`` stored in a weights sidecar (``meta["calibration"]``), or None."""
+    cal = meta.get("calibration")
+    t = cal.get("temperature") if isinstance(cal, dict) else None
+    if t is None:
+        return None
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or not (t > 0 and np.isfinite(t)):
+        raise ValueError(f"the sidecar's calibration.temperature must be a positive number, got {t!r}")
+    return float(t)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -315,6 +371,8 @@ class InferenceEngine:
         compile: wrap the model in ``torch.compile`` (CUDA only by default: compiling on CPU needs a C++ compiler).
         max_batch: larger inputs are split into chunks of this size.
         stats_window: how many recent calls :meth:`stats` summarises.
+        calibration: divide logits by the temperature stored in the weights' sidecar (``training.calibrate``)
+            before the softmax; ``engine.temperature`` is 1.0 when off or when the sidecar has none.
         onnx_dir: where ONNX exports are cached (default ``$FERLENS_CACHE/onnx`` or ``~/.cache/ferlens/onnx``).
         **overrides: model config overrides passed to ``create_model`` (e.g. ``cbam=True``).
     """
@@ -332,6 +390,7 @@ class InferenceEngine:
         max_batch: int = 64,
         stats_window: int = 256,
         onnx_dir: str | Path | None = None,
+        calibration: bool = True,
         **overrides,
     ) -> None:
         if backend not in BACKENDS:
@@ -361,6 +420,9 @@ class InferenceEngine:
         else:
             raise TypeError(f"model must be a registered name or a FERModel, got {type(model).__name__}")
         self.spec: ModelSpec = self.model.spec
+        found = sidecar_temperature(read_meta(self.weights_path)) if calibration and self.weights_path else None
+        self.temperature: float = found or 1.0
+        """Logits are divided by this before the softmax in :meth:`predict` (1.0: uncalibrated)."""
         if backend == "auto":
             backend = "torch" if resolve_device(device).type != "cpu" else "onnx"
             fallback = True
@@ -391,7 +453,7 @@ class InferenceEngine:
             self.device,
             self.backend,
             f", {self.amp_dtype}" if self.amp_dtype else "",
-            self.weights_status,
+            self.weights_status + (f", temperature {self.temperature:.3f}" if self.temperature != 1.0 else ""),
         )
 
     # -- properties
@@ -421,27 +483,40 @@ class InferenceEngine:
 
     # -- inference
     def predict(
-        self, inputs: Sequence[np.ndarray] | np.ndarray | torch.Tensor, steps: Steps | None = None
+        self,
+        inputs: Sequence[np.ndarray] | np.ndarray | torch.Tensor,
+        steps: Steps | None = None,
+        tta: str | None = None,
     ) -> np.ndarray:
         """Class probabilities ``(N, num_classes)`` float32 for face crops or an already prepared tensor.
 
-        ``steps`` replaces the model's own photometric preprocessing for crops (ignored for tensors).
+        Calibrated by ``engine.temperature``; ``tta="hflip"`` averages each crop with its mirror image (one
+        batch of 2N, see :func:`probabilities`). ``steps`` replaces the model's own photometric preprocessing
+        for crops (ignored for tensors).
         """
-        return _softmax(self.predict_logits(inputs, steps))
+        check_tta(tta)
+        x = self._input(inputs, steps)
+        if x.shape[0] == 0:
+            return np.zeros((0, self.spec.num_classes), np.float32)
+        return probabilities(self.predict_logits, x, self.temperature, tta).numpy()
 
     def predict_logits(
         self, inputs: Sequence[np.ndarray] | np.ndarray | torch.Tensor, steps: Steps | None = None
     ) -> np.ndarray:
-        """Raw logits ``(N, num_classes)`` float32 (what calibration and the faithfulness curves need)."""
-        x = inputs if isinstance(inputs, torch.Tensor) else self.prepare(inputs, steps)
-        s = self.spec.input_size
-        if x.ndim != 4 or x.shape[1] != self.spec.in_chans or tuple(x.shape[2:]) != (s, s):
-            raise ValueError(f"{self.spec.name} takes (N, {self.spec.in_chans}, {s}, {s}) input, got {tuple(x.shape)}")
+        """Raw logits ``(N, num_classes)`` float32, before temperature (what the faithfulness curves need)."""
+        x = self._input(inputs, steps)
         n = x.shape[0]
         if n == 0:
             return np.zeros((0, self.spec.num_classes), np.float32)
         out = [self._run(x[i : i + self.max_batch]) for i in range(0, n, self.max_batch)]
         return np.concatenate(out)
+
+    def _input(self, inputs: Sequence[np.ndarray] | np.ndarray | torch.Tensor, steps: Steps | None) -> torch.Tensor:
+        x = inputs if isinstance(inputs, torch.Tensor) else self.prepare(inputs, steps)
+        s = self.spec.input_size
+        if x.ndim != 4 or x.shape[1] != self.spec.in_chans or tuple(x.shape[2:]) != (s, s):
+            raise ValueError(f"{self.spec.name} takes (N, {self.spec.in_chans}, {s}, {s}) input, got {tuple(x.shape)}")
+        return x
 
     def _run(self, x: torch.Tensor) -> np.ndarray:
         x = x.detach().float()
@@ -542,9 +617,3 @@ class InferenceEngine:
             raise
         log.info("exported %s to ONNX in %.1f s: %s", self.spec.name, time.perf_counter() - t0, path)
         return path
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32, copy=False)

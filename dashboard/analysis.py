@@ -62,7 +62,7 @@ def analyze_rgb(detector, rgb: np.ndarray, name: str = "image", align: bool = Tr
         faces = detector.face_detector.detect(rgb)
         size = detector.engine.spec.input_size
         crops = [box_crop(rgb, f, size) for f in faces]
-        probs = detector.engine.predict([c.image for c in crops], detector.steps) if crops else []
+        probs = detector.engine.predict([c.image for c in crops], detector.steps, tta=detector.tta) if crops else []
         names = detector.class_names
         results = [FaceResult(f, c, p, names, p) for f, c, p in zip(faces, crops, probs, strict=True)]
     names = tuple(detector.class_names)

@@ -53,21 +53,28 @@ def get_engine(settings: Settings) -> Any:
 
 
 @st.cache_resource(show_spinner="Loading the face detector…", max_entries=8)
-def _analyzer(model: str, weights: str | None, device: str, face_detector: str, preprocess) -> Any:
+def _analyzer(model: str, weights: str | None, device: str, face_detector: str, preprocess, tta: str | None) -> Any:
     from core.detector import Detector
 
     engine = _engine(model, weights, device)
     pre = None if preprocess is None else tuple(preprocess)
-    return Detector(engine=engine, face_detector=face_detector, preprocess=pre)
+    return Detector(engine=engine, face_detector=face_detector, preprocess=pre, tta=tta)
 
 
 def get_analyzer(settings: Settings) -> Any:
     """The :class:`core.detector.Detector` (faces -> aligned crops -> probabilities) for ``settings``.
 
     It shares the cached engine of :func:`get_engine`, so a model is loaded once per process whatever the
-    face detector or preprocessing chosen. Alignment on/off is applied by ``dashboard.analysis``.
+    face detector, preprocessing or TTA chosen. Alignment on/off is applied by ``dashboard.analysis``.
     """
-    return _analyzer(settings.model, settings.weights_arg, settings.device, settings.face_detector, settings.preprocess)
+    return _analyzer(
+        settings.model,
+        settings.weights_arg,
+        settings.device,
+        settings.face_detector,
+        settings.preprocess,
+        settings.tta_arg,
+    )
 
 
 def weights_banner(settings: Settings) -> None:
@@ -140,4 +147,9 @@ def analyzer_with(engine, settings: Settings, preprocess: tuple[str, ...] | None
     """A ``core.detector.Detector`` around ``engine`` sharing the cached face detector (cheap to build)."""
     from core.detector import Detector
 
-    return Detector(engine=engine, face_detector=get_analyzer(settings).face_detector, preprocess=preprocess)
+    return Detector(
+        engine=engine,
+        face_detector=get_analyzer(settings).face_detector,
+        preprocess=preprocess,
+        tta=settings.tta_arg,
+    )

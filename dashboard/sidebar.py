@@ -39,6 +39,7 @@ class Settings:
         preprocess: photometric steps by name (``("clahe",)``...); None means the model's own
             ``ModelSpec.preprocess``, i.e. what it was trained with.
         explainer: explanation method name for pages that explain.
+        tta: average each face with its mirror image (``core.detector.Detector(tta="hflip")``).
         device: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
     """
 
@@ -48,12 +49,18 @@ class Settings:
     align: bool = True
     preprocess: tuple[str, ...] | None = None
     explainer: str = "gradcam"
+    tta: bool = True
     device: str = "auto"
 
     @property
     def weights_arg(self) -> str | None:
         """``weights`` as ``create_model``/the engine take it (None = random init)."""
         return None if self.weights == RANDOM_WEIGHTS else self.weights
+
+    @property
+    def tta_arg(self) -> str | None:
+        """``tta`` as ``core.detector.Detector`` takes it."""
+        return "hflip" if self.tta else None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -160,6 +167,12 @@ def build_sidebar() -> Settings:
         key="sb_detector",
     )
     align = sb.toggle("Align faces (5-point template)", value=True, key="sb_align")
+    tta = sb.toggle(
+        "Mirror TTA",
+        value=True,
+        key="sb_tta",
+        help="Average each face's probabilities with those of its mirror image (one extra face per batch).",
+    )
     own = sb.toggle(
         "Preprocessing as the model was trained",
         value=True,
@@ -183,6 +196,7 @@ def build_sidebar() -> Settings:
         align=align,
         preprocess=preprocess,
         explainer=explainer,
+        tta=tta,
     )
     st.session_state[STATE_KEY] = settings
     return settings

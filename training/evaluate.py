@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from core import metrics as M
+from core.engine import probabilities, sidecar_temperature
 from core.models import FERModel, WeightsError, create_model
 from core.models.weights import atomic_write, read_meta
 from training.results import (
@@ -45,6 +46,7 @@ __all__ = [
     "evaluate_model",
     "load_results",
     "main",
+    "predict_logits",
     "predict_probs",
     "results_problems",
     "validate_results",
@@ -56,19 +58,11 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # --------------------------------------------------------------------------------------------- inference
 @torch.no_grad()
-def predict_probs(
-    model: FERModel,
-    faceset,
-    batch_size: int = 256,
-    tta_hflip: bool = False,
-    device: str | torch.device | None = None,
-) -> np.ndarray:
-    """Softmax probabilities ``(N, C)`` of ``model`` on a FaceSet.
+def _over_batches(model: FERModel, faceset, batch_size: int, device, fn) -> np.ndarray:
+    """``fn(x)`` for every normalised batch of ``faceset``, concatenated as float64 ``(N, C)``.
 
     Inputs go through :mod:`training.loader` (``prepare_tensor`` then ``normalize``), the very code that
-    feeds the model in training, so resizing, channel handling and normalisation cannot drift apart. With
-    ``tta_hflip`` the probabilities of each face and of its mirror image are averaged (faces are roughly
-    symmetric, so this is the one test-time augmentation that never changes the label).
+    feeds the model in training, so resizing, channel handling and normalisation cannot drift apart.
     """
     from training.loader import normalize, prepare_tensor
 
@@ -80,13 +74,35 @@ def predict_probs(
     try:
         for start in range(0, len(images), batch_size):
             x = normalize(images[start : start + batch_size].to(device).float() / 255.0, model.spec)
-            p = torch.softmax(model(x).float(), dim=1)
-            if tta_hflip:
-                p = 0.5 * (p + torch.softmax(model(torch.flip(x, dims=[-1])).float(), dim=1))
-            out.append(p.cpu().double().numpy())
+            out.append(torch.as_tensor(fn(x)).float().cpu().double().numpy())
     finally:
         model.train(was_training)
     return np.concatenate(out) if out else np.zeros((0, model.num_classes))
+
+
+def predict_logits(
+    model: FERModel, faceset, batch_size: int = 256, device: str | torch.device | None = None
+) -> np.ndarray:
+    """Raw logits ``(N, C)`` of ``model`` on a FaceSet (what ``training.calibrate`` fits its temperature on)."""
+    return _over_batches(model, faceset, batch_size, device, model)
+
+
+def predict_probs(
+    model: FERModel,
+    faceset,
+    batch_size: int = 256,
+    tta_hflip: bool = False,
+    device: str | torch.device | None = None,
+    temperature: float = 1.0,
+) -> np.ndarray:
+    """Softmax probabilities ``(N, C)`` of ``model`` on a FaceSet, exactly as the engine serves them.
+
+    ``softmax(logits / temperature)``; with ``tta_hflip`` averaged with the mirror image's (faces are roughly
+    symmetric, so this is the one test-time augmentation that never changes the label). Both come from
+    :func:`core.engine.probabilities`, the engine's own definition.
+    """
+    tta = "hflip" if tta_hflip else None
+    return _over_batches(model, faceset, batch_size, device, lambda x: probabilities(model, x, temperature, tta))
 
 
 def _git_commit() -> str | None:
@@ -128,6 +144,7 @@ def evaluate_model(
     alpha: float = 0.05,
     device: str | torch.device | None = None,
     meta: dict | None = None,
+    temperature: float = 1.0,
 ) -> dict:
     """Run ``model`` on a :class:`training.datasets.FaceSet` and return the results JSON as a dict.
 
@@ -136,6 +153,7 @@ def evaluate_model(
         faceset: the split to evaluate; its hard ``labels`` are the ground truth (soft FERPlus targets are
             reduced to their majority, which is what accuracy means there).
         bootstrap: resamples for the CIs (0: no CIs).
+        temperature: logits are divided by it before the softmax (``training.calibrate``; 1.0: uncalibrated).
         meta: extra fields merged into ``meta`` (the CLI adds weights, command, ...).
     """
     c = model.num_classes
@@ -147,7 +165,7 @@ def evaluate_model(
             f"{faceset.num_classes} or load the data with num_classes={c}"
         )
     t0 = time.perf_counter()
-    probs = predict_probs(model, faceset, batch_size, tta_hflip, device)
+    probs = predict_probs(model, faceset, batch_size, tta_hflip, device, temperature)
     if pad:  # the model cannot say these classes: probability 0, so their rows count as errors
         probs = np.pad(probs, ((0, 0), (0, len(pad))))
         c = faceset.num_classes
@@ -174,6 +192,7 @@ def evaluate_model(
         "weights_sha256": None,
         "data": {"source": str(faceset.source), "split": str(faceset.split), "n": int(len(y)), "limit": None},
         "tta_hflip": bool(tta_hflip),
+        "calibration": {"temperature": float(temperature), "from": None},
         "bootstrap": {"n_resamples": int(bootstrap), "seed": int(seed), "alpha": float(alpha)},
         "git_commit": _git_commit(),
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -256,6 +275,7 @@ def compare_results(a: dict, b: dict, n_resamples: int = 1000, seed: int = 0) ->
             "weights": m["weights"],
             "weights_sha256": m["weights_sha256"],
             "tta_hflip": m["tta_hflip"],
+            "temperature": (m.get("calibration") or {}).get("temperature", 1.0),
             "accuracy": float(correct.mean()),
         }
 
@@ -347,6 +367,11 @@ def _eval_parser() -> argparse.ArgumentParser:
     ap.add_argument("--out", help="results JSON to write (default: runs/eval/MODEL-DATA-SPLIT.json)")
     ap.add_argument("--limit", type=int, help="evaluate a deterministic stratified slice of N rows")
     ap.add_argument("--tta-hflip", action="store_true", help="average with the mirrored image")
+    ap.add_argument(
+        "--no-calibration",
+        action="store_true",
+        help="ignore the temperature in the weights' sidecar (python -m training.calibrate); default: apply it",
+    )
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the CIs (0: none)")
     ap.add_argument("--seed", type=int, default=0, help="bootstrap seed")
@@ -382,14 +407,16 @@ def load_faceset(data: str, split: str, limit: int | None, num_classes: int, roo
     return load_split(apply_overrides(cfg, sets).data, split)
 
 
-def default_out(model: str, data: str, split: str, tta: bool = False, limit: int | None = None) -> Path:
-    """``runs/eval/MODEL-DATA-SPLIT[-nLIMIT][-tta].json`` under ``$FERLENS_RUNS`` (or ``<repo>/runs``), where the
-    dashboard's evaluation page looks; ``folder:PATH`` data is named by the folder."""
+def default_out(
+    model: str, data: str, split: str, tta: bool = False, limit: int | None = None, uncalibrated: bool = False
+) -> Path:
+    """``runs/eval/MODEL-DATA-SPLIT[-nLIMIT][-tta][-uncal].json`` under ``$FERLENS_RUNS`` (or ``<repo>/runs``),
+    where the dashboard's evaluation page looks; ``folder:PATH`` data is named by the folder."""
     import os
     import re
 
     name = Path(data.split(":", 1)[1]).name if ":" in data else data
-    tail = (f"-n{limit}" if limit else "") + ("-tta" if tta else "")
+    tail = (f"-n{limit}" if limit else "") + ("-tta" if tta else "") + ("-uncal" if uncalibrated else "")
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{model}-{name}-{split}{tail}")
     return Path(os.environ.get("FERLENS_RUNS") or REPO_ROOT / "runs") / "eval" / f"{stem}.json"
 
@@ -407,6 +434,11 @@ def summary_line(d: dict) -> str:
         f"{d['meta']['model']} on {data['source']} {data['split']} (n={data['n']}): "
         f"accuracy {_fmt(m['accuracy'])}, macro-F1 {_fmt(m['macro_f1'])}, ECE {_fmt(m['ece'])}"
     )
+    t = (d["meta"].get("calibration") or {}).get("temperature", 1.0)
+    if t != 1.0:
+        line += f" (temperature {t:.3f})"
+    if d["meta"].get("tta_hflip"):
+        line += " (hflip TTA)"
     missing = d["meta"].get("missing_classes")
     if missing:
         line += f"; the model has no output for {', '.join(missing)}, so those rows count as errors"
@@ -418,16 +450,30 @@ def _run_eval(args: argparse.Namespace, argv: list[str]) -> int:
         args.model, args.weights, args.num_classes, _parse_kv(args.model_option, "--model-option")
     )
     fs = load_faceset(args.data, args.split, args.limit, model.num_classes, args.root, args.set)
+    found = None if args.no_calibration or wpath is None else sidecar_temperature(read_meta(wpath))
     meta = {
         "weights": str(wpath) if wpath else None,
         "weights_sha256": sha256_file(wpath) if wpath else None,
         "data": {"limit": args.limit},
         "command": " ".join(shlex.quote(a) for a in ["python", "-m", "training.evaluate", *argv]),
+        "calibration": {"from": str(wpath.with_suffix(".json")) if found else None},
     }
+    if found:
+        log.info("applying the sidecar's temperature %.4f (--no-calibration to skip)", found)
     d = evaluate_model(
-        model, fs, args.batch_size, args.tta_hflip, args.bootstrap, args.seed, device=args.device, meta=meta
+        model,
+        fs,
+        args.batch_size,
+        args.tta_hflip,
+        args.bootstrap,
+        args.seed,
+        device=args.device,
+        meta=meta,
+        temperature=found or 1.0,
     )
-    out = args.out or default_out(args.model, args.data, args.split, args.tta_hflip, args.limit)
+    out = args.out or default_out(
+        args.model, args.data, args.split, args.tta_hflip, args.limit, uncalibrated=args.no_calibration
+    )
     write_results(d, out)
     print(summary_line(d))
     print(f"wrote {out}")

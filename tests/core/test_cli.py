@@ -110,7 +110,12 @@ def test_assume_cropped_gives_one_row_per_crop_like_the_evaluation(shared_datase
     assert len(df) == 10 and (df["face"] == 0).all() and (df["w"] == 48).all()
     assert df["input"].map(lambda p: Path(p).name).tolist() == [f"{i:03d}.png" for i in range(10)]
     engine = InferenceEngine("default", device="cpu", backend="torch")
-    np.testing.assert_allclose(df[list(EMOTIONS_7)].to_numpy(), engine.predict(faces), atol=1e-6)
+    # --tta is the default: each crop averaged with its mirror image
+    mean = (engine.predict(faces) + engine.predict([f[:, ::-1] for f in faces])) / 2
+    np.testing.assert_allclose(df[list(EMOTIONS_7)].to_numpy(), mean, atol=1e-6)
+    rc, err = _run([str(folder), "--assume-cropped", "--out", str(out), "--backend", "torch", "--no-tta"], capsys)
+    assert rc == 0, err
+    np.testing.assert_allclose(pd.read_csv(out)[list(EMOTIONS_7)].to_numpy(), engine.predict(faces), atol=1e-6)
 
 
 def test_explain_writes_one_overlay_per_face(samples_dir, tmp_path, capsys):

@@ -91,8 +91,20 @@ def test_assume_cropped_classifies_crops_exactly_like_the_evaluation(detector, s
     df = cropped.detect_image(faces)
     assert len(df) == 6 and (df["face"] == 0).all()
     assert (df[["x", "y", "w", "h"]].to_numpy() == [0, 0, 48, 48]).all()
-    # same probabilities as the engine on the raw gray crops (what training.evaluate feeds the model)
-    np.testing.assert_allclose(df[list(cropped.class_names)].to_numpy(), detector.engine.predict(faces), atol=1e-6)
+    # same probabilities as the engine on the raw gray crops (what training.evaluate feeds the model), with the
+    # Detector's default mirror TTA: the mean of the crops' and the mirrored crops' probabilities
+    engine = detector.engine
+    mean = (engine.predict(faces) + engine.predict([f[:, ::-1] for f in faces])) / 2
+    np.testing.assert_allclose(df[list(cropped.class_names)].to_numpy(), mean, atol=1e-6)
+    single = Detector(engine=engine, face_detector="assume_cropped", tta=None).detect_image(faces)
+    np.testing.assert_allclose(single[list(cropped.class_names)].to_numpy(), engine.predict(faces), atol=1e-6)
+    assert not np.allclose(mean, engine.predict(faces), atol=1e-4)  # the two checks tell TTA on from off
+
+
+def test_tta_must_be_an_allowed_value(detector):
+    with pytest.raises(ValueError, match=r"unknown tta 'bogus'; choose one of \[None, 'hflip'\]"):
+        Detector(engine=detector.engine, tta="bogus")
+    assert Detector(engine=detector.engine).tta == "hflip"
 
 
 def test_preprocess_override_changes_the_input(detector, samples_dir):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.special
 import torch
 
 from core.engine import InferenceEngine, build_model, crops_to_pixels, prepare
@@ -184,3 +185,55 @@ def test_bad_arguments_say_what_is_allowed(model):
         engine.predict([np.zeros((48, 48), np.float32)])
     with pytest.raises(ValueError, match="shape"):
         engine.predict([np.zeros((48, 48, 4), np.uint8)])
+
+
+def _calibrated_engine(tmp_path: Path, model: torch.nn.Module, temperature: float, **kw) -> InferenceEngine:
+    """An engine on ``model``'s weights saved with a sidecar that carries ``temperature`` (as training.calibrate
+    writes it)."""
+    path = tmp_path / "calibrated.safetensors"
+    save_weights(model, path, {"spec": model.spec.to_dict(), "calibration": {"temperature": temperature}})
+    return InferenceEngine("default", weights=path, device="cpu", backend="torch", **kw)
+
+
+def test_sidecar_temperature_divides_the_logits(tmp_path, model, fer_faces):
+    engine = _calibrated_engine(tmp_path, model, 2.5)
+    assert engine.temperature == 2.5
+    x = engine.prepare(list(fer_faces[:12]))
+    with torch.no_grad():
+        logits = model(x).numpy().astype(np.float64)
+    np.testing.assert_allclose(engine.predict(x), scipy.special.softmax(logits / 2.5, axis=1), atol=1e-5, rtol=0)
+    plain = _calibrated_engine(tmp_path, model, 2.5, calibration=False)
+    assert plain.temperature == 1.0
+    np.testing.assert_allclose(plain.predict(x), scipy.special.softmax(logits, axis=1), atol=1e-5, rtol=0)
+    # the check above is not vacuous: T visibly softens the probabilities
+    assert engine.predict(x).max(1).mean() < plain.predict(x).max(1).mean() - 0.05
+    np.testing.assert_allclose(engine.predict_logits(x), logits, atol=1e-4)  # logits stay raw
+
+
+def test_hflip_tta_is_the_mean_of_two_forward_passes_in_one_batch(tmp_path, model, fer_faces):
+    engine = _calibrated_engine(tmp_path, model, 1.7, max_batch=64)
+    crops = list(fer_faces[:10])
+    x = engine.prepare(crops)
+    with torch.no_grad():
+        straight = torch.softmax(model(x) / 1.7, 1).numpy()
+        mirror = torch.softmax(model(torch.flip(x, dims=[-1])) / 1.7, 1).numpy()
+    assert not np.allclose(straight, mirror, atol=1e-3), "the comparison needs a model that is not symmetric"
+    before = engine.stats()
+    tta = engine.predict(crops, tta="hflip")
+    after = engine.stats()
+    np.testing.assert_allclose(tta, (straight + mirror) / 2, atol=1e-5, rtol=0)
+    assert (after.calls - before.calls, after.images - before.images) == (1, 20)  # one model call for both views
+    # mirroring the crops before the pipeline gives the same mirror view (the pipeline is flip-equivariant)
+    np.testing.assert_allclose(engine.predict([c[:, ::-1] for c in crops]), mirror, atol=1e-5, rtol=0)
+    assert engine.predict([], tta="hflip").shape == (0, 7)
+
+
+def test_tta_and_temperature_values_are_checked(tmp_path, model):
+    engine = InferenceEngine(model, device="cpu", backend="torch")
+    with pytest.raises(ValueError, match=r"unknown tta 'vflip'; choose one of \[None, 'hflip'\]"):
+        engine.predict(torch.zeros(1, 1, 48, 48), tta="vflip")
+    with pytest.raises(ValueError, match="unknown tta True"):
+        engine.predict(torch.zeros(1, 1, 48, 48), tta=True)
+    for bad in (-1.0, 0, "warm"):
+        with pytest.raises(ValueError, match="temperature must be a positive number"):
+            _calibrated_engine(tmp_path, model, bad)
