@@ -1,7 +1,10 @@
-"""The embedded default model's shipped weights: they load offline, reproduce the accuracy recorded beside them on
-a fixed PrivateTest slice (an export check), and the model card is exactly what their sidecar renders."""
+"""The shipped weights (`default`, FERPlus-trained, and `default_fer2013`): they load offline, reproduce the accuracy
+recorded beside them on a fixed PrivateTest slice (an export check), and the model card states their sidecars'
+figures."""
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import pytest
@@ -11,30 +14,41 @@ from core.models.weights import read_meta, shipped_weights
 from training.config import DataConfig
 from training.datasets import load_split
 from training.evaluate import predict_probs, sha256_file
-from training.model_card import CARD_PATH, render_card
+from training.model_card import CARD_PATH, TITLES, render_shipped_card
 
-WEIGHTS = shipped_weights("default")
-pytestmark = pytest.mark.skipif(WEIGHTS is None, reason="no weights shipped for 'default' yet")
-
-
-@pytest.fixture(scope="module")
-def meta() -> dict:
-    return read_meta(WEIGHTS)
+SHIPPED = [name for name in ("default", "default_fer2013") if shipped_weights(name) is not None]
+pytestmark = pytest.mark.skipif(not SHIPPED, reason="no weights shipped yet")
 
 
-def test_the_shipped_file_is_the_one_its_sidecar_describes_and_fits_the_size_rule(meta):
-    assert sha256_file(WEIGHTS) == meta["sha256"]
-    assert WEIGHTS.suffix == ".safetensors" and WEIGHTS.stat().st_size < 25 * 1024 * 1024
-    model = create_model("default", weights="default")
+@pytest.fixture(scope="module", params=SHIPPED)
+def shipped(request) -> tuple[str, dict]:
+    return request.param, read_meta(shipped_weights(request.param))
+
+
+def test_the_shipped_file_is_the_one_its_sidecar_describes_and_fits_the_size_rule(shipped):
+    name, meta = shipped
+    path = shipped_weights(name)
+    assert sha256_file(path) == meta["sha256"]
+    assert path.suffix == ".safetensors" and path.stat().st_size < 25 * 1024 * 1024
+    model = create_model(name, weights="default")
     assert sum(p.numel() for p in model.parameters()) == meta["params"]
+    assert model.num_classes == meta["spec"]["num_classes"] == len(meta["spec"]["class_names"])
 
 
-def test_shipped_weights_reproduce_the_recorded_slice_accuracy(meta, shared_datasets):
+def test_shipped_weights_reproduce_the_recorded_slice_accuracy(shipped, shared_datasets):
+    name, meta = shipped
     sl = meta["slice"]
-    cfg = DataConfig(dataset="fer2013", root=str(shared_datasets), limit=sl["limit"], limit_mode=sl["limit_mode"])
+    dataset = sl.get("data", ["fer2013"])[0]
+    cfg = DataConfig(
+        dataset=dataset,
+        root=str(shared_datasets),
+        num_classes=meta["spec"]["num_classes"],
+        limit=sl["limit"],
+        limit_mode=sl["limit_mode"],
+    )
     fs = load_split(cfg, sl["split"])
     assert len(fs) == sl["limit"]
-    probs = predict_probs(create_model("default", weights="default"), fs, batch_size=250, device="cpu")
+    probs = predict_probs(create_model(name, weights="default"), fs, batch_size=250, device="cpu")
     correct = int((probs.argmax(1) == fs.labels).sum())
     # a broken export (wrong file, wrong normalisation, transposed weights) moves this by tens of faces; float
     # summation order on another CPU may flip a single borderline face
@@ -47,11 +61,19 @@ def test_the_engine_and_detector_start_on_the_shipped_weights(caplog):
 
     with caplog.at_level("WARNING", logger="core.engine"):
         engine = InferenceEngine("default", device="cpu", backend="torch")
-    assert engine.has_trained_weights and engine.weights_path == WEIGHTS
+    assert engine.has_trained_weights and engine.weights_path == shipped_weights("default")
     assert not [r for r in caplog.records if "meaningless" in r.getMessage()]
 
 
-def test_the_model_card_is_rendered_from_the_shipped_sidecar(meta):
-    assert CARD_PATH.read_text() == render_card(meta), "docs/model-card.md is stale: rerun python -m training.ship"
-    main = meta["test"]["fer2013_private"]
-    assert f"{100 * main['accuracy']['value']:.2f} %" in CARD_PATH.read_text()
+def test_the_model_card_states_every_recorded_score_of_the_default():
+    meta = read_meta(shipped_weights("default"))
+    card = CARD_PATH.read_text()
+    assert card == render_shipped_card(), "docs/model-card.md is stale: rerun python -m training.ship"
+    # each recorded test row appears in the card's score table with its own accuracy and n, read back by regex
+    for key, t in meta["test"].items():
+        row = re.search(rf"^\| {re.escape(TITLES.get(key, key))} \| (\d+) \| ([\d.]+) %", card, re.M)
+        assert row, key
+        assert int(row.group(1)) == t["n"]
+        assert abs(float(row.group(2)) - 100 * t["accuracy"]["value"]) < 0.006
+    if meta.get("calibration"):
+        assert f"T = {meta['calibration']['temperature']:.3f}" in card

@@ -55,7 +55,7 @@ def test_ship_measures_the_copied_file_and_renders_the_card(tmp_path, monkeypatc
     sl = meta["slice"]
     fs = load_split(DataConfig(dataset="fer2013", root=str(shared_datasets), limit=sl["limit"]), "PrivateTest")
     assert int((predict_probs(model, fs).argmax(1) == fs.labels).sum()) == sl["correct"]
-    main = load_results(tmp_path / "runs" / "eval" / "default-fer2013-PrivateTest.json")
+    main = load_results(tmp_path / "runs" / "eval" / "default-fer2013_private.json")
     assert main["meta"]["weights_sha256"] == meta["sha256"] and main["meta"]["data"]["n"] == 3573
     assert meta["test"]["fer2013_private"]["accuracy"]["value"] == main["metrics"]["accuracy"]["value"]
     fp = meta["test"]["ferplus_private_8"]
@@ -85,12 +85,25 @@ def test_stages_follow_init_weights_back_to_the_first_run(tmp_path):
     assert chain[1]["command"] == "python -m training.train --out runs/b lr=5e-4"
     assert [st["epochs_run"] for st in chain] == [3, 2] and chain[1]["wall_s"] == 60.0
 
-    # weights from outside a run folder (a shipped file) end the chain; the stage still says where it started.
+    # weights from outside a run folder without a sidecar end the chain; the stage still says where it started.
     # A run not started by the CLI (here under pytest) has no CLI arguments to show: the preset and folder stand in
-    _stage(tmp_path, "c", "core/models/weights/default.safetensors", "/usr/bin/pytest -q tests/training", 1)
+    _stage(tmp_path, "c", str(tmp_path / "loose.safetensors"), "/usr/bin/pytest -q tests/training", 1)
     (only,) = S.stages(tmp_path / "c")
-    assert only["init_weights"] == "core/models/weights/default.safetensors"
+    assert only["init_weights"] == str(tmp_path / "loose.safetensors")
     assert only["command"] == f"python -m training.train --preset default --out {tmp_path / 'c'}"
+
+
+def test_stages_continue_through_a_shipped_file_with_its_ship_command(tmp_path):
+    shipped = tmp_path / "weights" / "default_fer2013.safetensors"
+    shipped.parent.mkdir()
+    earlier = [{"run": "runs/a", "command": "python -m training.train --out runs/a", "epochs_run": 3}]
+    ship_cmd = "python -m training.ship --run runs/a --model default_fer2013"
+    shipped.with_suffix(".json").write_text(json.dumps({"stages": earlier, "ship_command": ship_cmd}))
+    _stage(tmp_path, "d", str(shipped), "/x/training/train.py --preset default_ferplus --out runs/d", 2)
+    chain = S.stages(tmp_path / "d")
+    assert [st["run"] for st in chain] == ["runs/a", str(tmp_path / "d")]
+    assert chain[0]["then"] == ship_cmd and "then" not in chain[1]
+    assert chain[1]["command"] == "python -m training.train --preset default_ferplus --out runs/d"
 
 
 def test_stages_refuse_a_cycle(tmp_path):
