@@ -183,7 +183,7 @@ def prepare(
 
 def check_tta(tta: str | None) -> str | None:
     """``tta`` if it is one of :data:`TTA_MODES`, else a ValueError that lists them."""
-    if not any(tta is m or (isinstance(tta, str) and tta == m) for m in TTA_MODES):
+    if not (tta is None or (isinstance(tta, str) and tta in TTA_MODES)):
         raise ValueError(f"unknown tta {tta!r}; choose one of {list(TTA_MODES)}")
     return tta
 

@@ -159,6 +159,12 @@ def build_sidebar() -> Settings:
         help="'default': the weights shipped for this model, random init when none are; 'none': random init; "
         "or a .safetensors file written by the trainer under runs/.",
     )
+    tta = sb.toggle(
+        "Mirror TTA",
+        value=True,
+        key="sb_tta",
+        help="Average each face's probabilities with those of its mirror image (one extra face per batch).",
+    )
     sb.header("Faces")
     detector = sb.selectbox(
         "Face detector",
@@ -167,12 +173,6 @@ def build_sidebar() -> Settings:
         key="sb_detector",
     )
     align = sb.toggle("Align faces (5-point template)", value=True, key="sb_align")
-    tta = sb.toggle(
-        "Mirror TTA",
-        value=True,
-        key="sb_tta",
-        help="Average each face's probabilities with those of its mirror image (one extra face per batch).",
-    )
     own = sb.toggle(
         "Preprocessing as the model was trained",
         value=True,
