@@ -68,6 +68,8 @@ class FaceSet:
         split: canonical split name (train / val / test / all).
         source: dataset spec and file it came from.
         paths: source file per row for folder datasets (empty for FER2013/FERPlus).
+        skipped_bad_rows: rows of this split left out because their labels were unusable (FERPlus: no votes,
+            negative or non-numeric votes), so a summary can say the data was not all there.
     """
 
     images: np.ndarray
@@ -78,6 +80,7 @@ class FaceSet:
     split: str
     source: str
     paths: tuple[str, ...] = ()
+    skipped_bad_rows: int = 0
     cache: dict = field(default_factory=dict, repr=False, compare=False)
     """Model-sized tensors made from ``images`` (filled by ``training.loader``), so epochs reuse them."""
 
@@ -336,19 +339,45 @@ def read_ferplus_votes(root: str | os.PathLike | None = None, n_fer: int | None 
     """FERPlus votes joined to ``fer2013.csv.gz`` as the datasets README prescribes.
 
     Keeps the rows that have an ``Image name`` and are the last row with that name; the result lines up row by
-    row with FER2013 (checked on ``Usage``), so row k of the result is row k of ``fer2013.csv.gz``.
+    row with FER2013 (checked on ``Usage``), so row k of the result is row k of ``fer2013.csv.gz``. Rows whose
+    votes are unusable (a non-numeric or non-finite cell, a negative count, or no vote at all) stay in place, so
+    the join is not shifted, but their vote columns become NaN; they are counted in a warning and in
+    ``attrs["bad_vote_rows"]``, and :func:`load_ferplus` skips them.
     """
     path = data_root(root) / "ferplus" / "fer2013new.csv"
     if not path.is_file():
         raise DatasetError(f"FERPlus votes not found: expected {path}")
-    plus = pd.read_csv(path)
+    try:
+        plus = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"{path}: not a readable CSV ({exc})") from exc
     missing = {"Usage", "Image name", *FERPLUS_ALL_COLUMNS} - set(plus.columns)
     if missing:
-        raise DatasetError(f"{path.name} lacks column(s) {sorted(missing)}")
+        raise DatasetError(
+            f"{path} lacks column(s) {sorted(missing)}; expected Usage, Image name, {', '.join(FERPLUS_ALL_COLUMNS)}"
+        )
     keep = plus["Image name"].notna() & ~plus["Image name"].duplicated(keep="last")
     plus = plus[keep].reset_index(drop=True)
     if n_fer is not None and len(plus) != n_fer:
         raise DatasetError(f"FERPlus join gives {len(plus)} rows but FER2013 has {n_fer}; files do not match")
+    cols = list(FERPLUS_ALL_COLUMNS)
+    votes = plus[cols].apply(pd.to_numeric, errors="coerce").to_numpy(np.float64, copy=True)
+    reasons = {"non-numeric or non-finite": ~np.isfinite(votes).all(1)}
+    reasons["negative"] = ~reasons["non-numeric or non-finite"] & (votes < 0).any(1)
+    reasons["no votes"] = np.isfinite(votes).all(1) & (votes == 0).all(1)
+    bad = np.logical_or.reduce(list(reasons.values()))
+    votes[bad] = np.nan
+    plus[cols] = votes
+    plus.attrs["bad_vote_rows"] = int(bad.sum())
+    if bad.any():
+        counts = ", ".join(f"{int(m.sum())} {why}" for why, m in reasons.items() if m.any())
+        log.warning(
+            "%s: skipping %d row(s) with unusable votes (%s); first FER2013 rows: %s",
+            path,
+            int(bad.sum()),
+            counts,
+            np.flatnonzero(bad)[:10].tolist(),
+        )
     return plus
 
 
@@ -378,7 +407,8 @@ def load_ferplus(cfg: DataConfig, split: str, arg: str | None = None) -> FaceSet
     whose majority is contempt are dropped (folding contempt into another emotion has no principled target), and
     soft targets renormalise the remaining seven columns. Soft targets are the kept emotion votes divided by
     their sum (``unknown``/``NF`` votes are not an emotion and are left out); the row set is the same as for
-    hard labels, so hard and soft runs are compared on identical images.
+    hard labels, so hard and soft runs are compared on identical images. Rows with unusable votes (see
+    :func:`read_ferplus_votes`) are skipped and counted in ``skipped_bad_rows``.
     """
     path = fer2013_path(cfg.root)
     raw = read_fer2013(path, cfg.cache_dir)
@@ -386,7 +416,9 @@ def load_ferplus(cfg: DataConfig, split: str, arg: str | None = None) -> FaceSet
     usage_codes = plus["Usage"].map({u: i for i, u in enumerate(_USAGE_CODES)}).to_numpy()
     if not np.array_equal(usage_codes, raw["usage"]):
         raise DatasetError("FERPlus and FER2013 Usage columns disagree after the join; the files do not match")
-    majority, kept = ferplus_labels(plus[list(FERPLUS_ALL_COLUMNS)].to_numpy(), cfg.ferplus_rule)
+    votes = plus[list(FERPLUS_ALL_COLUMNS)].to_numpy(np.float64)
+    valid = np.isfinite(votes).all(1)  # read_ferplus_votes blanked the unusable rows
+    majority, kept = ferplus_labels(np.where(valid[:, None], votes, 0.0), cfg.ferplus_rule)
     c = cfg.num_classes
     perm = remap_columns(FERPLUS_VOTE_COLUMNS, 8)  # canonical column j comes from file column perm[j]
     emotion_votes = kept[:, :8][:, perm]  # (N, 8) canonical order, contempt last
@@ -394,7 +426,8 @@ def load_ferplus(cfg: DataConfig, split: str, arg: str | None = None) -> FaceSet
     is_emotion = majority < 8
     inverse = np.argsort(perm)  # file column -> canonical index
     canon[is_emotion] = inverse[majority[is_emotion]]
-    keep = is_emotion & (canon < c) & _usage_mask(raw["usage"], split)
+    in_split = _usage_mask(raw["usage"], split)
+    keep = valid & is_emotion & (canon < c) & in_split
     rows = np.flatnonzero(keep)
     labels = canon[rows]
     if cfg.label_mode == "soft":
@@ -410,6 +443,7 @@ def load_ferplus(cfg: DataConfig, split: str, arg: str | None = None) -> FaceSet
         class_names=class_names(c),
         split=split,
         source=f"ferplus:{data_root(cfg.root) / 'ferplus' / 'fer2013new.csv'}",
+        skipped_bad_rows=int((~valid & in_split).sum()),
     )
 
 
@@ -641,8 +675,8 @@ def load_affectnet(cfg: DataConfig, split: str, arg: str | None) -> FaceSet:
 
 
 def describe(fs: FaceSet) -> dict:
-    """A JSON-able summary (sizes, class counts) for logs and sidecars."""
-    return {
+    """A JSON-able summary (sizes, class counts, skipped bad rows when there were any) for logs and sidecars."""
+    out = {
         "split": fs.split,
         "source": fs.source,
         "n": len(fs),
@@ -650,6 +684,9 @@ def describe(fs: FaceSet) -> dict:
         "soft": fs.soft,
         "class_counts": dict(zip(fs.class_names, fs.class_counts().tolist(), strict=True)),
     }
+    if fs.skipped_bad_rows:
+        out["skipped_bad_rows"] = fs.skipped_bad_rows
+    return out
 
 
 __all__ = [
