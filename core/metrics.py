@@ -1,31 +1,23 @@
-"""Classification metrics with bootstrap confidence intervals, as pure numpy functions.
+"""Classification metrics of one evaluation: scikit-learn point values plus seeded bootstrap intervals.
 
-Every function takes ``y_true`` ``(N,)`` integer labels in the canonical class order and ``probs`` ``(N, C)``
-class probabilities (or ``y_pred`` ``(N,)``). Nothing here knows about torch, models or datasets, so the
-evaluation CLI, the ablation runner, the benchmarks and the dashboard all compute the same numbers.
+Inputs are ``y_true`` ``(N,)`` integer labels in the canonical class order and ``probs`` ``(N, C)`` (or
+``y_pred``). No torch, models or datasets, so the trainer, evaluation, ablation and benchmarks share the numbers.
 
-Conventions: scikit-learn's defaults, so a number here can be reproduced with one sklearn call, and no
-warning or silent division by zero when a class is missing from a small split.
+Point values are ``sklearn.metrics`` with its defaults: macro averages over the classes in ``y_true`` or
+``y_pred``, ``zero_division=0``. A class neither present nor predicted is ``nan`` per class (``None`` in JSON);
+one-vs-rest ROC-AUC is ``nan`` for a class without positives or negatives and left out of its averages.
 
-* Macro averages run over the classes that occur in ``y_true`` or in ``y_pred`` (sklearn's default
-  ``labels``); a 0/0 precision or recall counts as 0 (``zero_division=0``). So a class the model predicts but
-  that has no example costs the macro-F1 a zero, as in ``f1_score(y, pred, average="macro")``.
-* Per-class arrays equal ``precision_recall_fscore_support(labels=range(C), zero_division=0)``, except that a
-  class neither present nor predicted is ``nan`` (``None`` in JSON): there is nothing to score.
-* Weighted averages weight by support, so absent classes do not count.
-* One-vs-rest ROC-AUC is ``nan`` for a class without positives (or negatives) and left out of its averages.
-* The row-normalised confusion matrix has an all-zero row for a class absent from ``y_true``.
-
-The bootstrap treats a resample as integer weights on the original rows (how often each row was drawn), so
-every metric is computed as a *weighted* metric: a matrix product instead of 1,000 Python loops. With
-all-ones weights the same kernels give the point estimates, which keeps point and interval consistent.
+Our own part is the bootstrap kernel: a resample is integer weights on the rows, so all metrics, per-class
+ones and ROC-AUC included, for 1,000 resamples are a few matrix products instead of 1,000 sklearn calls.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
+from sklearn import metrics as skm
 
 ECE_BINS = 15
 """Equal-width confidence bins for the expected calibration error (Guo et al., ICML 2017, use 15)."""
@@ -41,31 +33,39 @@ BOOTSTRAP_METRICS: tuple[str, ...] = (
     "roc_auc_macro",
     "ece",
 )
-"""The headline metrics that get a bootstrap CI (the per-class numbers do not: their CIs would be noise)."""
+"""The headline metrics that get a bootstrap CI in ``metrics`` (per-class P/R/F1 get theirs in ``per_class``)."""
+
+PER_CLASS_CI: tuple[str, ...] = ("precision", "recall", "f1")
+"""Per-class metrics whose interval :func:`summarize` writes as ``<metric>_ci_low`` / ``<metric>_ci_high``."""
 
 _CHUNK = 250  # resamples per block, bounds memory at about _CHUNK * N * 8 bytes per temporary
 
 
-def _check(y_true: np.ndarray, probs: np.ndarray | None = None, num_classes: int | None = None):
+def _check(y_true, probs=None, num_classes: int | None = None, y_pred=None):
+    """Validated ``(y, probs, C)`` or, with ``y_pred``, ``(y, y_pred, C)``; labels must lie in ``0..C-1``."""
     y = np.asarray(y_true)
     if y.ndim != 1:
         raise ValueError(f"y_true must be 1-D (N,), got shape {y.shape}")
-    if y.size and not np.issubdtype(y.dtype, np.integer):
-        if not np.all(np.mod(y, 1) == 0):
-            raise ValueError("y_true must hold integer class indices")
+    if y.size and not np.issubdtype(y.dtype, np.integer) and not np.all(np.mod(y, 1) == 0):
+        raise ValueError("y_true must hold integer class indices")
     y = y.astype(np.int64)
+    p = None
     if probs is not None:
         p = np.asarray(probs, dtype=np.float64)
         if p.ndim != 2 or p.shape[0] != y.shape[0]:
             raise ValueError(f"probs must be (N, C) with N={y.shape[0]}, got shape {p.shape}")
         num_classes = p.shape[1] if num_classes is None else num_classes
-    else:
-        p = None
     if num_classes is None:
         raise ValueError("num_classes is needed when no probs are given")
-    if y.size and (y.min() < 0 or y.max() >= num_classes):
-        raise ValueError(f"y_true holds labels outside 0..{num_classes - 1}")
-    return y, p, int(num_classes)
+    for name, v in (("y_true", y), ("y_pred", y_pred)):
+        if v is not None and np.size(v) and (np.min(v) < 0 or np.max(v) >= num_classes):
+            raise ValueError(f"{name} holds labels outside 0..{num_classes - 1}")
+    if y_pred is None:
+        return y, p, int(num_classes)
+    pred = np.asarray(y_pred, dtype=np.int64)
+    if pred.shape != y.shape:
+        raise ValueError(f"y_true {y.shape} and y_pred {pred.shape} differ in shape")
+    return y, pred, int(num_classes)
 
 
 # --------------------------------------------------------------------------------------------- point metrics
@@ -74,132 +74,67 @@ def accuracy(y_true: Sequence[int], y_pred: Sequence[int]) -> float:
     y, p = np.asarray(y_true), np.asarray(y_pred)
     if y.shape != p.shape:
         raise ValueError(f"y_true {y.shape} and y_pred {p.shape} differ in shape")
-    return float(np.mean(y == p)) if y.size else float("nan")
+    return float(skm.accuracy_score(y, p)) if y.size else float("nan")
 
 
 def confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int], num_classes: int) -> np.ndarray:
     """Counts ``(C, C)``: row = true class, column = predicted class (scikit-learn's orientation)."""
-    y, _, c = _check(y_true, num_classes=num_classes)
-    p = np.asarray(y_pred, dtype=np.int64)
-    if p.shape != y.shape:
-        raise ValueError(f"y_true {y.shape} and y_pred {p.shape} differ in shape")
-    if p.size and (p.min() < 0 or p.max() >= c):
-        raise ValueError(f"y_pred holds labels outside 0..{c - 1}")
-    return np.bincount(y * c + p, minlength=c * c).reshape(c, c)
-
-
-def row_normalize(cm: np.ndarray) -> np.ndarray:
-    """Each row divided by its total (recall on the diagonal); rows of absent classes stay all zero."""
-    cm = np.asarray(cm, dtype=np.float64)
-    tot = cm.sum(axis=-1, keepdims=True)
-    return np.divide(cm, tot, out=np.zeros_like(cm), where=tot > 0)
-
-
-def _prf_from_confusion(cm: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-class precision/recall/F1/support and their averages from counts ``(..., C, C)``.
-
-    Works on one matrix or a stack of (weighted) matrices, which is what the bootstrap needs.
-    """
-    cm = np.asarray(cm, dtype=np.float64)
-    tp = np.diagonal(cm, axis1=-2, axis2=-1)
-    support = cm.sum(axis=-1)
-    predicted = cm.sum(axis=-2)
-    scored = (support > 0) | (predicted > 0)  # sklearn's default labels: in y_true or in y_pred
-    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
-    recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
-    denom = precision + recall
-    f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(tp), where=denom > 0)
-    n_scored = scored.sum(axis=-1)
-    total = support.sum(axis=-1)
-    out: dict[str, np.ndarray] = {"support": support, "predicted": predicted}
-    for name, v in (("precision", precision), ("recall", recall), ("f1", f1)):
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out[f"macro_{name}"] = np.where(scored, v, 0.0).sum(axis=-1) / n_scored
-            out[f"weighted_{name}"] = (v * support).sum(axis=-1) / total
-        out[name] = np.where(scored, v, np.nan)
-    return out
+    y, pred, c = _check(y_true, num_classes=num_classes, y_pred=y_pred)
+    return skm.confusion_matrix(y, pred, labels=np.arange(c))
 
 
 def precision_recall_f1(y_true: Sequence[int], y_pred: Sequence[int], num_classes: int) -> dict:
     """Per-class arrays ``precision``, ``recall``, ``f1``, ``support``, ``predicted`` plus macro and weighted
     averages (conventions in the module docstring)."""
-    out = _prf_from_confusion(confusion_matrix(y_true, y_pred, num_classes))
-    return {k: (float(v) if np.ndim(v) == 0 else v) for k, v in out.items()}
+    y, pred, c = _check(y_true, num_classes=num_classes, y_pred=y_pred)
+    per = skm.precision_recall_fscore_support(y, pred, labels=np.arange(c), zero_division=0)
+    out: dict = {"support": per[3], "predicted": np.bincount(pred, minlength=c)}
+    absent = (out["support"] == 0) & (out["predicted"] == 0)
+    for i, name in enumerate(PER_CLASS_CI):
+        out[name] = np.where(absent, np.nan, per[i])
+    for avg in ("macro", "weighted"):
+        scores = skm.precision_recall_fscore_support(y, pred, average=avg, zero_division=0)
+        out.update({f"{avg}_{name}": float(v) for name, v in zip(PER_CLASS_CI, scores, strict=False)})
+    return out
 
 
 def macro_f1(y_true: Sequence[int], y_pred: Sequence[int], num_classes: int) -> float:
-    """Macro-F1 as ``sklearn.metrics.f1_score(y_true, y_pred, average="macro", zero_division=0)``.
-
-    The trainer's model selection and the evaluation report use this one function, so "best validation
-    macro-F1" and the evaluated macro-F1 cannot disagree by definition.
-    """
-    return float(precision_recall_f1(y_true, y_pred, num_classes)["macro_f1"])
-
-
-def _auc_weighted(scores: np.ndarray, positive: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Binary ROC-AUC for each row of ``weights`` ``(B, N)``: Mann-Whitney U with ties counted as 1/2.
-
-    The negatives are sorted once; for each positive, ``searchsorted`` gives how many negatives score below
-    it (and how many tie). A resample only re-weights rows, so its AUC is a cumulative sum over the sorted
-    negatives and one weighted dot product: 1,000 resamples cost a few array passes instead of 1,000 sorts.
-    """
-    positive = np.asarray(positive, dtype=bool)
-    neg_idx = np.flatnonzero(~positive)
-    pos_idx = np.flatnonzero(positive)
-    neg_idx = neg_idx[np.argsort(scores[neg_idx], kind="mergesort")]
-    s_neg = scores[neg_idx]
-    left = np.searchsorted(s_neg, scores[pos_idx], side="left")
-    right = np.searchsorted(s_neg, scores[pos_idx], side="right")
-    cum = np.zeros((weights.shape[0], neg_idx.size + 1))
-    np.cumsum(weights[:, neg_idx], axis=1, out=cum[:, 1:])
-    below = cum[:, left] + 0.5 * (cum[:, right] - cum[:, left])
-    wp = weights[:, pos_idx]
-    num = (wp * below).sum(axis=1)
-    den = wp.sum(axis=1) * cum[:, -1]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+    """Macro-F1 as ``sklearn.metrics.f1_score(average="macro", zero_division=0)``: the trainer's model selection
+    and the evaluation report use this definition, so the two cannot disagree."""
+    y, pred, _ = _check(y_true, num_classes=num_classes, y_pred=y_pred)
+    return float(skm.f1_score(y, pred, average="macro", zero_division=0))
 
 
 def roc_auc_ovr(y_true: Sequence[int], probs: np.ndarray) -> dict:
     """One-vs-rest ROC-AUC: ``per_class`` (``nan`` where a class is absent or is the only class present),
     ``macro`` (mean over defined classes) and ``weighted`` (by support)."""
     y, p, c = _check(y_true, probs)
-    ones = np.ones((1, y.size))
-    per = np.array([_auc_weighted(p[:, k], y == k, ones)[0] for k in range(c)])
     support = np.bincount(y, minlength=c).astype(np.float64)
+    per = np.array([skm.roc_auc_score(y == k, p[:, k]) if 0 < support[k] < y.size else np.nan for k in range(c)])
     ok = ~np.isnan(per)
-    macro = float(per[ok].mean()) if ok.any() else float("nan")
-    weighted = float((per[ok] * support[ok]).sum() / support[ok].sum()) if ok.any() else float("nan")
-    return {"per_class": per, "macro": macro, "weighted": weighted}
+    if not ok.any():
+        return {"per_class": per, "macro": float("nan"), "weighted": float("nan")}
+    return {
+        "per_class": per,
+        "macro": float(per[ok].mean()),
+        "weighted": float(np.average(per[ok], weights=support[ok])),
+    }
 
 
 def roc_curve_points(scores: np.ndarray, positive: np.ndarray, max_points: int = 101) -> dict[str, list]:
-    """ROC curve of one binary problem, downsampled to at most ``max_points`` points for plotting.
-
-    Points are the (fpr, tpr) after each distinct threshold, from (0, 0) to (1, 1); downsampling keeps both
-    ends and evenly spaced points between, which preserves the curve's shape at plotting resolution.
-    """
-    scores = np.asarray(scores, dtype=np.float64)
+    """``sklearn.metrics.roc_curve`` of one binary problem (every distinct threshold, from (0, 0) at +inf to
+    (1, 1)), downsampled to at most ``max_points`` evenly spaced points with both ends kept, for plotting."""
     positive = np.asarray(positive, dtype=bool)
-    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
-    if n_pos == 0 or n_neg == 0:
+    if positive.all() or not positive.any():
         return {"fpr": [], "tpr": [], "thresholds": []}
-    order = np.argsort(-scores, kind="mergesort")
-    s, pos = scores[order], positive[order]
-    last = np.r_[np.flatnonzero(s[1:] != s[:-1]), s.size - 1]  # last row of each tie group
-    tps = np.cumsum(pos)[last]
-    fps = (last + 1) - tps
-    fpr = np.r_[0.0, fps / n_neg]
-    tpr = np.r_[0.0, tps / n_pos]
-    thr = np.r_[np.inf, s[last]]
+    fpr, tpr, thr = skm.roc_curve(positive, np.asarray(scores, dtype=np.float64), drop_intermediate=False)
     if fpr.size > max_points:
         keep = np.unique(np.linspace(0, fpr.size - 1, max_points).round().astype(int))
         fpr, tpr, thr = fpr[keep], tpr[keep], thr[keep]
-    thr_list = [None if not np.isfinite(t) else round(float(t), 6) for t in thr]
     return {
         "fpr": [round(float(v), 6) for v in fpr],
         "tpr": [round(float(v), 6) for v in tpr],
-        "thresholds": thr_list,
+        "thresholds": [round(float(t), 6) if np.isfinite(t) else None for t in thr],
     }
 
 
@@ -210,41 +145,44 @@ def roc_curves(y_true: Sequence[int], probs: np.ndarray, max_points: int = 101) 
 
 
 def _bin_index(conf: np.ndarray, n_bins: int) -> np.ndarray:
-    """Bin ``i`` holds confidences in ``(i/n, (i+1)/n]``; a confidence of exactly 0 goes to bin 0."""
+    """Bin ``i`` holds confidences in ``(i/n, (i+1)/n]``, as ``sklearn.calibration.calibration_curve``'s uniform
+    bins; a confidence of exactly 0 goes to bin 0."""
     return np.clip(np.ceil(conf * n_bins).astype(np.int64) - 1, 0, n_bins - 1)
+
+
+def _calibration_sums(y: np.ndarray, p: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per confidence bin: row count, number correct and sum of top-class confidences."""
+    conf = p.max(axis=1)
+    b = _bin_index(conf, n_bins)
+    correct = (p.argmax(axis=1) == y).astype(np.float64)
+    return (np.bincount(b, minlength=n_bins), np.bincount(b, correct, n_bins), np.bincount(b, conf, n_bins))
 
 
 def reliability_bins(y_true: Sequence[int], probs: np.ndarray, n_bins: int = ECE_BINS) -> list[dict]:
     """The reliability diagram: per equal-width confidence bin, its edges, count, accuracy and mean
     confidence (``None`` for the last two in an empty bin). Confidence = the top class probability."""
     y, p, _ = _check(y_true, probs)
-    conf = p.max(axis=1)
-    correct = (p.argmax(axis=1) == y).astype(np.float64)
-    b = _bin_index(conf, n_bins)
-    count = np.bincount(b, minlength=n_bins)
-    acc = np.bincount(b, weights=correct, minlength=n_bins)
-    cf = np.bincount(b, weights=conf, minlength=n_bins)
-    out = []
-    for i in range(n_bins):
-        n = int(count[i])
-        out.append(
-            {
-                "lo": round(i / n_bins, 6),
-                "hi": round((i + 1) / n_bins, 6),
-                "count": n,
-                "accuracy": float(acc[i] / n) if n else None,
-                "confidence": float(cf[i] / n) if n else None,
-            }
-        )
-    return out
+    count, hits, conf = _calibration_sums(y, p, n_bins)
+    return [
+        {
+            "lo": round(i / n_bins, 6),
+            "hi": round((i + 1) / n_bins, 6),
+            "count": int(n),
+            "accuracy": float(hits[i] / n) if n else None,
+            "confidence": float(conf[i] / n) if n else None,
+        }
+        for i, n in enumerate(count)
+    ]
 
 
 def expected_calibration_error(y_true: Sequence[int], probs: np.ndarray, n_bins: int = ECE_BINS) -> float:
     """ECE = sum over bins of (bin share) * |bin accuracy - bin mean confidence| (Naeini et al. 2015)."""
     y, p, _ = _check(y_true, probs)
-    return float(_weighted_metrics(y, p, np.ones((1, y.size)), n_bins, with_auc=False)["ece"][0])
+    _, hits, conf = _calibration_sums(y, p, n_bins)
+    return float(np.abs(hits - conf).sum() / y.size) if y.size else float("nan")
 
 
+# sklearn's log_loss / brier_score_loss warn on float32-softmax rows (sums off by ~1e-7): two numpy lines instead.
 def negative_log_likelihood(y_true: Sequence[int], probs: np.ndarray, eps: float = 1e-12) -> float:
     """Mean cross-entropy of the true class (probabilities clipped at ``eps`` so a hard 0 stays finite)."""
     y, p, _ = _check(y_true, probs)
@@ -254,41 +192,68 @@ def negative_log_likelihood(y_true: Sequence[int], probs: np.ndarray, eps: float
 def brier_score(y_true: Sequence[int], probs: np.ndarray) -> float:
     """Mean over rows of the squared distance between ``probs`` and the one-hot label (multi-class Brier)."""
     y, p, c = _check(y_true, probs)
-    onehot = np.eye(c)[y]
-    return float(((p - onehot) ** 2).sum(axis=1).mean())
+    return float(((p - np.eye(c)[y]) ** 2).sum(axis=1).mean())
 
 
-# --------------------------------------------------------------------------------------------- bootstrap
-def _weighted_metrics(
-    y: np.ndarray, p: np.ndarray, weights: np.ndarray, n_bins: int = ECE_BINS, with_auc: bool = True
-) -> dict[str, np.ndarray]:
-    """Every headline metric for each row of ``weights`` ``(B, N)`` at once (B=1: the point estimate)."""
+# --------------------------------------------------------------------------------------------- bootstrap kernel
+def _prf_from_confusion(cm: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-class P/R/F1 (``nan`` for a class neither true nor predicted) and their macro/weighted averages for a
+    stack of weighted confusion matrices ``(B, C, C)``, with sklearn's conventions."""
+    tp = np.diagonal(cm, axis1=-2, axis2=-1)
+    support, predicted = cm.sum(axis=-1), cm.sum(axis=-2)
+    scored = (support > 0) | (predicted > 0)
+    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
+    recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
+    denom = precision + recall
+    f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(tp), where=denom > 0)
+    out: dict[str, np.ndarray] = {}
+    for name, v in zip(PER_CLASS_CI, (precision, recall, f1), strict=True):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[f"macro_{name}"] = np.where(scored, v, 0.0).sum(axis=-1) / scored.sum(axis=-1)
+            out[f"weighted_{name}"] = (v * support).sum(axis=-1) / support.sum(axis=-1)
+        out[name] = np.where(scored, v, np.nan)
+    return out
+
+
+def _auc_weighted(scores: np.ndarray, positive: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Binary ROC-AUC for each row of ``weights`` ``(B, N)``: Mann-Whitney U with ties counted as 1/2.
+
+    The negatives are sorted once; ``searchsorted`` gives, per positive, how many negatives score below (and
+    tie). A resample only re-weights rows, so its AUC is a cumulative sum and one weighted dot product.
+    """
+    positive = np.asarray(positive, dtype=bool)
+    neg_idx, pos_idx = np.flatnonzero(~positive), np.flatnonzero(positive)
+    neg_idx = neg_idx[np.argsort(scores[neg_idx], kind="mergesort")]
+    s_neg = scores[neg_idx]
+    left = np.searchsorted(s_neg, scores[pos_idx], side="left")
+    right = np.searchsorted(s_neg, scores[pos_idx], side="right")
+    cum = np.zeros((weights.shape[0], neg_idx.size + 1))
+    np.cumsum(weights[:, neg_idx], axis=1, out=cum[:, 1:])
+    below = cum[:, left] + 0.5 * (cum[:, right] - cum[:, left])
+    wp = weights[:, pos_idx]
+    num, den = (wp * below).sum(axis=1), wp.sum(axis=1) * cum[:, -1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+
+
+def _weighted_metrics(y: np.ndarray, p: np.ndarray, weights: np.ndarray, n_bins: int = ECE_BINS) -> dict:
+    """Every headline metric ``(B,)`` and per-class P/R/F1 ``(B, C)`` for each row of ``weights`` ``(B, N)``."""
     n, c = p.shape
-    pred = p.argmax(axis=1)
-    conf = p.max(axis=1)
+    pred, conf = p.argmax(axis=1), p.max(axis=1)
     correct = (pred == y).astype(np.float64)
     total = weights.sum(axis=1)
-    out: dict[str, np.ndarray] = {}
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out["accuracy"] = weights @ correct / total
     cell = np.zeros((n, c * c))
     cell[np.arange(n), y * c + pred] = 1.0
-    cm = (weights @ cell).reshape(-1, c, c)
-    prf = _prf_from_confusion(cm)
-    for avg in ("macro", "weighted"):
-        for k in ("precision", "recall", "f1"):
-            out[f"{avg}_{k}"] = prf[f"{avg}_{k}"]
-    b = _bin_index(conf, n_bins)
+    out = _prf_from_confusion((weights @ cell).reshape(-1, c, c))
     onehot = np.zeros((n, n_bins))
-    onehot[np.arange(n), b] = 1.0
+    onehot[np.arange(n), _bin_index(conf, n_bins)] = 1.0
     gap = weights @ (onehot * (correct - conf)[:, None])  # per bin: sum(correct) - sum(confidence)
+    per_auc = np.stack([_auc_weighted(p[:, k], y == k, weights) for k in range(c)], axis=1)
+    ok = ~np.isnan(per_auc)  # a class absent from (or alone in) a resample has no AUC: average the rest
     with np.errstate(invalid="ignore", divide="ignore"):
+        out["accuracy"] = weights @ correct / total
         out["ece"] = np.abs(gap).sum(axis=1) / total
-    if with_auc:
-        per = np.stack([_auc_weighted(p[:, k], y == k, weights) for k in range(c)], axis=1)
-        ok = ~np.isnan(per)  # a class absent from (or alone in) a resample has no AUC: average the rest
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out["roc_auc_macro"] = np.where(ok, per, 0.0).sum(axis=1) / ok.sum(axis=1)
+        out["roc_auc_macro"] = np.where(ok, per_auc, 0.0).sum(axis=1) / ok.sum(axis=1)
     return out
 
 
@@ -299,6 +264,43 @@ def bootstrap_weights(n: int, n_resamples: int, rng: np.random.Generator) -> np.
     return np.bincount(flat.ravel(), minlength=n_resamples * n).reshape(n_resamples, n).astype(np.float64)
 
 
+def _intervals(y, p, n_resamples: int, seed: int, alpha: float, n_bins: int) -> dict[str, np.ndarray] | None:
+    """Percentile interval ``(2, ...)`` of every kernel output over seeded row resamples (``nan`` where the
+    metric is undefined on every resample); ``None`` when there is nothing to resample."""
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    if n_resamples <= 0 or y.size == 0:
+        return None
+    rng = np.random.default_rng(seed)
+    chunks = [
+        _weighted_metrics(y, p, bootstrap_weights(y.size, min(_CHUNK, n_resamples - start), rng), n_bins)
+        for start in range(0, n_resamples, _CHUNK)
+    ]
+    with warnings.catch_warnings():  # an all-nan column (a class absent from every resample) stays nan
+        warnings.simplefilter("ignore", RuntimeWarning)
+        q = [100 * alpha / 2, 100 * (1 - alpha / 2)]
+        return {k: np.nanpercentile(np.concatenate([ch[k] for ch in chunks]), q, axis=0) for k in chunks[0]}
+
+
+def _point(y: np.ndarray, p: np.ndarray, n_bins: int) -> tuple[dict[str, float], dict, dict]:
+    """Headline point values, the precision/recall/F1 report and the ROC-AUC report."""
+    pred = p.argmax(axis=1)
+    prf = precision_recall_f1(y, pred, p.shape[1])
+    auc = roc_auc_ovr(y, p)
+    head = {k: prf[k] for k in BOOTSTRAP_METRICS if k in prf}
+    head |= {
+        "accuracy": accuracy(y, pred),
+        "roc_auc_macro": auc["macro"],
+        "ece": expected_calibration_error(y, p, n_bins),
+    }
+    return head, prf, auc
+
+
+def _entry(value, ci: dict | None, key: str, *index) -> dict[str, float | None]:
+    lo, hi = (None, None) if ci is None else (_f(ci[key][(0, *index)]), _f(ci[key][(1, *index)]))
+    return {"value": _f(value), "ci_low": lo, "ci_high": hi}
+
+
 def bootstrap_ci(
     y_true: Sequence[int],
     probs: np.ndarray,
@@ -307,32 +309,18 @@ def bootstrap_ci(
     alpha: float = 0.05,
     n_bins: int = ECE_BINS,
 ) -> dict[str, dict[str, float | None]]:
-    """Point estimate and percentile bootstrap CI of every metric in :data:`BOOTSTRAP_METRICS`.
+    """Point value and percentile bootstrap CI of every metric in :data:`BOOTSTRAP_METRICS`.
 
-    Resampling is of rows (images), with replacement, seeded, so the same inputs always give the same
-    interval. Returns ``{metric: {"value", "ci_low", "ci_high"}}``; the CI fields are ``None`` when
-    ``n_resamples`` is 0 or the metric is undefined on every resample.
+    Rows (images) are resampled with replacement, seeded, so the same inputs always give the same interval.
+    Returns ``{metric: {"value", "ci_low", "ci_high"}}``; the CI fields are ``None`` when ``n_resamples`` is 0
+    or the metric is undefined on every resample.
     """
     y, p, _ = _check(y_true, probs)
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
-    point = _weighted_metrics(y, p, np.ones((1, y.size)), n_bins)
-    out = {k: {"value": _f(point[k][0]), "ci_low": None, "ci_high": None} for k in BOOTSTRAP_METRICS}
-    if n_resamples <= 0 or y.size == 0:
-        return out
-    rng = np.random.default_rng(seed)
-    draws: dict[str, list[np.ndarray]] = {k: [] for k in BOOTSTRAP_METRICS}
-    for start in range(0, n_resamples, _CHUNK):
-        w = bootstrap_weights(y.size, min(_CHUNK, n_resamples - start), rng)
-        for k, v in _weighted_metrics(y, p, w, n_bins).items():
-            draws[k].append(v)
-    for k in BOOTSTRAP_METRICS:
-        v = np.concatenate(draws[k])
-        v = v[~np.isnan(v)]
-        if v.size:
-            lo, hi = np.percentile(v, [100 * alpha / 2, 100 * (1 - alpha / 2)])
-            out[k]["ci_low"], out[k]["ci_high"] = float(lo), float(hi)
-    return out
+    if y.size == 0:
+        raise ValueError("no rows to score")
+    head = _point(y, p, n_bins)[0]
+    ci = _intervals(y, p, n_resamples, seed, alpha, n_bins)
+    return {k: _entry(head[k], ci, k) for k in BOOTSTRAP_METRICS}
 
 
 def _f(x) -> float | None:
@@ -352,38 +340,40 @@ def summarize(
     n_bins: int = ECE_BINS,
     roc_points: int = 101,
 ) -> dict:
-    """All metrics of one evaluation as JSON-ready plain types (the ``metrics`` .. ``reliability`` part of
-    the results JSON; see ``docs/results-schema.md``)."""
+    """All metrics of one evaluation as JSON-ready plain types (the ``metrics`` .. ``reliability`` part of the
+    results JSON, ``docs/results-schema.md``), per-class intervals included: one bootstrap serves them all."""
     y, p, c = _check(y_true, probs)
     if len(class_names) != c:
         raise ValueError(f"{len(class_names)} class names for {c} probability columns")
-    pred = p.argmax(axis=1)
-    metrics = bootstrap_ci(y, p, n_resamples=n_resamples, seed=seed, alpha=alpha, n_bins=n_bins)
-    metrics["nll"] = {"value": _f(negative_log_likelihood(y, p)), "ci_low": None, "ci_high": None}
-    metrics["brier"] = {"value": _f(brier_score(y, p)), "ci_low": None, "ci_high": None}
-    cm = confusion_matrix(y, pred, c)
-    prf = _prf_from_confusion(cm)
-    auc = roc_auc_ovr(y, p)
-    metrics["roc_auc_weighted"] = {"value": _f(auc["weighted"]), "ci_low": None, "ci_high": None}
-    per_class = [
-        {
-            "name": str(class_names[k]),
-            "precision": _f(prf["precision"][k]),
-            "recall": _f(prf["recall"][k]),
-            "f1": _f(prf["f1"][k]),
+    if y.size == 0:
+        raise ValueError("no rows to score")
+    head, prf, auc = _point(y, p, n_bins)
+    ci = _intervals(y, p, n_resamples, seed, alpha, n_bins)
+    metrics = {k: _entry(head[k], ci, k) for k in BOOTSTRAP_METRICS}
+    metrics["nll"] = _entry(negative_log_likelihood(y, p), None, "nll")
+    metrics["brier"] = _entry(brier_score(y, p), None, "brier")
+    metrics["roc_auc_weighted"] = _entry(auc["weighted"], None, "roc_auc_weighted")
+    per_class = []
+    for k in range(c):
+        row = {"name": str(class_names[k])}
+        for m in PER_CLASS_CI:
+            e = _entry(prf[m][k], ci, m, k)
+            row |= {m: e["value"], f"{m}_ci_low": e["ci_low"], f"{m}_ci_high": e["ci_high"]}
+        row |= {
             "support": int(prf["support"][k]),
-            "predicted": int(cm[:, k].sum()),
+            "predicted": int(prf["predicted"][k]),
             "roc_auc": _f(auc["per_class"][k]),
         }
-        for k in range(c)
-    ]
+        per_class.append(row)
+    pred = p.argmax(axis=1)
+    normalized = skm.confusion_matrix(y, pred, labels=np.arange(c), normalize="true")
     curves = roc_curves(y, p, roc_points)
     return {
         "metrics": metrics,
         "per_class": per_class,
         "confusion": {
-            "counts": cm.astype(int).tolist(),
-            "normalized": [[round(float(v), 6) for v in row] for row in row_normalize(cm)],
+            "counts": confusion_matrix(y, pred, c).astype(int).tolist(),
+            "normalized": [[round(float(v), 6) for v in row] for row in normalized],
         },
         "roc": [{"name": str(class_names[k]), "auc": _f(auc["per_class"][k]), **curves[k]} for k in range(c)],
         "reliability": {"n_bins": n_bins, "bins": reliability_bins(y, p, n_bins)},

@@ -1,19 +1,22 @@
 """Reading results JSONs (``training.evaluate``'s output) for the evaluation page and the error explorer.
 
 Pure functions of the results dict (schema in ``docs/results-schema.md``), no Streamlit: discovery of results
-files, one-line labels, metric and per-class tables (per-class intervals are bootstrapped here from the
-per-image predictions, with the same resampling scheme as ``core.metrics``), and the rows of a confusion cell.
+files, one-line labels, metric and per-class tables (intervals as ``training.evaluate`` wrote them), and the rows
+of a confusion cell.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from core.metrics import PER_CLASS_CI
 
 log = logging.getLogger(__name__)
 
@@ -107,58 +110,41 @@ def predictions_frame(d: dict) -> pd.DataFrame:
     return df
 
 
-def _prf(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-class precision, recall, F1 of confusion matrices ``(B, C, C)``; 0/0 = 0, absent classes NaN."""
-    tp = np.diagonal(cm, axis1=1, axis2=2)
-    true = cm.sum(axis=2)
-    pred = cm.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        precision = np.where(pred > 0, tp / np.where(pred > 0, pred, 1), 0.0)
-        recall = np.where(true > 0, tp / np.where(true > 0, true, 1), 0.0)
-        denom = true + pred
-        f1 = np.where(denom > 0, 2 * tp / np.where(denom > 0, denom, 1), 0.0)
-    absent = (true == 0) & (pred == 0)
-    for arr in (precision, recall, f1):
-        arr[absent] = np.nan
-    return precision, recall, f1
-
-
-def per_class_table(d: dict, n_resamples: int = 1000, seed: int = 0, alpha: float = 0.05) -> pd.DataFrame:
-    """Per-class precision, recall and F1 with percentile-bootstrap intervals over images.
-
-    The results JSON carries per-class point values only; the intervals are computed here from the per-image
-    predictions (resampling images with replacement, seeded, like the file's headline CIs). Point values are
-    the file's own, so the table always agrees with it.
-    """
-    from core.metrics import bootstrap_weights
-
-    names = list(d["class_names"])
-    c = len(names)
-    y = np.asarray(d["predictions"]["true"], dtype=np.int64)
-    p = np.asarray(d["predictions"]["pred"], dtype=np.int64)
-    onehot = np.zeros((y.size, c * c))
-    onehot[np.arange(y.size), y * c + p] = 1.0
-    rng = np.random.default_rng(seed)
-    draws = [[], [], []]
-    for start in range(0, n_resamples, 250):
-        w = bootstrap_weights(y.size, min(250, n_resamples - start), rng)
-        for k, arr in enumerate(_prf((w @ onehot).reshape(-1, c, c))):
-            draws[k].append(arr)
+def per_class_table(d: dict) -> pd.DataFrame:
+    """Per-class precision, recall and F1 with the file's bootstrap intervals (``None`` where the file has
+    none: written before per-class intervals existed, or with ``--bootstrap 0``)."""
     rows = []
-    for i, pc in enumerate(d["per_class"]):
-        row = {"class": names[i], "support": pc["support"], "predicted": pc["predicted"]}
-        for k, metric in enumerate(("precision", "recall", "f1")):
-            row[metric] = pc[metric]
-            lo = hi = None
-            if draws[k]:
-                v = np.concatenate(draws[k])[:, i]
-                v = v[~np.isnan(v)]
-                if v.size:
-                    lo, hi = (float(x) for x in np.percentile(v, [100 * alpha / 2, 100 * (1 - alpha / 2)]))
-            row[f"{metric}_lo"], row[f"{metric}_hi"] = lo, hi
-        row["roc_auc"] = pc.get("roc_auc")
-        rows.append(row)
+    for pc in d["per_class"]:
+        row = {"class": pc["name"], "support": pc["support"], "predicted": pc["predicted"]}
+        for metric in PER_CLASS_CI:
+            row |= {
+                metric: pc[metric],
+                f"{metric}_lo": pc.get(f"{metric}_ci_low"),
+                f"{metric}_hi": pc.get(f"{metric}_ci_high"),
+            }
+        rows.append(row | {"roc_auc": pc.get("roc_auc")})
     return pd.DataFrame(rows)
+
+
+def per_class_hint(d: dict) -> str | None:
+    """For a file without per-class intervals (older format), one line with the command that rewrites it."""
+    if all("f1_ci_low" in pc for pc in d["per_class"]):
+        return None
+    m, data = d["meta"], d["meta"]["data"]
+    command = m.get("command") or ""
+    if not command.startswith("python -m training.evaluate "):  # from Python or the ablation runner: rebuild it
+        name = str(data["source"]).split(":", 1)[0]
+        args = {
+            "--model": m["model"],
+            "--weights": m.get("weights") or "none",
+            "--data": name if name in ("fer2013", "ferplus") else data["source"],
+            "--split": data["split"],
+            "--limit": data.get("limit"),
+            "--seed": (m.get("bootstrap") or {}).get("seed"),
+        }
+        argv = [x for k, v in args.items() if v is not None for x in (k, str(v))]
+        command = shlex.join(["python", "-m", "training.evaluate", *argv, *["--tta-hflip"] * bool(m.get("tta_hflip"))])
+    return f"No per-class intervals in this file (older format); rewrite it with `.venv/bin/{command}`"
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,8 @@ with tab_cm:
         widgets.open_in_explorer(ref, names.index(true), names.index(pred))
 with tab_pc:
     table = evaluation.per_class_table(d)
+    if hint := evaluation.per_class_hint(d):
+        st.caption(hint)
     st.plotly_chart(charts.per_class_figure(table), key="pc_chart")
     st.dataframe(table, hide_index=True, width="stretch")
 with tab_roc:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.metrics import BOOTSTRAP_METRICS
+from core.metrics import BOOTSTRAP_METRICS, PER_CLASS_CI
 
 SCHEMA = "ferlens.results/1"
 """Bumped whenever a field changes meaning or disappears (adding fields keeps the version)."""
@@ -108,6 +108,11 @@ def _per_class_problems(pc, names: list[str]) -> list[str]:
             _num_or_none(row.get(f)) for f in ("precision", "recall", "f1", "roc_auc")
         ):
             p.append(f"per_class[{k}] needs an integer support and numeric/null precision, recall, f1, roc_auc")
+        else:  # the intervals are optional: files written before they existed lack them
+            for m in PER_CLASS_CI:
+                lo, hi = row.get(f"{m}_ci_low"), row.get(f"{m}_ci_high")
+                if not (_num_or_none(lo) and _num_or_none(hi)) or (lo is not None and hi is not None and lo > hi):
+                    p.append(f"per_class[{k}].{m}_ci_low/_ci_high must be numbers or null with low <= high")
     return p
 
 

@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pytest
 from sklearn import metrics as skm
+from sklearn.calibration import calibration_curve
 
 from core import metrics as M
 
@@ -25,75 +26,92 @@ def _fake(n: int, c: int = 7, seed: int = 0, signal: float = 1.0, decimals: int 
     return y, p
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_accuracy_prf_confusion_match_sklearn(seed):
-    y, p = _fake(500, seed=seed)
-    pred = p.argmax(1)
-    assert M.accuracy(y, pred) == pytest.approx(skm.accuracy_score(y, pred))
-    np.testing.assert_array_equal(M.confusion_matrix(y, pred, 7), skm.confusion_matrix(y, pred, labels=range(7)))
-    r = M.precision_recall_f1(y, pred, 7)
-    for avg in ("macro", "weighted"):
-        sp, sr, sf, _ = skm.precision_recall_fscore_support(y, pred, average=avg, zero_division=0)
-        assert r[f"{avg}_precision"] == pytest.approx(sp)
-        assert r[f"{avg}_recall"] == pytest.approx(sr)
-        assert r[f"{avg}_f1"] == pytest.approx(sf)
-    sp, sr, sf, ss = skm.precision_recall_fscore_support(y, pred, labels=range(7), zero_division=0)
-    np.testing.assert_allclose(r["precision"], sp)
-    np.testing.assert_allclose(r["recall"], sr)
-    np.testing.assert_allclose(r["f1"], sf)
-    np.testing.assert_array_equal(r["support"], ss)
+def _mann_whitney(scores: np.ndarray, positive: np.ndarray) -> float:
+    """P(score of a positive > score of a negative), ties counting 1/2: the AUC by brute force over all pairs."""
+    sp, sn = scores[positive][:, None], scores[~positive][None, :]
+    return float(((sp > sn) + 0.5 * (sp == sn)).mean())
+
+
+def test_accuracy_prf_confusion_hand_computed():
+    # 6 classes: 4 is predicted once but never true, 5 is neither true nor predicted.
+    y = [0, 0, 0, 0, 1, 1, 2, 2, 2, 2, 3]
+    pred = [0, 0, 1, 4, 1, 3, 2, 2, 0, 2, 3]
+    cm = [
+        [2, 1, 0, 0, 1, 0],
+        [0, 1, 0, 1, 0, 0],
+        [1, 0, 3, 0, 0, 0],
+        [0, 0, 0, 1, 0, 0],
+        [0] * 6,
+        [0] * 6,
+    ]
+    np.testing.assert_array_equal(M.confusion_matrix(y, pred, 6), cm)
+    assert M.accuracy(y, pred) == pytest.approx(7 / 11)
+    r = M.precision_recall_f1(y, pred, 6)
+    nan = np.nan
+    np.testing.assert_allclose(r["precision"], [2 / 3, 1 / 2, 1, 1 / 2, 0, nan])
+    np.testing.assert_allclose(r["recall"], [1 / 2, 1 / 2, 3 / 4, 1, 0, nan])
+    f1 = [4 / 7, 1 / 2, 6 / 7, 2 / 3, 0, nan]
+    np.testing.assert_allclose(r["f1"], f1)
+    np.testing.assert_array_equal(r["support"], [4, 2, 4, 1, 0, 0])
+    np.testing.assert_array_equal(r["predicted"], [3, 2, 3, 2, 1, 0])
+    # macro: the 5 classes true or predicted at least once; weighted: by support (11 rows)
+    assert r["macro_precision"] == pytest.approx(8 / 15)
+    assert r["macro_recall"] == pytest.approx(11 / 20)
+    assert r["macro_f1"] == pytest.approx(sum(f1[:5]) / 5)
+    assert M.macro_f1(y, pred, 6) == pytest.approx(sum(f1[:5]) / 5)
+    assert r["weighted_precision"] == pytest.approx((4 * 2 / 3 + 2 / 2 + 4 + 1 / 2) / 11)
+    assert r["weighted_recall"] == pytest.approx(7 / 11)
+    assert r["weighted_f1"] == pytest.approx((4 * 4 / 7 + 2 / 2 + 4 * 6 / 7 + 2 / 3) / 11)
 
 
 @pytest.mark.parametrize("decimals", [None, 1])
-def test_roc_auc_matches_sklearn_with_and_without_ties(decimals):
+def test_roc_auc_is_the_mann_whitney_probability_with_and_without_ties(decimals):
     y, p = _fake(800, seed=3, decimals=decimals)
     a = M.roc_auc_ovr(y, p)
-    for k in range(7):
-        assert a["per_class"][k] == pytest.approx(skm.roc_auc_score(y == k, p[:, k]))
-    assert a["macro"] == pytest.approx(np.mean([skm.roc_auc_score(y == k, p[:, k]) for k in range(7)]))
-    support = np.bincount(y, minlength=7)
-    expect_w = np.average([skm.roc_auc_score(y == k, p[:, k]) for k in range(7)], weights=support)
-    assert a["weighted"] == pytest.approx(expect_w)
+    brute = [_mann_whitney(p[:, k], y == k) for k in range(7)]
+    np.testing.assert_allclose(a["per_class"], brute)
+    assert a["macro"] == pytest.approx(np.mean(brute))
+    assert a["weighted"] == pytest.approx(np.average(brute, weights=np.bincount(y, minlength=7)))
 
 
 @pytest.mark.parametrize("decimals", [None, 2])
-def test_roc_curve_points_match_sklearn(decimals):
+def test_roc_curve_points_by_brute_force_thresholds(decimals):
     y, p = _fake(300, seed=4, decimals=decimals)
-    pts = M.roc_curve_points(p[:, 2], y == 2, max_points=10_000)
-    fpr, tpr, _ = skm.roc_curve(y == 2, p[:, 2], drop_intermediate=False)
-    np.testing.assert_allclose(pts["fpr"], fpr, atol=1e-6)
-    np.testing.assert_allclose(pts["tpr"], tpr, atol=1e-6)
-    small = M.roc_curve_points(p[:, 2], y == 2, max_points=21)
+    s, pos = p[:, 2], y == 2
+    pts = M.roc_curve_points(s, pos, max_points=10_000)
+    thresholds = np.unique(s)[::-1]  # every distinct score, highest first: predict positive when s >= t
+    np.testing.assert_allclose(pts["fpr"], [0, *[(s[~pos] >= t).mean() for t in thresholds]], atol=1e-6)
+    np.testing.assert_allclose(pts["tpr"], [0, *[(s[pos] >= t).mean() for t in thresholds]], atol=1e-6)
+    assert pts["thresholds"][0] is None and pts["thresholds"][1:] == pytest.approx(thresholds, abs=1e-6)
+    small = M.roc_curve_points(s, pos, max_points=21)
     assert len(small["fpr"]) <= 21
     assert small["fpr"][0] == 0 and small["tpr"][0] == 0 and small["fpr"][-1] == 1 and small["tpr"][-1] == 1
     assert np.all(np.diff(small["fpr"]) >= 0) and np.all(np.diff(small["tpr"]) >= 0)
 
 
-def test_absent_classes_follow_sklearn_defaults_without_warnings():
+def test_absent_classes_give_nan_or_zero_without_warnings():
     y, p = _fake(400, seed=5)
     y[y == 1] = 0  # nobody is "disgust", but the model still predicts it sometimes
     pred = p.argmax(1)
     pred[pred == 2] = 3  # and nobody is predicted "fear"
     y[y == 2] = 3  # ... nor is anybody "fear": class 2 is neither true nor predicted
     assert (pred == 1).any() and not (y == 2).any() and not (pred == 2).any()
+    p_no2 = p.copy()
+    p_no2[:, 2] = 0  # so the summary never predicts class 2 either
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         r = M.precision_recall_f1(y, pred, 7)
         auc = M.roc_auc_ovr(y, p)
-        summary = M.summarize(y, p, [f"c{k}" for k in range(7)], n_resamples=50)
+        summary = M.summarize(y, p_no2, [f"c{k}" for k in range(7)], n_resamples=50)
     for name in ("precision", "recall", "f1"):
-        # sklearn's default labels (classes in y_true or y_pred) with zero_division=0
-        expect = getattr(skm, f"{name}_score" if name != "f1" else "f1_score")(
-            y, pred, average="macro", zero_division=0
-        )
-        assert r[f"macro_{name}"] == pytest.approx(expect)
         assert np.isnan(r[name][2])  # neither true nor predicted: nothing to score
-    assert M.macro_f1(y, pred, 7) == pytest.approx(skm.f1_score(y, pred, average="macro", zero_division=0))
+        scored = np.delete(r[name], 2)  # the macro mean runs over the 6 classes true or predicted
+        assert r[f"macro_{name}"] == pytest.approx(scored.mean())
+        assert summary["per_class"][2][name] is None and summary["per_class"][2][f"{name}_ci_low"] is None
     assert r["recall"][1] == 0 and r["precision"][1] == 0 and r["support"][1] == 0 and r["predicted"][1] > 0
-    assert r["weighted_f1"] == pytest.approx(skm.f1_score(y, pred, average="weighted", zero_division=0))
     assert np.isnan(auc["per_class"][1]) and np.isnan(auc["per_class"][2])
     present = np.unique(y)
-    assert auc["macro"] == pytest.approx(np.mean([skm.roc_auc_score(y == k, p[:, k]) for k in present]))
+    assert auc["macro"] == pytest.approx(np.mean([_mann_whitney(p[:, k], y == k) for k in present]))
     assert summary["per_class"][1]["support"] == 0 and summary["per_class"][1]["recall"] == 0.0
     assert summary["confusion"]["normalized"][1] == [0.0] * 7
     assert summary["roc"][1]["fpr"] == []
@@ -114,6 +132,15 @@ def test_ece_hand_computed():
     assert bins[0]["accuracy"] is None
     # A perfectly calibrated toy case: confidence 1 and always right.
     assert M.expected_calibration_error([0, 1], np.array([[1.0, 0.0], [0.0, 1.0]])) == 0.0
+
+
+def test_reliability_bins_match_sklearn_calibration_curve():
+    y, p = _fake(600, seed=8)
+    correct, conf = p.argmax(1) == y, p.max(1)
+    acc, mean_conf = calibration_curve(correct, conf, n_bins=15, strategy="uniform")
+    bins = [b for b in M.reliability_bins(y, p) if b["count"]]
+    np.testing.assert_allclose([b["accuracy"] for b in bins], acc)
+    np.testing.assert_allclose([b["confidence"] for b in bins], mean_conf)
 
 
 def test_nll_and_brier_hand_computed():
@@ -157,6 +184,29 @@ def test_bootstrap_ci_contains_point_estimate_is_seeded_and_narrows_with_n():
         assert width_big < 0.5 * width_small, k
     none = M.bootstrap_ci(y, p, n_resamples=0)
     assert none["accuracy"]["ci_low"] is None and none["accuracy"]["value"] == ci["accuracy"]["value"]
+
+
+def test_per_class_and_headline_intervals_equal_a_loop_of_sklearn_calls_on_the_same_resamples():
+    """The kernel's intervals are those of resampling rows and calling sklearn per resample (its documented
+    scheme: ``rng.integers(0, N, (B, N))`` with ``rng = default_rng(seed)``), a rare class included."""
+    y, p = _fake(300, seed=9)
+    y[:290][y[:290] == 1] = 0  # "disgust": 10 rows at most, absent from some resamples
+    pred, n, b = p.argmax(1), 300, 200
+    summary = M.summarize(y, p, [f"c{k}" for k in range(7)], n_resamples=b, seed=3)
+    idx = np.random.default_rng(3).integers(0, n, size=(b, n))
+    per, macro = np.full((3, b, 7), np.nan), np.empty(b)
+    for i, rows in enumerate(idx):
+        yr, pr = y[rows], pred[rows]
+        scores = skm.precision_recall_fscore_support(yr, pr, labels=range(7), zero_division=0)
+        scored = np.isin(np.arange(7), np.r_[yr, pr])
+        per[:, i][:, scored] = np.asarray(scores[:3])[:, scored]
+        macro[i] = skm.f1_score(yr, pr, average="macro", zero_division=0)
+    for m, name in enumerate(("precision", "recall", "f1")):
+        lo, hi = np.nanpercentile(per[m], [2.5, 97.5], axis=0)
+        for k, row in enumerate(summary["per_class"]):
+            assert (row[f"{name}_ci_low"], row[f"{name}_ci_high"]) == pytest.approx((lo[k], hi[k])), (name, k)
+    ci = summary["metrics"]["macro_f1"]
+    assert (ci["ci_low"], ci["ci_high"]) == pytest.approx(tuple(np.percentile(macro, [2.5, 97.5])))
 
 
 def test_input_validation_messages():

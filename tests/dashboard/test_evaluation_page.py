@@ -57,14 +57,47 @@ def test_a_broken_upload_is_a_plain_error(dashboard_env: Path, open_page) -> Non
     assert any("bad.json" in e.value and "invalid results JSON" in e.value for e in at.error)
 
 
-def test_per_class_intervals_contain_the_file_values(results_pair) -> None:
+def test_per_class_table_shows_the_file_intervals(results_pair) -> None:
     d = json.loads(results_pair[0].read_text())
-    table = evaluation.per_class_table(d, n_resamples=200)
-    assert list(table["class"]) == d["class_names"]
-    for metric in ("precision", "recall", "f1"):
-        for value, lo, hi in zip(table[metric], table[f"{metric}_lo"], table[f"{metric}_hi"], strict=True):
-            if value is not None and lo is not None:
-                assert lo - 1e-9 <= value <= hi + 1e-9
+    table = evaluation.per_class_table(d).set_index("class")
+    assert list(table.index) == d["class_names"]
+    for pc in d["per_class"]:
+        for metric in ("precision", "recall", "f1"):
+            row = table.loc[pc["name"]]
+            assert (row[metric], row[f"{metric}_lo"], row[f"{metric}_hi"]) == (
+                pc[metric],
+                pc[f"{metric}_ci_low"],
+                pc[f"{metric}_ci_high"],
+            )
+    assert evaluation.per_class_hint(d) is None
+
+
+def _older_format(d: dict) -> dict:
+    """``d`` as written before per-class intervals existed."""
+    d["per_class"] = [{k: v for k, v in pc.items() if "_ci_" not in k} for pc in d["per_class"]]
+    return d
+
+
+def test_older_files_show_point_values_and_the_command_that_rewrites_them(results_pair) -> None:
+    d = _older_format(json.loads(results_pair[0].read_text()))
+    table = evaluation.per_class_table(d)
+    assert list(table["f1"]) == [pc["f1"] for pc in d["per_class"]]
+    assert table["f1_lo"].isna().all() and table["f1_hi"].isna().all()
+    hint = evaluation.per_class_hint(d)  # the fixture's files come from Python (no command): rebuilt from meta
+    assert "`.venv/bin/python -m training.evaluate --model default --weights none --data fer2013" in hint
+    assert f"--split {d['meta']['data']['split']}" in hint and "--seed 0" in hint
+    d["meta"]["command"] = "python -m training.evaluate --model default --split test --out 'my file.json'"
+    assert evaluation.per_class_hint(d).endswith(
+        "`.venv/bin/python -m training.evaluate --model default --split test --out 'my file.json'`"
+    )
+
+
+def test_page_hints_at_the_rewrite_for_an_older_file(results_pair, dashboard_env: Path, open_page) -> None:
+    old = _older_format(json.loads(results_pair[0].read_text()))
+    (dashboard_env / "old.json").write_text(json.dumps(old))
+    at = open_page("evaluation")
+    assert not at.exception and not at.error
+    assert any("-m training.evaluate" in c.value and "older format" in c.value for c in at.caption)
 
 
 def test_select_filters_a_confusion_cell_and_sorts(results_pair) -> None:

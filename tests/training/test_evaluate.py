@@ -93,6 +93,7 @@ def test_broken_results_fail_validation_with_messages(results):
         "meta.weights_sha256": lambda d: d["meta"].update(weights_sha256="abc"),
         "schema is": lambda d: d.update(schema="ferlens.results/0"),
         "summing to 1": lambda d: d["predictions"]["probs"].__setitem__(0, [1.0] * 7),
+        "per_class[0].f1_ci_low": lambda d: d["per_class"][0].update(f1_ci_low=0.9, f1_ci_high=0.1),
     }
     for needle, breakit in cases.items():
         d = copy.deepcopy(results)
@@ -101,6 +102,19 @@ def test_broken_results_fail_validation_with_messages(results):
             validate_results(d)
         assert needle in str(info.value), (needle, str(info.value))
     assert results_problems([]) == ["results must be a JSON object, got list"]
+
+
+def test_per_class_intervals_are_written_and_optional_for_older_files(results):
+    for row in results["per_class"]:
+        for m in ("precision", "recall", "f1"):
+            lo, hi = row[f"{m}_ci_low"], row[f"{m}_ci_high"]
+            assert lo is None or 0 <= lo <= hi <= 1, (row["name"], m, lo, hi)
+    assert any(row["f1_ci_low"] is not None and row["f1_ci_low"] < row["f1_ci_high"] for row in results["per_class"])
+    old = copy.deepcopy(results)
+    for row in old["per_class"]:
+        for key in [k for k in row if "_ci_" in k]:
+            row.pop(key)
+    assert results_problems(old) == []
 
 
 def test_cli_writes_results_and_prints_a_summary(tmp_path, shared_datasets, capsys):
