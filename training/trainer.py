@@ -412,8 +412,12 @@ def _fit(cfg, resume, callbacks, command, train_set, val_set) -> FitResult:
     model = create_model(cfg.model, num_classes=num_classes, **cfg.model_overrides)
     if cfg.init_weights and not resume:
         started = warm_start(model, cfg.init_weights)
-        log.info("warm start from %s: widened %s, %d tensors kept their init", cfg.init_weights, started["widened"],
-                 len(started["fresh"]))
+        log.info(
+            "warm start from %s: widened %s, %d tensors kept their init",
+            cfg.init_weights,
+            started["widened"],
+            len(started["fresh"]),
+        )
     spec = model.spec
     model.to(info.device)
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
