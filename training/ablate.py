@@ -41,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.models.weights import SHIPPED_DIR
 from training import stats as S
 from training.results import ResultsSchemaError, load_results, write_results
 
@@ -50,6 +51,15 @@ DEFAULT_LADDER = "papers"
 """The papers' ladder: ResNet-50 -> EfficientNet-B5 -> +CBAM -> +Transformer -> +compound loss."""
 HIGHLIGHT_CLASSES = ("disgust", "fear")
 """The minority classes the papers say their label smoothing helps; the report shows their F1 first."""
+
+
+SHIPPED_LADDER = SHIPPED_DIR / "ladder"
+"""Where ``--export`` puts one seed's rung weights (fp16) and the ladder's ``ablation.json`` for the dashboard."""
+LADDER_COMMANDS = (
+    "python -m training.ablate --ladder hafem_lite --seeds 0 1 2 --out runs/ablation_lite",
+    "python -m training.ablate --export runs/ablation_lite --to core/models/weights/ladder",
+)
+"""The commands that produce the committed ladder: train and evaluate it, then export its rungs."""
 
 
 class MissingCheckpointError(FileNotFoundError):
@@ -448,6 +458,47 @@ def render(report_path: str | Path, docs: str | Path) -> Path:
     return docs
 
 
+def export_rungs(out: str | Path, dest: str | Path = SHIPPED_LADDER, seed: int | None = None) -> list[Path]:
+    """Copy one seed's best weights of every rung (as fp16, ``<rung>.safetensors`` + sidecar) and the report.
+
+    The dashboard shows these "retrained rungs" on a fresh clone; fp16 halves their size in the repo's weights
+    budget and the engine casts them back to fp32 on load. ``seed`` defaults to the report's first seed.
+    """
+    import torch
+    from safetensors.torch import save_file
+
+    from core.models.weights import atomic_write, read_meta, read_state_dict
+
+    out, dest = Path(out), Path(dest)
+    report_path = out / "ablation.json"
+    if not report_path.is_file():
+        raise FileNotFoundError(f"no ablation.json in {out}: run the ladder first ({LADDER_COMMANDS[0]})")
+    report = json.loads(report_path.read_text())
+    seed = report["meta"]["seeds"][0] if seed is None else seed
+    runs = [r for r in report["runs"] if r["seed"] == seed]
+    if not runs:
+        raise ValueError(f"seed {seed} is not in {report_path}; it has seeds {report['meta']['seeds']}")
+    dest.mkdir(parents=True, exist_ok=True)
+    written = []
+    for run in runs:
+        weights = Path(run["best_weights"])
+        if not weights.is_file():
+            raise MissingCheckpointError(
+                f"rung {run['rung']!r} seed {seed}: {weights} is missing; train it with: {run.get('command')}"
+            )
+        state = {
+            k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in read_state_dict(weights).items()
+        }
+        target = dest / f"{rung_dir_name(run['rung'])}.safetensors"
+        atomic_write(target, lambda tmp, st=state: save_file(st, tmp))
+        meta = {**read_meta(weights), "ablation": {"rung": run["rung"], "seed": seed, "dtype": str(torch.float16)}}
+        text = json.dumps(meta, indent=2, sort_keys=True, default=str)
+        atomic_write(target.with_suffix(".json"), lambda tmp, t=text: Path(tmp).write_text(t))
+        written.append(target)
+    (dest / "ablation.json").write_text(report_path.read_text())
+    return written
+
+
 def _git_commit() -> str | None:
     from training.evaluate import _git_commit as git
 
@@ -543,7 +594,10 @@ def main(argv: list[str] | None = None) -> int:
     which.add_argument("--ladder", help=f"a named ladder: {', '.join(LADDERS)} (default: {DEFAULT_LADDER})")
     which.add_argument("--rungs", nargs="+", help="presets in ladder order, each optionally PRESET+KEY=VALUE+...")
     which.add_argument("--render", metavar="ABLATION_JSON", help="only write the markdown of this report to --docs")
+    which.add_argument("--export", metavar="OUT", help="copy one seed's rung weights (fp16) and the report to --to")
     ap.add_argument("--docs", help="with --render: the markdown file to write (e.g. docs/ablation.md)")
+    ap.add_argument("--to", default=str(SHIPPED_LADDER), help="with --export: destination folder")
+    ap.add_argument("--export-seed", type=int, help="with --export: the seed to export (default: the first)")
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--out", default="runs/ablation")
     ap.add_argument("--limit", type=int, help="training rows per split (tiny mode)")
@@ -566,6 +620,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {args.render} is not an ablation.json of training.ablate ({exc})", file=sys.stderr)
             return 2
         print(f"wrote {path}")
+        return 0
+    if args.export:
+        try:
+            paths = export_rungs(args.export, args.to, args.export_seed)
+        except (OSError, ValueError, KeyError) as exc:
+            print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return 2
+        print(f"wrote {len(paths)} rung weights and ablation.json to {args.to}")
         return 0
     ladder = args.ladder or (None if args.rungs else DEFAULT_LADDER)
     if ladder is not None and ladder not in LADDERS:
