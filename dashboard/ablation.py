@@ -144,7 +144,7 @@ class Switches:
     gamma: bool = False
 
     def removed(self, have: dict[str, bool]) -> tuple[str, ...]:
-        """The architecture parts the model has (``arch_parts``) and the switches turn off."""
+        """The architecture parts the model has (``core.models.available_parts``) and the switches turn off."""
         return tuple(p for p in ARCH_PARTS if have[p] and not getattr(self, p))
 
     def overrides(self, have: dict[str, bool]) -> dict:
