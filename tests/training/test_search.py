@@ -57,12 +57,6 @@ def test_lambda_center_search_parses_at_both_ends_of_its_log_range():
         cfg = apply_overrides(base, S.suggest_overrides(trial, dims))
         assert cfg.loss.w_center == pytest.approx(w_center) and cfg.loss.w_ce >= 0.2 - 1e-12
         assert cfg.loss.center_ramp_steps == base.loss.center_ramp_steps  # the preset's ramp is kept
-    sampled = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
-    logs = []
-    for _ in range(200):
-        t = sampled.ask()
-        logs.append(math.log10(t.suggest_float("loss.w_center", 1e-3, 0.5, log=True)))
-    assert sum(v < -2 for v in logs) > 40  # a log scale puts a third of its draws below 0.01
 
 
 def test_storage_url_password_is_redacted():
