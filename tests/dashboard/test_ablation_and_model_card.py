@@ -40,7 +40,7 @@ def test_ablation_page_compares_full_and_ablated_on_the_sample(dashboard_env, op
     assert table["Δ p(reference label)"].iloc[1] == pytest.approx(round(probs[1, k] - probs[0, k], 3), abs=1.5e-3)
     shown = [i.value for i in at.info]
     assert any("python -m training.ablate --ladder hafem_lite" in v and "--export" in v for v in shown)
-    assert any(img for img in at.get("imgs") if "what the model sees" in str(img.proto))
+    assert any(c.startswith("what the model sees") for img in at.image for c in img.captions)
 
 
 def _fake_ladder(folder: Path) -> None:
