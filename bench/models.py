@@ -1,6 +1,7 @@
 """Parameters and GFLOPs of every registered model at its input size -> JSON and the table in docs/models.md.
 
     python bench/models.py --out bench/results/models.json --write-docs
+    python bench/models.py --out bench/results/models.json --write-docs --only hafem_lite   # one new model
 
 The table between the ``<!-- models:begin -->`` / ``<!-- models:end -->`` markers of docs/models.md is generated
 here; tests/core/test_models.py checks every built model's parameter count against it.
@@ -63,8 +64,18 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--write-docs", action="store_true", help="rewrite the table in docs/models.md")
+    ap.add_argument(
+        "--only", nargs="+", metavar="MODEL", help="measure these models and keep the other rows of --out as they are"
+    )
     args = ap.parse_args(argv)
-    rows = [measure(n) for n in list_models()]
+    unknown = sorted(set(args.only or ()) - set(list_models()))
+    if unknown:
+        ap.error(f"unknown model(s) {unknown}; choose from {list_models()}")
+    kept = {}
+    if args.only and args.out.is_file():
+        kept = {r["model"]: r for r in json.loads(args.out.read_text())["models"] if r["model"] in list_models()}
+    measured = {n: measure(n) for n in (args.only or list_models())}
+    rows = [{**kept, **measured}[n] for n in sorted({**kept, **measured})]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"machine": machine_info(), "models": rows}, indent=2))
     if args.write_docs:

@@ -7,9 +7,13 @@
 * ``compound``: HAFEM's ``0.60 CE + 0.25 center + 0.15 DLS`` (weights configurable).
 
 Center loss follows Wen et al., "A Discriminative Feature Learning Approach for Deep Face Recognition", ECCV 2016:
-``L_C = 1/2 * mean_i ||x_i - c_{y_i}||^2``; the centers are not learned by the optimiser but moved after every
+``L_C = 1/2 * mean_i ||x_i - c_{y_i}||^2 / d``; the centers are not learned by the optimiser but moved after every
 training step by ``c_j <- c_j - alpha * sum_i [y_i = j](c_j - x_i) / (1 + sum_i [y_i = j])`` (their Eq. 4), with
 their own rate ``alpha``. With soft targets a sample counts for the class of its largest target mass.
+Three choices differ from a literal reading, because together they collapsed training (docs/training.md): the
+squared distance is averaged over the ``d`` dimensions (so ``w_center`` means the same at 256-d and 2048-d), each
+center starts at the mean of its class in the first training batch that holds the class (zero centers pull every
+embedding to the origin), and ``w_center`` can ramp up linearly over the first ``center_ramp_steps`` steps.
 """
 
 from __future__ import annotations
@@ -37,9 +41,12 @@ class LossConfig:
     """Center update rate alpha of Wen et al. (their experiments use 0.5)."""
     label_smoothing: float = 0.0
     """Uniform smoothing for plain ``ce``."""
+    center_ramp_steps: int = 0
+    """Raise the center weight linearly from 0 to ``w_center`` over this many optimiser steps (0: full from step
+    1). Counted in steps by the loss itself, so the ramp is saved with the loss's state and a resume is exact."""
 
     def __post_init__(self) -> None:
-        for field_name in ("w_ce", "w_center", "w_dls", "center_alpha"):
+        for field_name in ("w_ce", "w_center", "w_dls", "center_alpha", "center_ramp_steps"):
             if getattr(self, field_name) < 0:
                 raise ValueError(f"loss.{field_name} must be >= 0, got {getattr(self, field_name)}")
         for field_name in ("smoothing", "label_smoothing"):
@@ -125,19 +132,40 @@ class DistributionAwareSmoothing(FERLoss):
 
 
 class CenterLoss(nn.Module):
-    """Wen et al. 2016 center loss with the paper's explicit center update (centers are buffers, not params)."""
+    """Wen et al. 2016 center loss with the paper's explicit center update (centers are buffers, not params).
+
+    A center starts at the mean embedding of its class in the first training batch that holds the class
+    (``initialised`` marks which have). Random centers would not fit embeddings after a ReLU (non-negative
+    coordinates) and zero centers pull every embedding to the origin; both make the term fight the classifier,
+    while a class-mean start makes it measure only the within-class spread.
+    """
 
     def __init__(self, num_classes: int, embed_dim: int, alpha: float = 0.5) -> None:
         super().__init__()
         self.alpha = alpha
         self.register_buffer("centers", torch.zeros(num_classes, embed_dim))
+        self.register_buffer("initialised", torch.zeros(num_classes, dtype=torch.bool))
 
     def forward(self, embedding: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            self.init_centers(embedding.detach(), labels)
         centers = self.centers.to(embedding.dtype)[labels]
-        loss = 0.5 * (embedding - centers).pow(2).sum(dim=1).mean()
+        loss = 0.5 * (embedding - centers).pow(2).mean(dim=1).mean()
         if self.training:
             self.update(embedding.detach(), labels)
         return loss
+
+    @torch.no_grad()
+    def init_centers(self, embedding: torch.Tensor, labels: torch.Tensor) -> None:
+        """Set each not yet initialised center of a class present in the batch to that class's batch mean."""
+        num_classes = self.centers.shape[0]
+        counts = torch.bincount(labels, minlength=num_classes)
+        new = (counts > 0) & ~self.initialised
+        if new.any():
+            sums = torch.zeros_like(self.centers).index_add_(0, labels, embedding.float())
+            means = sums / counts.clamp_min(1).to(sums.dtype).unsqueeze(1)
+            self.centers[new] = means[new]
+            self.initialised |= new
 
     @torch.no_grad()
     def update(self, embedding: torch.Tensor, labels: torch.Tensor) -> None:
@@ -149,8 +177,13 @@ class CenterLoss(nn.Module):
         self.centers -= self.alpha * delta / (1.0 + counts)
 
 
+def ramp_factor(step: int, ramp_steps: int) -> float:
+    """Linear warm-up of a loss weight: 0 at step 0, 1 from step ``ramp_steps`` on (1 throughout if 0)."""
+    return 1.0 if ramp_steps <= 0 else min(1.0, step / ramp_steps)
+
+
 class CompoundLoss(FERLoss):
-    """HAFEM's ``w_ce * CE + w_center * center + w_dls * DLS``."""
+    """HAFEM's ``w_ce * CE + w_center * ramp * center + w_dls * DLS``; ``step`` counts training calls."""
 
     needs_embedding = True
 
@@ -160,6 +193,7 @@ class CompoundLoss(FERLoss):
         self.ce = CrossEntropy(num_classes)
         self.center = CenterLoss(num_classes, embed_dim, cfg.center_alpha)
         self.dls = DistributionAwareSmoothing(class_counts, cfg.smoothing)
+        self.register_buffer("step", torch.zeros((), dtype=torch.long))
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor, embedding: torch.Tensor | None = None):
         if embedding is None:
@@ -167,11 +201,15 @@ class CompoundLoss(FERLoss):
         ce = self.ce(logits, targets)
         center = self.center(embedding, hard_labels(targets))
         dls = self.dls(logits, targets)
-        total = self.cfg.w_ce * ce + self.cfg.w_center * center + self.cfg.w_dls * dls
+        ramp = ramp_factor(int(self.step), self.cfg.center_ramp_steps)
+        total = self.cfg.w_ce * ce + self.cfg.w_center * ramp * center + self.cfg.w_dls * dls
+        if self.training:
+            self.step += 1
         self.last_terms = {
             "ce": float(ce.detach()),
             "center": float(center.detach()),
             "dls": float(dls.detach()),
+            "center_ramp": ramp,
         }
         return total
 

@@ -1,23 +1,21 @@
-"""The ablation page's logic: which parts can be switched off for a model, and how each is switched off.
+"""The ablation page's helpers: switches, the committed hafem_lite ladder, comparison tables, the model's view.
 
-Three kinds of parts, three honest ways to remove them on one image:
-
-* **Architecture** (CBAM, the Transformer encoder): the part is bypassed (replaced by identity) in a copy of
-  the current model, every other layer keeping its weights ("knock-out": the trained network minus that part,
-  not retrained). When a training run of exactly that configuration (``create_model`` overrides such as
-  ``cbam=False``) exists under ``runs/`` (e.g. from ``python -m training.ablate``), its checkpoint is used
-  instead: that is the retrained ablation.
-* **Training** (the compound loss): cannot be removed at inference; only a checkpoint trained without it can
-  show its effect. Without one the switch is disabled and says why.
-* **Input pipeline** (5-point alignment, CLAHE, adaptive gamma): applied or not before the same model.
+Architecture parts are knocked out by ``core.models.knock_out`` (the trained network minus the part); a loss
+cannot be knocked out, so only a rung retrained without it shows its effect. The committed ladder
+(``core/models/weights/ladder``, written by ``training.ablate --export``) gives both for every part: the rung
+with the part, the same weights with the part knocked out, and the rung retrained without it.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
+import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -27,10 +25,111 @@ ARCH_PARTS: dict[str, tuple[str, dict]] = {
 }
 """Part -> (label, the ``create_model`` overrides that remove it)."""
 
+PART_RUNGS: dict[str, tuple[str, str, str]] = {
+    "cbam": ("CBAM", "lite_cbam", "lite_trunk"),
+    "transformer": ("Transformer", "lite_transformer", "lite_cbam"),
+    "compound_loss": ("Compound loss", "lite_compound", "lite_transformer"),
+}
+"""Part -> (label, the hafem_lite rung with it, the rung retrained without it)."""
 
-def arch_parts(config: dict) -> dict[str, bool]:
-    """Which architecture parts the model has (from its ``ModelSpec.config``)."""
-    return {"cbam": bool(config.get("cbam")), "transformer": int(config.get("transformer_layers") or 0) > 0}
+
+def rung_model(weights: Path) -> str:
+    """The registered model name a rung's sidecar records (``config.model``)."""
+    from core.models.weights import WeightsError, read_meta
+
+    name = (read_meta(weights).get("config") or {}).get("model")
+    if not name:
+        raise WeightsError(f"the sidecar of {weights} does not say which model it trained")
+    return name
+
+
+def trained_loss(weights_path: Path | None) -> str | None:
+    """The loss the weights were trained with (the sidecar's ``config.loss.name``); None when no sidecar says."""
+    from core.models.weights import WeightsError, read_meta
+
+    if weights_path is None:
+        return None
+    try:
+        meta = read_meta(weights_path)
+    except WeightsError as exc:
+        log.warning("%s", exc)
+        return None
+    return ((meta.get("config") or {}).get("loss") or {}).get("name")
+
+
+def ladder_weights(ladder_dir: Path) -> dict[str, Path | None]:
+    """Rung -> its committed weights file in ``ladder_dir`` (None when absent)."""
+    rungs = {r for _, with_part, without in PART_RUNGS.values() for r in (with_part, without)}
+    return {r: (p if (p := Path(ladder_dir) / f"{r}.safetensors").is_file() else None) for r in sorted(rungs)}
+
+
+def ladder_commands() -> tuple[str, ...]:
+    """The commands that train, evaluate and export the hafem_lite ladder (``training.ablate``)."""
+    from training.ablate import LADDER_COMMANDS
+
+    return LADDER_COMMANDS
+
+
+def missing_ladder_message(ladder_dir: Path, missing: Sequence[str]) -> str:
+    """Plain words and the exact commands that produce the missing rung weights."""
+    return (
+        f"The retrained rungs {', '.join(f'`{m}`' for m in missing)} are not in `{ladder_dir}` yet, so only "
+        "knock-outs can be shown. They come from training the hafem_lite ladder (6-8 CPU-hours) and exporting "
+        "one seed's weights:\n\n" + "\n".join(f"    {c}" for c in ladder_commands())
+    )
+
+
+def compare_table(variants: dict[str, Sequence[np.ndarray]], class_names: Sequence[str], decimals: int = 3):
+    """Per variant and face: label, confidence and every probability (rounded), and the difference to the first
+    variant (the reference) in the probability of the reference's label for that face."""
+    names = list(variants)
+    reference = variants[names[0]]
+    rows = []
+    for name in names:
+        for i, probs in enumerate(variants[name]):
+            p = np.asarray(probs, dtype=np.float64)
+            ref = np.asarray(reference[i], dtype=np.float64)
+            k = int(ref.argmax())
+            row = {"variant": name, "face": i + 1, "label": class_names[int(p.argmax())]}
+            row["confidence"] = round(float(p.max()), decimals)
+            row.update({c: round(float(v), decimals) for c, v in zip(class_names, p, strict=True)})
+            row["Δ p(reference label)"] = round(float(p[k] - ref[k]), decimals)
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def part_tables(rungs: dict[str, Path], crops: Sequence[np.ndarray], rung_engine) -> dict[str, pd.DataFrame]:
+    """Per part: the rung with it, those weights with the part knocked out, and the rung retrained without it.
+
+    ``rung_engine(weights, parts)`` returns an engine for a committed rung with ``parts`` knocked out (the page
+    passes its cached loader). A loss has no knock-out row.
+    """
+    tables = {}
+    for part, (label, with_part, without) in PART_RUNGS.items():
+        full = rung_engine(rungs[with_part], ())
+        variants = {f"{with_part} (with {label})": full.predict(crops)}
+        if part in ARCH_PARTS:
+            variants[f"{with_part}, {label} knocked out"] = rung_engine(rungs[with_part], (part,)).predict(crops)
+        else:
+            label += " (a loss cannot be knocked out)"
+        variants[f"{without} (retrained without)"] = rung_engine(rungs[without], ()).predict(crops)
+        tables[label] = compare_table(variants, full.class_names)
+    return tables
+
+
+def model_input(engine, crop: np.ndarray, steps) -> np.ndarray:
+    """The uint8 pixels ``(c, S, S)`` the engine's model gets for ``crop`` under preprocessing ``steps``."""
+    from core.engine import crops_to_pixels
+
+    return crops_to_pixels([crop], engine.spec, steps)[0].numpy()
+
+
+def model_view(pixels: np.ndarray, scale: int = 4) -> np.ndarray:
+    """A model input ``(c, S, S)`` uint8 as an image enlarged ``scale`` times by pixel repetition (nearest
+    neighbour), so what the network sees is not smoothed by the browser's resampling."""
+    img = np.asarray(pixels)
+    img = img[0] if img.shape[0] == 1 else np.transpose(img, (1, 2, 0))
+    return np.repeat(np.repeat(img, scale, axis=0), scale, axis=1)
 
 
 @dataclass(frozen=True)
@@ -44,14 +143,12 @@ class Switches:
     clahe: bool = False
     gamma: bool = False
 
-    def removed(self, config: dict) -> tuple[str, ...]:
-        """The architecture parts the model has and the switches turn off."""
-        have = arch_parts(config)
+    def removed(self, have: dict[str, bool]) -> tuple[str, ...]:
+        """The architecture parts the model has (``core.models.available_parts``) and the switches turn off."""
         return tuple(p for p in ARCH_PARTS if have[p] and not getattr(self, p))
 
-    def overrides(self, config: dict) -> dict:
+    def overrides(self, have: dict[str, bool]) -> dict:
         """``create_model`` overrides that remove the switched-off architecture parts the model has."""
-        have = arch_parts(config)
         out: dict = {}
         for part, (_, remove) in ARCH_PARTS.items():
             if have[part] and not getattr(self, part):
@@ -91,46 +188,6 @@ def find_checkpoint(runs: Path, model: str, overrides: dict, compound_loss: bool
         if weights.is_file():
             found.append(weights)
     return max(found, key=lambda p: p.stat().st_mtime) if found else None
-
-
-def _part_class(part: str):
-    from torch import nn
-
-    from core.models.cbam import CBAM
-
-    return {"cbam": CBAM, "transformer": nn.TransformerEncoder}[part]
-
-
-def knockout(engine, parts: tuple[str, ...]):
-    """A copy of the engine's model with every module of ``parts`` bypassed (replaced by identity).
-
-    CBAM re-weights a feature map and the Transformer encoder maps tokens to tokens of the same shape, so
-    both can be bypassed while every other layer keeps its trained weights exactly (no renamed or reshaped
-    tensor). Returns ``(model, removed)``: the copy in eval mode and the names of the bypassed modules.
-    """
-    import copy
-
-    from torch import nn
-
-    model = copy.deepcopy(engine.model)
-    kinds = tuple(_part_class(p) for p in parts)
-    targets = [name for name, m in model.named_modules() if name and isinstance(m, kinds)]
-    for name in targets:
-        parent_name, _, child = name.rpartition(".")
-        parent = model.get_submodule(parent_name) if parent_name else model
-        setattr(parent, child, nn.Identity())
-    return model.eval(), targets
-
-
-def variant_table(variants: dict[str, object], class_names) -> list[dict]:
-    """Rows for the comparison table: per variant and face, label, confidence and every probability."""
-    rows = []
-    for name, result in variants.items():
-        for i, face in enumerate(result.faces):
-            row = {"variant": name, "face": i + 1, "label": face.label, "confidence": face.score}
-            row.update({c: float(p) for c, p in zip(class_names, face.probs, strict=True)})
-            rows.append(row)
-    return rows
 
 
 def ablation_reports(runs: Path, limit: int = 20) -> list[Path]:

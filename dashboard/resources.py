@@ -12,6 +12,7 @@ Nothing here imports torch or a model at import time: the first call does.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
@@ -126,12 +127,23 @@ def explain_bytes(data: bytes, name: str, settings: Settings, face: int):
 @st.cache_resource(max_entries=4, show_spinner="Building the ablated model…")
 def _variant(model: str, weights: str | None, device: str, parts: tuple[str, ...], checkpoint: str | None):
     from core.engine import InferenceEngine
-    from dashboard.ablation import knockout
+    from core.models import knock_out
 
     if checkpoint:
         return InferenceEngine(model, weights=checkpoint, device=device), f"retrained checkpoint {checkpoint}"
-    net, removed = knockout(_engine(model, weights, device), parts)
-    return InferenceEngine(net, device=device), f"knock-out: {', '.join(removed)} bypassed, other weights unchanged"
+    net = knock_out(_engine(model, weights, device).model, *parts)
+    return InferenceEngine(net, device=device), f"knock-out: {', '.join(parts)} bypassed, other weights unchanged"
+
+
+@st.cache_resource(max_entries=8, show_spinner="Loading a ladder rung…")
+def get_rung_engine(weights: str, parts: tuple[str, ...], device: str):
+    """A committed ladder rung (``dashboard.ablation.ladder_weights``), optionally with ``parts`` knocked out."""
+    from core.engine import InferenceEngine
+    from core.models import knock_out
+    from dashboard.ablation import rung_model
+
+    engine = InferenceEngine(rung_model(Path(weights)), weights=weights, device=device)
+    return InferenceEngine(knock_out(engine.model, *parts), device=device) if parts else engine
 
 
 def get_variant_engine(settings: Settings, parts: tuple[str, ...], checkpoint=None):

@@ -1,6 +1,9 @@
 """Run an ablation ladder over seeds and report it with the statistics it needs.
 
-    python -m training.ablate --seeds 0 1 2 --out runs/ablation                 # the five ladder_* presets
+    python -m training.ablate --ladder hafem_lite --seeds 0 1 2 --out runs/ablation_lite   # train, select on val
+    python -m training.ablate --ladder hafem_lite --seeds 0 1 2 --out runs/ablation_lite --private-test  # once
+    python -m training.ablate --render runs/ablation_lite/ablation.json --docs docs/ablation.md
+    python -m training.ablate --ladder papers --seeds 0 1 2 --out runs/ablation          # the five ladder_* presets
     python -m training.ablate --rungs default default+model_overrides.cbam=true \\
         --seeds 0 1 --limit 256 --epochs 2 --out /tmp/abl model_overrides.widths=[8,16,32,64]
 
@@ -9,11 +12,17 @@ apply to that rung only; trailing ``KEY=VALUE`` arguments apply to every rung. F
 runner calls :func:`training.trainer.fit`, rebuilds the best checkpoint and evaluates it on the val and test
 splits with :func:`training.evaluate.evaluate_model`, writing ``<out>/<rung>/seed<k>/{val,test}.json``.
 Runs whose results already exist are skipped, so an interrupted ladder is resumed by running the same
-command again (a half-trained run resumes from its last checkpoint).
+command again (a half-trained run resumes from its last checkpoint; no flag needed).
+
+Protocol: checkpoints are selected on ``val`` (FER2013 PublicTest) and only ``val`` is evaluated while training.
+``--private-test`` evaluates ``test`` (PrivateTest) once at the end; it trains nothing, and a rung without its
+checkpoint is an error naming the command that trains it.
 
 The report (``ablation.json`` + ``ablation.md``) gives, per rung and split, mean ± std over seeds with a
-95 % t-interval, and for each rung against the previous one: a paired t-test over seeds (Bonferroni-corrected
-over the ladder's comparisons), Cohen's d_z, and McNemar on the pooled per-image predictions.
+95 % t-interval and each seed's image-bootstrap CI, per-class F1, the training time and each run's command; and for
+each rung against the previous one and against the first (the trunk): a paired t-test over seeds (Bonferroni over
+the ladder's comparisons), Cohen's d_z, and McNemar per seed (images are independent within one seed's
+predictions; a pooled McNemar over seeds repeats each image and is kept only as a summary).
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ import argparse
 import datetime as dt
 import json
 import logging
+import os
 import re
 import shlex
 import sys
@@ -31,13 +41,30 @@ from pathlib import Path
 
 import numpy as np
 
+from core.models.weights import SHIPPED_DIR
 from training import stats as S
 from training.results import ResultsSchemaError, load_results, write_results
 
 log = logging.getLogger(__name__)
 
-DEFAULT_RUNGS = ("ladder_resnet50", "ladder_effnet_b5", "ladder_cbam", "ladder_transformer", "ladder_full")
+DEFAULT_LADDER = "papers"
 """The papers' ladder: ResNet-50 -> EfficientNet-B5 -> +CBAM -> +Transformer -> +compound loss."""
+HIGHLIGHT_CLASSES = ("disgust", "fear")
+"""The minority classes the papers say their label smoothing helps; the report shows their F1 first."""
+
+
+SHIPPED_LADDER = SHIPPED_DIR / "ladder"
+"""Where ``--export`` puts one seed's rung weights (fp16) and the ladder's ``ablation.json`` for the dashboard."""
+LADDER_COMMANDS = (
+    "python -m training.ablate --ladder hafem_lite --seeds 0 1 2 --out runs/ablation_lite",
+    "python -m training.ablate --export runs/ablation_lite --to core/models/weights/ladder",
+)
+"""The commands that produce the committed ladder: train and evaluate it, then export its rungs."""
+
+
+class MissingCheckpointError(FileNotFoundError):
+    """A rung that should be trained already has no checkpoint; the message names the command that trains it."""
+
 
 REPORT_METRICS = ("accuracy", "macro_f1", "weighted_f1", "roc_auc_macro", "ece")
 TEST_METRICS = ("accuracy", "macro_f1")
@@ -61,6 +88,35 @@ def rung_config(rung: str, seed: int, out: Path, overrides: list[str], limit: in
     return apply_overrides(cfg, [*overrides, *own, *extra])
 
 
+def train_command(rung: str, seed: int, out: Path, overrides: list[str], limit: int | None, epochs: int | None):
+    """The ``python -m training.train`` command that trains this (rung, seed) alone, exactly as the ladder does."""
+    preset, *own = rung.split("+")
+    args = ["python", "-m", "training.train", "--preset", preset, *overrides, *own, f"seed={seed}"]
+    args += [f"data.limit={limit}"] if limit else []
+    args += [f"epochs={epochs}"] if epochs else []
+    args += ["--out", str(out / rung_dir_name(rung) / f"seed{seed}")]
+    return " ".join(shlex.quote(a) for a in args)
+
+
+def check_models(cfgs) -> None:
+    """Build each distinct (model, overrides) once, so an unknown switch fails before any rung trains."""
+    from core.models import create_model
+    from training.config import ConfigError
+
+    seen = set()
+    for cfg in cfgs:
+        key = (cfg.model, json.dumps(cfg.model_overrides, sort_keys=True), cfg.data.num_classes)
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            create_model(cfg.model, num_classes=cfg.data.num_classes, **cfg.model_overrides)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(
+                f"rung {cfg.name!r}: {exc}; fix or drop the model_overrides.KEY=VALUE that sets it"
+            ) from None
+
+
 def run_one(
     rung: str,
     seed: int,
@@ -71,6 +127,8 @@ def run_one(
     command: str,
     fit_fn=None,
     data_cache=None,
+    train: bool = True,
+    train_cmd: str = "",
 ) -> dict:
     """Train one (rung, seed) unless done, then evaluate it on ``splits`` unless done; returns its record.
 
@@ -95,6 +153,11 @@ def run_one(
             "use another --out or delete that folder"
         )
     if record is None or not Path(record["best_weights"]).is_file():
+        if not train:
+            raise MissingCheckpointError(
+                f"rung {rung!r} seed {seed} has no trained checkpoint in {run_dir}: train the ladder first "
+                f"(the same command without --private-test), or this run alone with: {train_cmd}"
+            )
         if fit_fn is None:
             from training.trainer import fit as fit_fn
         resume = (run_dir / "last_state.pt").is_file()
@@ -111,11 +174,13 @@ def run_one(
             "best_val_macro_f1": float(result.best_val_macro_f1),
             "fit_s": round(time.perf_counter() - t0, 1),
             "resumed": resume,
+            "command": train_cmd,
             "config": config_to_dict(cfg),
         }
         record_path.write_text(json.dumps(record, indent=2))
     else:
         log.info("%s seed %d: trained already (%s)", rung, seed, record_path)
+    record["train_hours"] = train_hours(run_dir)
     model = None
     for split in splits:
         path = run_dir / f"{split}.json"
@@ -142,6 +207,22 @@ def run_one(
     return record
 
 
+def train_hours(run_dir: Path) -> float | None:
+    """Wall-clock hours the run's epochs took, summed from ``metrics.jsonl`` (counts every resumed piece once)."""
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.is_file():
+        return None
+    total = 0.0
+    for line in path.read_text().splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if rec.get("kind") == "epoch":
+            total += float(rec.get("time_s") or 0.0)
+    return round(total / 3600, 4)
+
+
 # --------------------------------------------------------------------------------------------- report
 def _correct_by_id(d: dict) -> dict[int, bool]:
     pr = d["predictions"]
@@ -158,26 +239,48 @@ def _nan_to_none(x):
     return x
 
 
+def comparison_pairs(rungs: list[str]) -> list[tuple[str, str]]:
+    """``(baseline, rung)`` pairs tested: each rung against the one before it, and against the first (the trunk)."""
+    pairs = list(zip(rungs, rungs[1:], strict=False))
+    return pairs + [(rungs[0], r) for r in rungs[2:]]
+
+
+def _per_class_f1(per_seed: dict, split: str) -> dict:
+    """Per-class F1 over seeds: ``{class: {mean, std, values}}`` from the results JSONs' ``per_class``."""
+    by_class: dict[str, list[float]] = {}
+    for s in sorted(per_seed):
+        for c in per_seed[s][split].get("per_class", []):
+            if c.get("f1") is not None:
+                by_class.setdefault(c["name"], []).append(c["f1"])
+    out = {}
+    for name, vals in by_class.items():
+        mean, sd, _, _ = S.t_interval(vals)
+        out[name] = {"mean": mean, "std": sd, "values": vals}
+    return out
+
+
 def aggregate(results: dict[str, dict[int, dict[str, dict]]], rungs: list[str], splits: tuple[str, ...]) -> dict:
-    """Summary statistics and rung-vs-previous tests from ``results[rung][seed][split]`` (results JSONs)."""
+    """Summary statistics and rung-vs-baseline tests from ``results[rung][seed][split]`` (results JSONs)."""
     summary = []
     for rung in rungs:
         per_seed = results.get(rung, {})
-        row = {"rung": rung, "seeds": sorted(per_seed), "splits": {}}
+        row = {"rung": rung, "seeds": sorted(per_seed), "splits": {}, "per_class_f1": {}}
         for split in splits:
             cell = {}
             for metric in REPORT_METRICS:
-                vals = [per_seed[s][split]["metrics"][metric]["value"] for s in sorted(per_seed)]
-                vals = [v for v in vals if v is not None]
+                ms = [per_seed[s][split]["metrics"][metric] for s in sorted(per_seed)]
+                vals = [m["value"] for m in ms if m["value"] is not None]
                 mean, sd, lo, hi = S.t_interval(vals)
-                cell[metric] = {"mean": mean, "std": sd, "ci_low": lo, "ci_high": hi, "values": vals}
+                boot = [[m.get("ci_low"), m.get("ci_high")] for m in ms]
+                cell[metric] = {"mean": mean, "std": sd, "ci_low": lo, "ci_high": hi, "values": vals, "bootstrap": boot}
             row["splits"][split] = cell
+            row["per_class_f1"][split] = _per_class_f1(per_seed, split)
         summary.append(row)
     comparisons = []
     for split in splits:
         for metric in TEST_METRICS:
             family = []
-            for prev, cur in zip(rungs, rungs[1:], strict=False):
+            for prev, cur in comparison_pairs(list(rungs)):
                 seeds = sorted(set(results.get(prev, {})) & set(results.get(cur, {})))
                 a = [results[cur][s][split]["metrics"][metric]["value"] for s in seeds]
                 b = [results[prev][s][split]["metrics"][metric]["value"] for s in seeds]
@@ -192,15 +295,18 @@ def aggregate(results: dict[str, dict[int, dict[str, dict]]], rungs: list[str], 
                     **t.to_dict(),
                 }
                 if metric == "accuracy":
-                    ca, cb = [], []
-                    for s in seeds:  # pool per-image correctness over seeds, images matched by id
+                    ca, cb, per_seed = [], [], []
+                    for s in seeds:  # per-image correctness, images matched by id
                         ra, rb = (
                             _correct_by_id(results[cur][s][split]),
                             _correct_by_id(results[prev][s][split]),
                         )
                         common = sorted(set(ra) & set(rb))
-                        ca += [ra[i] for i in common]
-                        cb += [rb[i] for i in common]
+                        sa, sb = [ra[i] for i in common], [rb[i] for i in common]
+                        per_seed.append({"seed": s, **S.mcnemar(sa, sb).to_dict()} if common else None)
+                        ca += sa
+                        cb += sb
+                    entry["mcnemar_per_seed"] = per_seed
                     entry["mcnemar_pooled"] = S.mcnemar(ca, cb).to_dict() if ca else None
                 family.append(entry)
             for entry, p_adj in zip(family, S.bonferroni([e["p_value"] for e in family]), strict=True):
@@ -226,53 +332,171 @@ def _p(x) -> str:
 def _compare_cells(f1: dict | None, acc: dict | None) -> str:
     if not f1 or not acc or f1["mean_diff"] is None:
         return "— | — | — | — | — | —"
-    mc = acc.get("mcnemar_pooled") or {}
     return (
         f"{100 * f1['mean_diff']:+.2f} | {_p(f1['p_bonferroni'])} | {_p(f1['cohens_dz'])} | "
-        f"{100 * acc['mean_diff']:+.2f} | {_p(acc['p_bonferroni'])} | "
-        f"{_p(mc.get('p_value'))} {mc.get('method', '')}"
+        f"{100 * acc['mean_diff']:+.2f} | {_p(acc['p_bonferroni'])} | {_mcnemar_cell(acc)}"
     )
 
 
+def _pct(x, digits: int = 2) -> str:
+    return "n/a" if x is None else f"{100 * x:.{digits}f}"
+
+
+def _mcnemar_cell(acc: dict | None) -> str:
+    if not acc:
+        return "—"
+    per_seed = [m for m in acc.get("mcnemar_per_seed") or [] if m]
+    if per_seed:
+        return ", ".join(_p(m["p_value"]) for m in per_seed)
+    return _p((acc.get("mcnemar_pooled") or {}).get("p_value")) + " (pooled)"
+
+
 def markdown(report: dict) -> str:
-    """The ablation table as markdown: one table per split, metrics in percent."""
+    """The ablation report as markdown: scores per split, tests, per-class F1, per-seed CIs, runs and cost."""
     meta = report["meta"]
     lines = [
         "# Ablation",
         "",
-        f"Seeds {meta['seeds']}; training limit {meta['limit']}; evaluation limit {meta['eval_limit']}; "
-        f"epochs {meta['epochs']}; overrides {meta['overrides']}.",
+        f"Generated from `ablation.json` by `python -m training.ablate --render`; do not edit by hand. Seeds "
+        f"{meta['seeds']}; training limit {meta['limit']}; evaluation limit {meta['eval_limit']}; epochs "
+        f"{meta['epochs']}; overrides {meta['overrides']}.",
         f"Command: `{meta['command']}`  ",
         f"Code: {meta['git_commit']}; date {meta['date']}.",
         "",
         "Cells: mean ± std over seeds [95 % t-interval], in percent. Δ, p_adj and d_z compare each rung "
         "with the one above it on the same seeds: paired t-test over seeds, Bonferroni-corrected over the "
-        "ladder's comparisons; d_z = mean difference / std of the differences. McNemar: per-image "
-        "correctness pooled over seeds.",
+        "ladder's comparisons; d_z = mean difference / std of the differences. McNemar: one p per seed (the "
+        "images of one split are independent; pooling seeds would count each image several times).",
     ]
-    comp = {(c["rung"], c["split"], c["metric"]): c for c in report["comparisons"]}
+    comp = {(c["rung"], c["vs"], c["split"], c["metric"]): c for c in report["comparisons"]}
+    prev = {r["rung"]: p["rung"] for p, r in zip(report["summary"], report["summary"][1:], strict=False)}
     head = "| rung | accuracy | macro-F1 | ECE | Δ F1 | p_adj F1 | d_z F1 | Δ acc | p_adj acc | McNemar p |"
     for split in meta["splits"]:
         lines += ["", f"## {split}", "", head, "|---" * 10 + "|"]
         for row in report["summary"]:
             cell = row["splits"][split]
-            key = (row["rung"], split)
+            key = (row["rung"], prev.get(row["rung"]), split)
             scores = f"{_pm(cell['accuracy'])} | {_pm(cell['macro_f1'])} | {_pm(cell['ece'])}"
             tests = _compare_cells(comp.get((*key, "macro_f1")), comp.get((*key, "accuracy")))
             lines.append(f"| `{row['rung']}` | {scores} | {tests} |")
+        first = report["summary"][0]["rung"] if report["summary"] else None
+        vs_first = [r["rung"] for r in report["summary"][2:] if (r["rung"], first, split, "macro_f1") in comp]
+        if vs_first:
+            lines += ["", f"Against the first rung (`{first}`), same tests and corrections:", "", head]
+            lines.append("|---" * 10 + "|")
+            for rung in vs_first:
+                key = (rung, first, split)
+                tests = _compare_cells(comp.get((*key, "macro_f1")), comp.get((*key, "accuracy")))
+                lines.append(f"| `{rung}` | | | | {tests} |")
+        per_class = {r["rung"]: (r.get("per_class_f1") or {}).get(split) or {} for r in report["summary"]}
+        names = list(next((pc for pc in per_class.values() if pc), {}))
+        if names:
+            ordered = [n for n in HIGHLIGHT_CLASSES if n in names] + [n for n in names if n not in HIGHLIGHT_CLASSES]
+            lines += [
+                "",
+                f"Per-class F1 on {split} (mean ± std over seeds, percent; **disgust** and **fear** first: the "
+                "minority classes the papers' label smoothing is said to help):",
+                "",
+                "| rung | " + " | ".join(f"**{n}**" if n in HIGHLIGHT_CLASSES else n for n in ordered) + " |",
+                "|---" * (len(ordered) + 1) + "|",
+            ]
+            for rung, pc in per_class.items():
+                cells = [
+                    "n/a" if n not in pc else f"{_pct(pc[n]['mean'], 1)} ± {_pct(pc[n]['std'], 1)}" for n in ordered
+                ]
+                lines.append(f"| `{rung}` | " + " | ".join(cells) + " |")
+        boot_rows = []
+        for row in report["summary"]:
+            acc, f1 = row["splits"][split]["accuracy"], row["splits"][split]["macro_f1"]
+            for seed, (a, ab, f, fb) in enumerate(
+                zip(acc["values"], acc.get("bootstrap") or [], f1["values"], f1.get("bootstrap") or [], strict=False)
+            ):
+                s = row["seeds"][seed] if seed < len(row["seeds"]) else seed
+                boot_rows.append(
+                    f"| `{row['rung']}` | {s} | {_pct(a)} [{_pct(ab[0])}, {_pct(ab[1])}] | "
+                    f"{_pct(f)} [{_pct(fb[0])}, {_pct(fb[1])}] |"
+                )
+        if boot_rows:
+            lines += [
+                "",
+                f"Each seed on {split} with its 95 % bootstrap CI over images:",
+                "",
+                "| rung | seed | accuracy [CI] | macro-F1 [CI] |",
+                "|---" * 4 + "|",
+                *boot_rows,
+            ]
     runs = report.get("runs", [])
     if runs:
+        hours = [r.get("train_hours") for r in runs]
+        total = sum(h for h in hours if h)
         lines += [
             "",
             "## Runs",
             "",
-            "| rung | seed | best epoch | best val macro-F1 | fit s |",
-            "|---" * 5 + "|",
+            f"Training time: {total:.2f} wall-clock hours in all on {meta.get('cpu_count', '?')} CPU cores "
+            "(sum of the epochs' times in each run's metrics.jsonl). Each command trains that run alone.",
+            "",
+            "| rung | seed | best epoch | best val macro-F1 | train hours | command |",
+            "|---" * 6 + "|",
         ]
         for r in runs:
             f1 = 100 * r["best_val_macro_f1"]
-            lines.append(f"| `{r['rung']}` | {r['seed']} | {r['best_epoch']} | {f1:.2f} | {r['fit_s']} |")
+            h = r.get("train_hours")
+            lines.append(
+                f"| `{r['rung']}` | {r['seed']} | {r['best_epoch']} | {f1:.2f} | {'n/a' if h is None else h} | "
+                f"`{r.get('command', '')}` |"
+            )
     return "\n".join(lines) + "\n"
+
+
+def render(report_path: str | Path, docs: str | Path) -> Path:
+    """Write the markdown of an ``ablation.json`` to ``docs`` (e.g. docs/ablation.md)."""
+    report = json.loads(Path(report_path).read_text(encoding="utf-8"))
+    docs = Path(docs)
+    docs.parent.mkdir(parents=True, exist_ok=True)
+    docs.write_text(markdown(report))
+    return docs
+
+
+def export_rungs(out: str | Path, dest: str | Path = SHIPPED_LADDER, seed: int | None = None) -> list[Path]:
+    """Copy one seed's best weights of every rung (as fp16, ``<rung>.safetensors`` + sidecar) and the report.
+
+    The dashboard shows these "retrained rungs" on a fresh clone; fp16 halves their size in the repo's weights
+    budget and the engine casts them back to fp32 on load. ``seed`` defaults to the report's first seed.
+    """
+    import torch
+    from safetensors.torch import save_file
+
+    from core.models.weights import atomic_write, read_meta, read_state_dict
+
+    out, dest = Path(out), Path(dest)
+    report_path = out / "ablation.json"
+    if not report_path.is_file():
+        raise FileNotFoundError(f"no ablation.json in {out}: run the ladder first ({LADDER_COMMANDS[0]})")
+    report = json.loads(report_path.read_text())
+    seed = report["meta"]["seeds"][0] if seed is None else seed
+    runs = [r for r in report["runs"] if r["seed"] == seed]
+    if not runs:
+        raise ValueError(f"seed {seed} is not in {report_path}; it has seeds {report['meta']['seeds']}")
+    dest.mkdir(parents=True, exist_ok=True)
+    written = []
+    for run in runs:
+        weights = Path(run["best_weights"])
+        if not weights.is_file():
+            raise MissingCheckpointError(
+                f"rung {run['rung']!r} seed {seed}: {weights} is missing; train it with: {run.get('command')}"
+            )
+        state = {
+            k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in read_state_dict(weights).items()
+        }
+        target = dest / f"{rung_dir_name(run['rung'])}.safetensors"
+        atomic_write(target, lambda tmp, st=state: save_file(st, tmp))
+        meta = {**read_meta(weights), "ablation": {"rung": run["rung"], "seed": seed, "dtype": str(torch.float16)}}
+        text = json.dumps(meta, indent=2, sort_keys=True, default=str)
+        atomic_write(target.with_suffix(".json"), lambda tmp, t=text: Path(tmp).write_text(t))
+        written.append(target)
+    (dest / "ablation.json").write_text(report_path.read_text())
+    return written
 
 
 def _git_commit() -> str | None:
@@ -289,15 +513,17 @@ def run_ablation(
     limit: int | None = None,
     epochs: int | None = None,
     eval_limit: int | None = None,
-    splits: tuple[str, ...] = ("val", "test"),
+    splits: tuple[str, ...] = ("val",),
     bootstrap: int = 1000,
     command: str | None = None,
     fit_fn=None,
+    train: bool = True,
 ) -> dict:
     """Train and evaluate every (rung, seed), then write ``ablation.json`` and ``ablation.md`` under ``out``.
 
     ``limit`` slices the training data (``data.limit``); ``eval_limit`` the evaluated splits (default: the
-    same as ``limit``, so a tiny run stays tiny). Returns the report dict.
+    same as ``limit``, so a tiny run stays tiny). ``train=False`` only evaluates (the PrivateTest pass) and raises
+    :class:`MissingCheckpointError` for a run that has no checkpoint. Returns the report dict.
     """
     if len(set(rungs)) != len(rungs):
         raise ValueError(f"rungs must be distinct, got {rungs}")
@@ -308,6 +534,7 @@ def run_ablation(
     eval_limit = limit if eval_limit is None else eval_limit
     # Validate every config before training anything: a typo in rung 5 should not cost rungs 1-4.
     cfgs = {(r, s): rung_config(r, s, out, list(overrides), limit, epochs) for r in rungs for s in seeds}
+    check_models(cfgs.values())
     from training.datasets import load_split
 
     facesets: dict = {}
@@ -322,7 +549,10 @@ def run_ablation(
         for seed in seeds:
             log.info("ablation: %s seed %d", rung, seed)
             cfg = cfgs[rung, seed]
-            runs.append(run_one(rung, seed, cfg, splits, eval_limit, bootstrap, command or "", fit_fn, data_cache))
+            cmd = train_command(rung, seed, out, list(overrides), limit, epochs)
+            runs.append(
+                run_one(rung, seed, cfg, splits, eval_limit, bootstrap, command or "", fit_fn, data_cache, train, cmd)
+            )
             run_dir = Path(cfg.out_dir)
             results.setdefault(rung, {})[seed] = {s: load_results(run_dir / f"{s}.json") for s in splits}
     report = {
@@ -338,6 +568,7 @@ def run_ablation(
             "command": command,
             "git_commit": _git_commit(),
             "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "cpu_count": os.cpu_count(),
         },
         "runs": runs,
         **aggregate(results, list(rungs), tuple(splits)),
@@ -349,44 +580,75 @@ def run_ablation(
 
 def main(argv: list[str] | None = None) -> int:
     from core.models import WeightsError
-    from training.config import ConfigError
+    from training.config import LADDERS, ConfigError
     from training.datasets import DatasetError
 
     argv = list(sys.argv[1:] if argv is None else argv)
     ap = argparse.ArgumentParser(
         prog="python -m training.ablate",
         description="Train and evaluate an ablation ladder over seeds; write ablation.json and ablation.md. "
-        "Re-running the same command skips finished runs.",
+        "Re-running the same command skips finished runs and resumes a half-trained one.",
     )
     ap.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides for every rung")
-    ap.add_argument(
-        "--rungs",
-        nargs="+",
-        default=list(DEFAULT_RUNGS),
-        help="presets in ladder order, each optionally PRESET+KEY=VALUE+... (default: the ladder_* presets)",
-    )
+    which = ap.add_mutually_exclusive_group()
+    which.add_argument("--ladder", help=f"a named ladder: {', '.join(LADDERS)} (default: {DEFAULT_LADDER})")
+    which.add_argument("--rungs", nargs="+", help="presets in ladder order, each optionally PRESET+KEY=VALUE+...")
+    which.add_argument("--render", metavar="ABLATION_JSON", help="only write the markdown of this report to --docs")
+    which.add_argument("--export", metavar="OUT", help="copy one seed's rung weights (fp16) and the report to --to")
+    ap.add_argument("--docs", help="with --render: the markdown file to write (e.g. docs/ablation.md)")
+    ap.add_argument("--to", default=str(SHIPPED_LADDER), help="with --export: destination folder")
+    ap.add_argument("--export-seed", type=int, help="with --export: the seed to export (default: the first)")
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--out", default="runs/ablation")
     ap.add_argument("--limit", type=int, help="training rows per split (tiny mode)")
     ap.add_argument("--eval-limit", type=int, help="evaluated rows per split (default: --limit)")
     ap.add_argument("--epochs", type=int, help="override every rung's epochs")
-    ap.add_argument("--splits", nargs="+", default=["val", "test"])
+    ap.add_argument(
+        "--private-test",
+        action="store_true",
+        help="also evaluate the test split (FER2013 PrivateTest), once, at the end; trains nothing",
+    )
     ap.add_argument("--bootstrap", type=int, default=1000)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.render:
+        if not args.docs:
+            ap.error("--render needs --docs FILE.md")
+        try:
+            path = render(args.render, args.docs)
+        except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
+            print(f"error: {args.render} is not an ablation.json of training.ablate ({exc})", file=sys.stderr)
+            return 2
+        print(f"wrote {path}")
+        return 0
+    if args.export:
+        try:
+            paths = export_rungs(args.export, args.to, args.export_seed)
+        except (OSError, ValueError, KeyError) as exc:
+            print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return 2
+        print(f"wrote {len(paths)} rung weights and ablation.json to {args.to}")
+        return 0
+    ladder = args.ladder or (None if args.rungs else DEFAULT_LADDER)
+    if ladder is not None and ladder not in LADDERS:
+        print(f"error: unknown ladder {ladder!r}; choose one of {sorted(LADDERS)}", file=sys.stderr)
+        return 2
+    rungs = list(LADDERS[ladder]) if ladder else args.rungs
     command = " ".join(shlex.quote(a) for a in ["python", "-m", "training.ablate", *argv])
+    splits = ("val", "test") if args.private_test else ("val",)
     try:
         report = run_ablation(
-            args.rungs,
+            rungs,
             args.seeds,
             args.out,
             args.overrides,
             args.limit,
             args.epochs,
             args.eval_limit,
-            tuple(args.splits),
+            splits,
             args.bootstrap,
             command,
+            train=not args.private_test,
         )
     except (ConfigError, DatasetError, WeightsError, ValueError, FileNotFoundError) as exc:
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)

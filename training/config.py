@@ -348,6 +348,64 @@ def ladder_full() -> TrainConfig:
     return _paper("ladder_full", "hafem", loss=LossConfig(name="compound"))
 
 
+# The papers' ladder at CPU scale, hafem_lite: trunk (CE) -> +CBAM -> +Transformer -> +compound loss. Every rung
+# starts from the same trained FerNet-S trunk (default_fer2013) and trains on the same schedule; one thing changes
+# per rung. ``python -m training.ablate --ladder hafem_lite`` runs them in this order.
+LITE_WARM_START = "core/models/weights/default_fer2013.safetensors"
+LITE_STEPS_PER_EPOCH = 449
+"""Optimiser steps of one FER2013 Training epoch at batch 64 (28,709 images); sizes the center-loss ramp."""
+
+
+def _lite(name: str, model_overrides: dict, loss: LossConfig) -> TrainConfig:
+    return TrainConfig(
+        name=name,
+        model="hafem_lite",
+        model_overrides=model_overrides,
+        init_weights=LITE_WARM_START,
+        data=DataConfig(dataset="fer2013", num_classes=7),
+        augment=AugmentConfig(mixup=0.0),
+        loss=loss,
+        optim=OptimConfig(lr=5e-4, warmup_epochs=0.5, layer_decay=1.0),
+        epochs=6,
+        batch_size=64,
+        patience=0,
+        out_dir=f"runs/{name}",
+        channels_last=True,
+    )
+
+
+@register_preset
+def lite_trunk() -> TrainConfig:
+    """Rung 1: the FerNet-S trunk alone (hafem_lite with CBAM and Transformer off), plain CE."""
+    return _lite("lite_trunk", {"cbam": False, "transformer": False}, LossConfig(name="ce"))
+
+
+@register_preset
+def lite_cbam() -> TrainConfig:
+    """Rung 2: + CBAM after the last two stages, plain CE."""
+    return _lite("lite_cbam", {"cbam": True, "transformer": False}, LossConfig(name="ce"))
+
+
+@register_preset
+def lite_transformer() -> TrainConfig:
+    """Rung 3: + the d_model-256 Transformer encoder over the 6x6 tokens, plain CE."""
+    return _lite("lite_transformer", {"cbam": True, "transformer": True}, LossConfig(name="ce"))
+
+
+@register_preset
+def lite_compound() -> TrainConfig:
+    """Rung 4: + the papers' compound loss, literal 0.60/0.25/0.15, center weight ramped over two epochs."""
+    loss = LossConfig(name="compound", center_ramp_steps=2 * LITE_STEPS_PER_EPOCH)
+    return _lite("lite_compound", {"cbam": True, "transformer": True}, loss)
+
+
+LADDERS: dict[str, tuple[str, ...]] = {
+    "hafem_lite": ("lite_trunk", "lite_cbam", "lite_transformer", "lite_compound"),
+    "papers": ("ladder_resnet50", "ladder_effnet_b5", "ladder_cbam", "ladder_transformer", "ladder_full"),
+}
+"""Named ladders: presets in rung order (``training.ablate --ladder NAME``)."""
+
+
 # ----------------------------------------------------------------------------------- dict round trip
 
 _NESTED = {"data": DataConfig, "augment": AugmentConfig, "loss": LossConfig, "optim": OptimConfig}

@@ -14,8 +14,9 @@ Search space (each group switchable with ``--params``):
 
 * ``lr``: ``optim.lr`` log-uniform in [1e-4, 3e-3];
 * ``wd``: ``optim.weight_decay`` log-uniform in [1e-6, 1e-2];
-* ``loss``: compound loss: ``loss.w_center`` in [0, 0.5] and ``loss.w_dls`` in [0, 0.3], ``loss.w_ce`` = the
-  rest (the weights sum to 1 like the paper's 0.60/0.25/0.15); plain CE: ``loss.label_smoothing`` in
+* ``loss``: compound loss: ``loss.w_center`` (lambda_center) log-uniform in [1e-3, 0.5], since its useful values
+  span decades, and ``loss.w_dls`` in [0, 0.3]; ``loss.w_ce`` = the rest, at least 0.2 (the weights sum to 1 like
+  the paper's 0.60/0.25/0.15); plain CE: ``loss.label_smoothing`` in
   [0, 0.2]; DLS: ``loss.smoothing`` in [0, 0.3]; weighted CE has nothing to tune;
 * ``dropout``: every float field of the model's config whose name contains ``drop``, in [0, 0.5] (none if
   the model has no dropout);
@@ -38,6 +39,8 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 PARAM_GROUPS = ("lr", "wd", "loss", "dropout", "augment")
+CENTER_LOW = 1e-3
+"""Smallest lambda_center searched: a log scale cannot reach 0, and below this the term is numerically off."""
 
 
 @dataclass(frozen=True)
@@ -62,7 +65,7 @@ def search_space(cfg, groups: tuple[str, ...] = PARAM_GROUPS) -> list[Dim]:
         dims.append(Dim("optim.weight_decay", 1e-6, 1e-2, log=True))
     if "loss" in groups:
         dims += {
-            "compound": [Dim("loss.w_center", 0.0, 0.5), Dim("loss.w_dls", 0.0, 0.3)],
+            "compound": [Dim("loss.w_center", CENTER_LOW, 0.5, log=True), Dim("loss.w_dls", 0.0, 0.3)],
             "ce": [Dim("loss.label_smoothing", 0.0, 0.2)],
             "dls": [Dim("loss.smoothing", 0.0, 0.3)],
         }.get(cfg.loss.name, [])

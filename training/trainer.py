@@ -156,7 +156,11 @@ def amp_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
 
 
 class _TrainStep(nn.Module):
-    """``forward`` returns ``(logits, embedding)``, so DDP (which wraps ``forward`` only) sees the train pass."""
+    """``forward`` returns ``(logits, embedding)``, so DDP (which wraps ``forward`` only) sees the train pass.
+
+    The embedding is ``forward_train``'s: the pooled features *before* the classifier's dropout, which is what the
+    center loss must see (after inverted dropout it would also penalise ``||x||^2``).
+    """
 
     def __init__(self, model: nn.Module, with_embedding: bool) -> None:
         super().__init__()

@@ -3,9 +3,12 @@
 A model is an ``nn.Module`` subclass of :class:`FERModel`:
 
 * ``forward_features(x)`` -> the last spatial feature map ``(N, C, h, w)`` (or tokens for transformer heads);
-* ``forward_head(feats, pre_logits=False)`` -> logits, or the pooled embedding when ``pre_logits=True``;
+* ``forward_head(feats, pre_logits=False)`` -> logits, or the embedding the classifier sees when ``pre_logits``
+  (after the classifier's dropout, as in timm);
 * ``forward(x)`` = ``forward_head(forward_features(x))``;
-* ``forward_train(x)`` -> ``(logits, embedding)``: what the center loss needs, in one pass;
+* ``forward_train(x)`` -> ``(logits, embedding)`` in one pass, the embedding taken *before* the classifier's
+  dropout: what the center loss needs (under inverted dropout a post-dropout embedding adds a pure ``||x||^2``
+  penalty to it);
 * ``cam_target_layers()`` and ``cam_reshape_transform``: what Grad-CAM hooks, and how tokens become a grid;
 * ``layer_groups()``: parameters from input to output, for layer-wise learning-rate decay;
 * ``spec``: a frozen :class:`ModelSpec` with input size, channels and normalisation, saved beside weights.
@@ -81,11 +84,19 @@ def tokens_to_grid(tokens: torch.Tensor) -> torch.Tensor:
 
 
 class FERModel(nn.Module):
-    """Base class: subclasses set ``spec``, ``embed_dim`` and ``head`` and implement ``forward_features``."""
+    """Base class: subclasses set ``spec``, ``embed_dim``, ``head`` (and ``drop``) and implement
+    ``forward_features``."""
 
     spec: ModelSpec
     embed_dim: int
     head: nn.Module
+    drop: nn.Module
+    """Dropout before the classifier (identity unless a subclass sets one)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.drop = nn.Identity()
+
     cam_reshape_transform: Callable[[torch.Tensor], torch.Tensor] | None = None
 
     @property
@@ -99,9 +110,13 @@ class FERModel(nn.Module):
         """Global average pooling of a feature map ``(N, C, h, w)`` or of tokens ``(N, L, D)``."""
         return feats.mean(dim=(2, 3)) if feats.ndim == 4 else feats.mean(dim=1)
 
-    def pre_logits(self, pooled: torch.Tensor) -> torch.Tensor:
-        """Map the pooled features to the embedding that the classifier (and the center loss) see."""
+    def embed(self, pooled: torch.Tensor) -> torch.Tensor:
+        """Map the pooled features to the embedding (identity unless the model has a dense neck); no dropout."""
         return pooled
+
+    def pre_logits(self, pooled: torch.Tensor) -> torch.Tensor:
+        """The classifier's input: the embedding after the classifier's dropout."""
+        return self.drop(self.embed(pooled))
 
     def forward_head(self, feats: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         emb = self.pre_logits(self.pool(feats))
@@ -111,9 +126,12 @@ class FERModel(nn.Module):
         return self.forward_head(self.forward_features(x))
 
     def forward_train(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits and embedding in one pass (compound loss = CE on logits + center loss on embedding)."""
-        emb = self.forward_head(self.forward_features(x), pre_logits=True)
-        return self.head(emb), emb
+        """Logits and the pre-dropout embedding in one pass (CE on the logits, center loss on the embedding).
+
+        The logits are exactly ``forward``'s (same dropout draw); only the returned embedding skips the dropout.
+        """
+        emb = self.embed(self.pool(self.forward_features(x)))
+        return self.head(self.drop(emb)), emb
 
     def get_classifier(self) -> nn.Module:
         return self.head

@@ -44,9 +44,6 @@ class TimmBaseline(FERModel):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.trunk(x)
 
-    def pre_logits(self, pooled: torch.Tensor) -> torch.Tensor:
-        return self.drop(pooled)
-
     def cam_target_layers(self) -> list[nn.Module]:
         return [self.trunk.last_spatial_module()]
 

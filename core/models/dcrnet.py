@@ -61,6 +61,7 @@ class Dcrnet(FERModel):
             dense += [nn.Linear(width, units), nn.ReLU(inplace=True), nn.Dropout(cfg.dense_dropout)]
             width = units
         self.dense = nn.Sequential(*dense)
+        self.drop = self.dense[-1] if dense else nn.Identity()
         self.embed_dim = width
         self.head = nn.Linear(width, num_classes)
         self.spec = ModelSpec(
@@ -75,8 +76,9 @@ class Dcrnet(FERModel):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.cbam_out(self.residual(self.conv2(self.conv1(self.trunk(x)))))
 
-    def pre_logits(self, pooled: torch.Tensor) -> torch.Tensor:
-        return self.dense(pooled)
+    def embed(self, pooled: torch.Tensor) -> torch.Tensor:
+        """The dense stack up to its last dropout (which is ``drop``, before the classifier)."""
+        return self.dense[:-1](pooled) if len(self.dense) else pooled
 
     def regularization_loss(self) -> torch.Tensor:
         """The paper's L2 (1e-3) on the dense head's weights, as an explicit loss term (Keras-style)."""

@@ -69,9 +69,6 @@ class FerNet(FERModel):
         x = self.stages(self.stem(x))
         return self.cbam(x) if self.cbam is not None else x
 
-    def pre_logits(self, pooled: torch.Tensor) -> torch.Tensor:
-        return self.drop(pooled)
-
     def cam_target_layers(self) -> list[nn.Module]:
         return [self.cbam if self.cbam is not None else self.stages[-1]]
 

@@ -90,7 +90,6 @@ def load_weights(model: nn.Module, path: str | Path, strict: bool = True) -> Non
     model.load_state_dict(state, strict=strict)
 
 
-
 def warm_start(model: nn.Module, path: str | Path) -> dict[str, list[str]]:
     """Fine-tuning init: load every key of ``path`` that fits ``model``, widening the classifier where it grew.
 

@@ -190,3 +190,42 @@ def test_pickle_checkpoint_is_refused_and_never_runs(tmp_path: Path):
     with pytest.raises(WeightsError, match="could not be loaded safely"):
         create_model("default", weights=path)
     assert not canary.exists()
+
+
+def test_hafem_lite_warm_starts_every_trunk_tensor_from_the_default_weights():
+    from safetensors.torch import load_file
+
+    from core.models.weights import SHIPPED_DIR, warm_start
+
+    path = SHIPPED_DIR / "default_fer2013.safetensors"
+    if not path.is_file():
+        pytest.skip("no shipped default_fer2013 weights")
+    torch.manual_seed(0)
+    model = create_model("hafem_lite")
+    fresh_before = {k: v.clone() for k, v in model.state_dict().items()}
+    started = warm_start(model, path)
+    own, file = model.state_dict(), load_file(str(path))
+    assert set(file) <= set(own) and any(k.startswith("stages.") for k in file)
+    for k, v in file.items():
+        assert torch.equal(own[k], v), k  # every trunk (and head) tensor is the file's
+    new = set(own) - set(file)
+    assert new == set(started["fresh"])
+    assert {k.split(".")[0] for k in new} == {"cbams", "pos_embed", "encoder", "norm"}
+    for k in new:
+        assert torch.equal(own[k], fresh_before[k]), k  # the new parts keep their init
+
+
+def test_hafem_lite_rungs_are_one_family():
+    trunk = create_model("hafem_lite", cbam=False, transformer=False)
+    cbam = create_model("hafem_lite", transformer=False)
+    full = create_model("hafem_lite")
+    assert set(trunk.state_dict()) == set(create_model("default").state_dict())  # the trunk rung is FerNet-S
+    assert n_params(cbam) - n_params(trunk) == cbam_param_count(128) + cbam_param_count(256)
+    d, ff, tokens = 256, 1024, 36
+    per_layer = (3 * d * d + 3 * d) + (d * d + d) + (d * ff + ff) + (ff * d + d) + 4 * d
+    assert n_params(full) - n_params(cbam) == tokens * d + per_layer + 2 * d  # no projection: widths end at 256
+    assert full.cam_reshape_transform is tokens_to_grid and trunk.cam_reshape_transform is None
+    with pytest.raises(ValueError, match="cbam_stages"):
+        create_model("hafem_lite", cbam_stages=(5,))
+    with pytest.raises(ValueError, match="built for 48px"):
+        full(torch.randn(1, 1, 64, 64))

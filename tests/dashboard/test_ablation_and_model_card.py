@@ -12,19 +12,75 @@ import torch
 
 from dashboard import ablation, model_card
 
+PROB_COLS = slice(4, 11)  # variant, face, label, confidence, then the seven class probabilities
 
-def test_ablation_page_compares_full_and_ablated_on_the_sample(dashboard_env, open_page) -> None:
+
+def test_ablation_page_compares_full_and_ablated_on_the_sample(dashboard_env, open_page, monkeypatch, tmp_path):
+    from training import ablate as A
+
+    monkeypatch.setattr(A, "SHIPPED_LADDER", tmp_path / "no_ladder")  # a fresh clone without the ladder's rungs
     at = open_page("ablation")
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert at.toggle(key="abl_cbam_default").disabled and at.toggle(key="abl_tr_default").disabled  # FerNet has neither
+    from core.models.weights import shipped_weights
+
+    loss = ablation.trained_loss(shipped_weights("default"))
+    assert at.toggle(key="abl_loss_default").value == (loss == "compound")  # starts at how the weights were trained
     table = at.dataframe[0].value
     assert list(table["variant"]) == ["full", "ablated"]
-    assert np.allclose(table.iloc[0, 4:].astype(float), table.iloc[1, 4:].astype(float))  # nothing switched off yet
+    assert np.allclose(table.iloc[0, PROB_COLS].astype(float), table.iloc[1, PROB_COLS].astype(float))
+    assert (table["Δ p(reference label)"] == 0).all()
     at.toggle(key="abl_clahe_default").set_value(True).run()
     assert not at.exception and not at.error
     table = at.dataframe[0].value
-    assert not np.allclose(table.iloc[0, 4:].astype(float), table.iloc[1, 4:].astype(float))  # CLAHE changed the input
-    assert any("No `ablation.json`" in i.value for i in at.info)
+    probs = table.iloc[:, PROB_COLS].astype(float).to_numpy()
+    assert not np.allclose(probs[0], probs[1])  # CLAHE changed the input
+    assert np.allclose(probs, np.round(probs, 3))  # rounded for reading
+    k = int(probs[0].argmax())
+    assert table["Δ p(reference label)"].iloc[1] == pytest.approx(round(probs[1, k] - probs[0, k], 3), abs=1.5e-3)
+    shown = [i.value for i in at.info]
+    assert any("python -m training.ablate --ladder hafem_lite" in v and "--export" in v for v in shown)
+    assert any(c.startswith("what the model sees") for img in at.image for c in img.captions)
+
+
+def _fake_ladder(folder: Path) -> None:
+    """Four hafem_lite rungs (random init, distinct seeds) with the sidecars training.ablate --export writes."""
+    from core.models import create_model, save_weights
+
+    folder.mkdir(parents=True)
+    for i, (rung, over, loss) in enumerate(
+        [
+            ("lite_trunk", {"cbam": False, "transformer": False}, "ce"),
+            ("lite_cbam", {"cbam": True, "transformer": False}, "ce"),
+            ("lite_transformer", {"cbam": True, "transformer": True}, "ce"),
+            ("lite_compound", {"cbam": True, "transformer": True}, "compound"),
+        ]
+    ):
+        torch.manual_seed(i)
+        model = create_model("hafem_lite", **over)
+        meta = {"config": {"model": "hafem_lite", "model_overrides": over, "loss": {"name": loss}}}
+        save_weights(model.half(), folder / f"{rung}.safetensors", meta)
+
+
+def test_ablation_page_shows_knock_outs_beside_retrained_rungs(dashboard_env, open_page, monkeypatch, tmp_path):
+    from training import ablate as A
+
+    _fake_ladder(tmp_path / "ladder")
+    monkeypatch.setattr(A, "SHIPPED_LADDER", tmp_path / "ladder")
+    at = open_page("ablation")
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    parts = [m.value for m in at.markdown if m.value.startswith("**")]
+    assert parts == ["**CBAM**", "**Transformer**", "**Compound loss (a loss cannot be knocked out)**"]
+    cbam = at.dataframe[1].value
+    assert list(cbam["variant"]) == [
+        "lite_cbam (with CBAM)",
+        "lite_cbam, CBAM knocked out",
+        "lite_trunk (retrained without)",
+    ]
+    probs = cbam.iloc[:, PROB_COLS].astype(float).to_numpy()
+    assert not np.allclose(probs[0], probs[1]) and not np.allclose(probs[1], probs[2])
+    assert len(at.dataframe[3].value) == 2  # compound loss: with / retrained without
+    assert not any("not in" in i.value for i in at.info)
 
 
 def test_ablation_report_from_training_is_rendered(dashboard_env, open_page) -> None:
@@ -41,30 +97,25 @@ def test_ablation_report_from_training_is_rendered(dashboard_env, open_page) -> 
     assert any("| `default` | 50.00 |" in m.value for m in at.markdown)
 
 
-def test_knockout_bypasses_cbam_and_keeps_every_other_weight() -> None:
-    from core.engine import InferenceEngine
-    from core.models import create_model
-
-    torch.manual_seed(0)
-    engine = InferenceEngine(create_model("default", cbam=True), device="cpu")
-    model, removed = ablation.knockout(engine, ("cbam",))
-    assert removed == ["cbam"]
-    assert not any(type(m).__name__ == "CBAM" for m in model.modules())
-    kept = model.state_dict()
-    for k, v in engine.model.state_dict().items():
-        if not k.startswith("cbam."):
-            assert torch.equal(kept[k], v)
-    x = torch.randn(2, 1, 48, 48)
-    with torch.no_grad():
-        assert not torch.allclose(model(x), engine.model(x))
-    assert any(type(m).__name__ == "CBAM" for m in engine.model.modules())  # the cached engine is untouched
+def test_compare_table_and_model_view_by_hand(tmp_path: Path) -> None:
+    ref, other = np.array([0.1, 0.7, 0.2]), np.array([0.3, 0.3, 0.4])
+    table = ablation.compare_table({"a": [ref], "b": [other]}, ("x", "y", "z"), decimals=2)
+    assert list(table["label"]) == ["y", "z"] and list(table["confidence"]) == [0.7, 0.4]
+    assert list(table["Δ p(reference label)"]) == [0.0, -0.4]  # p_b(y) - p_a(y): the reference's label
+    view = ablation.model_view(np.array([[[0, 255], [10, 20]]], dtype=np.uint8), scale=3)
+    assert view.shape == (6, 6) and (view[:3, :3] == 0).all() and (view[3:, 3:] == 20).all()
+    w = tmp_path / "w.safetensors"
+    w.write_bytes(b"")
+    assert ablation.trained_loss(w) is None
+    w.with_suffix(".json").write_text(json.dumps({"config": {"loss": {"name": "compound"}}}))
+    assert ablation.trained_loss(w) == "compound" and ablation.trained_loss(None) is None
 
 
 def test_switches_and_checkpoint_matching(tmp_path: Path) -> None:
-    hafem = {"cbam": True, "transformer_layers": 1}
+    hafem = {"cbam": True, "transformer": True}
     sw = ablation.Switches(cbam=False, transformer=True, compound_loss=False, clahe=True)
     assert sw.removed(hafem) == ("cbam",) and sw.overrides(hafem) == {"cbam": False}
-    assert sw.removed({"cbam": False}) == () and sw.preprocess() == ("clahe",)
+    assert sw.removed({"cbam": False, "transformer": False}) == () and sw.preprocess() == ("clahe",)
     run = tmp_path / "abl" / "seed0"
     run.mkdir(parents=True)
     (run / "best.safetensors").write_bytes(b"")

@@ -167,3 +167,24 @@ def test_cli_errors_and_print_config(capsys):
     assert main(["--preset", "dcrnet_paper", "epochs=3", "--limit", "10", "--print-config"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["epochs"] == 3 and printed["data"]["limit"] == 10 and printed["model"] == "dcrnet"
+
+
+def test_hafem_lite_ladder_changes_one_thing_per_rung_from_one_warm_start():
+    from training.config import LADDERS
+
+    rungs = [get_preset(n) for n in LADDERS["hafem_lite"]]
+    steps = [(c.model_overrides, c.loss.name) for c in rungs]
+    assert steps == [
+        ({"cbam": False, "transformer": False}, "ce"),
+        ({"cbam": True, "transformer": False}, "ce"),
+        ({"cbam": True, "transformer": True}, "ce"),
+        ({"cbam": True, "transformer": True}, "compound"),
+    ]
+    dicts = [config_to_dict(c) for c in rungs]
+    for d in dicts:
+        assert d["model"] == "hafem_lite" and d["init_weights"].endswith("default_fer2013.safetensors")
+        for key in ("data", "augment", "optim", "epochs", "batch_size", "init_weights", "seed"):
+            assert d[key] == dicts[0][key], key
+    full = rungs[-1].loss
+    assert (full.w_ce, full.w_center, full.w_dls) == (0.60, 0.25, 0.15) and full.center_ramp_steps > 0
+    assert (REPO / rungs[0].init_weights).is_file()

@@ -57,7 +57,9 @@ def test_ablation_two_rungs_two_seeds(work, shared_datasets):
     out = work / "ablation"
     argv = ["--rungs", "default", "default+model_overrides.cbam=true", "--seeds", "0", "1", "--limit", LIMIT]
     argv += ["--epochs", "2", "--bootstrap", "200", "--out", str(out), *TINY, f"data.root={shared_datasets}"]
-    assert ablate.main(argv) == 0
+    assert ablate.main(argv) == 0  # trains, selects and evaluates on val (PublicTest) only
+    assert json.loads((out / "ablation.json").read_text())["meta"]["splits"] == ["val"]
+    assert ablate.main([*argv, "--private-test"]) == 0  # the test split once at the end, nothing retrained
     rep = json.loads((out / "ablation.json").read_text())
     assert [r["rung"] for r in rep["summary"]] == ["default", "default+model_overrides.cbam=true"]
     assert all(r["seeds"] == [0, 1] for r in rep["summary"])

@@ -27,6 +27,8 @@ def test_search_space_follows_loss_and_model():
         "model_overrides.drop_rate",
         "augment.strength",
     ]
+    center = next(d for d in S.search_space(compound) if d.key == "loss.w_center")
+    assert center.log and center.low == pytest.approx(1e-3) and center.high == pytest.approx(0.5)  # lambda, log scale
     ce = apply_overrides(get_preset("default"), [TINY, "loss.name=ce"])
     assert "loss.label_smoothing" in [d.key for d in S.search_space(ce)]
     wce = apply_overrides(get_preset("default"), [TINY, "loss.name=weighted_ce"])
@@ -45,6 +47,16 @@ def test_suggested_overrides_apply_and_compound_weights_sum_to_one():
     cfg = apply_overrides(get_preset("default"), ["loss.name=compound", *overrides])
     assert cfg.optim.lr == 1e-3 and cfg.model_overrides["drop_rate"] == 0.2 and cfg.augment.strength == 0.5
     assert cfg.loss.w_ce + cfg.loss.w_center + cfg.loss.w_dls == pytest.approx(1.0)
+
+
+def test_lambda_center_search_parses_at_both_ends_of_its_log_range():
+    base = apply_overrides(get_preset("lite_compound"), ["data.limit=64"])
+    dims = S.search_space(base, ("loss",))
+    for w_center in (1e-3, 0.5):
+        trial = optuna.trial.FixedTrial({"loss.w_center": w_center, "loss.w_dls": 0.3})
+        cfg = apply_overrides(base, S.suggest_overrides(trial, dims))
+        assert cfg.loss.w_center == pytest.approx(w_center) and cfg.loss.w_ce >= 0.2 - 1e-12
+        assert cfg.loss.center_ramp_steps == base.loss.center_ramp_steps  # the preset's ramp is kept
 
 
 def test_storage_url_password_is_redacted():

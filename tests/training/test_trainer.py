@@ -107,6 +107,8 @@ def test_killed_and_resumed_run_ends_with_the_same_weights(tiny_cfg, tmp_path):
     sa = torch.load(full.last_checkpoint, weights_only=True)
     sb = torch.load(resumed.last_checkpoint, weights_only=True)
     assert torch.equal(sa["loss"]["center.centers"], sb["loss"]["center.centers"])  # center-loss buffers too
+    assert torch.equal(sa["loss"]["center.initialised"], sb["loss"]["center.initialised"])
+    assert int(sa["loss"]["step"]) == int(sb["loss"]["step"]) == 2 * 4  # the lambda ramp's clock
     assert sa["global_step"] == sb["global_step"] == 2 * 4
     assert [r["val_macro_f1"] for r in resumed.history] == [r["val_macro_f1"] for r in full.history]
     lines = (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()

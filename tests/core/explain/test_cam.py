@@ -171,3 +171,23 @@ def test_cam_on_the_transformer_variant_needs_no_hand_written_reshape(sample_fac
     assert res.maps.std() > 0.05, "the predicted class's Grad-CAM should not be blank"
     assert hook_count(model) == 0
     assert all(p.grad is None for p in model.parameters())
+
+
+def test_cam_on_hafem_lite_maps_its_6x6_tokens_to_the_48px_crop(sample_face, hook_count):
+    """hafem_lite's CAM layer is the encoder's final norm: (N, 36, 256) tokens, reshaped by the model's own rule."""
+    from core.models.weights import SHIPPED_DIR, warm_start
+
+    torch.manual_seed(0)
+    model = create_model("hafem_lite")
+    warm_start(model, SHIPPED_DIR / "default_fer2013.safetensors")
+    model.eval()
+    seen: list[tuple[int, ...]] = []
+    probe = model.cam_target_layers()[0].register_forward_hook(lambda m, i, o: seen.append(tuple(o.shape)))
+    try:
+        res = compute_cam(model, crops_to_input(model, [sample_face.image]), method="gradcam")
+    finally:
+        probe.remove()
+    assert seen[0] == (1, 36, 256)
+    assert res.maps.shape == (1, 48, 48)
+    assert res.maps.std() > 0.05, "the predicted class's Grad-CAM should not be blank"
+    assert hook_count(model) == 0
