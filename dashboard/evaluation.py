@@ -1,7 +1,7 @@
 """Reading results JSONs (``training.evaluate``'s output) for the evaluation page and the error explorer.
 
-Pure functions of the results dict (schema in ``docs/results-schema.md``), no Streamlit: the results files found
-under the runs folder (``training.runs``), one-line labels, metric and per-class tables (per-class intervals are bootstrapped here from the
+Pure functions of the results dict (schema in ``docs/results-schema.md``), no Streamlit: discovery of results
+files, one-line labels, metric and per-class tables (per-class intervals are bootstrapped here from the
 per-image predictions, with the same resampling scheme as ``core.metrics``), and the rows of a confusion cell.
 """
 

@@ -68,8 +68,8 @@ class ModelSpec:
 
         Per crop, in one order: gray (ITU-R 601 luma) for 1-channel models, resize to ``input_size``
         (:func:`resize_uint8`), then ``steps`` (default: the spec's ``preprocess``, e.g. CLAHE). Preprocessing
-        runs at model size because that is what the shipped weights were trained on (CLAHE's 8x8 tiles are then
-        1/8 of the model input whatever the crop's size). A colour crop whose channels are equal is gray (a gray
+        runs at model size, the order every trained model saw in training (CLAHE's 8x8 tiles are then 1/8 of
+        the model input whatever the crop's size). A colour crop whose channels are equal is gray (a gray
         file decoded as RGB), so a face gives the same pixels from a CSV or from a PNG. ``c`` is 1 when every
         crop is gray, else 3 (gray crops are repeated).
         """
