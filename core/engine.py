@@ -49,6 +49,26 @@ CACHE_ENV = "FERLENS_CACHE"
 """Folder for derived artefacts (ONNX exports); default ``~/.cache/ferlens``."""
 
 
+def _array_crops(arr: np.ndarray) -> list[np.ndarray] | np.ndarray:
+    """One array -> its crops: ``(H, W)`` and ``(H, W, 1|3)`` are one crop, ``(N, H, W[, C])`` a batch.
+
+    Other shapes are refused rather than iterated: iterating an ``(H, W, 4)`` RGBA image would classify H "gray
+    crops" W pixels by 4, a confident answer to a wrong question. A gray batch ``(N, H, W)`` is told apart from a
+    channel axis by its width (crops narrower than 8 px are not faces).
+    """
+    if arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] in (1, 3)):
+        return [arr]
+    if arr.ndim == 4 or (arr.ndim == 3 and arr.shape[2] >= 8):
+        return arr
+    hint = (
+        " (drop or composite the alpha channel first, e.g. with core.io.load_image)" if arr.shape[-1:] == (4,) else ""
+    )
+    raise ValueError(
+        f"expected a crop (H, W) or (H, W, 3), or a batch (N, H, W[, 3]) of crops; got an array of shape "
+        f"{arr.shape}{hint}"
+    )
+
+
 # --------------------------------------------------------------------------------------------------------------
 # Device and model loading
 
@@ -279,7 +299,7 @@ class InferenceEngine:
 
         A single ``(H, W, 3)`` or ``(H, W)`` array is one crop; an ``(N, H, W[, 3])`` array or a list is a batch.
         """
-        return self.spec.transform(crops, steps)
+        return self.spec.transform(_array_crops(crops) if isinstance(crops, np.ndarray) else crops, steps)
 
     # -- inference
     def predict(

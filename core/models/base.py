@@ -31,7 +31,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 Steps = Callable[[np.ndarray], np.ndarray]
 """Photometric steps on one uint8 image (``core.faces.preprocess.Compose``), e.g. CLAHE or adaptive gamma."""
 Crops = Sequence[np.ndarray] | np.ndarray | torch.Tensor
-"""Face crops: a list of uint8 ``(H, W)`` / ``(H, W, 3)`` arrays, one such array, or an ``(N, H, W[, 3])`` batch."""
+"""Face crops: a list of uint8 ``(H, W)`` / ``(H, W, 3)`` arrays, or an ``(N, H, W[, 3])`` batch array or tensor."""
 
 
 @dataclass(frozen=True)
@@ -110,27 +110,15 @@ class ModelSpec:
 
 
 def as_crops(crops: Crops) -> Sequence[np.ndarray] | np.ndarray:
-    """One array -> its crops: ``(H, W)`` and ``(H, W, 1|3)`` are one crop, ``(N, H, W[, C])`` a batch.
-
-    Other shapes are refused rather than iterated: an ``(H, W, 4)`` RGBA image iterated would be H "gray crops"
-    W pixels by 4, a confident answer to a wrong question. A gray batch ``(N, H, W)`` is told apart from a
-    channel axis by its width (crops narrower than 8 px are not faces).
-    """
+    """A list of crops as it is; an array or tensor is a batch ``(N, H, W[, C])`` (wrap a single crop in a list)."""
     if isinstance(crops, torch.Tensor):
         crops = crops.detach().cpu().numpy()
-    if not isinstance(crops, np.ndarray):
-        return crops
-    if crops.ndim == 2 or (crops.ndim == 3 and crops.shape[2] in (1, 3)):
-        return [crops]
-    if crops.ndim == 4 or (crops.ndim == 3 and crops.shape[2] >= 8):
-        return crops
-    hint = (
-        " (drop or composite the alpha channel first, e.g. with core.io.load_image)" if crops.shape[-1:] == (4,) else ""
-    )
-    raise ValueError(
-        f"expected a crop (H, W) or (H, W, 3), or a batch (N, H, W[, 3]) of crops; got an array of shape "
-        f"{crops.shape}{hint}"
-    )
+    if isinstance(crops, np.ndarray) and crops.ndim not in (3, 4):
+        raise ValueError(
+            f"an array of crops is a batch (N, H, W) or (N, H, W, 3), got shape {crops.shape}; "
+            "give a single crop as a list of one"
+        )
+    return crops
 
 
 def resize_uint8(x: torch.Tensor, size: int) -> torch.Tensor:

@@ -171,7 +171,7 @@ def _oracle(spec: ModelSpec, gray48: np.ndarray) -> torch.Tensor:
 @pytest.mark.parametrize("name", ["hafem_compact", "dcrnet"])
 def test_preprocessing_runs_at_model_size_as_in_training(name, fer_faces):
     """CLAHE's 8x8 tiles are 28 px of the 224 px input, not 6 px of a 48 px crop; gamma is measured at 224 px."""
-    spec = create_model(name).spec
+    spec = _spec_of(name)
     torch.testing.assert_close(spec.transform(fer_faces), _oracle(spec, fer_faces), atol=1e-5, rtol=0)
     at_crop_size = replace(spec, preprocess=())
     stepped = np.stack([cv2.createCLAHE(2.0, (8, 8)).apply(f) for f in fer_faces])
@@ -232,9 +232,14 @@ def test_a_crop_gives_the_same_tensor_alone_or_in_any_batch(fer_faces, colour_cr
     torch.testing.assert_close(together, alone, atol=0, rtol=0)
     stacked = spec.transform(colour_crops)  # an (N, H, W, 3) array is a batch
     torch.testing.assert_close(stacked, spec.transform(list(colour_crops)), atol=0, rtol=0)
-    one = spec.transform(colour_crops[0])  # one (H, W, 3) array is one crop
+    tiny = np.zeros((5, 3, 3), np.uint8)  # so is (N, H, W), however small the crops
+    assert spec.pixels(tiny).shape == (5, 1, 224, 224)
+    engine = InferenceEngine(_Recorder(spec), device="cpu", backend="torch")
+    one = engine.prepare(colour_crops[0])  # the engine takes one (H, W, 3) array as one crop
     assert one.shape == (1, 3, 224, 224)
     torch.testing.assert_close(one, stacked[:1], atol=0, rtol=0)
+    with pytest.raises(ValueError, match="alpha channel"):
+        engine.prepare(np.zeros((48, 48, 4), np.uint8))
 
 
 def test_gray_stored_as_rgb_is_gray(fer_faces):
@@ -257,7 +262,7 @@ def test_steps_replace_the_model_preprocessing(fer_faces):
     [
         ([np.zeros((48, 48), np.float32)], TypeError, "crop 0: expected a uint8"),
         ([np.zeros((48, 48), np.uint8), np.zeros((48, 48, 2), np.uint8)], ValueError, "crop 1: expected"),
-        (np.zeros((48, 48, 4), np.uint8), ValueError, "alpha channel"),
+        (np.zeros((48, 48), np.uint8), ValueError, "give a single crop as a list of one"),
     ],
 )
 def test_bad_crops_raise_typed_errors(bad, error, match):
