@@ -489,7 +489,7 @@ def report_cases() -> list[FileCase]:
 
 
 def _listed(path: Path) -> bool:
-    from dashboard.evaluation import is_results_file
+    from training.runs import is_results_file
 
     return is_results_file(path)
 

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import pandas as pd
 
@@ -56,6 +57,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "BASE_COLUMNS",
+    "DETECTOR_FRAMINGS",
     "FER2013_FRAMING_48",
     "FRAMINGS",
     "LANDMARK_COLUMNS",
@@ -63,9 +65,13 @@ __all__ = [
     "FaceResult",
     "FrameResult",
     "FrameStream",
+    "box_crop",
     "framing_points",
     "whole_image",
 ]
+
+DETECTOR_FRAMINGS: tuple[str, ...] = (*FRAMINGS, "box")
+"""How a detected face becomes the model's crop: aligned to a framing (:data:`FRAMINGS`) or its plain box."""
 
 BASE_COLUMNS: tuple[str, ...] = ("input", "frame", "face", "x", "y", "w", "h", "label", "score")
 """The columns every result table starts with; ``score`` is the probability of ``label``."""
@@ -87,16 +93,28 @@ def whole_image(image_rgb: np.ndarray, face: Face, size: int) -> AlignedFace:
     pixel centres, so maps computed on the crop go back onto the image with ``warp_to_image`` as usual.
     """
     import torch
-    import torch.nn.functional as F
+
+    from core.models.base import resize_uint8
 
     h, w = image_rgb.shape[:2]
-    crop = image_rgb
-    if (h, w) != (size, size):
-        t = torch.from_numpy(np.ascontiguousarray(image_rgb)).permute(2, 0, 1)[None].float()
-        t = F.interpolate(t, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-        crop = t[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy().copy()
+    t = resize_uint8(torch.from_numpy(np.ascontiguousarray(image_rgb)).permute(2, 0, 1)[None], size)
+    crop = np.ascontiguousarray(t[0].permute(1, 2, 0).numpy())
     sx, sy = size / w, size / h
     matrix = np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5]])
+    landmarks = transform_points(face.landmarks, matrix).astype(np.float32)
+    return AlignedFace(crop, matrix, invert_affine(matrix), landmarks, face, landmarks.copy())
+
+
+def box_crop(image_rgb: np.ndarray, face: Face, size: int, expand: float = 1.0) -> AlignedFace:
+    """The face's box made square (``expand`` x its longer side) and resized to ``size``, no rotation: the
+    ablation of alignment. An ``AlignedFace``, so maps computed on the crop go back onto the photo as usual."""
+    cx, cy = face.center
+    side = max(face.box[2], face.box[3]) * expand
+    k = size / side
+    # pixel centres at integers: the crop's outer edge (u = -0.5, size - 0.5) lands on the box's edges
+    x0, y0 = cx - side / 2, cy - side / 2
+    matrix = np.array([[k, 0.0, -k * x0 - 0.5], [0.0, k, -k * y0 - 0.5]])
+    crop = cv2.warpAffine(image_rgb, matrix, (size, size), flags=cv2.INTER_AREA if k < 1 else cv2.INTER_CUBIC)
     landmarks = transform_points(face.landmarks, matrix).astype(np.float32)
     return AlignedFace(crop, matrix, invert_affine(matrix), landmarks, face, landmarks.copy())
 
@@ -191,10 +209,11 @@ class Detector:
             frames and follow faces with the detector's cheap refine step in between (1 = detect every frame).
         tracker: :class:`~core.tracking.TrackerConfig` for identities and temporal smoothing in videos/streams.
         face_detector_options: keyword options of the face detector (e.g. ``{"detect_size": 480}``).
-        framing: where the aligned crop puts the face: ``"fer2013"`` (default: like the FER2013/FERPlus faces
-            every shipped model is trained on) or ``"template"`` (ArcFace template, expand 1.3: for models
-            trained on photos aligned by ``core.faces.detect_and_align``). With ``assume_cropped`` the image
-            is used as it is and framing does not apply.
+        framing: where the crop puts the face: ``"fer2013"`` (default: aligned like the FER2013/FERPlus faces
+            every shipped model is trained on), ``"template"`` (ArcFace template, expand 1.3: for models
+            trained on photos aligned by ``core.faces.detect_and_align``) or ``"box"`` (the detection box made
+            square, no alignment: :func:`box_crop`). With ``assume_cropped`` the image is used as it is and
+            framing does not apply.
         tta: test-time augmentation, one of :data:`~core.engine.TTA_MODES`: ``"hflip"`` (default) averages each
             face's probabilities with its mirror image's, in the same batch (the model card's "hflip TTA" row;
             its cost is in docs/performance.md); ``None`` classifies each face once.
@@ -217,8 +236,8 @@ class Detector:
         tta: str | None = "hflip",
     ) -> None:
         self.tta = check_tta(tta)
-        if framing not in FRAMINGS:
-            raise ValueError(f"unknown framing {framing!r}; choose one of {list(FRAMINGS)}")
+        if framing not in DETECTOR_FRAMINGS:
+            raise ValueError(f"unknown framing {framing!r}; choose one of {list(DETECTOR_FRAMINGS)}")
         if redetect_every < 1:
             raise ValueError(f"redetect_every must be >= 1, got {redetect_every}")
         if threads == "auto":
@@ -275,7 +294,10 @@ class Detector:
             aligned = [whole_image(rgb, f, size) for f in faces]
             inputs = [rgb] * len(faces)
         else:
-            aligned = [align_face(rgb, f, output_size=size, framing=self.framing) for f in faces]
+            if self.framing == "box":
+                aligned = [box_crop(rgb, f, size) for f in faces]
+            else:
+                aligned = [align_face(rgb, f, output_size=size, framing=self.framing) for f in faces]
             inputs = [a.image for a in aligned]
         t2 = time.perf_counter()
         probs = self.engine.predict(inputs, self.steps, tta=self.tta)

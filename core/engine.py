@@ -1,10 +1,8 @@
 """InferenceEngine: one model, served fast and safely to many callers (app sessions, CLI, video, explainers).
 
 Why one object: the dashboard's sessions, the webcam callback thread and the CLI all share one loaded model,
-so loading, device placement, precision, batching and timing live in one place, and so does the one
-definition of how a face crop becomes model input (:func:`crops_to_pixels` + :func:`normalize`). Training
-and evaluation (``training.loader``) must feed a model exactly the same way, otherwise the accuracy measured
-on FER2013 is not the accuracy the app delivers; ``tests/core/test_engine.py`` checks that they agree.
+so loading, device placement, precision, batching and timing live in one place. Crops become model input
+through ``ModelSpec.transform``, the one transform training and evaluation use too (``tests/core/test_transform.py``).
 
 Backends:
 
@@ -36,16 +34,16 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from core.models import FERModel, ModelSpec, create_model
-from core.models.weights import load_weights, read_meta, shipped_weights
+from core.models.base import Steps
+from core.models.weights import load_weights, resolve_weights
 
 log = logging.getLogger(__name__)
 
@@ -53,128 +51,40 @@ __all__ = [
     "BACKENDS",
     "EngineStats",
     "InferenceEngine",
+    "Steps",
     "TTA_MODES",
     "build_model",
     "check_tta",
-    "crops_to_pixels",
-    "normalize",
-    "prepare",
     "probabilities",
     "resolve_device",
     "sidecar_temperature",
 ]
 
 BACKENDS = ("torch", "onnx", "auto")
-Steps = Callable[[np.ndarray], np.ndarray]
-"""A photometric preprocessing pipeline on one uint8 image (``core.faces.preprocess.Compose``)."""
 TTA_MODES: tuple[str | None, ...] = (None, "hflip")
 """Test-time augmentation: ``None`` (one view) or ``"hflip"`` (the crop and its mirror, probabilities averaged)."""
 CACHE_ENV = "FERLENS_CACHE"
 """Folder for derived artefacts (ONNX exports); default ``~/.cache/ferlens``."""
 
 
-# --------------------------------------------------------------------------------------------------------------
-# The input pipeline (the one definition; training.loader must agree with it)
-
-
-def _check_crop(crop: np.ndarray, i: int) -> np.ndarray:
-    if not isinstance(crop, np.ndarray) or crop.dtype != np.uint8:
-        got = f"{crop.dtype} array" if isinstance(crop, np.ndarray) else type(crop).__name__
-        raise TypeError(f"crop {i}: expected a uint8 (H, W, 3) RGB or (H, W) gray array, got {got}")
-    if crop.ndim == 3 and crop.shape[2] == 1:
-        crop = crop[..., 0]
-    if not (crop.ndim == 2 or (crop.ndim == 3 and crop.shape[2] == 3)) or min(crop.shape[:2]) < 1:
-        raise ValueError(f"crop {i}: expected (H, W, 3) RGB or (H, W) gray, got shape {crop.shape}")
-    return crop
-
-
-def _array_crops(arr: np.ndarray) -> list[np.ndarray]:
+def _array_crops(arr: np.ndarray) -> list[np.ndarray] | np.ndarray:
     """One array -> its crops: ``(H, W)`` and ``(H, W, 1|3)`` are one crop, ``(N, H, W[, C])`` a batch.
 
-    Other shapes are refused here rather than iterated: iterating an ``(H, W, 4)`` RGBA image or an ``(H, W, 5)``
-    array would silently classify H "gray crops" W pixels by 4 or 5, a confident answer to a wrong question.
-    A gray batch ``(N, H, W)`` is told apart from a channel axis by its width (crops narrower than 8 px are
-    not faces).
+    Other shapes are refused rather than iterated: iterating an ``(H, W, 4)`` RGBA image would classify H "gray
+    crops" W pixels by 4, a confident answer to a wrong question. A gray batch ``(N, H, W)`` is told apart from a
+    channel axis by its width (crops narrower than 8 px are not faces).
     """
     if arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] in (1, 3)):
         return [arr]
     if arr.ndim == 4 or (arr.ndim == 3 and arr.shape[2] >= 8):
-        return list(arr)
+        return arr
     hint = (
-        " (drop or composite the alpha channel first, e.g. with core.io.load_image)"
-        if arr.ndim and arr.shape[-1] == 4
-        else ""
+        " (drop or composite the alpha channel first, e.g. with core.io.load_image)" if arr.shape[-1:] == (4,) else ""
     )
     raise ValueError(
         f"expected a crop (H, W) or (H, W, 3), or a batch (N, H, W[, 3]) of crops; got an array of shape "
         f"{arr.shape}{hint}"
     )
-
-
-def crops_to_pixels(
-    crops: Sequence[np.ndarray], spec: ModelSpec, steps: Callable[[np.ndarray], np.ndarray] | None = None
-) -> torch.Tensor:
-    """Face crops -> uint8 ``(N, c, S, S)`` at the model's size: the photometric part of the input pipeline.
-
-    Per crop, in this order (the order ``training.loader.prepare_tensor`` uses):
-
-    1. the model's ``spec.preprocess`` steps (``core.faces.preprocess``, e.g. CLAHE) at the crop's own
-       resolution;
-    2. RGB -> one channel (ITU-R 601 luma, ``core.faces.preprocess.luminance``) for 1-channel models; a gray
-       crop stays one channel and is expanded to three only in :func:`normalize`;
-    3. resize to ``spec.input_size`` with bilinear interpolation and antialiasing (a no-op for aligned crops,
-       which the face pipeline already warps to that size).
-
-    ``c`` is 1 when every crop is gray or the model is gray, else 3. ``steps`` replaces the model's own
-    preprocessing (the dashboard's ablation switches); ``None`` means ``spec.preprocess``.
-    """
-    from core.faces import preprocess as pp
-
-    size = spec.input_size
-    planes = []
-    for i, crop in enumerate(crops):
-        img = _check_crop(crop, i)
-        if steps is not None:
-            img = steps(img)
-            if img.ndim == 3 and img.shape[2] == 1:
-                img = img[..., 0]
-        elif spec.preprocess:
-            img = pp.apply(img, tuple(spec.preprocess))
-        if img.ndim == 3 and spec.in_chans == 1:
-            img = pp.luminance(img)
-        planes.append(img)
-    if not planes:
-        return torch.zeros((0, spec.in_chans, size, size), dtype=torch.uint8)
-    channels = 1 if all(p.ndim == 2 for p in planes) else 3
-    out = torch.empty((len(planes), channels, size, size), dtype=torch.uint8)
-    for i, img in enumerate(planes):
-        if img.ndim == 2 and channels == 3:  # mixed gray and colour crops in one batch
-            img = np.repeat(img[..., None], 3, axis=2)
-        t = torch.from_numpy(np.ascontiguousarray(img))
-        t = t[None, None] if t.ndim == 2 else t.permute(2, 0, 1)[None]
-        if t.shape[-2:] != (size, size):
-            t = F.interpolate(t.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-            t = t.round().clamp(0, 255).to(torch.uint8)
-        out[i] = t[0]
-    return out
-
-
-def normalize(x: torch.Tensor, spec: ModelSpec) -> torch.Tensor:
-    """Float ``[0, 1]`` batch -> model input: gray expanded to ``spec.in_chans`` channels, then ``(x - mean) / std``."""
-    if x.shape[1] == 1 and spec.in_chans == 3:
-        x = x.expand(-1, 3, -1, -1)
-    if x.shape[1] != spec.in_chans:
-        raise ValueError(f"{spec.name} takes {spec.in_chans}-channel input, got {x.shape[1]} channels")
-    mean = torch.tensor(spec.mean, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
-    std = torch.tensor(spec.std, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
-    return (x - mean) / std
-
-
-def prepare(
-    crops: Sequence[np.ndarray], spec: ModelSpec, steps: Callable[[np.ndarray], np.ndarray] | None = None
-) -> torch.Tensor:
-    """Face crops (uint8 RGB or gray, any size) -> the normalised float32 ``(N, in_chans, S, S)`` model input."""
-    return normalize(crops_to_pixels(crops, spec, steps).float() / 255.0, spec).contiguous()
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -244,39 +154,20 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 def build_model(
     name: str, weights: str | Path | None = "default", num_classes: int | None = None, **overrides
 ) -> tuple[FERModel, str, Path | None]:
-    """Build a registered model and load its weights; returns ``(model, weights_status, weights_path)``.
+    """``create_model`` in eval mode, plus ``(weights_status, weights_path)`` for banners and logs.
 
-    ``weights="default"`` uses the file shipped for ``name`` when there is one, else leaves the model at a
-    seeded random init and says so (status + one WARNING): every consumer must still work, and must show
-    that predictions are meaningless. ``None`` asks for random init on purpose. A path loads that file; its
-    JSON sidecar (written by the trainer) supplies ``num_classes`` and the run's ``model_overrides``, so a
-    checkpoint alone rebuilds the trained model (the same rule as ``training.evaluate``).
+    A random init (``weights=None``) is seeded, so two engines (two app sessions, two CLI runs) agree.
+    Raises ``WeightsError`` (naming the fix) when the weights asked for do not exist or do not fit.
     """
-    path: Path | None = None
-    if weights is not None and str(weights) == "default":
-        path = shipped_weights(name)
-    elif weights is not None and str(weights).lower() not in ("none", "random"):
-        path = Path(weights)
-        if not path.is_file():
-            raise FileNotFoundError(f"weights file not found: {path}")
-    side = read_meta(path) if path is not None else {}
-    spec = side.get("spec") if isinstance(side.get("spec"), dict) else {}
-    cfg = side.get("config") if isinstance(side.get("config"), dict) else {}
-    kw = {**(cfg.get("model_overrides") or {}), **overrides}
-    nc = num_classes or spec.get("num_classes") or (cfg.get("data") or {}).get("num_classes") or 7
-    # Random init is seeded, so two engines (two app sessions, two CLI runs) agree even without weights.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        model = create_model(name, num_classes=int(nc), **kw)
+        model = create_model(name, num_classes=num_classes, weights=weights, **overrides)
+    path = resolve_weights(name, weights)
     if path is not None:
-        load_weights(model, path)
         status = f"trained weights: {_short(path)}"
-    elif weights is None or str(weights).lower() in ("none", "random"):
+    else:
         status = f"random init (no weights asked for {name!r}): predictions are meaningless"
         log.info("%s: %s", name, status)
-    else:
-        status = f"random init (no weights shipped for {name!r}): predictions are meaningless"
-        log.warning("%s", status)
     return model.eval(), status, path
 
 
@@ -359,8 +250,8 @@ class InferenceEngine:
     Args:
         model: a registered model name (``core.models.list_models()``), or an already built ``FERModel``
             (then ``weights`` is ignored unless it is a path).
-        weights: ``"default"`` (shipped weights, else seeded random init with a warning), ``None`` (random
-            init), or a ``.safetensors`` path.
+        weights: ``"default"`` (the shipped weights; ``WeightsError`` when there are none), ``None`` (seeded
+            random init), or a ``.safetensors`` path (its sidecar supplies ``num_classes`` and model overrides).
         device: ``"auto"`` (cuda -> mps -> cpu), ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``.
         backend: ``"torch"``, ``"onnx"`` (onnxruntime on the CPU or, if its CUDA provider is installed, GPU) or
             ``"auto"`` (onnx on the CPU, torch elsewhere).
@@ -473,13 +364,11 @@ class InferenceEngine:
 
     # -- input
     def prepare(self, crops: Sequence[np.ndarray] | np.ndarray, steps: Steps | None = None) -> torch.Tensor:
-        """Face crops -> normalised float32 model input on the CPU (see :func:`crops_to_pixels`).
+        """Face crops -> normalised float32 model input on the CPU (``ModelSpec.transform``).
 
         A single ``(H, W, 3)`` or ``(H, W)`` array is one crop; an ``(N, H, W[, 3])`` array or a list is a batch.
         """
-        if isinstance(crops, np.ndarray):
-            crops = _array_crops(crops)
-        return prepare(list(crops), self.spec, steps)
+        return self.spec.transform(_array_crops(crops) if isinstance(crops, np.ndarray) else crops, steps)
 
     # -- inference
     def predict(

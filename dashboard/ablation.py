@@ -159,42 +159,29 @@ class Switches:
         return tuple(s for s in ("gamma", "clahe") if getattr(self, s))
 
 
-def find_checkpoint(runs: Path, model: str, overrides: dict, compound_loss: bool, limit: int = 500) -> Path | None:
-    """A trained ``best.safetensors`` under ``runs`` whose sidecar says: same model, those overrides, that loss.
+def find_checkpoint(runs: Path, model: str, overrides: dict, compound_loss: bool) -> Path | None:
+    """The newest trained ``best.safetensors`` under ``runs`` whose sidecar says: same model, those overrides,
+    that loss (``config.model``, ``config.model_overrides``, ``config.loss.name``). None when no run matches."""
+    from training.runs import list_runs
 
-    Matching reads the trainer's sidecar (``config.model``, ``config.model_overrides``, ``config.loss.name``);
-    the newest match wins. None when no run of that configuration exists.
-    """
-    if not runs.is_dir():
-        return None
-    found = []
-    for i, side in enumerate(runs.rglob("best.json")):
-        if i >= limit:
-            break
-        try:
-            cfg = json.loads(side.read_text()).get("config") or {}
-        except (OSError, json.JSONDecodeError) as exc:
-            log.warning("skipping %s: %s", side, exc)
-            continue
-        if cfg.get("model") != model:
-            continue
-        own = cfg.get("model_overrides") or {}
-        if any(own.get(k) != v for k, v in overrides.items()):
-            continue
-        loss = (cfg.get("loss") or {}).get("name")
-        if (loss == "compound") != compound_loss:
-            continue
-        weights = side.with_suffix(".safetensors")
-        if weights.is_file():
-            found.append(weights)
-    return max(found, key=lambda p: p.stat().st_mtime) if found else None
+    for ckpt in list_runs(runs).checkpoints:  # newest first
+        own = ckpt.config.get("model_overrides") or {}
+        loss = (ckpt.config.get("loss") or {}).get("name")
+        if (
+            ckpt.path.name == "best.safetensors"
+            and ckpt.model == model
+            and all(own.get(k) == v for k, v in overrides.items())
+            and (loss == "compound") == compound_loss
+        ):
+            return ckpt.path
+    return None
 
 
 def ablation_reports(runs: Path, limit: int = 20) -> list[Path]:
     """``ablation.json`` files written by ``python -m training.ablate`` under ``runs``, newest first."""
-    if not runs.is_dir():
-        return []
-    return sorted(runs.rglob("ablation.json"), key=lambda p: p.stat().st_mtime, reverse=True)[:limit]
+    from training.runs import list_runs
+
+    return [f.path for f in list_runs(runs).ablations[:limit]]
 
 
 class AblationReportError(ValueError):

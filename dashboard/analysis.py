@@ -1,8 +1,8 @@
 """From pixels to what the upload, video and ablation pages draw: faces, labels, explanations, tables.
 
-The face pipeline itself is ``core.detector.Detector`` (the same one the CLI and the API use); this module adds
-only what the pages need around it: the "alignment off" ablation (a plain square box crop), display-size crops,
-explanations with AU regions and their FACS agreement, the annotated photo and the per-face table.
+The face pipeline itself is ``core.detector.Detector`` (the same one the CLI and the API use; "alignment off" is its
+``framing="box"``); this module adds only what the pages need around it: display-size crops, explanations with AU
+regions and their FACS agreement, the annotated photo and the per-face table.
 """
 
 from __future__ import annotations
@@ -35,36 +35,20 @@ class ImageAnalysis:
     aligned: bool = True
 
 
-def box_crop(rgb: np.ndarray, face, size: int, expand: float = 1.0):
-    """The ablation of alignment: the face's box made square (``expand`` x its longer side), resized to ``size``,
-    no rotation, as an ``AlignedFace`` so explanations map back onto the photo the same way."""
-    from core.faces import AlignedFace, transform_points
-    from core.faces.align import invert_affine
-
-    cx, cy = face.center
-    side = max(face.box[2], face.box[3]) * expand
-    k = size / side
-    # pixel centres at integers: the crop's outer edge (u = -0.5, size - 0.5) lands on the box's edges
-    x0, y0 = cx - side / 2, cy - side / 2
-    matrix = np.array([[k, 0.0, -k * x0 - 0.5], [0.0, k, -k * y0 - 0.5]])
-    crop = cv2.warpAffine(rgb, matrix, (size, size), flags=cv2.INTER_AREA if k < 1 else cv2.INTER_CUBIC)
-    landmarks = transform_points(face.landmarks, matrix).astype(np.float32)
-    return AlignedFace(crop, matrix, invert_affine(matrix), landmarks, face, landmarks.copy())
-
-
 def analyze_rgb(detector, rgb: np.ndarray, name: str = "image", align: bool = True) -> ImageAnalysis:
-    """Detect, crop (aligned, or the plain box when ``align`` is False), classify; draw and tabulate."""
-    from core.detector import FaceResult
+    """Detect, crop (aligned, or the plain box when ``align`` is False: ``Detector(framing="box")``), classify;
+    draw and tabulate."""
+    from core.detector import Detector
 
-    if align:
-        results = detector.analyze_faces(rgb)
-    else:
-        faces = detector.face_detector.detect(rgb)
-        size = detector.engine.spec.input_size
-        crops = [box_crop(rgb, f, size) for f in faces]
-        probs = detector.engine.predict([c.image for c in crops], detector.steps, tta=detector.tta) if crops else []
-        names = detector.class_names
-        results = [FaceResult(f, c, p, names, p) for f, c, p in zip(faces, crops, probs, strict=True)]
+    if not align and detector.framing != "box":
+        detector = Detector(
+            engine=detector.engine,
+            face_detector=detector.face_detector,
+            preprocess=detector.steps,
+            framing="box",
+            tta=detector.tta,
+        )
+    results = detector.analyze_faces(rgb)
     names = tuple(detector.class_names)
     boxes = [BoxLabel(r.face.box, i + 1, r.label, r.score) for i, r in enumerate(results)]
     return ImageAnalysis(name, rgb, results, names, draw_faces(rgb, boxes), face_table(name, results, names), align)
@@ -86,6 +70,8 @@ def face_table(name: str, results: list, class_names: tuple[str, ...]) -> pd.Dat
 def display_crop(rgb: np.ndarray, result, align: bool, size: int = DISPLAY_SIZE):
     """The model's crop of this face re-made at ``size`` px (same geometry, sharper) for display and regions."""
     if not align:
+        from core.detector import box_crop
+
         return box_crop(rgb, result.face, size)
     s0 = result.aligned.output_size
     k = size / s0

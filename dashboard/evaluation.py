@@ -20,35 +20,15 @@ from core.metrics import PER_CLASS_CI
 
 log = logging.getLogger(__name__)
 
-SCHEMA_PREFIX = "ferlens.results/"
 HEADLINE = ("accuracy", "macro_f1", "weighted_f1", "roc_auc_macro", "ece")
-_SCAN_LIMIT = 2000
-
-
-def is_results_file(path: Path) -> bool:
-    """Cheap check (first bytes only) that ``path`` is a results JSON: its ``schema`` key comes first."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(128).decode("utf-8", "replace")
-    except OSError:
-        return False
-    return f'"schema":"{SCHEMA_PREFIX}' in head.replace(" ", "")
 
 
 def find_results(roots: list[Path], limit: int = 200) -> list[Path]:
-    """Results JSONs under ``roots`` (recursively), newest first, at most ``limit``."""
-    found: list[Path] = []
-    for root in roots:
-        if not root.is_dir():
-            continue
-        for i, path in enumerate(root.rglob("*.json")):
-            if i >= _SCAN_LIMIT:
-                log.warning("stopped scanning %s for results after %d JSON files", root, _SCAN_LIMIT)
-                break
-            if is_results_file(path):
-                found.append(path)
-    found.sort(key=lambda p: p.stat().st_mtime, reverse=True)
-    return found[:limit]
+    """Results JSONs under ``roots`` (``training.runs.list_runs``), newest first, at most ``limit``."""
+    from training.runs import list_runs
+
+    found = [f for root in roots for f in list_runs(root).results]
+    return [f.path for f in sorted(found, key=lambda f: f.mtime, reverse=True)[:limit]]
 
 
 def load_results_bytes(data: bytes, name: str = "<upload>") -> dict:

@@ -54,28 +54,25 @@ def get_engine(settings: Settings) -> Any:
 
 
 @st.cache_resource(show_spinner="Loading the face detector…", max_entries=8)
-def _analyzer(model: str, weights: str | None, device: str, face_detector: str, preprocess, tta: str | None) -> Any:
+def _analyzer(
+    model: str, weights: str | None, device: str, face_detector: str, preprocess, framing: str, tta: str | None
+) -> Any:
     from core.detector import Detector
 
     engine = _engine(model, weights, device)
     pre = None if preprocess is None else tuple(preprocess)
-    return Detector(engine=engine, face_detector=face_detector, preprocess=pre, tta=tta)
+    return Detector(engine=engine, face_detector=face_detector, preprocess=pre, framing=framing, tta=tta)
 
 
 def get_analyzer(settings: Settings) -> Any:
-    """The :class:`core.detector.Detector` (faces -> aligned crops -> probabilities) for ``settings``.
+    """The :class:`core.detector.Detector` (faces -> crops -> probabilities) for ``settings``.
 
     It shares the cached engine of :func:`get_engine`, so a model is loaded once per process whatever the
-    face detector, preprocessing or TTA chosen. Alignment on/off is applied by ``dashboard.analysis``.
+    face detector, preprocessing or TTA chosen. Alignment off is the Detector's ``framing="box"``.
     """
-    return _analyzer(
-        settings.model,
-        settings.weights_arg,
-        settings.device,
-        settings.face_detector,
-        settings.preprocess,
-        settings.tta_arg,
-    )
+    framing = "fer2013" if settings.align else "box"
+    s = settings
+    return _analyzer(s.model, s.weights_arg, s.device, s.face_detector, s.preprocess, framing, s.tta_arg)
 
 
 def weights_banner(settings: Settings) -> None:

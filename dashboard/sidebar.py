@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 STATE_KEY = "ferlens.settings"
 
 DEFAULT_WEIGHTS = "default"
-"""Weights shipped for the model (``core/models/weights/<name>.safetensors``); random init when none are."""
+"""Weights shipped for the model (``core/models/weights/<name>.safetensors``); offered only when there are some."""
 RANDOM_WEIGHTS = "none"
 """Random initialisation on purpose (e.g. to see what an untrained model's explanations look like)."""
 
@@ -75,38 +75,20 @@ def current_settings() -> Settings:
 
 
 def weights_candidates(model: str, roots: list[Path] | None = None, limit: int = 50) -> list[str]:
-    """Weights files a user may pick: shipped ones and ``runs/**/*.safetensors`` (newest first, capped).
+    """Weights files a user may pick: ``default`` when weights are shipped for ``model``, ``none`` (random init)
+    and the checkpoints under ``runs/`` (``training.runs.list_runs``, newest first, capped) trained for ``model``.
 
     ``$FERLENS_RUNS`` (default ``<repo>/runs``) is where the trainer writes. Files whose JSON sidecar names
     another model are left out, so the list only offers weights that can fit ``model``.
     """
-    from core.models.weights import SHIPPED_DIR, read_meta
+    from core.models.weights import shipped_weights
+    from training.runs import list_runs
 
     roots = roots if roots is not None else [runs_dir()]
-    found: list[Path] = []
-    for root in roots:
-        if root.is_dir():
-            found += sorted(root.rglob("*.safetensors"), key=lambda p: p.stat().st_mtime, reverse=True)[:limit]
-    out = []
-    for path in found:
-        try:
-            meta = read_meta(path)
-        except (OSError, ValueError) as exc:
-            log.warning("ignoring %s: unreadable sidecar (%s)", path, exc)
-            continue
-        if not isinstance(meta, dict):  # valid JSON, but not the trainer's object: the model it fits is unknown
-            log.warning("ignoring %s: its sidecar is a JSON %s, not an object", path, type(meta).__name__)
-            continue
-        config = meta.get("config")
-        named = meta.get("model") or (config.get("model") if isinstance(config, dict) else None)
-        if named and named != model:
-            continue
-        out.append(_display_path(path))
-    shipped = SHIPPED_DIR / f"{model}.safetensors"
-    head = [DEFAULT_WEIGHTS, RANDOM_WEIGHTS]
-    if shipped.is_file():
-        head.insert(1, _display_path(shipped))
-    return head + [p for p in out if p not in head]
+    found = [c.path for root in roots for c in list_runs(root).checkpoints[:limit] if c.model in (None, "", model)]
+    shipped = shipped_weights(model)
+    head = [DEFAULT_WEIGHTS, _display_path(shipped), RANDOM_WEIGHTS] if shipped else [RANDOM_WEIGHTS]
+    return head + [p for p in map(_display_path, found) if p not in head]
 
 
 def runs_dir() -> Path:
@@ -156,7 +138,7 @@ def build_sidebar() -> Settings:
         "Weights",
         weights_opts,
         key="sb_weights",
-        help="'default': the weights shipped for this model, random init when none are; 'none': random init; "
+        help="'default': the weights shipped for this model (offered when there are some); 'none': random init; "
         "or a .safetensors file written by the trainer under runs/.",
     )
     tta = sb.toggle(

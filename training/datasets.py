@@ -463,11 +463,13 @@ def _read_rgb(path: Path):
 
 
 def _resize_square(img: np.ndarray, size: int) -> np.ndarray:
-    import cv2
+    """An RGB photo crop at ``size`` px with the resize every face crop gets (``core.models.base.resize_uint8``)."""
+    import torch
 
-    h, w = img.shape[:2]
-    interp = cv2.INTER_AREA if min(h, w) > size else cv2.INTER_LINEAR
-    return cv2.resize(img, (size, size), interpolation=interp)
+    from core.models.base import resize_uint8
+
+    t = resize_uint8(torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None], size)
+    return t[0].permute(1, 2, 0).numpy()
 
 
 def _detect_faces(images: list[np.ndarray], size: int) -> list[np.ndarray | None]:
@@ -515,7 +517,7 @@ def _cached_decode(
     kind: str, paths: list[Path], size: int, faces: str, cache_dir, boxes=None
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`_decode_folder` behind an ``.npz`` cache keyed by every file's path, size, mtime and box."""
-    h = hashlib.sha1(f"{size}|{faces}".encode())
+    h = hashlib.sha1(f"resize-v2|{size}|{faces}".encode())
     for i, p in enumerate(paths):
         h.update(f"{p}|{_file_key(p) if p.is_file() else 'missing'}|{boxes[i] if boxes else ''}\n".encode())
     path = cache_root(cache_dir) / f"{kind}-{h.hexdigest()[:16]}.npz"

@@ -29,7 +29,7 @@ import torch
 from core import metrics as M
 from core.engine import probabilities, sidecar_temperature
 from core.models import FERModel, WeightsError, create_model
-from core.models.weights import atomic_write, read_meta
+from core.models.weights import atomic_write, read_meta, resolve_weights
 from training.results import (
     SCHEMA,
     ResultsSchemaError,
@@ -61,10 +61,10 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 def _over_batches(model: FERModel, faceset, batch_size: int, device, fn) -> np.ndarray:
     """``fn(x)`` for every normalised batch of ``faceset``, concatenated as float64 ``(N, C)``.
 
-    Inputs go through :mod:`training.loader` (``prepare_tensor`` then ``normalize``), the very code that
-    feeds the model in training, so resizing, channel handling and normalisation cannot drift apart.
+    Inputs go through the model's one transform as training feeds it (``training.loader.prepare_tensor``, then
+    ``ModelSpec.normalize``), so resizing, preprocessing and normalisation cannot drift apart.
     """
-    from training.loader import normalize, prepare_tensor
+    from training.loader import prepare_tensor
 
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     images = prepare_tensor(faceset, model.spec)
@@ -73,7 +73,7 @@ def _over_batches(model: FERModel, faceset, batch_size: int, device, fn) -> np.n
     out = []
     try:
         for start in range(0, len(images), batch_size):
-            x = normalize(images[start : start + batch_size].to(device).float() / 255.0, model.spec)
+            x = model.spec.normalize(images[start : start + batch_size].to(device).float() / 255.0)
             out.append(torch.as_tensor(fn(x)).float().cpu().double().numpy())
     finally:
         model.train(was_training)
@@ -290,36 +290,11 @@ def compare_results(a: dict, b: dict, n_resamples: int = 1000, seed: int = 0) ->
 
 # --------------------------------------------------------------------------------------------- CLI
 def build_model(name: str, weights: str | None, num_classes: int | None, overrides: dict) -> tuple:
-    """The model to evaluate, with the config its weights were trained with.
-
-    A weights file's JSON sidecar (written by the trainer) supplies ``num_classes`` and the run's
-    ``model_overrides`` (e.g. a narrower width), so ``--weights runs/x/best.safetensors`` is enough to
-    rebuild exactly the trained model; command-line values win over the sidecar's.
-    Returns ``(model, weights_path_or_None)``.
-    """
-    from core.models.weights import shipped_weights
-
-    path = None
-    if weights is None:  # the shipped weights when the model has some: what `create_model(name)` users run
-        path = shipped_weights(name)
-        if path is None:
-            log.warning("model %r has no shipped weights: evaluating a random init (pass --weights PATH)", name)
-        else:
-            log.info("using the shipped weights %s", path)
-    elif weights.lower() == "none":
-        path = None
-    else:
-        path = shipped_weights(name) if weights == "default" else Path(weights)
-        if path is None:
-            raise WeightsError(f"no weights are shipped for model {name!r} (core/models/weights/{name}.safetensors)")
-        if not path.is_file():
-            raise WeightsError(f"weights file not found: {path}")
-    side = read_meta(path) if path is not None else {}
-    spec = side.get("spec") if isinstance(side.get("spec"), dict) else {}
-    cfg = side.get("config") if isinstance(side.get("config"), dict) else {}
-    kw = {**(cfg.get("model_overrides") or {}), **overrides}
-    nc = num_classes or spec.get("num_classes") or (cfg.get("data") or {}).get("num_classes") or 7
-    return create_model(name, num_classes=int(nc), weights=path, **kw), path
+    """The model to evaluate (``core.models.create_model``: the sidecar supplies ``num_classes`` and the run's
+    ``model_overrides``; command-line values win). ``weights=None`` means ``"default"``, the shipped weights.
+    Returns ``(model, weights_path_or_None)``."""
+    path = resolve_weights(name, "default" if weights is None else weights)
+    return create_model(name, num_classes=num_classes, weights=path, **overrides), path
 
 
 def _parse_kv(items: list[str], what: str) -> dict:
@@ -343,8 +318,8 @@ def _eval_parser() -> argparse.ArgumentParser:
     ap.add_argument("--model", required=True, help="registered model name (core.models.list_models())")
     ap.add_argument(
         "--weights",
-        help="a .safetensors file, 'default' for the shipped weights (required to exist) or 'none' for a random "
-        "init; omitted: the shipped weights when the model has them, else a random init (with a warning)",
+        help="a .safetensors file, 'default' (the default: the shipped weights, required to exist) or 'none' for "
+        "a random init",
     )
     ap.add_argument("--num-classes", type=int, choices=(7, 8), help="default: the weights' sidecar, else 7")
     ap.add_argument(

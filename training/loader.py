@@ -1,9 +1,9 @@
 """From a decoded :class:`~training.datasets.FaceSet` to model-ready batches, without per-sample Python work.
 
-A FaceSet is resized once to the model's input size and channel count (and put through the model's photometric
-``preprocess`` steps, e.g. HAFEM's CLAHE) into one uint8 tensor ``(N, c, S, S)``, kept on the FaceSet for later
-epochs (and on disk when large). Each batch is then an index gather, a float conversion, the batch augmentations
-and a normalisation: tensor ops on the whole batch. Gray sources stay one channel until normalisation, where they
+A FaceSet goes once through ``ModelSpec.pixels`` (the first half of the model's one transform: gray, resize,
+preprocessing) into one uint8 tensor ``(N, c, S, S)``, kept on the FaceSet for later epochs (and on disk when
+large). Each batch is then an index gather, a float conversion, the batch augmentations and ``ModelSpec.normalize``
+(the second half): tensor ops on the whole batch. Gray sources stay one channel until normalisation, where they
 are expanded for 3-channel models (colour jitter's saturation and hue are no-ops on gray, so the order does not
 matter).
 
@@ -20,7 +20,6 @@ from collections.abc import Iterator
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from core.models.base import ModelSpec
@@ -35,30 +34,16 @@ def seed_for(*parts: int) -> int:
     return int(np.random.SeedSequence([int(p) & 0xFFFFFFFF for p in parts]).generate_state(2, np.uint64)[0] >> 1)
 
 
-def _apply_preprocess(x: torch.Tensor, names: tuple[str, ...]) -> torch.Tensor:
-    """The model's photometric steps (CLAHE, adaptive gamma...) on uint8 ``(n, c, S, S)``, one image at a time,
-    through ``core.faces.preprocess`` -- the very functions the inference engine applies to its crops."""
-    from core.faces import preprocess
-
-    steps = preprocess.from_names(names)
-    hwc = x.permute(0, 2, 3, 1).numpy()
-    out = np.stack([np.asarray(steps(img[..., 0] if img.shape[2] == 1 else img)) for img in hwc])
-    out = out[..., None] if out.ndim == 3 else out
-    return torch.from_numpy(np.ascontiguousarray(out)).permute(0, 3, 1, 2).contiguous()
-
-
 DISK_CACHE_MIN_PIXELS = 2**26
 """Model-sized tensors of at least this many pixels (e.g. 28k FER2013 faces at 224 px) are also cached on disk."""
 
 
 def prepare_tensor(fs: FaceSet, spec: ModelSpec, chunk: int = 4096, cache_dir: str | None = None) -> torch.Tensor:
-    """``fs.images`` as uint8 ``(N, c, S, S)`` at ``spec.input_size``, cached on the FaceSet (and on disk).
+    """``spec.pixels(fs.images)`` (uint8 ``(N, c, S, S)``), cached on the FaceSet (and on disk).
 
-    ``c`` is 1 for gray sources or 1-channel models (RGB becomes ITU-R 601 luma, as at inference), else 3.
-    Resizing is bilinear with antialiasing, in chunks to bound memory; the model's ``preprocess`` steps run
-    after it, at the model's size, as they do on aligned crops at inference. Large results (upsizing FER2013 to
-    224 px with CLAHE takes about a minute on 2 cores) go to ``<cache>/tensor-<hash>.npy``, keyed by a hash of
-    the source pixels and the spec, so the ablation's runs and later sessions reuse them.
+    Computed in chunks to bound memory. Large results (upsizing FER2013 to 224 px with CLAHE takes about a minute
+    on 2 cores) go to ``<cache>/tensor-<hash>.npy``, keyed by a hash of the source pixels and the spec, so the
+    ablation's runs and later sessions reuse them.
     """
     key = (spec.input_size, spec.in_chans, tuple(spec.preprocess))
     if key in fs.cache:
@@ -66,7 +51,7 @@ def prepare_tensor(fs: FaceSet, spec: ModelSpec, chunk: int = 4096, cache_dir: s
     size = spec.input_size
     disk = None
     if len(fs) * size * size >= DISK_CACHE_MIN_PIXELS:
-        h = hashlib.blake2b(f"{fs.images.shape}|{key}".encode(), digest_size=12)
+        h = hashlib.blake2b(f"pixels-v2|{fs.images.shape}|{key}".encode(), digest_size=12)
         h.update(np.ascontiguousarray(fs.images).data)
         disk = cache_root(cache_dir) / f"tensor-{h.hexdigest()}.npy"
         if disk.is_file():
@@ -76,22 +61,13 @@ def prepare_tensor(fs: FaceSet, spec: ModelSpec, chunk: int = 4096, cache_dir: s
                 return out
             except (OSError, ValueError) as exc:
                 log.warning("tensor cache %s unreadable (%s); recomputing", disk, exc)
-    parts = []
-    for start in range(0, len(fs.images), chunk):
-        block = fs.images[start : start + chunk]
-        if block.ndim == 4 and spec.in_chans == 1:
-            from core.faces.preprocess import luminance
-
-            block = np.stack([luminance(img) for img in block])
-        x = torch.from_numpy(np.ascontiguousarray(block))
-        x = x[:, None] if x.ndim == 3 else x.permute(0, 3, 1, 2)
-        if x.shape[-1] != size or x.shape[-2] != size:
-            x = F.interpolate(x.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-            x = x.round().clamp(0, 255).to(torch.uint8)
-        if spec.preprocess:
-            x = _apply_preprocess(x, tuple(spec.preprocess))
-        parts.append(x.contiguous())
-    out = torch.cat(parts) if parts else torch.zeros((0, 1, size, size), dtype=torch.uint8)
+    parts = [spec.pixels(fs.images[start : start + chunk]) for start in range(0, len(fs.images), chunk)]
+    channels = max((p.shape[1] for p in parts), default=1)
+    out = (
+        torch.cat([p.expand(-1, channels, -1, -1) for p in parts])
+        if parts
+        else torch.zeros((0, 1, size, size), dtype=torch.uint8)
+    )
     fs.cache[key] = out
     if disk is not None:
         try:
@@ -99,15 +75,6 @@ def prepare_tensor(fs: FaceSet, spec: ModelSpec, chunk: int = 4096, cache_dir: s
         except OSError as exc:
             log.warning("could not write the tensor cache %s: %s (continuing without it)", disk, exc)
     return out
-
-
-def normalize(x: torch.Tensor, spec: ModelSpec) -> torch.Tensor:
-    """Float [0, 1] batch -> the model's input: channels expanded to ``spec.in_chans``, then (x - mean) / std."""
-    if x.shape[1] == 1 and spec.in_chans == 3:
-        x = x.expand(-1, 3, -1, -1)
-    mean = torch.tensor(spec.mean, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
-    std = torch.tensor(spec.std, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
-    return (x - mean) / std
 
 
 class FaceDataset(Dataset):
@@ -133,7 +100,7 @@ class FaceDataset(Dataset):
         if self.augment is not None:
             g = torch.Generator().manual_seed(seed_for(self.seed, i))
             x, y = self.augment(x, y, g, allow_mixup=False)
-        return normalize(x, self.spec)[0], y[0]
+        return self.spec.normalize(x)[0], y[0]
 
 
 GPU_RESIDENT_MAX_BYTES = 16 * 2**30
@@ -229,4 +196,4 @@ class BatchLoader:
             y = self.targets[at].to(self.device, non_blocking=True)
             if self.augmenter is not None:
                 x, y = self.augmenter(x, y, g)
-            yield normalize(x, self.spec), y, idx
+            yield self.spec.normalize(x), y, idx

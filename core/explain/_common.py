@@ -154,24 +154,6 @@ def as_batch(x: torch.Tensor) -> torch.Tensor:
 
 
 def crops_to_input(model: nn.Module, crops) -> torch.Tensor:
-    """uint8 face crops -> the model's normalised input, the way ``InferenceEngine.prepare`` does it.
-
-    Resize to ``spec.input_size`` (area when shrinking, cubic when enlarging), the spec's preprocessing
-    (e.g. CLAHE), gray/RGB per ``spec.in_chans``, normalise. Used where no engine is at hand (dataset-level
-    AU agreement, tests).
-    """
-    import cv2
-
-    from core.faces.preprocess import from_names, to_tensor
-
-    spec = model.spec
-    size = int(spec.input_size)
-    steps = from_names(spec.preprocess)
-    batch = []
-    for crop in crops:
-        crop = np.asarray(crop)
-        if crop.shape[:2] != (size, size):
-            shrink = crop.shape[0] > size
-            crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
-        batch.append(steps(crop))
-    return to_tensor(batch, spec.mean, spec.std, spec.in_chans)
+    """uint8 face crops -> the model's normalised input (``model.spec.transform``, as the engine and training do),
+    for where no engine is at hand (dataset-level AU agreement, tests)."""
+    return model.spec.transform(crops)

@@ -34,29 +34,30 @@ def is_model(name: str) -> bool:
 
 def create_model(
     name: str,
-    num_classes: int = 7,
+    num_classes: int | None = None,
     weights: str | Path | None = None,
     **overrides,
 ) -> FERModel:
-    """Build a registered model by name; the only public constructor.
+    """Build a registered model by name, with its weights; the only public constructor.
 
     Args:
         name: one of :func:`list_models`.
-        num_classes: 7 (FER2013 order) or 8 (with contempt).
-        weights: a ``.safetensors`` file (or a ``weights_only`` torch file) with this model's state dict.
-            ``"default"`` asks for the weights shipped for this name, if any (see ``core.models.weights``).
-        **overrides: fields of the model's config dataclass (e.g. ``cbam=False``, ``depth=2``); an unknown
-            field raises with the list of known ones. ``pretrained_backbone=PATH`` loads ImageNet weights of a
-            timm backbone from a local file (never from the network).
+        num_classes: 7 (FER2013 order) or 8 (with contempt); default: the weights' sidecar, else 7.
+        weights: a ``.safetensors`` file (or a ``weights_only`` torch file) with this model's state dict;
+            ``"default"`` the file shipped for ``name``; ``None`` (or ``"none"``) a random init. The file's JSON
+            sidecar (written by the trainer) supplies ``num_classes`` and the run's ``model_overrides``, so a
+            checkpoint alone rebuilds the trained model. A missing or unfitting file raises ``WeightsError``.
+        **overrides: fields of the model's config dataclass (e.g. ``cbam=False``, ``depth=2``), over the
+            sidecar's; an unknown field raises with the list of known ones. ``pretrained_backbone=PATH`` loads
+            ImageNet weights of a timm backbone from a local file (never from the network).
     """
     if name not in _MODELS:
         raise ValueError(f"unknown model {name!r}; choose one of {list_models()}")
-    model = _MODELS[name](num_classes=num_classes, **overrides)
-    if weights is not None:
-        from core.models.weights import load_weights, shipped_weights
+    from core.models.weights import load_weights, resolve_weights, sidecar_build_args
 
-        path = shipped_weights(name) if str(weights) == "default" else Path(weights)
-        if path is None:
-            raise FileNotFoundError(f"no weights are shipped for model {name!r}")
+    path = resolve_weights(name, weights)
+    side_classes, side_overrides = sidecar_build_args(path)
+    model = _MODELS[name](num_classes=num_classes or side_classes or 7, **{**side_overrides, **overrides})
+    if path is not None:
         load_weights(model, path)
     return model

@@ -11,22 +11,30 @@ A model is an ``nn.Module`` subclass of :class:`FERModel`:
   penalty to it);
 * ``cam_target_layers()`` and ``cam_reshape_transform``: what Grad-CAM hooks, and how tokens become a grid;
 * ``layer_groups()``: parameters from input to output, for layer-wise learning-rate decay;
-* ``spec``: a frozen :class:`ModelSpec` with input size, channels and normalisation, saved beside weights.
+* ``spec``: a frozen :class:`ModelSpec` with input size, channels and normalisation, saved beside weights;
+  ``spec.transform(crops)`` is the one way face crops become model input (training, evaluation, serving, explaining).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from core.labels import class_names
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+Steps = Callable[[np.ndarray], np.ndarray]
+"""Photometric steps on one uint8 image (``core.faces.preprocess.Compose``), e.g. CLAHE or adaptive gamma."""
+Crops = Sequence[np.ndarray] | np.ndarray | torch.Tensor
+"""Face crops: a list of uint8 ``(H, W)`` / ``(H, W, 3)`` arrays, or an ``(N, H, W[, 3])`` batch array or tensor."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,101 @@ class ModelSpec:
         d = asdict(self)
         d["class_names"] = list(self.class_names)
         return d
+
+    def pixels(self, crops: Crops, steps: Steps | None = None) -> torch.Tensor:
+        """Face crops -> uint8 ``(N, c, S, S)``: the photometric half of :meth:`transform` (training caches it).
+
+        Per crop, in one order: gray (ITU-R 601 luma) for 1-channel models, resize to ``input_size``
+        (:func:`resize_uint8`), then ``steps`` (default: the spec's ``preprocess``, e.g. CLAHE). Preprocessing
+        runs at model size, the order every trained model saw in training (CLAHE's 8x8 tiles are then 1/8 of
+        the model input whatever the crop's size). A colour crop whose channels are equal is gray (a gray
+        file decoded as RGB), so a face gives the same pixels from a CSV or from a PNG. ``c`` is 1 when every
+        crop is gray, else 3 (gray crops are repeated).
+        """
+        from core.faces.preprocess import from_names, luminance
+
+        steps = from_names(self.preprocess) if steps is None and self.preprocess else steps
+        planes = []
+        for i, crop in enumerate(as_crops(crops)):
+            crop = _check_crop(crop, i)
+            if crop.ndim == 3 and (self.in_chans == 1 or _is_gray(crop)):
+                crop = luminance(crop)
+            planes.append(crop)
+        size = self.input_size
+        if not planes:
+            return torch.zeros((0, self.in_chans, size, size), dtype=torch.uint8)
+        if len({p.shape for p in planes}) == 1:  # one batched resize (training's 4096-image chunks)
+            return _photometric(resize_uint8(_nchw(np.stack(planes)), size), steps)
+        blocks = [_photometric(resize_uint8(_nchw(p[None]), size), steps) for p in planes]
+        channels = max(b.shape[1] for b in blocks)
+        return torch.cat([b.expand(-1, channels, -1, -1) for b in blocks])
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """Float ``[0, 1]`` batch -> model input: gray expanded to ``in_chans`` channels, then ``(x - mean) / std``."""
+        if x.shape[1] == 1 and self.in_chans == 3:
+            x = x.expand(-1, 3, -1, -1)
+        if x.shape[1] != self.in_chans:
+            raise ValueError(f"{self.name} takes {self.in_chans}-channel input, got {x.shape[1]} channels")
+        mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+        std = torch.tensor(self.std, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+        return (x - mean) / std
+
+    def transform(self, crops: Crops, steps: Steps | None = None) -> torch.Tensor:
+        """Face crops (uint8, any size, RGB or gray) -> the normalised float32 ``(N, in_chans, S, S)`` model input.
+
+        ``steps`` replaces the spec's own preprocessing (the dashboard's ablation switches).
+        """
+        return self.normalize(self.pixels(crops, steps).float().div_(255.0))
+
+
+def as_crops(crops: Crops) -> Sequence[np.ndarray] | np.ndarray:
+    """A list of crops as it is; an array or tensor is a batch ``(N, H, W[, C])`` (wrap a single crop in a list)."""
+    if isinstance(crops, torch.Tensor):
+        crops = crops.detach().cpu().numpy()
+    if isinstance(crops, np.ndarray) and crops.ndim not in (3, 4):
+        raise ValueError(
+            f"an array of crops is a batch (N, H, W) or (N, H, W, 3), got shape {crops.shape}; "
+            "give a single crop as a list of one"
+        )
+    return crops
+
+
+def resize_uint8(x: torch.Tensor, size: int) -> torch.Tensor:
+    """uint8 ``(N, C, H, W)`` -> ``(N, C, size, size)``: bilinear with antialiasing (PIL-like), rounded; a no-op
+    at the right size. The one resize of face crops, for datasets, training and serving alike."""
+    if tuple(x.shape[-2:]) == (size, size):
+        return x
+    y = F.interpolate(x.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return y.round_().clamp_(0, 255).to(torch.uint8)
+
+
+def _check_crop(crop, i: int) -> np.ndarray:
+    if not isinstance(crop, np.ndarray) or crop.dtype != np.uint8:
+        got = f"{crop.dtype} array" if isinstance(crop, np.ndarray) else type(crop).__name__
+        raise TypeError(f"crop {i}: expected a uint8 (H, W, 3) RGB or (H, W) gray array, got {got}")
+    if crop.ndim == 3 and crop.shape[2] == 1:
+        crop = crop[..., 0]
+    if not (crop.ndim == 2 or (crop.ndim == 3 and crop.shape[2] == 3)) or min(crop.shape[:2]) < 1:
+        raise ValueError(f"crop {i}: expected (H, W, 3) RGB or (H, W) gray, got shape {crop.shape}")
+    return crop
+
+
+def _is_gray(rgb: np.ndarray) -> bool:
+    return bool(np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2]))
+
+
+def _nchw(batch: np.ndarray) -> torch.Tensor:
+    t = torch.from_numpy(np.ascontiguousarray(batch))
+    return t[:, None] if t.ndim == 3 else t.permute(0, 3, 1, 2)
+
+
+def _photometric(x: torch.Tensor, steps: Steps | None) -> torch.Tensor:
+    """``steps`` on each uint8 image of ``(n, c, S, S)`` (OpenCV works on ``(H, W[, C])`` arrays)."""
+    if not steps:
+        return x.contiguous()
+    hwc = x.permute(0, 2, 3, 1).numpy()
+    out = np.stack([np.asarray(steps(img[..., 0] if img.shape[2] == 1 else img)) for img in hwc])
+    return _nchw(out[..., None] if out.ndim == 3 else out).contiguous()
 
 
 def build_config(name: str, base, overrides: dict):

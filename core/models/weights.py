@@ -37,6 +37,41 @@ def shipped_weights(name: str) -> Path | None:
     return path if path.is_file() else None
 
 
+RANDOM_INIT = ("none", "random")
+"""``weights`` values (besides ``None``) that ask for a random init on purpose."""
+
+
+def resolve_weights(name: str, weights: str | Path | None) -> Path | None:
+    """``create_model``'s ``weights`` -> the file to load, or None for a random init.
+
+    ``"default"`` is the file shipped for ``name``; ``None``, ``"none"`` or ``"random"`` a random init. A file
+    that does not exist is a :class:`WeightsError` naming the fix, never a silent random init.
+    """
+    if weights is None or str(weights).lower() in RANDOM_INIT:
+        return None
+    if str(weights) == "default":
+        path = shipped_weights(name)
+        if path is None:
+            raise WeightsError(
+                f"no weights are shipped for model {name!r}: pick a trained .safetensors file "
+                "(e.g. runs/<run>/best.safetensors), or 'none' for a random init"
+            )
+        return path
+    path = Path(weights)
+    if not path.is_file():
+        raise WeightsError(f"weights file not found: {path}; pick an existing .safetensors file, 'default' or 'none'")
+    return path
+
+
+def sidecar_build_args(path: Path | None) -> tuple[int | None, dict]:
+    """``(num_classes, model_overrides)`` the trainer recorded beside ``path``; ``(None, {})`` without a sidecar."""
+    side = read_meta(path) if path is not None else {}
+    spec = side.get("spec") if isinstance(side.get("spec"), dict) else {}
+    cfg = side.get("config") if isinstance(side.get("config"), dict) else {}
+    num_classes = spec.get("num_classes") or (cfg.get("data") or {}).get("num_classes")
+    return (int(num_classes) if num_classes else None), dict(cfg.get("model_overrides") or {})
+
+
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """Read a state dict without ever running code from the file.
 

@@ -14,9 +14,11 @@ from core.detector import (
     FER2013_FRAMING_48,
     LANDMARK_COLUMNS,
     Detector,
+    box_crop,
     framing_points,
 )
 from core.engine import InferenceEngine
+from core.faces import Face, transform_points
 from core.io import CorruptImageError, VideoLoadError, load_image
 from core.tracking import Tracker, TrackerConfig, iou_matrix
 
@@ -105,6 +107,27 @@ def test_tta_must_be_an_allowed_value(detector):
     with pytest.raises(ValueError, match=r"unknown tta 'bogus'; choose one of \[None, 'hflip'\]"):
         Detector(engine=detector.engine, tta="bogus")
     assert Detector(engine=detector.engine).tta == "hflip"
+
+
+def test_box_framing_is_the_square_face_box_without_alignment(detector, samples_dir):
+    rgb = load_image(samples_dir / "single_face.jpg")
+    boxed = Detector(engine=detector.engine, face_detector=detector.face_detector, framing="box")
+    (res,) = boxed.analyze_faces(rgb)
+    size = detector.engine.spec.input_size
+    (cx, cy), side = res.face.center, max(res.face.box[2:])
+    # the crop's outer corners are the box made square about its centre, and landmarks only scale and shift
+    corners = res.aligned.to_image(np.array([[-0.5, -0.5], [size - 0.5, size - 0.5]]))
+    np.testing.assert_allclose(corners, [[cx - side / 2, cy - side / 2], [cx + side / 2, cy + side / 2]], atol=1e-6)
+    k = size / side
+    expected = (res.face.landmarks - [cx - side / 2, cy - side / 2]) * k - 0.5
+    np.testing.assert_allclose(res.aligned.landmarks, expected, atol=1e-4)
+    np.testing.assert_allclose(res.probs, detector.engine.predict([res.aligned.image])[0], atol=1e-6)
+    # a box given by hand: the same square, whatever the detector
+    face = Face((200.0, 100.0, 120.0, 160.0), 0.99, np.zeros((5, 2)))
+    crop = box_crop(rgb, face, 48)
+    assert crop.image.shape == (48, 48, 3)
+    corners = transform_points(np.array([[-0.5, -0.5], [47.5, 47.5]]), crop.inverse)
+    np.testing.assert_allclose(corners, [[180, 100], [340, 260]], atol=1e-6)
 
 
 def test_preprocess_override_changes_the_input(detector, samples_dir):

@@ -1,10 +1,9 @@
-"""InferenceEngine: same numbers as the raw model and as onnxruntime, thread safety, the input pipeline shared
-with training, weights handling and statistics. Inputs are real FER2013 faces."""
+"""InferenceEngine: same numbers as the raw model and as onnxruntime, thread safety, weights handling and
+statistics. Inputs are real FER2013 faces. The input transform itself is tested in test_transform.py."""
 
 from __future__ import annotations
 
 import gzip
-import logging
 import threading
 from pathlib import Path
 
@@ -13,8 +12,8 @@ import pytest
 import scipy.special
 import torch
 
-from core.engine import InferenceEngine, build_model, crops_to_pixels, prepare
-from core.models import create_model, save_weights
+from core.engine import InferenceEngine, build_model
+from core.models import WeightsError, create_model, save_weights
 
 
 @pytest.fixture(scope="module")
@@ -107,41 +106,13 @@ def test_eight_threads_get_their_own_results(model, fer_faces, backend, onnx_dir
     assert engine.stats().calls >= 8 * 6
 
 
-def test_prepare_equals_training_pipeline(fer_faces):
-    """The app and the evaluation must feed a model the same pixels (gray source, RGB source, resize)."""
-    from training.datasets import FaceSet
-    from training.loader import normalize, prepare_tensor
-
-    rgb = np.stack([np.stack([f, np.roll(f, 3, 0), f // 2 + 60], axis=2) for f in fer_faces[:12]])
-    for images in (fer_faces[:12], rgb):
-        n = len(images)
-        fs = FaceSet(images, np.zeros(n, np.int64), np.zeros(n, np.int64), np.arange(n), ("x",) * 7, "all", "t")
-        for name, kw in (("default", {}), ("fernet_s", {"in_chans": 3, "input_size": 64})):
-            spec = create_model(name, **kw).spec
-            ours = prepare(list(images), spec)
-            theirs = normalize(prepare_tensor(fs, spec).float() / 255.0, spec)
-            assert ours.shape == theirs.shape == (n, spec.in_chans, spec.input_size, spec.input_size)
-            torch.testing.assert_close(ours, theirs, atol=1e-6, rtol=0)
-
-
-def test_crops_to_pixels_applies_preprocessing_and_resizes(fer_faces):
-    spec = create_model("hafem_compact", transformer_layers=0, cbam=False).spec  # 224 px RGB with CLAHE
-    assert spec.preprocess == ("clahe",)
-    px = crops_to_pixels([fer_faces[0]], spec)
-    assert px.shape == (1, 1, 224, 224) and px.dtype == torch.uint8
-    plain = crops_to_pixels([fer_faces[0]], spec, steps=lambda im: im)
-    assert not torch.equal(px, plain)  # CLAHE changed the pixels
-    assert prepare([fer_faces[0]], spec).shape == (1, 3, 224, 224)
-
-
-def test_random_init_is_announced_once_and_seeded(caplog):
-    # fernet_s is default's architecture with no shipped weights: "default" weights fall back to a seeded init
-    with caplog.at_level(logging.WARNING, logger="core.engine"):
-        a = InferenceEngine("fernet_s", device="cpu", backend="torch")
-    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(warnings) == 1 and "meaningless" in warnings[0].getMessage()
+def test_missing_default_weights_raise_and_random_init_is_seeded():
+    # fernet_s is default's architecture with no shipped weights: "default" names the fix instead of guessing
+    with pytest.raises(WeightsError, match=r"no weights are shipped for model 'fernet_s'.*'none' for a random init"):
+        InferenceEngine("fernet_s", device="cpu", backend="torch")
+    a = InferenceEngine("fernet_s", weights=None, device="cpu", backend="torch")
     assert a.weights_status.startswith("random init") and not a.has_trained_weights
-    b = InferenceEngine("fernet_s", weights=None, device="cpu", backend="torch")
+    b = InferenceEngine("fernet_s", weights="none", device="cpu", backend="torch")
     x = torch.randn(3, 1, 48, 48)
     np.testing.assert_array_equal(a.predict(x), b.predict(x))  # two sessions without weights agree
 
@@ -158,7 +129,7 @@ def test_weights_file_and_sidecar_rebuild_the_trained_model(tmp_path, fer_faces)
     x = engine.prepare(list(fer_faces[:5]))
     with torch.no_grad():
         np.testing.assert_allclose(engine.predict(x), torch.softmax(trained(x), 1).numpy(), atol=1e-6)
-    with pytest.raises(FileNotFoundError, match="not found"):
+    with pytest.raises(WeightsError, match="weights file not found"):
         build_model("default", tmp_path / "missing.safetensors")
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from dashboard import analysis
@@ -62,15 +61,16 @@ def test_a_photo_without_faces_says_so(samples_dir: Path, dashboard_env, open_pa
     assert any("No face found" in i.value for i in at.info)
 
 
-def test_box_crop_is_the_square_face_box(samples_dir: Path) -> None:
-    """The alignment ablation: the crop is the face box, squared, and maps back onto the photo exactly."""
-    from core.faces import Face, transform_points
+def test_alignment_off_analyses_with_the_detectors_box_framing(samples_dir: Path) -> None:
+    """The page's "alignment off" is ``Detector(framing="box")``: crops are scaled and shifted, never rotated."""
+    from core.detector import Detector
     from core.io import load_image
 
     rgb = load_image(samples_dir / "single_face.jpg")
-    face = Face((200.0, 100.0, 120.0, 160.0), 0.99, np.zeros((5, 2)))
-    crop = analysis.box_crop(rgb, face, 48)
-    assert crop.image.shape == (48, 48, 3)
-    corners = transform_points(np.array([[-0.5, -0.5], [47.5, 47.5]]), crop.inverse)
-    cx, cy = face.center
-    assert np.allclose(corners, [[cx - 80, cy - 80], [cx + 80, cy + 80]], atol=1e-6)
+    det = Detector(device="cpu", backend="torch", threads=None)
+    off = analysis.analyze_rgb(det, rgb, align=False)
+    on = analysis.analyze_rgb(det, rgb, align=True)
+    assert not off.aligned and on.aligned and len(off.faces) == len(on.faces) == 1
+    m = off.faces[0].aligned.matrix
+    assert m[0, 1] == m[1, 0] == 0 and m[0, 0] == m[1, 1]
+    assert on.faces[0].aligned.matrix[0, 1] != 0  # the aligned crop is rotated to level the eyes

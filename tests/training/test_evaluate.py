@@ -239,10 +239,39 @@ def test_cli_defaults_to_shipped_weights_and_a_runs_eval_path(tmp_path, shared_d
     monkeypatch.setenv("FERLENS_RUNS", str(tmp_path))
     argv = ["--model", "fernet_s", "--data", "fer2013", "--root", str(shared_datasets), "--split", "test",
             "--limit", "30", "--bootstrap", "0"]  # fmt: skip
-    assert shipped_weights("fernet_s") is None  # no weights ship for it: a random init, said in a warning
-    assert E.main(argv) == 0
+    assert shipped_weights("fernet_s") is None  # no weights ship for it: the default names the fix, as the engine
+    assert E.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "WeightsError: no weights are shipped for model 'fernet_s'" in err and "'none' for a random init" in err
+    assert E.main([*argv, "--weights", "none"]) == 0
     out = tmp_path / "eval" / "fernet_s-fer2013-test-n30.json"
     assert f"wrote {out}" in capsys.readouterr().out
     d = E.load_results(out)
     assert d["meta"]["weights"] is None and d["meta"]["data"]["n"] == 30
     assert E.default_out("default", "folder:/data/raf db/", "test", tta=True).name == "default-raf_db-test-tta.json"
+
+
+def test_evaluate_and_the_engine_build_models_by_the_same_rules(tmp_path):
+    """One builder (create_model reads the sidecar): same model from a checkpoint, same typed errors."""
+    from core.engine import InferenceEngine
+    from core.models import WeightsError
+
+    torch.manual_seed(5)
+    trained = create_model("fernet_s", num_classes=8, **TINY)
+    path = tmp_path / "best.safetensors"
+    save_weights(
+        trained, path, {"spec": trained.spec.to_dict(), "config": {"model_overrides": {"widths": [8, 16, 32, 64]}}}
+    )
+    evaluated, wpath = E.build_model("fernet_s", str(path), None, {})
+    served = InferenceEngine("fernet_s", weights=path, device="cpu", backend="torch").model
+    assert wpath == path and evaluated.num_classes == served.num_classes == 8
+    for net in (evaluated, served):
+        assert all(torch.equal(v, trained.state_dict()[k]) for k, v in net.state_dict().items())
+    for weights, match in (
+        ("default", "no weights are shipped for model 'fernet_s'"),
+        (tmp_path / "x.safetensors", "not found"),
+    ):
+        with pytest.raises(WeightsError, match=match):
+            E.build_model("fernet_s", str(weights), None, {})
+        with pytest.raises(WeightsError, match=match):
+            InferenceEngine("fernet_s", weights=weights, device="cpu", backend="torch")
