@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from core.registry import Registry
+
 log = logging.getLogger(__name__)
 
 
@@ -177,19 +179,16 @@ class CompoundLoss(FERLoss):
 
 
 _Builder = Callable[[LossConfig, int, int, "Sequence[int] | None"], FERLoss]
-_LOSSES: dict[str, _Builder] = {}
+LOSSES: Registry[_Builder] = Registry("loss")
 
 
 def register_loss(name: str) -> Callable[[_Builder], _Builder]:
-    def deco(fn: _Builder) -> _Builder:
-        _LOSSES[name] = fn
-        return fn
-
-    return deco
+    """Decorator: register a builder ``fn(cfg, num_classes, embed_dim, class_counts)`` under ``name``."""
+    return LOSSES.register(name=name)
 
 
 def list_losses() -> list[str]:
-    return sorted(_LOSSES)
+    return LOSSES.names()
 
 
 def _need_counts(name: str, class_counts) -> Sequence[int]:
@@ -221,8 +220,7 @@ def _compound(cfg, num_classes, embed_dim, class_counts):
 
 def build_loss(cfg: LossConfig, num_classes: int, embed_dim: int, class_counts: Sequence[int] | None = None) -> FERLoss:
     """Build the loss named by ``cfg.name``; an unknown name lists the known ones."""
-    if cfg.name not in _LOSSES:
-        raise ValueError(f"unknown loss {cfg.name!r}; choose one of {list_losses()}")
+    build = LOSSES.get(cfg.name)
     if class_counts is not None and len(class_counts) != num_classes:
         raise ValueError(f"class_counts has {len(class_counts)} entries for {num_classes} classes")
-    return _LOSSES[cfg.name](cfg, num_classes, embed_dim, class_counts)
+    return build(cfg, num_classes, embed_dim, class_counts)

@@ -22,9 +22,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.faces.boxes import iou_xywh
 from core.faces.types import Face
 
-__all__ = ["TrackerConfig", "Track", "Tracker", "iou_matrix"]
+__all__ = ["TrackerConfig", "Track", "Tracker"]
 
 Box = tuple[float, float, float, float]
 
@@ -97,19 +98,6 @@ def _as_box(item: Face | Sequence[float]) -> Box:
     if len(box) != 4:
         raise ValueError(f"a box is (x, y, w, h), got {box}")
     return box  # type: ignore[return-value]
-
-
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU between every box of ``a`` ``(N, 4)`` and ``b`` ``(M, 4)``, boxes as ``(x, y, w, h)``."""
-    a = np.asarray(a, np.float64).reshape(-1, 4)
-    b = np.asarray(b, np.float64).reshape(-1, 4)
-    ax1, ay1, ax2, ay2 = a[:, 0:1], a[:, 1:2], a[:, 0:1] + a[:, 2:3], a[:, 1:2] + a[:, 3:4]
-    bx1, by1, bx2, by2 = b[:, 0], b[:, 1], b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]
-    iw = np.clip(np.minimum(ax2, bx2) - np.maximum(ax1, bx1), 0, None)
-    ih = np.clip(np.minimum(ay2, by2) - np.maximum(ay1, by1), 0, None)
-    inter = iw * ih
-    union = a[:, 2:3] * a[:, 3:4] + b[:, 2] * b[:, 3] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
 
 class _State:
@@ -223,7 +211,7 @@ class Tracker:
         from scipy.optimize import linear_sum_assignment
 
         tboxes = np.array([t.box for t in self._tracks], np.float64)
-        iou = iou_matrix(boxes, tboxes)
+        iou = iou_xywh(boxes, tboxes)
         affinity = np.where(iou >= self.config.iou_threshold, 1.0 + iou, 0.0)
         if self.config.max_center_distance > 0:
             centers = boxes[:, :2] + boxes[:, 2:] / 2

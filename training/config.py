@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 
 from core.losses import LossConfig, list_losses
+from core.registry import Registry
 
 __all__ = [
     "AugmentConfig",
@@ -165,19 +166,16 @@ class TrainConfig:
 
 # ---------------------------------------------------------------------------------------------- presets
 
-_PRESETS: dict[str, Callable[[], TrainConfig]] = {}
+PRESETS: Registry[Callable[[], TrainConfig]] = Registry("preset", error=ConfigError)
 
 
 def register_preset(fn: Callable[[], TrainConfig]) -> Callable[[], TrainConfig]:
     """Decorator: register a preset under its function name."""
-    if fn.__name__ in _PRESETS:
-        raise ValueError(f"preset {fn.__name__!r} is registered twice")
-    _PRESETS[fn.__name__] = fn
-    return fn
+    return PRESETS.register(fn)
 
 
 def list_presets() -> list[str]:
-    return sorted(_PRESETS)
+    return PRESETS.names()
 
 
 def get_preset(name: str) -> TrainConfig:
@@ -193,9 +191,7 @@ def get_preset(name: str) -> TrainConfig:
 
             data = yaml.safe_load(path.read_text())
         return config_from_dict(data)
-    if name not in _PRESETS:
-        raise ConfigError(f"unknown preset {name!r}; choose one of {list_presets()}")
-    return _PRESETS[name]()
+    return PRESETS.get(name)()
 
 
 def _paper(name: str, model: str, **kw) -> TrainConfig:

@@ -40,10 +40,12 @@ import torch
 from torch import nn
 
 from core.models.base import tokens_to_grid
+from core.registry import Registry
 
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "CAM_METHODS",
     "CamMethod",
     "CamResult",
     "register_cam_method",
@@ -81,15 +83,12 @@ class CamMethod:
         return getattr(importlib.import_module("pytorch_grad_cam"), self.cam_class_name)
 
 
-_CAM_METHODS: dict[str, CamMethod] = {}
+CAM_METHODS: Registry[CamMethod] = Registry("CAM method")
 
 
 def register_cam_method(method: CamMethod) -> CamMethod:
     """Add a method to the registry (a new pytorch-grad-cam class is one line here)."""
-    if method.name in _CAM_METHODS:
-        raise ValueError(f"CAM method {method.name!r} is registered twice")
-    _CAM_METHODS[method.name] = method
-    return method
+    return CAM_METHODS.register(method, name=method.name)
 
 
 register_cam_method(CamMethod("gradcam", "GradCAM", paper="Selvaraju et al., Grad-CAM, ICCV 2017"))
@@ -103,15 +102,12 @@ register_cam_method(CamMethod("layercam", "LayerCAM", paper="Jiang et al., Layer
 
 def list_cam_methods() -> list[str]:
     """Registered CAM method names, in registration order."""
-    return list(_CAM_METHODS)
+    return list(CAM_METHODS)
 
 
 def get_cam_method(name: str) -> CamMethod:
     """The registered method ``name``; an unknown name raises with the list of known ones."""
-    try:
-        return _CAM_METHODS[name]
-    except KeyError:
-        raise ValueError(f"unknown CAM method {name!r}; choose one of {list_cam_methods()}") from None
+    return CAM_METHODS.get(name)
 
 
 @dataclass(frozen=True)

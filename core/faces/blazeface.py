@@ -34,7 +34,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from core.faces.mtcnn import MTCNNConfig, MTCNNDetector, nms
+from core.faces.boxes import nms
+from core.faces.mtcnn import MTCNNConfig, MTCNNDetector
 from core.faces.registry import register_detector
 from core.faces.types import DetectorUnavailableError, Face, check_rgb
 

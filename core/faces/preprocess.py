@@ -26,6 +26,8 @@ import cv2
 import numpy as np
 import torch
 
+from core.registry import Registry
+
 __all__ = [
     "Clahe",
     "AdaptiveGamma",
@@ -153,19 +155,12 @@ class Compose:
 # --------------------------------------------------------------------------------------------------------------
 # Registry by name (what ModelSpec.preprocess holds)
 
-_PREPROCESS: dict[str, Callable[..., Callable[[np.ndarray], np.ndarray]]] = {}
+PREPROCESS: Registry[Callable[..., Callable[[np.ndarray], np.ndarray]]] = Registry("preprocessing")
 
 
 def register_preprocess(name: str):
     """Decorator: register a transform factory under ``name``."""
-
-    def deco(factory):
-        if name in _PREPROCESS:
-            raise ValueError(f"preprocessing {name!r} is registered twice")
-        _PREPROCESS[name] = factory
-        return factory
-
-    return deco
+    return PREPROCESS.register(name=name)
 
 
 register_preprocess("clahe")(Clahe)
@@ -174,14 +169,12 @@ register_preprocess("grayscale")(ToGray)
 
 
 def list_preprocess() -> list[str]:
-    return sorted(_PREPROCESS)
+    return PREPROCESS.names()
 
 
 def create_preprocess(name: str, **kwargs) -> Callable[[np.ndarray], np.ndarray]:
     """One transform by registered name; an unknown name raises with the list of known ones."""
-    if name not in _PREPROCESS:
-        raise ValueError(f"unknown preprocessing {name!r}; choose one of {list_preprocess()}")
-    return _PREPROCESS[name](**kwargs)
+    return PREPROCESS.get(name)(**kwargs)
 
 
 def from_names(names: Sequence[str]) -> Compose:

@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 import torch
 
-from core.faces.mtcnn import nms
+from core.faces.boxes import nms
 from core.faces.registry import register_detector
 from core.faces.types import DetectorUnavailableError, Face, check_rgb
 

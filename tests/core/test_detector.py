@@ -18,7 +18,7 @@ from core.detector import (
 )
 from core.engine import InferenceEngine
 from core.io import CorruptImageError, VideoLoadError, load_image
-from core.tracking import Tracker, TrackerConfig, iou_matrix
+from core.tracking import Tracker, TrackerConfig
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -199,11 +199,6 @@ def test_smoothing_reduces_frame_to_frame_jitter():
     t2.update([(0, 0, 50, 50)], np.array([[1.0, 0, 0, 0, 0, 0, 0]]), frame=0)
     p = t2.update([(0, 0, 50, 50)], np.array([[0, 1.0, 0, 0, 0, 0, 0]]), frame=10)[0].probs
     assert p[1] > 0.97
-
-
-def test_iou_matrix():
-    iou = iou_matrix(np.array([[0, 0, 10, 10], [100, 100, 5, 5]]), np.array([[5, 0, 10, 10], [0, 0, 10, 10]]))
-    np.testing.assert_allclose(iou, [[50 / 150, 1.0], [0.0, 0.0]])
 
 
 def test_detector_tables_are_dataframes(detector, samples_dir):
