@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -49,3 +50,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip_gpu)
+
+
+@pytest.fixture(scope="session")
+def softmax_by_hand():
+    """Oracle for what evaluation feeds a 48 px gray model with no preprocessing: ``(x / 255 - mean) / std``."""
+
+    def run(engine, faces: list) -> np.ndarray:
+        spec = engine.spec
+        assert (spec.input_size, spec.in_chans, spec.preprocess) == (48, 1, ()), "the oracle covers only this spec"
+        x = (np.stack(faces).astype(np.float32)[:, None] / 255.0 - spec.mean[0]) / spec.std[0]
+        with torch.no_grad():
+            return torch.softmax(engine.model(torch.from_numpy(x)), dim=1).numpy()
+
+    return run

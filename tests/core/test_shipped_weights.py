@@ -1,5 +1,5 @@
 """The embedded default model's shipped weights: they load offline, reproduce the accuracy recorded beside them on
-a fixed PrivateTest slice (an export check), and the model card is exactly what their sidecar renders."""
+a fixed PrivateTest slice (an export check), and the model card shows their sidecar's figures."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ import pytest
 
 from core.models import create_model
 from core.models.weights import read_meta, shipped_weights
+from tests.harness.model_card import check_card
 from training.config import DataConfig
 from training.datasets import load_split
 from training.evaluate import predict_probs, sha256_file
-from training.model_card import CARD_PATH, render_card
+from training.model_card import CARD_PATH
 
 WEIGHTS = shipped_weights("default")
 pytestmark = pytest.mark.skipif(WEIGHTS is None, reason="no weights shipped for 'default' yet")
@@ -51,7 +52,7 @@ def test_the_engine_and_detector_start_on_the_shipped_weights(caplog):
     assert not [r for r in caplog.records if "meaningless" in r.getMessage()]
 
 
-def test_the_model_card_is_rendered_from_the_shipped_sidecar(meta):
-    assert CARD_PATH.read_text() == render_card(meta), "docs/model-card.md is stale: rerun python -m training.ship"
-    main = meta["test"]["fer2013_private"]
-    assert f"{100 * main['accuracy']['value']:.2f} %" in CARD_PATH.read_text()
+def test_the_model_card_shows_the_shipped_sidecars_figures(meta):
+    """Read back from the card's text, not re-rendered; a failure means docs/model-card.md is stale (rerun
+    python -m training.ship) or the renderer prints a wrong figure."""
+    check_card(CARD_PATH.read_text(), meta)
