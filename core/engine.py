@@ -1,26 +1,9 @@
-"""InferenceEngine: one model, served fast and safely to many callers (app sessions, CLI, video, explainers).
+"""InferenceEngine: one loaded model served to every caller (dashboard sessions, webcam thread, CLI, explainers).
 
-Why one object: the dashboard's sessions, the webcam callback thread and the CLI all share one loaded model,
-so loading, device placement, precision, batching and timing live in one place, and so does the one
-definition of how a face crop becomes model input (:func:`crops_to_pixels` + :func:`normalize`). Training
-and evaluation (``training.loader``) must feed a model exactly the same way, otherwise the accuracy measured
-on FER2013 is not the accuracy the app delivers; ``tests/core/test_engine.py`` checks that they agree.
-
-Backends:
-
-* ``"torch"`` (default): eager PyTorch under ``inference_mode``. On CUDA: bf16 (or fp16) autocast,
-  ``channels_last`` and, when asked, ``torch.compile``. On CPU: fp32, an optional thread count.
-* ``"auto"``: onnxruntime when the device is the CPU (1.5-2x faster than eager torch for the default model on
-  two cores, see docs/performance.md), torch on a GPU; if the export fails, torch, with a warning.
-* ``"onnx"``: the model is exported once with ``torch.onnx.export`` (the dynamo exporter, dynamic batch) to a
-  cache folder keyed by a hash of the weights, then run by onnxruntime. Useful where a CPU has no fast torch
-  kernels for the model; ``engine.model`` stays the torch model, so explanations still work.
-
-Thread safety: every model call happens under one lock (``engine.lock``) on per-call tensors; nothing mutable is
-shared between calls, so concurrent callers get their own, unmixed results. Code that attaches hooks to
-``engine.model`` (Grad-CAM) must hold :meth:`InferenceEngine.exclusive` meanwhile, or other callers' forwards
-would run through its hooks.
-"""
+Loading, device, precision, batching and timing live here, with the one definition of how a face crop becomes
+model input. Backends: ``torch`` (default), ``onnx`` (exported once per weights hash, run by onnxruntime) and
+``auto`` (onnxruntime on CPU, torch on GPU). Every model call holds ``engine.lock``; code that hooks
+``engine.model`` (Grad-CAM) holds :meth:`InferenceEngine.exclusive`."""
 
 from __future__ import annotations
 

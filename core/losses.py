@@ -1,16 +1,9 @@
 """The papers' losses, all accepting hard labels ``(N,)`` or soft targets ``(N, C)`` (FERPlus votes, mixup).
 
-* ``ce``: cross-entropy, optional uniform label smoothing.
-* ``weighted_ce``: DCRNet's class-weighted CE, ``w_i = N / (C * n_i)`` (King & Zeng's "balanced" weights).
-* ``dls``: distribution-aware label smoothing: the smoothing mass ``eps`` is spread by inverse class frequency
-  instead of uniformly, so rare classes (disgust: 1.5 % of FER2013) receive more of it than frequent ones.
-* ``compound``: HAFEM's ``0.60 CE + 0.25 center + 0.15 DLS`` (weights configurable).
-
-Center loss follows Wen et al., "A Discriminative Feature Learning Approach for Deep Face Recognition", ECCV 2016:
-``L_C = 1/2 * mean_i ||x_i - c_{y_i}||^2``; the centers are not learned by the optimiser but moved after every
-training step by ``c_j <- c_j - alpha * sum_i [y_i = j](c_j - x_i) / (1 + sum_i [y_i = j])`` (their Eq. 4), with
-their own rate ``alpha``. With soft targets a sample counts for the class of its largest target mass.
-"""
+``ce``, DCRNet's class-weighted ``weighted_ce``, distribution-aware label smoothing ``dls`` (smoothing mass
+spread by inverse class frequency) and HAFEM's ``compound`` (0.60 CE + 0.25 center + 0.15 DLS). Center loss
+follows Wen et al., ECCV 2016: centers move by their Eq. 4 after each step, not by the optimiser. Losses are
+built by name from :data:`LOSSES`."""
 
 from __future__ import annotations
 

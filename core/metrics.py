@@ -1,25 +1,9 @@
-"""Classification metrics with bootstrap confidence intervals, as pure numpy functions.
+"""Classification metrics with bootstrap confidence intervals, as pure numpy functions of labels and probabilities.
 
-Every function takes ``y_true`` ``(N,)`` integer labels in the canonical class order and ``probs`` ``(N, C)``
-class probabilities (or ``y_pred`` ``(N,)``). Nothing here knows about torch, models or datasets, so the
-evaluation CLI, the ablation runner, the benchmarks and the dashboard all compute the same numbers.
-
-Conventions: scikit-learn's defaults, so a number here can be reproduced with one sklearn call, and no
-warning or silent division by zero when a class is missing from a small split.
-
-* Macro averages run over the classes that occur in ``y_true`` or in ``y_pred`` (sklearn's default
-  ``labels``); a 0/0 precision or recall counts as 0 (``zero_division=0``). So a class the model predicts but
-  that has no example costs the macro-F1 a zero, as in ``f1_score(y, pred, average="macro")``.
-* Per-class arrays equal ``precision_recall_fscore_support(labels=range(C), zero_division=0)``, except that a
-  class neither present nor predicted is ``nan`` (``None`` in JSON): there is nothing to score.
-* Weighted averages weight by support, so absent classes do not count.
-* One-vs-rest ROC-AUC is ``nan`` for a class without positives (or negatives) and left out of its averages.
-* The row-normalised confusion matrix has an all-zero row for a class absent from ``y_true``.
-
-The bootstrap treats a resample as integer weights on the original rows (how often each row was drawn), so
-every metric is computed as a *weighted* metric: a matrix product instead of 1,000 Python loops. With
-all-ones weights the same kernels give the point estimates, which keeps point and interval consistent.
-"""
+Conventions follow scikit-learn's defaults (``zero_division=0``; macro averages over present or predicted
+classes), so each number is reproducible with one sklearn call; a class neither present nor predicted is NaN.
+The bootstrap treats a resample as integer row weights, so every metric is a weighted metric computed by matrix
+products, and all-ones weights give the point estimate from the same kernels."""
 
 from __future__ import annotations
 

@@ -1,18 +1,8 @@
 """Per-face tracks across video or webcam frames, with temporal smoothing of the class probabilities.
 
-Why: a per-frame classifier flickers between neighbouring classes (neutral/sad, fear/surprise) from one
-frame to the next, and a table of video results needs to know which rows are the same person. A track is
-matched frame to frame by box overlap (IoU), with the centre distance as a fallback for small fast faces that
-no longer overlap their last box; assignment is optimal (Hungarian, ``scipy.optimize.linear_sum_assignment``),
-not greedy, so two crossing faces do not swap ids because one was looked at first.
-
-Smoothing is an exponential moving average, ``s_t = a^g * s_prev + (1 - a^g) * p_t``, where ``g`` is the
-number of frames since the track was last seen: skipping frames (``skip_frames``) or missing a detection does
-not make the average stickier than the same time span seen frame by frame.
-
-The tracker is usable frame by frame (``Tracker.update(faces, probs)``, e.g. from the webcam callback) and is
-what ``Detector.detect_video`` uses. It holds per-stream state behind a lock: use one tracker per stream.
-"""
+Tracks are matched by box IoU (centre distance as a fallback) with optimal Hungarian assignment, so crossing
+faces keep their ids. Smoothing is an exponential moving average whose weight decays with the frames since the
+track was last seen, so skipped frames do not make it stickier. One tracker per stream (state behind a lock)."""
 
 from __future__ import annotations
 

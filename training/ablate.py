@@ -1,20 +1,10 @@
 """Run an ablation ladder over seeds and report it with the statistics it needs.
 
     python -m training.ablate --seeds 0 1 2 --out runs/ablation                 # the five ladder_* presets
-    python -m training.ablate --rungs default default+model_overrides.cbam=true \\
-        --seeds 0 1 --limit 256 --epochs 2 --out /tmp/abl model_overrides.widths=[8,16,32,64]
 
-Each rung is a training preset (``training.config``), optionally followed by ``+KEY=VALUE`` overrides that
-apply to that rung only; trailing ``KEY=VALUE`` arguments apply to every rung. For every (rung, seed) the
-runner calls :func:`training.trainer.fit`, rebuilds the best checkpoint and evaluates it on the val and test
-splits with :func:`training.evaluate.evaluate_model`, writing ``<out>/<rung>/seed<k>/{val,test}.json``.
-Runs whose results already exist are skipped, so an interrupted ladder is resumed by running the same
-command again (a half-trained run resumes from its last checkpoint).
-
-The report (``ablation.json`` + ``ablation.md``) gives, per rung and split, mean ± std over seeds with a
-95 % t-interval, and for each rung against the previous one: a paired t-test over seeds (Bonferroni-corrected
-over the ladder's comparisons), Cohen's d_z, and McNemar on the pooled per-image predictions.
-"""
+Each rung is a preset plus optional ``+KEY=VALUE`` overrides; finished (rung, seed) results are skipped, so
+rerunning resumes. The report gives mean ± std with t-intervals per rung and, against the previous rung, a
+paired t-test (Bonferroni), Cohen's d_z and McNemar on the pooled predictions."""
 
 from __future__ import annotations
 

@@ -1,14 +1,8 @@
 """Face datasets as decoded uint8 arrays: FER2013, FERPlus, ImageFolder layouts and AffectNet's CSV.
 
-Every loader returns a :class:`FaceSet`, a plain container of numpy arrays, so that training never decodes an image
-twice: FER2013's 35,710 pixel strings are parsed once (one C call, about 2 s) and kept as ``.npy`` under the cache
-folder, keyed by the source file's size and mtime; photos from folders are decoded, cropped and resized once and
-cached the same way. :mod:`training.loader` turns a FaceSet into model-sized tensors and batches.
-
-Split names: ``train`` / ``val`` / ``test`` everywhere, with FER2013's ``Training`` / ``PublicTest`` /
-``PrivateTest`` accepted as aliases (and the other way round), so the usual protocol "train on Training, select on
-PublicTest, report PrivateTest" is ``train`` / ``val`` / ``test``.
-"""
+Every loader returns a :class:`FaceSet` of numpy arrays, decoded once and cached as ``.npy`` keyed by the source
+file's size and mtime. Loaders register by name in :data:`DATASETS`. Splits are ``train`` / ``val`` / ``test``,
+with FER2013's ``Training`` / ``PublicTest`` / ``PrivateTest`` accepted as aliases."""
 
 from __future__ import annotations
 

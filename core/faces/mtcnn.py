@@ -1,22 +1,9 @@
-"""MTCNN face detection (Zhang et al. 2016) with the weights that ship inside the ``facenet-pytorch`` wheel.
+"""MTCNN face detection (Zhang et al. 2016) with the weights inside the ``facenet-pytorch`` wheel.
 
-Why MTCNN: its weights come inside a pip package (``facenet_pytorch/data/{pnet,rnet,onet}.pt``, 2 MB, MIT),
-it emits the five points alignment needs (eyes, nose, mouth corners) and it finds every face in the samples,
-the sunglasses and the 45-degree face included. Its O-Net gives the landmarks of the default detector
-(:mod:`core.faces.blazeface`); the full cascade is the ``mtcnn`` (full resolution, small faces) and
-``mtcnn_fast`` backends (see docs/faces.md for the measurements).
-
-Why our own pipeline around the three networks: facenet-pytorch's ``detect_face`` runs the proposal net on a
-pyramid of the *full-resolution* image and moves every crop through torch ops, which costs 70-330 ms per photo
-on two cores. Here the proposal net (P-Net) scans a copy whose longest side is ``detect_size`` pixels (320 by
-default), the refine net (R-Net) reads its 24-pixel crops from that same small copy, and only the few
-survivors go to the output net (O-Net) as 48-pixel crops cut from the full-resolution image, so the box and
-the landmarks keep full-resolution precision. Crops are cut with numpy/OpenCV.
-
-Only facenet-pytorch's weight files are used (read with ``torch.load(weights_only=True)``); its Python code is
-not imported, so its stale ``torch<2.3`` pin is irrelevant. The nets run as single-threaded ONNX Runtime
-sessions built from those weights (:mod:`core.faces.mtcnn_nets` says why).
-"""
+The ``mtcnn`` and ``mtcnn_fast`` backends, and the O-Net the default detector uses for landmarks. P-Net and
+R-Net scan a copy at most ``detect_size`` px long; only the survivors go to O-Net as crops of the full image, so
+boxes and landmarks keep full precision (facenet-pytorch's own pipeline costs 70-330 ms per photo on 2 cores).
+Only the weight files are read; the nets run as ONNX Runtime sessions (:mod:`core.faces.mtcnn_nets`)."""
 
 from __future__ import annotations
 

@@ -1,15 +1,8 @@
-"""The one contract every ferlens model speaks (timm's, plus what explainers and the trainer need).
+"""The one contract every ferlens model speaks: timm's, plus what explainers and the trainer need.
 
-A model is an ``nn.Module`` subclass of :class:`FERModel`:
-
-* ``forward_features(x)`` -> the last spatial feature map ``(N, C, h, w)`` (or tokens for transformer heads);
-* ``forward_head(feats, pre_logits=False)`` -> logits, or the pooled embedding when ``pre_logits=True``;
-* ``forward(x)`` = ``forward_head(forward_features(x))``;
-* ``forward_train(x)`` -> ``(logits, embedding)``: what the center loss needs, in one pass;
-* ``cam_target_layers()`` and ``cam_reshape_transform``: what Grad-CAM hooks, and how tokens become a grid;
-* ``layer_groups()``: parameters from input to output, for layer-wise learning-rate decay;
-* ``spec``: a frozen :class:`ModelSpec` with input size, channels and normalisation, saved beside weights.
-"""
+:class:`FERModel` provides ``forward_features`` / ``forward_head`` / ``forward``, ``forward_train`` (logits and
+embedding, for the center loss), ``cam_target_layers`` / ``cam_reshape_transform`` (Grad-CAM),
+``layer_groups`` (layer-wise LR decay) and ``spec``, a frozen :class:`ModelSpec` saved beside the weights."""
 
 from __future__ import annotations
 

@@ -204,6 +204,12 @@ def test_smoothing_reduces_frame_to_frame_jitter():
 
 
 def test_detector_tables_are_dataframes(detector, samples_dir):
-    df = detector.detect_image(load_image(samples_dir / "single_face.jpg"))
+    rgb = load_image(samples_dir / "single_face.jpg")
+    df = detector.detect_image(rgb)
     assert isinstance(df, pd.DataFrame) and df["input"].iloc[0].startswith("<ndarray")
-    assert df["frame"].dtype == np.int64
+    assert df["frame"].dtype == np.int64 and len(df) == 1 and list(df.columns[:9]) == list(BASE_COLUMNS)
+    probs = df[list(detector.class_names)].to_numpy()
+    np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)  # one probability column per class
+    row = df.iloc[0]  # label and score are the argmax column and its value; the box lies in the photo
+    assert row["label"] == detector.class_names[int(probs[0].argmax())] and row["score"] == pytest.approx(probs.max())
+    assert 0 <= row["x"] and row["x"] + row["w"] <= rgb.shape[1] + 1 and row["y"] + row["h"] <= rgb.shape[0] + 1
