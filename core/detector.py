@@ -158,8 +158,8 @@ class Detector:
     Args:
         model: a registered model name (or pass ``engine``).
         weights: ``"default"``, ``None`` or a weights path (see :class:`~core.engine.InferenceEngine`).
-        face_detector: a registered detector name (``core.faces.list_detectors()``: ``"default"`` is the
-            embedded MTCNN, ``"assume_cropped"`` treats each image as one face crop) or a detector object.
+        face_detector: a registered detector name (``core.faces.list_detectors()``: ``"default"`` is
+            BlazeFace + O-Net, ``"assume_cropped"`` treats each image as one face crop) or a detector object.
         preprocess: ``None`` uses the model's own photometric steps; a ``PreprocessConfig``, a dict of its
             fields (overrides of the model's steps, e.g. ``{"clahe": False}``), a tuple of step names or a
             callable replaces them (the dashboard's ablation switches).

@@ -1,11 +1,8 @@
 """Training configs: frozen dataclasses, named presets and dinov2-style ``key=value`` overrides.
 
-One :class:`TrainConfig` says everything a run needs; it is written as ``config.json`` beside every checkpoint so
-a result can always be traced to the exact recipe (and ``--resume`` reads it back). Presets are plain functions
-in a registry (``@register_preset``), in the manner of timm's model registry; overrides are dotted paths
-(``optim.lr=3e-4``, ``augment.mixup=0``, ``model_overrides.transformer=false``) parsed against the field types so
-a typo fails with the list of known keys instead of silently training the wrong thing.
-"""
+One :class:`TrainConfig` says everything a run needs and is saved as ``config.json`` beside every checkpoint.
+Presets are functions in :data:`PRESETS` (``@register_preset``); dotted overrides (``optim.lr=3e-4``) are parsed
+against the field types, so a typo fails with the list of known keys."""
 
 from __future__ import annotations
 
