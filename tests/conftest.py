@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 from pathlib import Path
 
@@ -64,3 +65,16 @@ def softmax_by_hand():
             return torch.softmax(engine.model(torch.from_numpy(x)), dim=1).numpy()
 
     return run
+
+
+@pytest.fixture(scope="session")
+def fer_faces(shared_datasets: Path) -> np.ndarray:
+    """The first 40 faces of fer2013.csv.gz as (40, 48, 48) uint8."""
+    rows = []
+    with gzip.open(shared_datasets / "fer2013" / "fer2013.csv.gz", "rt") as fh:
+        next(fh)
+        for line in fh:
+            rows.append(np.array(line.split(",")[1].split(), dtype=np.uint8).reshape(48, 48))
+            if len(rows) == 40:
+                break
+    return np.stack(rows)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -79,14 +77,8 @@ def test_aligned_crop_uses_the_fer2013_framing(detector, samples_dir):
     assert crop_eye_dist < 0.8 * np.linalg.norm(res.aligned.landmarks[1] - res.aligned.landmarks[0])
 
 
-def test_assume_cropped_classifies_crops_exactly_like_the_evaluation(detector, shared_datasets, softmax_by_hand):
-    faces = []
-    with gzip.open(shared_datasets / "fer2013" / "fer2013.csv.gz", "rt") as fh:
-        next(fh)
-        for line in fh:
-            faces.append(np.array(line.split(",")[1].split(), dtype=np.uint8).reshape(48, 48))
-            if len(faces) == 6:
-                break
+def test_assume_cropped_classifies_crops_exactly_like_the_evaluation(detector, fer_faces, softmax_by_hand):
+    faces = list(fer_faces[:6])
     cropped = Detector(engine=detector.engine, face_detector="assume_cropped")
     df = cropped.detect_image(faces)
     assert len(df) == 6 and (df["face"] == 0).all()
