@@ -2,7 +2,8 @@
 
 One CSV row per face per frame, with the result table's columns. A batch over thousands of files is neither
 silent nor fragile: a photo without a face gives a ``note:`` line, an unreadable file an ``error:`` line while
-the others still run, and the exit status is 1 if any file failed (2 for bad arguments)."""
+the others still run, and the exit status is 1 if any file failed (2 for bad arguments).
+"""
 
 from __future__ import annotations
 

@@ -3,7 +3,8 @@
 ``Detector().detect_image([...])`` / ``.detect_video(path)`` / ``.stream()`` run the app's path: ``core.io``
 loads, ``core.faces`` detects (BlazeFace + O-Net by default) and aligns in FER2013's framing, the
 :class:`~core.engine.InferenceEngine` classifies each frame's faces in one batch; video adds tracking and
-smoothing (:class:`core.tracking.Tracker`). ``face_detector="assume_cropped"`` classifies crops as they are."""
+smoothing (:class:`core.tracking.Tracker`). ``face_detector="assume_cropped"`` classifies crops as they are.
+"""
 
 from __future__ import annotations
 

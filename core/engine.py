@@ -3,7 +3,8 @@
 Loading, device, precision, batching and timing live here, with the one definition of how a face crop becomes
 model input. Backends: ``torch`` (default), ``onnx`` (exported once per weights hash, run by onnxruntime) and
 ``auto`` (onnxruntime on CPU, torch on GPU). Every model call holds ``engine.lock``; code that hooks
-``engine.model`` (Grad-CAM) holds :meth:`InferenceEngine.exclusive`."""
+``engine.model`` (Grad-CAM) holds :meth:`InferenceEngine.exclusive`.
+"""
 
 from __future__ import annotations
 

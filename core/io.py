@@ -2,7 +2,8 @@
 
 :func:`load_image` always returns an ``(H, W, 3)`` uint8 RGB array (EXIF orientation applied, transparency
 composited on white), checks size limits before decoding, and turns every failure into a typed
-:class:`ImageLoadError` (a ``ValueError``) that names the input. Arrays are taken as RGB, gray or RGBA."""
+:class:`ImageLoadError` (a ``ValueError``) that names the input. Arrays are taken as RGB, gray or RGBA.
+"""
 
 from __future__ import annotations
 

@@ -3,7 +3,8 @@
 ``ce``, DCRNet's class-weighted ``weighted_ce``, distribution-aware label smoothing ``dls`` (smoothing mass
 spread by inverse class frequency) and HAFEM's ``compound`` (0.60 CE + 0.25 center + 0.15 DLS). Center loss
 follows Wen et al., ECCV 2016: centers move by their Eq. 4 after each step, not by the optimiser. Losses are
-built by name from :data:`LOSSES`."""
+built by name from :data:`LOSSES`.
+"""
 
 from __future__ import annotations
 

@@ -3,7 +3,8 @@
 Conventions follow scikit-learn's defaults (``zero_division=0``; macro averages over present or predicted
 classes), so each number is reproducible with one sklearn call; a class neither present nor predicted is NaN.
 The bootstrap treats a resample as integer row weights, so every metric is a weighted metric computed by matrix
-products, and all-ones weights give the point estimate from the same kernels."""
+products, and all-ones weights give the point estimate from the same kernels.
+"""
 
 from __future__ import annotations
 

@@ -2,7 +2,8 @@
 
 Tracks are matched by box IoU (centre distance as a fallback) with optimal Hungarian assignment, so crossing
 faces keep their ids. Smoothing is an exponential moving average whose weight decays with the frames since the
-track was last seen, so skipped frames do not make it stickier. One tracker per stream (state behind a lock)."""
+track was last seen, so skipped frames do not make it stickier. One tracker per stream (state behind a lock).
+"""
 
 from __future__ import annotations
 

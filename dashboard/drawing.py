@@ -1,7 +1,8 @@
 """Drawing on images for the pages: numbered face boxes with labels, enlarged crops, PNG encoding.
 
 Pure numpy/OpenCV on ``(H, W, 3)`` uint8 RGB, returning new arrays; text and line sizes scale with the image.
-Heat-map overlays are ``core.explain``'s."""
+Heat-map overlays are ``core.explain``'s.
+"""
 
 from __future__ import annotations
 

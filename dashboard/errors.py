@@ -2,7 +2,8 @@
 
 Errors ferlens raises on purpose are typed ``ValueError``/``OSError`` subclasses written for a person, shown as
 they are; anything else shows its type and first line while the log gets the traceback. The page never shows a
-traceback (``client.showErrorDetails = "none"`` is the backstop)."""
+traceback (``client.showErrorDetails = "none"`` is the backstop).
+"""
 
 from __future__ import annotations
 

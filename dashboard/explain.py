@@ -2,7 +2,8 @@
 
 The pages get a ``[0, 1]`` heat map at the crop's size (plus per-region values for region SHAP). Hook-based
 methods hold :meth:`core.engine.InferenceEngine.exclusive`; SHAP methods only call ``predict_logits``, one batch
-per lock. At most :data:`MAX_JOBS_PER_SESSION` explanations per browser session run or wait at once."""
+per lock. At most :data:`MAX_JOBS_PER_SESSION` explanations per browser session run or wait at once.
+"""
 
 from __future__ import annotations
 

@@ -2,7 +2,8 @@
 
 The frame callback only drops the frame into a one-slot mailbox and draws the latest finished result, so the
 video keeps the camera's rate; a worker thread runs the face pipeline on the newest frame (Grad-CAM at most
-every ``cam_every_s``) and publishes through a lock-protected snapshot and a one-slot queue. No Streamlit here."""
+every ``cam_every_s``) and publishes through a lock-protected snapshot and a one-slot queue. No Streamlit here.
+"""
 
 from __future__ import annotations
 

@@ -2,7 +2,8 @@
 
 The model's spec, parameter count and weights sidecar; results JSONs of this model and these weights under
 ``runs/``; and the papers' claims (``paper_claims.json``, each with its source) beside what ferlens measured,
-or "not measured yet"."""
+or "not measured yet".
+"""
 
 from __future__ import annotations
 

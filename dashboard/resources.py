@@ -2,7 +2,8 @@
 
 Every browser session is a thread of one process, and ``st.cache_resource`` hands them all the same object (the
 engine is thread-safe; Grad-CAM runs under ``engine.exclusive()``). Per-upload results are cached with
-``st.cache_data`` so a rerun does not detect again. Nothing heavy is imported at import time."""
+``st.cache_data`` so a rerun does not detect again. Nothing heavy is imported at import time.
+"""
 
 from __future__ import annotations
 

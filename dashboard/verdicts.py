@@ -2,7 +2,8 @@
 
 WAL mode lets readers proceed during a write; every write is one short ``BEGIN IMMEDIATE`` transaction, retried
 with jittered back-off if SQLite still reports a lock. The schema is versioned with ``PRAGMA user_version`` and
-append-only :data:`MIGRATIONS`. WAL needs a local file system: put ``$FERLENS_DB`` on a local disk."""
+append-only :data:`MIGRATIONS`. WAL needs a local file system: put ``$FERLENS_DB`` on a local disk.
+"""
 
 from __future__ import annotations
 

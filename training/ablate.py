@@ -4,7 +4,8 @@
 
 Each rung is a preset plus optional ``+KEY=VALUE`` overrides; finished (rung, seed) results are skipped, so
 rerunning resumes. The report gives mean ± std with t-intervals per rung and, against the previous rung, a
-paired t-test (Bonferroni), Cohen's d_z and McNemar on the pooled predictions."""
+paired t-test (Bonferroni), Cohen's d_z and McNemar on the pooled predictions.
+"""
 
 from __future__ import annotations
 

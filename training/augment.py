@@ -2,7 +2,8 @@
 
 torchvision applies such ops one image at a time in Python, which on a 2-core CPU costs more than a small
 model's forward pass; here each op draws per-sample decisions as tensors and transforms the selected rows of a
-``(B, C, H, W)`` batch in one call. The choices the papers leave open are listed in docs/training.md."""
+``(B, C, H, W)`` batch in one call. The choices the papers leave open are listed in docs/training.md.
+"""
 
 from __future__ import annotations
 

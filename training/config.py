@@ -2,7 +2,8 @@
 
 One :class:`TrainConfig` says everything a run needs and is saved as ``config.json`` beside every checkpoint.
 Presets are functions in :data:`PRESETS` (``@register_preset``); dotted overrides (``optim.lr=3e-4``) are parsed
-against the field types, so a typo fails with the list of known keys."""
+against the field types, so a typo fails with the list of known keys.
+"""
 
 from __future__ import annotations
 

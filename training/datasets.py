@@ -2,7 +2,8 @@
 
 Every loader returns a :class:`FaceSet` of numpy arrays, decoded once and cached as ``.npy`` keyed by the source
 file's size and mtime. Loaders register by name in :data:`DATASETS`. Splits are ``train`` / ``val`` / ``test``,
-with FER2013's ``Training`` / ``PublicTest`` / ``PrivateTest`` accepted as aliases."""
+with FER2013's ``Training`` / ``PublicTest`` / ``PrivateTest`` accepted as aliases.
+"""
 
 from __future__ import annotations
 

@@ -2,7 +2,8 @@
 
 Group k of G (``model.layer_groups()``, input to head) trains at ``lr * layer_decay ** (G - 1 - k)`` (Clark et
 al. 2020); 1-D parameters get no weight decay. The cosine schedule is per step: linear warm-up to ``lr``, then a
-half cosine ending exactly at ``min_lr`` (scaled by each group's factor)."""
+half cosine ending exactly at ``min_lr`` (scaled by each group's factor).
+"""
 
 from __future__ import annotations
 

@@ -3,7 +3,8 @@
     python -m training.search --preset default --trials 30 --out runs/search
 
 The study lives in an RDB (``sqlite:///<out>/study.db`` or any SQLAlchemy URL, for several machines); rerunning
-resumes it, and trials whose worker died are retried once. The search space is listed in docs/training.md."""
+resumes it, and trials whose worker died are retried once. The search space is listed in docs/training.md.
+"""
 
 from __future__ import annotations
 

@@ -3,7 +3,8 @@
     python -m training.ship --run runs/default_v2 --model default
 
 The run's ``best.safetensors`` becomes ``core/models/weights/NAME.safetensors``; every score in its sidecar
-``NAME.json`` and in ``docs/model-card.md`` is measured from those bytes. Test splits are touched only here."""
+``NAME.json`` and in ``docs/model-card.md`` is measured from those bytes. Test splits are touched only here.
+"""
 
 from __future__ import annotations
 

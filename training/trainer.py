@@ -3,7 +3,8 @@
 A run folder holds ``config.json``, ``metrics.jsonl``, ``best.safetensors`` + ``best.json`` (best validation
 macro-F1) and ``last.*`` + ``last_state.pt`` for ``--resume``. Checkpoints are written in two phases with
 ``last_state.pt`` as the commit point, and randomness is reseeded per epoch from ``(seed, epoch, rank)``, so a
-killed run resumes exactly (docs/training.md, docs/reliability.md)."""
+killed run resumes exactly (docs/training.md, docs/reliability.md).
+"""
 
 from __future__ import annotations
 

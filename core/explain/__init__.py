@@ -3,7 +3,8 @@
 Every explainer takes the model's normalised input ``x`` (``(N, C, H, W)``, as ``InferenceEngine.prepare``
 returns) and returns numpy at the model's input size: CAMs (:func:`explain_cam`), region and pixel Shapley
 values (:func:`region_shap`, :func:`pixel_shap`), AU-region agreement, faithfulness curves and overlays.
-Every score is defined in ``docs/explanations.md``."""
+Every score is defined in ``docs/explanations.md``.
+"""
 
 from core.explain._common import BASELINES, crops_to_input, make_baseline
 from core.explain.au_agreement import (

@@ -2,7 +2,8 @@
 
 For any attribution map: per-region share and density of the positive evidence, the lift of the expected
 regions over a uniform map, and a rank AUC over regions (definitions in ``docs/explanations.md``).
-:func:`agreement_records` scores a dataset split, :func:`agreement_table` aggregates per class."""
+:func:`agreement_records` scores a dataset split, :func:`agreement_table` aggregates per class.
+"""
 
 from __future__ import annotations
 

@@ -2,7 +2,8 @@
 
 pytorch-grad-cam does the maths. Here each call re-enables autograd inside ``inference_mode``, takes the target
 layers and token reshape from the model, releases its hooks in a ``finally``, records only the calling
-thread's passes, and holds a per-model lock while it freezes parameters. Methods live in :data:`CAM_METHODS`."""
+thread's passes, and holds a per-model lock while it freezes parameters. Methods live in :data:`CAM_METHODS`.
+"""
 
 from __future__ import annotations
 

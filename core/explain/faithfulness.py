@@ -3,7 +3,8 @@ change the prediction?
 
 A faithful map makes the target probability fall fast under deletion (small AUC) and rise fast under insertion
 (large AUC); :func:`faithfulness` reports them beside :func:`random_maps`' on the same images. Removed pixels
-take a blurred baseline, not black, which is out of distribution and flatters any map."""
+take a blurred baseline, not black, which is out of distribution and flatters any map.
+"""
 
 from __future__ import annotations
 

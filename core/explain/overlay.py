@@ -2,7 +2,8 @@
 
 Unsigned maps in [0, 1] (CAMs) get a sequential colormap, signed maps (SHAP) a diverging one symmetric about
 zero. On the photo, the crop-space map and the region polygons are carried back with the alignment's inverse
-affine and blended only where the crop covers the photo."""
+affine and blended only where the crop covers the photo.
+"""
 
 from __future__ import annotations
 

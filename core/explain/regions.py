@@ -2,7 +2,8 @@
 
 :func:`region_masks_for` rasterises the polygons built from an aligned face's own landmarks; for crops without
 landmarks (FER2013 rows, ``--assume-cropped``) :func:`framing_masks` uses FER2013's typical landmark positions
-(``FER2013_FRAMING_48``), because FER2013 is framed tighter than the alignment template."""
+(``FER2013_FRAMING_48``), because FER2013 is framed tighter than the alignment template.
+"""
 
 from __future__ import annotations
 

@@ -3,7 +3,8 @@ cross-check of Grad-CAM (inputs and outputs only, no hooks or gradients).
 
 Maskers: ``"blur"`` (a box matching the Gaussian the other perturbation methods use), ``"blur(kx,ky)"``,
 ``"inpaint_telea"`` / ``"inpaint_ns"``. Images go to shap in pixel units (inpainting needs uint8); the wrapped
-model normalises them with the model's mean and std."""
+model normalises them with the model's mean and std.
+"""
 
 from __future__ import annotations
 

@@ -3,7 +3,8 @@
 A coalition keeps its regions and replaces the others by a baseline (blurred crop or its mean); the value is
 the model's output for the target class. Exact over all ``2^n`` coalitions when affordable (identical masked
 inputs scored once), else antithetic permutation sampling; efficiency holds exactly in both modes.
-Details in docs/explanations.md."""
+Details in docs/explanations.md.
+"""
 
 from __future__ import annotations
 

@@ -2,7 +2,8 @@
 
 The template is ArcFace's 5-point one, rescaled so the face box expanded ``expand`` times fills the output; both
 the forward and inverse matrices are kept, so maps on the crop can be drawn back on the photo. The fit is
-weighted (eyes 1, nose 0.5, mouth corners 0.25) because mouth corners move with the expression and eyes barely do."""
+weighted (eyes 1, nose 0.5, mouth corners 0.25) because mouth corners move with the expression and eyes barely do.
+"""
 
 from __future__ import annotations
 

@@ -3,7 +3,8 @@
 The regions are derived from the five landmarks (no offline dense-landmark model ships its weights), placed in a
 face frame spanned by the eye line and the eye-to-mouth distance with average adult proportions: coarse
 geometry for attribution, not AU intensity; it degrades beyond ~30 degrees of yaw. :data:`EXPECTED_AUS` follows
-EMFACS as tabulated by Matsumoto & Ekman, Scholarpedia 3(5):4237 (2008), Table 1 (see docs/explanations.md)."""
+EMFACS as tabulated by Matsumoto & Ekman, Scholarpedia 3(5):4237 (2008), Table 1 (see docs/explanations.md).
+"""
 
 from __future__ import annotations
 

@@ -3,7 +3,8 @@
 The ``mtcnn`` and ``mtcnn_fast`` backends, and the O-Net the default detector uses for landmarks. P-Net and
 R-Net scan a copy at most ``detect_size`` px long; only the survivors go to O-Net as crops of the full image, so
 boxes and landmarks keep full precision (facenet-pytorch's own pipeline costs 70-330 ms per photo on 2 cores).
-Only the weight files are read; the nets run as ONNX Runtime sessions (:mod:`core.faces.mtcnn_nets`)."""
+Only the weight files are read; the nets run as ONNX Runtime sessions (:mod:`core.faces.mtcnn_nets`).
+"""
 
 from __future__ import annotations
 

@@ -2,7 +2,8 @@
 
 The nets are tiny and run many times per frame; torch's shared, spinning thread pool made O-Net 10-18x slower
 on a busy 2-core machine, so each net runs in a single-threaded, non-spinning ORT session (docs/faces.md). The
-ONNX graphs are written by hand with ``onnx.helper``; a test checks them against the torch modules."""
+ONNX graphs are written by hand with ``onnx.helper``; a test checks them against the torch modules.
+"""
 
 from __future__ import annotations
 

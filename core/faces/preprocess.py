@@ -3,7 +3,8 @@
 Each transform maps a uint8 image (RGB or gray) to the same dtype and shape, deterministically and without NaN
 on uniform images: :class:`Clahe` (HAFEM, CLAHE on the L of LAB), :class:`AdaptiveGamma` (DCRNet, maps the
 mean luminance to mid-grey), :class:`ToGray`. A ``ModelSpec.preprocess`` tuple of names becomes a pipeline
-with :func:`from_names`; names live in :data:`PREPROCESS`."""
+with :func:`from_names`; names live in :data:`PREPROCESS`.
+"""
 
 from __future__ import annotations
 

@@ -3,7 +3,8 @@
 Optional and offline: it needs the package (``pip install --no-deps retina-face==0.0.19``; its metadata pulls a
 second OpenCV) and a local ``retinaface.pth``, found from the ``weights`` argument, ``$FERLENS_RETINAFACE_WEIGHTS``
 or retina-face's own cache. It never downloads; a missing file raises :class:`DetectorUnavailableError` saying
-which file to fetch and where to put it."""
+which file to fetch and where to put it.
+"""
 
 from __future__ import annotations
 

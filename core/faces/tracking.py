@@ -2,7 +2,8 @@
 
 A tracking step re-runs only the detector's ``refine`` (MTCNN's O-Net on each previous box, grown a little):
 about a millisecond per face, with a fresh score, box and landmarks. A face that left fails the score and is
-dropped; new faces appear at the next full detection. Detectors without ``refine`` detect on every frame."""
+dropped; new faces appear at the next full detection. Detectors without ``refine`` detect on every frame.
+"""
 
 from __future__ import annotations
 

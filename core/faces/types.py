@@ -2,7 +2,8 @@
 
 Five ``(x, y)`` points in image pixels, named from the viewer's side: ``left_eye``, ``right_eye``, ``nose``,
 ``mouth_left``, ``mouth_right`` (row 0 is the subject's right eye). MTCNN's O-Net, RetinaFace and the ArcFace
-alignment template all use this order, so no backend reorders anything."""
+alignment template all use this order, so no backend reorders anything.
+"""
 
 from __future__ import annotations
 

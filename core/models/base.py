@@ -2,7 +2,8 @@
 
 :class:`FERModel` provides ``forward_features`` / ``forward_head`` / ``forward``, ``forward_train`` (logits and
 embedding, for the center loss), ``cam_target_layers`` / ``cam_reshape_transform`` (Grad-CAM),
-``layer_groups`` (layer-wise LR decay) and ``spec``, a frozen :class:`ModelSpec` saved beside the weights."""
+``layer_groups`` (layer-wise LR decay) and ``spec``, a frozen :class:`ModelSpec` saved beside the weights.
+"""
 
 from __future__ import annotations
 

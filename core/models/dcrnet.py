@@ -2,7 +2,8 @@
 
 Built from the seed paper's description, trained with class-weighted CE and adaptive gamma on the input. The
 paper gives no kernel sizes: 3x3 convolutions (as its figure shows) and basic two-conv residual blocks, noted
-in docs/papers.md."""
+in docs/papers.md.
+"""
 
 from __future__ import annotations
 

@@ -2,7 +2,8 @@
 
 Not from the seed papers, whose 224 px models run at a few frames per second on a 2-core CPU; FER2013's best
 single models are VGG/ResNet-style nets at 48 px (Khaimova et al. 2021; Pham et al. 2021). Width and depth are
-config fields, chosen by measurement (docs/models.md)."""
+config fields, chosen by measurement (docs/models.md).
+"""
 
 from __future__ import annotations
 

@@ -3,7 +3,8 @@
 The papers contradict themselves on the Transformer's size (docs/papers.md): ``hafem_paper`` builds the text's
 6 layers at d_model 2048, ``hafem_compact`` keeps the stated 61.6 M total (one layer). ``cbam=False`` and
 ``transformer_layers=0`` switch the parts off, so the ablation ladder is one family
-(``effnet_b5_baseline`` is HAFEM with both off)."""
+(``effnet_b5_baseline`` is HAFEM with both off).
+"""
 
 from __future__ import annotations
 
