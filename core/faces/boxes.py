@@ -1,7 +1,7 @@
 """Box utilities shared by the detectors and the video tracker: NMS and IoU.
 
-Greedy NMS and IoU come from ``torchvision.ops`` (faster than a numpy loop at every size measured, 10 to 1,000
-boxes). The one exception is MTCNN's final "min" NMS (overlap over the smaller box), which torchvision lacks.
+Greedy NMS and IoU come from ``torchvision.ops`` (also what facenet-pytorch's MTCNN uses for its union NMS). Only
+MTCNN's last-stage "min" NMS (overlap over the smaller box) is written here, because torchvision has none.
 """
 
 from __future__ import annotations
