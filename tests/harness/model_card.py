@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import re
 
-_PCT = r"([\d.]+) % \[([\d.]+), ([\d.]+)\]"
-_CI = r"([\d.]+) \[([\d.]+), ([\d.]+)\]"
 _FIELDS = ("value", "ci_low", "ci_high")
-_SCORE_ROW = re.compile(rf"^\| ([^|]+) \| (\d+) \| {_PCT} \| {_PCT} \| {_CI} \|$", re.M)
+_SCORE_ROW = re.compile(r"^\| ([^|]+) \| (\d+) \| ([^|]+) \| ([^|]+) \| ([^|]+) \|$", re.M)
 
 
 def _close(shown: str, value: float, decimals: int) -> bool:
@@ -19,16 +17,30 @@ def _close(shown: str, value: float, decimals: int) -> bool:
     return re.fullmatch(r"[\d.]+", shown) is not None and abs(float(shown) - value) <= 0.5 * 10**-decimals + 1e-9
 
 
+def _cell_matches(cell: str, metric: dict, scale: float, decimals: int) -> bool:
+    """``"v % [lo, hi]"`` / ``"v [lo, hi]"`` against ``{value, ci_low, ci_high}``; ``—`` for an undefined value."""
+    want = [metric.get(f) for f in _FIELDS]
+    if want[0] is None:
+        return cell.strip() == "—"
+    want = [w for w in want if w is not None]
+    shown = re.findall(r"\d+\.\d+", cell)
+    return len(shown) == len(want) and all(_close(c, scale * w, decimals) for c, w in zip(shown, want, strict=True))
+
+
 def _row_matches(cells: tuple[str, ...], entry: dict) -> bool:
-    """Accuracy and macro-F1 (percent, 2 places) and ECE (3 places), each value with its CI bounds."""
-    figures = [(100 * entry[m][f], 2) for m in ("accuracy", "macro_f1") for f in _FIELDS]
-    figures += [(entry["ece"][f], 3) for f in _FIELDS]
-    return all(_close(c, v, d) for c, (v, d) in zip(cells, figures, strict=True))
+    """Accuracy and macro-F1 in percent with 2 places, ECE with 3, each value with its CI bounds."""
+    acc, f1, ece = cells
+    return (
+        _cell_matches(acc, entry["accuracy"], 100, 2)
+        and _cell_matches(f1, entry["macro_f1"], 100, 2)
+        and _cell_matches(ece, entry["ece"], 1, 3)
+    )
 
 
 def check_card(text: str, meta: dict) -> None:
     """Assert that every test score, per-class F1, the export slice, the hash and the size agree with ``meta``."""
-    rows = {m[0].strip(): m for m in _SCORE_ROW.findall(text)}
+    scores = text.split("## Test scores", 1)[1].split("Per-class F1", 1)[0]
+    rows = {m[0].strip(): m for m in _SCORE_ROW.findall(scores)}
     assert len(rows) == len(meta["test"]), (sorted(rows), sorted(meta["test"]))
     header = re.search(r"^\| data \| ([a-z |]+) \|$", text, re.M)
     classes = [c.strip() for c in header[1].split("|")]
