@@ -5,7 +5,7 @@
     python bench/reliability.py --out bench/results/reliability.json --write-docs
     python bench/reliability.py --docs-only     # after the dashboard's JSON changed: merge it, rewrite the table
 
-Builds ``tests/reliability/corpus.py``'s corpus in a temporary folder and answers each case through
+Builds ``tests/harness/corpus.py``'s corpus in a temporary folder and answers each case through
 
 * ``core.io`` (``load_image``; ``iter_video_frames`` for videos),
 * ``Detector.detect_image`` / ``detect_video`` (with the peak RSS growth of the call, see ``PeakRss``),
@@ -44,7 +44,7 @@ from PIL import Image  # noqa: E402
 
 from bench.common import machine_info  # noqa: E402
 from core.io import MAX_BYTES, MAX_PIXELS, ImageLoadError, iter_video_frames, load_image  # noqa: E402
-from tests.reliability.corpus import Case, PeakRss, build_corpus  # noqa: E402
+from tests.harness.corpus import Case, PeakRss, build_corpus  # noqa: E402
 
 START, END = "<!-- corpus-table:start -->", "<!-- corpus-table:end -->"
 DASHBOARD_JSON = REPO / "bench" / "results" / "reliability_dashboard.json"

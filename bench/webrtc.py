@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.common import machine_info  # noqa: E402
-from dashboard import browser  # noqa: E402
+from tests.harness import browser  # noqa: E402
 from training.datasets import data_root  # noqa: E402
 
 _NUM = r"([0-9.]+|…)"

@@ -1,13 +1,8 @@
-"""Command line: ``python -m core predict PATH... --out FILE.csv`` (see docs/api.md).
+"""Command line: ``python -m core predict PATH... --out FILE.csv`` (images, videos or folders; see docs/api.md).
 
-PATH is an image, a video, or a directory (searched recursively for images and videos). The CSV has one row per
-face per frame: ``input, frame, face, x, y, w, h, label, score``, one probability column per class (canonical
-names), the face detector's ``face_score``, five landmarks and per-frame timings (videos add ``time_s``,
-``track``, ``label_raw``, ``score_raw``).
-
-Error policy, so that a batch job over thousands of files is neither silent nor fragile: an image without a
-face gives no row and a ``note:`` line on stderr; an unreadable file gives one ``error:`` line on stderr and the
-others are still processed; the exit status is 1 at the end if any file failed (2 for bad arguments).
+One CSV row per face per frame, with the result table's columns. A batch over thousands of files is neither
+silent nor fragile: a photo without a face gives a ``note:`` line, an unreadable file an ``error:`` line while
+the others still run, and the exit status is 1 if any file failed (2 for bad arguments).
 """
 
 from __future__ import annotations

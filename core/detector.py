@@ -1,25 +1,9 @@
-"""The end-to-end API, in the manner of py-feat's ``Detector`` and deepface: pixels in, a table of faces out.
+"""The end-to-end API, in the manner of py-feat's ``Detector``: pixels in, a DataFrame with one row per face out.
 
-::
-
-    from core.detector import Detector
-
-    det = Detector()                                   # default model + embedded MTCNN, CPU or GPU
-    df = det.detect_image(["a.jpg", "b.png"])          # one row per face
-    df = det.detect_video("clip.mp4", skip_frames=2)   # one row per face per processed frame, with track ids
-    df[det.class_names].idxmax(axis=1)                 # the emotion columns, canonical names
-
-Every path runs the same steps as the app, the CLI and the evaluation: ``core.io`` loads, a face detector from
-``core.faces`` finds faces and five landmarks, :func:`core.faces.align_face` warps each to the model's input size in the
-framing the model was trained on (FER2013's, see :data:`FER2013_FRAMING_48`), and the
-:class:`~core.engine.InferenceEngine` classifies all faces of a frame in one batch. With
-``face_detector="assume_cropped"`` each image is one face crop, classified as it is (exactly as
-``training.loader`` feeds dataset crops).
-
-Video: faces are fully detected every ``redetect_every`` processed frames and followed in between by the
-detector's cheap refine step (``core.faces.FaceTracker``); identities and temporally smoothed probabilities come
-from :class:`core.tracking.Tracker`. Frames are decoded in a background thread, so decoding overlaps with the
-model on a second core. :meth:`Detector.stream` gives the same per-frame pipeline for a webcam.
+``Detector().detect_image([...])`` / ``.detect_video(path)`` / ``.stream()`` run the app's path: ``core.io``
+loads, ``core.faces`` detects (BlazeFace + O-Net by default) and aligns in FER2013's framing, the
+:class:`~core.engine.InferenceEngine` classifies each frame's faces in one batch; video adds tracking and
+smoothing (:class:`core.tracking.Tracker`). ``face_detector="assume_cropped"`` classifies crops as they are.
 """
 
 from __future__ import annotations
@@ -193,8 +177,8 @@ class Detector:
     Args:
         model: a registered model name (or pass ``engine``).
         weights: ``"default"``, ``None`` or a weights path (see :class:`~core.engine.InferenceEngine`).
-        face_detector: a registered detector name (``core.faces.list_detectors()``: ``"default"`` is the
-            embedded MTCNN, ``"assume_cropped"`` treats each image as one face crop) or a detector object.
+        face_detector: a registered detector name (``core.faces.list_detectors()``: ``"default"`` is
+            BlazeFace + O-Net, ``"assume_cropped"`` treats each image as one face crop) or a detector object.
         preprocess: ``None`` uses the model's own photometric steps; a ``PreprocessConfig``, a dict of its
             fields (overrides of the model's steps, e.g. ``{"clahe": False}``), a tuple of step names or a
             callable replaces them (the dashboard's ablation switches).

@@ -1,28 +1,11 @@
-"""InferenceEngine: one model, served fast and safely to many callers (app sessions, CLI, video, explainers).
+"""InferenceEngine: one loaded model served to every caller (dashboard sessions, webcam thread, CLI, explainers).
 
-Why one object: the dashboard's sessions, the webcam callback thread and the CLI all share one loaded model,
-so loading, device placement, precision, batching and timing live in one place. Crops become model input
-through ``ModelSpec.transform``, the one transform training and evaluation use too (``tests/core/test_transform.py``).
-
-Backends:
-
-* ``"torch"`` (default): eager PyTorch under ``inference_mode``. On CUDA: bf16 (or fp16) autocast,
-  ``channels_last`` and, when asked, ``torch.compile``. On CPU: fp32, an optional thread count.
-* ``"auto"``: onnxruntime when the device is the CPU (1.5-2x faster than eager torch for the default model on
-  two cores, see docs/performance.md), torch on a GPU; if the export fails, torch, with a warning.
-* ``"onnx"``: the model is exported once with ``torch.onnx.export`` (the dynamo exporter, dynamic batch) to a
-  cache folder keyed by a hash of the weights, then run by onnxruntime. Useful where a CPU has no fast torch
-  kernels for the model; ``engine.model`` stays the torch model, so explanations still work.
-
-Probabilities: :meth:`InferenceEngine.predict` divides the logits by the temperature fitted on the validation
-split (``python -m training.calibrate``, stored in the weights' sidecar under ``calibration``) and, with
-``tta="hflip"``, averages the softmax of each crop and of its mirror image, both run in one batch
-(:func:`probabilities`, which ``training.evaluate`` uses too).
-
-Thread safety: every model call happens under one lock (``engine.lock``) on per-call tensors; nothing mutable is
-shared between calls, so concurrent callers get their own, unmixed results. Code that attaches hooks to
-``engine.model`` (Grad-CAM) must hold :meth:`InferenceEngine.exclusive` meanwhile, or other callers' forwards
-would run through its hooks.
+Loading, device, precision, batching and timing live here. Crops become model input through
+``ModelSpec.transform``, the transform training and evaluation use. Backends: ``torch`` (default), ``onnx``
+(exported once per weights hash, run by onnxruntime) and ``auto`` (onnxruntime on CPU, torch on GPU).
+:func:`probabilities` applies the sidecar's temperature and hflip TTA, for the engine and ``training.evaluate``.
+Every model call holds ``engine.lock``; code that hooks ``engine.model`` (Grad-CAM) holds
+:meth:`InferenceEngine.exclusive`.
 """
 
 from __future__ import annotations

@@ -1,21 +1,8 @@
 """The one image and video loader behind every entry point (upload, CLI, evaluation, API).
 
-Everything that reads pixels from outside goes through :func:`load_image` (or :func:`iter_video_frames`), so
-that every entry point gets the same guarantees:
-
-* the result is always an ``(H, W, 3)`` C-contiguous ``uint8`` **RGB** array;
-* EXIF orientation is applied (phone photos arrive upright); the first frame of an animation is used;
-* grayscale, palette, 16-bit, CMYK (and YCbCr/LAB) become RGB; **transparency is composited on white**
-  (a cut-out face or a logo looks as its author saw it on a page; dropping alpha instead exposes whatever
-  colour the transparent pixels happen to hold, often black);
-* size limits (:class:`LoadLimits`) are checked *before* decoding: Pillow reads only the header on
-  ``Image.open``, so a 30000x30000 "decompression bomb" is refused without allocating its 2.7 GB;
-* each failure is a typed :class:`ImageLoadError` (a ``ValueError``) whose message names the input and says
-  what was wrong in plain words. Nothing else escapes for bad bytes.
-
-Numpy arrays are taken as RGB (convert OpenCV's BGR first), gray ``(H, W)``/``(H, W, 1)`` or RGBA, with
-dtype uint8, uint16 (full 16-bit range), bool, or float in [0, 1]; NaN/inf, other shapes and empty arrays
-are refused.
+:func:`load_image` always returns an ``(H, W, 3)`` uint8 RGB array (EXIF orientation applied, transparency
+composited on white), checks size limits before decoding, and turns every failure into a typed
+:class:`ImageLoadError` (a ``ValueError``) that names the input. Arrays are taken as RGB, gray or RGBA.
 """
 
 from __future__ import annotations

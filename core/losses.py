@@ -1,19 +1,9 @@
 """The papers' losses, all accepting hard labels ``(N,)`` or soft targets ``(N, C)`` (FERPlus votes, mixup).
 
-* ``ce``: cross-entropy, optional uniform label smoothing.
-* ``weighted_ce``: DCRNet's class-weighted CE, ``w_i = N / (C * n_i)`` (King & Zeng's "balanced" weights).
-* ``dls``: distribution-aware label smoothing: the smoothing mass ``eps`` is spread by inverse class frequency
-  instead of uniformly, so rare classes (disgust: 1.5 % of FER2013) receive more of it than frequent ones.
-* ``compound``: HAFEM's ``0.60 CE + 0.25 center + 0.15 DLS`` (weights configurable).
-
-Center loss follows Wen et al., "A Discriminative Feature Learning Approach for Deep Face Recognition", ECCV 2016:
-``L_C = 1/2 * mean_i ||x_i - c_{y_i}||^2 / d``; the centers are not learned by the optimiser but moved after every
-training step by ``c_j <- c_j - alpha * sum_i [y_i = j](c_j - x_i) / (1 + sum_i [y_i = j])`` (their Eq. 4), with
-their own rate ``alpha``. With soft targets a sample counts for the class of its largest target mass.
-Three choices differ from a literal reading, because together they collapsed training (docs/training.md): the
-squared distance is averaged over the ``d`` dimensions (so ``w_center`` means the same at 256-d and 2048-d), each
-center starts at the mean of its class in the first training batch that holds the class (zero centers pull every
-embedding to the origin), and ``w_center`` can ramp up linearly over the first ``center_ramp_steps`` steps.
+``ce``, DCRNet's class-weighted ``weighted_ce``, distribution-aware label smoothing ``dls`` (smoothing mass
+spread by inverse class frequency) and HAFEM's ``compound`` (0.60 CE + 0.25 center + 0.15 DLS), built by name
+from :data:`LOSSES`. Center loss follows Wen et al., ECCV 2016 (centers move by their Eq. 4, not by the
+optimiser), averaged over dimensions, with class-mean center init and a ramp (why: docs/training.md).
 """
 
 from __future__ import annotations
@@ -25,6 +15,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from core.registry import Registry
 
 log = logging.getLogger(__name__)
 
@@ -215,19 +207,16 @@ class CompoundLoss(FERLoss):
 
 
 _Builder = Callable[[LossConfig, int, int, "Sequence[int] | None"], FERLoss]
-_LOSSES: dict[str, _Builder] = {}
+LOSSES: Registry[_Builder] = Registry("loss")
 
 
 def register_loss(name: str) -> Callable[[_Builder], _Builder]:
-    def deco(fn: _Builder) -> _Builder:
-        _LOSSES[name] = fn
-        return fn
-
-    return deco
+    """Decorator: register a builder ``fn(cfg, num_classes, embed_dim, class_counts)`` under ``name``."""
+    return LOSSES.register(name=name)
 
 
 def list_losses() -> list[str]:
-    return sorted(_LOSSES)
+    return LOSSES.names()
 
 
 def _need_counts(name: str, class_counts) -> Sequence[int]:
@@ -259,8 +248,7 @@ def _compound(cfg, num_classes, embed_dim, class_counts):
 
 def build_loss(cfg: LossConfig, num_classes: int, embed_dim: int, class_counts: Sequence[int] | None = None) -> FERLoss:
     """Build the loss named by ``cfg.name``; an unknown name lists the known ones."""
-    if cfg.name not in _LOSSES:
-        raise ValueError(f"unknown loss {cfg.name!r}; choose one of {list_losses()}")
+    build = LOSSES.get(cfg.name)
     if class_counts is not None and len(class_counts) != num_classes:
         raise ValueError(f"class_counts has {len(class_counts)} entries for {num_classes} classes")
-    return _LOSSES[cfg.name](cfg, num_classes, embed_dim, class_counts)
+    return build(cfg, num_classes, embed_dim, class_counts)

@@ -1,17 +1,8 @@
 """Per-face tracks across video or webcam frames, with temporal smoothing of the class probabilities.
 
-Why: a per-frame classifier flickers between neighbouring classes (neutral/sad, fear/surprise) from one
-frame to the next, and a table of video results needs to know which rows are the same person. A track is
-matched frame to frame by box overlap (IoU), with the centre distance as a fallback for small fast faces that
-no longer overlap their last box; assignment is optimal (Hungarian, ``scipy.optimize.linear_sum_assignment``),
-not greedy, so two crossing faces do not swap ids because one was looked at first.
-
-Smoothing is an exponential moving average, ``s_t = a^g * s_prev + (1 - a^g) * p_t``, where ``g`` is the
-number of frames since the track was last seen: skipping frames (``skip_frames``) or missing a detection does
-not make the average stickier than the same time span seen frame by frame.
-
-The tracker is usable frame by frame (``Tracker.update(faces, probs)``, e.g. from the webcam callback) and is
-what ``Detector.detect_video`` uses. It holds per-stream state behind a lock: use one tracker per stream.
+Tracks are matched by box IoU (centre distance as a fallback) with optimal Hungarian assignment, so crossing
+faces keep their ids. Smoothing is an exponential moving average whose weight decays with the frames since the
+track was last seen, so skipped frames do not make it stickier. One tracker per stream (state behind a lock).
 """
 
 from __future__ import annotations
@@ -22,9 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.faces.boxes import iou_xywh
 from core.faces.types import Face
 
-__all__ = ["TrackerConfig", "Track", "Tracker", "iou_matrix"]
+__all__ = ["TrackerConfig", "Track", "Tracker"]
 
 Box = tuple[float, float, float, float]
 
@@ -97,19 +89,6 @@ def _as_box(item: Face | Sequence[float]) -> Box:
     if len(box) != 4:
         raise ValueError(f"a box is (x, y, w, h), got {box}")
     return box  # type: ignore[return-value]
-
-
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU between every box of ``a`` ``(N, 4)`` and ``b`` ``(M, 4)``, boxes as ``(x, y, w, h)``."""
-    a = np.asarray(a, np.float64).reshape(-1, 4)
-    b = np.asarray(b, np.float64).reshape(-1, 4)
-    ax1, ay1, ax2, ay2 = a[:, 0:1], a[:, 1:2], a[:, 0:1] + a[:, 2:3], a[:, 1:2] + a[:, 3:4]
-    bx1, by1, bx2, by2 = b[:, 0], b[:, 1], b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]
-    iw = np.clip(np.minimum(ax2, bx2) - np.maximum(ax1, bx1), 0, None)
-    ih = np.clip(np.minimum(ay2, by2) - np.maximum(ay1, by1), 0, None)
-    inter = iw * ih
-    union = a[:, 2:3] * a[:, 3:4] + b[:, 2] * b[:, 3] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
 
 class _State:
@@ -223,7 +202,7 @@ class Tracker:
         from scipy.optimize import linear_sum_assignment
 
         tboxes = np.array([t.box for t in self._tracks], np.float64)
-        iou = iou_matrix(boxes, tboxes)
+        iou = iou_xywh(boxes, tboxes)
         affinity = np.where(iou >= self.config.iou_threshold, 1.0 + iou, 0.0)
         if self.config.max_center_distance > 0:
             centers = boxes[:, :2] + boxes[:, 2:] / 2

@@ -1,10 +1,7 @@
 """Drawing on images for the pages: numbered face boxes with labels, enlarged crops, PNG encoding.
 
-Heat-map overlays are ``core.explain``'s (``heatmap_overlay``, ``overlay_on_image``).
-
-Pure numpy/OpenCV on ``(H, W, 3)`` uint8 RGB arrays (the ``core.io`` convention); every function returns a
-new array. Text size and line width scale with the image, so a 4000 px photo and a 48 px FER2013 crop both
-stay readable.
+Pure numpy/OpenCV on ``(H, W, 3)`` uint8 RGB, returning new arrays; text and line sizes scale with the image.
+Heat-map overlays are ``core.explain``'s.
 """
 
 from __future__ import annotations

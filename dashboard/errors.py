@@ -1,10 +1,8 @@
 """One way to fail on a page: a plain ``st.error`` for the user and a full log line for the operator.
 
-The dashboard never shows a traceback (``client.showErrorDetails = "none"`` in ``.streamlit/config.toml`` is the
-backstop). Errors that ferlens raises on purpose are typed ``ValueError``/``OSError`` subclasses whose message
-was written for a person (``core.io.ImageLoadError``, ``core.models.WeightsError``,
-``training.results.ResultsSchemaError``...), so their text is shown as is; anything else is a bug or an
-environment problem, so the user gets its type and first line and the log gets the traceback.
+Errors ferlens raises on purpose are typed ``ValueError``/``OSError`` subclasses written for a person, shown as
+they are; anything else shows its type and first line while the log gets the traceback. The page never shows a
+traceback (``client.showErrorDetails = "none"`` is the backstop).
 """
 
 from __future__ import annotations

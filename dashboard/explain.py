@@ -1,16 +1,8 @@
 """One call from the pages to ``core.explain``: explain a face crop with the sidebar's method.
 
-The pages do not care whether a method is a CAM (gradients through hooks) or a perturbation method (region
-SHAP); they get a ``[0, 1]`` heat map at the crop's size plus, for region methods, a value per AU region.
-Hook-based methods run under :meth:`core.engine.InferenceEngine.exclusive`, because their hooks would
-otherwise see other sessions' forward passes on the shared model. SHAP methods need outputs only: they score
-their perturbed copies through ``engine.predict_logits``, which holds the engine's lock one batch at a time, so
-a pixel SHAP taking tens of seconds never stops the live page's predictions (or another session's) meanwhile.
-
-Explanations are bounded per browser session (:class:`JobBound`): at most :data:`MAX_JOBS_PER_SESSION`
-queued or running at once. Streamlit can start a new script run for a session while an old one is still inside
-a slow explanation (a rerun after "Stop", a reconnect); without the bound each of those would queue behind the
-model's lock and the queue would grow with every click. The next one is refused at once with a plain message.
+The pages get a ``[0, 1]`` heat map at the crop's size (plus per-region values for region SHAP). Hook-based
+methods hold :meth:`core.engine.InferenceEngine.exclusive`; SHAP methods only call ``predict_logits``, one batch
+per lock. At most :data:`MAX_JOBS_PER_SESSION` explanations per browser session run or wait at once.
 """
 
 from __future__ import annotations

@@ -1,16 +1,8 @@
 """The webcam pipeline between streamlit-webrtc and the engine: newest frame wins, nothing queues up.
 
-streamlit-webrtc calls the frame callback for every camera frame, in its own worker thread
-(``async_processing=True``). If that callback ran the model, the video would stall to the model's pace and a
-slow CPU would fall further and further behind. So the callback does only cheap work: it puts the frame into a
-one-slot mailbox (overwriting the frame that was waiting, which is thus dropped), draws the *latest finished*
-result on the frame and returns it at once. A separate worker thread takes whatever frame is newest, runs the
-face pipeline (``core.detector.FrameStream``: tracking, identities, smoothing) and publishes the result. The
-video stays at the camera's rate; predictions refresh as fast as the engine can go, always on the newest frame,
-and memory never grows. Grad-CAM, optional, runs on the largest face at most every ``cam_every_s`` seconds.
-
-Results leave the worker through a lock-protected snapshot and a one-slot queue that the page's UI loop reads
-with a timeout. Nothing here calls Streamlit.
+The frame callback only drops the frame into a one-slot mailbox and draws the latest finished result, so the
+video keeps the camera's rate; a worker thread runs the face pipeline on the newest frame (Grad-CAM at most
+every ``cam_every_s``) and publishes through a lock-protected snapshot and a one-slot queue. No Streamlit here.
 """
 
 from __future__ import annotations

@@ -1,11 +1,8 @@
-"""The model card's facts, gathered from files: nothing here is typed in by hand.
+"""The model card page's facts, gathered from files: nothing here is typed in by hand.
 
-* the model: its ``ModelSpec``, parameter count (counted on the loaded model), weights status and the training
-  command and scores recorded in the weights' JSON sidecar;
-* its test scores: results JSONs of this model (and these weights, by sha256) found under ``runs/``;
-* the papers' claims (``paper_claims.json``, each with its source) beside what ferlens measured: results JSONs
-  (by model, dataset, split, or ablation rung), ``bench/results/models.json`` (parameters) and
-  ``bench/results/engine.json`` (speed), or "not measured yet".
+The model's spec, parameter count and weights sidecar; results JSONs of this model and these weights under
+``runs/``; and the papers' claims (``paper_claims.json``, each with its source) beside what ferlens measured,
+or "not measured yet".
 """
 
 from __future__ import annotations

@@ -1,12 +1,8 @@
 """Heavy, shared objects (engines, analysers, datasets) built once per process and keyed by the sidebar choices.
 
-Streamlit runs every browser session in its own thread of one process; ``st.cache_resource`` hands all of them
-the same object. The engine is thread-safe (``core.engine``); what is not (Grad-CAM hooks on the shared model)
-runs under ``engine.exclusive()`` (see ``dashboard.explain``). Per-upload results are cached with
-``st.cache_data`` keyed by the file's bytes and the sidebar settings, so a rerun (a toggle, a click) does not
-detect the faces again.
-
-Nothing here imports torch or a model at import time: the first call does.
+Every browser session is a thread of one process, and ``st.cache_resource`` hands them all the same object (the
+engine is thread-safe; Grad-CAM runs under ``engine.exclusive()``). Per-upload results are cached with
+``st.cache_data`` so a rerun does not detect again. Nothing heavy is imported at import time.
 """
 
 from __future__ import annotations

@@ -1,18 +1,8 @@
 """Reviewer verdicts on misclassified images, in SQLite: survives restarts, safe with concurrent reviewers.
 
-Why SQLite in WAL mode: several reviewers (Streamlit sessions are threads of one server; a team may also run
-several servers on one shared disk) write at once while others read. WAL lets readers proceed during a write,
-and writers queue on one lock. A writer that finds the lock taken waits (``busy_timeout``) and, should SQLite
-still answer "database is locked" (e.g. a lock upgrade that cannot wait), the store retries the whole
-transaction with jittered back-off, so a reviewer never sees that error. Every write is one short
-``BEGIN IMMEDIATE`` transaction, taking the write lock up front, which is what makes waiting safe.
-
-The schema is versioned with ``PRAGMA user_version``: :data:`MIGRATIONS` is an append-only list, entry ``k``
-takes a database from version ``k`` to ``k + 1``, and :class:`VerdictStore` applies the missing ones when it
-opens a file (under the write lock, so two processes opening a new file migrate it once).
-
-WAL needs a local file system (not NFS/SMB): put ``$FERLENS_DB`` on a local disk.
-This module imports neither Streamlit nor torch.
+WAL mode lets readers proceed during a write; every write is one short ``BEGIN IMMEDIATE`` transaction, retried
+with jittered back-off if SQLite still reports a lock. The schema is versioned with ``PRAGMA user_version`` and
+append-only :data:`MIGRATIONS`. WAL needs a local file system: put ``$FERLENS_DB`` on a local disk.
 """
 
 from __future__ import annotations

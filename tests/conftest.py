@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -49,3 +51,35 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip_gpu)
+
+
+@pytest.fixture(scope="session")
+def softmax_by_hand():
+    """Oracle for what a 48 px gray model with no preprocessing serves: ``softmax(model((x / 255 - mean) / std) / T)``,
+    with ``tta`` the mean of that and the same for the mirrored crops (T: the engine's sidecar temperature)."""
+
+    def run(engine, faces: list, tta: bool = False) -> np.ndarray:
+        spec = engine.spec
+        assert (spec.input_size, spec.in_chans, spec.preprocess) == (48, 1, ()), "the oracle covers only this spec"
+
+        def probs(imgs) -> np.ndarray:
+            x = (np.stack(imgs).astype(np.float32)[:, None] / 255.0 - spec.mean[0]) / spec.std[0]
+            with torch.no_grad():
+                return torch.softmax(engine.model(torch.from_numpy(x)) / engine.temperature, dim=1).numpy()
+
+        return (probs(faces) + probs([f[:, ::-1].copy() for f in faces])) / 2 if tta else probs(faces)
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def fer_faces(shared_datasets: Path) -> np.ndarray:
+    """The first 40 faces of fer2013.csv.gz as (40, 48, 48) uint8."""
+    rows = []
+    with gzip.open(shared_datasets / "fer2013" / "fer2013.csv.gz", "rt") as fh:
+        next(fh)
+        for line in fh:
+            rows.append(np.array(line.split(",")[1].split(), dtype=np.uint8).reshape(48, 48))
+            if len(rows) == 40:
+                break
+    return np.stack(rows)

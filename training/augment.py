@@ -1,33 +1,9 @@
-"""The papers' seven augmentations, applied to whole batches of tensors, and DCRNet's class oversampling.
+"""The papers' seven augmentations on whole batches of tensors, and DCRNet's class oversampling.
 
-HAFEM/ADNN-FER train with: horizontal flip (p .5), random crop after 10-px padding (p .8), colour jitter
-(p .5; brightness .3, contrast .3, saturation .2, hue .05), rotation within +-15 deg (p .3), Gaussian noise with
-sigma in [0.01, 0.05] (p .2), a 32x32 cutout (p .3) and mixup (p .4, alpha .4). torchvision applies such ops one
-image at a time in Python, which on a 2-core CPU costs more than a small model's forward pass; here every op
-draws its per-sample decisions and parameters as tensors and transforms the selected rows of a ``(B, C, H, W)``
-float batch in one call, on whatever device the batch lives on.
-
-Choices the papers leave open, made explicit:
-
-* Sizes: ``crop_padding`` and ``cutout_size`` are pixels at the papers' 224-px input; they scale linearly with
-  the model's input (``round(size * input / 224)``, at least 1 px), so a cutout always hides ~1/7 of the face
-  side (7 px at 48 px) instead of 2/3 of a 48-px face.
-* Order: flip, crop, rotation (geometry), then jitter, noise, cutout (photometry), then mixup on the batch.
-* Jitter: fixed order brightness, contrast, saturation, hue; saturation and hue are no-ops on grayscale input;
-  hue rotates the chroma plane of YIQ (a linear stand-in for HSV's hue shift, exact for hue 0).
-* Crop and rotation fill with 0 (torchvision's default fill); cutout fills with 0 (DeVries & Taylor 2017) and
-  its centre is uniform over the image, so the box may be clipped at the border, as in their code.
-* Mixup (Zhang et al. 2018) fires per batch: ``lam ~ Beta(alpha, alpha)``, the batch is blended with a permutation
-  of itself and the targets become soft distributions.
-* ``strength`` scales every probability (clamped to 1) and every magnitude, for the hyper-parameter search.
-
-Camera corruptions (``corrupt``, off by default; robustness to what users' webcams produce): with probability
-``corrupt`` a sample gets one corruption drawn uniformly from :data:`CORRUPTIONS` (Gaussian noise, Gaussian blur,
-low light, JPEG, low resolution, occlusion) at a severity ``t ~ U(0, min(1, strength))`` that interpolates each
-family's (mild, severe) range in :data:`SEVERITY`. They run after cutout and before mixup, i.e. on the model-size
-face, which stands in for a corruption of the camera frame. Blur, gamma, JPEG, resize and erase are
-``torchvision.transforms.v2.functional`` calls, one per corrupted image (one parameter set per call); noise reuses
-this module's seeded :func:`add_noise`, since torchvision's draws from the global RNG and would break seeding.
+torchvision applies such ops one image at a time in Python, which on a 2-core CPU costs more than a small
+model's forward pass; here each op draws per-sample decisions as tensors and transforms the selected rows of a
+``(B, C, H, W)`` batch in one call. Camera corruptions (``corrupt``, off by default) are torchvision v2 calls
+on the model-size face. The choices the papers leave open are listed in docs/training.md.
 """
 
 from __future__ import annotations

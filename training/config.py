@@ -1,10 +1,8 @@
 """Training configs: frozen dataclasses, named presets and dinov2-style ``key=value`` overrides.
 
-One :class:`TrainConfig` says everything a run needs; it is written as ``config.json`` beside every checkpoint so
-a result can always be traced to the exact recipe (and ``--resume`` reads it back). Presets are plain functions
-in a registry (``@register_preset``), in the manner of timm's model registry; overrides are dotted paths
-(``optim.lr=3e-4``, ``augment.mixup=0``, ``model_overrides.transformer=false``) parsed against the field types so
-a typo fails with the list of known keys instead of silently training the wrong thing.
+One :class:`TrainConfig` says everything a run needs and is saved as ``config.json`` beside every checkpoint.
+Presets are functions in :data:`PRESETS` (``@register_preset``); dotted overrides (``optim.lr=3e-4``) are parsed
+against the field types, so a typo fails with the list of known keys.
 """
 
 from __future__ import annotations
@@ -20,6 +18,7 @@ from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 
 from core.losses import LossConfig, list_losses
+from core.registry import Registry
 
 __all__ = [
     "AugmentConfig",
@@ -168,19 +167,16 @@ class TrainConfig:
 
 # ---------------------------------------------------------------------------------------------- presets
 
-_PRESETS: dict[str, Callable[[], TrainConfig]] = {}
+PRESETS: Registry[Callable[[], TrainConfig]] = Registry("preset", error=ConfigError)
 
 
 def register_preset(fn: Callable[[], TrainConfig]) -> Callable[[], TrainConfig]:
     """Decorator: register a preset under its function name."""
-    if fn.__name__ in _PRESETS:
-        raise ValueError(f"preset {fn.__name__!r} is registered twice")
-    _PRESETS[fn.__name__] = fn
-    return fn
+    return PRESETS.register(fn)
 
 
 def list_presets() -> list[str]:
-    return sorted(_PRESETS)
+    return PRESETS.names()
 
 
 def get_preset(name: str) -> TrainConfig:
@@ -196,9 +192,7 @@ def get_preset(name: str) -> TrainConfig:
 
             data = yaml.safe_load(path.read_text())
         return config_from_dict(data)
-    if name not in _PRESETS:
-        raise ConfigError(f"unknown preset {name!r}; choose one of {list_presets()}")
-    return _PRESETS[name]()
+    return PRESETS.get(name)()
 
 
 def _paper(name: str, model: str, **kw) -> TrainConfig:

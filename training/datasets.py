@@ -1,13 +1,8 @@
 """Face datasets as decoded uint8 arrays: FER2013, FERPlus, ImageFolder layouts and AffectNet's CSV.
 
-Every loader returns a :class:`FaceSet`, a plain container of numpy arrays, so that training never decodes an image
-twice: FER2013's 35,710 pixel strings are parsed once (one C call, about 2 s) and kept as ``.npy`` under the cache
-folder, keyed by the source file's size and mtime; photos from folders are decoded, cropped and resized once and
-cached the same way. :mod:`training.loader` turns a FaceSet into model-sized tensors and batches.
-
-Split names: ``train`` / ``val`` / ``test`` everywhere, with FER2013's ``Training`` / ``PublicTest`` /
-``PrivateTest`` accepted as aliases (and the other way round), so the usual protocol "train on Training, select on
-PublicTest, report PrivateTest" is ``train`` / ``val`` / ``test``.
+Every loader returns a :class:`FaceSet` of numpy arrays, decoded once and cached as ``.npy`` keyed by the source
+file's size and mtime. Loaders register by name in :data:`DATASETS`. Splits are ``train`` / ``val`` / ``test``,
+with FER2013's ``Training`` / ``PublicTest`` / ``PrivateTest`` accepted as aliases.
 """
 
 from __future__ import annotations
@@ -19,13 +14,17 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from core.labels import FERPLUS_VOTE_COLUMNS, canonical, class_names, from_dataset_code, remap_columns
 from core.models.weights import atomic_write
-from training.config import DataConfig
+from core.registry import Registry
+
+if TYPE_CHECKING:  # the loaders only read a DataConfig; importing it would close a cycle with validate_config
+    from training.config import DataConfig
 
 log = logging.getLogger(__name__)
 
@@ -167,32 +166,30 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
 
 # ------------------------------------------------------------------------------------ registry
 
-Loader = Callable[[DataConfig, str, str | None], FaceSet]
-_DATASETS: dict[str, tuple[Loader, bool]] = {}
+Loader = Callable[["DataConfig", str, str | None], FaceSet]
+DATASETS: Registry[tuple[Loader, bool]] = Registry("dataset", error=DatasetError)
 
 
 def register_dataset(name: str, needs_path: bool = False) -> Callable[[Loader], Loader]:
     """Register ``fn(cfg, split, arg)`` as dataset ``name`` (``name:PATH`` when ``needs_path``)."""
 
     def deco(fn: Loader) -> Loader:
-        if name in _DATASETS:
-            raise ValueError(f"dataset {name!r} is registered twice")
-        _DATASETS[name] = (fn, needs_path)
+        DATASETS.register((fn, needs_path), name=name)
         return fn
 
     return deco
 
 
 def list_datasets() -> list[str]:
-    return sorted(f"{n}:PATH" if p else n for n, (_, p) in _DATASETS.items())
+    return sorted(f"{n}:PATH" if DATASETS.get(n)[1] else n for n in DATASETS)
 
 
 def parse_dataset(spec: str) -> tuple[str, str | None]:
     """Split ``"folder:/data/rafdb"`` into ``("folder", "/data/rafdb")``; unknown names raise with the list."""
     name, _, arg = str(spec).partition(":")
-    if name not in _DATASETS:
+    if name not in DATASETS:
         raise DatasetError(f"unknown dataset {spec!r}; choose one of {list_datasets()}")
-    needs = _DATASETS[name][1]
+    needs = DATASETS.get(name)[1]
     if needs and not arg:
         raise DatasetError(f"dataset {name!r} needs a path: {name}:PATH")
     if not needs and arg:
@@ -203,7 +200,7 @@ def parse_dataset(spec: str) -> tuple[str, str | None]:
 def load_split(cfg: DataConfig, split: str) -> FaceSet:
     """One split of ``cfg.dataset`` with ``cfg``'s label mode, classes and ``limit`` applied."""
     name, arg = parse_dataset(cfg.dataset)
-    fs = _DATASETS[name][0](cfg, canonical_split(split), arg)
+    fs = DATASETS.get(name)[0](cfg, canonical_split(split), arg)
     if cfg.limit is not None and len(fs) > cfg.limit:
         fs = fs.subset(limit_index(fs.labels, cfg.limit, cfg.limit_mode))
     log.info("%s %s: %d images, class counts %s", cfg.dataset, fs.split, len(fs), fs.class_counts().tolist())

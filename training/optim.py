@@ -1,13 +1,8 @@
 """Optimiser and learning-rate schedule: AdamW/Adam with layer-wise LR decay, warm-up + cosine or plateau.
 
-Layer-wise LR decay (Clark et al. 2020, BEiT): ``model.layer_groups()`` lists parameters from the input to the
-head; group k of G trains at ``lr * layer_decay ** (G - 1 - k)``, so the head learns at the full rate and an
-ImageNet stem barely moves. Biases and normalisation weights (1-D tensors) get no weight decay, the usual AdamW
-practice; each layer group is therefore split into a decayed and a non-decayed optimiser group.
-
-The cosine schedule is per optimiser step: a linear warm-up reaching ``lr`` on the last warm-up step, then a
-half cosine that ends exactly at ``min_lr`` on the last step of training. Every group follows the same curve
-scaled by its layer factor (so its floor is ``min_lr`` times that factor).
+Group k of G (``model.layer_groups()``, input to head) trains at ``lr * layer_decay ** (G - 1 - k)`` (Clark et
+al. 2020); 1-D parameters get no weight decay. The cosine schedule is per step: linear warm-up to ``lr``, then a
+half cosine ending exactly at ``min_lr`` (scaled by each group's factor).
 """
 
 from __future__ import annotations

@@ -1,26 +1,9 @@
 """Hyper-parameter search with Optuna's TPE sampler; the objective is the best validation macro-F1 of ``fit()``.
 
     python -m training.search --preset default --trials 30 --out runs/search
-    python -m training.search --preset hafem_compact --storage postgresql://user@host/optuna --study-name h1
 
-The study lives in an RDB: by default ``sqlite:///<out>/study.db``; any SQLAlchemy URL (PostgreSQL, MySQL)
-lets several machines work on one study at once. Re-running the same command resumes the study
-(``load_if_exists``) and runs only the trials still missing to reach ``--trials`` finished ones. Trials whose
-worker died are detected by heartbeat and retried once with the same parameters. Each trial trains into
-``<out>/trial_<number>``; the best parameters (and the overrides that reproduce them) are written to
-``<out>/best_params.json``, all trials to ``<out>/trials.csv``.
-
-Search space (each group switchable with ``--params``):
-
-* ``lr``: ``optim.lr`` log-uniform in [1e-4, 3e-3];
-* ``wd``: ``optim.weight_decay`` log-uniform in [1e-6, 1e-2];
-* ``loss``: compound loss: ``loss.w_center`` (lambda_center) log-uniform in [1e-3, 0.5], since its useful values
-  span decades, and ``loss.w_dls`` in [0, 0.3]; ``loss.w_ce`` = the rest, at least 0.2 (the weights sum to 1 like
-  the paper's 0.60/0.25/0.15); plain CE: ``loss.label_smoothing`` in
-  [0, 0.2]; DLS: ``loss.smoothing`` in [0, 0.3]; weighted CE has nothing to tune;
-* ``dropout``: every float field of the model's config whose name contains ``drop``, in [0, 0.5] (none if
-  the model has no dropout);
-* ``augment``: ``augment.strength`` in [0, 1.5] (scales every augmentation probability and magnitude).
+The study lives in an RDB (``sqlite:///<out>/study.db`` or any SQLAlchemy URL, for several machines); rerunning
+resumes it, and trials whose worker died are retried once. The search space is listed in docs/training.md.
 """
 
 from __future__ import annotations

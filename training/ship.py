@@ -2,22 +2,9 @@
 
     python -m training.ship --run runs/default_v2 --model default
 
-One command turns a finished training run into what ``create_model(name, weights="default")``, the app and the
-CLI load, with every figure beside it measured from those very bytes:
-
-1. ``RUN/best.safetensors`` (the epoch chosen on the validation split) is copied to
-   ``core/models/weights/NAME.safetensors``;
-2. a softmax temperature is fitted on PublicTest (``training.calibrate``), then the file is evaluated once on
-   FERPlus PrivateTest (majority labels, 8 classes) and FER2013 PrivateTest, each plain and with hflip TTA
-   (accuracy, macro-F1, per-class F1, ECE, 95 % bootstrap CIs), uncalibrated on its own benchmark (ECE before),
-   on a fixed 500-image stratified slice (the export check ``tests/core/test_shipped_weights.py`` repeats) and
-   zero-shot on the sample photos (``bench/zeroshot_samples.py``); the results JSONs go to ``runs/eval/``;
-3. the JSON sidecar ``NAME.json`` records the training commands (every stage, when the run was started from an
-   earlier run's weights), config, epochs, wall time, hardware and those scores, and ``docs/model-card.md`` is
-   rendered from the sidecar (:mod:`training.model_card`), so the card can never say something the sidecar does
-   not.
-
-The test splits are touched here and nowhere in training or selection.
+The run's ``best.safetensors`` becomes ``core/models/weights/NAME.safetensors``; a temperature is fitted on
+PublicTest, then every score in its sidecar ``NAME.json`` and in ``docs/model-card.md`` (both benchmarks, plain and
+hflip TTA, and uncalibrated on its own) is measured from those bytes. Test splits are touched only here.
 """
 
 from __future__ import annotations

@@ -1,24 +1,9 @@
 """The papers' trainer: one ``fit(cfg)`` for a laptop CPU, one GPU, or many under ``torchrun``.
 
-What a run leaves in ``cfg.out_dir`` (the dashboard and ``training.evaluate`` read it):
-
-* ``config.json``: the merged :class:`~training.config.TrainConfig`;
-* ``metrics.jsonl``: one JSON object per epoch (``kind: "epoch"``; optionally ``kind: "step"`` every
-  ``log_every`` steps) with losses, learning rate, validation accuracy and macro-F1, throughput;
-* ``best.safetensors`` + ``best.json``: the weights with the best validation macro-F1 and their sidecar
-  (ModelSpec, config, scores, epoch, command);
-* ``last.safetensors`` + ``last.json`` and ``last_state.pt``: what ``--resume`` needs (optimizer, scheduler,
-  AMP scaler, loss buffers such as the center-loss centers, RNG states, epoch, best score, early-stopping
-  counter). ``last_state.pt`` holds only tensors and plain containers, so it loads with ``weights_only=True``.
-
-Every file is written atomically (temp file + ``os.replace``). An epoch's checkpoint is written in two phases
-(:func:`_save_checkpoint`): every file is first written in full to a temp file, and only then are the temp files
-moved into place, ``last_state.pt`` last. ``last_state.pt`` also holds the model's weights, so it alone is the
-commit point: a run killed at any moment resumes from the last complete epoch, and a write that fails (disk full,
-permission denied) leaves the previous checkpoint byte-identical and raises :class:`CheckpointError` saying
-which file, where and why. Randomness is reseeded at
-every epoch start from ``(seed, epoch, rank)`` (model RNG, sampler, augmentation), so a resumed run replays the
-uninterrupted one exactly (bit-identical weights in deterministic mode on CPU).
+A run folder holds ``config.json``, ``metrics.jsonl``, ``best.safetensors`` + ``best.json`` (best validation
+macro-F1) and ``last.*`` + ``last_state.pt`` for ``--resume``. Checkpoints are written in two phases with
+``last_state.pt`` as the commit point, and randomness is reseeded per epoch from ``(seed, epoch, rank)``, so a
+killed run resumes exactly (docs/training.md, docs/reliability.md).
 """
 
 from __future__ import annotations

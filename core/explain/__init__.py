@@ -1,35 +1,9 @@
 """Explanations: why the model said what it said, and whether that "why" holds up.
 
-Every explainer takes the model's normalised input ``x`` (``(N, C, H, W)``, what ``InferenceEngine.prepare``
-returns, or :func:`crops_to_input`) and returns plain numpy, at the model's input size. Entry points (the ones
-``bench/engine.py``, the CLI and the dashboard call)::
-
-    explain_cam(model, x, targets=None, method="gradcam") -> np.ndarray (N, H, W) float32 in [0, 1]
-        Grad-CAM family via pytorch-grad-cam; methods: list_cam_methods() = gradcam, gradcam++, hirescam,
-        eigencam, layercam. targets: None (predicted class), one int, or one per input. Safe under
-        torch.inference_mode(); hooks released after every call. compute_cam(...) also returns the
-        targets and probabilities (CamResult).
-
-    region_shap(model, x1, regions, target=None, *, baseline="blur", max_evals=512, rest=False,
-                output="prob") -> RegionShapResult
-        Shapley values of AU regions (players = {name: bool (H, W)} masks, e.g. region_masks_for(aligned,
-        model.spec.input_size) or framing_masks(size)). Exact when 2^n <= max_evals, else antithetic
-        permutation sampling within max_evals. .values sum to .f_x - .f_baseline; .pixel_map() for overlays.
-
-    pixel_shap(model, x1, target=None, *, masker="blur", max_evals=500) -> PixelShapResult
-        shap's Partition explainer with shap.maskers.Image ("blur", "blur(kx,ky)", "inpaint_telea",
-        "inpaint_ns"); .values is an (H, W) signed map for the target class.
-
-    agreement(map, masks, class_name) -> Agreement            # AU-region share / density / FACS lift
-    agreement_records(model, faceset, method) -> DataFrame    # one row per image
-    agreement_table(records) -> DataFrame                     # per class: "does it look at the brows for anger?"
-
-    perturbation_curves(model, x, maps, mode="deletion"|"insertion") -> Curves   # with AUCs
-    faithfulness(model, x, maps) -> dict                       # AUCs beside random maps'
-
-    heatmap_overlay(crop, map, regions=...) / overlay_on_image(photo, map, aligned, regions=...) -> RGB uint8
-
-``x1`` is one face (``(1, C, H, W)`` or ``(C, H, W)``). Definitions of every score: ``docs/explanations.md``.
+Every explainer takes the model's normalised input ``x`` (``(N, C, H, W)``, as ``InferenceEngine.prepare``
+returns) and returns numpy at the model's input size: CAMs (:func:`explain_cam`), region and pixel Shapley
+values (:func:`region_shap`, :func:`pixel_shap`), AU-region agreement, faithfulness curves and overlays.
+Every score is defined in ``docs/explanations.md``.
 """
 
 from core.explain._common import BASELINES, crops_to_input, make_baseline

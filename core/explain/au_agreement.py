@@ -1,27 +1,8 @@
 """How much of an explanation falls on the action-unit regions FACS expects: the papers' claim, measured.
 
-The seed papers show a Grad-CAM on an angry face, point at the brows and say the model "looks where FACS says".
-This module turns that into numbers for any attribution map (a CAM, a pixel-SHAP map, a region-SHAP density).
-Definitions (also in ``docs/explanations.md``), for a map ``A`` on the crop and region masks ``R_r``:
-
-* positive attribution ``P = max(A, 0)``, total ``T = sum(P)`` over the whole crop (negative evidence is not
-  "looking at" a region; a map with ``T = 0`` gives NaN everywhere);
-* **share** ``share_r = sum_{R_r} P / T`` -- the fraction of the evidence inside region r (regions may overlap,
-  so shares need not sum to the union's share; ``share_outside`` is the part in no region);
-* **density** ``density_r = share_r / area_r`` with ``area_r = |R_r| / (H W)`` -- evidence per unit area
-  relative to a uniform map (1 = no preference, 3 = three times as dense as chance). **Density is the
-  headline per-region number**: share favours big regions (the jaw is five times the chin), density does not;
-* **lift** (the headline agreement score) ``= share(E) / area(E)`` for ``E`` = the union of the regions of the
-  AUs FACS expects for the class (``EXPECTED_AUS`` -> ``AU_REGION``): the share of evidence in the expected
-  regions over the share a uniform map would put there. 1 = chance, > 1 = agreement;
-* **rank AUC**: the probability that an expected region has a higher density than a non-expected one (ties
-  count 1/2), i.e. a Mann-Whitney AUC over regions; 0.5 = chance, 1 = every expected region ranks above every
-  other. Scale-free, so it does not reward a map for being sharp;
-* both are NaN for ``neutral`` (FACS expects no AU) and when no positive evidence exists.
-
-:func:`agreement_records` scores every image of a dataset split (explained for its predicted class by
-default); :func:`agreement_table` aggregates them per class -- the "does the model look at the brows for
-anger?" table.
+For any attribution map: per-region share and density of the positive evidence, the lift of the expected
+regions over a uniform map, and a rank AUC over regions (definitions in ``docs/explanations.md``).
+:func:`agreement_records` scores a dataset split, :func:`agreement_table` aggregates per class.
 """
 
 from __future__ import annotations

@@ -1,26 +1,8 @@
 """Class-activation maps (Grad-CAM family) through pytorch-grad-cam, made safe to call from a serving engine.
 
-pytorch-grad-cam does the maths; this module fixes the four ways its users get hurt:
-
-* **Zero gradients under ``no_grad``/``inference_mode``.** An engine serves under ``torch.inference_mode()``;
-  a CAM computed there has no graph, so every gradient-weighted map comes out blank (or raises). Every call
-  here runs inside ``torch.inference_mode(False)`` + ``torch.enable_grad()`` and clones the input, because a
-  tensor *created* under inference mode can never take part in autograd, even after the mode is left.
-* **Transformer token layers.** The target layers and the tokens -> grid reshape come from the model
-  (``cam_target_layers()``, ``cam_reshape_transform``); the grid side is inferred from the token count, never
-  written per call. A model that emits tokens but names no reshape still works (the grid is inferred).
-* **Leaking hooks.** pytorch-grad-cam registers forward hooks when a CAM object is *built*; forgetting
-  ``release()`` keeps them (and every activation they captured) alive on the model. Here the CAM object lives
-  for exactly one call and its hooks are released in a ``finally`` -- also when the call raises.
-* **Shared models.** The hooks record only passes made by the calling thread, so an engine thread that runs
-  ``predict`` on the same model meanwhile neither pollutes the captured activations nor gets slowed by them.
-  Parameters are frozen during the call (only activation gradients are needed), so no ``.grad`` tensors are
-  left on the model, and the model's train/eval mode is restored afterwards; CAM calls on one model hold a
-  per-model lock (they toggle those flags), ``predict`` calls are never blocked.
-
-Methods are looked up by name in one registry (:func:`list_cam_methods`); a method is the pytorch-grad-cam
-class plus whether it is class-specific (EigenCAM is not: its map is the first principal component of the
-activations and ignores the target).
+pytorch-grad-cam does the maths. Here each call re-enables autograd inside ``inference_mode``, takes the target
+layers and token reshape from the model, releases its hooks in a ``finally``, records only the calling
+thread's passes, and holds a per-model lock while it freezes parameters. Methods live in :data:`CAM_METHODS`.
 """
 
 from __future__ import annotations
@@ -40,10 +22,12 @@ import torch
 from torch import nn
 
 from core.models.base import tokens_to_grid
+from core.registry import Registry
 
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "CAM_METHODS",
     "CamMethod",
     "CamResult",
     "register_cam_method",
@@ -81,15 +65,12 @@ class CamMethod:
         return getattr(importlib.import_module("pytorch_grad_cam"), self.cam_class_name)
 
 
-_CAM_METHODS: dict[str, CamMethod] = {}
+CAM_METHODS: Registry[CamMethod] = Registry("CAM method")
 
 
 def register_cam_method(method: CamMethod) -> CamMethod:
     """Add a method to the registry (a new pytorch-grad-cam class is one line here)."""
-    if method.name in _CAM_METHODS:
-        raise ValueError(f"CAM method {method.name!r} is registered twice")
-    _CAM_METHODS[method.name] = method
-    return method
+    return CAM_METHODS.register(method, name=method.name)
 
 
 register_cam_method(CamMethod("gradcam", "GradCAM", paper="Selvaraju et al., Grad-CAM, ICCV 2017"))
@@ -103,15 +84,12 @@ register_cam_method(CamMethod("layercam", "LayerCAM", paper="Jiang et al., Layer
 
 def list_cam_methods() -> list[str]:
     """Registered CAM method names, in registration order."""
-    return list(_CAM_METHODS)
+    return list(CAM_METHODS)
 
 
 def get_cam_method(name: str) -> CamMethod:
     """The registered method ``name``; an unknown name raises with the list of known ones."""
-    try:
-        return _CAM_METHODS[name]
-    except KeyError:
-        raise ValueError(f"unknown CAM method {name!r}; choose one of {list_cam_methods()}") from None
+    return CAM_METHODS.get(name)
 
 
 @dataclass(frozen=True)

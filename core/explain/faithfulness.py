@@ -1,15 +1,9 @@
-"""Deletion and insertion curves: does removing what a map calls important actually change the prediction?
+"""Deletion and insertion curves (Petsiuk et al., RISE, BMVC 2018): does removing what a map calls important
+change the prediction?
 
-A heatmap can look plausible and explain nothing. The deletion test (Petsiuk et al., RISE, BMVC 2018) removes
-pixels in the map's order of importance, most important first, and watches the target class's probability: a
-faithful map makes it fall fast, so the area under the curve (AUC) is *small*. Insertion starts from the
-removed image and puts pixels back in the same order; a faithful map makes the probability rise fast, AUC
-*large*. Both are only meaningful next to a reference: :func:`random_maps` gives maps that know nothing, and
-:func:`faithfulness` reports a method's AUCs beside the random ones on the same images.
-
-Removed pixels take the value of a baseline (blurred crop by default, as for region SHAP), not black: black
-patches are out of distribution and make any map look faithful. ``steps + 1`` points per curve, all perturbed
-copies of a face scored in batches. Ties in a map (a constant region) are broken by a seeded random order.
+A faithful map makes the target probability fall fast under deletion (small AUC) and rise fast under insertion
+(large AUC); :func:`faithfulness` reports them beside :func:`random_maps`' on the same images. Removed pixels
+take a blurred baseline, not black, which is out of distribution and flatters any map.
 """
 
 from __future__ import annotations

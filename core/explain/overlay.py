@@ -1,12 +1,8 @@
 """Heatmaps on the aligned crop and on the original photo, with the AU regions outlined on top.
 
-Two kinds of maps: *unsigned* maps in [0, 1] (CAMs) get a sequential colormap (cv2's JET by default, as
-pytorch-grad-cam's ``show_cam_on_image``); *signed* maps (SHAP values) get a diverging blue-white-red scale,
-symmetric about zero, so that "against the class" is visibly different from "no evidence".
-
-On the original photo the crop-space map is carried back with the alignment's inverse affine
-(:func:`core.faces.align.warp_to_image`) and blended only where the crop covers the photo; the AU-region
-polygons travel the same way (:func:`core.faces.au_regions.regions_to_image`).
+Unsigned maps in [0, 1] (CAMs) get a sequential colormap, signed maps (SHAP) a diverging one symmetric about
+zero. On the photo, the crop-space map and the region polygons are carried back with the alignment's inverse
+affine and blended only where the crop covers the photo.
 """
 
 from __future__ import annotations

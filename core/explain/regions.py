@@ -1,15 +1,8 @@
-"""AU-region masks at the model's input size: from an aligned face, or from a fixed framing for pre-cropped data.
+"""AU-region masks at the model's input size, as ``{name: bool (H, W)}`` so explainers ignore where they came from.
 
-The explainers take regions as a plain ``{name: bool (H, W)}`` mapping at the size of the model input, so
-that they do not care where the regions came from. Two sources:
-
-* a detected and aligned face (:func:`region_masks_for`): the polygons of ``core.faces.au_regions`` built from
-  the crop's own landmarks, rasterised at the model's input size;
-* an already-cropped image without landmarks (a FER2013 row, ``--assume-cropped``): :func:`framing_masks` uses
-  the typical landmark positions of that framing, ``core.faces.align.FER2013_FRAMING_48`` (the face detector's
-  median landmarks on FER2013 Training rows). FER2013 is framed tighter than the alignment template (eye
-  distance ~17.7 of 48 px versus 11.6 px for the template at ``expand=1.3``), so the template must not be used
-  for it.
+:func:`region_masks_for` rasterises the polygons built from an aligned face's own landmarks; for crops without
+landmarks (FER2013 rows, ``--assume-cropped``) :func:`framing_masks` uses FER2013's typical landmark positions
+(``FER2013_FRAMING_48``), because FER2013 is framed tighter than the alignment template.
 """
 
 from __future__ import annotations

@@ -1,20 +1,9 @@
-"""Pixel-level SHAP with shap's Partition explainer and ``shap.maskers.Image``.
+"""Pixel-level SHAP with shap's Partition explainer and ``shap.maskers.Image``: the slow, model-agnostic
+cross-check of Grad-CAM (inputs and outputs only, no hooks or gradients).
 
-The Partition explainer computes Owen values over shap's axis-aligned hierarchy of the image (halve the longest
-side, recursively), so ``max_evals`` model calls buy a map whose resolution grows with the budget: a few
-hundred evaluations give blocks of a few pixels at 48 px. It is the slow, model-agnostic cross-check of
-Grad-CAM: no hooks, no gradients, only inputs and outputs.
-
-Maskers (what a hidden pixel becomes), checked against opencv-python-headless 5:
-
-* ``"blur"`` -- ``cv2.blur`` with a box whose width is ~0.43 x the image side, the box that matches the Gaussian
-  (sigma = side / 8) used by the other perturbation explainers, so the methods remove the same information;
-* ``"blur(kx,ky)"`` -- an explicit box;
-* ``"inpaint_telea"`` / ``"inpaint_ns"`` -- OpenCV inpainting of the hidden pixels from their surroundings
-  (works with OpenCV 5's ``cv2.inpaint``; slower, and the fully hidden image becomes the image mean).
-
-Images are handed to shap in pixel units (0-255, ``(H, W, C)``), because inpainting works on uint8; the wrapped
-model normalises them with the model's mean and std before the forward pass.
+Maskers: ``"blur"`` (a box matching the Gaussian the other perturbation methods use), ``"blur(kx,ky)"``,
+``"inpaint_telea"`` / ``"inpaint_ns"``. Images go to shap in pixel units (inpainting needs uint8); the wrapped
+model normalises them with the model's mean and std.
 """
 
 from __future__ import annotations

@@ -1,23 +1,9 @@
 """AU-region SHAP: Shapley values with facial action-unit regions as the players.
 
-Pixel SHAP spreads credit over thousands of pixels; the question a FER user asks is coarser: *how much did the
-brows, the eyes, the mouth corners push the score for "angry"?* Here each AU region (``core.faces.au_regions``:
-a name -> boolean mask on the crop) is one player. A coalition S keeps the regions in S and replaces the others
-by a baseline (the crop blurred, or its mean); the value of S is the model's output for the target class.
-
-* **Which pixels a coalition hides.** A pixel is hidden when it lies in at least one *absent* region (regions
-  may overlap: the lip corners sit inside the jaw region). Pixels in no region are always shown, unless
-  ``rest=True`` adds them as one more player ("rest": hair, forehead, background), in which case the all-absent
-  coalition is the fully masked crop.
-* **Exact when affordable.** With ``n`` players there are ``2^n`` coalitions; when ``2^n <= max_evals`` all are
-  scored (in batches) and the classic Shapley formula is applied. Coalitions that hide the same pixels (regions
-  overlap) are one input, scored once: the nine AU regions cost ~350-390 forward passes, not 512.
-* **Sampled otherwise.** Random permutations (each followed by its reverse, antithetic sampling) within
-  ``max_evals`` model evaluations, coalitions de-duplicated before scoring. The standard error of each value
-  is reported.
-* **Efficiency holds exactly in both modes**: every permutation's marginal contributions telescope to
-  ``f(x) - f(all absent)``, so the sampled values sum to it as exactly as the exact ones do (up to float
-  rounding), and the tests check it.
+A coalition keeps its regions and replaces the others by a baseline (blurred crop or its mean); the value is
+the model's output for the target class. Exact over all ``2^n`` coalitions when affordable (identical masked
+inputs scored once), else antithetic permutation sampling; efficiency holds exactly in both modes.
+Details in docs/explanations.md.
 """
 
 from __future__ import annotations

@@ -1,25 +1,14 @@
-"""The face pipeline: detect -> align -> preprocess, plus AU regions for the explanations.
+"""The face pipeline: detect -> align -> preprocess, plus the AU regions the explanations use.
 
-The path every entry point takes (upload, video, webcam, CLI, evaluation)::
-
-    from core.io import load_image
-    from core.faces import create_detector, align_face, from_names, to_tensor
-
-    rgb = load_image(src)                                   # (H, W, 3) uint8 RGB, typed errors
-    det = create_detector("default")                        # BlazeFace + O-Net, offline, nets cached per process
-    faces = det.detect(rgb)                                 # list[Face]: box (x, y, w, h), score, 5 landmarks
-    aligned = align_face(rgb, faces[0], output_size=spec.input_size)   # AlignedFace: crop + forward/inverse affine
-    crop = from_names(spec.preprocess)(aligned.image)       # e.g. ("clahe",) -> CLAHE on L of LAB
-    x = to_tensor([crop], spec.mean, spec.std, spec.in_chans)          # (1, C, S, S) float tensor
-
-Landmark order everywhere: left eye, right eye, nose, mouth left, mouth right -- from the viewer's side
-(see :mod:`core.faces.types`).
+Importing this package registers every detector backend (:func:`create_detector` builds one by name).
+Landmark order everywhere: left eye, right eye, nose, mouth left, mouth right, from the viewer's side.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from core.faces import blazeface, cropped, mtcnn, retinaface  # noqa: F401  (registration side effects)
 from core.faces.align import (
     ARCFACE_TEMPLATE_112,
     AlignedFace,
@@ -52,12 +41,13 @@ from core.faces.preprocess import (
     from_names,
     to_tensor,
 )
-from core.faces.registry import create_detector, is_detector, list_detectors, register_detector
+from core.faces.registry import DETECTORS, create_detector, list_detectors, register_detector
 from core.faces.tracking import FaceTracker
 from core.faces.types import LANDMARK_NAMES, DetectorUnavailableError, Face, FaceDetector
 
 __all__ = [
     "ARCFACE_TEMPLATE_112",
+    "DETECTORS",
     "AU_NAMES",
     "AU_REGION",
     "EXPECTED_AUS",
@@ -83,7 +73,6 @@ __all__ = [
     "detect_and_align",
     "draw_regions",
     "from_names",
-    "is_detector",
     "list_detectors",
     "region_masks",
     "regions_for",

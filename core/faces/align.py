@@ -1,16 +1,8 @@
 """Five-point face alignment: a similarity transform onto a canonical template, and its inverse.
 
-The papers (HAFEM, DCRNet) align with RetinaFace's five landmarks, expand the face box 1.3x and warp to
-224x224 bicubic. Here the template is the widely used ArcFace/InsightFace 5-point template (defined on a
-112x112 face box, same point order as :data:`core.faces.types.LANDMARK_NAMES`), rescaled so that the face box
-expanded ``expand`` times (1.3 by default) fills the ``output_size`` square. Both the forward matrix
-(image -> crop) and the inverse (crop -> image) are kept, so any map computed on the crop (Grad-CAM, an AU
-region mask) can be drawn back on the original photo with :func:`warp_to_image`.
-
-Why a *weighted* fit: mouth corners move with the expression (a broad smile pulls them up and out) while the
-eyes barely move. An unweighted least-squares fit partly "corrects" the smile away and shifts the eyes; the
-default weights (eyes 1, nose 0.5, mouth corners 0.25) keep the eyes on their template points, the nose fixes
-the in-plane rotation/scale together with the eyes, and the mouth only stabilises the vertical scale.
+The template is ArcFace's 5-point one, rescaled so the face box expanded ``expand`` times fills the output; both
+the forward and inverse matrices are kept, so maps on the crop can be drawn back on the photo. The fit is
+weighted (eyes 1, nose 0.5, mouth corners 0.25) because mouth corners move with the expression and eyes barely do.
 """
 
 from __future__ import annotations

@@ -1,29 +1,9 @@
 """Facial action-unit (AU) regions on an aligned face, and the FACS table of AUs each emotion shows.
 
-No offline model that ships its weights gives dense landmarks here, so the regions are **derived from the five
-landmarks** of the aligned crop (not from the fixed template), so they follow the face as it was actually
-aligned: eyes and mouth corners are used where they are, and everything else is placed in a face frame
-spanned by the eye line and the eye-to-mouth distance:
-
-    P(a, b) = E + a * d * u + b * f * v
-
-with ``E`` the midpoint of the eyes, ``d`` the inter-ocular distance, ``u`` the unit vector from the left eye
-to the right eye (viewer's view), ``v`` the perpendicular pointing down the face, and ``f`` the distance from
-the eye line to the mouth midpoint along ``v``. Eyes sit at ``(+-0.5, 0)`` and the mouth midpoint at ``(0, 1)``.
-Offsets come from average adult face proportions (brows ~0.3 f above the eyes, nose tip ~0.55 f below them,
-chin ~0.6 f below the mouth).
-
-**Limits (coarse geometry).** Five points say nothing about the brows, the lid opening, the jaw line or the
-lip contour; the regions are where those structures usually are on a frontal face, not where they are on this
-face. They degrade with yaw beyond ~30 degrees (the far half of the face is compressed) and are approximate on
-faces with unusual proportions. Use them for coarse attribution ("the evidence sits around the mouth corners"),
-not for measuring AU intensity.
-
-Sources for :data:`EXPECTED_AUS`: P. Ekman and W. V. Friesen, EMFACS (Emotional Facial Action Coding System,
-1983; see Friesen & Ekman 1983 and the FACS Investigator's Guide, Ekman, Friesen & Hager 2002), as tabulated
-in D. Matsumoto and P. Ekman, "Facial expression analysis", Scholarpedia 3(5):4237 (2008), Table 1:
-happiness 6+12; sadness 1+4+15; surprise 1+2+5B+26; fear 1+2+4+5+7+20+26; anger 4+5+7+23; disgust 9+15+16;
-contempt R12A+R14A (unilateral, one side of the face only).
+The regions are derived from the five landmarks (no offline dense-landmark model ships its weights), placed in a
+face frame spanned by the eye line and the eye-to-mouth distance with average adult proportions: coarse
+geometry for attribution, not AU intensity; it degrades beyond ~30 degrees of yaw. :data:`EXPECTED_AUS` follows
+EMFACS as tabulated by Matsumoto & Ekman, Scholarpedia 3(5):4237 (2008), Table 1 (see docs/explanations.md).
 """
 
 from __future__ import annotations

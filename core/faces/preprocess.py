@@ -1,19 +1,9 @@
 """Photometric preprocessing the papers use, as small switchable transforms (the dashboard ablates each).
 
-Every transform is a callable on a uint8 image, ``(H, W, 3)`` RGB or ``(H, W)`` gray, and returns the same
-dtype and shape (except :class:`ToGray` with ``channels=1``). All are deterministic and safe on uniform images
-(no division by zero, no NaN; a uniform image stays uniform, though CLAHE may shift its level because OpenCV
-spreads the clipped histogram excess over all bins). A model's ``ModelSpec.preprocess`` tuple of names
-(e.g. ``("clahe",)``) becomes a pipeline with :func:`from_names`; :func:`apply` does it in one call.
-
-* :class:`Clahe` -- HAFEM: contrast-limited adaptive histogram equalisation on the L channel of CIE-LAB (clip
-  limit 2.0, 8x8 tiles), so colours keep their hue while local contrast is equalised.
-* :class:`AdaptiveGamma` -- DCRNet: ``gamma = clip(log(0.5) / log(mu), 0.6, 1.4)`` where ``mu`` is the mean
-  luminance in (0, 1) (ITU-R 601 luma), applied as ``out = 255 * (in / 255) ** gamma`` to every channel. The
-  gamma maps the mean luminance to mid-grey; dark images (mu < 0.5) get gamma < 1 (brightened, dark tones
-  spread), bright ones gamma > 1; the clip keeps it from over-amplifying noise in very dark frames.
-* :class:`ToGray` -- ITU-R 601 luma, kept as 3 identical channels (for RGB backbones) or 1.
-* :func:`to_tensor` -- stack, optionally convert to 1 channel, scale to [0, 1], normalise by mean/std.
+Each transform maps a uint8 image (RGB or gray) to the same dtype and shape, deterministically and without NaN
+on uniform images: :class:`Clahe` (HAFEM, CLAHE on the L of LAB), :class:`AdaptiveGamma` (DCRNet, maps the
+mean luminance to mid-grey), :class:`ToGray`. A ``ModelSpec.preprocess`` tuple of names becomes a pipeline
+with :func:`from_names`; names live in :data:`PREPROCESS`.
 """
 
 from __future__ import annotations
@@ -25,6 +15,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 import torch
+
+from core.registry import Registry
 
 __all__ = [
     "Clahe",
@@ -153,19 +145,12 @@ class Compose:
 # --------------------------------------------------------------------------------------------------------------
 # Registry by name (what ModelSpec.preprocess holds)
 
-_PREPROCESS: dict[str, Callable[..., Callable[[np.ndarray], np.ndarray]]] = {}
+PREPROCESS: Registry[Callable[..., Callable[[np.ndarray], np.ndarray]]] = Registry("preprocessing")
 
 
 def register_preprocess(name: str):
     """Decorator: register a transform factory under ``name``."""
-
-    def deco(factory):
-        if name in _PREPROCESS:
-            raise ValueError(f"preprocessing {name!r} is registered twice")
-        _PREPROCESS[name] = factory
-        return factory
-
-    return deco
+    return PREPROCESS.register(name=name)
 
 
 register_preprocess("clahe")(Clahe)
@@ -174,14 +159,12 @@ register_preprocess("grayscale")(ToGray)
 
 
 def list_preprocess() -> list[str]:
-    return sorted(_PREPROCESS)
+    return PREPROCESS.names()
 
 
 def create_preprocess(name: str, **kwargs) -> Callable[[np.ndarray], np.ndarray]:
     """One transform by registered name; an unknown name raises with the list of known ones."""
-    if name not in _PREPROCESS:
-        raise ValueError(f"unknown preprocessing {name!r}; choose one of {list_preprocess()}")
-    return _PREPROCESS[name](**kwargs)
+    return PREPROCESS.get(name)(**kwargs)
 
 
 def from_names(names: Sequence[str]) -> Compose:

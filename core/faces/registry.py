@@ -1,38 +1,28 @@
-"""One registry of face-detector constructors (timm's ``register_model`` / ``create_model`` pattern).
+"""The face-detector registry: a backend is one function decorated with :func:`register_detector`.
 
-A backend is one function decorated with :func:`register_detector`; its name is the function's name, its
-keyword arguments are the backend's options. :func:`create_detector` is the only public constructor.
-Constructors must be cheap: weights load on the first ``detect`` (or are shared from a per-process cache).
+Its name is the function's name, its keyword arguments are the backend's options. The backends register
+themselves when :mod:`core.faces` imports them; this module imports none of them. Constructors must be cheap:
+weights load on the first ``detect`` (or are shared from a per-process cache).
 """
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Callable
 
 from core.faces.types import FaceDetector
+from core.registry import Registry
 
-_DETECTORS: dict[str, Callable[..., FaceDetector]] = {}
+DETECTORS: Registry[Callable[..., FaceDetector]] = Registry("detector")
 
 
 def register_detector(fn: Callable[..., FaceDetector]) -> Callable[..., FaceDetector]:
     """Decorator: register ``fn`` under its function name."""
-    name = fn.__name__
-    if name in _DETECTORS:
-        raise ValueError(f"detector {name!r} is registered twice")
-    _DETECTORS[name] = fn
-    return fn
+    return DETECTORS.register(fn)
 
 
 def list_detectors(pattern: str = "*") -> list[str]:
     """Registered detector names matching a glob pattern, sorted."""
-    _import_backends()
-    return sorted(n for n in _DETECTORS if fnmatch.fnmatch(n, pattern))
-
-
-def is_detector(name: str) -> bool:
-    _import_backends()
-    return name in _DETECTORS
+    return DETECTORS.names(pattern)
 
 
 def create_detector(name: str = "default", **kwargs) -> FaceDetector:
@@ -46,12 +36,4 @@ def create_detector(name: str = "default", **kwargs) -> FaceDetector:
         ValueError: unknown name (the message lists the known ones) or an unknown option.
         DetectorUnavailableError: the backend needs a package or weights file that is not here.
     """
-    _import_backends()
-    if name not in _DETECTORS:
-        raise ValueError(f"unknown detector {name!r}; choose one of {sorted(_DETECTORS)}")
-    return _DETECTORS[name](**kwargs)
-
-
-def _import_backends() -> None:
-    """Import the backend modules so that their decorators run (cheap: no weights are loaded)."""
-    from core.faces import blazeface, cropped, mtcnn, retinaface  # noqa: F401
+    return DETECTORS.get(name)(**kwargs)

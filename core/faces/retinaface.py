@@ -1,18 +1,9 @@
-"""RetinaFace (Deng et al., CVPR 2020; ResNet-50) through the ``retina-face`` package -- the papers' detector.
+"""RetinaFace (Deng et al., CVPR 2020; ResNet-50) through the ``retina-face`` package: the papers' detector.
 
-Optional backend: it runs only when both are present locally, and it never downloads anything.
-
-* the ``retina-face`` package (its PyTorch network definition and box decoding are used). It is not in
-  requirements.txt because its metadata pulls ``opencv-contrib-python-headless`` (a second OpenCV wheel) and
-  ``gdown``; install it with ``pip install --no-deps retina-face==0.0.19``.
-* its weights file ``retinaface.pth`` (ResNet-50, about 100 MB), looked up in this order: the ``weights``
-  argument, the ``FERLENS_RETINAFACE_WEIGHTS`` environment variable, then retina-face's own cache
-  ``$DEEPFACE_HOME/.deepface/weights/retinaface.pth`` (``DEEPFACE_HOME`` defaults to the home folder).
-
-retina-face itself would fetch the weights with gdown on first use and fail offline; here the file is read
-with ``torch.load(weights_only=True)`` and a missing file is a :class:`DetectorUnavailableError` that says
-which file to fetch and where to put it. If gdown is not installed, a stub that refuses to download stands in
-for it while retina-face's network module is imported.
+Optional and offline: it needs the package (``pip install --no-deps retina-face==0.0.19``; its metadata pulls a
+second OpenCV) and a local ``retinaface.pth``, found from the ``weights`` argument, ``$FERLENS_RETINAFACE_WEIGHTS``
+or retina-face's own cache. It never downloads; a missing file raises :class:`DetectorUnavailableError` saying
+which file to fetch and where to put it.
 """
 
 from __future__ import annotations
@@ -29,7 +20,7 @@ import cv2
 import numpy as np
 import torch
 
-from core.faces.mtcnn import nms
+from core.faces.boxes import nms
 from core.faces.registry import register_detector
 from core.faces.types import DetectorUnavailableError, Face, check_rgb
 

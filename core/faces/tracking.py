@@ -1,10 +1,8 @@
 """Detect every k-th frame, track in between: what makes the face step cheap enough for live video.
 
-A full MTCNN pass scans an image pyramid; a tracking step only re-runs MTCNN's output net (O-Net) on each
-previous box, grown a little, which re-scores the face, regresses its new box and gives fresh landmarks for
-about a millisecond per face. A face that left the frame fails the O-Net score and is dropped; a new face is
-picked up at the next full detection (every ``redetect_every`` frames, or as soon as no face is tracked).
-Detectors without a ``refine`` method (RetinaFace, assume_cropped) simply detect on every frame.
+A tracking step re-runs only the detector's ``refine`` (MTCNN's O-Net on each previous box, grown a little):
+about a millisecond per face, with a fresh score, box and landmarks. A face that left fails the score and is
+dropped; new faces appear at the next full detection. Detectors without ``refine`` detect on every frame.
 """
 
 from __future__ import annotations

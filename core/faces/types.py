@@ -1,21 +1,8 @@
 """What a face detector returns, and the one landmark convention every backend follows.
 
-Landmark convention (used everywhere in ferlens, stated once here): five points, in this row order,
-``(x, y)`` in pixels of the image the detector was given, named **from the viewer's point of view**:
-
-====  ===============  ==================================================
-row   name             which point
-====  ===============  ==================================================
-0     ``left_eye``     centre of the eye on the image's left (the subject's right eye)
-1     ``right_eye``    centre of the eye on the image's right (the subject's left eye)
-2     ``nose``         nose tip
-3     ``mouth_left``   mouth corner on the image's left
-4     ``mouth_right``  mouth corner on the image's right
-====  ===============  ==================================================
-
-This is the order MTCNN's O-Net and RetinaFace both emit (RetinaFace calls row 0 ``right_eye`` because it names
-points from the subject's side; the geometry is the same), so no backend has to reorder anything, and the
-ArcFace/InsightFace 5-point template used for alignment lists its points in the same order.
+Five ``(x, y)`` points in image pixels, named from the viewer's side: ``left_eye``, ``right_eye``, ``nose``,
+``mouth_left``, ``mouth_right`` (row 0 is the subject's right eye). MTCNN's O-Net, RetinaFace and the ArcFace
+alignment template all use this order, so no backend reorders anything.
 """
 
 from __future__ import annotations

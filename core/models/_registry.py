@@ -2,34 +2,26 @@
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 from collections.abc import Callable
 from pathlib import Path
 
 from core.models.base import FERModel
+from core.registry import Registry
 
 log = logging.getLogger(__name__)
 
-_MODELS: dict[str, Callable[..., FERModel]] = {}
+MODELS: Registry[Callable[..., FERModel]] = Registry("model")
 
 
 def register_model(fn: Callable[..., FERModel]) -> Callable[..., FERModel]:
     """Decorator: register ``fn`` under its function name. ``fn(num_classes=..., **overrides)`` builds it."""
-    name = fn.__name__
-    if name in _MODELS:
-        raise ValueError(f"model {name!r} is registered twice")
-    _MODELS[name] = fn
-    return fn
+    return MODELS.register(fn)
 
 
 def list_models(pattern: str = "*") -> list[str]:
     """Registered model names matching a glob pattern, sorted."""
-    return sorted(n for n in _MODELS if fnmatch.fnmatch(n, pattern))
-
-
-def is_model(name: str) -> bool:
-    return name in _MODELS
+    return MODELS.names(pattern)
 
 
 def create_model(
@@ -51,13 +43,12 @@ def create_model(
             sidecar's; an unknown field raises with the list of known ones. ``pretrained_backbone=PATH`` loads
             ImageNet weights of a timm backbone from a local file (never from the network).
     """
-    if name not in _MODELS:
-        raise ValueError(f"unknown model {name!r}; choose one of {list_models()}")
+    factory = MODELS.get(name)  # an unknown name raises with the known ones
     from core.models.weights import load_weights, resolve_weights, sidecar_build_args
 
     path = resolve_weights(name, weights)
     side_classes, side_overrides = sidecar_build_args(path)
-    model = _MODELS[name](num_classes=num_classes or side_classes or 7, **{**side_overrides, **overrides})
+    model = factory(num_classes=num_classes or side_classes or 7, **{**side_overrides, **overrides})
     if path is not None:
         load_weights(model, path)
     return model

@@ -1,18 +1,9 @@
-"""The one contract every ferlens model speaks (timm's, plus what explainers and the trainer need).
+"""The one contract every ferlens model speaks: timm's, plus what explainers and the trainer need.
 
-A model is an ``nn.Module`` subclass of :class:`FERModel`:
-
-* ``forward_features(x)`` -> the last spatial feature map ``(N, C, h, w)`` (or tokens for transformer heads);
-* ``forward_head(feats, pre_logits=False)`` -> logits, or the embedding the classifier sees when ``pre_logits``
-  (after the classifier's dropout, as in timm);
-* ``forward(x)`` = ``forward_head(forward_features(x))``;
-* ``forward_train(x)`` -> ``(logits, embedding)`` in one pass, the embedding taken *before* the classifier's
-  dropout: what the center loss needs (under inverted dropout a post-dropout embedding adds a pure ``||x||^2``
-  penalty to it);
-* ``cam_target_layers()`` and ``cam_reshape_transform``: what Grad-CAM hooks, and how tokens become a grid;
-* ``layer_groups()``: parameters from input to output, for layer-wise learning-rate decay;
-* ``spec``: a frozen :class:`ModelSpec` with input size, channels and normalisation, saved beside weights;
-  ``spec.transform(crops)`` is the one way face crops become model input (training, evaluation, serving, explaining).
+A :class:`FERModel` provides ``forward_features`` / ``forward_head`` / ``forward``, ``forward_train`` (logits and
+the pre-dropout embedding the center loss needs), ``cam_target_layers`` / ``cam_reshape_transform`` (Grad-CAM),
+``layer_groups`` (layer-wise LR decay) and ``spec``, a frozen :class:`ModelSpec` saved beside the weights whose
+``spec.transform(crops)`` is the one way face crops become model input (training, evaluation, serving, explaining).
 """
 
 from __future__ import annotations

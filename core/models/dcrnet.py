@@ -1,10 +1,8 @@
 """DCRNet: DenseNet121 + conv blocks with CBAM + residual modules + a 512-256-128 dense head.
 
-From the seed paper's description: DenseNet121 features -> Conv 256, BN, ReLU, Dropout .3, CBAM -> Conv 512, BN,
-ReLU, MaxPool, Dropout .4, CBAM -> two residual modules of three residual blocks (32 and 64 filters) -> CBAM ->
-GAP -> dense 512-256-128 (dropout .4, L2 1e-3) -> classes; trained with class-weighted cross-entropy and adaptive
-gamma correction on the input. The paper does not give kernel sizes; we use 3x3 convolutions (the paper's figure
-shows 3x3) and basic two-conv residual blocks, and say so in docs/papers.md.
+Built from the seed paper's description, trained with class-weighted CE and adaptive gamma on the input. The
+paper gives no kernel sizes: 3x3 convolutions (as its figure shows) and basic two-conv residual blocks, noted
+in docs/papers.md.
 """
 
 from __future__ import annotations

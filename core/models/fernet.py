@@ -1,10 +1,8 @@
 """FerNet: compact residual CNNs for 48-64 px grayscale faces, the family of ferlens' embedded CPU default.
 
-Not from the seed papers: their models (EfficientNet-B5/DenseNet121 at 224 px) cost 2-10 GFLOPs and run at a few
-frames per second on a 2-core CPU. FER2013 is 48x48 grayscale, and the published single-model state of the art on it
-(about 73-74 %) comes from VGG/ResNet-style nets at that size (Khaimova et al. 2021; Pham et al. 2021). FerNet is a
-ResNet with a full-resolution stem, four stages of basic blocks and optional CBAM after the last stage; width and
-depth are config fields so that the default can be chosen by measurement (docs/models.md).
+Not from the seed papers, whose 224 px models run at a few frames per second on a 2-core CPU; FER2013's best
+single models are VGG/ResNet-style nets at 48 px (Khaimova et al. 2021; Pham et al. 2021). Width and depth are
+config fields, chosen by measurement (docs/models.md).
 """
 
 from __future__ import annotations

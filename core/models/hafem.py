@@ -1,16 +1,9 @@
 """HAFEM / ADNN-FER: EfficientNet-B5 + CBAM + a Transformer encoder over the 7x7 tokens.
 
-The seed papers describe a "hybrid attention feature-enhancement model": an ImageNet EfficientNet-B5, CBAM after
-stage 5 and after the last stage, a Transformer encoder over the 7x7 grid of the final feature map, global average
-pooling and a linear classifier, trained with a compound loss (see ``core/losses.py``). The papers contradict
-themselves on the Transformer's size (``docs/papers.md``): 6 layers at d_model 2048 / d_ff 4096 alone is ~201 M
-parameters, while the stated total is 61.6 M. ``hafem_paper`` builds the text's 6 x 2048; ``hafem_compact`` keeps the
-text's width and the stated total (one such layer: 61.6 M with B5's 28.3 M trunk). Both are just configs.
-
-Ablation: ``cbam=False`` and ``transformer_layers=0`` switch the parts off, so the ladder
-EffNet-B5 -> +CBAM -> +Transformer is one model family (``effnet_b5_baseline`` is HAFEM with both off).
-``hafem_lite`` is the same design at CPU scale: the FerNet trunk at 48 px gray (so it warm-starts from the shipped
-weights), CBAM after its last two stages and a d_model-256 encoder over the 6x6 token grid, with the same switches.
+The papers contradict themselves on the Transformer's size (docs/papers.md): ``hafem_paper`` builds the text's
+6 layers at d_model 2048, ``hafem_compact`` keeps the stated 61.6 M total (one layer). ``cbam=False`` and
+``transformer_layers=0`` switch the parts off, so the ablation ladder is one family (``effnet_b5_baseline`` is
+HAFEM with both off). ``hafem_lite`` is the same design at CPU scale on the FerNet trunk at 48 px gray.
 """
 
 from __future__ import annotations

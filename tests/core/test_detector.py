@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -20,7 +18,7 @@ from core.detector import (
 from core.engine import InferenceEngine
 from core.faces import Face, transform_points
 from core.io import CorruptImageError, VideoLoadError, load_image
-from core.tracking import Tracker, TrackerConfig, iou_matrix
+from core.tracking import Tracker, TrackerConfig
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -81,26 +79,20 @@ def test_aligned_crop_uses_the_fer2013_framing(detector, samples_dir):
     assert crop_eye_dist < 0.8 * np.linalg.norm(res.aligned.landmarks[1] - res.aligned.landmarks[0])
 
 
-def test_assume_cropped_classifies_crops_exactly_like_the_evaluation(detector, shared_datasets):
-    faces = []
-    with gzip.open(shared_datasets / "fer2013" / "fer2013.csv.gz", "rt") as fh:
-        next(fh)
-        for line in fh:
-            faces.append(np.array(line.split(",")[1].split(), dtype=np.uint8).reshape(48, 48))
-            if len(faces) == 6:
-                break
+def test_assume_cropped_classifies_crops_exactly_like_the_evaluation(detector, fer_faces, softmax_by_hand):
+    faces = list(fer_faces[:6])
     cropped = Detector(engine=detector.engine, face_detector="assume_cropped")
     df = cropped.detect_image(faces)
     assert len(df) == 6 and (df["face"] == 0).all()
     assert (df[["x", "y", "w", "h"]].to_numpy() == [0, 0, 48, 48]).all()
-    # same probabilities as the engine on the raw gray crops (what training.evaluate feeds the model), with the
-    # Detector's default mirror TTA: the mean of the crops' and the mirrored crops' probabilities
+    # the evaluation's input, written out by hand (gray 48 px crops, (x / 255 - mean) / std, no resize), with the
+    # Detector's default mirror TTA; and without it
     engine = detector.engine
-    mean = (engine.predict(faces) + engine.predict([f[:, ::-1] for f in faces])) / 2
-    np.testing.assert_allclose(df[list(cropped.class_names)].to_numpy(), mean, atol=1e-6)
+    mean = softmax_by_hand(engine, faces, tta=True)
+    np.testing.assert_allclose(df[list(cropped.class_names)].to_numpy(), mean, atol=1e-5)
     single = Detector(engine=engine, face_detector="assume_cropped", tta=None).detect_image(faces)
-    np.testing.assert_allclose(single[list(cropped.class_names)].to_numpy(), engine.predict(faces), atol=1e-6)
-    assert not np.allclose(mean, engine.predict(faces), atol=1e-4)  # the two checks tell TTA on from off
+    np.testing.assert_allclose(single[list(cropped.class_names)].to_numpy(), softmax_by_hand(engine, faces), atol=1e-5)
+    assert not np.allclose(mean, softmax_by_hand(engine, faces), atol=1e-4)  # the two checks tell TTA on from off
 
 
 def test_tta_must_be_an_allowed_value(detector):
@@ -236,12 +228,13 @@ def test_smoothing_reduces_frame_to_frame_jitter():
     assert p[1] > 0.97
 
 
-def test_iou_matrix():
-    iou = iou_matrix(np.array([[0, 0, 10, 10], [100, 100, 5, 5]]), np.array([[5, 0, 10, 10], [0, 0, 10, 10]]))
-    np.testing.assert_allclose(iou, [[50 / 150, 1.0], [0.0, 0.0]])
-
-
 def test_detector_tables_are_dataframes(detector, samples_dir):
-    df = detector.detect_image(load_image(samples_dir / "single_face.jpg"))
+    rgb = load_image(samples_dir / "single_face.jpg")
+    df = detector.detect_image(rgb)
     assert isinstance(df, pd.DataFrame) and df["input"].iloc[0].startswith("<ndarray")
-    assert df["frame"].dtype == np.int64
+    assert df["frame"].dtype == np.int64 and len(df) == 1 and list(df.columns[:9]) == list(BASE_COLUMNS)
+    probs = df[list(detector.class_names)].to_numpy()
+    np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)  # one probability column per class
+    row = df.iloc[0]  # label and score are the argmax column and its value; the box lies in the photo
+    assert row["label"] == detector.class_names[int(probs[0].argmax())] and row["score"] == pytest.approx(probs.max())
+    assert 0 <= row["x"] and row["x"] + row["w"] <= rgb.shape[1] + 1 and row["y"] + row["h"] <= rgb.shape[0] + 1

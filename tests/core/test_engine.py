@@ -4,6 +4,7 @@ statistics. Inputs are real FER2013 faces. The input transform itself is tested 
 from __future__ import annotations
 
 import gzip
+import logging
 import threading
 from pathlib import Path
 
@@ -14,19 +15,6 @@ import torch
 
 from core.engine import InferenceEngine, build_model
 from core.models import WeightsError, create_model, save_weights
-
-
-@pytest.fixture(scope="module")
-def fer_faces(shared_datasets: Path) -> np.ndarray:
-    """The first 40 faces of fer2013.csv.gz as (40, 48, 48) uint8."""
-    rows = []
-    with gzip.open(shared_datasets / "fer2013" / "fer2013.csv.gz", "rt") as fh:
-        next(fh)
-        for line in fh:
-            rows.append(np.array(line.split(",")[1].split(), dtype=np.uint8).reshape(48, 48))
-            if len(rows) == 40:
-                break
-    return np.stack(rows)
 
 
 def _peaky(model: torch.nn.Module) -> torch.nn.Module:

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from dashboard import browser
 from dashboard.navigation import PAGES
+from tests.harness import browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

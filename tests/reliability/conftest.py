@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from .corpus import Case, build_corpus
+from tests.harness.corpus import Case, build_corpus
 
 
 @pytest.fixture(scope="session")

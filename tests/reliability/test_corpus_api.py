@@ -19,8 +19,7 @@ from PIL import Image
 
 from core.detector import Detector
 from core.io import ImageLoadError, VideoLoadError, _composite_on_white, iter_video_frames, load_image
-
-from .corpus import EXPECTS, MEDIA, Case, PeakRss, build_corpus, peak_rss_supported
+from tests.harness.corpus import EXPECTS, MEDIA, Case, PeakRss, build_corpus, peak_rss_supported
 
 BOMBS = ("png_bomb", "huge_30000", "png_50mp", "png_100mp", "gif_bomb_screen", "gif_bomb_frame")
 """Cases whose decoded RGB pixels would take at least 150 MB (50 MP and up)."""

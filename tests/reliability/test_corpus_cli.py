@@ -19,8 +19,7 @@ import pytest
 import torch
 
 from core.__main__ import main
-
-from .corpus import Case
+from tests.harness.corpus import Case
 
 REPO = Path(__file__).resolve().parents[2]
 LINE = re.compile(r"^(error|note|WARNING|INFO): ")

@@ -1,7 +1,7 @@
 """Every dashboard page against the bad-input corpus, through Streamlit's AppTest: a plain message or results, never
 a traceback.
 
-The driving code is ``bench/reliability_dashboard.py`` (which also writes the kind x page table): uploads go
+The driving code is ``tests/harness/reliability_dashboard.py`` (which also writes the kind x page table): uploads go
 through ``AppTest``'s ``file_uploader``/``camera_input`` (the ``UploadedFile`` a browser's upload becomes),
 results and weights files through ``$FERLENS_RUNS``. One AppTest per page, re-run with each input.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench import reliability_dashboard as rd
+from tests.harness import reliability_dashboard as rd
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import torch
 
 from core.models import create_model, save_weights
 from core.models import weights as W
+from tests.harness.model_card import check_card
 from training import ship as S
 from training.config import DataConfig, TrainConfig, config_to_dict
 from training.datasets import load_split
@@ -47,7 +48,7 @@ def test_ship_measures_the_copied_file_and_renders_the_card(tmp_path, monkeypatc
     dest = tmp_path / "weights" / "default.safetensors"
     assert dest.read_bytes() == (run / "best.safetensors").read_bytes() and meta["sha256"] == sha256_file(dest)
     assert json.loads(dest.with_suffix(".json").read_text()) == json.loads(json.dumps(meta))
-    assert card.read_text() == render_card(meta)
+    check_card(card.read_text(), meta)  # the card's figures, read back from its text
     assert meta["run"]["epochs_run"] == 2 and meta["run"]["wall_s"] == 120.0
     assert meta["params"] == sum(p.numel() for p in model.parameters())
 
@@ -62,7 +63,6 @@ def test_ship_measures_the_copied_file_and_renders_the_card(tmp_path, monkeypatc
     assert fp["missing_classes"] == ["contempt"] and fp["per_class_f1"]["contempt"] == 0.0
     zs = meta["test"]["zeroshot_samples"]
     assert zs["n"] == 7 and zs["command"].startswith("python bench/zeroshot_samples.py")
-    assert f"{100 * main['metrics']['accuracy']['value']:.2f} %" in card.read_text()
     assert np.isfinite(meta["test"]["fer2013_private_tta"]["ece"]["value"])
 
 

@@ -214,18 +214,30 @@ def _retinaface_package_available() -> bool:
 
 @pytest.mark.slow
 def test_retinaface_runs_end_to_end_from_a_local_weights_file(tmp_path, sample_images):
-    """Plumbing check with random weights (the real file is not available offline): loading through the safe
-    loader, decoding, NMS and the Face conversion all run and return well-formed (if meaningless) faces."""
+    """Random weights (the real file is not available offline): loading through the safe loader, decoding back
+    to photo pixels, score order and NMS, checked for what they guarantee whatever the weights."""
     if not _retinaface_package_available():
         pytest.skip("retina-face is optional and not installed (pip install --no-deps retina-face==0.0.19)")
     net = rf._network_class()()
     path = tmp_path / "retinaface.pth"
     torch.save(net.state_dict(), path)
-    det = create_detector("retinaface", weights=path, threshold=0.0, target_size=160, max_size=160)
-    faces = det.detect(sample_images["single_face.jpg"])
-    assert isinstance(faces, list)
-    for f in faces:
-        assert f.landmarks.shape == (5, 2) and f.box[2] > 0
+    det = create_detector("retinaface", weights=path, threshold=0.3, target_size=160, max_size=160, nms_threshold=0.4)
+    image = sample_images["single_face.jpg"]
+    faces = det.detect(image)
+    assert len(faces) > 1  # random weights score many anchors above 0.3; NMS leaves several, not one or none
+    scores = [f.score for f in faces]
+    assert scores == sorted(scores, reverse=True) and 0.3 <= scores[-1] and scores[0] <= 1.0
+    h, w = image.shape[:2]
+    for f in faces:  # boxes decoded at 160 px come back in the photo's pixels, clipped to it
+        x, y, bw, bh = f.box
+        assert f.landmarks.shape == (5, 2) and bw >= 1 and bh >= 1
+        assert -1e-3 <= x and -1e-3 <= y and x + bw <= w + 1e-3 and y + bh <= h + 1e-3
+    for i, a in enumerate(faces):  # NMS: no two kept boxes overlap more than the threshold (IoU by hand)
+        for b in faces[i + 1 :]:
+            ix = max(0.0, min(a.box[0] + a.box[2], b.box[0] + b.box[2]) - max(a.box[0], b.box[0]))
+            iy = max(0.0, min(a.box[1] + a.box[3], b.box[1] + b.box[3]) - max(a.box[1], b.box[1]))
+            union = a.box[2] * a.box[3] + b.box[2] * b.box[3] - ix * iy
+            assert ix * iy / union <= 0.4 + 1e-6
     bad = tmp_path / "bad.pth"
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="bad.pth"):

@@ -1,6 +1,6 @@
 """Every dashboard page against the bad-input corpus, through Streamlit's ``AppTest`` -> one outcome per kind x page.
 
-    python bench/reliability_dashboard.py --out bench/results/reliability_dashboard.json
+    python tests/harness/reliability_dashboard.py --out bench/results/reliability_dashboard.json
 
 The inputs travel the path a browser's take: ``AppTest``'s ``file_uploader(...).set_value((name, bytes, mime))``
 hands the page an ``UploadedFile`` (``name``/``type``/``size``/``getvalue``) through Streamlit's own widget
@@ -10,7 +10,7 @@ written into ``$FERLENS_RUNS``, where the pages and the sidebar look for them. N
 Pages and what they get:
 
 * ``upload``, ``ablation`` (its photo), ``live`` (its snapshot fallback; the stream itself is
-  ``tests/dashboard/test_browser.py``'s): every image kind of ``tests/reliability/corpus.py``, and the array
+  ``tests/dashboard/test_browser.py``'s): every image kind of ``tests/harness/corpus.py``, and the array
   kinds a PNG can hold exactly (the others, NaN or 5 channels, cannot be a file). A name the uploader would not
   offer (``.gif`` on the ablation page) is uploaded under ``<name>.png``, as a user who renamed it would.
 * ``video``: the video kinds (a JPEG named ``.mp4`` among them).
@@ -47,7 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
@@ -65,7 +65,7 @@ ACCEPTS: dict[str, tuple[str, ...]] = {
     "no_face": ("no_face",),
     "ok": ("faces", "no_face", "ok"),
 }
-"""Verdicts that satisfy a corpus case's ``expect`` (``tests/reliability/corpus.py``)."""
+"""Verdicts that satisfy a corpus case's ``expect`` (``tests/harness/corpus.py``)."""
 
 _RANDOM_BANNER = re.compile(r"^Model '.*' runs on random weights")
 _FACES = re.compile(r"^(?P<name>.*): (?P<n>\d+) faces?$")
@@ -690,7 +690,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
-    from tests.reliability.corpus import build_corpus
+    from tests.harness.corpus import build_corpus
 
     data = Path(os.environ.get("FERLENS_DATA") or ROOT.parent / "shared" / "datasets").resolve()
     with tempfile.TemporaryDirectory(prefix="ferlens-rel-dash-") as tmp:
@@ -708,7 +708,8 @@ def main(argv: list[str] | None = None) -> int:
     from bench.common import machine_info
 
     meta = {
-        "command": "python bench/reliability_dashboard.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": "python tests/harness/reliability_dashboard.py "
+        + " ".join(argv if argv is not None else sys.argv[1:]),
         "page_runs": len(outcomes),
         "not_as_expected": len(failed),
         "seconds": round(total, 1),
