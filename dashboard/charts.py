@@ -56,6 +56,27 @@ def probability_bar(probs: Sequence[float], class_names: Sequence[str], title: s
     return fig
 
 
+def votes_bar(counts: Sequence[int], names: Sequence[str], title: str = "") -> go.Figure:
+    """Horizontal bars of annotator votes per class (FERPlus: 10 people per image), in the given order."""
+    values = [int(v) for v in counts]
+    total = max(sum(values), 1)
+    fig = go.Figure(
+        go.Bar(
+            x=values,
+            y=list(names),
+            orientation="h",
+            marker_color=[color_of(n) for n in names],
+            text=[str(v) if v else "" for v in values],
+            textposition="outside",
+            hovertemplate="%{y}: %{x} votes<extra></extra>",
+        )
+    )
+    fig.update_layout(**_LAYOUT, title=title or None, height=60 + 26 * len(values), showlegend=False)
+    fig.update_xaxes(range=[0, total * 1.15], dtick=max(1, total // 5), showgrid=True)
+    fig.update_yaxes(autorange="reversed")
+    return fig
+
+
 def confusion_cells(counts: Sequence[Sequence[int]], class_names: Sequence[str], normalized: bool = True) -> go.Figure:
     """Confusion matrix (row = true class, column = predicted) as one square marker per cell, count written in it.
 

@@ -126,6 +126,15 @@ def review_mask(ids: Sequence[int], latest: Mapping[int, object], review: str) -
     return np.array([i in latest and getattr(latest[i], "verdict", None) == review for i in ids], dtype=bool)
 
 
+def flag_mask(ids: Sequence[int], flags: pd.DataFrame, view: View) -> np.ndarray:
+    """Which ``ids`` pass the "label disputed" and "has a duplicate" filters (``flags`` indexed by id)."""
+    mask = np.ones(len(ids), dtype=bool)
+    for name, on in (("disputed", view.disputed), ("duplicate", view.duplicates)):
+        if on:
+            mask &= flags[name].reindex([int(i) for i in ids]).fillna(False).to_numpy(bool)
+    return mask
+
+
 def neighbours(ids: Sequence[int], item: int) -> tuple[int | None, int | None, int | None]:
     """``(previous, next, position)`` of image ``item`` in the filtered, sorted ``ids`` (None where none).
 

@@ -25,6 +25,15 @@ REVIEWER_KEY = "reviewer"
 ITEM_KEY = "xp_item"
 FLASH_KEY = "xp_flash"
 
+HELP = {
+    "label wrong": "The model is right and the dataset's label is wrong; the corrected-labels export relabels the "
+    "image to the model's prediction.",
+    "model wrong": "The dataset's label is right and the model is wrong.",
+    "ambiguous": "Neither is clearly right (say why in the note).",
+    "not a face": "No usable face in the image.",
+}
+"""What each verdict means; the export of corrected labels relies on the first."""
+
 
 def _widget_state(view: explorer.View) -> dict:
     state = {f"xp_{k}": v for k, v in asdict(view).items() if k not in ("conf_lo", "conf_hi", "item")}
@@ -119,6 +128,46 @@ def write_url(view: explorer.View, results_ref: str) -> None:
     st.session_state[URL_KEY] = params
 
 
+@st.cache_resource(max_entries=2, show_spinner="Reading FERPlus's votes and hashing FER2013 for duplicates (once)…")
+def _fer_review_data(fer_file: str, mtime: float):
+    from training import review
+    from training.datasets import data_root, read_fer2013
+
+    raw = read_fer2013(fer_file)
+    return review.human_votes(data_root()), raw["usage"], review.fer2013_phashes(fer_file)
+
+
+@st.cache_resource(max_entries=8)
+def _duplicates(fer_file: str, mtime: float, ids: tuple[int, ...]):
+    from dashboard import images
+    from training import review
+
+    return review.duplicates(ids, images.fer2013_images(fer_file), _fer_review_data(fer_file, mtime)[2])
+
+
+def review_flags(d: dict, df):
+    """For FER2013/FERPlus results: ``(flags, votes, usage, pairs)``, else None.
+
+    ``flags`` is indexed by image id with ``disputed``, ``duplicate`` and ``suggested`` (a verdict or None);
+    ``votes`` is ``training.review.votes_table``; ``pairs`` the duplicates of the evaluated images.
+    """
+    from dashboard import images
+    from training import review
+
+    source = str(d["meta"]["data"]["source"])
+    if source.split(":", 1)[0] not in images.FER_SOURCES:
+        return None
+    fer_file = images.fer2013_file(source)
+    mtime = fer_file.stat().st_mtime
+    votes, usage, _ = _fer_review_data(str(fer_file), mtime)
+    ids = tuple(int(i) for i in df["id"])
+    pairs = _duplicates(str(fer_file), mtime, ids)
+    flags = votes.reindex(list(ids))[["disputed"]].fillna(False).astype(bool)
+    flags["duplicate"] = flags.index.isin(pairs["row"])
+    flags["suggested"] = review.suggested_verdicts(votes, ids, list(df["pred_name"]))
+    return flags, votes, usage, pairs
+
+
 def gallery(d: dict, rows, fer, reviewed: dict, page: int, flags=None, columns: int = 6) -> None:
     """One page of the gallery: image, ``#id true→pred confidence`` (+ verdict, disputed, duplicate), Open."""
     from dashboard import images
@@ -146,14 +195,69 @@ def _close() -> None:
     st.session_state[ITEM_KEY] = None
 
 
-def review_dialog(d: dict, df, ids: list[int], item: int, fer, store, sidebar_settings, votes=None) -> None:
-    """The open image in a dialog: ←/→ within the filtered list, explanation, votes, verdict buttons 1-4."""
+def review_dialog(d: dict, df, ids: list[int], item: int, fer, store, sidebar_settings, review=None) -> None:
+    """The open image in a dialog: ←/→ within the filtered list, the human votes beside the model's
+    probabilities, the explanation, duplicates, and verdict buttons on keys 1-4.
+
+    ``review`` is :func:`review_flags`' answer (None for datasets without FERPlus votes).
+    """
     st.dialog(f"Image #{item}", width="large", on_dismiss=_close)(_review_body)(
-        d, df, ids, item, fer, store, sidebar_settings, votes
+        d, df, ids, item, fer, store, sidebar_settings, review
     )
 
 
-def _review_body(d, df, ids, item, fer, store, sidebar_settings, votes) -> None:
+def votes_panel(item: int, row, names, review) -> str | None:
+    """FER2013's label, FERPlus's 10 votes and the model's probabilities side by side; returns the suggestion."""
+    from training.review import VOTE_NAMES
+
+    flags, votes, _, _ = review if review is not None else (None, None, None, None)
+    cols = st.columns(3)
+    if votes is None or item not in votes.index:
+        cols[0].metric("Dataset label", row["true_name"])
+        cols[1].caption("No FERPlus votes for this dataset.")
+        cols[2].plotly_chart(charts.probability_bar(row["probs"], names, "the model"), key="xp_probs")
+        return None
+    v = votes.loc[item]
+    cols[0].metric("FER2013 label", v["fer2013"])
+    majority = v["majority"] or "no vote"
+    cols[0].metric("FERPlus majority", majority, help="most votes of 10 annotators; first column wins ties")
+    if v["disputed"]:
+        cols[0].caption(":orange[label disputed] by the annotators")
+    counts = [int(v[n]) for n in VOTE_NAMES]
+    cols[1].plotly_chart(
+        charts.votes_bar(counts, VOTE_NAMES, f"FERPlus: {int(v['n_votes'])} annotators"), key="xp_votes"
+    )
+    cols[2].plotly_chart(charts.probability_bar(row["probs"], names, "the model"), key="xp_probs")
+    suggested = flags.at[item, "suggested"] if item in flags.index else None
+    if suggested:
+        st.info(
+            f"Suggested verdict: **{suggested}**. {int(v[v['majority']])} of {int(v['n_votes'])} annotators say "
+            f"{v['majority']}, as the model does, where FER2013 says {v['fer2013']}. You decide.",
+            icon=":material/lightbulb:",
+        )
+    return suggested
+
+
+def duplicates_note(item: int, review) -> None:
+    """One line naming the images that are the same or nearly the same as ``item`` (with split and label)."""
+    if review is None:
+        return
+    _, votes, usage, pairs = review
+    mine = pairs[pairs["row"] == item]
+    if mine.empty:
+        return
+    split = ("Training", "PublicTest", "PrivateTest")
+    parts = [
+        f"#{o} ({split[usage[o]]}, labelled {votes.at[o, 'fer2013']}"
+        + (", identical)" if same else f", {dist} bits apart)")
+        for o, dist, same in mine[["other", "distance", "identical"]].itertuples(index=False)
+    ]
+    st.warning(
+        "Duplicate of " + "; ".join(parts[:8]) + (" …" if len(parts) > 8 else ""), icon=":material/content_copy:"
+    )
+
+
+def _review_body(d, df, ids, item, fer, store, sidebar_settings, review) -> None:
     from dashboard import images, resources
     from dashboard.analysis import explain_dataset_crop
 
@@ -176,25 +280,27 @@ def _review_body(d, df, ids, item, fer, store, sidebar_settings, votes) -> None:
         st.rerun()
 
     image = images.row_image(d, idx, fer)
+    suggested = votes_panel(item, row, names, review)
     cols = st.columns([1, 1, 2])
     cols[0].image(drawing.upscale(image, 240), caption="as in the dataset", width="stretch")
     settings, note = explorer.engine_settings_for(d, sidebar_settings)
     with cols[1], guard("explaining the image"):
         ex = explain_dataset_crop(resources.get_engine(settings), image, settings.explainer, int(row["pred"]))
         st.image(ex.crop_overlay, caption=f"{ex.method} for '{ex.target}'", width="stretch")
+    with cols[2]:
         st.caption(note)
-    cols[2].plotly_chart(charts.probability_bar(row["probs"], names, "the model's probabilities"), key="xp_probs")
+        duplicates_note(item, review)
 
     st.session_state.setdefault("xp_reviewer", st.session_state.get(REVIEWER_KEY, ""))
     c = st.columns([1, 2])
     reviewer = c[0].text_input("Reviewer", key="xp_reviewer", placeholder="your name (kept for this session)")
-    if reviewer.strip():
-        st.session_state[REVIEWER_KEY] = reviewer.strip()
+    st.session_state[REVIEWER_KEY] = reviewer.strip()
     note_text = c[1].text_input("Note (optional)", key=f"xp_note_{item}")
     chosen = None
     buttons = st.columns(len(verdicts.VERDICTS))
     for j, v in enumerate(verdicts.VERDICTS):
-        if buttons[j].button(f"{v}", key=f"xp_verdict_{j}", shortcut=str(j + 1), width="stretch"):
+        kind = "primary" if v == suggested else "secondary"
+        if buttons[j].button(v, key=f"xp_verdict_{j}", shortcut=str(j + 1), type=kind, width="stretch", help=HELP[v]):
             chosen = v
     st.caption("Keys: 1-4 record a verdict and go to the next image; ← / → move without one.")
     if chosen is not None:
@@ -219,3 +325,42 @@ def _review_body(d, df, ids, item, fer, store, sidebar_settings, votes) -> None:
             st.session_state[ITEM_KEY] = next_id if next_id is not None else item
             st.rerun()
     st.dataframe(explorer.verdict_rows(store.for_item(dataset, item)), hide_index=True, key="xp_history")
+
+
+def exports(d: dict, store, fer_results: bool) -> None:
+    """Downloads: the verdict log (every verdict, with model and weights' sha256) and, for FER2013/FERPlus
+    results, FER2013 in its own CSV format with the reviewers' corrections applied."""
+    from training import review
+
+    sha = d["meta"].get("weights_sha256")
+    full = {evaluation.model_key(d): sha} if sha else {}
+    c = st.columns(2)
+    c[0].download_button(
+        "Verdict log (CSV)",
+        lambda: review.verdict_log_csv(store.all(), full),
+        "ferlens-verdicts.csv",
+        "text/csv",
+        icon=":material/download:",
+        key="xp_export_log",
+        on_click="ignore",
+    )
+    if fer_results:
+        c[1].download_button(
+            "FER2013 with corrected labels (CSV)",
+            lambda: _corrected_csv(str(d["meta"]["data"]["source"]), store),
+            "fer2013-corrected.csv",
+            "text/csv",
+            icon=":material/download:",
+            key="xp_export_fer",
+            on_click="ignore",
+            help="emotion,pixels,Usage like fer2013.csv; every newest 'label wrong' verdict relabels its image to "
+            "the model's prediction. The verdict log says who changed what, with which model.",
+        )
+
+
+def _corrected_csv(source: str, store) -> str:
+    from dashboard import images
+    from training import review
+    from training.datasets import read_fer2013
+
+    return review.corrected_fer2013_csv(read_fer2013(images.fer2013_file(source)), review.corrections(store.all()))

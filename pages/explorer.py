@@ -21,7 +21,10 @@ with guard("reading the results", stop=True):
 names = d["class_names"]
 store = verdicts.get_store()
 reviewed = store.latest_by_item(evaluation.dataset_key(d))
-flags = None
+review = None  # FERPlus votes and duplicates, for FER2013/FERPlus results
+with guard("reading the FERPlus votes and duplicates"):
+    review = explorer_ui.review_flags(d, df)
+flags = review[0] if review is not None else None
 
 explorer_ui.seed_from_url(names)
 if flash := st.session_state.pop(explorer_ui.FLASH_KEY, None):
@@ -34,6 +37,8 @@ flt = evaluation.CellFilter(
 )  # fmt: skip
 rows = evaluation.select(df, flt)
 rows = rows[explorer.review_mask(rows["id"], reviewed, view.review)]
+if flags is not None:
+    rows = rows[explorer.flag_mask(rows["id"], flags, view)]
 pages = explorer.page_count(len(rows))
 st.session_state["xp_page"] = min(int(st.session_state.get("xp_page") or 1), pages)
 page = st.number_input(f"{len(rows)} images · page (of {pages})", 1, pages, key="xp_page")
@@ -42,5 +47,5 @@ item = st.session_state.get(explorer_ui.ITEM_KEY)
 explorer_ui.write_url(replace(view, page=int(page), item=item), ref)
 if item is not None:
     ids = [int(i) for i in rows["id"]]
-    explorer_ui.review_dialog(d, df, ids, int(item), fer, store, current_settings())
-st.download_button("Export all verdicts (CSV)", store.to_csv(), "ferlens-verdicts.csv", "text/csv")
+    explorer_ui.review_dialog(d, df, ids, int(item), fer, store, current_settings(), review)
+explorer_ui.exports(d, store, fer_results=review is not None)

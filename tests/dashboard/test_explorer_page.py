@@ -10,6 +10,7 @@ import pytest
 
 from dashboard import explorer
 from dashboard.verdicts import VERDICTS, Verdict, VerdictStore
+from training.datasets import fer2013_path, read_fer2013
 
 
 def _open_first(at):
@@ -141,3 +142,69 @@ def test_review_filter_and_neighbours() -> None:
     assert explorer.neighbours(ids, 3) == (4, 9, 2)
     assert explorer.neighbours(ids, 9) == (3, None, 3)
     assert explorer.neighbours(ids, 7) == (None, 5, None)
+
+
+def _ferplus_oracle(shared_datasets: Path, ids) -> tuple[dict, dict, dict, dict]:
+    """FER2013 label, FERPlus votes (ferlens class order + unknown, NF), majority and disputed per id, by the
+    datasets README's pandas recipe (argmax over the file's columns: the first column wins ties)."""
+    import numpy as np
+    import pandas as pd
+
+    plus = pd.read_csv(shared_datasets / "ferplus" / "fer2013new.csv")
+    plus = plus[plus["Image name"].notna() & ~plus["Image name"].duplicated(keep="last")].reset_index(drop=True)
+    emotion = read_fer2013(fer2013_path(shared_datasets))["emotion"]
+    columns = ["neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt", "unknown", "NF"]
+    fer_name = {"anger": "angry", "disgust": "disgust", "fear": "fear", "happiness": "happy", "sadness": "sad",
+                "surprise": "surprise", "neutral": "neutral", "contempt": "contempt", "unknown": "unknown",
+                "NF": "not a face"}  # fmt: skip
+    ferlens_order = [
+        "anger",
+        "disgust",
+        "fear",
+        "happiness",
+        "sadness",
+        "surprise",
+        "neutral",
+        "contempt",
+        "unknown",
+        "NF",
+    ]
+    names7 = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+    label, votes, majority, disputed = {}, {}, {}, {}
+    for i in ids:
+        row = plus.loc[i, columns].to_numpy(dtype=int)
+        label[i] = names7[emotion[i]]
+        votes[i] = [int(plus.loc[i, c]) for c in ferlens_order]
+        majority[i] = fer_name[columns[int(np.argmax(row))]]
+        disputed[i] = majority[i] != label[i]
+    return label, votes, majority, disputed
+
+
+def test_votes_panel_and_disputed_filter(results_pair, dashboard_env: Path, open_page, shared_datasets: Path) -> None:
+    shutil.copy(results_pair[0], dashboard_env / "r.json")
+    d = json.loads(results_pair[0].read_text())
+    ids, preds = d["predictions"]["id"], [d["class_names"][p] for p in d["predictions"]["pred"]]
+    label, votes, majority, disputed = _ferplus_oracle(shared_datasets, ids)
+    expected = sorted(i for i in ids if disputed[i])
+    assert 0 < len(expected) < len(ids)
+    at = open_page("explorer", query_params={"disputed": "1", "errors": "0", "sort": "id", "desc": "0"})
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.toggle(key="xp_disputed").value is True
+    assert at.number_input(key="xp_page").label.startswith(f"{len(expected)} images")
+    shown = [c.value for c in at.caption if c.value.startswith("#")]
+    assert sorted(int(c[1:].split()[0]) for c in shown) == expected[: explorer.PER_PAGE]
+    assert all("· disputed" in c for c in shown)
+
+    suggest = [i for i, p in zip(ids, preds, strict=True) if disputed[i] and majority[i] == p]
+    item = suggest[0] if suggest else expected[0]
+    at.session_state["xp_item"] = item
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["FER2013 label"] == label[item]
+    (chart,) = [json.loads(el.proto.spec) for el in at.get("plotly_chart") if "FERPlus" in el.proto.spec]
+    assert chart["data"][0]["x"] == votes[item]
+    assert chart["data"][0]["y"][:8] == d["class_names"] + (["contempt"] if len(d["class_names"]) == 7 else [])
+    tips = [i.value for i in at.info if i.value.startswith("Suggested verdict")]
+    assert len(tips) == (1 if suggest else 0)
+    assert VerdictStore(dashboard_env.parent / "verdicts.db").count() == 0  # a suggestion is never saved
