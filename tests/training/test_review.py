@@ -93,6 +93,7 @@ def test_duplicates_find_the_readme_exact_groups_and_a_near_pair(fer, hashes) ->
 def test_duplicate_groups_join_chains() -> None:
     pairs = review.duplicates([0], np.zeros((4, 2, 2), np.uint8), np.array([0, 1, 0xFF, 0], dtype=np.uint64), 1)
     assert list(pairs["other"]) == [3, 1] and list(pairs["identical"]) == [True, True]
+    assert review.duplicates([], np.zeros((4, 2, 2), np.uint8), np.zeros(4, np.uint64)).empty
     import pandas as pd
 
     chain = pd.DataFrame(
@@ -137,3 +138,13 @@ def test_verdict_log_carries_model_and_weights_hash() -> None:
     assert [r["model"] for r in rows] == ["default", "default"]
     assert [r["corrected_label"] for r in rows] == ["happy", ""]
     assert rows[0]["item_id"] == "5" and rows[0]["reviewer"] == "ana"
+
+
+def test_nearest_distance_histogram_command(shared_datasets: Path, hashes, capsys: pytest.CaptureFixture) -> None:
+    import json
+
+    assert review.main(["--split", "PrivateTest", "--root", str(shared_datasets), "--up-to", "4"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["images"] == 3573  # the README's PrivateTest total
+    assert set(out["count"]) <= {"0", "2", "4"} and out["count"]["0"] >= 288  # README: 288 identical in Training
+    assert out["median_pixel_difference"]["0"] == 0.0
