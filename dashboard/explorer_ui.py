@@ -42,7 +42,7 @@ def _widget_state(view: explorer.View) -> dict:
     return state
 
 
-def seed_from_url(class_names, results_ref: str | None = None) -> None:
+def seed_from_url(class_names) -> None:
     """When the URL is not the one this session wrote, or the widgets are new, put the URL's view in them."""
     params = st.query_params.to_dict()
     if params == st.session_state.get(URL_KEY) and "xp_true" in st.session_state:
