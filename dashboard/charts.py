@@ -56,44 +56,93 @@ def probability_bar(probs: Sequence[float], class_names: Sequence[str], title: s
     return fig
 
 
-def confusion_heatmap(
-    counts: Sequence[Sequence[int]], class_names: Sequence[str], normalized: bool = True
-) -> go.Figure:
-    """Confusion matrix (row = true class, column = predicted) as a heatmap with counts in each cell.
+def votes_bar(counts: Sequence[int], names: Sequence[str], title: str = "") -> go.Figure:
+    """Horizontal bars of annotator votes per class (FERPlus: 10 people per image), in the given order."""
+    values = [int(v) for v in counts]
+    total = max(sum(values), 1)
+    fig = go.Figure(
+        go.Bar(
+            x=values,
+            y=list(names),
+            orientation="h",
+            marker_color=[color_of(n) for n in names],
+            text=[str(v) if v else "" for v in values],
+            textposition="outside",
+            hovertemplate="%{y}: %{x} votes<extra></extra>",
+        )
+    )
+    fig.update_layout(**_LAYOUT, title=title or None, height=60 + 26 * len(values), showlegend=False)
+    fig.update_xaxes(range=[0, total * 1.15], dtick=max(1, total // 5), showgrid=True)
+    fig.update_yaxes(autorange="reversed")
+    return fig
 
-    ``normalized`` colours by the row-normalised rate (recall per row on the diagonal), which keeps rare classes
-    readable; the cell text always shows the count, and the hover shows both.
+
+def confusion_cells(counts: Sequence[Sequence[int]], class_names: Sequence[str], normalized: bool = True) -> go.Figure:
+    """Confusion matrix (row = true class, column = predicted) as one square marker per cell, count written in it.
+
+    A scatter of cells rather than a heatmap because Plotly lets a browser *select* scatter points, and
+    Streamlit's ``on_select`` only hears selections: a click on a heatmap cell never reaches the page. Each
+    point carries ``customdata = [true, pred, count, row rate]``, so a selection names its cell by index.
+    ``normalized`` colours by the row-normalised rate (recall on the diagonal), which keeps rare classes
+    readable; the text always shows the count, the hover shows both.
     """
     cm = np.asarray(counts, dtype=float)
+    names = list(class_names)
+    c = len(names)
     rows = cm.sum(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         rate = np.where(rows > 0, cm / np.where(rows > 0, rows, 1), 0.0)
-    z = rate if normalized else cm
-    names = list(class_names)
+    t, p = np.divmod(np.arange(c * c), c)
+    colour = (rate if normalized else cm)[t, p]
     text = [
-        [f"{int(c)}<br>{r:.0%}" if normalized else f"{int(c)}" for c, r in zip(cr, rr, strict=True)]
-        for cr, rr in zip(cm, rate, strict=True)
+        f"{int(cm[i, j])}<br>{rate[i, j]:.0%}" if normalized else f"{int(cm[i, j])}" for i, j in zip(t, p, strict=True)
     ]
+    size = max(24, min(64, 520 // max(c, 1)))
     fig = go.Figure(
-        go.Heatmap(
-            z=z.tolist(),
-            x=names,
-            y=names,
+        go.Scatter(
+            x=[names[j] for j in p],
+            y=[names[i] for i in t],
+            mode="markers+text",
             text=text,
-            texttemplate="%{text}",
-            customdata=np.dstack([cm, rate]).tolist(),
-            hovertemplate="true %{y} → predicted %{x}<br>%{customdata[0]:.0f} images (%{customdata[1]:.1%} of row)"
-            "<extra></extra>",
-            colorscale="Blues",
-            zmin=0,
-            zmax=1 if normalized else None,
-            colorbar=dict(title="row rate" if normalized else "count"),
+            textfont=dict(color=["white" if v > 0.55 * (colour.max() or 1) else "#1a202c" for v in colour]),
+            customdata=np.column_stack([t, p, cm[t, p], rate[t, p]]).tolist(),
+            hovertemplate="true %{y} → predicted %{x}<br>%{customdata[2]:.0f} images (%{customdata[3]:.1%} of row)"
+            "<br>click to open them in the error explorer<extra></extra>",
+            marker=dict(
+                symbol="square",
+                size=size,
+                color=colour.tolist(),
+                colorscale="Blues",
+                cmin=0,
+                cmax=1 if normalized else max(float(cm.max()), 1.0),
+                line=dict(color="#cbd5e0", width=1),
+                colorbar=dict(title="row rate" if normalized else "count"),
+            ),
+            selected=dict(marker=dict(opacity=1.0)),
+            unselected=dict(marker=dict(opacity=1.0)),
         )
     )
-    fig.update_layout(**_LAYOUT, height=120 + 48 * len(names), title="Confusion matrix (rows: true class)")
-    fig.update_xaxes(title="predicted", side="bottom")
-    fig.update_yaxes(title="true", autorange="reversed")
+    fig.update_layout(
+        **_LAYOUT,
+        height=140 + (size + 8) * c,
+        title="Confusion matrix (rows: true class); click a cell to review its images",
+        clickmode="event+select",
+        dragmode=False,
+    )
+    fig.update_xaxes(title="predicted", side="bottom", categoryorder="array", categoryarray=names, showgrid=False)
+    fig.update_yaxes(title="true", categoryorder="array", categoryarray=names, autorange="reversed", showgrid=False)
     return fig
+
+
+def cell_of(selection: dict | None) -> tuple[int, int] | None:
+    """The ``(true, pred)`` cell a :func:`confusion_cells` selection points at (its first point), else None."""
+    points = ((selection or {}).get("selection") or {}).get("points") or []
+    if not points:
+        return None
+    data = points[0].get("customdata")
+    if not data or len(data) < 2:
+        return None
+    return int(data[0]), int(data[1])
 
 
 def roc_figure(roc: Sequence[dict]) -> go.Figure:

@@ -1,16 +1,151 @@
-"""Helpers of the error explorer page: which model explains a results file, gallery paging, verdict rows."""
+"""Helpers of the error explorer page: its view as URL parameters, which model explains a results file, gallery
+paging, the review filters, previous/next in the current filter, verdict rows.
+
+The view (filters, page, open image) round-trips through ``st.query_params`` as plain strings, so a link or a
+reload restores it; :func:`view_from_params` is tolerant: a value it cannot read falls back to the default.
+"""
 
 from __future__ import annotations
 
+import logging
 import math
-from dataclasses import replace
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from dashboard.sidebar import RANDOM_WEIGHTS, Settings
 
+log = logging.getLogger(__name__)
+
 PER_PAGE = 24
+ANY = "any"
+REVIEW_ALL, REVIEW_UNREVIEWED = "all", "unreviewed"
+
+
+def review_options(verdicts: Sequence[str]) -> list[str]:
+    """The "reviewed" filter's choices: all, unreviewed only, or the images whose newest verdict is X."""
+    return [REVIEW_ALL, REVIEW_UNREVIEWED, *verdicts]
+
+
+@dataclass(frozen=True)
+class View:
+    """What the explorer shows; each field is one URL parameter (and the widget key ``xp_<field>``).
+
+    Attributes:
+        true, pred: class names of the confusion cell, or ``"any"``.
+        errors: misclassified images only.
+        review: ``"all"``, ``"unreviewed"`` or a verdict (the newest verdict on the image).
+        disputed: only images whose FER2013 label the FERPlus majority disputes (``training.review``).
+        duplicates: only images with an exact or near duplicate elsewhere in FER2013.
+        sort, desc: gallery order.
+        conf_lo, conf_hi, margin: confidence range and largest top-1 minus top-2 margin.
+        page: gallery page, 1-based.
+        item: the image id open in the dialog, or None.
+    """
+
+    true: str = ANY
+    pred: str = ANY
+    errors: bool = True
+    review: str = REVIEW_ALL
+    disputed: bool = False
+    duplicates: bool = False
+    sort: str = "confidence"
+    desc: bool = True
+    conf_lo: float = 0.0
+    conf_hi: float = 1.0
+    margin: float = 1.0
+    page: int = 1
+    item: int | None = None
+
+
+VIEW_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(View))
+_DEFAULT = View()
+
+
+def _parse(name: str, text: str):
+    default = getattr(_DEFAULT, name)
+    if isinstance(default, bool):
+        if text not in ("0", "1"):
+            raise ValueError(f"expected 0 or 1, got {text!r}")
+        return text == "1"
+    if isinstance(default, float):
+        return min(1.0, max(0.0, float(text)))
+    if isinstance(default, int) or name == "item":
+        return int(text)
+    return text
+
+
+def view_from_params(params: Mapping[str, str], class_names: Sequence[str], verdicts: Sequence[str]) -> View:
+    """The view a URL asks for; unknown or unreadable values are logged and replaced by the default."""
+    allowed = {
+        "true": {ANY, *class_names},
+        "pred": {ANY, *class_names},
+        "review": set(review_options(verdicts)),
+    }
+    values = {}
+    for name in VIEW_FIELDS:
+        if name not in params:
+            continue
+        try:
+            value = _parse(name, str(params[name]))
+            if name in allowed and value not in allowed[name]:
+                raise ValueError(f"choose one of {sorted(allowed[name])}")
+            values[name] = value
+        except ValueError as exc:
+            log.info("ignoring URL parameter %s=%r: %s", name, params[name], exc)
+    view = View(**values)
+    return replace(view, page=max(1, view.page))
+
+
+def view_to_params(view: View) -> dict[str, str]:
+    """The URL parameters of ``view``: only fields that differ from the defaults, so links stay short."""
+    out = {}
+    for name, value in asdict(view).items():
+        if value == getattr(_DEFAULT, name):
+            continue
+        out[name] = (
+            ("1" if value else "0")
+            if isinstance(value, bool)
+            else f"{value:g}"
+            if isinstance(value, float)
+            else str(value)
+        )
+    return out
+
+
+def review_mask(ids: Sequence[int], latest: Mapping[int, object], review: str) -> np.ndarray:
+    """Which ``ids`` pass the "reviewed" filter, given the newest verdict per image id (``latest_by_item``)."""
+    ids = [int(i) for i in ids]
+    if review == REVIEW_ALL:
+        return np.ones(len(ids), dtype=bool)
+    if review == REVIEW_UNREVIEWED:
+        return np.array([i not in latest for i in ids], dtype=bool)
+    return np.array([i in latest and getattr(latest[i], "verdict", None) == review for i in ids], dtype=bool)
+
+
+def flag_mask(ids: Sequence[int], flags: pd.DataFrame, view: View) -> np.ndarray:
+    """Which ``ids`` pass the "label disputed" and "has a duplicate" filters (``flags`` indexed by id)."""
+    mask = np.ones(len(ids), dtype=bool)
+    for name, on in (("disputed", view.disputed), ("duplicate", view.duplicates)):
+        if on:
+            mask &= flags[name].reindex([int(i) for i in ids]).fillna(False).to_numpy(bool)
+    return mask
+
+
+def neighbours(ids: Sequence[int], item: int) -> tuple[int | None, int | None, int | None]:
+    """``(previous, next, position)`` of image ``item`` in the filtered, sorted ``ids`` (None where none).
+
+    An item no longer in the list (its verdict took it out of an "unreviewed" filter) has no position; its
+    neighbours are then the first image of the list as next and none as previous.
+    """
+    ids = [int(i) for i in ids]
+    if item not in ids:
+        return None, (ids[0] if ids else None), None
+    k = ids.index(item)
+    return (ids[k - 1] if k > 0 else None), (ids[k + 1] if k + 1 < len(ids) else None), k
 
 
 def engine_settings_for(d: dict, sidebar: Settings) -> tuple[Settings, str]:

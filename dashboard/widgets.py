@@ -18,7 +18,6 @@ log = logging.getLogger(__name__)
 
 OPENED_KEY = "results.uploaded"
 CURRENT_KEY = "results.current"
-EXPLORER_REQUEST_KEY = "explorer.request"
 
 
 def results_roots() -> list[Path]:
@@ -84,12 +83,21 @@ def results_options() -> list[str]:
 
 
 def open_in_explorer(ref: str, true: int | None, pred: int | None) -> None:
-    """Remember a confusion cell and switch to the error explorer, which opens on it."""
+    """Switch to the error explorer on a confusion cell, with the cell in the URL (so the view can be shared)."""
     from dashboard import navigation
+    from dashboard.explorer import ANY, View, view_to_params
 
+    names = load_results_ref(ref)["class_names"]
+    view = View(
+        true=ANY if true is None else names[true],
+        pred=ANY if pred is None else names[pred],
+        errors=true is None or true != pred,
+    )
     st.session_state[CURRENT_KEY] = ref
-    st.session_state[EXPLORER_REQUEST_KEY] = {"ref": ref, "true": true, "pred": pred}
-    st.switch_page(navigation.page("explorer"))
+    params = {**view_to_params(view), "results": display_ref(ref)}
+    if st.session_state.get("reviewer"):
+        params["reviewer"] = st.session_state["reviewer"]
+    st.switch_page(navigation.page("explorer"), query_params=params)
 
 
 def secrets_or_none():

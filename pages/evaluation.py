@@ -29,11 +29,11 @@ for col, key in zip(st.columns(len(evaluation.HEADLINE)), evaluation.HEADLINE, s
 tab_cm, tab_pc, tab_roc, tab_rel, tab_cmp = st.tabs(["Confusion", "Per class", "ROC", "Reliability", "Compare"])
 with tab_cm:
     normalized = st.toggle("Colour by row rate (counts stay in the cells)", value=True, key="cm_norm")
-    fig = charts.confusion_heatmap(d["confusion"]["counts"], names, normalized=normalized)
+    fig = charts.confusion_cells(d["confusion"]["counts"], names, normalized=normalized)
     event = st.plotly_chart(fig, on_select="rerun", selection_mode="points", key="cm_chart")
-    points = (event or {}).get("selection", {}).get("points", []) if event else []
-    if points:  # a click on a cell opens its images
-        widgets.open_in_explorer(ref, names.index(points[0]["y"]), names.index(points[0]["x"]))
+    cell = charts.cell_of(event)
+    if cell is not None:  # a click on a cell opens its images
+        widgets.open_in_explorer(ref, *cell)
     c1, c2, c3 = st.columns([2, 2, 3], vertical_alignment="bottom")
     true = c1.selectbox("True class", names, key="cm_true")
     pred = c2.selectbox("Predicted class", names, index=min(1, len(names) - 1), key="cm_pred")

@@ -1,12 +1,15 @@
-"""Error explorer: a gallery per (true, predicted) cell; open an image, see why, record a verdict."""
+"""Error explorer: a gallery per (true, predicted) cell, filters kept in the URL, a review dialog with verdicts."""
+
+from dataclasses import replace
 
 import streamlit as st
 
-from dashboard import evaluation, explorer, images, panels, verdicts, widgets
+from dashboard import evaluation, explorer, explorer_ui, images, verdicts, widgets
 from dashboard.errors import guard
 from dashboard.sidebar import current_settings
 
 st.title("Error explorer")
+explorer_ui.results_from_url(widgets.results_options())
 ref = widgets.results_picker(upload=False, key="xp")
 if ref is None:
     st.info("No results JSON yet: open one on the Evaluation page, or write one with `python -m training.evaluate`.")
@@ -16,33 +19,33 @@ with guard("reading the results", stop=True):
     df = evaluation.predictions_frame(d)
     fer = images.images_for(d)  # FER2013 pixels by row id (None for folder datasets)
 names = d["class_names"]
-st.session_state.setdefault("xp_errors", True)
-request = st.session_state.pop(widgets.EXPLORER_REQUEST_KEY, None)
-if request:  # a confusion cell chosen on the Evaluation page
-    st.session_state["xp_true"] = "any" if request["true"] is None else names[request["true"]]
-    st.session_state["xp_pred"] = "any" if request["pred"] is None else names[request["pred"]]
-    st.session_state["xp_errors"] = request["true"] is None or request["true"] != request["pred"]
-
-c = st.columns(4)
-true = c[0].selectbox("True class", ["any", *names], key="xp_true")
-pred = c[1].selectbox("Predicted class", ["any", *names], key="xp_pred")
-sort = c[2].selectbox("Sort by", evaluation.SORT_KEYS, key="xp_sort")
-desc = c[3].toggle("Highest first", value=True, key="xp_desc")
-c = st.columns([2, 2, 1])
-conf = c[0].slider("Confidence", 0.0, 1.0, (0.0, 1.0), 0.01, key="xp_conf")
-margin = c[1].slider("Margin at most (top-1 − top-2)", 0.0, 1.0, 1.0, 0.01, key="xp_margin")
-errors_only = c[2].toggle("Errors only", key="xp_errors")
-index = {n: i for i, n in enumerate(names)}
-flt = evaluation.CellFilter(index.get(true), index.get(pred), errors_only, *conf, margin, sort, desc)
-rows = evaluation.select(df, flt)
 store = verdicts.get_store()
-pages = explorer.page_count(len(rows))
-page = st.number_input(f"{len(rows)} images · page (of {pages})", 1, pages, key="xp_page")
-panels.gallery(d, rows, fer, store.latest_by_item(evaluation.dataset_key(d)), page)
+reviewed = store.latest_by_item(evaluation.dataset_key(d))
+review = None  # FERPlus votes and duplicates, for FER2013/FERPlus results
+with guard("reading the FERPlus votes and duplicates"):
+    review = explorer_ui.review_flags(d, df)
+flags = review[0] if review is not None else None
 
-item = st.session_state.get("xp_item")
-if item is not None and item < len(df):
-    st.divider()
-    with guard("showing the image"):
-        panels.review_item(d, df.iloc[item], images.row_image(d, item, fer), store, current_settings())
-st.download_button("Export all verdicts (CSV)", store.to_csv(), "ferlens-verdicts.csv", "text/csv")
+explorer_ui.seed_from_url(names)
+if flash := st.session_state.pop(explorer_ui.FLASH_KEY, None):
+    st.toast(flash, icon=":material/check:")
+view = explorer_ui.view_controls(names, has_votes=flags is not None)
+index = {n: i for i, n in enumerate(names)}
+flt = evaluation.CellFilter(
+    index.get(view.true), index.get(view.pred), view.errors, view.conf_lo, view.conf_hi, view.margin, view.sort,
+    view.desc,
+)  # fmt: skip
+rows = evaluation.select(df, flt)
+rows = rows[explorer.review_mask(rows["id"], reviewed, view.review)]
+if flags is not None:
+    rows = rows[explorer.flag_mask(rows["id"], flags, view)]
+pages = explorer.page_count(len(rows))
+st.session_state["xp_page"] = min(int(st.session_state.get("xp_page") or 1), pages)
+page = st.number_input(f"{len(rows)} images · page (of {pages})", 1, pages, key="xp_page")
+explorer_ui.gallery(d, rows, fer, reviewed, page, flags)
+item = st.session_state.get(explorer_ui.ITEM_KEY)
+explorer_ui.write_url(replace(view, page=int(page), item=item), ref)
+if item is not None:
+    ids = [int(i) for i in rows["id"]]
+    explorer_ui.review_dialog(d, df, ids, int(item), fer, store, current_settings(), review)
+explorer_ui.exports(d, store, fer_results=review is not None)

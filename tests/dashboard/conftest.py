@@ -47,14 +47,20 @@ def dashboard_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, shared_datase
 
 @pytest.fixture
 def open_page():
-    """``open_page("evaluation")``: the app run once through its entry script, then switched to that page."""
+    """``open_page("evaluation")``: the app run once through its entry script, then switched to that page.
+
+    ``query_params`` are the page URL's parameters (as a reload of a shared link would bring them).
+    """
     from streamlit.testing.v1 import AppTest
 
-    def _open(page: str, timeout: float = 180, **state) -> AppTest:
+    def _open(page: str, timeout: float = 180, query_params: dict | None = None, **state) -> AppTest:
         at = AppTest.from_file(APP, default_timeout=timeout)
         for k, v in state.items():
             at.session_state[k] = v
         at.run()
-        return at.switch_page(f"../pages/{page}.py").run()
+        at = at.switch_page(f"../pages/{page}.py")
+        for k, v in (query_params or {}).items():
+            at.query_params[k] = v
+        return at.run()
 
     return _open

@@ -23,13 +23,15 @@ def test_page_draws_the_confusion_matrix_of_a_results_file(results_pair, dashboa
     d = json.loads(a.read_text())
     at = open_page("evaluation")
     assert not at.exception and not at.error, [e.value for e in at.error]
-    heat = [f for f in _figures(at) if f["data"][0]["type"] == "heatmap"]
-    assert len(heat) == 1
-    trace = heat[0]["data"][0]
-    assert trace["x"] == trace["y"] == d["class_names"]
-    counts = [[int(cell.split("<br>")[0]) for cell in row] for row in trace["text"]]
-    assert counts == d["confusion"]["counts"]
-    assert np.allclose(trace["z"], d["confusion"]["normalized"], atol=1e-9)
+    cells = [f for f in _figures(at) if f["data"][0].get("marker", {}).get("symbol") == "square"]
+    assert len(cells) == 1
+    trace, names = cells[0]["data"][0], d["class_names"]
+    counts = np.zeros((len(names), len(names)), dtype=int)
+    for x, y, text, (t, p, *_) in zip(trace["x"], trace["y"], trace["text"], trace["customdata"], strict=True):
+        assert (names.index(y), names.index(x)) == (t, p)  # customdata names the cell the point is drawn at
+        counts[int(t), int(p)] = int(text.split("<br>")[0])
+    assert counts.tolist() == d["confusion"]["counts"]
+    assert np.allclose(trace["marker"]["color"], np.ravel(d["confusion"]["normalized"]), atol=1e-9)
     acc = next(m for m in at.metric if m.label == "accuracy")
     assert acc.value == f"{d['metrics']['accuracy']['value']:.3f}"
 
@@ -109,3 +111,15 @@ def test_select_filters_a_confusion_cell_and_sorts(results_pair) -> None:
     assert list(rows["margin"]) == sorted(rows["margin"], reverse=True)
     with pytest.raises(ValueError, match="unknown sort key"):
         evaluation.select(df, evaluation.CellFilter(sort="loss"))
+
+
+def test_a_selected_cell_names_its_true_and_predicted_class() -> None:
+    from dashboard import charts
+
+    fig = charts.confusion_cells([[5, 1, 0], [2, 7, 3], [0, 0, 9]], ["angry", "disgust", "fear"])
+    trace = fig.data[0]
+    k = list(trace.customdata).index(next(c for c in trace.customdata if c[0] == 1 and c[1] == 2))
+    assert (trace.y[k], trace.x[k], trace.text[k].split("<br>")[0]) == ("disgust", "fear", "3")
+    event = {"selection": {"points": [{"point_index": k, "customdata": list(trace.customdata[k])}]}}
+    assert charts.cell_of(event) == (1, 2)
+    assert charts.cell_of({"selection": {"points": []}}) is None and charts.cell_of(None) is None
