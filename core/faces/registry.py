@@ -10,7 +10,7 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Callable
 
-from core.faces.types import FaceDetector
+from core.faces.types import DetectorUnavailableError, FaceDetector
 
 _DETECTORS: dict[str, Callable[..., FaceDetector]] = {}
 
@@ -50,6 +50,20 @@ def create_detector(name: str = "default", **kwargs) -> FaceDetector:
     if name not in _DETECTORS:
         raise ValueError(f"unknown detector {name!r}; choose one of {sorted(_DETECTORS)}")
     return _DETECTORS[name](**kwargs)
+
+
+def detector_available(name: str) -> tuple[bool, str]:
+    """``(True, "")`` when ``name`` can run here, else ``(False, one line saying how to enable it)``.
+
+    Builds the detector with its defaults: constructors are cheap and check for their package and weights file
+    (raising :class:`DetectorUnavailableError`), so this is the same check a first ``detect`` would fail on,
+    made before any photo is sent to it. An unknown name raises ``ValueError`` as in :func:`create_detector`.
+    """
+    try:
+        create_detector(name)
+    except DetectorUnavailableError as exc:
+        return False, " ".join(str(exc).split())
+    return True, ""
 
 
 def _import_backends() -> None:

@@ -74,3 +74,18 @@ def test_box_crop_is_the_square_face_box(samples_dir: Path) -> None:
     corners = transform_points(np.array([[-0.5, -0.5], [47.5, 47.5]]), crop.inverse)
     cx, cy = face.center
     assert np.allclose(corners, [[cx - 80, cy - 80], [cx + 80, cy + 80]], atol=1e-6)
+
+
+def test_sidebar_offers_only_runnable_detectors_and_says_how_to_enable_the_others(
+    monkeypatch, tmp_path: Path, dashboard_env, open_page
+) -> None:
+    from core.faces import retinaface as rf
+
+    monkeypatch.delenv(rf.WEIGHTS_ENV, raising=False)
+    monkeypatch.setenv("DEEPFACE_HOME", str(tmp_path))  # no RetinaFace weights, whatever this machine has
+    at = open_page("upload")
+    assert not at.exception and not at.error
+    options = at.selectbox(key="sb_detector").options
+    assert "retinaface" not in options and "default" in options
+    notes = [c.value for c in at.sidebar.caption if "unavailable here" in c.value]
+    assert len(notes) == 1 and "`retinaface`" in notes[0] and rf.WEIGHTS_ENV in notes[0]
