@@ -33,6 +33,8 @@ class ImageAnalysis:
     annotated: np.ndarray
     table: pd.DataFrame = field(repr=False)
     aligned: bool = True
+    model_inputs: tuple[np.ndarray, ...] = field(default=(), repr=False)
+    """Per face, the pixels the model gets (:func:`model_input_image`), in the order of ``faces``."""
 
 
 def box_crop(rgb: np.ndarray, face, size: int, expand: float = 1.0):
@@ -65,21 +67,41 @@ def analyze_rgb(detector, rgb: np.ndarray, name: str = "image", align: bool = Tr
         probs = detector.engine.predict([c.image for c in crops], detector.steps) if crops else []
         names = detector.class_names
         results = [FaceResult(f, c, p, names, p) for f, c, p in zip(faces, crops, probs, strict=True)]
+    results = sorted(results, key=lambda r: r.face.box[0])  # faces numbered left to right, as people read
     names = tuple(detector.class_names)
     boxes = [BoxLabel(r.face.box, i + 1, r.label, r.score) for i, r in enumerate(results)]
-    return ImageAnalysis(name, rgb, results, names, draw_faces(rgb, boxes), face_table(name, results, names), align)
+    table = face_table(name, results, names, detector.provenance)
+    inputs = tuple(model_input_image(detector.engine, r.aligned.image, detector.steps) for r in results)
+    return ImageAnalysis(name, rgb, results, names, draw_faces(rgb, boxes), table, align, inputs)
 
 
-def face_table(name: str, results: list, class_names: tuple[str, ...]) -> pd.DataFrame:
-    """One row per face: number, box, label, its probability, every class probability, detector score."""
+def model_input_image(engine, crop: np.ndarray, steps=None) -> np.ndarray:
+    """The model's input tensor for ``crop`` turned back into pixels: ``(S, S)`` gray or ``(S, S, 3)`` uint8.
+
+    Built by the engine's own ``prepare`` (preprocessing, gray, resize, normalisation) and de-normalised
+    with the spec's mean and std, so the page shows exactly what the network receives, not a display crop.
+    """
+    spec = engine.spec
+    x = engine.prepare([crop], steps)[0].cpu().numpy()  # (C, S, S), (pixels / 255 - mean) / std
+    mean = np.asarray(spec.mean, np.float32).reshape(-1, 1, 1)
+    std = np.asarray(spec.std, np.float32).reshape(-1, 1, 1)
+    pixels = np.clip(np.rint((x * std + mean) * 255.0), 0, 255).astype(np.uint8)
+    return pixels[0] if pixels.shape[0] == 1 else np.ascontiguousarray(pixels.transpose(1, 2, 0))
+
+
+def face_table(name: str, results: list, class_names: tuple[str, ...], provenance: dict | None = None) -> pd.DataFrame:
+    """One row per face: number, box, label, its probability, every class probability, detector score, and
+    the model and weights (``provenance``) that made the row."""
+    provenance = provenance or {}
     rows = []
     for i, r in enumerate(results):
         x, y, w, h = r.face.box
         row = {"input": name, "face": i + 1, "x": x, "y": y, "w": w, "h": h, "label": r.label, "score": r.score}
         row.update({c: float(p) for c, p in zip(class_names, r.probs, strict=True)})
         row["face_score"] = r.face.score
+        row.update(provenance)
         rows.append(row)
-    cols = ["input", "face", "x", "y", "w", "h", "label", "score", *class_names, "face_score"]
+    cols = ["input", "face", "x", "y", "w", "h", "label", "score", *class_names, "face_score", *provenance]
     return pd.DataFrame(rows, columns=cols)
 
 

@@ -210,3 +210,19 @@ def test_detector_tables_are_dataframes(detector, samples_dir):
     df = detector.detect_image(load_image(samples_dir / "single_face.jpg"))
     assert isinstance(df, pd.DataFrame) and df["input"].iloc[0].startswith("<ndarray")
     assert df["frame"].dtype == np.int64
+
+
+def test_every_row_names_the_model_and_the_sha256_of_its_weights(detector, samples_dir):
+    import hashlib
+
+    from core.detector import PROVENANCE_COLUMNS
+
+    expected = hashlib.sha256(detector.engine.weights_path.read_bytes()).hexdigest()
+    photo = detector.detect_image(samples_dir / "single_face.jpg")
+    video = detector.detect_video(samples_dir / "single_face.mp4", skip_frames=9, max_frames=3)
+    for df in (photo, video):
+        assert set(PROVENANCE_COLUMNS) <= set(df.columns)
+        assert (df["model"] == "default").all() and (df["weights_sha256"] == expected).all()
+    np.testing.assert_allclose(video["time_s"], video["frame"] / 30.0, rtol=1e-3)  # seconds, not frames
+    random = Detector(engine=InferenceEngine("default", weights=None, device="cpu"))
+    assert random.provenance == {"model": "default", "weights_sha256": ""}
