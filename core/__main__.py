@@ -2,8 +2,8 @@
 
 PATH is an image, a video, or a directory (searched recursively for images and videos). The CSV has one row per
 face per frame: ``input, frame, face, x, y, w, h, label, score``, one probability column per class (canonical
-names), the face detector's ``face_score``, five landmarks and per-frame timings (videos add ``time_s``,
-``track``, ``label_raw``, ``score_raw``).
+names), the face detector's ``face_score``, five landmarks, per-frame timings, and the ``model`` and
+``weights_sha256`` that made the row (videos add ``time_s`` in seconds, ``track``, ``label_raw``, ``score_raw``).
 
 Error policy, so that a batch job over thousands of files is neither silent nor fragile: an image without a
 face gives no row and a ``note:`` line on stderr; an unreadable file gives one ``error:`` line on stderr and the
@@ -18,9 +18,10 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from core.io import IMAGE_SUFFIXES as IMAGE_EXTS
+
 log = logging.getLogger("core.cli")
 
-IMAGE_EXTS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"})
 VIDEO_EXTS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"})
 EXPLAIN_METHODS = ("gradcam", "shap")
 
