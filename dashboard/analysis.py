@@ -89,6 +89,36 @@ def model_input_image(engine, crop: np.ndarray, steps=None) -> np.ndarray:
     return pixels[0] if pixels.shape[0] == 1 else np.ascontiguousarray(pixels.transpose(1, 2, 0))
 
 
+def expand_uploads(uploads: list[tuple[str, bytes]]) -> tuple[list[tuple[str, bytes]], list[str], list[Exception]]:
+    """Uploaded files -> ``(photos, skipped, errors)``: ZIPs opened (``core.io.read_image_archive``), photos as is.
+
+    A photo inside ``a.zip`` is named ``a.zip/dir/photo.jpg``. ``skipped`` lists what a ZIP held besides
+    images; ``errors`` has one ``core.io.ArchiveError`` per ZIP that could not be used at all (empty, a bomb,
+    not a ZIP), whose ``source`` is the ZIP's name.
+    """
+    from core.io import ArchiveError, read_image_archive
+
+    photos, skipped, errors = [], [], []
+    for name, data in uploads:
+        if not name.lower().endswith(".zip"):
+            photos.append((name, data))
+            continue
+        try:
+            contents = read_image_archive(data, name=name)
+        except ArchiveError as exc:
+            errors.append(exc)
+            continue
+        photos += [(f"{name}/{member}", b) for member, b in contents.images]
+        skipped += [f"{name}/{line}" for line in contents.skipped]
+    return photos, skipped, errors
+
+
+def batch_table(analyses: list[ImageAnalysis]) -> pd.DataFrame:
+    """The per-face tables of several photos as one (the CSV of a folder or a ZIP)."""
+    tables = [a.table for a in analyses if not a.table.empty]
+    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+
+
 def face_table(name: str, results: list, class_names: tuple[str, ...], provenance: dict | None = None) -> pd.DataFrame:
     """One row per face: number, box, label, its probability, every class probability, detector score, and
     the model and weights (``provenance``) that made the row."""

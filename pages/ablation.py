@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from dashboard import ablation, drawing, resources, widgets
+from dashboard import PYTHON, ablation, drawing, resources, widgets
 from dashboard.analysis import analyze_rgb
 from dashboard.errors import guard
 from dashboard.sidebar import current_settings, runs_dir
@@ -63,7 +63,7 @@ st.dataframe(table, hide_index=True)
 st.subheader("Ablation table from training")
 reports = ablation.ablation_reports(runs_dir())
 if not reports:
-    st.info("No `ablation.json` under runs/ yet: `python -m training.ablate --seeds 0 1 2 --out runs/ablation`.")
+    st.info(f"No `ablation.json` under runs/ yet: `{PYTHON} -m training.ablate --seeds 0 1 2 --out runs/ablation`.")
 else:
     report = st.selectbox("Report", reports, format_func=widgets.display_ref, key="abl_report")
     with guard("reading the ablation report"):
