@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import json
 
 import pytest
 
@@ -43,8 +42,46 @@ def _sidecar() -> dict:
     }
 
 
-def _results(results_pair, tta: bool, acc: float, sha: str = SHA) -> dict:
-    d = copy.deepcopy(json.loads(results_pair[0].read_text()))
+@pytest.fixture(scope="module")
+def base_results() -> dict:
+    """A small valid results JSON on random predictions (scores, not a model, are what these tests are about)."""
+    import numpy as np
+
+    from core import metrics
+    from training.results import SCHEMA, validate_results
+
+    rng = np.random.default_rng(0)
+    names = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+    y, p = rng.integers(0, 7, 60), rng.dirichlet(np.ones(7), 60)
+    top2 = np.sort(p, axis=1)[:, -2:]
+    meta = {
+        "model": "default",
+        "spec": {},
+        "weights": None,
+        "weights_sha256": None,
+        "data": {"source": "fer2013:/data/fer2013.csv", "split": "test", "n": 60, "limit": None},
+        "tta_hflip": False,
+        "bootstrap": {"n_resamples": 50, "seed": 0, "alpha": 0.05},
+        "git_commit": None,
+        "date": "2026-01-01T00:00:00+00:00",
+        "command": "python -m training.evaluate --model default --data fer2013 --split test",
+    }
+    predictions = {
+        "id": list(range(60)),
+        "true": y.tolist(),
+        "pred": p.argmax(1).tolist(),
+        "confidence": top2[:, 1].tolist(),
+        "margin": (top2[:, 1] - top2[:, 0]).tolist(),
+        "probs": p.tolist(),
+    }
+    d = {"schema": SCHEMA, "meta": meta, "class_names": names, **metrics.summarize(y, p, names, n_resamples=50)}
+    d["predictions"] = predictions
+    validate_results(d)
+    return d
+
+
+def _results(base: dict, tta: bool, acc: float, sha: str = SHA) -> dict:
+    d = copy.deepcopy(base)
     d["meta"].update(
         model="default", weights="/x/core/models/weights/default.safetensors", weights_sha256=sha, tta_hflip=tta
     )
@@ -62,13 +99,13 @@ def test_names_say_split_tta_and_weights() -> None:
     assert score_name("ferplus", "test", False, None, None, 8) == "FERPlus PrivateTest (8 classes), no TTA, random init"
 
 
-def test_recorded_rows_all_stay_and_each_results_file_adds_a_named_row(results_pair) -> None:
+def test_recorded_rows_all_stay_and_each_results_file_adds_a_named_row(base_results) -> None:
     meta = _sidecar()
     recorded = model_card.all_scores(meta, [], "default", SHA)
     assert len(recorded) == 4 and recorded["score"].is_unique
-    plain = _results(results_pair, False, 0.6900)
-    tta = _results(results_pair, True, 0.7100)
-    other = _results(results_pair, True, 0.5, sha="ff" * 32)  # other weights: not this card's
+    plain = _results(base_results, False, 0.6900)
+    tta = _results(base_results, True, 0.7100)
+    other = _results(base_results, True, 0.5, sha="ff" * 32)  # other weights: not this card's
     table = model_card.all_scores(meta, [plain, tta, other], "default", SHA)
     assert len(table) == 6
     assert table.iloc[:4].equals(recorded)  # nothing recorded disappears, nothing is reordered
@@ -79,9 +116,9 @@ def test_recorded_rows_all_stay_and_each_results_file_adds_a_named_row(results_p
     assert all(c.startswith(".venv/bin/python -m training.evaluate") for c in recorded["command"])
 
 
-def test_a_results_file_that_repeats_a_recorded_score_adds_no_row(results_pair) -> None:
+def test_a_results_file_that_repeats_a_recorded_score_adds_no_row(base_results) -> None:
     meta = _sidecar()
-    again = _results(results_pair, True, 0.7011)
+    again = _results(base_results, True, 0.7011)
     again["meta"]["data"].update(source="fer2013:/data/fer2013.csv", split="test", n=3573)
     again["class_names"] = again["class_names"][:7]
     again["metrics"]["macro_f1"] = _metric(0.7011 - 0.02)
@@ -97,10 +134,10 @@ def test_validation_scores_are_a_rounded_table() -> None:
     ]
 
 
-def test_compare_names_both_sides_the_same_way(results_pair) -> None:
+def test_compare_names_both_sides_the_same_way(base_results) -> None:
     from training.evaluate import compare_results
 
-    a, b = _results(results_pair, True, 0.7), _results(results_pair, False, 0.68)
+    a, b = _results(base_results, True, 0.7), _results(base_results, False, 0.68)
     table = evaluation.mcnemar_summary(compare_results(a, b, n_resamples=50), result_name(a), result_name(b))
     rows = dict(zip(table[""], table["value"], strict=True))
     assert rows["A"] == f"default: {result_name(a)}" and rows["B"] == f"default: {result_name(b)}"
@@ -110,7 +147,7 @@ def test_compare_names_both_sides_the_same_way(results_pair) -> None:
 
 
 @pytest.mark.parametrize("split", ["test", "val"])
-def test_describe_uses_the_same_name(results_pair, split) -> None:
-    d = _results(results_pair, False, 0.69)
+def test_describe_uses_the_same_name(base_results, split) -> None:
+    d = _results(base_results, False, 0.69)
     d["meta"]["data"]["split"] = split
     assert result_name(d) in evaluation.describe(d)

@@ -92,7 +92,8 @@ def test_video_page_example_rounded_summary_and_annotated_download(dashboard_env
     at.button(key="vid_annotate").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert "Annotated video (MP4)" in {d.label for d in at.get("download_button")}
-    formats = {k: v.get("format") for k, v in json.loads(at.dataframe[0].proto.columns).items()}
+    columns = json.loads(at.dataframe[0].proto.columns)
+    formats = {k: v.get("type_config", {}).get("format") for k, v in columns.items()}
     assert formats.get("from_s") == "%.1f s" and formats.get("happy") == "percent"
 
 
