@@ -1,8 +1,9 @@
 """Command line: ``python -m core predict PATH... --out FILE.csv`` (images, videos or folders; see docs/api.md).
 
-One CSV row per face per frame, with the result table's columns. A batch over thousands of files is neither
-silent nor fragile: a photo without a face gives a ``note:`` line, an unreadable file an ``error:`` line while
-the others still run, and the exit status is 1 if any file failed (2 for bad arguments).
+One CSV row per face per frame, with the result table's columns, including the ``model`` and ``weights_sha256``
+that made the row (videos add ``time_s`` in seconds). A batch over thousands of files is neither silent nor
+fragile: a photo without a face gives a ``note:`` line, an unreadable file an ``error:`` line while the others
+still run, and the exit status is 1 if any file failed (2 for bad arguments).
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from core.io import IMAGE_SUFFIXES as IMAGE_EXTS
+
 log = logging.getLogger("core.cli")
 
-IMAGE_EXTS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"})
 VIDEO_EXTS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"})
 EXPLAIN_METHODS = ("gradcam", "shap")
 

@@ -8,6 +8,8 @@ smoothing (:class:`core.tracking.Tracker`). ``face_detector="assume_cropped"`` c
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import logging
 import queue
 import threading
@@ -45,6 +47,7 @@ __all__ = [
     "FER2013_FRAMING_48",
     "FRAMINGS",
     "LANDMARK_COLUMNS",
+    "PROVENANCE_COLUMNS",
     "Detector",
     "FaceResult",
     "FrameResult",
@@ -68,6 +71,10 @@ TIMING_COLUMNS: tuple[str, ...] = ("detect_ms", "align_ms", "classify_ms")
 
 VIDEO_COLUMNS: tuple[str, ...] = ("time_s", "track", "label_raw", "score_raw")
 """Extra columns of video tables: the frame's time, the track id, and the unsmoothed label and score."""
+
+PROVENANCE_COLUMNS: tuple[str, ...] = ("model", "weights_sha256")
+"""The last columns of every table: the model's name and the sha256 of its weights file (empty for random
+init), so that an exported row can be traced to the model that made it."""
 
 
 def whole_image(image_rgb: np.ndarray, face: Face, size: int) -> AlignedFace:
@@ -254,7 +261,13 @@ class Detector:
     @property
     def columns(self) -> list[str]:
         """Columns of an image table, in order (video tables add :data:`VIDEO_COLUMNS`)."""
-        return [*BASE_COLUMNS, *self.class_names, "face_score", *LANDMARK_COLUMNS, *TIMING_COLUMNS]
+        return [*BASE_COLUMNS, *self.class_names, "face_score", *LANDMARK_COLUMNS, *TIMING_COLUMNS, *PROVENANCE_COLUMNS]
+
+    @property
+    def provenance(self) -> dict[str, str]:
+        """``{"model": name, "weights_sha256": hex digest or ""}`` (hashed once per weights file and mtime)."""
+        path = self.engine.weights_path
+        return {"model": self.engine.spec.name, "weights_sha256": _sha256(str(path)) if path else ""}
 
     # -- one frame
     def analyze_faces(self, image: Any, faces: Sequence[Face] | None = None) -> list[FaceResult]:
@@ -375,10 +388,23 @@ class Detector:
     def _frame(self, rows: list[dict], video: bool) -> pd.DataFrame:
         cols = self.columns + (list(VIDEO_COLUMNS) if video else [])
         df = pd.DataFrame(rows, columns=cols)
+        if not df.empty:
+            df = df.assign(**self.provenance)
         df = df.astype({"frame": "int64", "face": "int64"})
         if video:
             df["track"] = df["track"].astype("int64")
         return df
+
+
+@functools.lru_cache(maxsize=16)
+def _sha256_cached(path: str, mtime_ns: int, size: int) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def _sha256(path: str) -> str:
+    st = Path(path).stat()
+    return _sha256_cached(path, st.st_mtime_ns, st.st_size)
 
 
 class FrameStream:

@@ -3,6 +3,8 @@
 :func:`load_image` always returns an ``(H, W, 3)`` uint8 RGB array (EXIF orientation applied, transparency
 composited on white), checks size limits before decoding, and turns every failure into a typed
 :class:`ImageLoadError` (a ``ValueError``) that names the input. Arrays are taken as RGB, gray or RGBA.
+Also: a ZIP of photos read safely in memory (:func:`read_image_archive`) and a video rewritten frame by frame
+(:func:`rewrite_video`, e.g. to draw the faces on it).
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ import logging
 import os
 import re
 import warnings
-from collections.abc import Iterator
-from dataclasses import dataclass
+import zipfile
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +45,12 @@ __all__ = [
     "InvalidArrayError",
     "VideoLoadError",
     "VideoInfo",
+    "ArchiveError",
+    "ArchiveLimits",
+    "ArchiveContents",
+    "IMAGE_SUFFIXES",
+    "read_image_archive",
+    "rewrite_video",
     "load_image",
     "iter_video_frames",
     "video_info",
@@ -489,3 +499,175 @@ def iter_video_frames(
             raise VideoLoadError(f"{label}: the video has no readable frame", label)
     finally:
         cap.release()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# ZIP archives of photos
+
+IMAGE_SUFFIXES: frozenset[str] = frozenset(
+    {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
+)
+"""File name endings taken as images inside folders and archives (anything else is skipped and listed)."""
+
+
+class ArchiveError(ImageLoadError):
+    """A ZIP that cannot be used as a whole: not a ZIP, empty, no image inside, or too large (a zip bomb)."""
+
+
+@dataclass(frozen=True)
+class ArchiveLimits:
+    """Checked on the ZIP's directory before a byte is decompressed, and again while reading.
+
+    Attributes:
+        max_members: most files in one archive.
+        max_total_bytes: most uncompressed bytes of all files together.
+        max_ratio: most uncompressed bytes per compressed byte of one file (photos hardly compress: a JPEG or
+            PNG stays near 1; a bomb reaches 1000), checked on files over ``ratio_floor`` bytes.
+        ratio_floor: files this small may compress as they like (a tiny flat PNG can reach 50x).
+    """
+
+    max_members: int = 2000
+    max_total_bytes: int = 1 << 30
+    max_ratio: float = 100.0
+    ratio_floor: int = 1 << 20
+
+    def __post_init__(self) -> None:
+        if min(self.max_members, self.max_total_bytes, self.max_ratio, self.ratio_floor) <= 0:
+            raise ValueError(f"archive limits must be positive, got {self}")
+
+
+@dataclass(frozen=True)
+class ArchiveContents:
+    """The images of an archive as ``(name inside it, bytes)``, and ``"name: why"`` for every file skipped."""
+
+    images: list[tuple[str, bytes]] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def _skip_reason(info: zipfile.ZipInfo) -> str | None:
+    parts = info.filename.replace("\\", "/").split("/")
+    if parts[0] == "__MACOSX" or parts[-1].startswith("."):
+        return "system file"
+    if info.flag_bits & 0x1:
+        return "encrypted"
+    if Path(parts[-1]).suffix.lower() not in IMAGE_SUFFIXES:
+        return "not an image"
+    return None
+
+
+def read_image_archive(
+    src: bytes | str | os.PathLike,
+    *,
+    name: str | None = None,
+    limits: ArchiveLimits = ArchiveLimits(),
+    image_limits: LoadLimits = DEFAULT_LIMITS,
+) -> ArchiveContents:
+    """The image files of a ZIP, read in memory (nothing is extracted to disk, so no path can escape).
+
+    Files that are not images (by name), encrypted, damaged or over ``image_limits.max_bytes`` are skipped
+    and listed; the images themselves are decoded later by :func:`load_image`, which applies its own limits.
+
+    Raises:
+        ArchiveError: not a ZIP; no file or no image in it; more files or more uncompressed bytes than
+            ``limits`` allow, or a file that expands more than ``max_ratio`` (a zip bomb). One plain
+            sentence each; the limits are decided from the ZIP's directory before anything is decompressed,
+            and reading never goes past the sizes it declares (``zipfile`` stops there and checks the CRC).
+    """
+    label = name or (str(src) if isinstance(src, (str, os.PathLike)) else "<zip>")
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else src)
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise ArchiveError(f"{label}: not a readable ZIP archive ({exc})", label) from exc
+    with zf:
+        files = [i for i in zf.infolist() if not i.is_dir()]
+        if not files:
+            raise ArchiveError(f"{label}: the ZIP archive is empty", label)
+        if len(files) > limits.max_members:
+            raise ArchiveError(f"{label}: {len(files)} files, over the limit of {limits.max_members}", label)
+        total = sum(i.file_size for i in files)
+        if total > limits.max_total_bytes:
+            raise ArchiveError(
+                f"{label}: would expand to {total / 2**20:.0f} MiB, over the {limits.max_total_bytes / 2**20:.0f} "
+                "MiB limit (a zip bomb?); nothing was extracted",
+                label,
+            )
+        for i in files:
+            if i.file_size > limits.ratio_floor and i.file_size > limits.max_ratio * max(1, i.compress_size):
+                raise ArchiveError(
+                    f"{label}: {i.filename} expands {i.file_size / max(1, i.compress_size):.0f}-fold, over the "
+                    f"{limits.max_ratio:.0f}-fold limit (a zip bomb?); nothing was extracted",
+                    label,
+                )
+        out = ArchiveContents()
+        for i in files:
+            reason = _skip_reason(i)
+            if reason is None and i.file_size > image_limits.max_bytes:
+                reason = f"over the {image_limits.max_bytes / 2**20:.0f} MiB limit"
+            if reason is not None:
+                out.skipped.append(f"{i.filename}: {reason}")
+                continue
+            try:  # zipfile stops at the declared size and checks the CRC, so a lying header reads as damaged
+                with zf.open(i) as fh:
+                    data = fh.read()
+            except (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError, RuntimeError) as exc:
+                out.skipped.append(f"{i.filename}: damaged ({type(exc).__name__})")
+                continue
+            out.images.append((i.filename, data))
+        if not out.images:
+            listed = "; ".join(out.skipped[:5]) + (" ..." if len(out.skipped) > 5 else "")
+            raise ArchiveError(f"{label}: no image in the ZIP archive (skipped {listed})", label)
+        return out
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Writing video
+
+
+def rewrite_video(
+    src: str | os.PathLike,
+    dst: str | os.PathLike,
+    transform: Callable[[int, np.ndarray], np.ndarray],
+    *,
+    limits: LoadLimits = DEFAULT_LIMITS,
+    progress: Callable[[int, int], None] | None = None,
+) -> VideoInfo:
+    """Write ``transform(index, rgb)`` of every frame of ``src`` to the MP4 ``dst``, same size and frame rate.
+
+    The codec is the first of H.264 (``avc1``, plays in browsers) and MPEG-4 Part 2 (``mp4v``, in every
+    OpenCV build) that OpenCV can open here. Returns what OpenCV reads back from ``dst``.
+
+    Raises:
+        VideoLoadError: ``src`` cannot be read (see :func:`iter_video_frames`), no codec can write ``dst``,
+            or a transformed frame changes size.
+    """
+    import cv2
+
+    info = video_info(src, limits=limits)
+    fps = info.fps if info.fps > 0 else 25.0
+    size = (info.width, info.height)
+    dst = Path(dst)
+    writer = None
+    quiet = cv2.utils.logging.getLogLevel()
+    for fourcc in ("avc1", "mp4v"):
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # a missing codec is expected
+        try:
+            candidate = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*fourcc), fps, size)
+        finally:
+            cv2.utils.logging.setLogLevel(quiet)
+        if candidate.isOpened():
+            writer = candidate
+            break
+        candidate.release()
+    if writer is None:
+        raise VideoLoadError(f"{dst.name}: no MP4 codec (avc1, mp4v) can be written with this OpenCV", str(dst))
+    try:
+        for index, rgb in iter_video_frames(src, limits=limits):
+            out = transform(index, rgb)
+            if out.shape[:2] != rgb.shape[:2]:
+                raise VideoLoadError(f"frame {index}: the drawing changed the frame size {rgb.shape[:2]}", str(src))
+            writer.write(cv2.cvtColor(np.ascontiguousarray(out), cv2.COLOR_RGB2BGR))
+            if progress is not None:
+                progress(index + 1, max(info.frame_count, index + 1))
+    finally:
+        writer.release()
+    return video_info(dst, limits=limits)

@@ -11,3 +11,13 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PAGES_DIR = REPO_ROOT / "pages"
+
+PYTHON = ".venv/bin/python"
+"""The interpreter in the commands the pages print (as in the README): the repo's own virtualenv, from its root."""
+
+
+def runnable(command: str | None) -> str | None:
+    """A recorded ``python -m ...`` command as it runs from the repo root (with :data:`PYTHON`)."""
+    if command and command.startswith("python "):
+        return PYTHON + command[len("python") :]
+    return command

@@ -33,6 +33,8 @@ class ImageAnalysis:
     annotated: np.ndarray
     table: pd.DataFrame = field(repr=False)
     aligned: bool = True
+    model_inputs: tuple[np.ndarray, ...] = field(default=(), repr=False)
+    """Per face, the pixels the model gets (:func:`model_input_image`), in the order of ``faces``."""
 
 
 def analyze_rgb(detector, rgb: np.ndarray, name: str = "image", align: bool = True) -> ImageAnalysis:
@@ -48,22 +50,71 @@ def analyze_rgb(detector, rgb: np.ndarray, name: str = "image", align: bool = Tr
             framing="box",
             tta=detector.tta,
         )
-    results = detector.analyze_faces(rgb)
+    results = sorted(detector.analyze_faces(rgb), key=lambda r: r.face.box[0])  # numbered left to right
     names = tuple(detector.class_names)
     boxes = [BoxLabel(r.face.box, i + 1, r.label, r.score) for i, r in enumerate(results)]
-    return ImageAnalysis(name, rgb, results, names, draw_faces(rgb, boxes), face_table(name, results, names), align)
+    table = face_table(name, results, names, detector.provenance)
+    inputs = tuple(model_input_image(detector.engine, r.aligned.image, detector.steps) for r in results)
+    return ImageAnalysis(name, rgb, results, names, draw_faces(rgb, boxes), table, align, inputs)
 
 
-def face_table(name: str, results: list, class_names: tuple[str, ...]) -> pd.DataFrame:
-    """One row per face: number, box, label, its probability, every class probability, detector score."""
+def model_input_image(engine, crop: np.ndarray, steps=None) -> np.ndarray:
+    """The model's input tensor for ``crop`` turned back into pixels: ``(S, S)`` gray or ``(S, S, 3)`` uint8.
+
+    Built by the engine's own ``prepare`` (preprocessing, gray, resize, normalisation) and de-normalised
+    with the spec's mean and std, so the page shows exactly what the network receives, not a display crop.
+    """
+    spec = engine.spec
+    x = engine.prepare([crop], steps)[0].cpu().numpy()  # (C, S, S), (pixels / 255 - mean) / std
+    mean = np.asarray(spec.mean, np.float32).reshape(-1, 1, 1)
+    std = np.asarray(spec.std, np.float32).reshape(-1, 1, 1)
+    pixels = np.clip(np.rint((x * std + mean) * 255.0), 0, 255).astype(np.uint8)
+    return pixels[0] if pixels.shape[0] == 1 else np.ascontiguousarray(pixels.transpose(1, 2, 0))
+
+
+def expand_uploads(uploads: list[tuple[str, bytes]]) -> tuple[list[tuple[str, bytes]], list[str], list[Exception]]:
+    """Uploaded files -> ``(photos, skipped, errors)``: ZIPs opened (``core.io.read_image_archive``), photos as is.
+
+    A photo inside ``a.zip`` is named ``a.zip/dir/photo.jpg``. ``skipped`` lists what a ZIP held besides
+    images; ``errors`` has one ``core.io.ArchiveError`` per ZIP that could not be used at all (empty, a bomb,
+    not a ZIP), whose ``source`` is the ZIP's name.
+    """
+    from core.io import ArchiveError, read_image_archive
+
+    photos, skipped, errors = [], [], []
+    for name, data in uploads:
+        if not name.lower().endswith(".zip"):
+            photos.append((name, data))
+            continue
+        try:
+            contents = read_image_archive(data, name=name)
+        except ArchiveError as exc:
+            errors.append(exc)
+            continue
+        photos += [(f"{name}/{member}", b) for member, b in contents.images]
+        skipped += [f"{name}/{line}" for line in contents.skipped]
+    return photos, skipped, errors
+
+
+def batch_table(analyses: list[ImageAnalysis]) -> pd.DataFrame:
+    """The per-face tables of several photos as one (the CSV of a folder or a ZIP)."""
+    tables = [a.table for a in analyses if not a.table.empty]
+    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+
+
+def face_table(name: str, results: list, class_names: tuple[str, ...], provenance: dict | None = None) -> pd.DataFrame:
+    """One row per face: number, box, label, its probability, every class probability, detector score, and
+    the model and weights (``provenance``) that made the row."""
+    provenance = provenance or {}
     rows = []
     for i, r in enumerate(results):
         x, y, w, h = r.face.box
         row = {"input": name, "face": i + 1, "x": x, "y": y, "w": w, "h": h, "label": r.label, "score": r.score}
         row.update({c: float(p) for c, p in zip(class_names, r.probs, strict=True)})
         row["face_score"] = r.face.score
+        row.update(provenance)
         rows.append(row)
-    cols = ["input", "face", "x", "y", "w", "h", "label", "score", *class_names, "face_score"]
+    cols = ["input", "face", "x", "y", "w", "h", "label", "score", *class_names, "face_score", *provenance]
     return pd.DataFrame(rows, columns=cols)
 
 

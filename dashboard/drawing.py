@@ -29,28 +29,78 @@ def _scale(image: np.ndarray) -> float:
     return max(0.55, min(image.shape[:2]) / 500.0)
 
 
+Rect = tuple[int, int, int, int]
+"""``(x, y, w, h)`` in integer pixels."""
+
+
+def _intersects(a: Rect, b: Rect) -> bool:
+    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
+
+
+def _overlap(a: Rect, b: Rect) -> int:
+    w = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+    h = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+    return max(0, w) * max(0, h)
+
+
+def place_labels(boxes: Sequence[Rect], sizes: Sequence[tuple[int, int]], image_hw: tuple[int, int]) -> list[Rect]:
+    """Where each box's label tag goes so that no two tags intersect (greedy, in the order given).
+
+    Each tag tries, in order: just above its box, just inside its top, just below it, just inside its bottom,
+    then further and further above and below, all clamped into the image. The first spot that touches no
+    tag placed so far and no other face wins (a spot that only covers another face comes second); a tag
+    that fits nowhere takes the spot with the least overlap.
+
+    Args:
+        boxes: face boxes ``(x, y, w, h)`` in pixels.
+        sizes: the tag sizes ``(w, h)``, one per box.
+        image_hw: the image's ``(height, width)``.
+    """
+    height, width = image_hw
+    placed: list[Rect] = []
+    for i, ((x, y, _, h), (tw, th)) in enumerate(zip(boxes, sizes, strict=True)):
+        tx = min(max(0, x), max(0, width - tw))
+        offsets = [y - th, y, y + h, y + h - th]
+        for k in range(1, max(1, height // max(1, th)) + 1):
+            offsets += [y - th - k * th, y + h + k * th]
+        spots = list(dict.fromkeys((tx, min(max(0, ty), max(0, height - th)), tw, th) for ty in offsets))
+        others = [tuple(b) for j, b in enumerate(boxes) if j != i]
+        free = [r for r in spots if not any(_intersects(r, p) for p in placed)]
+        clear = [r for r in free if not any(_intersects(r, o) for o in others)]
+        if clear or free:
+            placed.append((clear or free)[0])
+        else:
+            placed.append(min(spots, key=lambda r: sum(_overlap(r, p) for p in placed)))
+    return placed
+
+
+def _tag_text(f: BoxLabel) -> str:
+    text = f"#{f.number}"
+    if f.label:
+        text += f" {f.label}"
+    if f.confidence is not None:
+        text += f" {f.confidence:.0%}"
+    return text
+
+
 def draw_faces(image_rgb: np.ndarray, faces: Sequence[BoxLabel]) -> np.ndarray:
-    """Boxes in the label's colour with ``#n label 83%`` on a filled tag above (inside when at the top edge)."""
+    """Boxes in the label's colour with ``#n label 83%`` on a filled tag near each; tags never overlap."""
     out = np.ascontiguousarray(image_rgb.copy())
     s = _scale(out)
     thick = max(1, round(2 * s))
-    font, fscale = cv2.FONT_HERSHEY_SIMPLEX, 0.55 * s
-    for f in faces:
-        x, y, w, h = (round(v) for v in f.box)
-        color = rgb_of(f.label) if f.label else (255, 255, 255)
+    font, fscale, fthick = cv2.FONT_HERSHEY_SIMPLEX, 0.55 * s, max(1, thick // 2)
+    boxes = [tuple(round(v) for v in f.box) for f in faces]
+    texts = [_tag_text(f) for f in faces]
+    metrics = [cv2.getTextSize(t, font, fscale, fthick) for t in texts]
+    sizes = [(tw + 2 * thick, th + base + 2 * thick) for (tw, th), base in metrics]
+    tags = place_labels(boxes, sizes, out.shape[:2])
+    colors = [rgb_of(f.label) if f.label else (255, 255, 255) for f in faces]
+    for (x, y, w, h), color in zip(boxes, colors, strict=True):
         cv2.rectangle(out, (x, y), (x + w, y + h), color, thick, cv2.LINE_AA)
-        text = f"#{f.number}"
-        if f.label:
-            text += f" {f.label}"
-        if f.confidence is not None:
-            text += f" {f.confidence:.0%}"
-        (tw, th), base = cv2.getTextSize(text, font, fscale, max(1, thick // 2))
-        top = y - th - base - 2 * thick
-        if top < 0:  # no room above the box: put the tag just inside it
-            top = y
-        cv2.rectangle(out, (x, top), (x + tw + 2 * thick, top + th + base + 2 * thick), color, -1)
+    for (tx, ty, tw, th), ((_, text_h), _), text, color in zip(tags, metrics, texts, colors, strict=True):
+        cv2.rectangle(out, (tx, ty), (tx + tw - 1, ty + th - 1), color, -1)
         ink = (0, 0, 0) if sum(color) > 380 else (255, 255, 255)
-        cv2.putText(out, text, (x + thick, top + th + thick), font, fscale, ink, max(1, thick // 2), cv2.LINE_AA)
+        cv2.putText(out, text, (tx + thick, ty + text_h + thick), font, fscale, ink, fthick, cv2.LINE_AA)
     return out
 
 

@@ -47,16 +47,13 @@ def load_results_bytes(data: bytes, name: str = "<upload>") -> dict:
 
 
 def describe(d: dict) -> str:
-    """One line naming a result: model, weights hash, data, split, size, accuracy."""
+    """One line naming a result: model, then data, split, TTA and weights (``result_name``), size, accuracy."""
+    from training.model_card import result_name
+
     m = d["meta"]
-    sha = (m.get("weights_sha256") or "")[:8]
-    weights = f"@{sha}" if sha else " (random init)" if not m.get("weights") else f" {Path(m['weights']).name}"
-    data = m.get("data", {})
-    dataset = str(data.get("source", "?")).split(":", 1)[0]
+    extra = "".join(f" · {k} {m[k]}" for k in ("rung", "seed") if k in m)
     acc = d["metrics"]["accuracy"]["value"]
-    extra = "".join(f" {k} {m[k]}" for k in ("rung", "seed") if k in m)
-    where = f"{dataset} {data.get('split', '?')} n={data.get('n', '?')}{extra}"
-    return f"{m.get('model', '?')}{weights} · {where} · acc {acc:.3f}"
+    return f"{m.get('model', '?')}: {result_name(d)} · n={m['data'].get('n', '?')}{extra} · acc {acc:.3f}"
 
 
 def dataset_key(d: dict) -> str:
@@ -161,17 +158,26 @@ def select(df: pd.DataFrame, f: CellFilter) -> pd.DataFrame:
     return out
 
 
-def mcnemar_summary(comparison: dict) -> pd.DataFrame:
-    """The comparison JSON of ``training.evaluate.compare_results`` as a small two-column table."""
+def _round(value, spec: str):
+    return value if value is None else format(value, spec)
+
+
+def mcnemar_summary(comparison: dict, name_a: str, name_b: str) -> pd.DataFrame:
+    """The comparison JSON of ``training.evaluate.compare_results`` as a small two-column table.
+
+    ``name_a``/``name_b`` say what each side is (``training.model_card.result_name``: split, TTA, weights).
+    """
     a, b, mc, diff = comparison["a"], comparison["b"], comparison["mcnemar"], comparison["accuracy_diff"]
     rows = [
+        ("A", f"{a['model']}: {name_a}"),
+        ("B", f"{b['model']}: {name_b}"),
         ("images compared", comparison["data"]["n_common"]),
-        ("accuracy A", f"{a['accuracy']:.4f}  ({a['model']})"),
-        ("accuracy B", f"{b['accuracy']:.4f}  ({b['model']})"),
+        ("accuracy A", f"{a['accuracy']:.4f}"),
+        ("accuracy B", f"{b['accuracy']:.4f}"),
         ("only A right (b)", mc["b"]),
         ("only B right (c)", mc["c"]),
-        ("McNemar statistic", mc.get("statistic")),
-        ("McNemar p-value", mc.get("p_value")),
+        ("McNemar statistic", _round(mc.get("statistic"), ".3f")),
+        ("McNemar p-value", _round(mc.get("p_value"), ".3g")),
         ("test", mc.get("method")),
     ]
     if diff:

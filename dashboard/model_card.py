@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from dashboard import REPO_ROOT
+from dashboard import REPO_ROOT, runnable
 
 log = logging.getLogger(__name__)
 
@@ -125,42 +125,77 @@ def claims_table(results: list[dict], claims: list[dict] | None = None) -> pd.Da
     return pd.DataFrame(rows)
 
 
+def validation_table(val: dict) -> pd.DataFrame:
+    """The sidecar's validation scores (``{"val_acc": 0.68, ...}``) as a two-column table, rounded for reading."""
+    rows = [
+        {"metric": k.removeprefix("val_").replace("_", " "), "value": round(float(v), 4)}
+        for k, v in val.items()
+        if isinstance(v, int | float)
+    ]
+    return pd.DataFrame(rows, columns=["metric", "value"])
+
+
+def _metric_cells(metrics: dict) -> dict:
+    row = {}
+    for key in ("accuracy", "macro_f1", "ece"):
+        v = metrics[key]
+        ci = f" [{v['ci_low']:.3f}, {v['ci_high']:.3f}]" if v.get("ci_low") is not None else ""
+        row[key] = "n/a" if v.get("value") is None else f"{v['value']:.3f}{ci}"
+    return row
+
+
 def own_results(results: list[dict], model: str, weights_sha: str | None) -> pd.DataFrame:
-    """Headline metrics (with CIs) of the results JSONs of this model and these weights."""
+    """Headline metrics (with CIs) of the results JSONs of this model and these weights, one named row each."""
+    from training.model_card import result_name
+
     rows = []
     for d in results:
         meta = d["meta"]
         if meta.get("model") != model or (meta.get("weights_sha256") or None) != weights_sha:
             continue
-        row = {
-            "data": f"{str(meta['data']['source']).split(':', 1)[0]} {meta['data']['split']}",
-            "n": meta["data"]["n"],
-        }
-        for key in ("accuracy", "macro_f1", "ece"):
-            v = d["metrics"][key]
-            ci = f" [{v['ci_low']:.3f}, {v['ci_high']:.3f}]" if v["ci_low"] is not None else ""
-            row[key] = "n/a" if v["value"] is None else f"{v['value']:.3f}{ci}"
-        row["date"] = meta.get("date")
+        row = {"score": result_name(d), "n": meta["data"]["n"], **_metric_cells(d["metrics"])}
+        row["source"] = f"results file of {meta.get('date') or 'unknown date'}"
+        row["command"] = runnable(meta.get("command"))
         rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=SCORE_COLUMNS)
+
+
+SCORE_COLUMNS = ["score", "n", "accuracy", "macro_f1", "ece", "source", "command"]
 
 
 def sidecar_scores(meta: dict) -> pd.DataFrame:
     """The test scores ``training.ship`` recorded beside shipped weights, in the same columns as :func:`own_results`.
 
-    A fresh clone has no ``runs/``, so this is what the card shows there; each row names the command that
+    A fresh clone has no ``runs/``, so these are always on the card; each row names the command that
     measures it again.
     """
+    from core.models.weights import SHIPPED_DIR
+    from training.model_card import score_name
+
+    weights = str(SHIPPED_DIR / f"{meta.get('model', '?')}.safetensors")
     rows = []
     for t in (meta.get("test") or {}).values():
-        row = {"data": f"{t['data']} {t['split']}" + (" (hflip TTA)" if t.get("tta_hflip") else ""), "n": t["n"]}
-        for key in ("accuracy", "macro_f1", "ece"):
-            v = t[key]
-            ci = f" [{v['ci_low']:.3f}, {v['ci_high']:.3f}]" if v.get("ci_low") is not None else ""
-            row[key] = "n/a" if v.get("value") is None else f"{v['value']:.3f}{ci}"
-        row["command"] = t.get("command")
+        classes = len(t.get("per_class_f1") or {}) or None
+        name = score_name(t["data"], t["split"], bool(t.get("tta_hflip")), weights, meta.get("sha256"), classes)
+        row = {"score": name, "n": t["n"], **_metric_cells(t)}
+        row["source"] = "recorded by training.ship"
+        row["command"] = runnable(t.get("command"))
         rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=SCORE_COLUMNS)
+
+
+def all_scores(meta: dict, results: list[dict], model: str, weights_sha: str | None) -> pd.DataFrame:
+    """Every score of these weights: the ones recorded when they were shipped, then one row per results file.
+
+    A results file that repeats a recorded score exactly (same name, n and metrics) adds no row; any other
+    adds one, so evaluating again never hides what was recorded.
+    """
+    tables = [own_results(results, model, weights_sha)]
+    if meta.get("sha256") in (None, weights_sha):  # a sidecar copied beside other weights says nothing of them
+        tables.insert(0, sidecar_scores(meta))
+    frames = [t for t in tables if not t.empty]
+    table = pd.concat(frames, ignore_index=True) if frames else tables[0]
+    return table.drop_duplicates(subset=["score", "n", "accuracy", "macro_f1", "ece"], keep="first")
 
 
 LIMITATIONS = """

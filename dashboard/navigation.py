@@ -27,20 +27,31 @@ PAGES: tuple[PageInfo, ...] = (
 
 
 def page(name: str):
-    """The ``st.Page`` for ``name`` (a url path such as ``"explorer"``), e.g. for ``st.switch_page``."""
+    """The ``st.Page`` for ``name`` (a url path such as ``"explorer"``), e.g. for ``st.switch_page``.
+
+    No listed page is the default: Streamlit serves its default page at ``/`` only, so ``/upload`` would
+    say "Page not found". :func:`home` is the default and forwards to the first page.
+    """
     import streamlit as st
 
     for info in PAGES:
         if info.url_path == name:
-            return st.Page(
-                PAGES_DIR / info.file,
-                title=info.title,
-                icon=info.icon,
-                url_path=info.url_path,
-                default=info is PAGES[0],
-            )
+            return st.Page(PAGES_DIR / info.file, title=info.title, icon=info.icon, url_path=info.url_path)
     raise ValueError(f"unknown page {name!r}; choose one of {[p.url_path for p in PAGES]}")
 
 
+def _forward_to_first_page() -> None:
+    import streamlit as st
+
+    st.switch_page(page(PAGES[0].url_path))
+
+
+def home():
+    """The hidden default page at ``/``: it forwards to the first page, so every page has its own deep link."""
+    import streamlit as st
+
+    return st.Page(_forward_to_first_page, title=PAGES[0].title, url_path="home", default=True, visibility="hidden")
+
+
 def all_pages() -> list:
-    return [page(info.url_path) for info in PAGES]
+    return [home(), *(page(info.url_path) for info in PAGES)]

@@ -118,6 +118,23 @@ def _choices() -> tuple[list[str], list[str], list[str]]:
     return list_models(), list_detectors(), steps
 
 
+def split_available(detectors: list[str]) -> tuple[list[str], dict[str, str]]:
+    """The detectors that can run here, and for the others the one line that says how to enable them.
+
+    Only runnable detectors are offered, so none fails on every photo (``core.faces.detector_available``).
+    """
+    from core.faces.registry import detector_available
+
+    ok, off = [], {}
+    for name in detectors:
+        available, reason = detector_available(name)
+        if available:
+            ok.append(name)
+        else:
+            off[name] = reason
+    return ok, off
+
+
 def build_sidebar() -> Settings:
     """Draw the sidebar widgets, store the resulting :class:`Settings` in the session and return it."""
     import streamlit as st
@@ -148,12 +165,15 @@ def build_sidebar() -> Settings:
         help="Average each face's probabilities with those of its mirror image (one extra face per batch).",
     )
     sb.header("Faces")
+    detectors, unavailable = split_available(detectors)
     detector = sb.selectbox(
         "Face detector",
         detectors,
         index=detectors.index("default") if "default" in detectors else 0,
         key="sb_detector",
     )
+    for name, reason in unavailable.items():
+        sb.caption(f":material/block: `{name}` unavailable here. {reason}")
     align = sb.toggle("Align faces (5-point template)", value=True, key="sb_align")
     own = sb.toggle(
         "Preprocessing as the model was trained",

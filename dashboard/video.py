@@ -1,4 +1,5 @@
-"""Helpers of the video page: where an uploaded clip lives on disk, one frame by index, the timeline table."""
+"""Helpers of the video page: where an uploaded clip lives on disk, one frame by index, the timeline table, and
+the clip with its faces drawn on (``core.io.rewrite_video``)."""
 
 from __future__ import annotations
 
@@ -76,3 +77,42 @@ def track_summary(table: pd.DataFrame, class_names) -> pd.DataFrame:
     )
     out = out.join(g[list(class_names)].mean())
     return out.reset_index()
+
+
+def summary_columns(class_names) -> dict:
+    """``st.dataframe`` column formats of :func:`track_summary`: seconds to 0.1 s, probabilities in percent."""
+    import streamlit as st
+
+    seconds = st.column_config.NumberColumn(format="%.1f s")
+    return {
+        "from_s": seconds,
+        "to_s": seconds,
+        **{c: st.column_config.NumberColumn(format="percent") for c in class_names},
+    }
+
+
+def annotate(src: Path, table: pd.DataFrame, dst: Path, hold: int = 1, progress=None):
+    """Write ``src`` to the MP4 ``dst`` with every face of ``table`` (``Detector.detect_video``) boxed and labelled.
+
+    An analysed frame's boxes stay on the next ``hold - 1`` frames (``skip_frames + 1`` analysis steps), so
+    they do not blink where frames were skipped, and vanish where no face was found. Tags read
+    ``#track label score``. Returns ``core.io.VideoInfo`` of the written file.
+
+    Raises:
+        core.io.VideoLoadError: ``src`` cannot be read, or no MP4 codec can be written here.
+    """
+    from core.io import rewrite_video
+    from dashboard.drawing import BoxLabel, draw_faces
+
+    boxes = {
+        int(frame): [
+            BoxLabel((r.x, r.y, r.w, r.h), int(r.track), str(r.label), float(r.score)) for r in rows.itertuples()
+        ]
+        for frame, rows in (table.groupby("frame") if not table.empty else [])
+    }
+
+    def draw(index: int, rgb: np.ndarray) -> np.ndarray:
+        shown = next((boxes[f] for f in range(index, index - max(1, hold), -1) if f in boxes), None)
+        return draw_faces(rgb, shown) if shown else rgb
+
+    return rewrite_video(src, dst, draw, progress=progress)

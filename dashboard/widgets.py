@@ -138,7 +138,25 @@ def live_processor(settings, cam: bool):
 
 def sample_photo():
     """``samples/single_face.jpg`` of the local datasets folder when present (a photo to start from), else None."""
+    return sample_file("single_face.jpg")
+
+
+def sample_file(name: str):
+    """``samples/<name>`` of the local datasets folder when present, else None."""
     from training.datasets import data_root
 
-    path = data_root() / "samples" / "single_face.jpg"
+    path = data_root() / "samples" / name
     return path if path.is_file() else None
+
+
+def try_example(name: str, label: str, key: str) -> tuple[str, bytes] | None:
+    """A "Try an example" button for the shared sample ``name``; once clicked, ``(name, bytes)`` on every rerun.
+
+    None when it was not clicked or the samples folder is not here (then no button is drawn).
+    """
+    path = sample_file(name)
+    if path is None:
+        return None
+    if st.button(label, icon=":material/science:", key=key):
+        st.session_state[f"{key}.on"] = True
+    return (path.name, path.read_bytes()) if st.session_state.get(f"{key}.on") else None

@@ -2,15 +2,15 @@
 
 import streamlit as st
 
-from dashboard import charts, evaluation, widgets
+from dashboard import PYTHON, charts, evaluation, widgets
 from dashboard.errors import guard
 
 st.title("Evaluation")
-st.caption("Results JSONs written by `python -m training.evaluate` (format: `docs/results-schema.md`).")
+st.caption(f"Results JSONs written by `{PYTHON} -m training.evaluate` (format: `docs/results-schema.md`).")
 ref = widgets.results_picker()
 if ref is None:
     st.info(
-        "No results JSON yet. Write one with `python -m training.evaluate --model default --data fer2013 "
+        f"No results JSON yet. Write one with `{PYTHON} -m training.evaluate --model default --data fer2013 "
         "--split test --out runs/eval/default-test.json`, or open one above.",
         icon=":material/info:",
     )
@@ -57,9 +57,11 @@ with tab_cmp:
         other = st.selectbox("Compare with", others, format_func=widgets.display_ref, key="cmp_other")
         with guard("comparing the two results"):
             from training.evaluate import compare_results
+            from training.model_card import result_name
 
-            comparison = compare_results(d, widgets.load_results_ref(other))
-            st.dataframe(evaluation.mcnemar_summary(comparison), hide_index=True)
+            b = widgets.load_results_ref(other)
+            comparison = compare_results(d, b)
+            st.dataframe(evaluation.mcnemar_summary(comparison, result_name(d), result_name(b)), hide_index=True)
             st.caption(
                 "A = the results above, B = this one; images matched by id. McNemar counts the images "
                 "exactly one of the two gets right."

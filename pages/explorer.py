@@ -4,7 +4,7 @@ from dataclasses import replace
 
 import streamlit as st
 
-from dashboard import evaluation, explorer, explorer_ui, images, verdicts, widgets
+from dashboard import PYTHON, evaluation, explorer, explorer_ui, images, panels, verdicts, widgets
 from dashboard.errors import guard
 from dashboard.sidebar import current_settings
 
@@ -12,7 +12,10 @@ st.title("Error explorer")
 explorer_ui.results_from_url(widgets.results_options())
 ref = widgets.results_picker(upload=False, key="xp")
 if ref is None:
-    st.info("No results JSON yet: open one on the Evaluation page, or write one with `python -m training.evaluate`.")
+    st.info(
+        f"No results JSON yet: open one on the Evaluation page, or write one with `{PYTHON} -m training.evaluate "
+        "--model default --data fer2013 --split test --out runs/eval/default-test.json`."
+    )
     st.stop()
 with guard("reading the results", stop=True):
     d = widgets.load_results_ref(ref)

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import model_card, resources, widgets
+from dashboard import PYTHON, model_card, resources, runnable, widgets
 from dashboard.errors import guard
 from dashboard.sidebar import current_settings
 
@@ -35,27 +35,29 @@ if engine.weights_path is not None:
         meta, sha = read_meta(engine.weights_path), sha256_file(engine.weights_path)
         if meta.get("command"):
             st.markdown("**Training command**")
-            st.code(meta["command"], language="bash")
+            st.code(runnable(meta["command"]), language="bash")
         if meta.get("val"):
-            st.markdown(f"**Validation at the saved epoch ({meta.get('epoch', '?')})**")
-            st.json(meta["val"], expanded=False)
+            st.markdown(f"**Validation (PublicTest) at the saved epoch ({meta.get('epoch', '?')})**")
+            st.dataframe(model_card.validation_table(meta["val"]), hide_index=True)
 
 results = []
 for ref in widgets.results_options()[:50]:
     with guard(f"reading {widgets.display_ref(ref)}"):
         results.append(widgets.load_results_ref(ref))
 st.subheader("Test scores (95 % bootstrap CIs)")
-own = model_card.own_results(results, spec.name, sha)
-if own.empty and meta.get("test"):
-    st.caption("Recorded beside the weights by `python -m training.ship` (no results JSON of them under runs/).")
-    st.dataframe(model_card.sidecar_scores(meta), hide_index=True)
-elif own.empty:
+scores = model_card.all_scores(meta, results, spec.name, sha)
+if scores.empty:
     st.info(
-        f"No results JSON of {spec.name} with these weights under runs/: `python -m training.evaluate --model "
-        f"{spec.name} --weights … --data fer2013 --split test --out runs/eval/{spec.name}-test.json`."
+        f"No score of {spec.name} with these weights yet. Measure one with `{PYTHON} -m training.evaluate "
+        f"--model {spec.name} --weights {widgets.display_ref(engine.weights_path or 'none')} --data fer2013 "
+        f"--split test --out runs/eval/{spec.name}-test.json`."
     )
 else:
-    st.dataframe(own, hide_index=True)
+    st.dataframe(scores, hide_index=True, width="stretch")
+    st.caption(
+        "Each row: data and split, test-time augmentation, weights (file and sha256). Rows recorded by "
+        "`training.ship` always stay; every results file under runs/ of these weights adds its own."
+    )
 
 st.subheader("The papers' claims and what ferlens measured")
 st.dataframe(model_card.claims_table(results), hide_index=True, width="stretch")

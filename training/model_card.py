@@ -53,6 +53,62 @@ LICENCE = [
 ]
 
 
+DATASET_TITLES = {"fer2013": "FER2013", "ferplus": "FERPlus", "folder": "sample photos"}
+SPLIT_TITLES = {"train": "Training", "val": "PublicTest", "test": "PrivateTest"}
+"""FER2013's own split names for ferlens' ``train``/``val``/``test`` (``training.datasets.FER_USAGE``)."""
+
+
+def score_name(
+    dataset: str,
+    split: str,
+    tta_hflip: bool,
+    weights: str | None,
+    sha256: str | None,
+    num_classes: int | None = None,
+) -> str:
+    """What a score is, in one line: data and split, TTA, which weights (e.g. ``FER2013 PrivateTest, hflip TTA,
+    default sha256:179e5630``); used for every row of the dashboard's card and both sides of a comparison.
+
+    Args:
+        dataset: ``fer2013``, ``ferplus``, ``folder``... (a results file's ``meta.data.source`` before ``:``).
+        split: ``train``/``val``/``test`` (FER2013's names are shown) or as recorded (``all``).
+        tta_hflip: whether the mirrored image was averaged in.
+        weights: the weights file (shown by name: a shipped file by its model name, a run's as
+            ``run/file``), or None for random init.
+        sha256: the weights file's digest (8 hex digits shown).
+        num_classes: shown for FERPlus, whose 8-class protocol differs from the 7-class one.
+    """
+    data = DATASET_TITLES.get(dataset, dataset)
+    if dataset in ("fer2013", "ferplus"):
+        data += f" {SPLIT_TITLES.get(split, split)}"
+        if dataset == "ferplus" and num_classes:
+            data += f" ({num_classes} classes)"
+    elif split not in ("all", ""):
+        data += f" {split}"
+    if weights is None:
+        who = "random init"
+    else:
+        path = Path(weights)
+        shipped = path.parent.name == "weights" and path.parent.parent.name == "models"
+        who = path.stem if shipped else f"{path.parent.name}/{path.stem}" if path.parent.name else path.stem
+        if sha256:
+            who += f" sha256:{sha256[:8]}"
+    return ", ".join([data, "hflip TTA" if tta_hflip else "no TTA", who])
+
+
+def result_name(d: dict) -> str:
+    """:func:`score_name` of a results JSON (``training.evaluate``'s output)."""
+    m = d["meta"]
+    return score_name(
+        str(m["data"]["source"]).split(":", 1)[0],
+        str(m["data"]["split"]),
+        bool(m.get("tta_hflip")),
+        m.get("weights"),
+        m.get("weights_sha256"),
+        len(d.get("class_names") or []) or None,
+    )
+
+
 def _pct(m: dict | float | None, ci: bool = True) -> str:
     if m is None:
         return "—"

@@ -41,7 +41,13 @@ from core.faces.preprocess import (
     from_names,
     to_tensor,
 )
-from core.faces.registry import DETECTORS, create_detector, list_detectors, register_detector
+from core.faces.registry import (
+    DETECTORS,
+    create_detector,
+    detector_available,
+    list_detectors,
+    register_detector,
+)
 from core.faces.tracking import FaceTracker
 from core.faces.types import LANDMARK_NAMES, DetectorUnavailableError, Face, FaceDetector
 
@@ -71,6 +77,7 @@ __all__ = [
     "build_preprocess",
     "create_detector",
     "detect_and_align",
+    "detector_available",
     "draw_regions",
     "from_names",
     "list_detectors",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from core.faces.types import FaceDetector
+from core.faces.types import DetectorUnavailableError, FaceDetector
 from core.registry import Registry
 
 DETECTORS: Registry[Callable[..., FaceDetector]] = Registry("detector")
@@ -37,3 +37,17 @@ def create_detector(name: str = "default", **kwargs) -> FaceDetector:
         DetectorUnavailableError: the backend needs a package or weights file that is not here.
     """
     return DETECTORS.get(name)(**kwargs)
+
+
+def detector_available(name: str) -> tuple[bool, str]:
+    """``(True, "")`` when ``name`` can run here, else ``(False, one line saying how to enable it)``.
+
+    Builds the detector with its defaults: constructors are cheap and check for their package and weights file
+    (raising :class:`DetectorUnavailableError`), the same check a first ``detect`` would fail on, made before any
+    photo is sent to it. An unknown name raises ``ValueError`` as in :func:`create_detector`.
+    """
+    try:
+        create_detector(name)
+    except DetectorUnavailableError as exc:
+        return False, " ".join(str(exc).split())
+    return True, ""

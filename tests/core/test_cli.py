@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import os
 import subprocess
 import sys
@@ -59,6 +61,10 @@ def test_multi_face_photo_writes_five_rows(samples_dir, tmp_path, capsys):
     np.testing.assert_allclose(df[list(EMOTIONS_7)].sum(axis=1), 1.0, atol=1e-5)
     assert set(df["label"]) <= set(EMOTIONS_7)
     from core.models.weights import shipped_weights
+
+    shipped = shipped_weights("default")
+    sha = hashlib.sha256(Path(shipped).read_bytes()).hexdigest() if shipped else ""
+    assert (df["model"] == "default").all() and (df["weights_sha256"].fillna("") == sha).all()
 
     # random weights are said once, plainly; shipped weights are used silently
     assert ("meaningless" in err) == (shipped_weights("default") is None)

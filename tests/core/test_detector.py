@@ -238,3 +238,20 @@ def test_detector_tables_are_dataframes(detector, samples_dir):
     row = df.iloc[0]  # label and score are the argmax column and its value; the box lies in the photo
     assert row["label"] == detector.class_names[int(probs[0].argmax())] and row["score"] == pytest.approx(probs.max())
     assert 0 <= row["x"] and row["x"] + row["w"] <= rgb.shape[1] + 1 and row["y"] + row["h"] <= rgb.shape[0] + 1
+    assert df["frame"].dtype == np.int64
+
+
+def test_every_row_names_the_model_and_the_sha256_of_its_weights(detector, samples_dir):
+    import hashlib
+
+    from core.detector import PROVENANCE_COLUMNS
+
+    expected = hashlib.sha256(detector.engine.weights_path.read_bytes()).hexdigest()
+    photo = detector.detect_image(samples_dir / "single_face.jpg")
+    video = detector.detect_video(samples_dir / "single_face.mp4", skip_frames=9, max_frames=3)
+    for df in (photo, video):
+        assert set(PROVENANCE_COLUMNS) <= set(df.columns)
+        assert (df["model"] == "default").all() and (df["weights_sha256"] == expected).all()
+    np.testing.assert_allclose(video["time_s"], video["frame"] / 30.0, rtol=1e-3)  # seconds, not frames
+    random = Detector(engine=InferenceEngine("default", weights=None, device="cpu"))
+    assert random.provenance == {"model": "default", "weights_sha256": ""}

@@ -21,7 +21,7 @@ from tests.harness import browser
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 PAGE_TEXT = {
-    "upload": "Add one or more photos",
+    "upload": "Add photos, a folder or a ZIP",
     "live": "ICE servers:",
     "video": "Add a short clip",
     "evaluation": "Confusion",
@@ -76,7 +76,7 @@ def test_every_page_renders(app, shots: Path, samples_dir: Path, tmp_path: Path)
     driver = browser.chrome(tmp_path / "profile")
     try:
         for info in PAGES:
-            driver.get(f"{url}/{'' if info is PAGES[0] else info.url_path}")  # the default page lives at /
+            driver.get(f"{url}/{info.url_path}")  # every page has its own deep link, /upload included
             browser.wait_for_text(driver, PAGE_TEXT[info.url_path], timeout_s=120)
             browser.wait_idle(driver)
             _assert_clean(driver)
@@ -115,5 +115,62 @@ def test_live_page_predicts_on_the_fake_camera(app, shots: Path, samples_dir: Pa
         _assert_clean(driver)
         driver.save_screenshot(str(shots / "live-streaming.png"))
         assert driver.find_elements(By.TAG_NAME, "iframe")
+    finally:
+        driver.quit()
+
+
+def _click_button(driver, label: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    button = next(b for b in driver.find_elements(By.TAG_NAME, "button") if b.text.strip().endswith(label))
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", button)
+    button.click()
+
+
+def _small_png(driver, path: Path, width: int = 1000) -> None:
+    """A screenshot scaled down to ``width`` px and palette-compressed (docs/screenshots stays small)."""
+    from io import BytesIO
+
+    from PIL import Image
+
+    im = Image.open(BytesIO(driver.get_screenshot_as_png())).convert("RGB")
+    im = im.resize((width, round(im.height * width / im.width)), Image.Resampling.LANCZOS)
+    im.quantize(colors=128, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
+
+
+def test_examples_annotated_video_and_model_card_by_deep_link(app, tmp_path: Path) -> None:
+    """Real clicks on the example buttons and the MP4 export; screenshots for docs/screenshots/ when asked."""
+    url, _ = app
+    out = Path(os.environ.get("FERLENS_DOC_SHOTS") or tmp_path)
+    driver = browser.chrome(tmp_path / "profile")
+    try:
+        driver.get(f"{url}/upload")
+        browser.wait_for_text(driver, PAGE_TEXT["upload"], timeout_s=120)
+        browser.wait_idle(driver)
+        _click_button(driver, "Try an example: a group photo")
+        browser.wait_for_text(driver, "multi_face.jpg: 5 faces", timeout_s=240)
+        browser.wait_idle(driver, timeout_s=120)
+        _assert_clean(driver)
+        assert re.findall(r"Face #(\d)", _body(driver)) == ["1", "2", "3", "4", "5"]
+        _small_png(driver, out / "upload-multi_face.png")
+
+        driver.get(f"{url}/video")
+        browser.wait_for_text(driver, PAGE_TEXT["video"], timeout_s=120)
+        browser.wait_idle(driver)
+        _click_button(driver, "Try an example: a short clip")
+        browser.wait_for_text(driver, "single_face.mp4: ", timeout_s=300)
+        browser.wait_idle(driver, timeout_s=120)
+        _click_button(driver, "Make the annotated video (MP4)")
+        browser.wait_for_text(driver, "Annotated video (MP4)", timeout_s=300)
+        browser.wait_idle(driver, timeout_s=120)
+        _assert_clean(driver)
+        _small_png(driver, out / "video.png")
+
+        driver.get(f"{url}/model_card")
+        browser.wait_for_text(driver, PAGE_TEXT["model_card"], timeout_s=180)
+        browser.wait_idle(driver)
+        _assert_clean(driver)
+        assert "PrivateTest, hflip TTA" in _body(driver)
+        _small_png(driver, out / "model_card.png")
     finally:
         driver.quit()

@@ -255,3 +255,28 @@ def test_hand_written_onnx_graphs_match_the_torch_modules(name, shape):
     assert len(got) == len(ref)
     for g, r in zip(got, ref, strict=True):
         np.testing.assert_allclose(g, r, atol=2e-5)
+
+
+def test_detector_available_reports_missing_retinaface_weights_in_one_line(monkeypatch, tmp_path):
+    from core.faces import detector_available
+
+    monkeypatch.delenv(rf.WEIGHTS_ENV, raising=False)
+    monkeypatch.setenv("DEEPFACE_HOME", str(tmp_path))
+    ok, reason = detector_available("retinaface")
+    assert not ok and "\n" not in reason
+    assert rf.WEIGHTS_ENV in reason and str(tmp_path / ".deepface" / "weights" / "retinaface.pth") in reason
+    for name in ("default", "blazeface", "mtcnn", "mtcnn_fast", "assume_cropped"):
+        assert detector_available(name) == (True, "")
+    with pytest.raises(ValueError, match="unknown detector"):
+        detector_available("nope")
+
+
+def test_detector_available_once_the_weights_file_is_there(monkeypatch, tmp_path):
+    from core.faces import detector_available
+
+    if not _retinaface_package_available():
+        pytest.skip("the retina-face package is not installed")
+    weights = tmp_path / "retinaface.pth"
+    weights.write_bytes(b"not read by the availability check")
+    monkeypatch.setenv(rf.WEIGHTS_ENV, str(weights))
+    assert detector_available("retinaface") == (True, "")
