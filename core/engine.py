@@ -17,7 +17,7 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -26,7 +26,7 @@ import torch
 
 from core.models import FERModel, ModelSpec, create_model
 from core.models.base import Steps
-from core.models.weights import load_weights, resolve_weights
+from core.models.weights import load_weights, read_meta, resolve_weights
 
 log = logging.getLogger(__name__)
 

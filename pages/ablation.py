@@ -4,7 +4,7 @@ rungs, what the model sees, and the ladder table."""
 import streamlit as st
 
 from core.models import available_parts
-from dashboard import PYTHON, ablation, drawing, resources, widgets
+from dashboard import ablation, drawing, resources, widgets
 from dashboard.analysis import analyze_rgb
 from dashboard.errors import guard
 from dashboard.sidebar import current_settings, runs_dir

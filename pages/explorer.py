@@ -4,7 +4,7 @@ from dataclasses import replace
 
 import streamlit as st
 
-from dashboard import PYTHON, evaluation, explorer, explorer_ui, images, panels, verdicts, widgets
+from dashboard import PYTHON, evaluation, explorer, explorer_ui, images, verdicts, widgets
 from dashboard.errors import guard
 from dashboard.sidebar import current_settings
 

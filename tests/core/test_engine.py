@@ -3,8 +3,6 @@ statistics. Inputs are real FER2013 faces. The input transform itself is tested 
 
 from __future__ import annotations
 
-import gzip
-import logging
 import threading
 from pathlib import Path
 

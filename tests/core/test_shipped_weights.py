@@ -9,10 +9,10 @@ import pytest
 
 from core.models import create_model
 from core.models.weights import read_meta, shipped_weights
+from tests.harness.model_card import check_card
 from training.config import DataConfig
 from training.datasets import load_split
 from training.evaluate import predict_probs, sha256_file
-from tests.harness.model_card import check_card
 from training.model_card import CARD_PATH
 
 SHIPPED = ["default", "default_fer2013"]  # shipped: a missing file fails every test here instead of skipping
