@@ -16,8 +16,11 @@ PYTHON = ".venv/bin/python"
 """The interpreter in the commands the pages print (as in the README): the repo's own virtualenv, from its root."""
 
 
-def runnable(command: str | None) -> str | None:
-    """A recorded ``python -m ...`` command as it runs from the repo root (with :data:`PYTHON`)."""
-    if command and command.startswith("python "):
+def runnable(command) -> str | None:
+    """A recorded ``python -m ...`` command as it runs from the repo root (with :data:`PYTHON`); a sidecar field
+    that is not text is no command."""
+    if not isinstance(command, str):
+        return None
+    if command.startswith("python "):
         return PYTHON + command[len("python") :]
     return command

@@ -119,9 +119,7 @@ def part_tables(rungs: dict[str, Path], crops: Sequence[np.ndarray], rung_engine
 
 def model_input(engine, crop: np.ndarray, steps) -> np.ndarray:
     """The uint8 pixels ``(c, S, S)`` the engine's model gets for ``crop`` under preprocessing ``steps``."""
-    from core.engine import crops_to_pixels
-
-    return crops_to_pixels([crop], engine.spec, steps)[0].numpy()
+    return engine.spec.pixels([crop], steps)[0].numpy()
 
 
 def model_view(pixels: np.ndarray, scale: int = 4) -> np.ndarray:

@@ -125,8 +125,10 @@ def claims_table(results: list[dict], claims: list[dict] | None = None) -> pd.Da
     return pd.DataFrame(rows)
 
 
-def validation_table(val: dict) -> pd.DataFrame:
-    """The sidecar's validation scores (``{"val_acc": 0.68, ...}``) as a two-column table, rounded for reading."""
+def validation_table(val) -> pd.DataFrame:
+    """The sidecar's validation scores (``{"val_acc": 0.68, ...}``) as a two-column table, rounded for reading;
+    anything but a mapping of numbers gives no rows (a hand-edited sidecar must not break the page)."""
+    val = val if isinstance(val, dict) else {}
     rows = [
         {"metric": k.removeprefix("val_").replace("_", " "), "value": round(float(v), 4)}
         for k, v in val.items()

@@ -293,6 +293,9 @@ def build_model(name: str, weights: str | None, num_classes: int | None, overrid
     """The model to evaluate (``core.models.create_model``: the sidecar supplies ``num_classes`` and the run's
     ``model_overrides``; command-line values win). ``weights=None`` means ``"default"``, the shipped weights.
     Returns ``(model, weights_path_or_None)``."""
+    from core.models import MODELS
+
+    MODELS.get(name)  # an unknown model is named as such before its weights are looked for
     path = resolve_weights(name, "default" if weights is None else weights)
     return create_model(name, num_classes=num_classes, weights=path, **overrides), path
 

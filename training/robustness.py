@@ -22,7 +22,7 @@ import torch
 from core.metrics import bootstrap_ci
 from training.augment import CORRUPTIONS
 from training.evaluate import build_model, load_faceset
-from training.loader import normalize, prepare_tensor
+from training.loader import prepare_tensor
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ def predict_corrupted(model, faceset, corruption: str | None, severity: float, s
         x = images[start : start + batch_size].float() / 255.0
         if corruption is not None:
             x = CORRUPTIONS[corruption](x, torch.full((len(x),), float(severity)), g)
-        preds.append(model(normalize(x, model.spec)).argmax(1).numpy())
+        preds.append(model(model.spec.normalize(x)).argmax(1).numpy())
     return np.concatenate(preds)
 
 

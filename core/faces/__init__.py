@@ -39,7 +39,6 @@ from core.faces.preprocess import (
     ToGray,
     build_preprocess,
     from_names,
-    to_tensor,
 )
 from core.faces.registry import (
     DETECTORS,
@@ -86,7 +85,6 @@ __all__ = [
     "regions_to_image",
     "register_detector",
     "template_points",
-    "to_tensor",
     "transform_points",
     "warp_to_image",
 ]

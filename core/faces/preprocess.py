@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-import torch
 
 from core.registry import Registry
 
@@ -30,7 +29,6 @@ __all__ = [
     "list_preprocess",
     "from_names",
     "apply",
-    "to_tensor",
     "luminance",
 ]
 
@@ -212,60 +210,3 @@ def build_preprocess(cfg: PreprocessConfig) -> Compose:
 
 # --------------------------------------------------------------------------------------------------------------
 # To the model
-
-
-def to_tensor(
-    images: np.ndarray | Sequence[np.ndarray],
-    mean: Sequence[float],
-    std: Sequence[float],
-    in_chans: int = 3,
-) -> torch.Tensor:
-    """uint8 images -> normalised float tensor ``(N, in_chans, H, W)``.
-
-    Args:
-        images: one ``(H, W, 3)``/``(H, W)`` image, an ``(N, H, W[, C])`` array, or a list of equal-size images.
-        mean, std: per-channel statistics on the [0, 1] scale (``ModelSpec.mean``/``std``); a single value is
-            used for every channel.
-        in_chans: 1 (RGB inputs are converted to luma) or 3 (gray inputs are repeated).
-    """
-    if in_chans not in (1, 3):
-        raise ValueError(f"in_chans must be 1 or 3, got {in_chans}")
-    if isinstance(images, np.ndarray):
-        if images.ndim == 2 or (images.ndim == 3 and images.shape[2] in (1, 3)):
-            batch = [images]  # one image
-        elif images.ndim in (3, 4):
-            batch = list(images)  # (N, H, W) gray or (N, H, W, C)
-        else:
-            raise ValueError(f"to_tensor takes (H, W[, C]) or (N, H, W[, C]) arrays, got shape {images.shape}")
-    else:
-        batch = list(images)
-    if not batch:
-        raise ValueError("to_tensor got no images")
-    planes = []
-    for img in batch:
-        img = _check(np.asarray(img))
-        if in_chans == 1:
-            planes.append(luminance(img)[..., None])
-        else:
-            gray = img.ndim == 2 or img.shape[2] == 1
-            planes.append(np.repeat(img.reshape(img.shape[:2] + (1,)), 3, axis=2) if gray else img)
-    shapes = {p.shape for p in planes}
-    if len(shapes) != 1:
-        raise ValueError(f"to_tensor needs equal-size images, got {sorted(shapes)}")
-    x = torch.from_numpy(np.stack(planes)).permute(0, 3, 1, 2).float().div_(255.0)
-    m = torch.tensor(_per_channel(mean, in_chans, "mean")).view(1, in_chans, 1, 1)
-    s = torch.tensor(_per_channel(std, in_chans, "std")).view(1, in_chans, 1, 1)
-    if (s <= 0).any():
-        raise ValueError(f"std must be positive, got {tuple(std)}")
-    return ((x - m) / s).contiguous()
-
-
-def _per_channel(values: Sequence[float], n: int, what: str) -> list[float]:
-    vals = [float(v) for v in (values if isinstance(values, Sequence) else [values])]
-    if len(vals) == n:
-        return vals
-    if len(vals) == 1:
-        return vals * n
-    if n == 1 and len(vals) == 3:
-        return [sum(vals) / 3.0]  # an RGB statistic for a gray model: the channel mean is the closest single value
-    raise ValueError(f"{what} has {len(vals)} values for {n} channels")

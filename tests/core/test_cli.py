@@ -16,10 +16,10 @@ from PIL import Image
 
 from core.__main__ import main
 from core.engine import InferenceEngine
-from core.labels import EMOTIONS_7
+from core.labels import EMOTIONS_8
 
 REPO = Path(__file__).resolve().parents[2]
-COLUMNS = ["input", "frame", "face", "x", "y", "w", "h", "label", "score", *EMOTIONS_7]
+COLUMNS = ["input", "frame", "face", "x", "y", "w", "h", "label", "score", *EMOTIONS_8]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -57,8 +57,8 @@ def test_multi_face_photo_writes_five_rows(samples_dir, tmp_path, capsys):
     df = pd.read_csv(out)
     assert len(df) == 5
     assert list(df.columns[: len(COLUMNS)]) == COLUMNS
-    np.testing.assert_allclose(df[list(EMOTIONS_7)].sum(axis=1), 1.0, atol=1e-5)
-    assert set(df["label"]) <= set(EMOTIONS_7)
+    np.testing.assert_allclose(df[list(EMOTIONS_8)].sum(axis=1), 1.0, atol=1e-5)
+    assert set(df["label"]) <= set(EMOTIONS_8)
     from core.models.weights import shipped_weights
 
     shipped = shipped_weights("default")

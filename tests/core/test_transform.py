@@ -9,7 +9,6 @@ models' pixels are pinned to hashes of what the code produced before the transfo
 from __future__ import annotations
 
 import functools
-import gzip
 import hashlib
 import math
 from dataclasses import replace
@@ -63,7 +62,7 @@ def fed(spec: ModelSpec, images: np.ndarray, files: list[Path] | None = None) ->
     out = {"loader": torch.cat([x for x, _, _ in BatchLoader(fs, spec, batch_size=4, train=False)])}
     predict_probs(rec, fs, batch_size=4, device="cpu")
     out["evaluate"] = rec.take()
-    det = Detector(engine=InferenceEngine(rec, device="cpu", backend="torch"), face_detector="assume_cropped")
+    det = Detector(engine=InferenceEngine(rec, device="cpu", backend="torch"), face_detector="assume_cropped", tta=None)
     det.detect_image(files if files is not None else list(images))
     out["engine"] = rec.take()
     out["explain"] = crops_to_input(rec, list(images))
@@ -71,24 +70,17 @@ def fed(spec: ModelSpec, images: np.ndarray, files: list[Path] | None = None) ->
 
 
 @pytest.fixture(scope="module")
-def fer_faces(shared_datasets: Path) -> np.ndarray:
-    """The first 6 faces of fer2013.csv.gz, (6, 48, 48) uint8 gray: what training reads."""
-    rows = []
-    with gzip.open(shared_datasets / "fer2013" / "fer2013.csv.gz", "rt") as fh:
-        next(fh)
-        for line in fh:
-            rows.append(np.array(line.split(",")[1].split(), dtype=np.uint8).reshape(48, 48))
-            if len(rows) == 6:
-                break
-    return np.stack(rows)
+def fer6(fer_faces) -> np.ndarray:
+    """The first 6 FER2013 faces, (6, 48, 48) uint8 gray: what training reads."""
+    return fer_faces[:6]
 
 
 @pytest.fixture(scope="module")
-def fer_files(fer_faces, tmp_path_factory) -> list[Path]:
+def fer_files(fer6, tmp_path_factory) -> list[Path]:
     """The same faces as PNG files (gray), as a user would hand them to ``python -m core predict --assume-cropped``."""
     root = tmp_path_factory.mktemp("fer_png")
-    paths = [root / f"{i}.png" for i in range(len(fer_faces))]
-    for p, img in zip(paths, fer_faces, strict=True):
+    paths = [root / f"{i}.png" for i in range(len(fer6))]
+    for p, img in zip(paths, fer6, strict=True):
         assert cv2.imwrite(str(p), img)
     return paths
 
@@ -142,9 +134,9 @@ def test_every_model_with_preprocessing_is_covered():
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("names", "spec"), list(_pixel_groups().items()))
-def test_train_eval_serve_explain_feed_the_same_tensor(names, spec, fer_faces, fer_files, colour_crops):
-    gray = _assert_all_equal(fed(spec, fer_faces, fer_files), atol=1e-5)
-    assert gray.shape == (len(fer_faces), spec.in_chans, spec.input_size, spec.input_size)
+def test_train_eval_serve_explain_feed_the_same_tensor(names, spec, fer6, fer_files, colour_crops):
+    gray = _assert_all_equal(fed(spec, fer6, fer_files), atol=1e-5)
+    assert gray.shape == (len(fer6), spec.in_chans, spec.input_size, spec.input_size)
     colour = _assert_all_equal(fed(spec, colour_crops), atol=1e-5)
     assert not torch.equal(colour[:, 0], colour[:, 1])  # colour stayed colour
 
@@ -169,14 +161,14 @@ def _oracle(spec: ModelSpec, gray48: np.ndarray) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("name", ["hafem_compact", "dcrnet"])
-def test_preprocessing_runs_at_model_size_as_in_training(name, fer_faces):
+def test_preprocessing_runs_at_model_size_as_in_training(name, fer6):
     """CLAHE's 8x8 tiles are 28 px of the 224 px input, not 6 px of a 48 px crop; gamma is measured at 224 px."""
     spec = _spec_of(name)
-    torch.testing.assert_close(spec.transform(fer_faces), _oracle(spec, fer_faces), atol=1e-5, rtol=0)
+    torch.testing.assert_close(spec.transform(fer6), _oracle(spec, fer6), atol=1e-5, rtol=0)
     at_crop_size = replace(spec, preprocess=())
-    stepped = np.stack([cv2.createCLAHE(2.0, (8, 8)).apply(f) for f in fer_faces])
+    stepped = np.stack([cv2.createCLAHE(2.0, (8, 8)).apply(f) for f in fer6])
     if spec.preprocess == ("clahe",):  # the order the engine used to take differs visibly
-        assert (spec.transform(fer_faces) - at_crop_size.transform(stepped)).abs().max() > 0.5
+        assert (spec.transform(fer6) - at_crop_size.transform(stepped)).abs().max() > 0.5
 
 
 # ------------------------------------------------------------------------------------- the shipped FerNet models
@@ -200,7 +192,7 @@ def _to_uint8(x: torch.Tensor, spec: ModelSpec) -> np.ndarray:
 
 
 @pytest.mark.parametrize("name", ["default", "default_fer2013"])
-def test_shipped_models_see_unchanged_pixels(name, fer_faces, fer_files, colour_crops):
+def test_shipped_models_see_unchanged_pixels(name, fer6, fer_files, colour_crops):
     spec = create_model(name, weights="default").spec
     assert (spec.input_size, spec.in_chans, spec.preprocess) == (48, 1, ())
     mean, std = np.float32(spec.mean[0]), np.float32(spec.std[0])
@@ -209,7 +201,7 @@ def test_shipped_models_see_unchanged_pixels(name, fer_faces, fer_files, colour_
         return torch.from_numpy((gray.astype(np.float32) / np.float32(255.0) - mean) / std)[:, None]
 
     # FER2013 as trained on: the pixels themselves, normalised
-    _assert_all_equal({**fed(spec, fer_faces, fer_files), "oracle": norm(fer_faces)}, atol=1e-6)
+    _assert_all_equal({**fed(spec, fer6, fer_files), "oracle": norm(fer6)}, atol=1e-6)
     # colour crops at the model size (what the aligner gives the engine): ITU-R 601 luma, normalised
     rgb48 = np.ascontiguousarray(colour_crops[:, :48, :48])
     luma = np.stack([cv2.cvtColor(c, cv2.COLOR_RGB2GRAY) for c in rgb48])
@@ -224,9 +216,9 @@ def test_shipped_models_see_unchanged_pixels(name, fer_faces, fer_files, colour_
 # ------------------------------------------------------------------------------------- the transform's contract
 
 
-def test_a_crop_gives_the_same_tensor_alone_or_in_any_batch(fer_faces, colour_crops):
+def test_a_crop_gives_the_same_tensor_alone_or_in_any_batch(fer6, colour_crops):
     spec = _spec_of("hafem_compact")
-    mixed = [fer_faces[0], colour_crops[1], fer_faces[2][:40, :44], colour_crops[3][10:90]]
+    mixed = [fer6[0], colour_crops[1], fer6[2][:40, :44], colour_crops[3][10:90]]
     together = spec.transform(mixed)
     alone = torch.cat([spec.transform([c]) for c in mixed])
     torch.testing.assert_close(together, alone, atol=0, rtol=0)
@@ -242,19 +234,19 @@ def test_a_crop_gives_the_same_tensor_alone_or_in_any_batch(fer_faces, colour_cr
         engine.prepare(np.zeros((48, 48, 4), np.uint8))
 
 
-def test_gray_stored_as_rgb_is_gray(fer_faces):
+def test_gray_stored_as_rgb_is_gray(fer6):
     """A gray PNG decodes to R = G = B; CLAHE must then act on the gray values, as on the CSV's faces."""
     spec = _spec_of("hafem_compact")
-    as_rgb = np.repeat(fer_faces[..., None], 3, axis=3)
+    as_rgb = np.repeat(fer6[..., None], 3, axis=3)
     assert spec.pixels(as_rgb).shape[1] == 1
-    torch.testing.assert_close(spec.transform(as_rgb), spec.transform(fer_faces), atol=0, rtol=0)
+    torch.testing.assert_close(spec.transform(as_rgb), spec.transform(fer6), atol=0, rtol=0)
 
 
-def test_steps_replace_the_model_preprocessing(fer_faces):
+def test_steps_replace_the_model_preprocessing(fer6):
     spec = _spec_of("hafem_compact")
-    plain = spec.transform(fer_faces, steps=lambda img: img)
-    torch.testing.assert_close(plain, replace(spec, preprocess=()).transform(fer_faces), atol=0, rtol=0)
-    assert not torch.equal(plain, spec.transform(fer_faces))
+    plain = spec.transform(fer6, steps=lambda img: img)
+    torch.testing.assert_close(plain, replace(spec, preprocess=()).transform(fer6), atol=0, rtol=0)
+    assert not torch.equal(plain, spec.transform(fer6))
 
 
 @pytest.mark.parametrize(

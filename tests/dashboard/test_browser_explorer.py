@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from dashboard import browser
 from dashboard.verdicts import VERDICTS, VerdictStore
+from tests.harness import browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

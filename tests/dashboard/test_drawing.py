@@ -59,7 +59,6 @@ def test_drawn_tags_of_two_faces_side_by_side_do_not_cover_each_other() -> None:
 @pytest.mark.slow
 def test_multi_face_photo_is_numbered_left_to_right_and_shows_the_model_input(samples_dir: Path) -> None:
     from core.detector import Detector
-    from core.engine import crops_to_pixels
     from core.io import load_image
     from dashboard.analysis import analyze_rgb
 
@@ -72,6 +71,6 @@ def test_multi_face_photo_is_numbered_left_to_right_and_shows_the_model_input(sa
     spec = det.engine.spec
     for r, shown in zip(result.faces, result.model_inputs, strict=True):
         assert shown.shape == (spec.input_size, spec.input_size) and shown.dtype == np.uint8
-        pixels = crops_to_pixels([r.aligned.image], spec, det.steps)[0, 0].numpy()  # before normalisation
+        pixels = spec.pixels([r.aligned.image], det.steps)[0, 0].numpy()  # before normalisation
         assert np.abs(shown.astype(int) - pixels.astype(int)).max() <= 1
     assert (result.table["model"] == "default").all() and result.table["weights_sha256"].str.len().eq(64).all()

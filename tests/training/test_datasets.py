@@ -238,9 +238,11 @@ def test_prepare_tensor_resizes_preprocesses_and_caches_on_disk(shared_datasets,
     assert np.array_equal(x[3, 0].numpy(), preprocess.apply(plain[3, 0].numpy(), ("clahe",)))  # CLAHE at model size
     assert len(list(tmp_path.glob("tensor-*.npy"))) == 2
     fs.cache.clear()
-    monkeypatch.setattr(L.F, "interpolate", lambda *a, **k: pytest.fail("resized again despite the disk cache"))
+    import core.models.base as B
+
+    monkeypatch.setattr(B.F, "interpolate", lambda *a, **k: pytest.fail("resized again despite the disk cache"))
     assert torch.equal(L.prepare_tensor(fs, spec, cache_dir=str(tmp_path)), x)
-    batch = L.normalize(x[:2].float() / 255, spec)
+    batch = spec.normalize(x[:2].float() / 255)
     assert batch.shape == (2, 3, 96, 96)  # expanded for the 3-channel model, (x - mean) / std per channel
     assert torch.allclose(batch[:, 1], (x[:2, 0].float() / 255 - spec.mean[1]) / spec.std[1])
 

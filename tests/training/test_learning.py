@@ -10,6 +10,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+from scipy.stats import binomtest
 
 from training.config import AugmentConfig, DataConfig, get_preset
 from training.datasets import load_split
@@ -41,4 +42,7 @@ def test_fernet_s_learns_fer2013_beyond_the_class_prior(tmp_path, shared_dataset
     losses = [r["train_loss"] for r in history]
     accuracy = max(r["val_acc"] for r in history)
     assert losses[-1] < 0.95 * losses[0], losses
-    assert accuracy > prior + 0.05, (accuracy, prior)
+    # better than always answering the majority class, beyond chance: one-sided binomial test at the 1 % level
+    # (the best of 4 epochs is a mild selection; p < 0.01 leaves room for it)
+    correct = round(accuracy * len(val))
+    assert binomtest(correct, len(val), prior, alternative="greater").pvalue < 0.01, (accuracy, prior)

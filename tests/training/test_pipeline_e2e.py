@@ -16,7 +16,9 @@ from training.results import load_results
 
 pytestmark = pytest.mark.slow
 
-TINY = ["model_overrides.widths=[8,16]", "model_overrides.depths=[1,1]"]
+# channels_last off: oneDNN's channels-last backward crashes the process (double free / SIGSEGV) on this 8-16 wide
+# two-stage net with torch 2.14.1 on this CPU, already at the session's base commit; the 32-256 default trains fine
+TINY = ["model_overrides.widths=[8,16]", "model_overrides.depths=[1,1]", "channels_last=false"]
 LIMIT = "256"
 
 

@@ -138,7 +138,7 @@ def test_bad_inputs_are_refused_with_a_reason(trained_model, face_input):
     with pytest.raises(ValueError, match="empty"):
         region_shap(trained_model, x, {"brows": np.zeros(x.shape[-2:], bool)})
     with pytest.raises(ValueError, match="not a class index"):
-        region_shap(trained_model, x, masks, target=7)
+        region_shap(trained_model, x, masks, target=trained_model.num_classes)
     with pytest.raises(ValueError, match="unknown baseline"):
         region_shap(trained_model, x, masks, baseline="zeros")
 

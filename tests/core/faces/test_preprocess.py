@@ -1,11 +1,10 @@
-"""CLAHE, adaptive gamma, grayscale and to_tensor: measured contrast gains, safety, dtype and shape."""
+"""CLAHE, adaptive gamma, grayscale: measured contrast gains, safety, dtype and shape."""
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
 import pytest
-import torch
 
 from core.faces import align_face
 from core.faces.preprocess import (
@@ -18,7 +17,6 @@ from core.faces.preprocess import (
     create_preprocess,
     from_names,
     list_preprocess,
-    to_tensor,
 )
 
 
@@ -102,18 +100,3 @@ def test_every_registered_model_spec_names_registered_steps():
         assert from_names(steps).names == steps, name
         seen.update(steps)
     assert seen <= set(list_preprocess())
-
-
-def test_to_tensor_shapes_and_normalisation():
-    imgs = [np.full((8, 8, 3), 255, np.uint8), np.zeros((8, 8, 3), np.uint8)]
-    x = to_tensor(imgs, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), in_chans=3)
-    assert x.shape == (2, 3, 8, 8) and x.dtype == torch.float32
-    assert torch.allclose(x[0], torch.ones(3, 8, 8)) and torch.allclose(x[1], -torch.ones(3, 8, 8))
-    g = to_tensor(np.stack(imgs), mean=(0.5,), std=(0.25,), in_chans=1)
-    assert g.shape == (2, 1, 8, 8) and torch.allclose(g[0], torch.full((1, 8, 8), 2.0))
-    assert to_tensor(np.zeros((8, 8), np.uint8), (0.0,), (1.0,), 3).shape == (1, 3, 8, 8)
-    assert to_tensor(np.zeros((5, 8, 8), np.uint8), (0.0,), (1.0,), 1).shape == (5, 1, 8, 8)
-    with pytest.raises(ValueError, match="equal-size"):
-        to_tensor([np.zeros((8, 8, 3), np.uint8), np.zeros((9, 8, 3), np.uint8)], (0.0,), (1.0,))
-    with pytest.raises(ValueError, match="2 values for 3 channels"):
-        to_tensor(imgs, (0.1, 0.2), (1.0,), 3)
