@@ -246,19 +246,16 @@ def default_ferplus() -> TrainConfig:
     ``unknown``/``NF`` votes are left out of the distribution (the standard FERPlus 8-class protocol). Warm start:
     the FER2013-label weights, whose 7-row head is widened to 8 (``core.models.weights.warm_start``).
     """
-    return TrainConfig(
+    base = default()
+    return replace(
+        base,
         name="default_ferplus",
-        model="default",
         init_weights="core/models/weights/default_fer2013.safetensors",
         data=DataConfig(dataset="ferplus", num_classes=8, label_mode="soft"),
-        augment=AugmentConfig(mixup=0.0),
-        loss=LossConfig(name="ce"),
-        optim=OptimConfig(lr=5e-4, warmup_epochs=0.5, layer_decay=1.0),
+        optim=replace(base.optim, lr=5e-4, warmup_epochs=0.5),
         epochs=12,
-        batch_size=64,
         patience=0,
         out_dir="runs/default_ferplus",
-        channels_last=True,
     )
 
 
