@@ -275,6 +275,25 @@ def default_ferplus_robust() -> TrainConfig:
 
 
 @register_preset
+def hafem_lite_ferplus() -> TrainConfig:
+    """The papers' hybrid at CPU scale (hafem_lite: CBAM + Transformer) on FERPlus vote distributions (issues 15, 16).
+
+    Same data, loss and schedule shape as :func:`default_ferplus`; warm start: the shipped FERPlus FerNet-S
+    (``default``), whose every tensor fits hafem_lite's trunk and head (d_model 256 = the trunk's last width), so
+    only CBAM, the positions and the encoder layer start fresh. Soft-label CE: the compound loss needs hard labels.
+    """
+    base = default_ferplus()
+    return replace(
+        base,
+        name="hafem_lite_ferplus",
+        model="hafem_lite",
+        init_weights="core/models/weights/default.safetensors",
+        epochs=8,
+        out_dir="runs/hafem_lite_ferplus",
+    )
+
+
+@register_preset
 def hafem_paper() -> TrainConfig:
     """HAFEM as the text describes it (6-layer, d_model 2048 transformer) with the compound loss."""
     return _paper("hafem_paper", "hafem_paper", data=DataConfig(dataset="ferplus", num_classes=8))
