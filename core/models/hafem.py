@@ -259,3 +259,14 @@ def hafem_lite(num_classes: int = 7, **overrides) -> HafemLite:
     both off it is FerNet-S itself (same keys as ``default``, so ``warm_start`` loads every trunk tensor).
     """
     return _build("hafem_lite", HafemLiteConfig(), num_classes, overrides, HafemLite)
+
+
+@register_model
+def default(num_classes: int = 7, **overrides) -> HafemLite:
+    """The embedded model the app, the CLI and the explainers start on: ``hafem_lite`` with CBAM and Transformer.
+
+    Chosen by evidence (docs/model-card.md, docs/training-log.md): fine-tuned on FERPlus votes from the FERPlus
+    FerNet-S, it beat that model on PublicTest in a paired test. ``create_model("default", weights="default")``
+    loads ``core/models/weights/default.safetensors``; ``shipped_weights("default")`` says whether it exists.
+    """
+    return _build("default", HafemLiteConfig(), num_classes, overrides, HafemLite)
