@@ -27,6 +27,7 @@ __all__ = [
     "REGION_NAMES",
     "ANATOMICAL_ORDER",
     "AURegion",
+    "CROP_MESH_CONFIG",
     "FaceRegions",
     "MESH_REGION_INDICES",
     "REGION_SOURCES",
@@ -170,6 +171,11 @@ eye corner, which a camera shows on the viewer's left.
 _AUS_BY_REGION: dict[str, tuple[int, ...]] = {
     n: tuple(sorted(au for au, r in AU_REGION.items() if r == n)) for n in REGION_NAMES
 }
+
+CROP_MESH_CONFIG = MeshConfig(max_point_error=0.75)
+"""Mesh limits for pre-cropped faces: their start points are the framing's typical ones, which miss a FER2013
+row's own by 0.26 eye distances on a median row (``bench/results/faces.json``, ``mesh.fer2013``), so a sound
+mesh may lie farther from them than from a detector's points; the tolerance is 0.75 eye distances there."""
 
 REGION_SOURCES: tuple[str, ...] = ("mesh", "five_point", "framing")
 """Where a :class:`FaceRegions` came from: the 468-point mesh, the detector's five landmarks, or a dataset's
@@ -507,7 +513,8 @@ def regions_for_crop(
     typical = au_regions(framing_points(size, framing))
     if mesh:
         rgb = np.repeat(arr[..., None], 3, axis=2) if arr.ndim == 2 else arr
-        regions, source, reason = _from_mesh(fit_mesh(rgb, framing_points(size, framing), config), typical, "framing")
+        fit = fit_mesh(rgb, framing_points(size, framing), config or CROP_MESH_CONFIG)
+        regions, source, reason = _from_mesh(fit, typical, "framing")
     else:
         regions, source, reason = typical, "framing", None
     edge = size - 0.5
