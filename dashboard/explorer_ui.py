@@ -287,6 +287,7 @@ def _review_body(d, df, ids, item, fer, store, sidebar_settings, review) -> None
     with cols[1], guard("explaining the image"):
         ex = explain_dataset_crop(resources.get_engine(settings), image, settings.explainer, int(row["pred"]))
         st.image(ex.crop_overlay, caption=f"{ex.method} for '{ex.target}'", width="stretch")
+        st.caption(("⚠ " if ex.regions_fallback else "") + ex.regions_note)
     with cols[2]:
         st.caption(note)
         duplicates_note(item, review)
