@@ -461,10 +461,12 @@ def _run_eval(args: argparse.Namespace, argv: list[str]) -> int:
 def _run_compare(args: argparse.Namespace) -> int:
     r = compare_results(load_results(args.a), load_results(args.b), args.bootstrap, args.seed)
     mc, diff = r["mcnemar"], r["accuracy_diff"]
-    print(
-        f"A {r['a']['model']}: accuracy {r['a']['accuracy']:.4f}   B {r['b']['model']}: accuracy "
-        f"{r['b']['accuracy']:.4f}   on {r['data']['n_common']} shared images"
-    )
+    def name(s: dict) -> str:  # both sides named alike: model, weights file and hash, TTA
+        weights = f"{s['weights']} sha256:{(s['weights_sha256'] or '')[:8]}" if s["weights"] else "random init"
+        return f"{s['model']} ({weights}{', hflip TTA' if s['tta_hflip'] else ''})"
+
+    print(f"A {name(r['a'])}: accuracy {r['a']['accuracy']:.4f}")
+    print(f"B {name(r['b'])}: accuracy {r['b']['accuracy']:.4f}   on {r['data']['n_common']} shared images")
     print(f"difference A-B {diff['diff']:+.4f} [{diff['ci_low']:+.4f}, {diff['ci_high']:+.4f}] (95 % paired bootstrap)")
     print(f"McNemar ({mc['method']}): only-A-right {mc['b']}, only-B-right {mc['c']}, p = {mc['p_value']:.3g}")
     if args.out:
