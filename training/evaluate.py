@@ -461,6 +461,7 @@ def _run_eval(args: argparse.Namespace, argv: list[str]) -> int:
 def _run_compare(args: argparse.Namespace) -> int:
     r = compare_results(load_results(args.a), load_results(args.b), args.bootstrap, args.seed)
     mc, diff = r["mcnemar"], r["accuracy_diff"]
+
     def name(s: dict) -> str:  # both sides named alike: model, weights file and hash, TTA
         weights = f"{s['weights']} sha256:{(s['weights_sha256'] or '')[:8]}" if s["weights"] else "random init"
         return f"{s['model']} ({weights}{', hflip TTA' if s['tta_hflip'] else ''})"
