@@ -128,10 +128,9 @@ def load_weights(model: nn.Module, path: str | Path, strict: bool = True) -> Non
 def warm_start(model: nn.Module, path: str | Path) -> dict[str, list[str]]:
     """Fine-tuning init: load every key of ``path`` that fits ``model``, widening the classifier where it grew.
 
-    A 7-class FER2013 head starts an 8-class FERPlus model: canonical class order puts contempt last, so the file's
-    rows are the first rows of the new head and the new class keeps its fresh init. Keys the model has and the file
-    lacks (e.g. a CBAM or Transformer added to a trained trunk) keep their init. Any other shape mismatch, or a file
-    that fits nothing, is a :class:`WeightsError`. Returns what was widened and what kept its init, for the log.
+    A 7-class head fills the first rows of an 8-class one (contempt is last in canonical order). Keys the file
+    lacks keep their init; any other mismatch, or a file that fits nothing, is a :class:`WeightsError`. Returns
+    what was widened and what kept its init.
     """
     state = read_state_dict(path)
     own = model.state_dict()
@@ -165,10 +164,8 @@ TEMP_SUFFIX = ".tmp"
 def stage_write(path: Path, write) -> Path:
     """The first half of :func:`atomic_write`: ``write(tmp)`` to a temp file beside ``path``, fsynced.
 
-    Returns the temp file; the caller moves it onto ``path`` with ``os.replace`` (or unlinks it). Splitting the
-    two lets a caller write several files completely before committing any of them (the trainer's checkpoint),
-    so a full disk found while writing the last one leaves every old file untouched. On any error the temp file
-    is removed and the error propagates.
+    Returns the temp file for the caller to ``os.replace`` onto ``path``, so several files can be written before
+    any is committed (the trainer's checkpoint). On error the temp file is removed and the error propagates.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
