@@ -1,9 +1,8 @@
 """Significance tests for two models: on one split (McNemar, paired bootstrap) and over seeds (paired t-test
 with Bonferroni correction, Cohen's d_z), as thin typed wrappers around statsmodels and scipy.
 
-Both are paired designs: two models on the same images (McNemar, Dietterich 1998), and seeds of two rungs that
-share seed and data order (paired t). Every function returns plain floats, ``nan`` where a quantity is
-undefined (e.g. a t-test on one seed), and never raises or warns on degenerate but legal inputs.
+Every function returns plain floats, ``nan`` where a quantity is undefined (e.g. a t-test on one seed), and
+never raises or warns on degenerate but legal inputs.
 """
 
 from __future__ import annotations
@@ -81,9 +80,8 @@ class TTestResult:
 def cohens_dz(a: Sequence[float], b: Sequence[float]) -> float:
     """Cohen's d for paired samples, d_z = mean(a - b) / sd(a - b) (sd with ddof=1).
 
-    d_z is the effect size that matches the paired t-test (t = d_z * sqrt(n)); it is larger than the
-    "between groups" d when seeds are strongly correlated, which is the point of pairing. ``nan`` for fewer
-    than two pairs or when all differences are equal (no spread to scale by), ``±inf`` never.
+    The effect size that matches the paired t-test (t = d_z * sqrt(n)). ``nan`` for fewer than two pairs or when
+    all differences are equal, never ``±inf``.
     """
     d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
     sd = float(d.std(ddof=1)) if d.size >= 2 else 0.0
@@ -162,9 +160,7 @@ def paired_bootstrap_accuracy_diff(
     """Percentile interval of the accuracy difference over seeded row resamples (``scipy.stats.bootstrap`` of
     the per-row difference, which resamples the same rows for both models).
 
-    The p-value is the usual bootstrap approximation ``2 * min(P(d* <= 0), P(d* >= 0))``, capped at 1: a
-    rough two-sided figure that agrees with the CI (p < alpha iff the CI excludes 0, up to ties). Prefer
-    McNemar for a test on one split; this gives the interval McNemar does not.
+    The p-value ``2 * min(P(d* <= 0), P(d* >= 0))`` is rough; prefer McNemar for a test, this for the interval.
     """
     a = np.asarray(correct_a, dtype=np.float64)
     b = np.asarray(correct_b, dtype=np.float64)
