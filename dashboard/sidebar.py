@@ -1,15 +1,14 @@
 """The sidebar: which model, weights, face detector, preprocessing and explanation method every page uses.
 
-The choices live in one frozen :class:`Settings`, built by :func:`build_sidebar` in the entry script on every
-run (so the widgets keep their values across pages) and read by pages with :func:`current_settings`. Pages run
-outside the entry script (``AppTest.from_file("pages/x.py")``) get the defaults.
+:func:`build_sidebar` builds one frozen :class:`Settings` in the entry script on every run; pages read it with
+:func:`current_settings` (defaults when a page runs alone, as under ``AppTest``).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from dashboard import REPO_ROOT
@@ -78,8 +77,7 @@ def weights_candidates(model: str, roots: list[Path] | None = None, limit: int =
     """Weights files a user may pick: ``default`` when weights are shipped for ``model``, ``none`` (random init)
     and the checkpoints under ``runs/`` (``training.runs.list_runs``, newest first, capped) trained for ``model``.
 
-    ``$FERLENS_RUNS`` (default ``<repo>/runs``) is where the trainer writes. Files whose JSON sidecar names
-    another model are left out, so the list only offers weights that can fit ``model``.
+    Checkpoints whose sidecar names another model are left out.
     """
     from core.models.weights import shipped_weights
     from training.runs import list_runs
@@ -205,8 +203,3 @@ def build_sidebar() -> Settings:
 
 
 _STEP_LABELS = {"clahe": "CLAHE (HAFEM)", "gamma": "Adaptive gamma (DCRNet)"}
-
-
-def with_overrides(settings: Settings, **changes) -> Settings:
-    """``settings`` with some fields changed (the ablation page's switches)."""
-    return replace(settings, **changes)
