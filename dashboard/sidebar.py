@@ -141,12 +141,8 @@ def build_sidebar() -> Settings:
     explainers = _explainers()
     sb = st.sidebar
     sb.header("Model")
-    model = sb.selectbox(
-        "Model",
-        models,
-        index=models.index("default") if "default" in models else 0,
-        key="sb_model",
-        help="A registered ferlens model (core.models.list_models()).",
+    model = _select(
+        sb, "Model", models, "default", "sb_model", help="A registered ferlens model (core.models.list_models())."
     )
     weights_opts = weights_candidates(model)
     weights = sb.selectbox(
@@ -164,12 +160,7 @@ def build_sidebar() -> Settings:
     )
     sb.header("Faces")
     detectors, unavailable = split_available(detectors)
-    detector = sb.selectbox(
-        "Face detector",
-        detectors,
-        index=detectors.index("default") if "default" in detectors else 0,
-        key="sb_detector",
-    )
+    detector = _select(sb, "Face detector", detectors, "default", "sb_detector")
     for name, reason in unavailable.items():
         sb.caption(f":material/block: `{name}` unavailable here. {reason}")
     align = sb.toggle("Align faces (5-point template)", value=True, key="sb_align")
@@ -183,12 +174,7 @@ def build_sidebar() -> Settings:
     if not own:
         preprocess = tuple(s for s in steps if sb.checkbox(_STEP_LABELS.get(s, s), key=f"sb_pre_{s}"))
     sb.header("Explanations")
-    explainer = sb.selectbox(
-        "Method",
-        explainers,
-        index=explainers.index("gradcam") if "gradcam" in explainers else 0,
-        key="sb_explainer",
-    )
+    explainer = _select(sb, "Method", explainers, "gradcam", "sb_explainer")
     settings = Settings(
         model=model,
         weights=weights,
@@ -200,6 +186,12 @@ def build_sidebar() -> Settings:
     )
     st.session_state[STATE_KEY] = settings
     return settings
+
+
+def _select(sb, label: str, options: list[str], preferred: str, key: str, **kwargs) -> str:
+    """A selectbox that starts on ``preferred`` when it is offered, else on the first option."""
+    index = options.index(preferred) if preferred in options else 0
+    return sb.selectbox(label, options, index=index, key=key, **kwargs)
 
 
 _STEP_LABELS = {"clahe": "CLAHE (HAFEM)", "gamma": "Adaptive gamma (DCRNet)"}

@@ -21,8 +21,13 @@ MCNEMAR_EXACT_BELOW = 25
 thumb, e.g. Rosner's; the chi-square approximation is poor for small b + c)."""
 
 
+class _Result:
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
 @dataclass(frozen=True)
-class McNemarResult:
+class McNemarResult(_Result):
     """``b``: rows only A gets right; ``c``: rows only B gets right; ``method``: "exact" or "chi2"."""
 
     b: int
@@ -31,9 +36,6 @@ class McNemarResult:
     p_value: float
     method: str
     n: int
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def mcnemar(correct_a: Sequence[bool], correct_b: Sequence[bool], exact: bool | None = None) -> McNemarResult:
@@ -61,7 +63,7 @@ def mcnemar(correct_a: Sequence[bool], correct_b: Sequence[bool], exact: bool | 
 
 
 @dataclass(frozen=True)
-class TTestResult:
+class TTestResult(_Result):
     """Paired t-test over seeds: ``mean_diff`` = mean(a - b); ``ci_low``/``ci_high`` its t-interval."""
 
     mean_diff: float
@@ -72,9 +74,6 @@ class TTestResult:
     ci_high: float
     cohens_dz: float
     n: int
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def cohens_dz(a: Sequence[float], b: Sequence[float]) -> float:
@@ -136,7 +135,7 @@ def t_interval(values: Sequence[float], alpha: float = 0.05) -> tuple[float, flo
 
 
 @dataclass(frozen=True)
-class BootstrapDiff:
+class BootstrapDiff(_Result):
     """Paired bootstrap of accuracy(A) - accuracy(B) on the same rows (percentile CI)."""
 
     diff: float
@@ -145,9 +144,6 @@ class BootstrapDiff:
     p_value: float
     n_resamples: int
     seed: int
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def paired_bootstrap_accuracy_diff(
