@@ -80,11 +80,9 @@ def votes_bar(counts: Sequence[int], names: Sequence[str], title: str = "") -> g
 def confusion_cells(counts: Sequence[Sequence[int]], class_names: Sequence[str], normalized: bool = True) -> go.Figure:
     """Confusion matrix (row = true class, column = predicted) as one square marker per cell, count written in it.
 
-    A scatter of cells rather than a heatmap because Plotly lets a browser *select* scatter points, and
-    Streamlit's ``on_select`` only hears selections: a click on a heatmap cell never reaches the page. Each
-    point carries ``customdata = [true, pred, count, row rate]``, so a selection names its cell by index.
-    ``normalized`` colours by the row-normalised rate (recall on the diagonal), which keeps rare classes
-    readable; the text always shows the count, the hover shows both.
+    A scatter, not a heatmap, because Streamlit's ``on_select`` hears scatter selections but not heatmap clicks;
+    each point's ``customdata = [true, pred, count, row rate]`` names its cell. ``normalized`` colours by the
+    row rate so rare classes stay readable.
     """
     cm = np.asarray(counts, dtype=float)
     names = list(class_names)

@@ -46,10 +46,8 @@ def _overlap(a: Rect, b: Rect) -> int:
 def place_labels(boxes: Sequence[Rect], sizes: Sequence[tuple[int, int]], image_hw: tuple[int, int]) -> list[Rect]:
     """Where each box's label tag goes so that no two tags intersect (greedy, in the order given).
 
-    Each tag tries, in order: just above its box, just inside its top, just below it, just inside its bottom,
-    then further and further above and below, all clamped into the image. The first spot that touches no
-    tag placed so far and no other face wins (a spot that only covers another face comes second); a tag
-    that fits nowhere takes the spot with the least overlap.
+    Each tag tries spots above, inside and below its box, then further out, clamped into the image; the first
+    that touches no placed tag and no other face wins, else the one with the least overlap.
 
     Args:
         boxes: face boxes ``(x, y, w, h)`` in pixels.
@@ -122,8 +120,7 @@ STREAMLIT_MAX_WIDTH = 1460
 def displayable(image: np.ndarray, max_width: int = STREAMLIT_MAX_WIDTH) -> np.ndarray:
     """``image`` padded with grey rows when ``st.image`` would shrink it to 0 px tall (and Pillow would refuse).
 
-    A valid photo 5000 px wide and 1 px tall is analysed fine, but Streamlit scales it to 1460 px wide and
-    ``int(1 * 1460 / 5000) == 0`` rows. Padding keeps every original pixel and makes the strip visible.
+    E.g. a 5000x1 photo, which Streamlit scales to 0 rows; padding keeps every original pixel.
     """
     h, w = image.shape[:2]
     rows = -(-w // max_width)  # the fewest rows that survive the shrink as at least one

@@ -1,8 +1,6 @@
-"""Helpers of the error explorer page: its view as URL parameters, which model explains a results file, gallery
-paging, the review filters, previous/next in the current filter, verdict rows.
+"""Streamlit-free helpers of the error explorer: its view as URL parameters, paging, filters and verdict rows.
 
-The view (filters, page, open image) round-trips through ``st.query_params`` as plain strings, so a link or a
-reload restores it; :func:`view_from_params` is tolerant: a value it cannot read falls back to the default.
+:func:`view_from_params` is tolerant: a URL value it cannot read falls back to the default.
 """
 
 from __future__ import annotations
@@ -164,10 +162,8 @@ def weights_label(weights: str | os.PathLike, sha256: str | None = None) -> str:
 def engine_settings_for(d: dict, sidebar: Settings) -> tuple[Settings, str]:
     """The model that produced results ``d``, as :class:`Settings` for the engine, and a sentence saying so.
 
-    The explanations must come from the evaluated model: its registered name and, when the weights file
-    recorded in ``meta.weights`` exists on this machine, those weights. Otherwise the sidebar's weights are
-    used if the sidebar shows the same model, else random init, and the sentence says which (weights named by
-    :func:`weights_label`).
+    Explanations must come from the evaluated model: its recorded weights when they exist here, else the
+    sidebar's if it shows the same model, else random init; the sentence says which.
     """
     meta = d["meta"]
     model = str(meta.get("model") or sidebar.model)

@@ -1,10 +1,8 @@
 """Streamlit pieces of the error explorer: the URL-backed view controls, the gallery and the review dialog.
 
-The view lives in the widgets (keys ``xp_<field>`` of :class:`dashboard.explorer.View`) and is mirrored into
-``st.query_params`` at the end of every run, so a reload or a shared link restores filters, page and the open
-image. When the URL differs from what this session last wrote (a reload, a link, a jump from the Evaluation
-page), the URL wins and seeds the widgets. The reviewer's name is kept outside any widget
-(``st.session_state["reviewer"]`` and the URL), so it survives saves, dialogs and reloads.
+The view lives in the widgets and is mirrored into ``st.query_params`` after every run; when the URL differs from
+what this session last wrote (a reload, a link), the URL wins. The reviewer's name lives outside any widget, so it
+survives saves, dialogs and reloads.
 """
 
 from __future__ import annotations

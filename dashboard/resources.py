@@ -1,8 +1,7 @@
 """Heavy, shared objects (engines, analysers, datasets) built once per process and keyed by the sidebar choices.
 
-Every browser session is a thread of one process, and ``st.cache_resource`` hands them all the same object (the
-engine is thread-safe; Grad-CAM runs under ``engine.exclusive()``). Per-upload results are cached with
-``st.cache_data`` so a rerun does not detect again. Nothing heavy is imported at import time.
+Every browser session is a thread of one process sharing these objects (the engine is thread-safe); per-upload
+results are cached with ``st.cache_data`` so a rerun does not detect again.
 """
 
 from __future__ import annotations

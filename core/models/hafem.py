@@ -1,9 +1,8 @@
 """HAFEM / ADNN-FER: EfficientNet-B5 + CBAM + a Transformer encoder over the 7x7 tokens.
 
-The papers contradict themselves on the Transformer's size (docs/papers.md): ``hafem_paper`` builds the text's
-6 layers at d_model 2048, ``hafem_compact`` keeps the stated 61.6 M total (one layer). ``cbam=False`` and
-``transformer_layers=0`` switch the parts off, so the ablation ladder is one family (``effnet_b5_baseline`` is
-HAFEM with both off). ``hafem_lite`` is the same design at CPU scale on the FerNet trunk at 48 px gray.
+``hafem_paper`` and ``hafem_compact`` are the papers' two contradicting Transformer sizes (docs/papers.md);
+``hafem_lite`` is the design at CPU scale on the FerNet trunk. ``cbam`` and ``transformer_layers`` switch the parts
+off, so the ablation ladder is one family.
 """
 
 from __future__ import annotations
@@ -265,9 +264,6 @@ def hafem_lite(num_classes: int = 7, **overrides) -> HafemLite:
 def default(num_classes: int = 7, **overrides) -> HafemLite:
     """The embedded model the app, the CLI and the explainers start on: ``hafem_lite`` with CBAM and Transformer.
 
-    Chosen by evidence (docs/model-card.md, docs/training-log.md): fine-tuned on FERPlus votes from the FERPlus
-    FerNet-S, it was not worse than that model on PublicTest in a paired test and better in macro-F1.
-    ``create_model("default", weights="default")``
-    loads ``core/models/weights/default.safetensors``; ``shipped_weights("default")`` says whether it exists.
+    Fine-tuned on FERPlus votes from the FERPlus FerNet-S; why it ships: docs/model-card.md.
     """
     return _build("default", HafemLiteConfig(), num_classes, overrides, HafemLite)
