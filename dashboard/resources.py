@@ -39,9 +39,15 @@ def require(*modules: str) -> None:
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=4)
 def _engine(model: str, weights: str | None, device: str) -> Any:
-    from core.engine import InferenceEngine
+    """One engine per model; on the CPU with one torch thread, like ``core.detector.Detector``'s default.
 
-    return InferenceEngine(model=model, weights=weights, device=device)
+    Two intra-op threads on a 2-core machine make every small op of the face pipeline wait at a barrier for a
+    core that the live page's video codecs and the browser also need (docs/performance.md, docs/dashboard.md).
+    """
+    from core.engine import InferenceEngine, resolve_device
+
+    threads = 1 if resolve_device(device).type == "cpu" else None
+    return InferenceEngine(model=model, weights=weights, device=device, threads=threads)
 
 
 def get_engine(settings: Settings) -> Any:
