@@ -1,6 +1,6 @@
 # ferlens: two commands do all set-up on a fresh machine.
 #   make run   -> creates/updates .venv, launches the dashboard on the embedded default model
-#   make test  -> creates/updates .venv, runs the test suite
+#   make test  -> creates/updates .venv (+ chromium and postgresql when root), runs the test suite
 PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
@@ -8,7 +8,7 @@ STAMP   := $(VENV)/.installed
 PORT    ?= 8501
 PYTEST_ARGS ?=
 
-.PHONY: run test venv browser lint bench clean
+.PHONY: run test venv browser postgres lint bench clean
 
 $(STAMP): requirements.txt requirements-nodeps.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -25,10 +25,17 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	  else echo "chromium/chromedriver missing: run 'sudo apt-get install chromium chromium-driver'"; fi; fi
 
+# Debian's PostgreSQL server binaries for the verdict store's PostgreSQL tests, which start their own throw-away
+# server (tests/harness/postgres.py) and skip cleanly when the binaries are absent.
+postgres:
+	@if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else echo "postgresql missing: run 'sudo apt-get install postgresql' to run the PostgreSQL verdict-store tests"; fi; fi
+
 run: $(STAMP)
 	$(BIN)/streamlit run dashboard/app.py --server.port $(PORT)
 
-test: $(STAMP) browser
+test: $(STAMP) browser postgres
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Known vulnerabilities in the installed packages (pip-audit, PyPI's advisory data). An unreachable service

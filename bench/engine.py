@@ -128,7 +128,7 @@ def measure(args: argparse.Namespace) -> dict:
 
         with engine.exclusive() as model:
             result["gradcam_ms"] = median_ms(timed(lambda: ex.explain_cam(model, x1, method="gradcam"), budget))
-            masks = ex.region_masks_for(aligned, engine.spec.input_size)
+            masks = ex.region_masks_for(aligned, engine.spec.input_size, image=frame)
             # exact (2^9 coalitions) and sampled (128 evaluations), both scored through the engine's fast path
             fwd = engine.predict_logits
             result["region_shap_ms"] = median_ms(

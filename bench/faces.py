@@ -10,6 +10,11 @@ Also the tracker (detect every 10th frame, O-Net refinement in between) amortise
 
 Recall: faces found vs expected on the sample photos (at their own resolution and letterboxed) and the share
 of video frames with the right count (no_face.mp4: 0, single_face.mp4: 1).
+
+Face mesh (key ``mesh``; ``--mesh-only`` measures just this and merges it into an existing ``--out``): CPU and
+wall ms per face of ``core.faces.fit_mesh`` on the default detector's faces in the 640x480 frames; how far each
+AU region's centroid moves from the 5-point placement to the mesh's (in fractions of the face box); and, on
+FER2013 rows, how close the mesh's and the framing's typical five points come to the detector's own.
 """
 
 from __future__ import annotations
@@ -125,12 +130,129 @@ def time_tracker(frames: list[np.ndarray], size: int) -> dict:
     }
 
 
+def time_mesh(det, frames: list[np.ndarray], repeats: int) -> dict:
+    """``fit_mesh`` per face (the detector's faces in each frame), wall and process CPU."""
+    from core.faces import fit_mesh
+
+    faces = [(f, face) for f in frames for face in det.detect(f)]
+    for f, face in faces[:2]:  # warm-up: the interpreter
+        fit_mesh(f, face.landmarks)
+    wall, cpu, fitted = [], [], 0
+    for _ in range(repeats):
+        for f, face in faces:
+            t0, c0 = time.perf_counter(), time.process_time()
+            fit = fit_mesh(f, face.landmarks)
+            wall.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
+            fitted += fit.ok
+    return {"wall": _stats(wall), "cpu": _stats(cpu), "faces": len(faces), "fits_timed": len(wall), "ok": fitted}
+
+
+def region_shift(det, images: dict[str, np.ndarray]) -> dict:
+    """Per sample face: each region's centroid, mesh vs 5-point (both clipped to the face box), in photo pixels,
+    as a fraction of the face box (``hypot(dx / box_w, dy / box_h)``)."""
+    from core.faces import REGION_NAMES, fit_mesh, regions_for, regions_to_image
+
+    per_region: dict[str, list[float]] = {n: [] for n in REGION_NAMES}
+    faces = []
+    for name, img in images.items():
+        for k, face in enumerate(det.detect(img)):
+            a = align_face(img, face, 224)
+            fit = fit_mesh(img, face.landmarks)
+            mesh = regions_to_image(regions_for(a, mesh=fit), a)
+            five = regions_to_image(regions_for(a, mesh=False), a)
+            _, _, w, h = face.box
+            shifts = {}
+            for n in REGION_NAMES:
+                d = mesh[n].centroid - five[n].centroid
+                shifts[n] = float(np.hypot(d[0] / w, d[1] / h))
+                per_region[n].append(shifts[n])
+            faces.append(
+                {
+                    "photo": name,
+                    "face": k,
+                    "source": mesh.source,
+                    "presence": round(fit.presence, 4),
+                    "yaw_deg": round(fit.yaw_deg, 1),
+                    "mean_shift": round(float(np.mean(list(shifts.values()))), 4),
+                }
+            )
+    every = [v for vals in per_region.values() for v in vals]
+    return {
+        "unit": "centroid distance / face box (x by box width, y by box height)",
+        "mean_shift": round(float(np.mean(every)), 4),
+        "max_shift": round(float(np.max(every)), 4),
+        "per_region_mean": {n: round(float(np.mean(v)), 4) for n, v in per_region.items()},
+        "faces": faces,
+    }
+
+
+def fer_points(det, rows: int = 300) -> dict:
+    """On FER2013 rows: the mesh fitted on the 48-px crop (as ``regions_for_crop`` does) and the framing's typical
+    points, each against the detector's five points on the crop upscaled 4x with context (the oracle), in eye
+    distances; the mesh's errors are over the rows whose fit was accepted."""
+    import gzip
+
+    from core.faces import fit_mesh
+    from core.faces.align import framing_points
+    from core.faces.au_regions import CROP_MESH_CONFIG
+
+    typical = framing_points(48, "fer2013")
+    err_mesh, err_typical, fitted, found = [], [], 0, 0
+    with gzip.open(samples_dir().parent / "fer2013" / "fer2013.csv.gz", "rt") as fh:
+        next(fh)
+        for k, line in enumerate(fh):
+            if k >= rows:
+                break
+            face = np.array(line.split(",")[1].split(), np.uint8).reshape(48, 48)
+            canvas = np.full((384, 384), int(face.mean()), np.uint8)
+            canvas[96:288, 96:288] = cv2.resize(face, (192, 192), interpolation=cv2.INTER_CUBIC)
+            detected = det.detect(np.repeat(canvas[..., None], 3, axis=2))
+            if not detected:
+                continue
+            found += 1
+            oracle = (detected[0].landmarks - 96 + 0.5) / 4 - 0.5
+            iod = float(np.hypot(*(oracle[1] - oracle[0])))
+            err_typical.append(np.hypot(*(typical - oracle).T) / iod)
+            fit = fit_mesh(np.repeat(face[..., None], 3, axis=2), typical, CROP_MESH_CONFIG)
+            if fit.ok:
+                fitted += 1
+                err_mesh.append(np.hypot(*(fit.five_points() - oracle).T) / iod)
+
+    def summary(errs: list[np.ndarray]) -> dict:
+        e = np.asarray(errs)
+        return {
+            "mean_per_point": [round(float(v), 3) for v in e.mean(axis=0)],
+            "median_of_worst_point": round(float(np.median(e.max(axis=1))), 3),
+        }
+
+    return {
+        "rows": rows,
+        "oracle_faces": found,
+        "mesh_ok": fitted,
+        "points": "left eye, right eye, nose, mouth left, mouth right (eye distances)",
+        "mesh_on_48px_crop": summary(err_mesh),
+        "framing_typical_points": summary(err_typical),
+    }
+
+
+def mesh_section(frames640: list[np.ndarray], images: dict[str, np.ndarray], repeats: int) -> dict:
+    det = create_detector("default")
+    out: dict = {"machine": machine_info(), "load_avg_before": os.getloadavg(), "budget_ms_per_face": 5.0}
+    out["per_face_640x480"] = time_mesh(det, frames640, repeats)
+    out["region_shift_vs_5_point"] = region_shift(det, images)
+    out["fer2013"] = fer_points(det)
+    out["load_avg_after"] = os.getloadavg()
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", required=True, type=Path)
     ap.add_argument("--quick", action="store_true", help="3 repeats, every 4th video frame, skip full-res MTCNN")
     ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     ap.add_argument("--backends", nargs="*", default=None)
+    ap.add_argument("--mesh-only", action="store_true", help="only the face-mesh section, merged into --out")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -140,6 +262,13 @@ def main(argv: list[str] | None = None) -> dict:
     sd = samples_dir()
     images = {n: load_image(sd / n) for n in EXPECTED}
     frames640 = [letterbox(img) for img in images.values()]
+    if args.mesh_only:
+        result = json.loads(args.out.read_text()) if args.out.is_file() else {}
+        result["mesh"] = mesh_section(frames640, images, repeats)
+        print("mesh", json.dumps(result["mesh"]["per_face_640x480"]), flush=True)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2))
+        return result
     videos = {n: [rgb for _, rgb in iter_video_frames(sd / n, every=every)] for n in VIDEOS}
     full = ["default", "mtcnn_fast", "mtcnn", "retinaface"]
     backends = args.backends or (["default", "mtcnn_fast", "retinaface"] if args.quick else full)
@@ -165,6 +294,7 @@ def main(argv: list[str] | None = None) -> dict:
         print(name, json.dumps({k: entry[k] for k in ("align48",)}), flush=True)
     tracked = [letterbox(f) for f in videos["single_face.mp4"]]
     result["tracker_default_single_face_mp4_640x480"] = time_tracker(tracked, 48)
+    result["mesh"] = mesh_section(frames640, images, repeats)
     result["load_avg_after"] = os.getloadavg()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))

@@ -205,8 +205,9 @@ class OverlayWriter:
     """Writes one explanation PNG per face (per track for videos) into ``<csv stem>_explain/`` beside the CSV.
 
     ``gradcam``: the Grad-CAM map on the aligned crop; ``shap``: AU-region Shapley values (blue against the
-    predicted class, red for it) with the regions outlined. Each PNG is the crop at 192 px with the map
-    blended on it; the file name says input, frame, face and label.
+    predicted class, red for it). Each PNG is the crop at 192 px with the map blended on it and the AU regions
+    outlined (face mesh, else five landmarks: ``core.faces.regions_for``); the file name says input, frame,
+    face and label.
     """
 
     SIZE = 192
@@ -224,16 +225,26 @@ class OverlayWriter:
 
     def on_image(self, name: str, rgb, result) -> None:
         for k, face in enumerate(result.faces):
-            self._write(name, result.frame, k, face)
+            self._write(name, rgb, result.frame, k, face)
 
     def on_video_frame(self, name: str, rgb, result) -> None:
         for k, face in enumerate(result.faces):
             key = (name, -1 if face.track is None else face.track)
             if key not in self._tracks:
                 self._tracks.add(key)
-                self._write(name, result.frame, k, face)
+                self._write(name, rgb, result.frame, k, face)
 
-    def _map(self, face) -> tuple:
+    def _regions(self, rgb, face):
+        """The face's AU regions in its crop's pixels (a pre-cropped input: the crop as a FER2013-framed face)."""
+        from core.faces import regions_for, regions_for_crop
+
+        if self.detector.assume_cropped:
+            return regions_for_crop(face.aligned.image, "fer2013")
+        return regions_for(face.aligned, rgb)
+
+    def _map(self, face, regions) -> tuple:
+        from core.explain.regions import rasterise
+
         ex, engine = self.explain, self.detector.engine
         size = engine.spec.input_size
         x = engine.prepare([face.aligned.image], self.detector.steps)
@@ -241,20 +252,21 @@ class OverlayWriter:
         with engine.exclusive() as model:
             if self.method == "gradcam":
                 return ex.explain_cam(model, x, targets=target, method="gradcam")[0], False
-            if self.detector.assume_cropped:
-                masks = ex.framing_masks(size, "fer2013")
-            else:
-                masks = ex.region_masks_for(face.aligned, size)
+            masks = rasterise(regions, size, face.aligned.output_size)
             res = ex.region_shap(model, x, masks, target=target)
             return res.pixel_map(), True
 
-    def _write(self, name: str, frame: int, k: int, face) -> None:
+    def _write(self, name: str, rgb, frame: int, k: int, face) -> None:
         import cv2
+        import numpy as np
 
         index = self._inputs.setdefault(name, len(self._inputs))
-        heat, signed = self._map(face)
+        regions = self._regions(rgb, face)
+        heat, signed = self._map(face, regions)
         crop = cv2.resize(face.aligned.image, (self.SIZE, self.SIZE), interpolation=cv2.INTER_CUBIC)
-        img = self.explain.heatmap_overlay(crop, heat, alpha=0.45, signed=signed)
+        r = self.SIZE / face.aligned.output_size  # crop pixels -> PNG pixels, pixel centres kept
+        shown = regions.transformed(np.array([[r, 0.0, 0.5 * r - 0.5], [0.0, r, 0.5 * r - 0.5]]))
+        img = self.explain.heatmap_overlay(crop, heat, alpha=0.45, signed=signed, regions=shown)
         self.folder.mkdir(parents=True, exist_ok=True)
         stem = Path(name).stem or "input"
         path = self.folder / f"{index:04d}_{stem}_f{frame}_face{k}_{face.label}_{self.method}.png"

@@ -74,8 +74,8 @@ def missing_ladder_message(ladder_dir: Path, missing: Sequence[str]) -> str:
     """Plain words and the exact commands that produce the missing rung weights."""
     return (
         f"The retrained rungs {', '.join(f'`{m}`' for m in missing)} are not in `{ladder_dir}` yet, so only "
-        "knock-outs can be shown. They come from training the hafem_lite ladder (6-8 CPU-hours) and exporting "
-        "one seed's weights:\n\n" + "\n".join(f"    {c}" for c in ladder_commands())
+        "knock-outs can be shown. They come from training the hafem_lite ladder (about 3 CPU-hours at its 2-epoch "
+        "schedule) and exporting one seed's weights:\n\n" + "\n".join(f"    {c}" for c in ladder_commands())
     )
 
 

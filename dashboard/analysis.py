@@ -139,7 +139,8 @@ def display_crop(rgb: np.ndarray, result, align: bool, size: int = DISPLAY_SIZE)
 
 @dataclass(frozen=True, eq=False)
 class FaceExplanation:
-    """One face explained: overlays on the crop and the photo, and the AU agreement of the map."""
+    """One face explained: overlays on the crop and the photo, the AU agreement of the map, and where the AU
+    regions came from (``regions_note``; ``regions_fallback`` when not from the face mesh)."""
 
     method: str
     target: str
@@ -148,27 +149,37 @@ class FaceExplanation:
     summary: dict
     map: np.ndarray = field(repr=False)
     signed: bool = False
+    regions_note: str = ""
+    regions_fallback: bool = False
+    mesh: object = field(default=None, repr=False)
+    """The face's ``core.faces.MeshFit`` (photo pixels), reused for the photo overlay; ``None`` for dataset crops."""
 
 
 def explain_face(engine, rgb: np.ndarray, result, method: str, steps=None, align: bool = True) -> FaceExplanation:
     """Explain the predicted class of one analysed face with ``method`` and measure its FACS agreement.
 
-    The map is computed on the model's own crop (``result.aligned``); AU regions come from the same crop's
-    landmarks, so the agreement is measured where the model looked.
+    The map is computed on the model's own crop (``result.aligned``); the AU regions come from the face mesh
+    fitted once on the photo (or the five landmarks when it cannot fit) and are placed on that crop, so the
+    agreement is measured where the model looked.
     """
     from core.explain import agreement, heatmap_overlay
-    from core.faces.au_regions import regions_for
+    from core.faces import fit_mesh, regions_for
     from dashboard.explain import aligned_masks, explain_crop
 
     size = engine.spec.input_size
     target = int(np.argmax(result.probs))
-    masks = aligned_masks(result.aligned, size)
+    fit = fit_mesh(rgb, result.face.landmarks)
+    masks = aligned_masks(result.aligned, size, mesh=fit)
     ex = explain_crop(engine, result.aligned.image, method, target=target, masks=masks, steps=steps)
     shown = display_crop(rgb, result, align)
-    overlay = heatmap_overlay(shown.image, ex.heat, alpha=0.45, signed=ex.signed, regions=regions_for(shown))
+    regions = regions_for(shown, mesh=fit)
+    overlay = heatmap_overlay(shown.image, ex.heat, alpha=0.45, signed=ex.signed, regions=regions)
     name = engine.class_names[target]
     agree = agreement(ex.heat, masks, name)
-    return FaceExplanation(method, name, overlay, agreement_frame(agree), _summary(agree), ex.heat, ex.signed)
+    summary = _summary(agree) | {"regions": regions.note}
+    return FaceExplanation(
+        method, name, overlay, agreement_frame(agree), summary, ex.heat, ex.signed, regions.note, regions.fallback, fit
+    )
 
 
 def _summary(agree) -> dict:
@@ -200,11 +211,12 @@ def agreement_frame(agree) -> pd.DataFrame:
 def photo_overlay(rgb: np.ndarray, results: list, explanations: list[FaceExplanation]) -> np.ndarray:
     """Every face's map carried back onto the photo (with its AU regions outlined), then the boxes on top."""
     from core.explain import overlay_on_image
-    from core.faces.au_regions import regions_for
+    from core.faces import regions_for
 
     out = rgb
     for r, ex in zip(results, explanations, strict=True):
-        out = overlay_on_image(out, ex.map, r.aligned, alpha=0.45, signed=ex.signed, regions=regions_for(r.aligned))
+        regions = regions_for(r.aligned, rgb, mesh=ex.mesh if ex.mesh is not None else True)
+        out = overlay_on_image(out, ex.map, r.aligned, alpha=0.45, signed=ex.signed, regions=regions)
     boxes = [BoxLabel(r.face.box, i + 1, r.label, r.score) for i, r in enumerate(results)]
     return draw_faces(out, boxes)
 
@@ -212,20 +224,26 @@ def photo_overlay(rgb: np.ndarray, results: list, explanations: list[FaceExplana
 def explain_dataset_crop(engine, image: np.ndarray, method: str, target: int, size: int = 240) -> FaceExplanation:
     """Explain a pre-cropped dataset face (FER2013 framing), with its AU regions and FACS agreement.
 
-    FER2013 images have no landmarks; the regions come from where faces sit in FER2013's framing on average
-    (``core.explain.regions.framing_masks``), which is how the evaluation's agreement numbers are made too.
+    Dataset crops have no detection: the face mesh is fitted on the crop itself, starting from where faces sit
+    in FER2013's framing; when it cannot fit, the regions are those typical positions
+    (``core.faces.regions_for_crop``), as in the evaluation's agreement numbers.
     """
     from core.explain import agreement, heatmap_overlay
-    from core.explain.regions import framing_landmarks
-    from core.faces.au_regions import au_regions
+    from core.explain.regions import rasterise
+    from core.faces import regions_for_crop
     from dashboard.drawing import upscale
-    from dashboard.explain import explain_crop, fer_masks
+    from dashboard.explain import explain_crop
 
-    masks = fer_masks(engine.spec.input_size)
+    regions = regions_for_crop(image, "fer2013")
+    masks = rasterise(regions, engine.spec.input_size, image.shape[0])
     ex = explain_crop(engine, image, method, target=target, masks=masks)
     shown = upscale(image, size)
-    regions = au_regions(framing_landmarks(shown.shape[0], "fer2013"))
-    overlay = heatmap_overlay(shown, ex.heat, alpha=0.45, signed=ex.signed, regions=regions)
+    k = shown.shape[0] / image.shape[0]
+    on_shown = regions.transformed(np.array([[k, 0.0, 0.5 * k - 0.5], [0.0, k, 0.5 * k - 0.5]]))
+    overlay = heatmap_overlay(shown, ex.heat, alpha=0.45, signed=ex.signed, regions=on_shown)
     name = engine.class_names[ex.target]
     agree = agreement(ex.heat, masks, name)
-    return FaceExplanation(method, name, overlay, agreement_frame(agree), _summary(agree), ex.heat, ex.signed)
+    summary = _summary(agree) | {"regions": regions.note}
+    return FaceExplanation(
+        method, name, overlay, agreement_frame(agree), summary, ex.heat, ex.signed, regions.note, regions.fallback
+    )

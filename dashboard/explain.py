@@ -134,18 +134,12 @@ def available_methods() -> list[str]:
     return [*list_cam_methods(), *REGION_METHODS, *PIXEL_METHODS]
 
 
-def fer_masks(size: int) -> dict[str, np.ndarray]:
-    """AU-region masks for a pre-cropped FER2013-framed face of ``size`` pixels (no landmarks needed)."""
-    from core.explain.regions import framing_masks
-
-    return framing_masks(size, "fer2013")
-
-
-def aligned_masks(aligned, size: int) -> dict[str, np.ndarray]:
-    """AU-region masks of an aligned face, rasterised at the model's input size."""
+def aligned_masks(aligned, size: int, image: np.ndarray | None = None, mesh=True) -> dict[str, np.ndarray]:
+    """AU-region masks of an aligned face, rasterised at the model's input size: from the face mesh (fitted on
+    ``image``, or pass its ``MeshFit`` as ``mesh``), else the five landmarks (``core.faces.regions_for``)."""
     from core.explain.regions import region_masks_for
 
-    return region_masks_for(aligned, size=size)
+    return region_masks_for(aligned, size=size, image=image, mesh=mesh)
 
 
 def explain_crop(
@@ -163,7 +157,8 @@ def explain_crop(
         engine: the :class:`core.engine.InferenceEngine` whose model is explained.
         crop: the face as the model sees it before resizing (an aligned crop or a FER2013 image).
         method: a name from :func:`available_methods`.
-        masks: AU-region masks at the model's input size (region methods); default: FER2013 framing.
+        masks: AU-region masks at the model's input size (region methods); default: the crop's own regions
+            as a FER2013-framed face (``core.explain.crop_masks``: face mesh, else the framing's typical points).
         steps: the photometric preprocessing the prediction used (None: the model's own), so the
             explanation explains the same input.
         max_evals: model evaluations allowed for the SHAP methods.
@@ -179,7 +174,7 @@ def explain_crop(
         size = engine.spec.input_size
         model = engine.model
         if method in REGION_METHODS:  # outputs only: the engine's lock is held per batch, not for the whole run
-            regions = dict(masks) if masks is not None else fer_masks(size)
+            regions = dict(masks) if masks is not None else E.crop_masks(np.asarray(crop), size, "fer2013")
             res = E.region_shap(model, x, regions, target, max_evals=max_evals, forward=engine.predict_logits)
             values = {k: float(v) for k, v in zip(res.names, res.values, strict=True)}
             ordered = dict(sorted(values.items(), key=lambda kv: kv[1], reverse=True))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -16,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dashboard.sidebar import RANDOM_WEIGHTS, Settings
+from dashboard import REPO_ROOT
+from dashboard.sidebar import DEFAULT_WEIGHTS, RANDOM_WEIGHTS, Settings
 
 log = logging.getLogger(__name__)
 
@@ -148,25 +150,44 @@ def neighbours(ids: Sequence[int], item: int) -> tuple[int | None, int | None, i
     return (ids[k - 1] if k > 0 else None), (ids[k + 1] if k + 1 < len(ids) else None), k
 
 
+def weights_label(weights: str | os.PathLike, sha256: str | None = None) -> str:
+    """How the explorer names a weights file: its path in the repo (else its file name, never a machine's
+    absolute path) and the first 12 hex digits of its sha256 when known."""
+    path = Path(weights)
+    try:
+        shown = str(path.relative_to(REPO_ROOT) if path.is_absolute() else path)
+    except ValueError:
+        shown = path.name
+    return f"{shown}, sha256 {sha256[:12]}" if sha256 else shown
+
+
 def engine_settings_for(d: dict, sidebar: Settings) -> tuple[Settings, str]:
     """The model that produced results ``d``, as :class:`Settings` for the engine, and a sentence saying so.
 
     The explanations must come from the evaluated model: its registered name and, when the weights file
     recorded in ``meta.weights`` exists on this machine, those weights. Otherwise the sidebar's weights are
-    used if the sidebar shows the same model, else random init, and the sentence says which.
+    used if the sidebar shows the same model, else random init, and the sentence says which (weights named by
+    :func:`weights_label`).
     """
     meta = d["meta"]
     model = str(meta.get("model") or sidebar.model)
     weights = meta.get("weights")
-    if weights and Path(weights).is_file():
-        return replace(sidebar, model=model, weights=str(weights)), f"{model} with the evaluated weights {weights}"
     if not weights:
         return replace(sidebar, model=model, weights=RANDOM_WEIGHTS), f"{model}, random init (as evaluated)"
+    evaluated = weights_label(weights, meta.get("weights_sha256"))
+    if Path(weights).is_file():
+        return replace(sidebar, model=model, weights=str(weights)), f"{model} with the evaluated weights ({evaluated})"
     if sidebar.model == model:
-        return sidebar, f"{model} with the sidebar's weights ({sidebar.weights}): {weights} is not on this machine"
+        ours = (
+            sidebar.weights if sidebar.weights in (DEFAULT_WEIGHTS, RANDOM_WEIGHTS) else weights_label(sidebar.weights)
+        )
+        return (
+            sidebar,
+            f"{model} with the sidebar's weights ({ours}): the evaluated weights ({evaluated}) are not on this machine",
+        )
     return (
         replace(sidebar, model=model, weights=RANDOM_WEIGHTS),
-        f"{model}, random init: the evaluated weights {weights} are not on this machine",
+        f"{model}, random init: the evaluated weights ({evaluated}) are not on this machine",
     )
 
 

@@ -287,6 +287,7 @@ def _review_body(d, df, ids, item, fer, store, sidebar_settings, review) -> None
     with cols[1], guard("explaining the image"):
         ex = explain_dataset_crop(resources.get_engine(settings), image, settings.explainer, int(row["pred"]))
         st.image(ex.crop_overlay, caption=f"{ex.method} for '{ex.target}'", width="stretch")
+        st.caption(("⚠ " if ex.regions_fallback else "") + ex.regions_note)
     with cols[2]:
         st.caption(note)
         duplicates_note(item, review)
@@ -324,7 +325,42 @@ def _review_body(d, df, ids, item, fer, store, sidebar_settings, review) -> None
             st.session_state[FLASH_KEY] = f"Saved: {saved.verdict} by {saved.reviewer} on #{item}"
             st.session_state[ITEM_KEY] = next_id if next_id is not None else item
             st.rerun()
-    st.dataframe(explorer.verdict_rows(store.for_item(dataset, item)), hide_index=True, key="xp_history")
+    with guard("reading this image's verdicts"):
+        st.dataframe(explorer.verdict_rows(store.for_item(dataset, item)), hide_index=True, key="xp_history")
+
+
+def agreement_panel(d: dict, store) -> None:
+    """Where two or more reviewers judged the same images of these results (on this model's predictions): their
+    kappa (``training.agreement``) and the images on which they differ."""
+    from training import agreement
+
+    with guard("measuring the reviewers' agreement"):
+        table = agreement.judgements(store.for_dataset(evaluation.dataset_key(d)), model=evaluation.model_key(d))
+        team = agreement.sharing_reviewers(table)
+        if len(team) < 2:
+            return
+        st.subheader("Reviewer agreement")
+        chosen = st.multiselect(
+            "Reviewers compared",
+            team,
+            default=team,
+            key="xp_team",
+            help="Each reviewer's newest verdict per image, given on this results file's model. Two reviewers: "
+            "Cohen's kappa; three or more: Fleiss' kappa, on the images all of them judged.",
+        )
+        a = agreement.agreement(table, chosen)
+        c = st.columns(3)
+        c[0].metric(
+            a.method or "Kappa",
+            "—" if a.kappa is None else f"{a.kappa:.3f}",
+            help="1: they always agree; 0: they agree as often as chance would; below 0: less often.",
+        )
+        c[1].metric("Images all of them judged", a.n_images)
+        c[2].metric("Images they disagree on", len(a.disagreements))
+        if a.reason:
+            st.caption(f"No kappa: {a.reason}.")
+        if not a.disagreements.empty:
+            st.dataframe(a.disagreements.drop(columns="dataset"), hide_index=True, key="xp_disagreements")
 
 
 def exports(d: dict, store, fer_results: bool) -> None:

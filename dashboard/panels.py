@@ -94,6 +94,8 @@ def explanation_block(ex, image_col, table_col, key: str) -> None:
         f"FACS expects for **{s['class']}**: {s['expected']}. Lift {lift} (1 = chance: share of the map in the "
         f"expected regions / their area); densest region: {s['top_region']}."
     )
+    if ex.regions_note:
+        table_col.caption(("⚠ " if ex.regions_fallback else "") + ex.regions_note)
     table_col.dataframe(
         ex.agreement,
         hide_index=True,

@@ -94,7 +94,8 @@ elif full.faces:
             st.dataframe(part_table, hide_index=True)
 
 st.subheader("Ablation table from training")
-reports = [p for p in [SHIPPED_LADDER / "ablation.json"] if p.is_file()] + ablation.ablation_reports(runs_dir())
+# your own ladders under runs/ when there are any, else the committed one (the report of the rungs shown above)
+reports = ablation.ablation_reports(runs_dir()) or [p for p in [SHIPPED_LADDER / "ablation.json"] if p.is_file()]
 if not reports:
     st.info("No `ablation.json` yet. The hafem_lite ladder: `" + "` then `".join(ablation.ladder_commands()) + "`.")
 else:

@@ -22,8 +22,9 @@ with guard("reading the results", stop=True):
     df = evaluation.predictions_frame(d)
     fer = images.images_for(d)  # FER2013 pixels by row id (None for folder datasets)
 names = d["class_names"]
-store = verdicts.get_store()
-reviewed = store.latest_by_item(evaluation.dataset_key(d))
+with guard("opening the verdict store", stop=True):
+    store = verdicts.get_store()
+    reviewed = store.latest_by_item(evaluation.dataset_key(d))
 review = None  # FERPlus votes and duplicates, for FER2013/FERPlus results
 with guard("reading the FERPlus votes and duplicates"):
     review = explorer_ui.review_flags(d, df)
@@ -51,4 +52,5 @@ explorer_ui.write_url(replace(view, page=int(page), item=item), ref)
 if item is not None:
     ids = [int(i) for i in rows["id"]]
     explorer_ui.review_dialog(d, df, ids, int(item), fer, store, current_settings(), review)
+explorer_ui.agreement_panel(d, store)
 explorer_ui.exports(d, store, fer_results=review is not None)

@@ -55,8 +55,14 @@ HIGHLIGHT_CLASSES = ("disgust", "fear")
 
 SHIPPED_LADDER = SHIPPED_DIR / "ladder"
 """Where ``--export`` puts one seed's rung weights (fp16) and the ladder's ``ablation.json`` for the dashboard."""
+LADDER_SCHEDULE = "--epochs 2 num_threads=1 loss.center_ramp_steps=449"
+"""The committed ladder's schedule: 2 epochs per rung (the presets' 6 are the full one), the center weight ramped
+over the first epoch, one thread per run so that two runs share the 2-core machine."""
 LADDER_COMMANDS = (
-    "python -m training.ablate --ladder hafem_lite --seeds 0 1 2 --out runs/ablation_lite",
+    f"python -m training.ablate --ladder hafem_lite --seeds 0 1 2 --out runs/ablation_lite {LADDER_SCHEDULE}",
+    f"python -m training.ablate --ladder hafem_lite --seeds 0 1 2 --out runs/ablation_lite {LADDER_SCHEDULE} "
+    "--private-test",
+    "python -m training.ablate --render runs/ablation_lite/ablation.json --docs docs/ablation.md",
     "python -m training.ablate --export runs/ablation_lite --to core/models/weights/ladder",
 )
 """The commands that produce the committed ladder: train and evaluate it, then export its rungs."""

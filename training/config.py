@@ -140,7 +140,7 @@ class TrainConfig:
     """One training run, complete. ``name`` is the preset it came from."""
 
     name: str = "default"
-    model: str = "default"
+    model: str = "fernet_s"
     model_overrides: dict = field(default_factory=dict)
     init_weights: str | None = None
     """Start from these weights (fine-tuning); None: the model's own init."""
@@ -218,14 +218,16 @@ def _paper(name: str, model: str, **kw) -> TrainConfig:
 
 @register_preset
 def default() -> TrainConfig:
-    """The embedded CPU model on FER2013 labels: short cosine schedule sized for a 2-core CPU budget.
+    """FerNet-S on FER2013 labels, from scratch (``default_fer2013``'s weights, the trunk of every hafem_lite run).
+
+    A short cosine schedule sized for a 2-core CPU budget.
 
     Plain CE and no mixup, by evidence (docs/training-log.md): the papers' compound loss collapsed FerNet-S onto the
     majority class from scratch (run 1), CE learns (run 2), and mixup slows a schedule this short.
     """
     return TrainConfig(
         name="default",
-        model="default",
+        model="fernet_s",
         data=DataConfig(dataset="fer2013", num_classes=7),
         augment=AugmentConfig(mixup=0.0),
         loss=LossConfig(name="ce"),
@@ -240,11 +242,12 @@ def default() -> TrainConfig:
 
 @register_preset
 def default_ferplus() -> TrainConfig:
-    """The default fine-tuned on FERPlus' ten-annotator vote distributions (8 classes, contempt included).
+    """FerNet-S fine-tuned on FERPlus' ten-annotator vote distributions (8 classes, contempt included).
 
     Soft-label CE against each image's emotion votes; rows whose majority is ``unknown`` or ``NF`` are dropped and
     ``unknown``/``NF`` votes are left out of the distribution (the standard FERPlus 8-class protocol). Warm start:
     the FER2013-label weights, whose 7-row head is widened to 8 (``core.models.weights.warm_start``).
+    The warm start of :func:`hafem_lite_ferplus` (the shipped ``default``).
     """
     base = default()
     return replace(
@@ -278,16 +281,17 @@ def default_ferplus_robust() -> TrainConfig:
 def hafem_lite_ferplus() -> TrainConfig:
     """The papers' hybrid at CPU scale (hafem_lite: CBAM + Transformer) on FERPlus vote distributions (issues 15, 16).
 
-    Same data, loss and schedule shape as :func:`default_ferplus`; warm start: the shipped FERPlus FerNet-S
-    (``default``), whose every tensor fits hafem_lite's trunk and head (d_model 256 = the trunk's last width), so
-    only CBAM, the positions and the encoder layer start fresh. Soft-label CE: the compound loss needs hard labels.
+    Same data, loss and schedule shape as :func:`default_ferplus`; warm start: that run's FERPlus FerNet-S, whose
+    every tensor fits hafem_lite's trunk and head (d_model 256 = the trunk's last width), so only CBAM, the
+    positions and the encoder layer start fresh. Soft-label CE: the compound loss needs hard labels. Its weights
+    ship as ``default``.
     """
     base = default_ferplus()
     return replace(
         base,
         name="hafem_lite_ferplus",
         model="hafem_lite",
-        init_weights="core/models/weights/default.safetensors",
+        init_weights="runs/default_ferplus/best.safetensors",
         epochs=8,
         out_dir="runs/hafem_lite_ferplus",
     )

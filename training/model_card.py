@@ -200,7 +200,13 @@ def render_card(meta: dict, companion: dict | None = None) -> str:
             "annotators per image instead of one, it can say contempt, and on FERPlus' majority labels it scores "
             f"{_pct(test['ferplus_private_8']['accuracy'])} against "
             f"{_pct(ct['ferplus_private_8']['accuracy'])} for the FER2013-label weights.",
-            f"- `{companion['model']}` (same architecture, weights trained on FER2013's own labels; "
+            f"- `{companion['model']}` ("
+            + (
+                "same architecture"
+                if companion["spec"]["config"] == c
+                else f"{architecture(companion['spec']['config']).split(':')[0]}, the trunk `{name}` started from"
+            )
+            + ", weights trained on FER2013's own labels; "
             f"`create_model('{companion['model']}', weights='default')`, `Detector(model='{companion['model']}')`) "
             "answers FER2013-label evaluations, so figures stay comparable with published FER2013 results: "
             f"{_pct(ct['fer2013_private']['accuracy'])} on FER2013 PrivateTest, "
@@ -216,9 +222,7 @@ def render_card(meta: dict, companion: dict | None = None) -> str:
         "",
         "| | |",
         "|---|---|",
-        f"| architecture | FerNet (`core/models/fernet.py`): a ResNet with a full-resolution stem, stages of "
-        f"widths {'-'.join(map(str, c['widths']))} with {'-'.join(map(str, c['depths']))} basic blocks, global "
-        f"average pooling, dropout {c['drop_rate']}, linear head |",
+        f"| architecture | {architecture(c)} |",
         f"| parameters | {params / 1e6:.2f} M |" if params else "| parameters | see docs/models.md |",
         f"| input | {spec['in_chans']}×{spec['input_size']}×{spec['input_size']} grayscale, mean {spec['mean']}, "
         f"std {spec['std']} (FER2013 training pixels) |",
@@ -360,6 +364,34 @@ def render_card(meta: dict, companion: dict | None = None) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def architecture(c: dict) -> str:
+    """One sentence on a FerNet or hafem_lite config (a sidecar's ``spec.config``), for the card's model table."""
+    trunk = (
+        f"a ResNet with a full-resolution stem, stages of widths {'-'.join(map(str, c['widths']))} with "
+        f"{'-'.join(map(str, c['depths']))} basic blocks"
+    )
+    if "d_model" not in c:
+        return (
+            f"FerNet (`core/models/fernet.py`): {trunk}, global average pooling, dropout {c['drop_rate']}, linear head"
+        )
+    parts = [f"the FerNet trunk ({trunk})"]
+    if c.get("cbam"):
+        parts.append(
+            f"CBAM (r {c['cbam_reduction']}, {c['cbam_kernel']}×{c['cbam_kernel']}) after stages "
+            + ", ".join(map(str, c["cbam_stages"]))
+        )
+    if c.get("transformer_layers"):
+        parts.append(
+            f"{c['transformer_layers']} pre-norm Transformer encoder layer(s) (d_model {c['d_model']}, {c['heads']} "
+            f"heads, d_ff {c['d_ff']}) over the final token grid with learned positions"
+        )
+    return (
+        "hafem_lite, the papers' HAFEM at CPU scale (`core/models/hafem.py`): "
+        + " + ".join(parts)
+        + f", global average pooling, dropout {c['drop_rate']}, linear head"
+    )
 
 
 def render_shipped_card(name: str = "default") -> str:

@@ -220,6 +220,7 @@ def ship(
     if not best.is_file():
         raise FileNotFoundError(f"{best} not found: is {run} a finished training run?")
     best_meta = json.loads((run / "best.json").read_text())
+    chain = stages(run)  # before the copy: the run may have started from the very file it replaces
     W.SHIPPED_DIR.mkdir(parents=True, exist_ok=True)
     dest = W.SHIPPED_DIR / f"{model}.safetensors"
     atomic_write(dest, lambda tmp: shutil.copyfile(best, tmp))
@@ -229,7 +230,6 @@ def ship(
     overrides = best_meta["config"].get("model_overrides") or {}
     net = create_model(model, num_classes=best_meta["spec"]["num_classes"], weights=dest, **overrides)  # or raises
     scores = measure(model, eval_dir, zeroshot)
-    chain = stages(run)
     meta = {
         "model": model,
         "spec": best_meta["spec"],

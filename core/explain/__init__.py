@@ -24,7 +24,7 @@ from core.explain.cam import (
 )
 from core.explain.faithfulness import Curves, faithfulness, perturbation_curves, random_maps
 from core.explain.overlay import colorize, heatmap_overlay, outline_masks, overlay_on_image
-from core.explain.regions import expected_regions, framing_masks, region_masks_for
+from core.explain.regions import crop_masks, expected_regions, framing_masks, region_masks_for
 from core.explain.shap_pixels import PIXEL_MASKERS, PixelShapResult, pixel_shap
 from core.explain.shap_regions import RegionShapResult, region_shap, region_value_map
 
@@ -41,6 +41,7 @@ __all__ = [
     "agreement_table",
     "colorize",
     "compute_cam",
+    "crop_masks",
     "crops_to_input",
     "expected_regions",
     "explain_cam",

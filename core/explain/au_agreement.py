@@ -17,7 +17,8 @@ import torch
 from torch import nn
 
 from core.explain._common import crops_to_input, eval_mode, model_device
-from core.explain.regions import expected_regions, framing_masks
+from core.explain.regions import expected_regions, rasterise
+from core.faces.au_regions import regions_for_crop
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +157,7 @@ def agreement_records(
     *,
     masks: Mapping[str, np.ndarray] | None = None,
     framing: str = "fer2013",
+    mesh: bool = True,
     explain: str = "predicted",
     batch_size: int = 64,
     limit: int | None = None,
@@ -168,9 +170,11 @@ def agreement_records(
             ``(images, labels)``.
         method: a CAM method name (:func:`core.explain.cam.list_cam_methods`) or a callable
             ``(model, x, targets) -> (N, H, W) maps``.
-        masks: region masks at the model's input size, the same for every image; default: the mean-landmark
-            regions of ``framing`` (datasets of pre-cropped faces have no per-image landmarks).
+        masks: region masks at the model's input size, the same for every image; default: each image's own
+            regions (:func:`core.explain.regions.crop_masks`: the face mesh fitted on the crop, else the
+            typical landmarks of ``framing``; column ``regions`` says which).
         framing: ``"fer2013"`` or ``"template"`` (see :mod:`core.explain.regions`).
+        mesh: with ``masks=None``, fit the mesh per image (``False``: the framing's typical landmarks for all).
         explain: ``"predicted"`` (the class the model chose: does its evidence match FACS for its own claim?)
             or ``"label"`` (the true class).
         batch_size: images per explanation call.
@@ -187,7 +191,7 @@ def agreement_records(
         raise ValueError(f"explain must be 'predicted' or 'label', got {explain!r}")
     names = model.spec.class_names
     size = int(model.spec.input_size)
-    masks = dict(masks) if masks is not None else framing_masks(size, framing)
+    fixed = dict(masks) if masks is not None else None
     run = _explainer(method)
     rows = []
     for s in range(0, len(images), batch_size):
@@ -198,9 +202,15 @@ def agreement_records(
         targets = preds if explain == "predicted" else labels[s : s + batch_size]
         maps = run(model, x, targets)
         for i, (m, t) in enumerate(zip(maps, targets, strict=True)):
-            a = agreement(m, masks, names[int(t)])
+            if fixed is None:
+                regions = regions_for_crop(images[s + i], framing, mesh=mesh)
+                face_masks, source = rasterise(regions, size, images[s + i].shape[0]), regions.source
+            else:
+                face_masks, source = fixed, "given"
+            a = agreement(m, face_masks, names[int(t)])
             row = {
                 "index": s + i,
+                "regions": source,
                 "label": names[int(labels[s + i])],
                 "predicted": names[int(preds[i])],
                 "explained": a.class_name,

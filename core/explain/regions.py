@@ -1,8 +1,9 @@
 """AU-region masks at the model's input size, as ``{name: bool (H, W)}`` so explainers ignore where they came from.
 
-:func:`region_masks_for` rasterises the polygons built from an aligned face's own landmarks; for crops without
-landmarks (FER2013 rows, ``--assume-cropped``) :func:`framing_masks` uses FER2013's typical landmark positions
-(``FER2013_FRAMING_48``), because FER2013 is framed tighter than the alignment template.
+:func:`region_masks_for` rasterises the regions of an aligned face (the 468-point mesh, else its five
+landmarks: ``core.faces.au_regions.regions_for``); :func:`crop_masks` those of a pre-cropped face (FER2013 rows,
+``--assume-cropped``: the mesh fitted on the crop, else the framing's typical landmarks); :func:`framing_masks`
+only the framing's typical landmarks (``FER2013_FRAMING_48``: FER2013 is framed tighter than the template).
 """
 
 from __future__ import annotations
@@ -13,14 +14,26 @@ from collections.abc import Mapping
 import numpy as np
 
 from core.faces.align import FRAMINGS, AlignedFace, framing_points
-from core.faces.au_regions import AU_REGION, EXPECTED_AUS, REGION_NAMES, au_regions, region_masks, regions_for
+from core.faces.au_regions import (
+    AU_REGION,
+    EXPECTED_AUS,
+    REGION_NAMES,
+    AURegion,
+    au_regions,
+    region_masks,
+    regions_for,
+    regions_for_crop,
+)
+from core.faces.mesh import MeshFit
 
 log = logging.getLogger(__name__)
 
 __all__ = [
     "FRAMINGS",
+    "crop_masks",
     "framing_landmarks",
     "framing_masks",
+    "rasterise",
     "region_masks_for",
     "expected_regions",
     "resize_masks",
@@ -39,15 +52,34 @@ def framing_masks(size: int, framing: str = "fer2013") -> dict[str, np.ndarray]:
     return _nonempty(region_masks(regions, (size, size)))
 
 
-def region_masks_for(aligned: AlignedFace, size: int | None = None, clip_to_box: bool = True) -> dict[str, np.ndarray]:
+def region_masks_for(
+    aligned: AlignedFace,
+    size: int | None = None,
+    clip_to_box: bool = True,
+    image: np.ndarray | None = None,
+    mesh: bool | MeshFit = True,
+) -> dict[str, np.ndarray]:
     """``{region: bool (size, size)}`` for an aligned face, at ``size`` (default: the crop's own size).
 
     ``size`` is the model's input size when the crop was aligned larger (a 224-px crop for display and a
     48-px model): the polygons are rasterised at the model's resolution instead of downsampling masks.
+    ``image`` (the photo the face is in) and ``mesh`` go to :func:`core.faces.au_regions.regions_for`.
     """
     size = aligned.output_size if size is None else int(size)
-    regions = regions_for(aligned, clip_to_box=clip_to_box)
-    return _nonempty(region_masks(regions, (size, size), from_size=aligned.output_size))
+    return rasterise(regions_for(aligned, image, mesh=mesh, clip_to_box=clip_to_box), size, aligned.output_size)
+
+
+def crop_masks(
+    crop: np.ndarray, size: int | None = None, framing: str = "fer2013", mesh: bool = True
+) -> dict[str, np.ndarray]:
+    """``{region: bool (size, size)}`` for a pre-cropped face (:func:`core.faces.au_regions.regions_for_crop`)."""
+    crop_size = int(np.asarray(crop).shape[0])
+    return rasterise(regions_for_crop(crop, framing, mesh=mesh), crop_size if size is None else size, crop_size)
+
+
+def rasterise(regions: Mapping[str, AURegion], size: int, from_size: int) -> dict[str, np.ndarray]:
+    """``{region: bool (size, size)}`` of regions drawn in a ``from_size`` crop; regions covering no pixel left out."""
+    return _nonempty(region_masks(regions, (int(size), int(size)), from_size=int(from_size)))
 
 
 def resize_masks(masks: Mapping[str, np.ndarray], size: int | tuple[int, int]) -> dict[str, np.ndarray]:

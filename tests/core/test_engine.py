@@ -15,11 +15,17 @@ from core.engine import InferenceEngine, build_model
 from core.models import WeightsError, create_model, save_weights
 
 
-def _peaky(model: torch.nn.Module) -> torch.nn.Module:
-    """Scale the classifier so that random-init probabilities are far from uniform (a sharper comparison)."""
+def _peaky(model: torch.nn.Module, spread: float = 4.0) -> torch.nn.Module:
+    """Scale the classifier so that random-init logits spread by about ``spread`` across classes: probabilities far
+    from uniform (a sharper comparison) yet not saturated, whatever the architecture's feature scale."""
+    model.eval()
+    spec = model.spec
+    x = torch.randn(16, spec.in_chans, spec.input_size, spec.input_size, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
-        model.head.weight.mul_(400.0)
-    return model.eval()
+        std = float(model(x).std(dim=1).mean())
+        model.head.weight.mul_(spread / std)
+        model.head.bias.mul_(spread / std)
+    return model
 
 
 @pytest.fixture(scope="module")

@@ -137,7 +137,7 @@ def test_load_image_on_valid_images_of_every_mode_size_and_format(case, encoded:
 def _base_spec():
     from core.models import create_model
 
-    return create_model("default", widths=[8, 16], depths=[1, 1]).spec
+    return create_model("fernet_s", widths=[8, 16], depths=[1, 1]).spec
 
 
 def _spec(in_chans: int, steps: tuple[str, ...] = ()):

@@ -15,7 +15,7 @@ from core.models.cbam import CBAM
     [
         ("hafem_lite", {}, "cbam", ["cbams.2", "cbams.3"]),
         ("hafem_lite", {}, "transformer", ["encoder"]),
-        ("default", {"cbam": True}, "cbam", ["cbam"]),
+        ("fernet_s", {"cbam": True}, "cbam", ["cbam"]),
     ],
 )
 def test_knock_out_replaces_the_part_by_identity_and_keeps_the_rest(name, overrides, part, removed):
@@ -52,8 +52,8 @@ def test_knock_out_of_both_parts_and_what_identity_computes():
 
 def test_knock_out_of_a_missing_or_unknown_part_is_a_clear_error():
     with pytest.raises(ValueError, match="has no transformer to knock out.*parts it has: none"):
-        knock_out(create_model("default"), "transformer")
+        knock_out(create_model("fernet_s"), "transformer")
     with pytest.raises(ValueError, match="unknown part 'mlp'; choose one of"):
-        knock_out(create_model("default"), "mlp")
+        knock_out(create_model("fernet_s"), "mlp")
     assert available_parts(create_model("hafem_lite", transformer=False)) == {"cbam": True, "transformer": False}
     assert isinstance(create_model("hafem_lite").get_submodule("cbams.3"), CBAM)

@@ -144,7 +144,7 @@ def test_compound_ramps_the_center_weight_over_training_steps_only():
 def test_dropout_does_not_enter_the_center_term():
     from core.models import create_model
 
-    model = create_model("default", drop_rate=0.5).train()
+    model = create_model("fernet_s", drop_rate=0.5).train()
     loss = build_loss(LossConfig("compound"), 7, model.embed_dim, class_counts=COUNTS).eval()
     loss.center.centers.normal_()
     x, y = torch.randn(6, 1, 48, 48), torch.tensor([0, 1, 2, 3, 4, 5])

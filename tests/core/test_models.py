@@ -218,7 +218,7 @@ def test_hafem_lite_rungs_are_one_family():
     trunk = create_model("hafem_lite", cbam=False, transformer=False)
     cbam = create_model("hafem_lite", transformer=False)
     full = create_model("hafem_lite")
-    assert set(trunk.state_dict()) == set(create_model("default").state_dict())  # the trunk rung is FerNet-S
+    assert set(trunk.state_dict()) == set(create_model("default_fer2013").state_dict())  # the trunk rung is FerNet-S
     assert n_params(cbam) - n_params(trunk) == cbam_param_count(128) + cbam_param_count(256)
     d, ff, tokens = 256, 1024, 36
     per_layer = (3 * d * d + 3 * d) + (d * d + d) + (d * ff + ff) + (ff * d + d) + 4 * d

@@ -64,3 +64,24 @@ def open_page():
         return at.run()
 
     return _open
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A PostgreSQL server of this session's own (``tests.harness.postgres``); skipped without the binaries."""
+    from tests.harness.postgres import PostgresServer, unavailable_reason
+
+    reason = unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    server = PostgresServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def verdicts_db(request: pytest.FixtureRequest, tmp_path: Path):
+    """A new, empty verdict database on each backend: a SQLite file path, or a PostgreSQL database URL."""
+    if request.param == "sqlite":
+        return tmp_path / "v.db"
+    return request.getfixturevalue("postgres_server").database()

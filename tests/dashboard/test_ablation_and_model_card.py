@@ -26,7 +26,8 @@ def test_ablation_page_compares_full_and_ablated_on_the_sample(dashboard_env, op
     monkeypatch.setattr(A, "SHIPPED_LADDER", tmp_path / "no_ladder")  # a fresh clone without the ladder's rungs
     at = open_page("ablation")
     assert not at.exception and not at.error, [e.value for e in at.error]
-    assert at.toggle(key="abl_cbam_default").disabled and at.toggle(key="abl_tr_default").disabled  # FerNet has neither
+    cbam, tr = at.toggle(key="abl_cbam_default"), at.toggle(key="abl_tr_default")
+    assert not cbam.disabled and cbam.value and not tr.disabled and tr.value  # the hybrid default has both parts
     from core.models.weights import shipped_weights
 
     loss = ablation.trained_loss(shipped_weights("default"))
@@ -44,6 +45,12 @@ def test_ablation_page_compares_full_and_ablated_on_the_sample(dashboard_env, op
     assert np.allclose(probs, np.round(probs, 3))  # rounded for reading
     k = int(probs[0].argmax())
     assert table["Δ p(reference label)"].iloc[1] == pytest.approx(round(probs[1, k] - probs[0, k], 3), abs=1.5e-3)
+    # a live knock-out: CBAM switched off (identity in its place) changes the trained model's answer
+    at.toggle(key="abl_clahe_default").set_value(False)
+    at.toggle(key="abl_cbam_default").set_value(False).run()
+    assert not at.exception and not at.error
+    probs = _probs(at.dataframe[0].value)
+    assert not np.allclose(probs[0], probs[1], atol=2e-3)
     shown = [i.value for i in at.info]
     assert any("python -m training.ablate --ladder hafem_lite" in v and "--export" in v for v in shown)
     assert any(c.startswith("what the model sees") for img in at.image for c in img.captions)

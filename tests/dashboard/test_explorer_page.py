@@ -87,7 +87,7 @@ def test_verdict_loop_keeps_name_and_note_and_moves_on(results_pair, dashboard_e
     assert at.number_input(key="xp_page").label.startswith(f"{n_errors - 3} images")
     at.selectbox(key="xp_review").set_value(VERDICTS[1]).run()
     shown = [c.value for c in at.caption if c.value.startswith("#")]
-    assert [int(c[1:].split()[0]) for c in shown] == [saved[0]] and shown[0].endswith(VERDICTS[1])
+    assert [int(c[1:].split()[0]) for c in shown] == [saved[0]] and VERDICTS[1] in shown[0].split(" · ")
 
 
 def test_the_url_restores_filter_page_and_open_image(results_pair, dashboard_env: Path, open_page) -> None:
@@ -208,3 +208,59 @@ def test_votes_panel_and_disputed_filter(results_pair, dashboard_env: Path, open
     tips = [i.value for i in at.info if i.value.startswith("Suggested verdict")]
     assert len(tips) == (1 if suggest else 0)
     assert VerdictStore(dashboard_env.parent / "verdicts.db").count() == 0  # a suggestion is never saved
+
+
+def test_two_reviewers_agreement_and_their_disagreements(results_pair, dashboard_env: Path, open_page) -> None:
+    """Two reviewers on the same 10 images: Cohen's kappa 7/12 (worked out in tests/training/test_agreement.py)
+    and the two images they split on; a third reviewer on another model's predictions is not compared."""
+    from dashboard.evaluation import model_key
+
+    shutil.copy(results_pair[0], dashboard_env / "r.json")
+    d = json.loads(results_pair[0].read_text())
+    ids, model = d["predictions"]["id"][:10], model_key(d)
+    L, M = "label wrong", "model wrong"
+    ana, bo = [L, L, L, L, L, L, M, M, M, M], [L, L, L, L, L, M, L, M, M, M]
+    db = VerdictStore(dashboard_env.parent / "verdicts.db")
+    for who, said in (("ana", ana), ("bo", bo)):
+        for i, v in zip(ids, said, strict=True):
+            db.add(Verdict("fer2013:test", i, v, who, model=model))
+    db.add(Verdict("fer2013:test", ids[0], M, "cy", model="other@0123456789ab"))
+    at = open_page("explorer")
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.multiselect(key="xp_team").value == ["ana", "bo"]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Cohen's kappa"] == f"{7 / 12:.3f}" and metrics["Images all of them judged"] == "10"
+    assert metrics["Images they disagree on"] == "2"
+    (table,) = [t.value for t in at.dataframe if "bo" in t.value.columns]
+    assert table.to_dict("records") == [{"item_id": ids[5], "ana": L, "bo": M}, {"item_id": ids[6], "ana": M, "bo": L}]
+
+
+def test_an_unreachable_verdict_database_is_one_plain_error(
+    results_pair, dashboard_env: Path, open_page, monkeypatch
+) -> None:
+    shutil.copy(results_pair[0], dashboard_env / "r.json")
+    monkeypatch.setenv("FERLENS_VERDICTS_URL", "postgresql://rev:s3cret@127.0.0.1:1/ferlens")
+    at = open_page("explorer")
+    assert not at.exception
+    (error,) = [e.value for e in at.error]
+    assert error.startswith("Opening the verdict store failed: verdict database postgresql+psycopg://rev:***@")
+    assert "\n" not in error and "s3cret" not in error and "Traceback" not in error
+
+
+def test_the_dialog_names_weights_by_repo_path_or_file_name_and_sha256(tmp_path: Path) -> None:
+    from dashboard.sidebar import Settings
+
+    weights = tmp_path / "deep" / "folder" / "best.safetensors"
+    weights.parent.mkdir(parents=True)
+    weights.write_bytes(b"not read here")
+    sha = "ab" * 32
+    d = {"meta": {"model": "default", "weights": str(weights), "weights_sha256": sha}}
+    _, note = explorer.engine_settings_for(d, Settings())
+    assert note == "default with the evaluated weights (best.safetensors, sha256 abababababab)"
+    assert str(tmp_path) not in note
+    gone = {"meta": {"model": "default", "weights": "/elsewhere/runs/x/best.safetensors", "weights_sha256": sha}}
+    _, note = explorer.engine_settings_for(gone, Settings(weights="runs/y/last.safetensors"))
+    assert "/elsewhere" not in note and "(best.safetensors, sha256 abababababab)" in note
+    assert "sidebar's weights (runs/y/last.safetensors)" in note
+    shipped = explorer.weights_label(explorer.REPO_ROOT / "core" / "models" / "weights" / "default.safetensors")
+    assert shipped == "core/models/weights/default.safetensors"

@@ -40,7 +40,7 @@ def engine():
     from core.models import create_model
     from tests.training.conftest import TINY_MODEL
 
-    return InferenceEngine(create_model("default", **TINY_MODEL), device="cpu")
+    return InferenceEngine(create_model("fernet_s", **TINY_MODEL), device="cpu")
 
 
 def _crop() -> np.ndarray:

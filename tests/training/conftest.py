@@ -11,14 +11,14 @@ from core.losses import LossConfig
 from training.config import AugmentConfig, DataConfig, OptimConfig, TrainConfig
 
 TINY_MODEL = {"widths": [8, 16], "depths": [1, 1], "drop_rate": 0.1}
-"""The embedded ``default`` FerNet shrunk to two narrow stages: a CPU step takes milliseconds."""
+"""FerNet-S (the trunk of ``default``) shrunk to two narrow stages: a CPU step takes milliseconds."""
 
 
 def tiny_config(out_dir: Path, **kw) -> TrainConfig:
     """Two epochs of the tiny FerNet on 64 real FER2013 rows per split, deterministic, every augmentation on."""
     base = dict(
         name="tiny",
-        model="default",
+        model="fernet_s",
         model_overrides=dict(TINY_MODEL),
         data=DataConfig(dataset="fer2013", num_classes=7, limit=64),
         augment=AugmentConfig(),

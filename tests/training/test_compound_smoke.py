@@ -37,7 +37,7 @@ def test_compound_loss_from_the_shipped_trunk_does_not_collapse(tmp_path, shared
     result = fit(cfg, command="test")
     terms = [r["train_center"] for r in result.history]
     assert all(np.isfinite(terms)) and result.history[-1]["train_center_ramp"] == 1.0
-    model = create_model("default", weights=result.best_weights).eval()
+    model = create_model("fernet_s", weights=result.best_weights).eval()
     val = load_split(dataclasses.replace(cfg.data, limit=300), "val")
     pred = predict_probs(model, val, batch_size=128).argmax(1)
     assert len(np.unique(pred)) >= 3, np.bincount(pred, minlength=7)  # not collapsed onto one or two classes

@@ -32,7 +32,7 @@ def faceset(shared_datasets):
 @pytest.fixture(scope="module")
 def model():
     torch.manual_seed(0)
-    return create_model("default", **TINY)
+    return create_model("fernet_s", **TINY)
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +58,7 @@ def test_results_are_valid_and_consistent_with_the_predictions(results, faceset)
     assert m["accuracy"]["ci_low"] <= m["accuracy"]["value"] <= m["accuracy"]["ci_high"]
     assert np.asarray(results["confusion"]["counts"]).sum() == len(faceset)
     meta = results["meta"]
-    assert meta["model"] == "default" and meta["data"]["split"] == "test" and meta["data"]["n"] == len(faceset)
+    assert meta["model"] == "fernet_s" and meta["data"]["split"] == "test" and meta["data"]["n"] == len(faceset)
     assert meta["data"]["source"].startswith("fer2013:")
     assert meta["spec"]["config"]["widths"] == [8, 16, 32, 64]
     assert meta["bootstrap"] == {"n_resamples": 200, "seed": 0, "alpha": 0.05}
@@ -120,7 +120,7 @@ def test_per_class_intervals_are_written_and_optional_for_older_files(results):
 def test_cli_writes_results_and_prints_a_summary(tmp_path, shared_datasets, capsys):
     torch.manual_seed(1)
     weights = tmp_path / "tiny.safetensors"
-    m = create_model("default", **TINY)
+    m = create_model("fernet_s", **TINY)
     # The sidecar tells the CLI how the weights were built: no --model-option needed to rebuild it.
     save_weights(
         m,
@@ -130,7 +130,7 @@ def test_cli_writes_results_and_prints_a_summary(tmp_path, shared_datasets, caps
     out = tmp_path / "r.json"
     argv = [
         "--model",
-        "default",
+        "fernet_s",
         "--weights",
         str(weights),
         "--data",
@@ -179,7 +179,7 @@ def test_cli_bad_weights_give_one_line_errors(tmp_path, shared_datasets, capsys)
 
 def test_compare_mcnemar_matches_on_ids(results, faceset, tmp_path, capsys):
     torch.manual_seed(5)
-    other = E.evaluate_model(create_model("default", **TINY), faceset.subset(np.arange(150)), bootstrap=50)
+    other = E.evaluate_model(create_model("fernet_s", **TINY), faceset.subset(np.arange(150)), bootstrap=50)
     r = E.compare_results(results, other, n_resamples=200)
     assert r["data"]["n_common"] == 150
     ca = np.asarray(results["predictions"]["pred"][:150]) == faceset.labels[:150]

@@ -38,7 +38,7 @@ def trained(work, shared_datasets):
 def test_train_then_evaluate_agrees_with_the_trainer(trained, work, shared_datasets, capsys):
     weights = trained / "best.safetensors"
     assert weights.is_file() and (trained / "metrics.jsonl").is_file()
-    base = ["--model", "default", "--weights", str(weights), "--data", "fer2013", "--root", str(shared_datasets)]
+    base = ["--model", "fernet_s", "--weights", str(weights), "--data", "fer2013", "--root", str(shared_datasets)]
     base += ["--limit", LIMIT, "--bootstrap", "200"]
     # test split: the results JSON the dashboard reads
     assert evaluate.main([*base, "--split", "test", "--out", str(work / "test.json")]) == 0

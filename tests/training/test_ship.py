@@ -17,7 +17,8 @@ from training.datasets import load_split
 from training.evaluate import load_results, predict_probs, sha256_file
 from training.model_card import render_card
 
-TINY = {"widths": (8, 16, 32, 64)}
+TINY = {"widths": (8, 16, 32, 64), "d_model": 64, "heads": 4, "d_ff": 128}
+"""A narrow ``default`` (hafem_lite): d_model equals the last width, so no projection, as in the real one."""
 
 
 def _fake_run(tmp_path):
@@ -26,7 +27,8 @@ def _fake_run(tmp_path):
     model = create_model("default", **TINY)
     run = tmp_path / "run"
     run.mkdir()
-    cfg = config_to_dict(TrainConfig(model="default", model_overrides={"widths": [8, 16, 32, 64]}))
+    overrides = {k: list(v) if isinstance(v, tuple) else v for k, v in TINY.items()}
+    cfg = config_to_dict(TrainConfig(model="default", model_overrides=overrides))
     best = {"command": "train.py", "config": cfg, "epoch": 2, "spec": model.spec.to_dict(),
             "val": {"val_acc": 0.3, "val_macro_f1": 0.2, "val_loss": 1.9}}  # fmt: skip
     save_weights(model, run / "best.safetensors")
@@ -64,6 +66,26 @@ def test_ship_measures_the_copied_file_and_renders_the_card(tmp_path, monkeypatc
     zs = meta["test"]["zeroshot_samples"]
     assert zs["n"] == 7 and zs["command"].startswith("python bench/zeroshot_samples.py")
     assert np.isfinite(meta["test"]["fer2013_private_tta"]["ece"]["value"])
+
+
+def test_shipping_over_the_file_a_run_started_from_keeps_the_stages_behind_it(tmp_path, monkeypatch):
+    """The hybrid was fine-tuned from the shipped ``default`` it replaces: its card must still say how that was made."""
+    monkeypatch.setattr(W, "SHIPPED_DIR", tmp_path / "weights")
+    monkeypatch.setattr(S, "measure", lambda *a, **k: {})
+    run, _ = _fake_run(tmp_path)
+    old = W.SHIPPED_DIR / "default.safetensors"
+    old.parent.mkdir()
+    old.write_bytes(b"the weights the run started from")
+    earlier = [{"run": "runs/a", "command": "python -m training.train --out runs/a", "epochs_run": 3}]
+    old.with_suffix(".json").write_text(json.dumps({"stages": earlier, "ship_command": "ship a"}))
+    best = json.loads((run / "best.json").read_text())
+    best["config"]["init_weights"] = str(old)
+    (run / "best.json").write_text(json.dumps(best))
+
+    meta = S.ship(run, "default", card=None)
+    assert [st["run"] for st in meta["stages"]] == ["runs/a", str(run)]
+    assert meta["stages"][0]["then"] == "ship a"
+    assert old.read_bytes() == (run / "best.safetensors").read_bytes()
 
 
 def _stage(tmp_path, name: str, init: str | None, command: str, epochs: int) -> None:

@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _tiny_model():
-    return create_model("default", **TINY_MODEL)
+    return create_model("fernet_s", **TINY_MODEL)
 
 
 def test_lr_schedule_at_end_of_warmup_and_last_step():
@@ -142,7 +142,7 @@ def test_run_folder_contents(tiny_cfg):
     assert side["spec"]["input_size"] == 48 and side["command"] == "pytest" and side["epoch"] == res.best_epoch
     assert side["val"]["val_macro_f1"] == pytest.approx(res.best_val_macro_f1)
     assert T.load_run_config(out) == cfg
-    model = create_model("default", **TINY_MODEL, weights=res.best_weights)  # loads cleanly
+    model = create_model("fernet_s", **TINY_MODEL, weights=res.best_weights)  # loads cleanly
     assert model.spec.num_classes == 7
     with pytest.raises(FileExistsError, match="--resume"):
         T.fit(cfg)

@@ -1,4 +1,5 @@
-"""AU regions on every sample face: inside the face box, in anatomical order, rasterisable; the FACS table."""
+"""AU regions on every sample face, from the face mesh and from the five landmarks: inside the face box, in
+anatomical order, rasterisable; the FACS table. (The mesh itself and the fallback: test_mesh.py.)"""
 
 from __future__ import annotations
 
@@ -27,9 +28,11 @@ def aligned_cases(face_cases):
     return [(name, i, image, face, align_face(image, face, output_size=224)) for name, i, image, face in face_cases]
 
 
-def test_regions_lie_inside_the_face_box_on_every_sample_face(aligned_cases):
-    for name, i, _image, face, a in aligned_cases:
-        regions = regions_to_image(regions_for(a), a)
+@pytest.mark.parametrize("mesh", [True, False], ids=["mesh", "five_point"])
+def test_regions_lie_inside_the_face_box_on_every_sample_face(aligned_cases, mesh):
+    for name, i, image, face, a in aligned_cases:
+        regions = regions_to_image(regions_for(a, image, mesh=mesh), a)
+        assert regions.source == ("mesh" if mesh else "five_point"), (name, i, regions.reason)
         assert set(regions) == set(REGION_NAMES)
         x1, y1, x2, y2 = face.xyxy
         for region in regions.values():
@@ -39,24 +42,27 @@ def test_regions_lie_inside_the_face_box_on_every_sample_face(aligned_cases):
             assert (pts[:, 1] >= y1 - tol).all() and (pts[:, 1] <= y2 + tol).all(), (name, i, region.name)
 
 
-def test_frontal_geometry_nearly_fits_the_box_even_unclipped(aligned_cases):
+@pytest.mark.parametrize("mesh", [True, False], ids=["mesh", "five_point"])
+def test_frontal_geometry_nearly_fits_the_box_even_unclipped(aligned_cases, mesh):
     """Clipping is a safety net for turned heads; on the frontal faces the raw geometry overshoots the box by
     at most 10% of its width (the outer brow tips of a slightly turned face)."""
     worst = 0.0
-    for name, i, _image, face, a in aligned_cases:
+    for name, i, image, face, a in aligned_cases:
         if name == "45-m7-di-ph.jpg":
             continue
         x1, y1, x2, y2 = face.xyxy
-        pts = np.concatenate([r.points for r in regions_to_image(regions_for(a, clip_to_box=False), a).values()])
+        raw = regions_to_image(regions_for(a, image, mesh=mesh, clip_to_box=False), a)
+        pts = np.concatenate([r.points for r in raw.values()])
         over = max(x1 - pts[:, 0].min(), pts[:, 0].max() - x2, y1 - pts[:, 1].min(), pts[:, 1].max() - y2, 0.0)
         worst = max(worst, over / (x2 - x1))
         assert over <= 0.10 * (x2 - x1), (name, i, over)
     print(f"worst unclipped overshoot on frontal faces: {100 * worst:.1f}% of the box width")
 
 
-def test_regions_keep_anatomical_order_on_every_sample_face(aligned_cases):
-    for name, i, _image, _face, a in aligned_cases:
-        regions = regions_for(a)
+@pytest.mark.parametrize("mesh", [True, False], ids=["mesh", "five_point"])
+def test_regions_keep_anatomical_order_on_every_sample_face(aligned_cases, mesh):
+    for name, i, image, _face, a in aligned_cases:
+        regions = regions_for(a, image, mesh=mesh)
         ys = [float(regions[n].centroid[1]) for n in ANATOMICAL_ORDER]
         assert all(a_ < b_ for a_, b_ in zip(ys, ys[1:], strict=False)), (
             name,

@@ -38,11 +38,12 @@ def test_registry_lists_backends_and_rejects_unknown_names():
 
 def test_default_is_blazeface_and_falls_back_to_mtcnn_with_a_warning(monkeypatch, caplog):
     from core.faces import blazeface as bf
+    from core.faces import litert
     from core.faces.mtcnn import MTCNNDetector
 
     assert isinstance(create_detector("default"), bf.BlazeFaceDetector)
-    real = bf.importlib.util.find_spec
-    monkeypatch.setattr(bf.importlib.util, "find_spec", lambda n: None if n == "ai_edge_litert" else real(n))
+    real = litert.importlib.util.find_spec
+    monkeypatch.setattr(litert.importlib.util, "find_spec", lambda n: None if n == "ai_edge_litert" else real(n))
     with caplog.at_level("WARNING", logger="core.faces.blazeface"):
         det = create_detector("default")
     assert isinstance(det, MTCNNDetector) and "BlazeFace unavailable" in caplog.text
