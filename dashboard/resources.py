@@ -39,15 +39,17 @@ def require(*modules: str) -> None:
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=4)
 def _engine(model: str, weights: str | None, device: str) -> Any:
-    """One engine per model; on the CPU with one torch thread, like ``core.detector.Detector``'s default.
+    """One engine per model, served like ``core.detector.Detector()``'s default: on the CPU through onnxruntime
+    (torch if the export fails) with one thread; the torch model stays for the explainers.
 
-    Two intra-op threads on a 2-core machine make every small op of the face pipeline wait at a barrier for a
-    core that the live page's video codecs and the browser also need (docs/performance.md, docs/dashboard.md).
+    ``bench/live_steps.py`` (docs/dashboard.md, "Where the time goes"): one frame of the live stream costs about
+    30 % less CPU with onnxruntime than with torch, and a second thread costs far more than it gains when the
+    video codecs and the browser want the same cores.
     """
     from core.engine import InferenceEngine, resolve_device
 
     threads = 1 if resolve_device(device).type == "cpu" else None
-    return InferenceEngine(model=model, weights=weights, device=device, threads=threads)
+    return InferenceEngine(model=model, weights=weights, device=device, backend="auto", threads=threads)
 
 
 def get_engine(settings: Settings) -> Any:
