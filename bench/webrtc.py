@@ -17,7 +17,9 @@ change of expression is the time from the first frame of the new expression reac
 result from that part of the clip showing its label (temporal smoothing included). Where the expression changes
 is what the same model says on the clip's own frames, frame by frame, unsmoothed (flickers shorter than 3 frames
 are not changes). And the **CPU per camera frame** of the server process and of all of Chromium's processes,
-from ``/proc``, with the 1-minute load average before and after each session.
+from ``/proc``, with the 1-minute load average before and after each session. The JSON also holds the exact
+command, the date, ``/proc/loadavg`` at the start, the middle and the end of the run, and which model and
+weights (SHA-256) the page ran. Run it on an idle machine: the figures mean nothing under other load.
 Everything runs on this machine: browser, WebRTC encode/decode, server and model share its cores, so the
 numbers are a lower bound for a server with a remote browser.
 """
@@ -64,6 +66,18 @@ def read_figures(text: str) -> dict:
         m = pattern.search(text)
         out[key] = float(m.group(1)) if m and m.group(1) != "…" else None
     return out
+
+
+def read_loadavg(path: Path = Path("/proc/loadavg")) -> dict:
+    """The machine's load averages (1, 5, 15 min) and runnable/total tasks, as ``/proc/loadavg`` has them now."""
+    one, five, fifteen, tasks = path.read_text().split()[:4]
+    return {
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "1min": float(one),
+        "5min": float(five),
+        "15min": float(fifteen),
+        "tasks": tasks,
+    }
 
 
 # -- CPU of processes, from /proc (Linux)
@@ -233,20 +247,40 @@ def session_lag(session: dict, window: tuple[float, float], clip_thumbs: np.ndar
     return label_lags([(n, t) for n, t, _ in frames], positions, session["out"], changes)
 
 
-def reference(clip: Path, width: int | None) -> tuple[np.ndarray, list[str | None]]:
+def page_detector(**kw):
+    """A ``core.detector.Detector`` with the live page's defaults (``dashboard.sidebar.Settings()``)."""
+    from core.detector import Detector
+    from dashboard.sidebar import Settings
+
+    s = Settings()
+    return Detector(model=s.model, weights=s.weights_arg, face_detector=s.face_detector, tta=s.tta_arg, **kw)
+
+
+def model_record(detector) -> dict:
+    """Which model and weights the page ran, so a figure can be traced to them (random init is said so)."""
+    engine = detector.engine
+    return {
+        **detector.provenance,
+        "weights": engine.weights_status,
+        "trained": bool(engine.has_trained_weights),
+        "backend": engine.backend,
+        "tta": detector.tta,
+    }
+
+
+def reference(clip: Path, width: int | None, detector=None) -> tuple[np.ndarray, list[str | None]]:
     """The clip's frames as the fake camera sends them: their thumbnails and the model's unsmoothed labels.
 
-    The page's defaults (``dashboard.sidebar.Settings()``: default model and weights, default face detector,
-    aligned, mirror TTA), with temporal smoothing off.
+    ``detector`` defaults to the page's (:func:`page_detector`), with temporal smoothing off.
     """
     import cv2
 
-    from core.detector import Detector
     from core.io import iter_video_frames
     from core.tracking import TrackerConfig
     from dashboard.live import luma_thumbnail
 
-    stream = Detector(tracker=TrackerConfig(smoothing=0.0, box_smoothing=0.0)).stream()
+    detector = detector or page_detector(tracker=TrackerConfig(smoothing=0.0, box_smoothing=0.0))
+    stream = detector.stream()
     thumbs, labels = [], []
     for i, rgb in iter_video_frames(clip):
         if width:
@@ -335,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
         print("chromium and chromedriver are needed: apt-get install chromium chromium-driver", file=sys.stderr)
         return 2
     clip = data_root() / "samples" / "single_face.mp4"
-    load_start = os.getloadavg()
+    loads = {"start": read_loadavg()}
     with tempfile.TemporaryDirectory() as tmp:
         y4m = browser.write_y4m(clip, Path(tmp) / "camera.y4m", width=args.width)
         trace = Path(tmp) / "trace.jsonl"
@@ -344,8 +378,18 @@ def main(argv: list[str] | None = None) -> int:
             # The first session in a fresh server pays one-time costs (imports, detector and model warm-up, the
             # first Grad-CAM): stream once unrecorded, then alternate the two configurations.
             run(url, y4m, args.warmup, args.warmup, True)
-            runs = [run(url, y4m, args.seconds, args.warmup, cam) for _ in range(args.repeats) for cam in (False, True)]
-        clip_thumbs, ref_labels = reference(clip, args.width)  # after the server is gone: no CPU taken from it
+            plan = [cam for _ in range(args.repeats) for cam in (False, True)]
+            runs = []
+            for k, cam in enumerate(plan):
+                if k == len(plan) // 2:
+                    loads["middle"] = read_loadavg()
+                runs.append(run(url, y4m, args.seconds, args.warmup, cam))
+        loads["end"] = read_loadavg()
+        # after the server is gone: no CPU taken from it
+        from core.tracking import TrackerConfig
+
+        detector = page_detector(tracker=TrackerConfig(smoothing=0.0, box_smoothing=0.0))
+        clip_thumbs, ref_labels = reference(clip, args.width, detector)
         changes = change_points(ref_labels)
         sessions = read_trace(trace)
         for r in runs:
@@ -354,12 +398,13 @@ def main(argv: list[str] | None = None) -> int:
         "what": "live page with Chromium's fake camera, browser + server + model on this machine",
         "machine": machine_info(),
         "camera": {"clip": clip.name, "width": args.width or "native (640x360)", "fps": 30},
-        "model": "default (sidebar defaults: embedded default detector, aligned, model's own preprocessing)",
+        "model": model_record(detector),
+        "settings": "the sidebar's defaults (dashboard.sidebar.Settings()): face detector, aligned, own preprocessing",
         "seconds": args.seconds,
         "warmup_s": args.warmup,
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "command": " ".join(["python", "bench/webrtc.py", *(argv if argv is not None else sys.argv[1:])]),
-        "loadavg": {"start": [round(v, 2) for v in load_start], "end": [round(v, 2) for v in os.getloadavg()]},
+        "loadavg": loads,
         "niceness": os.nice(0),
         "reference_changes": [{"clip_frame": c, "label": lab} for c, lab in changes],
         "summary": {
@@ -380,7 +425,8 @@ def main(argv: list[str] | None = None) -> int:
             f"(median {r.get('latency_median_ms')}, p95 {r.get('latency_p95_ms')}), label lag median "
             f"{r.get('label_lag_median_ms')} ms, camera {r.get('camera_fps')} fps, skipped {r.get('skipped_pct')} %, "
             f"CPU ms per camera frame: server {r.get('server_cpu_ms_per_frame')}, "
-            f"browser {r.get('browser_cpu_ms_per_frame')} (load {result['loadavg']['start'][0]})"
+            f"browser {r.get('browser_cpu_ms_per_frame')} (1-min load at start/end "
+            f"{loads['start']['1min']}/{loads['end']['1min']})"
         )
     return 0
 

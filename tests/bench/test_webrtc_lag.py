@@ -50,3 +50,21 @@ def test_label_lag_counts_missed_and_already_shown_changes_and_ignores_a_stray_f
     out = label_lags(arrivals, positions, results, changes)
     assert out["events"] == 3  # 10 -> happy, 20 -> neutral, 30 -> happy
     assert out["missed"] == 2 and out["already_shown"] == 1 and out["lags_ms"] == [] and out["median_ms"] is None
+
+
+def test_loadavg_is_read_as_the_kernel_writes_it(tmp_path) -> None:
+    from bench.webrtc import read_loadavg
+
+    (tmp_path / "loadavg").write_text("7.91 6.02 4.50 9/412 31337\n")
+    out = read_loadavg(tmp_path / "loadavg")
+    assert (out["1min"], out["5min"], out["15min"], out["tasks"]) == (7.91, 6.02, 4.5, "9/412")
+    assert set(read_loadavg()) == set(out)  # this machine's own file has the same fields
+
+
+def test_the_bench_names_the_trained_weights_the_page_runs() -> None:
+    from bench.webrtc import model_record, page_detector
+    from dashboard.sidebar import Settings
+
+    record = model_record(page_detector())
+    assert record["model"] == Settings().model and record["trained"]
+    assert len(record["weights_sha256"]) == 64 and "trained weights" in record["weights"]
