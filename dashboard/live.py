@@ -31,7 +31,7 @@ TRACE_ENV = "FERLENS_LIVE_TRACE"
 VIDEO_CONSTRAINTS = {"width": {"ideal": 640}, "height": {"ideal": 360}, "frameRate": {"ideal": 30}}
 """What the live page asks the camera for (``getUserMedia``): 640x360 at 30 fps where the camera offers it.
 
-Every pixel is paid twice per frame by VP8 (the browser encodes, aiortc decodes, and the other way back), while
+Every pixel is paid four times per frame by VP8 (the browser encodes, aiortc decodes, and the other way back), while
 the face detector looks at a 192 px copy anyway; a 1280x720 webcam would cost four times as much for nothing.
 "Ideal" values never make a camera refuse: one without that mode gives its nearest.
 """
@@ -210,8 +210,8 @@ def to_rgb(image) -> np.ndarray:
 def rgb_to_video_frame(rgb: np.ndarray, like=None):
     """An ``av.VideoFrame`` of ``rgb`` in I420 (``yuv420p``), the format the VP8/H.264 encoders take.
 
-    OpenCV's conversion (BT.601, limited range, as FFmpeg's) costs about a sixth of the encoder's own RGB
-    reformat (docs/dashboard.md, "Where the time goes"); odd sizes, which I420 cannot hold, stay RGB.
+    OpenCV's conversion (BT.601, limited range, as FFmpeg's) costs less than the encoder's own RGB reformat
+    (``bench/live_steps.py``); odd sizes, which I420 cannot hold, stay RGB.
     ``like`` lends its timestamp (``pts``, ``time_base``).
     """
     import av
