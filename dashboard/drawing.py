@@ -81,6 +81,11 @@ def _tag_text(f: BoxLabel) -> str:
     return text
 
 
+def _contrast(color: tuple[int, int, int]) -> tuple[int, int, int]:
+    """Black for a light colour, white for a dark one: the ink of a tag and the halo of a box."""
+    return (0, 0, 0) if sum(color) > 380 else (255, 255, 255)
+
+
 def draw_faces(image_rgb: np.ndarray, faces: Sequence[BoxLabel]) -> np.ndarray:
     """Boxes in the label's colour with ``#n label 83%`` on a filled tag near each; tags never overlap."""
     out = np.ascontiguousarray(image_rgb.copy())
@@ -94,10 +99,12 @@ def draw_faces(image_rgb: np.ndarray, faces: Sequence[BoxLabel]) -> np.ndarray:
     tags = place_labels(boxes, sizes, out.shape[:2])
     colors = [rgb_of(f.label) if f.label else (255, 255, 255) for f in faces]
     for (x, y, w, h), color in zip(boxes, colors, strict=True):
+        # a contrasting halo under the line: neutral's mid grey alone vanishes on skin, walls and grey video
+        cv2.rectangle(out, (x, y), (x + w, y + h), _contrast(color), thick + 2, cv2.LINE_AA)
         cv2.rectangle(out, (x, y), (x + w, y + h), color, thick, cv2.LINE_AA)
     for (tx, ty, tw, th), ((_, text_h), _), text, color in zip(tags, metrics, texts, colors, strict=True):
         cv2.rectangle(out, (tx, ty), (tx + tw - 1, ty + th - 1), color, -1)
-        ink = (0, 0, 0) if sum(color) > 380 else (255, 255, 255)
+        ink = _contrast(color)
         cv2.putText(out, text, (tx + thick, ty + text_h + thick), font, fscale, ink, fthick, cv2.LINE_AA)
     return out
 

@@ -38,9 +38,17 @@ def require(*modules: str) -> None:
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=4)
 def _engine(model: str, weights: str | None, device: str) -> Any:
-    from core.engine import InferenceEngine
+    """One engine per model, served like ``core.detector.Detector()``'s default: on the CPU through onnxruntime
+    (torch if the export fails) with one thread; the torch model stays for the explainers.
 
-    return InferenceEngine(model=model, weights=weights, device=device)
+    ``bench/live_steps.py`` (docs/dashboard.md, "Where the time goes"): one frame of the live stream costs about
+    30 % less CPU with onnxruntime than with torch, and a second thread costs far more than it gains when the
+    video codecs and the browser want the same cores.
+    """
+    from core.engine import InferenceEngine, resolve_device
+
+    threads = 1 if resolve_device(device).type == "cpu" else None
+    return InferenceEngine(model=model, weights=weights, device=device, backend="auto", threads=threads)
 
 
 def get_engine(settings: Settings) -> Any:

@@ -115,7 +115,7 @@ def live_processor(settings, cam: bool):
     """
     from dashboard import resources
     from dashboard.explain import CAM_FALLBACK, explain_crop, is_cam
-    from dashboard.live import LiveProcessor
+    from dashboard.live import LiveProcessor, LiveTrace
 
     key = (settings, cam)
     held = st.session_state.get(LIVE_KEY)
@@ -131,7 +131,9 @@ def live_processor(settings, cam: bool):
         target = int(face.probs.argmax())
         return explain_crop(analyzer.engine, face.aligned.image, method, target=target, steps=analyzer.steps).heat
 
-    proc = LiveProcessor(lambda rgb, i: stream.process(rgb, frame=i), explain if cam else None)
+    proc = LiveProcessor(
+        lambda rgb, i: stream.process(rgb, frame=i), explain if cam else None, trace=LiveTrace.from_env()
+    )
     st.session_state[LIVE_KEY] = (key, proc)
     return proc
 
