@@ -87,17 +87,13 @@ def fernet_m(num_classes: int = 7, **overrides) -> FerNet:
 
 
 DEFAULT_CONFIG = FerNetConfig(widths=(32, 64, 128, 256), depths=(1, 1, 1, 1))
-"""FerNet-S: ``default_fer2013`` and the trunk of ``default`` (hafem_lite), so weights move between them."""
+"""FerNet-S: ``fernet_s_fer2013`` and the trunk of the hybrids ``default``/``default_fer2013``, so weights move."""
 
 
 @register_model
-def default_fer2013(num_classes: int = 7, **overrides) -> FerNet:
-    """FerNet-S with weights trained on FER2013's own labels: the FER2013-benchmark path.
-
-    Keeps FER2013-label evaluations comparable with published results; its weights are the trunk every
-    hafem_lite run starts from.
-    """
-    return FerNet(build_config("default_fer2013", DEFAULT_CONFIG, overrides), num_classes, "default_fer2013")
+def fernet_s_fer2013(num_classes: int = 7, **overrides) -> FerNet:
+    """FerNet-S with weights trained on FER2013's own labels: the trunk every hafem_lite run starts from."""
+    return FerNet(build_config("fernet_s_fer2013", DEFAULT_CONFIG, overrides), num_classes, "fernet_s_fer2013")
 
 
 __all__ = ["FerNet", "FerNetConfig", "DEFAULT_CONFIG", "shipped_weights"]

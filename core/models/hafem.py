@@ -255,7 +255,7 @@ def hafem_lite(num_classes: int = 7, **overrides) -> HafemLite:
     """HAFEM at CPU scale: FerNet-S trunk + CBAM after stages 3-4 + 1 encoder layer (d_model 256) over 6x6 tokens.
 
     ``cbam=False`` and ``transformer=False`` (or ``transformer_layers=0``) give the ladder's lower rungs; with
-    both off it is FerNet-S itself (same keys as ``default_fer2013``, so ``warm_start`` loads every trunk tensor).
+    both off it is FerNet-S itself (same keys as ``fernet_s_fer2013``, so ``warm_start`` loads every trunk tensor).
     """
     return _build("hafem_lite", HafemLiteConfig(), num_classes, overrides, HafemLite)
 
@@ -267,3 +267,9 @@ def default(num_classes: int = 7, **overrides) -> HafemLite:
     Fine-tuned on FERPlus votes from the FERPlus FerNet-S; why it ships: docs/model-card.md.
     """
     return _build("default", HafemLiteConfig(), num_classes, overrides, HafemLite)
+
+
+@register_model
+def default_fer2013(num_classes: int = 7, **overrides) -> HafemLite:
+    """``default`` fine-tuned on FER2013's own labels: the FER2013-benchmark path, comparable with published results."""
+    return _build("default_fer2013", HafemLiteConfig(), num_classes, overrides, HafemLite)
