@@ -26,7 +26,7 @@ import torch
 
 from core.metrics import bootstrap_ci, bootstrap_weights
 from training.augment import EVAL_CORRUPTIONS
-from training.evaluate import REPO_ROOT, build_model, load_faceset
+from training.evaluate import REPO_ROOT, build_model, load_faceset, sha256_file
 from training.loader import prepare_tensor
 
 log = logging.getLogger(__name__)
@@ -205,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     res["meta"] = {
         "model": args.model,
         "weights": _shown(path),
+        "weights_sha256": sha256_file(path) if path else None,
         "data": args.data,
         "split": args.split,
         "n": len(fs),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -100,5 +102,7 @@ def test_cli_writes_json_with_its_command(tmp_path, shared_datasets, monkeypatch
     assert R.main(argv) == 0
     d = json.loads(out.read_text())
     assert d["meta"]["n"] == 60 and d["meta"]["command"].startswith("python -m training.robustness")
+    shipped = Path(shipped_weights("default_fer2013")).read_bytes()
+    assert d["meta"]["weights_sha256"] == hashlib.sha256(shipped).hexdigest()
     assert {(r["corruption"], r["severity"]) for r in d["conditions"]} == {("blur", 0.5), ("high_brightness", 0.5)}
     assert d["au_regions"] is None
