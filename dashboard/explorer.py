@@ -40,6 +40,7 @@ class View:
         review: ``"all"``, ``"unreviewed"`` or a verdict (the newest verdict on the image).
         disputed: only images whose FER2013 label the FERPlus majority disputes (``training.review``).
         duplicates: only images with an exact or near duplicate elsewhere in FER2013.
+        brightness, blur: a bin label of the results' slices (``training.slices``), or ``"any"``.
         sort, desc: gallery order.
         conf_lo, conf_hi, margin: confidence range and largest top-1 minus top-2 margin.
         page: gallery page, 1-based.
@@ -52,6 +53,8 @@ class View:
     review: str = REVIEW_ALL
     disputed: bool = False
     duplicates: bool = False
+    brightness: str = ANY
+    blur: str = ANY
     sort: str = "confidence"
     desc: bool = True
     conf_lo: float = 0.0
@@ -132,6 +135,27 @@ def flag_mask(ids: Sequence[int], flags: pd.DataFrame, view: View) -> np.ndarray
     for name, on in (("disputed", view.disputed), ("duplicate", view.duplicates)):
         if on:
             mask &= flags[name].reindex([int(i) for i in ids]).fillna(False).to_numpy(bool)
+    return mask
+
+
+SLICE_FILTERS = ("brightness", "blur")
+"""The slices the explorer filters on (fields of :class:`View`)."""
+
+
+def slice_bins(d: dict) -> pd.DataFrame | None:
+    """Each image's bin per slice, indexed by id (``training.slices.row_bins``); None without slices."""
+    from training.slices import row_bins
+
+    return row_bins(d)
+
+
+def slice_mask(ids: Sequence[int], bins: pd.DataFrame, view: View) -> np.ndarray:
+    """Which ``ids`` lie in the view's brightness and blur bins (``"any"`` passes every image)."""
+    mask = np.ones(len(ids), dtype=bool)
+    for name in SLICE_FILTERS:
+        wanted = getattr(view, name)
+        if wanted != ANY and name in bins:
+            mask &= (bins[name].reindex([int(i) for i in ids]) == wanted).to_numpy(bool)
     return mask
 
 

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import PYTHON, charts, evaluation, widgets
+from dashboard import PYTHON, charts, evaluation, robustness_ui, widgets
 from dashboard.errors import guard
 
 st.title("Evaluation")
@@ -66,3 +66,6 @@ with tab_cmp:
                 "A = the results above, B = this one; images matched by id. McNemar counts the images "
                 "exactly one of the two gets right."
             )
+
+robustness_ui.robustness_section(d)
+robustness_ui.slices_section(d)

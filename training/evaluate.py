@@ -145,6 +145,7 @@ def evaluate_model(
     device: str | torch.device | None = None,
     meta: dict | None = None,
     temperature: float = 1.0,
+    slices: bool = False,
 ) -> dict:
     """Run ``model`` on a :class:`training.datasets.FaceSet` and return the results JSON as a dict.
 
@@ -155,6 +156,8 @@ def evaluate_model(
         bootstrap: resamples for the CIs (0: no CIs).
         temperature: logits are divided by it before the softmax (``training.calibrate``; 1.0: uncalibrated).
         meta: extra fields merged into ``meta`` (the CLI adds weights, command, ...).
+        slices: also measure each image's brightness, blur, head pose and mesh fit (``training.slices``) and
+            write them as ``predictions`` columns and error rates per bin as ``slices``.
     """
     c = model.num_classes
     pad = _missing_classes(model, faceset)
@@ -206,7 +209,15 @@ def evaluate_model(
         info["missing_classes"] = pad
     for k, v in (meta or {}).items():
         info[k] = {**info[k], **v} if isinstance(info.get(k), dict) and isinstance(v, dict) else v
-    return {"schema": SCHEMA, "meta": info, "class_names": names, **summary, "predictions": predictions}
+    out = {"schema": SCHEMA, "meta": info, "class_names": names, **summary, "predictions": predictions}
+    if slices:
+        from training.slices import measure, prediction_columns, slice_report
+
+        framing = "fer2013" if _dataset_key(str(faceset.source)) in ("fer2013", "ferplus") else "template"
+        attrs = measure(faceset.images, framing)
+        predictions.update(prediction_columns(attrs))
+        out["slices"] = slice_report(attrs, probs.argmax(axis=1) == y, alpha, crop_side=faceset.images.shape[1])
+    return out
 
 
 def _missing_classes(model: FERModel, faceset) -> list[str]:
@@ -350,6 +361,11 @@ def _eval_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="ignore the temperature in the weights' sidecar (python -m training.calibrate); default: apply it",
     )
+    ap.add_argument(
+        "--slices",
+        action="store_true",
+        help="error rates by brightness, blur, head pose and mesh fit, with per-image values (training.slices)",
+    )
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the CIs (0: none)")
     ap.add_argument("--seed", type=int, default=0, help="bootstrap seed")
@@ -448,6 +464,7 @@ def _run_eval(args: argparse.Namespace, argv: list[str]) -> int:
         device=args.device,
         meta=meta,
         temperature=found or 1.0,
+        slices=args.slices,
     )
     out = args.out or default_out(
         args.model, args.data, args.split, args.tta_hflip, args.limit, uncalibrated=args.no_calibration
