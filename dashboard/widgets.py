@@ -82,6 +82,32 @@ def results_options() -> list[str]:
     return list(opened) + [str(p) for p in evaluation.find_results(results_roots())]
 
 
+@st.cache_data(max_entries=512, show_spinner=False)
+def _pair_key(path: str, mtime: float) -> tuple | None:
+    """What pairing two results needs (``training.evaluate.pair_key``), cached small per file; None if unreadable."""
+    from training.evaluate import pair_key
+    from training.results import load_results
+
+    try:
+        return pair_key(load_results(path))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def comparable_results(ref: str, d: dict) -> list[str]:
+    """The other results on offer that can be paired with ``d``: same classes, data and split."""
+    from training.evaluate import pair_key
+
+    opened = st.session_state.get(OPENED_KEY, {})
+    want, out = pair_key(d), []
+    for o in results_options():
+        if o != ref:
+            key = pair_key(opened[o]) if o in opened else _pair_key(o, Path(o).stat().st_mtime)
+            if key == want:
+                out.append(o)
+    return out
+
+
 def open_in_explorer(ref: str, true: int | None, pred: int | None) -> None:
     """Switch to the error explorer on a confusion cell, with the cell in the URL (so the view can be shared)."""
     from dashboard import navigation

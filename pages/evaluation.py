@@ -50,9 +50,9 @@ with tab_roc:
 with tab_rel:
     st.plotly_chart(charts.reliability_figure(d["reliability"], d["metrics"]["ece"]["value"]), key="rel_chart")
 with tab_cmp:
-    others = [o for o in widgets.results_options() if o != ref]
+    others = widgets.comparable_results(ref, d)
     if not others:
-        st.info("Open a second results JSON of the same split to compare two models with McNemar's test.")
+        st.info("Open a second results JSON of the same split and classes to compare two models with McNemar's test.")
     else:
         other = st.selectbox("Compare with", others, format_func=widgets.display_ref, key="cmp_other")
         with guard("comparing the two results"):

@@ -242,6 +242,12 @@ def _dataset_key(source: str) -> str:
     return name if name in ("fer2013", "ferplus") else source
 
 
+def pair_key(d: dict) -> tuple:
+    """What two results must share for :func:`compare_results` to pair them: classes, dataset and split."""
+    data = d["meta"]["data"]
+    return tuple(d["class_names"]), _dataset_key(data["source"]), data["split"]
+
+
 def compare_results(a: dict, b: dict, n_resamples: int = 1000, seed: int = 0) -> dict:
     """McNemar and a paired bootstrap of the accuracy difference between two results on the same split.
 

@@ -192,6 +192,11 @@ def test_compare_mcnemar_matches_on_ids(results, faceset, tmp_path, capsys):
     moved["meta"]["data"]["split"] = "val"
     with pytest.raises(ValueError, match="different data"):
         E.compare_results(results, moved)
+    # pair_key says beforehand which results the dashboard may offer for comparison
+    assert E.pair_key(results) == E.pair_key(other) != E.pair_key(moved)
+    eight = copy.deepcopy(other)
+    eight["class_names"] = [*other["class_names"], "contempt"]
+    assert E.pair_key(eight) != E.pair_key(other)
     # the CLI prints both accuracies and the test it used
     a, b = tmp_path / "a.json", tmp_path / "b.json"
     E.write_results(results, a)
