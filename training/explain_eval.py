@@ -31,6 +31,8 @@ DEFAULT_OUT = REPO_ROOT / "bench" / "results" / "explanations.json"
 DEFAULT_DOC = REPO_ROOT / "docs" / "explanations.md"
 SCHEMA = "ferlens.explanations/1"
 BEGIN, END = "<!-- explain_eval:begin -->", "<!-- explain_eval:end -->"
+MODES = ("deletion", "insertion")
+MIN_CLASS_N = 3
 RANDOM_REFS = {"random_iid": None, "random_smooth": 6}
 """Random references (``core.explain.random_maps`` grid): i.i.d. pixels, and 6x6 blobs as smooth as a CAM."""
 
@@ -306,6 +308,38 @@ def _md(df: pd.DataFrame) -> str:
     return "\n".join([head, sep, *("| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(False))])
 
 
+def highlights(d: dict) -> list[str]:
+    """Plain-language readings of the JSON (which intervals exclude chance), so the doc's prose cannot go stale."""
+    by = {r["method"]: r for r in d["methods"]}
+    beats = [m for m in d["ranking"] if all((by[m][f"{k}_gain_random_smooth"]["ci_low"] or 0) > 0 for k in MODES)]
+    out = [
+        "Better than smooth random maps on both deletion and insertion (95 % CI above 0): "
+        f"{', '.join(beats) or 'none'}."
+    ]
+    a, b = (by[m]["ins_minus_del"] for m in d["ranking"][:2]) if len(by) > 1 else (None, None)
+    if a and b:
+        tie = a["ci_low"] <= b["ci_high"]
+        out.append(
+            f"The top two ({', '.join(d['ranking'][:2])}) {'overlap' if tie else 'do not overlap'} "
+            "in insertion − deletion."
+        )
+    few = [f"{m} (n={r['n']})" for m, r in by.items() if r["n"] < max(x["n"] for x in by.values())]
+    if few:
+        out.append(
+            f"Fewer images: {', '.join(few)}; compare those rows through their gains over random maps "
+            "on the same images."
+        )
+    out.append(f"AU lift, classes with at least {MIN_CLASS_N} faces (a bootstrap of one or two faces is no interval):")
+    for m in d["ranking"]:
+        rows = [r for r in d["au_agreement"][m] if r["lift"]["n"] >= MIN_CLASS_N]
+        above = [r["class"] for r in rows if (r["lift"]["ci_low"] or 0) > 1]
+        below = [r["class"] for r in rows if r["lift"]["ci_high"] is not None and r["lift"]["ci_high"] < 1]
+        out.append(
+            f"{m}: lift above chance for {', '.join(above) or 'no class'}; below for {', '.join(below) or 'none'}."
+        )
+    return out
+
+
 def render_markdown(d: dict) -> str:
     """The generated section of ``docs/explanations.md`` (every figure from the JSON)."""
     m = d["meta"]
@@ -329,6 +363,7 @@ def render_markdown(d: dict) -> str:
             f"neutral expects no AU, so no lift). Per-method tables with shares are in the JSON and on the "
             f"dashboard's Evaluation page. Most faithful method here: `{best}`.",
             _md(lift_matrix(d)),
+            "**Readings** (computed from the intervals above):\n\n" + "\n".join(f"* {h}" for h in highlights(d)),
         ]
     )
 
