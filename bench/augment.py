@@ -1,12 +1,9 @@
-"""What the camera corruptions add to a training step of the default model (issue 16, robust training).
+"""What the camera corruptions add to a training step of the default model.
 
     python bench/augment.py --out bench/results/augment.json [--threads 1] [--batch 64] [--repeats 20]
 
-Times, per batch of real FER2013 faces at the default model's input (48 px gray), the batch augmentations of
-``default_ferplus`` and of ``default_ferplus_robust`` (the same plus ``corrupt``), each corruption family alone,
-and one optimiser step of the default model (forward, soft-label CE, backward, AdamW; channels-last as the preset
-trains). Measurements are interleaved and the median kept, since other processes share the CPU; the load average
-is recorded beside them. ``corrupt_overhead_of_step`` is the extra augmentation time over augmentation + step.
+Per batch of real FER2013 faces: the augmentations of ``default_ferplus`` and ``default_ferplus_robust``, each
+corruption family alone, and one optimiser step; interleaved medians, with the load average beside them.
 """
 
 from __future__ import annotations

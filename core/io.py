@@ -521,8 +521,9 @@ class ArchiveLimits:
     Attributes:
         max_members: most files in one archive.
         max_total_bytes: most uncompressed bytes of all files together.
-        max_ratio: most uncompressed bytes per compressed byte of one file (photos hardly compress: a JPEG or
-            PNG stays near 1; a bomb reaches 1000), checked on files over ``ratio_floor`` bytes.
+        max_ratio: most uncompressed bytes per compressed byte (photos hardly compress: a JPEG or PNG stays
+            near 1; a bomb reaches 1000), checked on each file over ``ratio_floor`` bytes and on the whole
+            archive once it expands past ``ratio_floor`` (many small bombs add up to a big one).
         ratio_floor: files this small may compress as they like (a tiny flat PNG can reach 50x).
     """
 
@@ -598,6 +599,13 @@ def read_image_archive(
                     f"{limits.max_ratio:.0f}-fold limit (a zip bomb?); nothing was extracted",
                     label,
                 )
+        packed = max(1, sum(i.compress_size for i in files))
+        if total > limits.ratio_floor and total > limits.max_ratio * packed:
+            raise ArchiveError(
+                f"{label}: its {len(files)} files expand {total / packed:.0f}-fold together, over the "
+                f"{limits.max_ratio:.0f}-fold limit (a zip bomb?); nothing was extracted",
+                label,
+            )
         out = ArchiveContents()
         for i in files:
             reason = _skip_reason(i)

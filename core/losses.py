@@ -1,9 +1,7 @@
 """The papers' losses, all accepting hard labels ``(N,)`` or soft targets ``(N, C)`` (FERPlus votes, mixup).
 
-``ce``, DCRNet's class-weighted ``weighted_ce``, distribution-aware label smoothing ``dls`` (smoothing mass
-spread by inverse class frequency) and HAFEM's ``compound`` (0.60 CE + 0.25 center + 0.15 DLS), built by name
-from :data:`LOSSES`. Center loss follows Wen et al., ECCV 2016 (centers move by their Eq. 4, not by the
-optimiser), averaged over dimensions, with class-mean center init and a ramp (why: docs/training.md).
+``ce``, DCRNet's ``weighted_ce``, distribution-aware label smoothing ``dls`` and HAFEM's ``compound`` (0.60 CE +
+0.25 center + 0.15 DLS), built by name from :data:`LOSSES`. Center loss details and their reasons: docs/training.md.
 """
 
 from __future__ import annotations
@@ -126,10 +124,8 @@ class DistributionAwareSmoothing(FERLoss):
 class CenterLoss(nn.Module):
     """Wen et al. 2016 center loss with the paper's explicit center update (centers are buffers, not params).
 
-    A center starts at the mean embedding of its class in the first training batch that holds the class
-    (``initialised`` marks which have). Random centers would not fit embeddings after a ReLU (non-negative
-    coordinates) and zero centers pull every embedding to the origin; both make the term fight the classifier,
-    while a class-mean start makes it measure only the within-class spread.
+    A center starts at the mean embedding of its class in the first batch that holds it (``initialised``), so
+    the term measures within-class spread instead of fighting the classifier as random or zero centers would.
     """
 
     def __init__(self, num_classes: int, embed_dim: int, alpha: float = 0.5) -> None:

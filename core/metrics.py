@@ -1,14 +1,8 @@
 """Classification metrics of one evaluation: scikit-learn point values plus seeded bootstrap intervals.
 
-Inputs are ``y_true`` ``(N,)`` integer labels in the canonical class order and ``probs`` ``(N, C)`` (or
-``y_pred``). No torch, models or datasets, so the trainer, evaluation, ablation and benchmarks share the numbers.
-
-Point values are ``sklearn.metrics`` with its defaults: macro averages over the classes in ``y_true`` or
-``y_pred``, ``zero_division=0``. A class neither present nor predicted is ``nan`` per class (``None`` in JSON);
-one-vs-rest ROC-AUC is ``nan`` for a class without positives or negatives and left out of its averages.
-
-Our own part is the bootstrap kernel: a resample is integer weights on the rows, so all metrics, per-class
-ones and ROC-AUC included, for 1,000 resamples are a few matrix products instead of 1,000 sklearn calls.
+No torch, so the trainer, evaluation, ablation and benchmarks share the numbers. Point values are
+``sklearn.metrics`` with ``zero_division=0``; undefined values are ``nan``. Our own part is the bootstrap kernel:
+a resample is integer weights on the rows, so 1,000 resamples are a few matrix products, not 1,000 sklearn calls.
 """
 
 from __future__ import annotations

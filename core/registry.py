@@ -1,7 +1,6 @@
 """The one registry type behind every name-to-constructor table (models, detectors, losses, datasets, ...).
 
-timm's ``register_model`` / ``create_model`` pattern, made generic so that each table has the same API and
-the same error: an unknown name raises with the sorted list of known ones.
+timm's ``register_model`` / ``create_model`` pattern, made generic: an unknown name raises with the known ones.
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
 """Per-face tracks across video or webcam frames, with temporal smoothing of the class probabilities.
 
-Tracks are matched by box IoU (centre distance as a fallback) with optimal Hungarian assignment, so crossing
-faces keep their ids. Smoothing is an exponential moving average whose weight decays with the frames since the
-track was last seen, so skipped frames do not make it stickier. One tracker per stream (state behind a lock).
+Hungarian matching on box IoU (centre distance as a fallback) keeps crossing faces' ids; the smoothing EMA
+decays with the frames since a track was seen, so skipped frames do not make it stickier.
 """
 
 from __future__ import annotations
@@ -78,10 +77,6 @@ class Track:
     hits: int
     missed: int
     face: Face | None = None
-
-    @property
-    def label_index(self) -> int | None:
-        return None if self.probs is None else int(np.argmax(self.probs))
 
 
 def _as_box(item: Face | Sequence[float]) -> Box:

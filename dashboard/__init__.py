@@ -1,8 +1,7 @@
 """The ferlens Streamlit dashboard: the frame (``app.py``), the sidebar, cached resources and testable helpers.
 
-Pages (``<repo>/pages/*.py``) are thin: they read the sidebar's :class:`~dashboard.sidebar.Settings`, call one
-helper here (or in ``core``/``training``) and render. Everything in this package except ``app.py`` imports
-without Streamlit running, and nothing heavy (torch, models, datasets) is imported at module level.
+Pages are thin: they read the sidebar's settings, call one helper here and render. Nothing heavy is imported at
+module level.
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
 """The ablation page's helpers: switches, the committed hafem_lite ladder, comparison tables, the model's view.
 
-Architecture parts are knocked out by ``core.models.knock_out`` (the trained network minus the part); a loss
-cannot be knocked out, so only a rung retrained without it shows its effect. The committed ladder
-(``core/models/weights/ladder``, written by ``training.ablate --export``) gives both for every part: the rung
-with the part, the same weights with the part knocked out, and the rung retrained without it.
+For every part the committed ladder (``core/models/weights/ladder``) gives the rung with it, those weights with
+the part knocked out, and the rung retrained without it; a loss has only the retrained row.
 """
 
 from __future__ import annotations
@@ -192,9 +190,8 @@ REPORT_KEYS = ("meta", "summary", "comparisons")
 def report_markdown(path: Path) -> str:
     """The training ablation table of ``path`` as markdown (``training.ablate.markdown``).
 
-    The file sits under ``runs/`` where anything may land (a results JSON saved under the wrong name, half a
-    file from a killed run), so every way it can fail to be a report becomes one :class:`AblationReportError`
-    naming the file, instead of whatever ``json`` or the table code happened to raise.
+    Anything may land under ``runs/``, so every way the file can fail to be a report is one
+    :class:`AblationReportError` naming it.
     """
     from training.ablate import markdown
 

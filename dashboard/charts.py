@@ -80,11 +80,9 @@ def votes_bar(counts: Sequence[int], names: Sequence[str], title: str = "") -> g
 def confusion_cells(counts: Sequence[Sequence[int]], class_names: Sequence[str], normalized: bool = True) -> go.Figure:
     """Confusion matrix (row = true class, column = predicted) as one square marker per cell, count written in it.
 
-    A scatter of cells rather than a heatmap because Plotly lets a browser *select* scatter points, and
-    Streamlit's ``on_select`` only hears selections: a click on a heatmap cell never reaches the page. Each
-    point carries ``customdata = [true, pred, count, row rate]``, so a selection names its cell by index.
-    ``normalized`` colours by the row-normalised rate (recall on the diagonal), which keeps rare classes
-    readable; the text always shows the count, the hover shows both.
+    A scatter, not a heatmap, because Streamlit's ``on_select`` hears scatter selections but not heatmap clicks;
+    each point's ``customdata = [true, pred, count, row rate]`` names its cell. ``normalized`` colours by the
+    row rate so rare classes stay readable.
     """
     cm = np.asarray(counts, dtype=float)
     names = list(class_names)
@@ -221,6 +219,38 @@ def per_class_figure(table) -> go.Figure:
         )
     fig.update_layout(**_LAYOUT, barmode="group", height=380, title="Per class, with 95 % bootstrap intervals")
     fig.update_yaxes(range=[0, 1.05])
+    return fig
+
+
+def robustness_figure(table, metric: str = "accuracy", reference: float | None = None) -> go.Figure:
+    """Bars of ``accuracy`` or ``retention`` per corruption condition with their CI whiskers, one colour per
+    family (``table`` from :func:`dashboard.robustness.robustness_table`); ``reference`` draws a dashed line
+    (the clean accuracy, or the retention goal)."""
+    if metric not in ("accuracy", "retention"):
+        raise ValueError(f"unknown metric {metric!r}; choose one of ['accuracy', 'retention']")
+    lo_col, hi_col = ("ci_low", "ci_high") if metric == "accuracy" else ("retention_ci_low", "retention_ci_high")
+    fig = go.Figure()
+    for family, rows in table.groupby("family", sort=False):
+        value = rows[metric].astype(float)
+        lo, hi = rows[lo_col].astype(float), rows[hi_col].astype(float)
+        fig.add_trace(
+            go.Bar(
+                x=rows["condition"],
+                y=value,
+                name=family,
+                error_y=dict(
+                    type="data",
+                    symmetric=False,
+                    array=(hi - value).clip(lower=0).fillna(0),
+                    arrayminus=(value - lo).clip(lower=0).fillna(0),
+                ),
+            )
+        )
+    if reference is not None:
+        fig.add_hline(y=reference, line_dash="dash", line_color="#444444")
+    title = "Accuracy per condition (95 % bootstrap CI)" if metric == "accuracy" else "Retention: corrupted / clean"
+    fig.update_layout(**_LAYOUT, height=420, title=title, showlegend=True)
+    fig.update_yaxes(range=[0, max(1.05, float(table[metric].max()) + 0.05)] if len(table) else [0, 1.05])
     return fig
 
 

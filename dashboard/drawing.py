@@ -46,10 +46,8 @@ def _overlap(a: Rect, b: Rect) -> int:
 def place_labels(boxes: Sequence[Rect], sizes: Sequence[tuple[int, int]], image_hw: tuple[int, int]) -> list[Rect]:
     """Where each box's label tag goes so that no two tags intersect (greedy, in the order given).
 
-    Each tag tries, in order: just above its box, just inside its top, just below it, just inside its bottom,
-    then further and further above and below, all clamped into the image. The first spot that touches no
-    tag placed so far and no other face wins (a spot that only covers another face comes second); a tag
-    that fits nowhere takes the spot with the least overlap.
+    Each tag tries spots above, inside and below its box, then further out, clamped into the image; the first
+    that touches no placed tag and no other face wins, else the one with the least overlap.
 
     Args:
         boxes: face boxes ``(x, y, w, h)`` in pixels.
@@ -83,6 +81,11 @@ def _tag_text(f: BoxLabel) -> str:
     return text
 
 
+def _contrast(color: tuple[int, int, int]) -> tuple[int, int, int]:
+    """Black for a light colour, white for a dark one: the ink of a tag and the halo of a box."""
+    return (0, 0, 0) if sum(color) > 380 else (255, 255, 255)
+
+
 def draw_faces(image_rgb: np.ndarray, faces: Sequence[BoxLabel]) -> np.ndarray:
     """Boxes in the label's colour with ``#n label 83%`` on a filled tag near each; tags never overlap."""
     out = np.ascontiguousarray(image_rgb.copy())
@@ -96,10 +99,12 @@ def draw_faces(image_rgb: np.ndarray, faces: Sequence[BoxLabel]) -> np.ndarray:
     tags = place_labels(boxes, sizes, out.shape[:2])
     colors = [rgb_of(f.label) if f.label else (255, 255, 255) for f in faces]
     for (x, y, w, h), color in zip(boxes, colors, strict=True):
+        # a contrasting halo under the line: neutral's mid grey alone vanishes on skin, walls and grey video
+        cv2.rectangle(out, (x, y), (x + w, y + h), _contrast(color), thick + 2, cv2.LINE_AA)
         cv2.rectangle(out, (x, y), (x + w, y + h), color, thick, cv2.LINE_AA)
     for (tx, ty, tw, th), ((_, text_h), _), text, color in zip(tags, metrics, texts, colors, strict=True):
         cv2.rectangle(out, (tx, ty), (tx + tw - 1, ty + th - 1), color, -1)
-        ink = (0, 0, 0) if sum(color) > 380 else (255, 255, 255)
+        ink = _contrast(color)
         cv2.putText(out, text, (tx + thick, ty + text_h + thick), font, fscale, ink, fthick, cv2.LINE_AA)
     return out
 
@@ -122,8 +127,7 @@ STREAMLIT_MAX_WIDTH = 1460
 def displayable(image: np.ndarray, max_width: int = STREAMLIT_MAX_WIDTH) -> np.ndarray:
     """``image`` padded with grey rows when ``st.image`` would shrink it to 0 px tall (and Pillow would refuse).
 
-    A valid photo 5000 px wide and 1 px tall is analysed fine, but Streamlit scales it to 1460 px wide and
-    ``int(1 * 1460 / 5000) == 0`` rows. Padding keeps every original pixel and makes the strip visible.
+    E.g. a 5000x1 photo, which Streamlit scales to 0 rows; padding keeps every original pixel.
     """
     h, w = image.shape[:2]
     rows = -(-w // max_width)  # the fewest rows that survive the shrink as at least one

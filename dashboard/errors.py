@@ -1,8 +1,7 @@
 """One way to fail on a page: a plain ``st.error`` for the user and a full log line for the operator.
 
-Errors ferlens raises on purpose are typed ``ValueError``/``OSError`` subclasses written for a person, shown as
-they are; anything else shows its type and first line while the log gets the traceback. The page never shows a
-traceback (``client.showErrorDetails = "none"`` is the backstop).
+ferlens' own typed errors are shown as they are; anything else shows its type and first line while the log
+gets the traceback. The page never shows a traceback.
 """
 
 from __future__ import annotations

@@ -1,8 +1,6 @@
-"""Helpers of the error explorer page: its view as URL parameters, which model explains a results file, gallery
-paging, the review filters, previous/next in the current filter, verdict rows.
+"""Streamlit-free helpers of the error explorer: its view as URL parameters, paging, filters and verdict rows.
 
-The view (filters, page, open image) round-trips through ``st.query_params`` as plain strings, so a link or a
-reload restores it; :func:`view_from_params` is tolerant: a value it cannot read falls back to the default.
+:func:`view_from_params` is tolerant: a URL value it cannot read falls back to the default.
 """
 
 from __future__ import annotations
@@ -42,6 +40,7 @@ class View:
         review: ``"all"``, ``"unreviewed"`` or a verdict (the newest verdict on the image).
         disputed: only images whose FER2013 label the FERPlus majority disputes (``training.review``).
         duplicates: only images with an exact or near duplicate elsewhere in FER2013.
+        brightness, blur: a bin label of the results' slices (``training.slices``), or ``"any"``.
         sort, desc: gallery order.
         conf_lo, conf_hi, margin: confidence range and largest top-1 minus top-2 margin.
         page: gallery page, 1-based.
@@ -54,6 +53,8 @@ class View:
     review: str = REVIEW_ALL
     disputed: bool = False
     duplicates: bool = False
+    brightness: str = ANY
+    blur: str = ANY
     sort: str = "confidence"
     desc: bool = True
     conf_lo: float = 0.0
@@ -137,6 +138,27 @@ def flag_mask(ids: Sequence[int], flags: pd.DataFrame, view: View) -> np.ndarray
     return mask
 
 
+SLICE_FILTERS = ("brightness", "blur")
+"""The slices the explorer filters on (fields of :class:`View`)."""
+
+
+def slice_bins(d: dict) -> pd.DataFrame | None:
+    """Each image's bin per slice, indexed by id (``training.slices.row_bins``); None without slices."""
+    from training.slices import row_bins
+
+    return row_bins(d)
+
+
+def slice_mask(ids: Sequence[int], bins: pd.DataFrame, view: View) -> np.ndarray:
+    """Which ``ids`` lie in the view's brightness and blur bins (``"any"`` passes every image)."""
+    mask = np.ones(len(ids), dtype=bool)
+    for name in SLICE_FILTERS:
+        wanted = getattr(view, name)
+        if wanted != ANY and name in bins:
+            mask &= (bins[name].reindex([int(i) for i in ids]) == wanted).to_numpy(bool)
+    return mask
+
+
 def neighbours(ids: Sequence[int], item: int) -> tuple[int | None, int | None, int | None]:
     """``(previous, next, position)`` of image ``item`` in the filtered, sorted ``ids`` (None where none).
 
@@ -164,10 +186,8 @@ def weights_label(weights: str | os.PathLike, sha256: str | None = None) -> str:
 def engine_settings_for(d: dict, sidebar: Settings) -> tuple[Settings, str]:
     """The model that produced results ``d``, as :class:`Settings` for the engine, and a sentence saying so.
 
-    The explanations must come from the evaluated model: its registered name and, when the weights file
-    recorded in ``meta.weights`` exists on this machine, those weights. Otherwise the sidebar's weights are
-    used if the sidebar shows the same model, else random init, and the sentence says which (weights named by
-    :func:`weights_label`).
+    Explanations must come from the evaluated model: its recorded weights when they exist here, else the
+    sidebar's if it shows the same model, else random init; the sentence says which.
     """
     meta = d["meta"]
     model = str(meta.get("model") or sidebar.model)

@@ -1,10 +1,8 @@
 """Streamlit pieces of the error explorer: the URL-backed view controls, the gallery and the review dialog.
 
-The view lives in the widgets (keys ``xp_<field>`` of :class:`dashboard.explorer.View`) and is mirrored into
-``st.query_params`` at the end of every run, so a reload or a shared link restores filters, page and the open
-image. When the URL differs from what this session last wrote (a reload, a link, a jump from the Evaluation
-page), the URL wins and seeds the widgets. The reviewer's name is kept outside any widget
-(``st.session_state["reviewer"]`` and the URL), so it survives saves, dialogs and reloads.
+The view lives in the widgets and is mirrored into ``st.query_params`` after every run; when the URL differs from
+what this session last wrote (a reload, a link), the URL wins. The reviewer's name lives outside any widget, so it
+survives saves, dialogs and reloads.
 """
 
 from __future__ import annotations
@@ -68,8 +66,11 @@ def results_from_url(options: list[str]) -> None:
     log.info("results %r from the URL is not on offer here", wanted)
 
 
-def view_controls(class_names, has_votes: bool) -> explorer.View:
-    """The filter widgets; returns the view they show (page and item are filled in by the caller)."""
+def view_controls(class_names, has_votes: bool, bins=None) -> explorer.View:
+    """The filter widgets; returns the view they show (page and item are filled in by the caller).
+
+    ``bins``: :func:`dashboard.explorer.slice_bins` of the results (None: no slices, the slice filters are off).
+    """
     names = ["any", *class_names]
     c = st.columns(4)
     true = c[0].selectbox("True class", names, key="xp_true")
@@ -100,6 +101,7 @@ def view_controls(class_names, has_votes: bool) -> explorer.View:
         disabled=not has_votes,
         help="The same or a near-identical image occurs elsewhere in FER2013 (perceptual hash).",
     )
+    chosen = slice_controls(bins)
     return explorer.View(
         true=true,
         pred=pred,
@@ -107,12 +109,42 @@ def view_controls(class_names, has_votes: bool) -> explorer.View:
         review=review,
         disputed=bool(disputed and has_votes),
         duplicates=bool(duplicates and has_votes),
+        **chosen,
         sort=sort,
         desc=desc,
         conf_lo=float(conf[0]),
         conf_hi=float(conf[1]),
         margin=float(margin),
     )
+
+
+def slice_controls(bins) -> dict[str, str]:
+    """One select box per slice filter (brightness, blur) listing the results' bins; disabled without slices."""
+    c = st.columns(len(explorer.SLICE_FILTERS))
+    chosen = {}
+    for col, name in zip(c, explorer.SLICE_FILTERS, strict=True):
+        have = bins is not None and name in bins
+        labels = [explorer.ANY, *(sorted(set(bins[name]), key=_bin_order) if have else [])]
+        key = f"xp_{name}"
+        if st.session_state.get(key) not in labels:  # a link from another results file: its bins differ
+            st.session_state[key] = explorer.ANY
+        chosen[name] = col.selectbox(
+            f"{name.capitalize()} bin",
+            labels,
+            key=key,
+            disabled=not have,
+            help="Bins of the results' slices (training.evaluate --slices): brightness = mean gray level, blur = "
+            "variance of the Laplacian (low = blurry), each cut at the evaluated set's quintiles.",
+        )
+    return chosen
+
+
+def _bin_order(label: str) -> float:
+    """Bins sort by their lower edge ("63–99" -> 63); labels without one go last."""
+    try:
+        return float(label.split("–", 1)[0])
+    except ValueError:
+        return float("inf")
 
 
 def write_url(view: explorer.View, results_ref: str) -> None:

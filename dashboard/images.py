@@ -1,8 +1,6 @@
 """The pixels behind a results JSON's rows: FER2013/FERPlus images by CSV row id, folder datasets by path.
 
-The evaluation writes ids, not pixels (``predictions.id`` is the row of ``fer2013.csv.gz``); the explorer needs
-the very image, so it reads the dataset once per process (``training.datasets.read_fer2013``, which keeps a
-decoded ``.npy`` cache) and indexes it.
+The evaluation writes ids, not pixels; the dataset is read once per process and indexed.
 """
 
 from __future__ import annotations

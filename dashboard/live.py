@@ -1,8 +1,9 @@
 """The webcam pipeline between streamlit-webrtc and the engine: newest frame wins, nothing queues up.
 
-The frame callback only drops the frame into a one-slot mailbox and draws the latest finished result, so the
-video keeps the camera's rate; a worker thread runs the face pipeline on the newest frame (Grad-CAM at most
-every ``cam_every_s``) and publishes through a lock-protected snapshot and a one-slot queue. No Streamlit here.
+The frame callback only drops the decoded frame into a one-slot mailbox and draws the latest finished result,
+so the video keeps the camera's rate; a worker thread converts the newest frame to RGB, runs the face pipeline
+on it (Grad-CAM at most every ``cam_every_s``) and publishes through a lock-protected snapshot and a one-slot
+queue. Frames with nothing to draw go back to the encoder untouched. No Streamlit here.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import queue
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -24,6 +26,15 @@ from dashboard.drawing import BoxLabel, draw_faces
 log = logging.getLogger(__name__)
 
 ICE_ENV = "FERLENS_ICE_SERVERS"
+TRACE_ENV = "FERLENS_LIVE_TRACE"
+
+VIDEO_CONSTRAINTS = {"width": {"ideal": 640}, "height": {"ideal": 360}, "frameRate": {"ideal": 30}}
+"""What the live page asks the camera for (``getUserMedia``): 640x360 at 30 fps where the camera offers it.
+
+Every pixel is paid four times per frame by VP8 (the browser encodes, aiortc decodes, and the other way back), while
+the face detector looks at a 192 px copy anyway; a 1280x720 webcam would cost four times as much for nothing.
+"Ideal" values never make a camera refuse: one without that mode gives its nearest.
+"""
 
 
 class IceConfigError(ValueError):
@@ -88,13 +99,19 @@ class LiveStats:
     """Frames overwritten in the mailbox before the worker took them (the price of never lagging)."""
     processed: int
     received: int
+    latency_median_ms: float | None = None
+    callback_cpu_ms: float | None = None
+    """Mean CPU time of the frame callback (offer the frame, draw the result), per camera frame."""
+    worker_cpu_ms: float | None = None
+    """Mean CPU time of the worker's thread per analysed frame (RGB conversion, faces, model, tracking)."""
 
 
 @dataclass(frozen=True, eq=False)
 class CamLayer:
     """A CAM already coloured and warped onto the frame by the worker, so the callback only blends a patch.
 
-    ``rgb`` and ``alpha`` cover rows ``y0:y1`` and columns ``x0:x1`` of the frame (the face's footprint).
+    ``rgb`` and ``alpha`` cover rows ``y0:y1`` and columns ``x0:x1`` of the frame: the aligned crop's footprint
+    clipped to the face box, so the heat never spills over hair, background or another face.
     """
 
     y0: int
@@ -105,7 +122,8 @@ class CamLayer:
     alpha: np.ndarray = field(repr=False)
 
     @classmethod
-    def build(cls, cam: np.ndarray, aligned, shape: tuple[int, ...], alpha: float = 0.4) -> CamLayer | None:
+    def build(cls, cam: np.ndarray, aligned, shape: tuple[int, ...], alpha: float = 0.4, box=None) -> CamLayer | None:
+        """The layer for ``cam`` (any size) on a frame of ``shape``; ``box`` ``(x, y, w, h)`` clips it."""
         import cv2
 
         from core.explain import colorize
@@ -114,6 +132,11 @@ class CamLayer:
         size = aligned.output_size
         m = cv2.resize(np.asarray(cam, np.float32), (size, size), interpolation=cv2.INTER_LINEAR)
         cover = warp_to_image(np.ones((size, size), np.float32), aligned, shape)
+        if box is not None:
+            x, y, w, h = (round(v) for v in box)
+            inside = np.zeros(cover.shape[:2], bool)
+            inside[max(0, y) : max(0, y + h), max(0, x) : max(0, x + w)] = True
+            cover = np.where(inside, cover, 0.0)
         ys, xs = np.nonzero(cover > 0)
         if ys.size == 0:
             return None
@@ -152,14 +175,117 @@ class LiveResult:
         ]
 
 
+def _i420(frame) -> np.ndarray | None:
+    """The ``(H * 3 / 2, W)`` I420 planes of a ``yuv420p`` frame with even sides (a copy), else None."""
+    if frame.format.name != "yuv420p" or frame.width % 2 or frame.height % 2:
+        return None
+    return frame.to_ndarray()  # no format given: plain copies of the planes, no scaler involved
+
+
+def _reformat(frame, format: str):
+    """PyAV's conversion with a scaler of its own (``frame.reformat`` shares one per frame object)."""
+    from av.video.reformatter import VideoReformatter
+
+    return VideoReformatter().reformat(frame, format=format)
+
+
+def to_rgb(image) -> np.ndarray:
+    """``image`` as an ``(H, W, 3)`` uint8 RGB array: an array is returned as it is, an ``av.VideoFrame`` converted.
+
+    The callback and the worker may convert the same frame at the same moment, and PyAV's ``to_ndarray(format=)``
+    keeps one scaler per frame object and runs it without the GIL, so two conversions at once corrupt each other.
+    I420 frames (what aiortc's decoders give) are therefore converted by OpenCV from a copy of their planes (BT.601,
+    limited range, as FFmpeg does), anything else with a scaler of its own.
+    """
+    import cv2
+
+    if isinstance(image, np.ndarray):
+        return image
+    planes = _i420(image)
+    if planes is not None:
+        return cv2.cvtColor(planes, cv2.COLOR_YUV2RGB_I420)
+    return _reformat(image, "rgb24").to_ndarray()
+
+
+def rgb_to_video_frame(rgb: np.ndarray, like=None):
+    """An ``av.VideoFrame`` of ``rgb`` in I420 (``yuv420p``), the format the VP8/H.264 encoders take.
+
+    OpenCV's conversion (BT.601, limited range, as FFmpeg's) costs less than the encoder's own RGB reformat
+    (``bench/live_steps.py``); odd sizes, which I420 cannot hold, stay RGB.
+    ``like`` lends its timestamp (``pts``, ``time_base``).
+    """
+    import av
+    import cv2
+
+    h, w = rgb.shape[:2]
+    if h % 2 or w % 2:
+        out = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+    else:
+        out = av.VideoFrame.from_ndarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420), format="yuv420p")
+    if like is not None:
+        out.pts = like.pts
+        if like.time_base is not None:
+            out.time_base = like.time_base
+    return out
+
+
+def luma_thumbnail(image, size: tuple[int, int] = (16, 9)) -> np.ndarray:
+    """A tiny grey picture of a frame (RGB array or ``av.VideoFrame``), ``size`` = (width, height), uint8.
+
+    For I420 frames it is the luma plane as it is (limited range): compare thumbnails after normalising them.
+    """
+    import cv2
+
+    if isinstance(image, np.ndarray):
+        gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    else:
+        planes = _i420(image)
+        gray = planes[: image.height] if planes is not None else _reformat(image, "gray").to_ndarray()
+    return cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+
+
+class LiveTrace:
+    """When each camera frame arrived and each result left, as JSON lines, for ``bench/webrtc.py``'s label lag.
+
+    One line per camera frame, ``{"session", "in": n, "t", "thumb"}`` (a 16x9 grey thumbnail, so that a known
+    clip can be lined up frame by frame), and one per published result, ``{"session", "out": n, "t", "labels"}``.
+    ``t`` is ``time.monotonic()``, one clock for every process of the machine. It costs a thumbnail and a line of
+    JSON per frame, so it is off unless ``$FERLENS_LIVE_TRACE`` names a file (:meth:`from_env`).
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = os.fspath(path)
+        self.session = uuid.uuid4().hex[:8]
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_env(cls) -> LiveTrace | None:
+        path = os.environ.get(TRACE_ENV)
+        return cls(path) if path else None
+
+    def frame_in(self, index: int, image) -> None:
+        thumb = luma_thumbnail(image).reshape(-1).tolist()
+        self._write({"session": self.session, "in": index, "t": time.monotonic(), "thumb": thumb})
+
+    def result_out(self, index: int, labels: list[str]) -> None:
+        self._write({"session": self.session, "out": index, "t": time.monotonic(), "labels": labels})
+
+    def _write(self, record: dict) -> None:
+        line = json.dumps(record) + "\n"
+        with self._lock, open(self.path, "a") as fh:
+            fh.write(line)
+
+
 class LiveProcessor:
-    """Newest-frame-wins worker. ``on_frame`` is what the WebRTC callback calls; it never blocks on the model.
+    """Newest-frame-wins worker. ``on_video_frame`` is what the WebRTC callback calls; it never waits for the model.
 
     Args:
         process: ``process(rgb, frame_index) -> FrameResult`` (``core.detector.FrameStream.process``).
         explain: optional ``explain(rgb, face_result) -> (S, S) map`` for the CAM overlay.
         cam_every_s: at most one CAM per this many seconds (0 disables it).
         idle_stop_s: the worker exits after this long without frames (it restarts on the next frame).
+        window: how many recent frames the statistics cover.
+        trace: a :class:`LiveTrace` to record every frame in and result out (None: no trace).
     """
 
     def __init__(
@@ -169,41 +295,77 @@ class LiveProcessor:
         cam_every_s: float = 1.0,
         idle_stop_s: float = 30.0,
         window: int = 60,
+        trace: LiveTrace | None = None,
     ) -> None:
         self._process = process
         self._explain = explain
         self.cam_every_s = cam_every_s
         self.idle_stop_s = idle_stop_s
+        self._trace = trace
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._pending: tuple[int, np.ndarray, float] | None = None
+        self._pending: tuple[int, object, float] | None = None
         self._result: LiveResult | None = None
         self._received = 0
         self._dropped = 0
         self._processed = 0
         self._arrivals: deque[float] = deque(maxlen=window)
         self._done: deque[tuple[float, float]] = deque(maxlen=window)  # (finish time, latency s)
+        self._callback_cpu: deque[float] = deque(maxlen=window)
+        self._worker_cpu: deque[float] = deque(maxlen=window)
         self._last_cam = 0.0
         self.error: str | None = None
         self.results: queue.Queue[LiveResult] = queue.Queue(maxsize=1)
         """The newest result for the page's UI loop (one slot: an unread result is replaced)."""
 
     # -- the callback side (streamlit-webrtc's thread): cheap, never waits for the model
-    def on_frame(self, rgb: np.ndarray) -> np.ndarray:
-        """Offer ``rgb`` to the worker (replacing a waiting frame) and return it with the latest result drawn."""
+    def offer(self, image) -> LiveResult | None:
+        """Put ``image`` (RGB array or ``av.VideoFrame``) in the mailbox, replacing a waiting one; the last result.
+
+        A video frame is converted to RGB by the worker, and only if the worker takes it before a newer one.
+        """
         now = time.perf_counter()
         with self._lock:
             if self._pending is not None:
                 self._dropped += 1
-            self._pending = (self._received, rgb, now)
+            index = self._received
+            self._pending = (index, image, now)
             self._received += 1
             self._arrivals.append(now)
             result = self._result
+        if self._trace is not None:
+            self._trace.frame_in(index, image)
         self._ensure_worker()
         self._wake.set()
-        return self.draw(rgb, result)
+        return result
+
+    def on_frame(self, rgb: np.ndarray) -> np.ndarray:
+        """Offer ``rgb`` to the worker (replacing a waiting frame) and return it with the latest result drawn."""
+        cpu = time.thread_time()
+        out = self.draw(rgb, self.offer(rgb))
+        self._note_callback(time.thread_time() - cpu)
+        return out
+
+    def on_video_frame(self, frame):
+        """The callback's work on a decoded ``av.VideoFrame``: offer it and return the frame to send back.
+
+        With no face to draw, the incoming frame itself goes back: no conversion at all, and the encoder takes
+        its I420 planes as they are. Otherwise the result is drawn on an RGB copy (:func:`rgb_to_video_frame`).
+        """
+        cpu = time.thread_time()
+        result = self.offer(frame)
+        if result is None or not result.faces:
+            out = frame
+        else:
+            out = rgb_to_video_frame(self.draw(to_rgb(frame), result), like=frame)
+        self._note_callback(time.thread_time() - cpu)
+        return out
+
+    def _note_callback(self, cpu_s: float) -> None:
+        with self._lock:
+            self._callback_cpu.append(cpu_s)
 
     def draw(self, rgb: np.ndarray, result: LiveResult | None) -> np.ndarray:
         if result is None or not result.faces:
@@ -243,7 +405,9 @@ class LiveProcessor:
                 log.exception("live frame %d failed", item[0])
                 self.error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
 
-    def _handle(self, index: int, rgb: np.ndarray, arrived: float) -> None:
+    def _handle(self, index: int, image, arrived: float) -> None:
+        cpu = time.thread_time()
+        rgb = to_rgb(image)
         frame = self._process(rgb, index)
         faces = list(frame.faces)
         cam, cam_face = None, None
@@ -257,7 +421,7 @@ class LiveProcessor:
             cam_face = cam_face if cam_face < len(faces) else None
         # colour and warp the CAM here, onto where the face is now, so the callback only blends a patch
         layer = (
-            CamLayer.build(cam, faces[cam_face].aligned, rgb.shape)
+            CamLayer.build(cam, faces[cam_face].aligned, rgb.shape, box=faces[cam_face].face.box)
             if cam is not None and cam_face is not None
             else None
         )
@@ -266,6 +430,7 @@ class LiveProcessor:
         with self._lock:
             self._processed += 1
             self._done.append((done, latency))
+            self._worker_cpu.append(time.thread_time() - cpu)
             stats = self._stats_locked()
             self._result = LiveResult(index, faces, latency * 1e3, stats, cam, cam_face, layer)
             result = self._result
@@ -277,10 +442,15 @@ class LiveProcessor:
             self.results.put_nowait(result)
         except queue.Full:  # the UI thread raced us; the next result will get in
             pass
+        if self._trace is not None:
+            self._trace.result_out(index, [f.label for f in faces])
 
     def _stats_locked(self) -> LiveStats:
         def rate(times) -> float | None:
             return (len(times) - 1) / (times[-1] - times[0]) if len(times) >= 2 and times[-1] > times[0] else None
+
+        def mean_ms(values) -> float | None:
+            return float(np.mean(values)) * 1e3 if values else None
 
         lat = np.array([d[1] for d in self._done]) * 1e3 if self._done else None
         return LiveStats(
@@ -291,6 +461,9 @@ class LiveProcessor:
             dropped=self._dropped,
             processed=self._processed,
             received=self._received,
+            latency_median_ms=float(np.median(lat)) if lat is not None else None,
+            callback_cpu_ms=mean_ms(self._callback_cpu),
+            worker_cpu_ms=mean_ms(self._worker_cpu),
         )
 
     def stats(self) -> LiveStats:
@@ -311,11 +484,8 @@ class LiveProcessor:
 
 def make_callback(processor: LiveProcessor):
     """The ``video_frame_callback`` for streamlit-webrtc: a pure function of the frame (no ``st.*``)."""
-    import av
 
-    def callback(frame: av.VideoFrame) -> av.VideoFrame:
-        rgb = frame.to_ndarray(format="rgb24")
-        out = processor.on_frame(rgb)
-        return av.VideoFrame.from_ndarray(out, format="rgb24")
+    def callback(frame):
+        return processor.on_video_frame(frame)
 
     return callback

@@ -168,8 +168,7 @@ SCORE_COLUMNS = ["score", "n", "accuracy", "macro_f1", "ece", "source", "command
 def sidecar_scores(meta: dict) -> pd.DataFrame:
     """The test scores ``training.ship`` recorded beside shipped weights, in the same columns as :func:`own_results`.
 
-    A fresh clone has no ``runs/``, so these are always on the card; each row names the command that
-    measures it again.
+    A fresh clone has no ``runs/``, so these are always on the card.
     """
     from core.models.weights import SHIPPED_DIR
     from training.model_card import score_name

@@ -194,18 +194,24 @@ def explanation_quality(key: str = "xq") -> None:
 
 
 def live_metrics(stats) -> None:
-    """Processed frames per second, latency and camera rate of the live page (``dashboard.live.LiveStats``)."""
+    """Processed frames per second, latency and camera rate of the live page (``dashboard.live.LiveStats``).
+
+    Two metrics a row, so they fit the narrow column beside the video.
+    """
 
     def fmt(v, spec):
         return "…" if v is None else format(v, spec)
 
-    c1, c2, c3, c4 = st.columns(4)
+    c1, c2 = st.columns(2)
     c1.metric("Predictions / s", fmt(stats.processed_fps, ".1f"))
     c2.metric("Latency (ms)", fmt(stats.latency_ms, ".0f"), help=f"p95 {fmt(stats.latency_p95_ms, '.0f')} ms")
+    c3, c4 = st.columns(2)
     c3.metric("Camera frames / s", fmt(stats.camera_fps, ".1f"))
     dropped = stats.dropped / stats.received if stats.received else 0.0
     c4.metric("Frames skipped", f"{dropped:.0%}", help="Frames replaced by a newer one before the model got to them.")
     st.caption(
-        f"latency p95 {fmt(stats.latency_p95_ms, '.0f')} ms · {stats.processed} of {stats.received} camera frames "
-        "analysed (the rest were replaced by newer ones while the model was busy)"
+        f"latency median {fmt(stats.latency_median_ms, '.0f')} ms · latency p95 {fmt(stats.latency_p95_ms, '.0f')} ms"
+        f" · CPU callback {fmt(stats.callback_cpu_ms, '.1f')} ms per camera frame, worker"
+        f" {fmt(stats.worker_cpu_ms, '.1f')} ms per analysed frame · {stats.processed} of {stats.received} camera"
+        " frames analysed (the rest were replaced by newer ones while the model was busy)"
     )

@@ -1,8 +1,7 @@
 """Heavy, shared objects (engines, analysers, datasets) built once per process and keyed by the sidebar choices.
 
-Every browser session is a thread of one process, and ``st.cache_resource`` hands them all the same object (the
-engine is thread-safe; Grad-CAM runs under ``engine.exclusive()``). Per-upload results are cached with
-``st.cache_data`` so a rerun does not detect again. Nothing heavy is imported at import time.
+Every browser session is a thread of one process sharing these objects (the engine is thread-safe); per-upload
+results are cached with ``st.cache_data`` so a rerun does not detect again.
 """
 
 from __future__ import annotations
@@ -39,9 +38,17 @@ def require(*modules: str) -> None:
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=4)
 def _engine(model: str, weights: str | None, device: str) -> Any:
-    from core.engine import InferenceEngine
+    """One engine per model, served like ``core.detector.Detector()``'s default: on the CPU through onnxruntime
+    (torch if the export fails) with one thread; the torch model stays for the explainers.
 
-    return InferenceEngine(model=model, weights=weights, device=device)
+    ``bench/live_steps.py`` (docs/dashboard.md, "Where the time goes"): one frame of the live stream costs about
+    30 % less CPU with onnxruntime than with torch, and a second thread costs far more than it gains when the
+    video codecs and the browser want the same cores.
+    """
+    from core.engine import InferenceEngine, resolve_device
+
+    threads = 1 if resolve_device(device).type == "cpu" else None
+    return InferenceEngine(model=model, weights=weights, device=device, backend="auto", threads=threads)
 
 
 def get_engine(settings: Settings) -> Any:

@@ -1,15 +1,14 @@
 """The sidebar: which model, weights, face detector, preprocessing and explanation method every page uses.
 
-The choices live in one frozen :class:`Settings`, built by :func:`build_sidebar` in the entry script on every
-run (so the widgets keep their values across pages) and read by pages with :func:`current_settings`. Pages run
-outside the entry script (``AppTest.from_file("pages/x.py")``) get the defaults.
+:func:`build_sidebar` builds one frozen :class:`Settings` in the entry script on every run; pages read it with
+:func:`current_settings` (defaults when a page runs alone, as under ``AppTest``).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from dashboard import REPO_ROOT
@@ -78,8 +77,7 @@ def weights_candidates(model: str, roots: list[Path] | None = None, limit: int =
     """Weights files a user may pick: ``default`` when weights are shipped for ``model``, ``none`` (random init)
     and the checkpoints under ``runs/`` (``training.runs.list_runs``, newest first, capped) trained for ``model``.
 
-    ``$FERLENS_RUNS`` (default ``<repo>/runs``) is where the trainer writes. Files whose JSON sidecar names
-    another model are left out, so the list only offers weights that can fit ``model``.
+    Checkpoints whose sidecar names another model are left out.
     """
     from core.models.weights import shipped_weights
     from training.runs import list_runs
@@ -143,12 +141,8 @@ def build_sidebar() -> Settings:
     explainers = _explainers()
     sb = st.sidebar
     sb.header("Model")
-    model = sb.selectbox(
-        "Model",
-        models,
-        index=models.index("default") if "default" in models else 0,
-        key="sb_model",
-        help="A registered ferlens model (core.models.list_models()).",
+    model = _select(
+        sb, "Model", models, "default", "sb_model", help="A registered ferlens model (core.models.list_models())."
     )
     weights_opts = weights_candidates(model)
     weights = sb.selectbox(
@@ -166,12 +160,7 @@ def build_sidebar() -> Settings:
     )
     sb.header("Faces")
     detectors, unavailable = split_available(detectors)
-    detector = sb.selectbox(
-        "Face detector",
-        detectors,
-        index=detectors.index("default") if "default" in detectors else 0,
-        key="sb_detector",
-    )
+    detector = _select(sb, "Face detector", detectors, "default", "sb_detector")
     for name, reason in unavailable.items():
         sb.caption(f":material/block: `{name}` unavailable here. {reason}")
     align = sb.toggle("Align faces (5-point template)", value=True, key="sb_align")
@@ -185,12 +174,7 @@ def build_sidebar() -> Settings:
     if not own:
         preprocess = tuple(s for s in steps if sb.checkbox(_STEP_LABELS.get(s, s), key=f"sb_pre_{s}"))
     sb.header("Explanations")
-    explainer = sb.selectbox(
-        "Method",
-        explainers,
-        index=explainers.index("gradcam") if "gradcam" in explainers else 0,
-        key="sb_explainer",
-    )
+    explainer = _select(sb, "Method", explainers, "gradcam", "sb_explainer")
     settings = Settings(
         model=model,
         weights=weights,
@@ -204,9 +188,10 @@ def build_sidebar() -> Settings:
     return settings
 
 
+def _select(sb, label: str, options: list[str], preferred: str, key: str, **kwargs) -> str:
+    """A selectbox that starts on ``preferred`` when it is offered, else on the first option."""
+    index = options.index(preferred) if preferred in options else 0
+    return sb.selectbox(label, options, index=index, key=key, **kwargs)
+
+
 _STEP_LABELS = {"clahe": "CLAHE (HAFEM)", "gamma": "Adaptive gamma (DCRNet)"}
-
-
-def with_overrides(settings: Settings, **changes) -> Settings:
-    """``settings`` with some fields changed (the ablation page's switches)."""
-    return replace(settings, **changes)

@@ -1,16 +1,8 @@
 """Reviewer verdicts on misclassified images: one table behind a database URL, safe with concurrent reviewers.
 
-SQLite (a file, the embedded default) serves one dashboard; PostgreSQL serves a team whose dashboard replicas
-share one store. Queries and DDL go through SQLAlchemy Core, so both speak the same statements; what differs is
-locking and where the schema version lives:
-
-* SQLite: WAL mode lets readers proceed during a write; every write is one short ``BEGIN IMMEDIATE``
-  transaction, retried with jittered back-off while SQLite reports a lock. The version is ``PRAGMA
-  user_version``, as in files older ferlens versions wrote. WAL needs a local file system.
-* PostgreSQL: row-level concurrency needs no retry; migrations run under a transaction-scoped advisory lock
-  so replicas starting together migrate once. The version is the one row of :data:`VERSION_TABLE`.
-
-Migrations are append-only (:data:`MIGRATIONS`); a database from a newer ferlens is refused, never modified.
+SQLite (the default, WAL mode, short ``BEGIN IMMEDIATE`` writes retried while locked) serves one dashboard;
+PostgreSQL serves a team (migrations under an advisory lock). Both go through SQLAlchemy Core. Migrations are
+append-only (:data:`MIGRATIONS`); a database from a newer ferlens is refused, never modified.
 """
 
 from __future__ import annotations

@@ -91,6 +91,12 @@ def summary_columns(class_names) -> dict:
     }
 
 
+SHORT_CLIP = 0.9
+"""An annotated video with fewer than this share of the frames its source declares means the source is damaged
+(OpenCV stops at the first undecodable part without an error). Containers without a frame index estimate the count
+from duration and rate, hence the slack."""
+
+
 def annotate(src: Path, table: pd.DataFrame, dst: Path, hold: int = 1, progress=None):
     """Write ``src`` to the MP4 ``dst`` with every face of ``table`` (``Detector.detect_video``) boxed and labelled.
 
@@ -99,9 +105,10 @@ def annotate(src: Path, table: pd.DataFrame, dst: Path, hold: int = 1, progress=
     ``#track label score``. Returns ``core.io.VideoInfo`` of the written file.
 
     Raises:
-        core.io.VideoLoadError: ``src`` cannot be read, or no MP4 codec can be written here.
+        core.io.VideoLoadError: ``src`` cannot be read, no MP4 codec can be written here, or the frames stop
+            well short of the count ``src`` declares (damaged midway: OpenCV just stops); ``dst`` is then removed.
     """
-    from core.io import rewrite_video
+    from core.io import VideoLoadError, rewrite_video, video_info
     from dashboard.drawing import BoxLabel, draw_faces
 
     boxes = {
@@ -115,4 +122,16 @@ def annotate(src: Path, table: pd.DataFrame, dst: Path, hold: int = 1, progress=
         shown = next((boxes[f] for f in range(index, index - max(1, hold), -1) if f in boxes), None)
         return draw_faces(rgb, shown) if shown else rgb
 
-    return rewrite_video(src, dst, draw, progress=progress)
+    declared = video_info(src).frame_count
+    try:
+        info = rewrite_video(src, dst, draw, progress=progress)
+        if declared and info.frame_count < SHORT_CLIP * declared:
+            raise VideoLoadError(
+                f"{src}: the video is damaged: its frames stop at {info.frame_count} of the {declared} "
+                "it declares, so no annotated video was made",
+                str(src),
+            )
+    except Exception:
+        Path(dst).unlink(missing_ok=True)
+        raise
+    return info

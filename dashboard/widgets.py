@@ -82,6 +82,32 @@ def results_options() -> list[str]:
     return list(opened) + [str(p) for p in evaluation.find_results(results_roots())]
 
 
+@st.cache_data(max_entries=512, show_spinner=False)
+def _pair_key(path: str, mtime: float) -> tuple | None:
+    """What pairing two results needs (``training.evaluate.pair_key``), cached small per file; None if unreadable."""
+    from training.evaluate import pair_key
+    from training.results import load_results
+
+    try:
+        return pair_key(load_results(path))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def comparable_results(ref: str, d: dict) -> list[str]:
+    """The other results on offer that can be paired with ``d``: same classes, data and split."""
+    from training.evaluate import pair_key
+
+    opened = st.session_state.get(OPENED_KEY, {})
+    want, out = pair_key(d), []
+    for o in results_options():
+        if o != ref:
+            key = pair_key(opened[o]) if o in opened else _pair_key(o, Path(o).stat().st_mtime)
+            if key == want:
+                out.append(o)
+    return out
+
+
 def open_in_explorer(ref: str, true: int | None, pred: int | None) -> None:
     """Switch to the error explorer on a confusion cell, with the cell in the URL (so the view can be shared)."""
     from dashboard import navigation
@@ -115,7 +141,7 @@ def live_processor(settings, cam: bool):
     """
     from dashboard import resources
     from dashboard.explain import CAM_FALLBACK, explain_crop, is_cam
-    from dashboard.live import LiveProcessor
+    from dashboard.live import LiveProcessor, LiveTrace
 
     key = (settings, cam)
     held = st.session_state.get(LIVE_KEY)
@@ -131,7 +157,9 @@ def live_processor(settings, cam: bool):
         target = int(face.probs.argmax())
         return explain_crop(analyzer.engine, face.aligned.image, method, target=target, steps=analyzer.steps).heat
 
-    proc = LiveProcessor(lambda rgb, i: stream.process(rgb, frame=i), explain if cam else None)
+    proc = LiveProcessor(
+        lambda rgb, i: stream.process(rgb, frame=i), explain if cam else None, trace=LiveTrace.from_env()
+    )
     st.session_state[LIVE_KEY] = (key, proc)
     return proc
 

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import PYTHON, charts, evaluation, panels, widgets
+from dashboard import PYTHON, charts, evaluation, panels, robustness_ui, widgets
 from dashboard.errors import guard
 
 st.title("Evaluation")
@@ -51,9 +51,9 @@ with tab_roc:
 with tab_rel:
     st.plotly_chart(charts.reliability_figure(d["reliability"], d["metrics"]["ece"]["value"]), key="rel_chart")
 with tab_cmp:
-    others = [o for o in widgets.results_options() if o != ref]
+    others = widgets.comparable_results(ref, d)
     if not others:
-        st.info("Open a second results JSON of the same split to compare two models with McNemar's test.")
+        st.info("Open a second results JSON of the same split and classes to compare two models with McNemar's test.")
     else:
         other = st.selectbox("Compare with", others, format_func=widgets.display_ref, key="cmp_other")
         with guard("comparing the two results"):
@@ -67,3 +67,6 @@ with tab_cmp:
                 "A = the results above, B = this one; images matched by id. McNemar counts the images "
                 "exactly one of the two gets right."
             )
+
+robustness_ui.robustness_section(d)
+robustness_ui.slices_section(d)

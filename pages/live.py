@@ -1,4 +1,4 @@
-"""Live webcam over WebRTC: boxes and labels on the video, as many predictions per second as the engine allows."""
+"""Live webcam over WebRTC: boxes on the video, labels and metrics beside it, a prediction per frame if possible."""
 
 import queue
 import time
@@ -20,12 +20,13 @@ with guard("reading the ICE/TURN configuration", stop=True):
 with guard("loading the model", stop=True):
     proc = widgets.live_processor(settings, cam)
 ctx = None
-with guard("starting the WebRTC stream"):
+video_col, info_col = st.columns([3, 2])
+with video_col, guard("starting the WebRTC stream"):
     ctx = webrtc_streamer(
         key="ferlens-live",
         mode=WebRtcMode.SENDRECV,
         rtc_configuration={"iceServers": ice},
-        media_stream_constraints={"video": True, "audio": False},
+        media_stream_constraints={"video": live.VIDEO_CONSTRAINTS, "audio": False},
         video_frame_callback=live.make_callback(proc),
         async_processing=True,
     )
@@ -37,7 +38,7 @@ with st.expander("The stream does not connect? Take a snapshot instead", expande
             panels.image_result(resources.analyze_bytes(shot.getvalue(), "snapshot.jpg", settings), key="snap")
 
 if ctx is not None and ctx.state.playing:
-    labels, metrics, shown = st.empty(), st.empty(), 0.0
+    labels, metrics, shown = info_col.empty(), info_col.empty(), 0.0
     while ctx.state.playing:
         try:
             result = proc.results.get(timeout=1.0)

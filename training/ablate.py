@@ -7,22 +7,10 @@
     python -m training.ablate --rungs default default+model_overrides.cbam=true \\
         --seeds 0 1 --limit 256 --epochs 2 --out /tmp/abl model_overrides.widths=[8,16,32,64]
 
-Each rung is a training preset (``training.config``), optionally followed by ``+KEY=VALUE`` overrides that
-apply to that rung only; trailing ``KEY=VALUE`` arguments apply to every rung. For every (rung, seed) the
-runner calls :func:`training.trainer.fit`, rebuilds the best checkpoint and evaluates it on the val and test
-splits with :func:`training.evaluate.evaluate_model`, writing ``<out>/<rung>/seed<k>/{val,test}.json``.
-Runs whose results already exist are skipped, so an interrupted ladder is resumed by running the same
-command again (a half-trained run resumes from its last checkpoint; no flag needed).
-
-Protocol: checkpoints are selected on ``val`` (FER2013 PublicTest) and only ``val`` is evaluated while training.
-``--private-test`` evaluates ``test`` (PrivateTest) once at the end; it trains nothing, and a rung without its
-checkpoint is an error naming the command that trains it.
-
-The report (``ablation.json`` + ``ablation.md``) gives, per rung and split, mean ± std over seeds with a
-95 % t-interval and each seed's image-bootstrap CI, per-class F1, the training time and each run's command; and for
-each rung against the previous one and against the first (the trunk): a paired t-test over seeds (Bonferroni over
-the ladder's comparisons), Cohen's d_z, and McNemar per seed (images are independent within one seed's
-predictions; a pooled McNemar over seeds repeats each image and is kept only as a summary).
+A rung is a preset plus optional ``+KEY=VALUE`` overrides; trailing ``KEY=VALUE`` apply to every rung. Finished
+runs are skipped, so rerunning the command resumes. Checkpoints are selected on ``val``; ``--private-test``
+evaluates ``test`` once, training nothing. The report compares each rung with the previous one and the first
+(paired t over seeds with Bonferroni, Cohen's d_z, McNemar per seed); docs/ablation.md shows it.
 """
 
 from __future__ import annotations
@@ -138,11 +126,9 @@ def run_one(
 ) -> dict:
     """Train one (rung, seed) unless done, then evaluate it on ``splits`` unless done; returns its record.
 
-    Resuming is by files: ``ablation_run.json`` is written once training has finished (with the config it
-    trained), the results JSONs once evaluated. A finished run is reused only if its config is the very same;
-    a run killed mid-training resumes from its last checkpoint. ``fit_fn`` defaults to
-    :func:`training.trainer.fit` (tests pass a stand-in); ``data_cache(data_cfg, split)`` returns a FaceSet
-    shared across runs, so FER2013 is sliced and resized once per ladder rather than once per run.
+    Resuming is by files: ``ablation_run.json`` (with the trained config) marks finished training, the results
+    JSONs finished evaluation; a finished run is reused only if its config is the same. ``data_cache(data_cfg,
+    split)`` shares FaceSets across runs, so FER2013 is sliced and resized once per ladder.
     """
     from core.models import create_model
     from training.config import config_to_dict
@@ -467,8 +453,8 @@ def render(report_path: str | Path, docs: str | Path) -> Path:
 def export_rungs(out: str | Path, dest: str | Path = SHIPPED_LADDER, seed: int | None = None) -> list[Path]:
     """Copy one seed's best weights of every rung (as fp16, ``<rung>.safetensors`` + sidecar) and the report.
 
-    The dashboard shows these "retrained rungs" on a fresh clone; fp16 halves their size in the repo's weights
-    budget and the engine casts them back to fp32 on load. ``seed`` defaults to the report's first seed.
+    For the dashboard's "retrained rungs"; fp16 halves their size and the engine casts back to fp32 on load.
+    ``seed`` defaults to the report's first seed.
     """
     import torch
     from safetensors.torch import save_file

@@ -1,9 +1,7 @@
 """How far reviewers agree: Cohen's kappa for two, Fleiss' kappa for three or more, and the images they split on.
 
-Each reviewer counts with their newest verdict per image (a reviewer who changes their mind is not counted
-twice). A kappa needs the same reviewers on every image, so it is measured on the images *every* chosen
-reviewer judged; the list of disagreements covers every image at least two of them judged. Both kappas come
-from the libraries (``sklearn.metrics.cohen_kappa_score``, ``statsmodels.stats.inter_rater.fleiss_kappa``).
+Each reviewer's newest verdict per image counts. A kappa needs the same reviewers on every image, so it uses
+the images *every* chosen reviewer judged; disagreements cover every image at least two of them judged.
 """
 
 from __future__ import annotations

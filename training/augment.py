@@ -166,6 +166,9 @@ SEVERITY: dict[str, tuple[float, float]] = {
     "jpeg": (70, 10),  # JPEG quality: streaming/messaging compression down to heavy blocking
     "low_res": (0.5, 0.2),  # side kept before upsampling back: a face 24 down to 10 px wide at 48 px
     "occlusion": (0.05, 0.25),  # erased area fraction (hand, mask, glasses, hair), aspect 1:2 to 2:1
+    "high_brightness": (1.4, 2.2),  # brightness gain, clipped at white: a backlit or over-exposed webcam
+    "low_contrast": (0.6, 0.25),  # contrast factor towards the image's mean gray: haze, a washed-out screen
+    "rotation": (10.0, 30.0),  # degrees, sign drawn per image: a tilted head or camera (zero fill)
 }
 """Each corruption's (mild, severe) parameter; the severity ``t`` in [0, 1] interpolates between them."""
 
@@ -253,6 +256,46 @@ CORRUPTIONS: dict[str, Callable[[torch.Tensor, torch.Tensor, torch.Generator], t
     "occlusion": corrupt_occlusion,
 }
 """Camera corruptions by name: ``fn(x, severity, generator)`` with one severity in [0, 1] per image."""
+
+
+def _per_level(x: torch.Tensor, t: torch.Tensor, fn: Callable[[torch.Tensor, float], torch.Tensor]) -> torch.Tensor:
+    """``fn(rows, level)`` once per distinct severity (torchvision's batch calls take one parameter set)."""
+    out = x.clone()
+    for level in torch.unique(t):
+        rows = (t == level).nonzero().squeeze(1)
+        out[rows] = fn(x[rows], float(level))
+    return out
+
+
+def corrupt_high_brightness(x: torch.Tensor, t: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Over-exposure: torchvision's ``adjust_brightness`` (gain, clipped at 1)."""
+    return _per_level(x, _lerp(t, "high_brightness"), TF.adjust_brightness)
+
+
+def corrupt_low_contrast(x: torch.Tensor, t: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Washed out: torchvision's ``adjust_contrast`` (blend with the image's mean gray)."""
+    return _per_level(x, _lerp(t, "low_contrast"), TF.adjust_contrast)
+
+
+def corrupt_rotation(x: torch.Tensor, t: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """In-plane tilt: torchvision's ``rotate`` about the centre (bilinear, zero fill), the sign drawn per image."""
+    sign = torch.where(torch.rand(x.shape[0], generator=g, device=x.device) < 0.5, -1.0, 1.0)
+    angle = sign * _lerp(t, "rotation").to(sign)
+
+    def turn(rows: torch.Tensor, deg: float) -> torch.Tensor:
+        return TF.rotate(rows, deg, interpolation=TF.InterpolationMode.BILINEAR)
+
+    return _per_level(x, angle, turn)
+
+
+EVAL_CORRUPTIONS: dict[str, Callable[[torch.Tensor, torch.Tensor, torch.Generator], torch.Tensor]] = {
+    **CORRUPTIONS,
+    "high_brightness": corrupt_high_brightness,
+    "low_contrast": corrupt_low_contrast,
+    "rotation": corrupt_rotation,
+}
+"""What ``training.robustness`` measures: :data:`CORRUPTIONS` plus families that training does not draw (kept out
+of :data:`CORRUPTIONS` so that the training batches of ``augment.corrupt`` stay what they were)."""
 
 
 def camera_corruption(x: torch.Tensor, max_severity: float, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:

@@ -3,10 +3,8 @@
     python -m training.calibrate --model default_fer2013          # the shipped weights' sidecar gets "calibration"
     python -m training.calibrate --model default --weights runs/x/best.safetensors
 
-The validation split is the dataset the weights were trained on (the sidecar's ``config.data``): FER2013
-PublicTest for 7-class models, FERPlus PublicTest (majority labels) for 8-class ones. ``T`` minimises the NLL of
-``softmax(logits / T)``; it never changes the top class, only how confident the model says it is. The engine
-(``core.engine.InferenceEngine``) and ``training.evaluate`` read it back from the sidecar and apply it by default.
+The validation split is that of the dataset the weights were trained on (the sidecar's ``config.data``). ``T``
+never changes the top class; the engine and ``training.evaluate`` apply it by default.
 """
 
 from __future__ import annotations

@@ -33,7 +33,6 @@ DATA_ENV = "FERLENS_DATA"
 CACHE_ENV = "FERLENS_CACHE"
 FER_SIZE = 48
 
-SPLITS = ("train", "val", "test")
 _SPLIT_ALIASES = {
     "train": "train",
     "training": "train",
@@ -60,15 +59,13 @@ class FaceSet:
         images: uint8, ``(N, H, W)`` grayscale or ``(N, H, W, 3)`` RGB.
         targets: what the loss sees: ``(N,)`` int64 class indices, or ``(N, C)`` float32 vote distributions.
         labels: ``(N,)`` int64 hard labels in canonical order (the argmax of soft targets, first wins ties).
-        ids: ``(N,)`` int64 row ids in the source, so the error explorer can show the very image:
-            FER2013/FERPlus: the row of ``fer2013.csv.gz``; AffectNet: the row of its CSV; folders: the index in
-            the sorted file listing of the split (``paths`` holds the file itself).
+        ids: ``(N,)`` int64 row ids in the source (the CSV row; for folders the index in the sorted listing),
+            so the error explorer can show the very image.
         class_names: canonical names of the C classes.
         split: canonical split name (train / val / test / all).
         source: dataset spec and file it came from.
         paths: source file per row for folder datasets (empty for FER2013/FERPlus).
-        skipped_bad_rows: rows of this split left out because their labels were unusable (FERPlus: no votes,
-            negative or non-numeric votes), so a summary can say the data was not all there.
+        skipped_bad_rows: rows of this split left out because their labels were unusable.
     """
 
     images: np.ndarray
@@ -335,11 +332,9 @@ FERPLUS_ALL_COLUMNS = (*FERPLUS_VOTE_COLUMNS, "unknown", "NF")
 def read_ferplus_votes(root: str | os.PathLike | None = None, n_fer: int | None = None) -> pd.DataFrame:
     """FERPlus votes joined to ``fer2013.csv.gz`` as the datasets README prescribes.
 
-    Keeps the rows that have an ``Image name`` and are the last row with that name; the result lines up row by
-    row with FER2013 (checked on ``Usage``), so row k of the result is row k of ``fer2013.csv.gz``. Rows whose
-    votes are unusable (a non-numeric or non-finite cell, a negative count, or no vote at all) stay in place, so
-    the join is not shifted, but their vote columns become NaN; they are counted in a warning and in
-    ``attrs["bad_vote_rows"]``, and :func:`load_ferplus` skips them.
+    Row k of the result is row k of ``fer2013.csv.gz`` (checked on ``Usage``). Rows with unusable votes stay in
+    place with NaN votes, so the join is not shifted; they are counted in ``attrs["bad_vote_rows"]`` and
+    :func:`load_ferplus` skips them.
     """
     path = data_root(root) / "ferplus" / "fer2013new.csv"
     if not path.is_file():
@@ -400,12 +395,9 @@ def ferplus_labels(votes: np.ndarray, rule: str = "argmax") -> tuple[np.ndarray,
 def load_ferplus(cfg: DataConfig, split: str, arg: str | None = None) -> FaceSet:
     """FERPlus labels on FER2013 pixels; rows whose majority is ``unknown`` or ``NF`` are dropped.
 
-    8 classes: contempt is the 8th (canonical order, columns permuted with ``remap_columns``). 7 classes: rows
-    whose majority is contempt are dropped (folding contempt into another emotion has no principled target), and
-    soft targets renormalise the remaining seven columns. Soft targets are the kept emotion votes divided by
-    their sum (``unknown``/``NF`` votes are not an emotion and are left out); the row set is the same as for
-    hard labels, so hard and soft runs are compared on identical images. Rows with unusable votes (see
-    :func:`read_ferplus_votes`) are skipped and counted in ``skipped_bad_rows``.
+    With 7 classes, contempt-majority rows are dropped (no principled target to fold it into). Soft targets are
+    the emotion votes divided by their sum; hard and soft runs see the same rows. Rows with unusable votes are
+    skipped and counted in ``skipped_bad_rows``.
     """
     path = fer2013_path(cfg.root)
     raw = read_fer2013(path, cfg.cache_dir)
@@ -565,10 +557,8 @@ def _class_dirs(folder: Path, num_classes: int) -> dict[Path, int]:
 def load_folder(cfg: DataConfig, split: str, arg: str | None) -> FaceSet:
     """An ImageFolder: ``PATH/<split>/<class>/*`` or ``PATH/<class>/*`` (RAF-DB, CK+, KDEF, JAFFE layouts).
 
-    Class folders may use any spelling :func:`core.labels.canonical` knows (``anger``, ``Happy``, ``SU``...).
-    Split folders may be named train/training, val/valid/validation, test/testing. Without split folders the
-    images are assigned 80/10/10 by a hash of their relative path (stable as files are added), and ``all``
-    returns every image. Images are decoded once at ``cfg.image_size`` (RGB) and cached.
+    Class folders may use any spelling :func:`core.labels.canonical` knows. Without split folders, images are
+    split 80/10/10 by a hash of their path (stable as files are added); ``all`` returns every image.
     """
     root = Path(arg).expanduser()
     if not root.is_dir():
@@ -621,11 +611,9 @@ AFFECTNET_VAL_FRACTION = 0.05
 def load_affectnet(cfg: DataConfig, split: str, arg: str | None) -> FaceSet:
     """AffectNet's manually annotated set: ``PATH/training.csv``, ``PATH/validation.csv`` and the images.
 
-    Rows are ``subDirectory_filePath, face_x, face_y, face_width, face_height, ..., expression``; images are
-    looked up under ``PATH/Manually_Annotated_Images/`` (or ``PATH/``) and cropped to the face box when it is
-    given. Expression codes 8-10 (none, uncertain, non-face) are dropped, and 7 (contempt) in 7-class mode.
-    AffectNet's test set is not public, so ``test`` is ``validation.csv`` and ``val`` is a stable 5 % of
-    ``training.csv`` (by path hash): model selection never sees the reported rows.
+    Images are cropped to the CSV's face box; codes 8-10 (none, uncertain, non-face) are dropped, and 7
+    (contempt) with 7 classes. The test set is not public, so ``test`` is ``validation.csv`` and ``val`` a stable
+    5 % of ``training.csv``: model selection never sees the reported rows.
     """
     root = Path(arg).expanduser()
     csv = root / ("validation.csv" if split == "test" else "training.csv")

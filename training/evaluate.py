@@ -145,6 +145,7 @@ def evaluate_model(
     device: str | torch.device | None = None,
     meta: dict | None = None,
     temperature: float = 1.0,
+    slices: bool = False,
 ) -> dict:
     """Run ``model`` on a :class:`training.datasets.FaceSet` and return the results JSON as a dict.
 
@@ -155,6 +156,8 @@ def evaluate_model(
         bootstrap: resamples for the CIs (0: no CIs).
         temperature: logits are divided by it before the softmax (``training.calibrate``; 1.0: uncalibrated).
         meta: extra fields merged into ``meta`` (the CLI adds weights, command, ...).
+        slices: also measure each image's brightness, blur, head pose and mesh fit (``training.slices``) and
+            write them as ``predictions`` columns and error rates per bin as ``slices``.
     """
     c = model.num_classes
     pad = _missing_classes(model, faceset)
@@ -206,7 +209,15 @@ def evaluate_model(
         info["missing_classes"] = pad
     for k, v in (meta or {}).items():
         info[k] = {**info[k], **v} if isinstance(info.get(k), dict) and isinstance(v, dict) else v
-    return {"schema": SCHEMA, "meta": info, "class_names": names, **summary, "predictions": predictions}
+    out = {"schema": SCHEMA, "meta": info, "class_names": names, **summary, "predictions": predictions}
+    if slices:
+        from training.slices import measure, prediction_columns, slice_report
+
+        framing = "fer2013" if _dataset_key(str(faceset.source)) in ("fer2013", "ferplus") else "template"
+        attrs = measure(faceset.images, framing)
+        predictions.update(prediction_columns(attrs))
+        out["slices"] = slice_report(attrs, probs.argmax(axis=1) == y, alpha, crop_side=faceset.images.shape[1])
+    return out
 
 
 def _missing_classes(model: FERModel, faceset) -> list[str]:
@@ -229,6 +240,12 @@ def _dataset_key(source: str) -> str:
     prove the rows are the same images); a folder or CSV dataset is identified by its path."""
     name = source.split(":", 1)[0]
     return name if name in ("fer2013", "ferplus") else source
+
+
+def pair_key(d: dict) -> tuple:
+    """What two results must share for :func:`compare_results` to pair them: classes, dataset and split."""
+    data = d["meta"]["data"]
+    return tuple(d["class_names"]), _dataset_key(data["source"]), data["split"]
 
 
 def compare_results(a: dict, b: dict, n_resamples: int = 1000, seed: int = 0) -> dict:
@@ -350,6 +367,11 @@ def _eval_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="ignore the temperature in the weights' sidecar (python -m training.calibrate); default: apply it",
     )
+    ap.add_argument(
+        "--slices",
+        action="store_true",
+        help="error rates by brightness, blur, head pose and mesh fit, with per-image values (training.slices)",
+    )
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the CIs (0: none)")
     ap.add_argument("--seed", type=int, default=0, help="bootstrap seed")
@@ -448,6 +470,7 @@ def _run_eval(args: argparse.Namespace, argv: list[str]) -> int:
         device=args.device,
         meta=meta,
         temperature=found or 1.0,
+        slices=args.slices,
     )
     out = args.out or default_out(
         args.model, args.data, args.split, args.tta_hflip, args.limit, uncalibrated=args.no_calibration
@@ -461,10 +484,13 @@ def _run_eval(args: argparse.Namespace, argv: list[str]) -> int:
 def _run_compare(args: argparse.Namespace) -> int:
     r = compare_results(load_results(args.a), load_results(args.b), args.bootstrap, args.seed)
     mc, diff = r["mcnemar"], r["accuracy_diff"]
-    print(
-        f"A {r['a']['model']}: accuracy {r['a']['accuracy']:.4f}   B {r['b']['model']}: accuracy "
-        f"{r['b']['accuracy']:.4f}   on {r['data']['n_common']} shared images"
-    )
+
+    def name(s: dict) -> str:  # both sides named alike: model, weights file and hash, TTA
+        weights = f"{s['weights']} sha256:{(s['weights_sha256'] or '')[:8]}" if s["weights"] else "random init"
+        return f"{s['model']} ({weights}{', hflip TTA' if s['tta_hflip'] else ''})"
+
+    print(f"A {name(r['a'])}: accuracy {r['a']['accuracy']:.4f}")
+    print(f"B {name(r['b'])}: accuracy {r['b']['accuracy']:.4f}   on {r['data']['n_common']} shared images")
     print(f"difference A-B {diff['diff']:+.4f} [{diff['ci_low']:+.4f}, {diff['ci_high']:+.4f}] (95 % paired bootstrap)")
     print(f"McNemar ({mc['method']}): only-A-right {mc['b']}, only-B-right {mc['c']}, p = {mc['p_value']:.3g}")
     if args.out:

@@ -1,15 +1,8 @@
 """From a decoded :class:`~training.datasets.FaceSet` to model-ready batches, without per-sample Python work.
 
-A FaceSet goes once through ``ModelSpec.pixels`` (the first half of the model's one transform: gray, resize,
-preprocessing) into one uint8 tensor ``(N, c, S, S)``, kept on the FaceSet for later epochs (and on disk when
-large). Each batch is then an index gather, a float conversion, the batch augmentations and ``ModelSpec.normalize``
-(the second half): tensor ops on the whole batch. Gray sources stay one channel until normalisation, where they
-are expanded for 3-channel models (colour jitter's saturation and hue are no-ops on gray, so the order does not
-matter).
-
-:class:`BatchLoader` also does the sampling: a per-epoch shuffle (or DCRNet's class-balanced oversampling) from a
-generator seeded by ``(seed, epoch)``, sharded across DDP ranks like ``DistributedSampler`` (indices padded to a
-multiple of the world size), so an epoch's order never depends on what ran before it: resuming is exact.
+A FaceSet goes once through ``ModelSpec.pixels`` into one cached uint8 tensor; each batch is then a gather, the
+batch augmentations and ``ModelSpec.normalize``, all tensor ops. :class:`BatchLoader` shuffles (or oversamples by
+class) from a generator seeded by ``(seed, epoch)`` and shards across DDP ranks, so resuming is exact.
 """
 
 from __future__ import annotations
@@ -41,9 +34,8 @@ DISK_CACHE_MIN_PIXELS = 2**26
 def prepare_tensor(fs: FaceSet, spec: ModelSpec, chunk: int = 4096, cache_dir: str | None = None) -> torch.Tensor:
     """``spec.pixels(fs.images)`` (uint8 ``(N, c, S, S)``), cached on the FaceSet (and on disk).
 
-    Computed in chunks to bound memory. Large results (upsizing FER2013 to 224 px with CLAHE takes about a minute
-    on 2 cores) go to ``<cache>/tensor-<hash>.npy``, keyed by a hash of the source pixels and the spec, so the
-    ablation's runs and later sessions reuse them.
+    Computed in chunks to bound memory; large results go to ``<cache>/tensor-<hash>.npy`` (keyed by the source
+    pixels and the spec) for later runs and sessions.
     """
     key = (spec.input_size, spec.in_chans, tuple(spec.preprocess))
     if key in fs.cache:
@@ -80,9 +72,8 @@ def prepare_tensor(fs: FaceSet, spec: ModelSpec, chunk: int = 4096, cache_dir: s
 class FaceDataset(Dataset):
     """A map-style torch Dataset over a FaceSet: ``(image tensor, target)`` at the model's size, normalised.
 
-    For code that wants a ``DataLoader`` (evaluation, notebooks). Training uses :class:`BatchLoader`, which does
-    the same per batch instead of per sample. With ``augment`` each item draws from its own generator seeded by
-    ``(seed, index)``; mixup, a batch operation, is off here.
+    For code that wants a ``DataLoader``; training uses :class:`BatchLoader`. With ``augment`` each item draws from
+    a generator seeded by ``(seed, index)``; mixup, a batch operation, is off.
     """
 
     def __init__(self, fs: FaceSet, spec: ModelSpec, augment: BatchAugmenter | None = None, seed: int = 0):

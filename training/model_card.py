@@ -202,7 +202,7 @@ def render_card(meta: dict, companion: dict | None = None) -> str:
             f"{_pct(ct['ferplus_private_8']['accuracy'])} for the FER2013-label weights.",
             f"- `{companion['model']}` ("
             + (
-                "same architecture"
+                f"the same architecture, fine-tuned from `{name}`"
                 if companion["spec"]["config"] == c
                 else f"{architecture(companion['spec']['config']).split(':')[0]}, the trunk `{name}` started from"
             )
@@ -212,9 +212,9 @@ def render_card(meta: dict, companion: dict | None = None) -> str:
             f"{_pct(ct['fer2013_private']['accuracy'])} on FER2013 PrivateTest, "
             f"{_pct(ct['fer2013_private_tta']['accuracy'])} with hflip TTA (the engine's default), against "
             f"{_pct(test['fer2013_private']['accuracy'])} for `{name}` there.",
-            "- Two files rather than two heads on one trunk: the FER2013-label weights stay byte-identical to the "
-            "ones already measured, and each file is one plain classifier that every tool (Grad-CAM, SHAP, ONNX) "
-            "explains without a head switch. The cost is 4.9 MB more in the repository.",
+            "- Two files rather than two heads on one trunk: each file is one plain classifier that every tool "
+            "(Grad-CAM, SHAP, ONNX) explains without a head switch, and each head's trunk is tuned to its labels. "
+            f"The cost is {4 * companion.get('params', 0) / 1e6:.1f} MB more in the repository (fp32).",
             "",
         ]
     lines += [

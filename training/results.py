@@ -1,8 +1,7 @@
 """The results JSON written by ``python -m training.evaluate``: its schema check, reading and writing.
 
-Kept apart from :mod:`training.evaluate` and free of torch so the dashboard can validate and read results
-without loading a model stack. The schema itself is documented in ``docs/results-schema.md``; this module is
-its executable form, so the two must change together (bump :data:`SCHEMA` when a field changes meaning).
+Free of torch, so the dashboard reads results without a model stack. The executable form of
+``docs/results-schema.md``: change both together and bump :data:`SCHEMA` when a field changes meaning.
 """
 
 from __future__ import annotations

@@ -1,16 +1,8 @@
 """What a label reviewer needs beside the model: FERPlus's human votes, disputed labels, duplicates, exports.
 
-* Votes: FERPlus's 10 annotators per FER2013 row (``training.datasets.read_ferplus_votes``, joined as the
-  datasets README prescribes), next to FER2013's own label.
-* Disputed: FER2013's label differs from the FERPlus majority (the README's rule: the column with most votes,
-  first file column wins ties). A majority of ``unknown`` or ``NF`` (not a face) counts as disputed: ten people
-  did not see FER2013's emotion there either. A row without any vote has no majority and is never disputed.
-* Suggested verdict: ``"label wrong"`` where the majority disputes the label *and* names the model's
-  prediction; it is a suggestion, the reviewer decides.
-* Duplicates: exact (pixel-identical) and near duplicates by perceptual hash (``imagehash.phash``, 64 bits);
-  the hashes of a FER2013 file are cached as ``.npy`` next to its decoded arrays.
-* Export: reviewer-corrected labels in FER2013's own CSV format, plus the verdict log, each row carrying the
-  audited model and its weights' sha256.
+A row is disputed when the FERPlus majority (most votes, first column wins ties) differs from FER2013's label;
+a majority of ``unknown`` or ``NF`` counts as disputed, a row without votes never does. Near duplicates are by
+perceptual hash (``imagehash.phash``), cached beside the decoded arrays.
 """
 
 from __future__ import annotations
@@ -260,9 +252,8 @@ def verdict_log_csv(verdicts: Iterable, weights_sha256: Mapping[str, str | None]
 def nearest_distances(split: str = "test", root: str | Path | None = None, up_to: int = 16) -> dict:
     """How far each image of ``split`` is from its nearest other FER2013 image, in pHash bits.
 
-    The histogram behind :data:`DUPLICATE_MAX_DISTANCE`: same photos re-encoded or re-cropped sit at a few
-    bits, and from some distance on the count grows into the tail of merely similar faces. Also the mean
-    absolute pixel difference of each nearest pair, per distance, so the cut can be checked by eye.
+    The histogram behind :data:`DUPLICATE_MAX_DISTANCE`, with each nearest pair's mean absolute pixel difference
+    per distance so the cut can be checked by eye.
     """
     from training.datasets import _usage_mask, canonical_split, fer2013_path, read_fer2013
 

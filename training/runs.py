@@ -1,7 +1,7 @@
 """One index of a runs folder: the trainer's checkpoints, evaluation results JSONs and ablation reports.
 
-The dashboard's weights menu, results picker, retrained-ablation lookup and report list all read this one walk of
-``runs/`` (newest first), so what counts as a checkpoint, a results file or a report is decided in one place.
+The dashboard's menus all read this one walk of ``runs/`` (newest first), so what counts as a checkpoint,
+a results file or a report is decided in one place.
 """
 
 from __future__ import annotations

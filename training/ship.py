@@ -134,7 +134,13 @@ def stages(run: Path) -> list[dict]:
             # ship command that turned its last stage into that file
             shipped = json.loads(Path(init).with_suffix(".json").read_text())
             earlier = [dict(st) for st in shipped.get("stages", [])]
-            if earlier:
+            ours = {Path(st["run"]).resolve() for st in chain}
+            cut = next((i for i, st in enumerate(earlier) if Path(st["run"]).resolve() in ours), None)
+            if cut is not None:
+                # a stage of this chain was shipped over the file it started from: the sidecar now describes that
+                # stage, so keep only what came before it (each of those already carries its own ship command)
+                earlier = earlier[:cut]
+            elif earlier:
                 earlier[-1]["then"] = shipped.get("ship_command")
             return earlier + chain[::-1]
     return chain[::-1]

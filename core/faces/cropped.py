@@ -1,9 +1,7 @@
 """``assume_cropped``: for inputs that already are face crops (FER2013, CK+ crops, a user's cropped photo).
 
-It "detects" one face covering the whole image, with the template landmarks placed so that
-:func:`core.faces.align.align_face` (with the same ``expand``) maps the image onto the whole crop: for a square
-input the alignment is a plain bicubic resize, so a pre-cropped dataset is fed to the model exactly as it was
-cropped. No weights, no failure modes; the CLI and the trainer use it for cropped data.
+It "detects" one face covering the whole image, with landmarks placed so that alignment is a plain resize:
+a pre-cropped dataset reaches the model exactly as it was cropped.
 """
 
 from __future__ import annotations

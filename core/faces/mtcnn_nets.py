@@ -1,8 +1,8 @@
 """MTCNN's three networks: torch definitions (to read facenet-pytorch's weight files) and ONNX Runtime sessions.
 
-The nets are tiny and run many times per frame; torch's shared, spinning thread pool made O-Net 10-18x slower
-on a busy 2-core machine, so each net runs in a single-threaded, non-spinning ORT session (docs/faces.md). The
-ONNX graphs are written by hand with ``onnx.helper``; a test checks them against the torch modules.
+The nets are tiny and run many times per frame, so each runs in a single-threaded, non-spinning ORT session
+(torch's spinning thread pool is much slower on a busy CPU, docs/faces.md). The graphs are written with
+``onnx.helper``; a test checks them against the torch modules.
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
 """Photometric preprocessing the papers use, as small switchable transforms (the dashboard ablates each).
 
-Each transform maps a uint8 image (RGB or gray) to the same dtype and shape, deterministically and without NaN
-on uniform images: :class:`Clahe` (HAFEM, CLAHE on the L of LAB), :class:`AdaptiveGamma` (DCRNet, maps the
-mean luminance to mid-grey), :class:`ToGray`. A ``ModelSpec.preprocess`` tuple of names becomes a pipeline
-with :func:`from_names`; names live in :data:`PREPROCESS`.
+Each transform maps a uint8 image to the same dtype and shape, deterministically: :class:`Clahe` (HAFEM),
+:class:`AdaptiveGamma` (DCRNet), :class:`ToGray`. :func:`from_names` builds a ``ModelSpec.preprocess`` pipeline.
 """
 
 from __future__ import annotations
@@ -78,7 +76,7 @@ class Clahe:
 
 @dataclass(frozen=True)
 class AdaptiveGamma:
-    """Gamma chosen from the mean luminance (formula in the module docstring), clipped to ``[lo, hi]``."""
+    """Gamma ``log(0.5) / log(mean luminance)``, which maps the mean to mid-grey, clipped to ``[lo, hi]``."""
 
     lo: float = 0.6
     hi: float = 1.4

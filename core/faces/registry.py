@@ -1,8 +1,7 @@
 """The face-detector registry: a backend is one function decorated with :func:`register_detector`.
 
-Its name is the function's name, its keyword arguments are the backend's options. The backends register
-themselves when :mod:`core.faces` imports them; this module imports none of them. Constructors must be cheap:
-weights load on the first ``detect`` (or are shared from a per-process cache).
+Its name is the function's name, its keyword arguments the backend's options. Constructors must be cheap:
+weights load on the first ``detect`` (or come from a per-process cache).
 """
 
 from __future__ import annotations
@@ -42,9 +41,8 @@ def create_detector(name: str = "default", **kwargs) -> FaceDetector:
 def detector_available(name: str) -> tuple[bool, str]:
     """``(True, "")`` when ``name`` can run here, else ``(False, one line saying how to enable it)``.
 
-    Builds the detector with its defaults: constructors are cheap and check for their package and weights file
-    (raising :class:`DetectorUnavailableError`), the same check a first ``detect`` would fail on, made before any
-    photo is sent to it. An unknown name raises ``ValueError`` as in :func:`create_detector`.
+    Builds the detector with its defaults: cheap constructors check for their package and weights file, so the
+    failure shows before any photo is sent. An unknown name raises ``ValueError``.
     """
     try:
         create_detector(name)

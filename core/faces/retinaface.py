@@ -1,9 +1,7 @@
 """RetinaFace (Deng et al., CVPR 2020; ResNet-50) through the ``retina-face`` package: the papers' detector.
 
-Optional and offline: it needs the package (``pip install --no-deps retina-face==0.0.19``; its metadata pulls a
-second OpenCV) and a local ``retinaface.pth``, found from the ``weights`` argument, ``$FERLENS_RETINAFACE_WEIGHTS``
-or retina-face's own cache. It never downloads; a missing file raises :class:`DetectorUnavailableError` saying
-which file to fetch and where to put it.
+Optional and offline: it needs the package (``pip install --no-deps retina-face==0.0.19``) and a local
+``retinaface.pth``; it never downloads, and a missing file raises :class:`DetectorUnavailableError` naming it.
 """
 
 from __future__ import annotations

@@ -1,9 +1,8 @@
 """The one contract every ferlens model speaks: timm's, plus what explainers and the trainer need.
 
-A :class:`FERModel` provides ``forward_features`` / ``forward_head`` / ``forward``, ``forward_train`` (logits and
-the pre-dropout embedding the center loss needs), ``cam_target_layers`` / ``cam_reshape_transform`` (Grad-CAM),
-``layer_groups`` (layer-wise LR decay) and ``spec``, a frozen :class:`ModelSpec` saved beside the weights whose
-``spec.transform(crops)`` is the one way face crops become model input (training, evaluation, serving, explaining).
+A :class:`FERModel` adds ``forward_train`` (center loss), the Grad-CAM hooks and ``layer_groups`` to timm's
+contract; its frozen :class:`ModelSpec` is saved beside the weights, and ``spec.transform(crops)`` is the one way
+face crops become model input (training, evaluation, serving, explaining).
 """
 
 from __future__ import annotations
@@ -60,12 +59,9 @@ class ModelSpec:
     def pixels(self, crops: Crops, steps: Steps | None = None) -> torch.Tensor:
         """Face crops -> uint8 ``(N, c, S, S)``: the photometric half of :meth:`transform` (training caches it).
 
-        Per crop, in one order: gray (ITU-R 601 luma) for 1-channel models, resize to ``input_size``
-        (:func:`resize_uint8`), then ``steps`` (default: the spec's ``preprocess``, e.g. CLAHE). Preprocessing
-        runs at model size, the order every trained model saw in training (CLAHE's 8x8 tiles are then 1/8 of
-        the model input whatever the crop's size). A colour crop whose channels are equal is gray (a gray
-        file decoded as RGB), so a face gives the same pixels from a CSV or from a PNG. ``c`` is 1 when every
-        crop is gray, else 3 (gray crops are repeated).
+        Per crop: gray (ITU-R 601 luma) for 1-channel models, resize to ``input_size``, then ``steps`` (default:
+        the spec's ``preprocess``), at model size as in training. A colour crop with equal channels counts as
+        gray, so a face gives the same pixels from a CSV or a PNG. ``c`` is 1 when every crop is gray, else 3.
         """
         from core.faces.preprocess import from_names, luminance
 

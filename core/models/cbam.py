@@ -1,8 +1,7 @@
 """CBAM: Convolutional Block Attention Module (Woo et al., ECCV 2018, arXiv:1807.06521).
 
-Channel attention (a shared MLP over average- and max-pooled descriptors, reduction r) followed by spatial
-attention (a k x k conv over the channel-wise average and max maps). Both HAFEM and DCRNet use it with r = 16 and
-k = 7, the values of the CBAM paper.
+Channel attention (shared MLP, reduction r) then spatial attention (k x k conv); HAFEM and DCRNet use the
+paper's r = 16, k = 7.
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
 """DCRNet: DenseNet121 + conv blocks with CBAM + residual modules + a 512-256-128 dense head.
 
-Built from the seed paper's description, trained with class-weighted CE and adaptive gamma on the input. The
-paper gives no kernel sizes: 3x3 convolutions (as its figure shows) and basic two-conv residual blocks, noted
-in docs/papers.md.
+Built from the seed paper's description (trained with class-weighted CE, adaptive gamma on the input); the
+kernel sizes it leaves out are chosen in docs/papers.md.
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
 """FerNet: compact residual CNNs for 48-64 px grayscale faces, the family of ferlens' embedded CPU default.
 
-Not from the seed papers, whose 224 px models run at a few frames per second on a 2-core CPU; FER2013's best
-single models are VGG/ResNet-style nets at 48 px (Khaimova et al. 2021; Pham et al. 2021). Width and depth are
-config fields, chosen by measurement (docs/models.md).
+Not from the seed papers (their 224 px models are too slow on a CPU); FER2013's best single models are
+VGG/ResNet-style nets at 48 px (Khaimova et al. 2021; Pham et al. 2021). Sizes chosen in docs/models.md.
 """
 
 from __future__ import annotations
@@ -88,18 +87,13 @@ def fernet_m(num_classes: int = 7, **overrides) -> FerNet:
 
 
 DEFAULT_CONFIG = FerNetConfig(widths=(32, 64, 128, 256), depths=(1, 1, 1, 1))
-"""FerNet-S: ``default_fer2013`` and the trunk of ``default`` (hafem_lite), so weights move between them."""
+"""FerNet-S: ``fernet_s_fer2013`` and the trunk of the hybrids ``default``/``default_fer2013``, so weights move."""
 
 
 @register_model
-def default_fer2013(num_classes: int = 7, **overrides) -> FerNet:
-    """FerNet-S with weights trained on FER2013's own labels: the FER2013-benchmark path.
-
-    ``default`` (the papers' hybrid at CPU scale, ``core.models.hafem``) answers with FERPlus-trained weights users
-    should trust (docs/model-card.md says why); this name keeps FER2013-label evaluations comparable with the
-    published FER2013 results, and its weights are the trunk every hafem_lite run starts from.
-    """
-    return FerNet(build_config("default_fer2013", DEFAULT_CONFIG, overrides), num_classes, "default_fer2013")
+def fernet_s_fer2013(num_classes: int = 7, **overrides) -> FerNet:
+    """FerNet-S with weights trained on FER2013's own labels: the trunk every hafem_lite run starts from."""
+    return FerNet(build_config("fernet_s_fer2013", DEFAULT_CONFIG, overrides), num_classes, "fernet_s_fer2013")
 
 
 __all__ = ["FerNet", "FerNetConfig", "DEFAULT_CONFIG", "shipped_weights"]

@@ -1,9 +1,8 @@
 """HAFEM / ADNN-FER: EfficientNet-B5 + CBAM + a Transformer encoder over the 7x7 tokens.
 
-The papers contradict themselves on the Transformer's size (docs/papers.md): ``hafem_paper`` builds the text's
-6 layers at d_model 2048, ``hafem_compact`` keeps the stated 61.6 M total (one layer). ``cbam=False`` and
-``transformer_layers=0`` switch the parts off, so the ablation ladder is one family (``effnet_b5_baseline`` is
-HAFEM with both off). ``hafem_lite`` is the same design at CPU scale on the FerNet trunk at 48 px gray.
+``hafem_paper`` and ``hafem_compact`` are the papers' two contradicting Transformer sizes (docs/papers.md);
+``hafem_lite`` is the design at CPU scale on the FerNet trunk. ``cbam`` and ``transformer_layers`` switch the parts
+off, so the ablation ladder is one family.
 """
 
 from __future__ import annotations
@@ -256,7 +255,7 @@ def hafem_lite(num_classes: int = 7, **overrides) -> HafemLite:
     """HAFEM at CPU scale: FerNet-S trunk + CBAM after stages 3-4 + 1 encoder layer (d_model 256) over 6x6 tokens.
 
     ``cbam=False`` and ``transformer=False`` (or ``transformer_layers=0``) give the ladder's lower rungs; with
-    both off it is FerNet-S itself (same keys as ``default_fer2013``, so ``warm_start`` loads every trunk tensor).
+    both off it is FerNet-S itself (same keys as ``fernet_s_fer2013``, so ``warm_start`` loads every trunk tensor).
     """
     return _build("hafem_lite", HafemLiteConfig(), num_classes, overrides, HafemLite)
 
@@ -265,9 +264,12 @@ def hafem_lite(num_classes: int = 7, **overrides) -> HafemLite:
 def default(num_classes: int = 7, **overrides) -> HafemLite:
     """The embedded model the app, the CLI and the explainers start on: ``hafem_lite`` with CBAM and Transformer.
 
-    Chosen by evidence (docs/model-card.md, docs/training-log.md): fine-tuned on FERPlus votes from the FERPlus
-    FerNet-S, it was not worse than that model on PublicTest in a paired test and better in macro-F1.
-    ``create_model("default", weights="default")``
-    loads ``core/models/weights/default.safetensors``; ``shipped_weights("default")`` says whether it exists.
+    Fine-tuned on FERPlus votes from the FERPlus FerNet-S; why it ships: docs/model-card.md.
     """
     return _build("default", HafemLiteConfig(), num_classes, overrides, HafemLite)
+
+
+@register_model
+def default_fer2013(num_classes: int = 7, **overrides) -> HafemLite:
+    """``default`` fine-tuned on FER2013's own labels: the FER2013-benchmark path, comparable with published results."""
+    return _build("default_fer2013", HafemLiteConfig(), num_classes, overrides, HafemLite)

@@ -1,10 +1,8 @@
 """Knock-outs: a trained model minus one part (CBAM, the Transformer encoder), every other weight unchanged.
 
-A knock-out is the inference-time half of an ablation: it shows what the trained network does without the part,
-not what a network trained without it would do (that is the retrained rung of ``training.ablate``). Both parts are
-shape-preserving (CBAM re-weights a feature map, the encoder maps tokens to tokens), so replacing them by identity
-renames and reshapes no tensor. For a Transformer the encoder layers are bypassed; the learned positions and the
-final norm stay, so the classifier still sees inputs on the scale it was trained on.
+The inference-time half of an ablation (the retrained rung of ``training.ablate`` is the other). Both parts are
+shape-preserving, so an identity replaces them; the encoder's positions and final norm stay, keeping the
+classifier's input on its trained scale.
 """
 
 from __future__ import annotations

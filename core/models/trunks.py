@@ -1,8 +1,7 @@
 """CNN trunks taken from timm, with optional CBAM blocks inserted after named stages.
 
-The papers' hybrids all start from an ImageNet CNN whose stages we must address by index (HAFEM puts CBAM "after
-stage 5 and after the last stage"). timm's ``feature_info`` names each stage and its channels, so channel counts
-are read, never hard-coded.
+The papers place CBAM after numbered stages; timm's ``feature_info`` names each stage and its channels, so
+channel counts are read, never hard-coded.
 """
 
 from __future__ import annotations

@@ -126,12 +126,11 @@ def load_weights(model: nn.Module, path: str | Path, strict: bool = True) -> Non
 
 
 def warm_start(model: nn.Module, path: str | Path) -> dict[str, list[str]]:
-    """Fine-tuning init: load every key of ``path`` that fits ``model``, widening the classifier where it grew.
+    """Fine-tuning init: load every key of ``path`` that fits ``model``, resizing the classifier where classes differ.
 
-    A 7-class FER2013 head starts an 8-class FERPlus model: canonical class order puts contempt last, so the file's
-    rows are the first rows of the new head and the new class keeps its fresh init. Keys the model has and the file
-    lacks (e.g. a CBAM or Transformer added to a trained trunk) keep their init. Any other shape mismatch, or a file
-    that fits nothing, is a :class:`WeightsError`. Returns what was widened and what kept its init, for the log.
+    Canonical class order puts contempt last: a 7-class head fills the first rows of an 8-class one, an 8-class
+    head starts a 7-class one without its last row. Keys the file lacks keep their init; any other mismatch, or a
+    file that fits nothing, is a :class:`WeightsError`. Returns what was resized (``widened``) and what kept its init.
     """
     state = read_state_dict(path)
     own = model.state_dict()
@@ -140,10 +139,11 @@ def warm_start(model: nn.Module, path: str | Path) -> dict[str, list[str]]:
         src, dst = state[k], own[k]
         if src.shape == dst.shape:
             continue
-        if src.dim() >= 1 and src.shape[1:] == dst.shape[1:] and src.shape[0] < dst.shape[0] and k.startswith("head."):
-            grown = dst.clone()
-            grown[: src.shape[0]] = src.to(dst.dtype)
-            state[k] = grown
+        if src.dim() >= 1 and src.shape[1:] == dst.shape[1:] and k.startswith("head."):
+            resized = dst.clone()
+            n = min(src.shape[0], dst.shape[0])
+            resized[:n] = src[:n].to(dst.dtype)
+            state[k] = resized
             widened.append(k)
         else:
             bad.append(f"{k}: file {tuple(src.shape)} vs model {tuple(dst.shape)}")
@@ -165,10 +165,8 @@ TEMP_SUFFIX = ".tmp"
 def stage_write(path: Path, write) -> Path:
     """The first half of :func:`atomic_write`: ``write(tmp)`` to a temp file beside ``path``, fsynced.
 
-    Returns the temp file; the caller moves it onto ``path`` with ``os.replace`` (or unlinks it). Splitting the
-    two lets a caller write several files completely before committing any of them (the trainer's checkpoint),
-    so a full disk found while writing the last one leaves every old file untouched. On any error the temp file
-    is removed and the error propagates.
+    Returns the temp file for the caller to ``os.replace`` onto ``path``, so several files can be written before
+    any is committed (the trainer's checkpoint). On error the temp file is removed and the error propagates.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

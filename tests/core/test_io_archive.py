@@ -71,6 +71,22 @@ def test_zip_bomb_is_refused_from_the_directory_before_decompressing(tmp_path: P
         read_image_archive(total, name="total.zip", limits=ArchiveLimits(max_total_bytes=2 << 20))
 
 
+def test_many_small_members_that_expand_together_are_a_bomb_too() -> None:
+    """Each member stays under ``ratio_floor`` (1 MiB) and the total under the 1 GiB cap, yet 600 kB become 600 MiB."""
+    members = {f"{i}.png": b"\x00" * ((1 << 20) - 1) for i in range(600)}
+    bomb = _zip(members)
+    assert len(bomb) < 1 << 20
+    with pytest.raises(ArchiveError, match=r"small\.zip: its 600 files expand \d+-fold together.*zip bomb") as err:
+        read_image_archive(bomb, name="small.zip")
+    assert "\n" not in str(err.value)
+
+
+def test_photos_that_hardly_compress_pass_the_ratio_checks(samples_dir: Path) -> None:
+    jpg = (samples_dir / "single_face.jpg").read_bytes()
+    data = _zip({f"{i}.jpg": jpg for i in range(40)})
+    assert len(read_image_archive(data, name="ok.zip", limits=ArchiveLimits(ratio_floor=1)).images) == 40
+
+
 def test_a_member_that_lies_about_its_size_is_caught_while_reading(samples_dir: Path) -> None:
     jpg = (samples_dir / "single_face.jpg").read_bytes()
     data = bytearray(_zip({"face.jpg": jpg}, zipfile.ZIP_STORED))

@@ -197,8 +197,8 @@ def test_hafem_lite_warm_starts_every_trunk_tensor_from_the_default_weights():
 
     from core.models.weights import SHIPPED_DIR, warm_start
 
-    path = SHIPPED_DIR / "default_fer2013.safetensors"
-    assert path.is_file(), "default_fer2013 weights are shipped with the repo"
+    path = SHIPPED_DIR / "fernet_s_fer2013.safetensors"
+    assert path.is_file(), "fernet_s_fer2013 weights are shipped with the repo"
     torch.manual_seed(0)
     model = create_model("hafem_lite")
     fresh_before = {k: v.clone() for k, v in model.state_dict().items()}
@@ -218,7 +218,7 @@ def test_hafem_lite_rungs_are_one_family():
     trunk = create_model("hafem_lite", cbam=False, transformer=False)
     cbam = create_model("hafem_lite", transformer=False)
     full = create_model("hafem_lite")
-    assert set(trunk.state_dict()) == set(create_model("default_fer2013").state_dict())  # the trunk rung is FerNet-S
+    assert set(trunk.state_dict()) == set(create_model("fernet_s_fer2013").state_dict())  # the trunk rung is FerNet-S
     assert n_params(cbam) - n_params(trunk) == cbam_param_count(128) + cbam_param_count(256)
     d, ff, tokens = 256, 1024, 36
     per_layer = (3 * d * d + 3 * d) + (d * d + d) + (d * ff + ff) + (ff * d + d) + 4 * d

@@ -1,6 +1,6 @@
-"""The shipped weights (`default`, FERPlus-trained, and `default_fer2013`): they load offline, reproduce the accuracy
-recorded beside them on a fixed PrivateTest slice (an export check), and the model card states their sidecars'
-figures."""
+"""The shipped weights (`default` on FERPlus; `default_fer2013` and the trunk `fernet_s_fer2013` on FER2013
+labels): they load offline, reproduce the accuracy recorded beside them on a fixed PrivateTest slice (an export
+check), and the model card states their sidecars' figures."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from training.datasets import load_split
 from training.evaluate import predict_probs, sha256_file
 from training.model_card import CARD_PATH
 
-SHIPPED = ["default", "default_fer2013"]  # shipped: a missing file fails every test here instead of skipping
+SHIPPED = ["default", "default_fer2013", "fernet_s_fer2013"]  # a missing file fails every test here, never skips
 
 
 @pytest.fixture(scope="module", params=SHIPPED)

@@ -191,7 +191,7 @@ def _to_uint8(x: torch.Tensor, spec: ModelSpec) -> np.ndarray:
     return ((x * spec.std[0] + spec.mean[0]) * 255.0).round().to(torch.uint8).numpy()
 
 
-@pytest.mark.parametrize("name", ["default", "default_fer2013"])
+@pytest.mark.parametrize("name", ["default", "default_fer2013", "fernet_s_fer2013"])
 def test_shipped_models_see_unchanged_pixels(name, fer6, fer_files, colour_crops):
     spec = create_model(name, weights="default").spec
     assert (spec.input_size, spec.in_chans, spec.preprocess) == (48, 1, ())

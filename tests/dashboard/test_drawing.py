@@ -74,3 +74,15 @@ def test_multi_face_photo_is_numbered_left_to_right_and_shows_the_model_input(sa
         pixels = spec.pixels([r.aligned.image], det.steps)[0, 0].numpy()  # before normalisation
         assert np.abs(shown.astype(int) - pixels.astype(int)).max() <= 1
     assert (result.table["model"] == "default").all() and result.table["weights_sha256"].str.len().eq(64).all()
+
+
+@pytest.mark.parametrize("label", ["neutral", "happy", "sad", ""])
+def test_a_box_stays_visible_on_a_background_of_its_own_colour(label) -> None:
+    """Every row of the box's left edge differs clearly from a background painted in the box's own colour."""
+    color = drawing.rgb_of(label) if label else (255, 255, 255)
+    image = np.empty((120, 160, 3), np.uint8)
+    image[:] = color
+    out = drawing.draw_faces(image, [drawing.BoxLabel((50, 40, 40, 50), 1, label, 0.5)])
+    diff = np.abs(out.astype(int) - image.astype(int)).sum(axis=2)
+    edge = diff[41:89, 47:54]  # rows inside the box, columns around its left side
+    assert (edge.max(axis=1) > 150).all()

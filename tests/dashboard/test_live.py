@@ -151,8 +151,136 @@ def test_cam_overlay_is_blended_only_over_the_face(samples_dir: Path) -> None:
     assert maps and result.layer is not None
     blended = result.layer.blend(frame)
     changed = np.argwhere((blended != frame).any(axis=2))
-    x, y, w, h = result.faces[result.cam_face].face.box
+    x, y, w, h = (round(v) for v in result.faces[result.cam_face].face.box)
     assert changed.size and changed[:, 0].min() >= result.layer.y0 and changed[:, 0].max() < result.layer.y1
-    # the aligned crop extends past the box (framing), but the overlay stays near the face
-    assert result.layer.x0 > x - w and result.layer.x1 < x + 2 * w
+    # the aligned crop extends past the box (framing), but the overlay is clipped to the face box
+    assert changed[:, 0].min() >= y and changed[:, 0].max() < y + h
+    assert changed[:, 1].min() >= x and changed[:, 1].max() < x + w
+    assert result.layer.y0 >= y and result.layer.x0 >= x and result.layer.y1 <= y + h and result.layer.x1 <= x + w
     proc.stop()
+
+
+def _video_frame(rgb: np.ndarray, pts: int = 7):
+    """A decoded frame as aiortc hands it over: I420, with a timestamp in 1/90000 s."""
+    from fractions import Fraction
+
+    import av
+
+    frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+    frame.pts, frame.time_base = pts, Fraction(1, 90000)
+    return frame
+
+
+def test_video_frames_are_converted_by_the_worker_and_go_back_untouched_without_faces() -> None:
+    seen = []
+
+    def process(rgb, index):
+        seen.append((index, type(rgb), rgb.shape, rgb.dtype))
+        return type("Frame", (), {"faces": []})()
+
+    proc = LiveProcessor(process)
+    frame = _video_frame(np.full((36, 64, 3), 90, np.uint8))
+    assert proc.on_video_frame(frame) is frame  # nothing to draw: the decoded frame itself goes back
+    _wait(lambda: proc.latest() is not None)
+    assert seen == [(0, np.ndarray, (36, 64, 3), np.dtype(np.uint8))]  # the worker got RGB, not the av frame
+    assert proc.on_video_frame(frame) is frame  # a result without faces draws nothing either
+    stats = proc.stats()
+    assert stats.callback_cpu_ms is not None and stats.worker_cpu_ms is not None
+    assert stats.latency_median_ms is not None
+    proc.stop()
+
+
+def test_video_frames_with_faces_come_back_drawn_in_i420(samples_dir: Path) -> None:
+    from fractions import Fraction
+
+    from core.detector import Detector
+    from core.io import iter_video_frames
+
+    stream = Detector(weights=None, backend="torch").stream()
+    proc = LiveProcessor(lambda rgb, i: stream.process(rgb, frame=i))
+    frames = [_video_frame(rgb, pts=i) for i, rgb in iter_video_frames(samples_dir / "single_face.mp4", max_frames=2)]
+    proc.on_video_frame(frames[0])
+    _wait(lambda: proc.latest() is not None)
+    assert len(proc.latest().faces) == 1
+    out = proc.on_video_frame(frames[1])
+    assert out is not frames[1] and out.format.name == "yuv420p"  # what the VP8 encoder takes without a reformat
+    assert (out.width, out.height, out.pts, out.time_base) == (640, 360, 1, Fraction(1, 90000))
+    before, after = frames[1].to_ndarray(format="rgb24"), out.to_ndarray(format="rgb24")
+    x, y, w, h = (round(v) for v in proc.latest().faces[0].face.box)
+    changed = np.abs(after.astype(int) - before.astype(int)).max(axis=2) > 40
+    assert changed[max(0, y - 40) : y + h + 40, max(0, x - 10) : x + w + 10].sum() > 0.9 * changed.sum()  # box + tag
+    proc.stop()
+
+
+@pytest.mark.parametrize("color", [(0, 0, 0), (255, 255, 255), (200, 30, 40), (20, 180, 60), (30, 60, 220)])
+def test_rgb_to_video_frame_matches_ffmpegs_own_conversion(color) -> None:
+    import av
+
+    from dashboard.live import rgb_to_video_frame
+
+    rgb = np.zeros((32, 48, 3), np.uint8)
+    rgb[:, :24] = color
+    rgb[:, 24:] = (128, 128, 128)
+    ours = rgb_to_video_frame(rgb).to_ndarray()
+    ffmpeg = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p").to_ndarray()
+    assert ours.shape == ffmpeg.shape == (48, 48)
+    assert np.abs(ours.astype(int) - ffmpeg.astype(int)).max() <= 2
+
+
+def test_odd_sized_frames_stay_rgb() -> None:
+    from dashboard.live import rgb_to_video_frame
+
+    rgb = np.random.default_rng(0).integers(0, 255, (35, 63, 3), dtype=np.uint8)
+    out = rgb_to_video_frame(rgb)
+    assert out.format.name == "rgb24" and (out.to_ndarray() == rgb).all()
+
+
+def test_trace_records_every_frame_in_and_every_result_out(tmp_path: Path, monkeypatch) -> None:
+    import json
+
+    from dashboard.live import TRACE_ENV, LiveTrace, luma_thumbnail
+
+    monkeypatch.delenv(TRACE_ENV, raising=False)
+    assert LiveTrace.from_env() is None
+    monkeypatch.setenv(TRACE_ENV, str(tmp_path / "trace.jsonl"))
+    trace = LiveTrace.from_env()
+    gate = _Gate()
+    gate.release.set()
+    proc = LiveProcessor(gate, trace=trace)
+    rgb = np.zeros((36, 64, 3), np.uint8)
+    rgb[:, 32:] = 200  # dark left half, bright right half
+    proc.on_frame(rgb)
+    _wait(lambda: proc.stats().processed == 1)
+    proc.on_video_frame(_video_frame(rgb))
+    _wait(lambda: proc.stats().processed == 2)
+    proc.stop()
+    records = [json.loads(line) for line in (tmp_path / "trace.jsonl").read_text().splitlines()]
+    assert {r["session"] for r in records} == {trace.session}
+    assert sorted((("in", r["in"]) if "in" in r else ("out", r["out"])) for r in records) == [
+        ("in", 0),
+        ("in", 1),
+        ("out", 0),
+        ("out", 1),
+    ]
+    thumbs = [np.array(r["thumb"]).reshape(9, 16) for r in records if "in" in r]
+    assert (thumbs[0] == luma_thumbnail(rgb)).all()
+    for t in thumbs:  # the array and the video frame give the same picture, bright on the right
+        assert t[:, :7].mean() < 40 and t[:, 9:].mean() > 150
+    assert [r["labels"] for r in records if "out" in r] == [[], []]
+
+
+def test_video_frames_convert_to_rgb_like_ffmpeg_even_from_two_threads_at_once(samples_dir: Path) -> None:
+    """The callback and the worker convert the same frame at the same moment; PyAV's own ``to_ndarray(format=)``
+    shares one scaler per frame and corrupts both results then. ``to_rgb`` must not."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from core.io import iter_video_frames
+    from dashboard.live import to_rgb
+
+    ((_, rgb),) = list(iter_video_frames(samples_dir / "single_face.mp4", max_frames=1))
+    frame = _video_frame(rgb)
+    ffmpeg = frame.reformat(format="rgb24").to_ndarray()  # the oracle, made before any thread runs
+    assert np.abs(to_rgb(frame).astype(int) - ffmpeg.astype(int)).max() <= 3
+    with ThreadPoolExecutor(2) as pool:
+        outs = list(pool.map(lambda _: to_rgb(frame), range(200)))
+    assert all((o == outs[0]).all() for o in outs)

@@ -17,8 +17,8 @@ from training.trainer import fit
 
 @pytest.mark.slow
 def test_compound_loss_from_the_shipped_trunk_does_not_collapse(tmp_path, shared_datasets):
-    weights = SHIPPED_DIR / "default_fer2013.safetensors"
-    assert weights.is_file(), "default_fer2013 weights are shipped with the repo"
+    weights = SHIPPED_DIR / "fernet_s_fer2013.safetensors"
+    assert weights.is_file(), "fernet_s_fer2013 weights are shipped with the repo"
     cfg = apply_overrides(
         get_preset("default"),
         [

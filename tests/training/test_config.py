@@ -182,7 +182,7 @@ def test_hafem_lite_ladder_changes_one_thing_per_rung_from_one_warm_start():
     ]
     dicts = [config_to_dict(c) for c in rungs]
     for d in dicts:
-        assert d["model"] == "hafem_lite" and d["init_weights"].endswith("default_fer2013.safetensors")
+        assert d["model"] == "hafem_lite" and d["init_weights"].endswith("fernet_s_fer2013.safetensors")
         for key in ("data", "augment", "optim", "epochs", "batch_size", "init_weights", "seed"):
             assert d[key] == dicts[0][key], key
     full = rungs[-1].loss

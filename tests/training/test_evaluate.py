@@ -192,12 +192,21 @@ def test_compare_mcnemar_matches_on_ids(results, faceset, tmp_path, capsys):
     moved["meta"]["data"]["split"] = "val"
     with pytest.raises(ValueError, match="different data"):
         E.compare_results(results, moved)
+    # pair_key says beforehand which results the dashboard may offer for comparison
+    assert E.pair_key(results) == E.pair_key(other) != E.pair_key(moved)
+    eight = copy.deepcopy(other)
+    eight["class_names"] = [*other["class_names"], "contempt"]
+    assert E.pair_key(eight) != E.pair_key(other)
     # the CLI prints both accuracies and the test it used
     a, b = tmp_path / "a.json", tmp_path / "b.json"
     E.write_results(results, a)
+    other["meta"].update(weights="runs/x/best.safetensors", weights_sha256="abcdef12" + "0" * 56, tta_hflip=True)
     E.write_results(other, b)
     assert E.main(["compare", str(a), str(b), "--out", str(tmp_path / "c.json")]) == 0
     out = capsys.readouterr().out
+    line_a, line_b = out.splitlines()[:2]  # both sides named alike: model, weights and hash, TTA
+    assert line_b.startswith("B fernet_s (runs/x/best.safetensors sha256:abcdef12, hflip TTA)")
+    assert line_a.startswith(f"A {results['meta']['model']} (") and "hflip" not in line_a
     assert "McNemar (exact)" in out or "McNemar (chi2)" in out
     assert json.loads((tmp_path / "c.json").read_text())["data"]["n_common"] == 150
 

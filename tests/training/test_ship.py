@@ -128,6 +128,25 @@ def test_stages_continue_through_a_shipped_file_with_its_ship_command(tmp_path):
     assert chain[1]["command"] == "python -m training.train --preset default_ferplus --out runs/d"
 
 
+def test_a_run_continuing_a_stage_shipped_over_its_own_start_file_lists_each_stage_once(tmp_path):
+    """Run e started from the shipped file; that file was then replaced by e's weights, and run f continues e.
+
+    The sidecar now describes e, so following f -> e -> the shipped file must not bring e back a second time.
+    """
+    shipped = tmp_path / "weights" / "default.safetensors"
+    shipped.parent.mkdir()
+    _stage(tmp_path, "e", str(shipped), "/x/training/train.py --preset p --out runs/e", 2)
+    _stage(tmp_path, "f", str(tmp_path / "e" / "best.safetensors"), "/x/training/train.py --out runs/f", 2)
+    earlier = [
+        {"run": "runs/a", "command": "python -m training.train --out runs/a", "then": "ship a"},
+        {"run": str(tmp_path / "e"), "command": "python -m training.train --preset p --out runs/e"},
+    ]
+    shipped.with_suffix(".json").write_text(json.dumps({"stages": earlier, "ship_command": "ship e"}))
+    chain = S.stages(tmp_path / "f")
+    assert [st["run"] for st in chain] == ["runs/a", str(tmp_path / "e"), str(tmp_path / "f")]
+    assert chain[0]["then"] == "ship a" and "then" not in chain[1]
+
+
 def test_stages_refuse_a_cycle(tmp_path):
     _stage(tmp_path, "a", str(tmp_path / "b" / "best.safetensors"), "train.py", 1)
     _stage(tmp_path, "b", str(tmp_path / "a" / "best.safetensors"), "train.py", 1)

@@ -179,7 +179,7 @@ def test_cam_on_hafem_lite_maps_its_6x6_tokens_to_the_48px_crop(sample_face, hoo
 
     torch.manual_seed(0)
     model = create_model("hafem_lite")
-    warm_start(model, SHIPPED_DIR / "default_fer2013.safetensors")
+    warm_start(model, SHIPPED_DIR / "fernet_s_fer2013.safetensors")
     model.eval()
     seen: list[tuple[int, ...]] = []
     probe = model.cam_target_layers()[0].register_forward_hook(lambda m, i, o: seen.append(tuple(o.shape)))

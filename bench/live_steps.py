@@ -1,0 +1,178 @@
+"""Where the live page's server spends CPU per camera frame, step by step, without a browser -> JSON.
+
+    python bench/live_steps.py --rounds 3 --out bench/results/live_steps.json
+
+Replays ``samples/single_face.mp4`` (640x360, 30 fps) through the server side of the live page: aiortc's VP8
+decoder (libvpx through PyAV) on packets that libvpx made at 1.5 Mb/s (about what a browser sends), the
+callback's frame -> RGB array (PyAV's conversion, or OpenCV's from the I420 planes as the page now does it),
+``FrameStream.process`` (detection every 5th frame, tracking, alignment, classification with mirror TTA,
+smoothing), drawing, array -> frame (PyAV's RGB frame, or OpenCV's I420 as the page now makes it), and aiortc's
+VP8 encoder back to the browser (on the RGB frame, which it reformats to I420 first, and on the decoded I420
+frame as it is, which the page now sends when there is nothing to draw). aiortc's encoder starts at 500 kb/s.
+Each step is timed in CPU seconds of the whole process (``time.process_time``: every thread, spinning pool
+threads included), which a busy machine changes far less than wall time; wall time is kept beside it.
+Engine configurations alternate round by round, so a changing load hits them alike; the 1-minute load average
+is recorded before and after every round. The browser's own capture, encode, decode and rendering are not here:
+``bench/webrtc.py`` measures each process's CPU in the real session.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.common import machine_info  # noqa: E402
+from training.datasets import data_root  # noqa: E402
+
+CONFIGS = {
+    "torch_2_threads": ("torch", 2),  # what the dashboard's shared engine used before this bench existed
+    "torch_1_thread": ("torch", 1),
+    "onnx_1_thread": ("onnx", 1),  # Detector()'s CPU default
+}
+
+
+def vp8_packets(frames: list[np.ndarray], bitrate: int = 1_500_000) -> list[bytes]:
+    """The clip as VP8 frames from libvpx in realtime mode (what arrives at aiortc's decoder)."""
+    import av
+
+    enc = av.CodecContext.create("libvpx", "w")
+    enc.width, enc.height, enc.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+    enc.bit_rate = bitrate
+    enc.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}
+    out = []
+    for i, rgb in enumerate(frames):
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+        frame.pts = i
+        packets = enc.encode(frame)
+        out.append(b"".join(bytes(p) for p in packets))
+    return out
+
+
+class Steps:
+    """CPU and wall seconds per named step, appended per frame."""
+
+    def __init__(self) -> None:
+        self.cpu: dict[str, list[float]] = defaultdict(list)
+        self.wall: dict[str, list[float]] = defaultdict(list)
+
+    def time(self, name: str, fn, *args):
+        c0, w0 = time.process_time(), time.perf_counter()
+        out = fn(*args)
+        self.cpu[name].append(time.process_time() - c0)
+        self.wall[name].append(time.perf_counter() - w0)
+        return out
+
+
+def one_pass(stream, packets: list[bytes], steps: Steps) -> None:
+    """Every frame of the clip through decode -> RGB -> process -> draw -> frame -> encode, as the server does."""
+    import av
+    from aiortc.codecs.vpx import Vp8Decoder, Vp8Encoder
+    from aiortc.jitterbuffer import JitterFrame
+
+    from dashboard.drawing import BoxLabel, draw_faces
+    from dashboard.live import rgb_to_video_frame, to_rgb
+
+    decoder, encoder, encoder_same = Vp8Decoder(), Vp8Encoder(), Vp8Encoder()
+    for i, data in enumerate(packets):
+        (frame,) = steps.time("vp8_decode", decoder.decode, JitterFrame(data, i * 3000))
+        rgb = steps.time("to_rgb_pyav", lambda f=frame: f.to_ndarray(format="rgb24"))  # what the callback did
+        steps.time("to_rgb_opencv", to_rgb, frame)  # what the callback and the worker do now
+        result = steps.time("frame_stream_process", stream.process, rgb, i)
+        boxes = [BoxLabel(f.face.box, k + 1, f.label, f.score) for k, f in enumerate(result.faces)]
+        drawn = steps.time("draw_faces", draw_faces, rgb, boxes)
+        out = steps.time("from_rgb_ndarray", lambda a=drawn: av.VideoFrame.from_ndarray(a, format="rgb24"))
+        out.pts, out.time_base = frame.pts, frame.time_base
+        steps.time("vp8_encode_rgb", encoder.encode, out)  # includes aiortc's rgb24 -> yuv420p reformat
+        steps.time("rgb_to_i420_frame", rgb_to_video_frame, drawn, frame)  # what the callback does instead
+        steps.time("vp8_encode_incoming", encoder_same.encode, frame)  # the decoded frame sent back as it is
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=3, help="passes over the clip per configuration")
+    ap.add_argument("--frames", type=int, default=None, help="use only the clip's first N frames")
+    ap.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "live_steps.json")
+    args = ap.parse_args(argv)
+
+    from core.detector import Detector
+    from core.engine import InferenceEngine
+    from core.io import iter_video_frames
+
+    clip = data_root() / "samples" / "single_face.mp4"
+    frames = [rgb for _, rgb in iter_video_frames(clip, max_frames=args.frames)]
+    packets = vp8_packets(frames)
+    engines = {}
+    for name in args.configs:
+        backend, threads = CONFIGS[name]
+        key = backend
+        if key not in engines:
+            engines[key] = InferenceEngine("default", "default", device="cpu", backend=backend, threads=threads)
+    detectors = {b: Detector(engine=e, threads=None) for b, e in engines.items()}
+    steps = {name: Steps() for name in args.configs}
+    rounds = []
+    for r in range(args.rounds + 1):  # round 0 (6 frames) warms up: first calls, ONNX session; it is dropped
+        for name in args.configs:
+            backend, threads = CONFIGS[name]
+            torch.set_num_threads(threads)
+            load0 = os.getloadavg()[0]
+            target = steps[name] if r else Steps()
+            t0 = time.perf_counter()
+            one_pass(detectors[backend].stream(), packets if r else packets[:6], target)
+            if r:
+                rounds.append(
+                    {
+                        "round": r,
+                        "config": name,
+                        "wall_s": round(time.perf_counter() - t0, 2),
+                        "loadavg_1min": [round(load0, 2), round(os.getloadavg()[0], 2)],
+                    }
+                )
+
+    def med_ms(values: list[float]) -> float:
+        return round(statistics.median(values) * 1e3, 3)
+
+    def mean_ms(values: list[float]) -> float:
+        return round(statistics.fmean(values) * 1e3, 3)
+
+    summary = {
+        name: {
+            "cpu_ms_mean": {k: mean_ms(v) for k, v in s.cpu.items()},
+            "cpu_ms_median": {k: med_ms(v) for k, v in s.cpu.items()},
+            "wall_ms_median": {k: med_ms(v) for k, v in s.wall.items()},
+        }
+        for name, s in steps.items()
+    }
+    result = {
+        "what": "server side of the live page per camera frame, single_face.mp4 640x360, no browser",
+        "machine": machine_info(),
+        "configs": {k: {"backend": CONFIGS[k][0], "torch_threads": CONFIGS[k][1]} for k in args.configs},
+        "frames_per_round": len(frames),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "command": " ".join(["python", "bench/live_steps.py", *(argv if argv is not None else sys.argv[1:])]),
+        "niceness": os.nice(0),
+        "note": "means include the detection frames (every 5th); cpu = process time, all threads",
+        "summary": summary,
+        "rounds": rounds,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    for name, s in summary.items():
+        print(name, " ".join(f"{k}={v:.2f}" for k, v in s["cpu_ms_mean"].items()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
