@@ -316,13 +316,11 @@ def highlights(d: dict) -> list[str]:
         "Better than smooth random maps on both deletion and insertion (95 % CI above 0): "
         f"{', '.join(beats) or 'none'}."
     ]
-    a, b = (by[m]["ins_minus_del"] for m in d["ranking"][:2]) if len(by) > 1 else (None, None)
-    if a and b:
-        tie = a["ci_low"] <= b["ci_high"]
-        out.append(
-            f"The top two ({', '.join(d['ranking'][:2])}) {'overlap' if tie else 'do not overlap'} "
-            "in insertion − deletion."
-        )
+    full = [m for m in d["ranking"] if by[m]["n"] == max(r["n"] for r in by.values())]  # same images only
+    if len(full) > 1:
+        a, b = by[full[0]]["ins_minus_del"], by[full[1]]["ins_minus_del"]
+        verb = "overlap" if a["ci_low"] <= b["ci_high"] else "do not overlap"
+        out.append(f"On the full subset the top two ({full[0]}, {full[1]}) {verb} in insertion − deletion.")
     few = [f"{m} (n={r['n']})" for m, r in by.items() if r["n"] < max(x["n"] for x in by.values())]
     if few:
         out.append(
