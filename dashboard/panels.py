@@ -5,6 +5,7 @@ Rendering only; the numbers come from ``dashboard.analysis``. Each function draw
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,6 +13,8 @@ import streamlit as st
 
 from dashboard import charts, drawing
 from dashboard.analysis import DISPLAY_SIZE, ImageAnalysis, display_crop
+
+log = logging.getLogger(__name__)
 
 
 def faces_heading(result: ImageAnalysis) -> None:
@@ -36,13 +39,19 @@ def downloads(result: ImageAnalysis, key: str, overlay=None) -> None:
         )
 
 
-def image_result(result: ImageAnalysis, key: str, explain: Callable[[int], object] | None = None) -> None:
+def image_result(
+    result: ImageAnalysis,
+    key: str,
+    explain: Callable[[int], object] | None = None,
+    compare: Callable[[int, str], object] | None = None,
+) -> None:
     """An analysed photo: heading, the annotated photo (and its explanation), then one row per face.
 
     Args:
         result: the analysis.
         key: a unique widget-key prefix for this photo.
         explain: ``explain(face_index) -> FaceExplanation`` when explanations are switched on.
+        compare: ``compare(face_index, method) -> FaceExplanation``: offers every method side by side per face.
     """
     from dashboard.analysis import photo_overlay
 
@@ -64,11 +73,14 @@ def image_result(result: ImageAnalysis, key: str, explain: Callable[[int], objec
     else:
         st.image(drawing.displayable(result.annotated), width="stretch")
     downloads(result, key, overlay)
+    quality = measured_quality() if explanations else None
     for i, face in enumerate(result.faces):
-        face_row(result, i, face, explanations[i] if explanations else None, key)
+        face_row(result, i, face, explanations[i] if explanations else None, key, quality)
+        if compare is not None:
+            compare_methods(lambda m, i=i: compare(i, m), quality, key=f"{key}_cmp{i}")
 
 
-def face_row(result: ImageAnalysis, i: int, face, explanation, key: str) -> None:
+def face_row(result: ImageAnalysis, i: int, face, explanation, key: str, quality: dict | None = None) -> None:
     st.markdown(f"**Face #{i + 1}: {face.label}** ({face.score:.0%}) · detector score {face.face.score:.2f}")
     cols = st.columns([1, 2, 1, 2] if explanation else [1, 2])
     if i < len(result.model_inputs):
@@ -82,12 +94,36 @@ def face_row(result: ImageAnalysis, i: int, face, explanation, key: str) -> None
         cols[0].image(crop, caption="the face as cropped for the model (enlarged)", width="stretch")
     cols[1].plotly_chart(charts.probability_bar(face.probs, result.class_names), key=f"{key}_bar{i}")
     if explanation:
-        explanation_block(explanation, cols[2], cols[3], key=f"{key}_x{i}")
+        explanation_block(explanation, cols[2], cols[3], key=f"{key}_x{i}", quality=quality)
 
 
-def explanation_block(ex, image_col, table_col, key: str) -> None:
-    """A face's overlay with AU outlines, and how much of the map falls where FACS expects the class."""
+def measured_quality() -> dict | None:
+    """``training.explain_eval``'s JSON, or None when absent or unreadable (logged: the panels then say
+    "not measured" rather than fail the page)."""
+    from dashboard.explain_quality import load_explanations
+
+    try:
+        return load_explanations()
+    except (OSError, ValueError) as exc:
+        log.warning("explanations JSON unreadable, shown as not measured: %s", exc)
+        return None
+
+
+def map_legend(ex, col) -> None:
+    """Under a map: the colour bar it was drawn with and what low/high (and, for SHAP, the sign) mean."""
+    from dashboard.explain_quality import legend_bar, legend_text
+
+    col.image(legend_bar(ex.signed), caption=legend_text(ex.method, ex.target, ex.signed, ex.map), width="stretch")
+
+
+def explanation_block(ex, image_col, table_col, key: str, quality: dict | None = None) -> None:
+    """A face's overlay with AU outlines and colour legend, how much of the map falls where FACS expects the
+    class, and how faithful the method measured on test faces."""
+    from dashboard.explain_quality import faithfulness_line
+
     image_col.image(ex.crop_overlay, caption=f"{ex.method} for '{ex.target}'", width="stretch")
+    map_legend(ex, image_col)
+    table_col.caption(faithfulness_line(quality, ex.method))
     s = ex.summary
     lift = "n/a" if s["lift"] != s["lift"] else f"{s['lift']:.2f}"
     table_col.caption(
@@ -107,6 +143,54 @@ def explanation_block(ex, image_col, table_col, key: str) -> None:
             "area": st.column_config.NumberColumn(format="%.2f"),
         },
     )
+
+
+def compare_methods(explain: Callable[[str], object], quality: dict | None, key: str) -> None:
+    """A toggle that draws one face explained by several methods in columns, each with legend and faithfulness."""
+    from dashboard.explain import PIXEL_METHODS, available_methods
+    from dashboard.explain_quality import faithfulness_line
+
+    if not st.toggle("Compare explanation methods side by side", key=f"{key}_on"):
+        return
+    methods = available_methods()
+    chosen = st.multiselect(
+        "Methods",
+        methods,
+        default=[m for m in methods if m not in PIXEL_METHODS],
+        key=f"{key}_methods",
+        help="Pixel SHAP takes tens of seconds per face on a CPU, so it is left out unless picked.",
+    )
+    for col, method in zip(st.columns(max(len(chosen), 1)), chosen, strict=False):
+        ex = explain(method)
+        col.image(ex.crop_overlay, caption=f"{method} for '{ex.target}'", width="stretch")
+        map_legend(ex, col)
+        col.caption(faithfulness_line(quality, method))
+
+
+def explanation_quality(key: str = "xq") -> None:
+    """Evaluation-page section: the faithfulness ranking and per-class AU agreement of every explanation
+    method, as ``python -m training.explain_eval`` measured them (read from its JSON, nothing computed)."""
+    from dashboard.explain_quality import missing_hint
+    from training.explain_eval import au_table, faithfulness_table, lift_matrix, random_table
+
+    with st.expander("Which explanation to believe: faithfulness and FACS agreement of each method"):
+        d = measured_quality()
+        if d is None:
+            st.info(missing_hint(), icon=":material/info:")
+            return
+        m = d["meta"]
+        st.caption(
+            f"`{m['model']}` on {m['n_images']} {m['data']} {m['split']} faces ({m['per_class']} per class; pixel "
+            f"SHAP on {m['n_pixel_shap']}), each map explaining the predicted class; `{m['command']}` at "
+            f"`{(m['git_commit'] or '?')[:10]}`, {m['date']}. Brackets: 95 % bootstrap CIs over faces."
+        )
+        st.markdown("**Faithfulness**, most faithful first (deletion: lower is better; insertion: higher)")
+        st.dataframe(faithfulness_table(d), hide_index=True, key=f"{key}_faith")
+        st.dataframe(random_table(d), hide_index=True, key=f"{key}_random")
+        st.markdown("**AU agreement**: share of each map in the regions FACS expects for the class, and its lift")
+        st.dataframe(lift_matrix(d), hide_index=True, key=f"{key}_lift")
+        method = st.selectbox("Per-class detail for", d["ranking"], key=f"{key}_method")
+        st.dataframe(au_table(d, method), hide_index=True, key=f"{key}_au")
 
 
 def live_metrics(stats) -> None:

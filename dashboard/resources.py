@@ -124,6 +124,13 @@ def explain_bytes(data: bytes, name: str, settings: Settings, face: int):
     )
 
 
+def explain_bytes_with(data: bytes, name: str, settings: Settings, face: int, method: str):
+    """:func:`explain_bytes` with ``method`` instead of the sidebar's (the side-by-side comparison)."""
+    from dataclasses import replace
+
+    return explain_bytes(data, name, replace(settings, explainer=method), face)
+
+
 @st.cache_resource(max_entries=4, show_spinner="Building the ablated model…")
 def _variant(model: str, weights: str | None, device: str, parts: tuple[str, ...], checkpoint: str | None):
     from core.engine import InferenceEngine

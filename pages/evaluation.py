@@ -2,11 +2,12 @@
 
 import streamlit as st
 
-from dashboard import PYTHON, charts, evaluation, robustness_ui, widgets
+from dashboard import PYTHON, charts, evaluation, panels, robustness_ui, widgets
 from dashboard.errors import guard
 
 st.title("Evaluation")
 st.caption(f"Results JSONs written by `{PYTHON} -m training.evaluate` (format: `docs/results-schema.md`).")
+panels.explanation_quality()
 ref = widgets.results_picker()
 if ref is None:
     st.info(

@@ -56,5 +56,10 @@ if len(photos) > 1:
 for n, (data, result) in enumerate(results[:SHOWN]):
     with guard(f"drawing {result.name}"):
         explainer = (lambda i, d=data, r=result: resources.explain_bytes(d, r.name, settings, i)) if explain else None
-        panels.image_result(result, key=f"up{n}", explain=explainer)
+        compare = (
+            (lambda i, m, d=data, r=result: resources.explain_bytes_with(d, r.name, settings, i, m))
+            if explain
+            else None
+        )
+        panels.image_result(result, key=f"up{n}", explain=explainer, compare=compare)
     st.divider()
