@@ -186,6 +186,7 @@ def test_the_worker_protocol_round_trips_arrays_and_reports_errors(tmp_path):
 
 
 # ------------------------------------------------------------------------------------ the same pixels
+@pytest.mark.slow
 @pytest.mark.skipif(shipped_weights("default_fer2013") is None, reason="needs shipped weights")
 def test_the_corrupted_pixels_are_training_robustness_s(shared_datasets, monkeypatch):
     """ferlens scored on :func:`bench.peers.corrupted_batches` answers exactly as ``predict_corrupted`` does,
@@ -196,7 +197,7 @@ def test_the_corrupted_pixels_are_training_robustness_s(shared_datasets, monkeyp
     from training.robustness import predict_corrupted
 
     monkeypatch.setenv("FERLENS_DATA", str(shared_datasets))
-    fs = load_split(DataConfig(dataset="fer2013", root=str(shared_datasets), limit=300), "PrivateTest")
+    fs = load_split(DataConfig(dataset="fer2013", root=str(shared_datasets), limit=260), "PrivateTest")
     m = P.Ferlens("default_fer2013")
     px = P.model_pixels(fs, {"default_fer2013": m})
     for name in (None, *CORRUPTIONS):
