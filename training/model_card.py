@@ -7,9 +7,12 @@ card in the repo is exactly what this renders from the shipped sidecar, so the t
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 CARD_PATH = Path(__file__).resolve().parents[1] / "docs" / "model-card.md"
+PEERS_PATH = Path(__file__).resolve().parents[1] / "bench" / "results" / "peers.json"
+"""Peer figures (``python bench/peers.py``); the card's peers section is read from it when it exists."""
 
 GOALS = {"fer2013_private": 0.74, "ferplus_private_8": 0.89}
 """The goals: the best published single models on FER2013 PrivateTest and FERPlus (8-class majority)."""
@@ -147,8 +150,39 @@ def _ordered(test: dict, primary: str) -> list[tuple[str, dict]]:
     return [(k, test[k]) for k in keys + sorted(set(test) - set(keys))]
 
 
-def render_card(meta: dict, companion: dict | None = None) -> str:
-    """The markdown model card of a shipped model's sidecar ``meta`` (plus a companion model's, when given)."""
+def peers_section(peers: dict) -> list[str]:
+    """The card's lines on `fer` against ferlens, from ``bench/results/peers.json`` (``bench/peers.py``)."""
+    a, f, r = peers["accuracy"], peers["fps"], peers["robustness"]["summary"]
+    rows = [
+        ("`fer` " + peers["peer"]["versions"]["fer"], "fer"),
+        *((f"ferlens `{m}`", m) for m in peers["ferlens"]["models"]),
+    ]
+    lines = [
+        "## Peers",
+        "",
+        f"Measured by `{peers['command']}` ({peers['date'][:10]}); `docs/performance.md` says how. FER2013 PrivateTest "
+        f"crops given straight to each classifier (n = {a['n']}, 95 % bootstrap CIs); mean retention under "
+        f"`training.augment.CORRUPTIONS` on a {peers['robustness']['n']}-image slice; end-to-end FPS on "
+        f"`{f['video']}` (median of interleaved runs, ferlens with its default model `default`).",
+        "",
+        "| tool | FER2013 PrivateTest accuracy | macro-F1 | mean retention |",
+        "|---|---:|---:|---:|",
+    ]
+    for title, key in rows:
+        lines.append(
+            f"| {title} | {_pct(a[key]['accuracy'])} | {_pct(a[key]['macro_f1'])} | {r[key]['mean_retention']:.3f} |"
+        )
+    lines += [
+        "",
+        f"End-to-end FPS: `fer` {f['fer']['median']:.1f}, ferlens {f['ferlens']['median']:.1f}.",
+        "",
+    ]
+    return lines
+
+
+def render_card(meta: dict, companion: dict | None = None, peers: dict | None = None) -> str:
+    """The markdown model card of a shipped model's sidecar ``meta`` (plus a companion model's and the peers',
+    when given)."""
     spec, cfg, run, test = meta["spec"], meta["config"], meta["run"], meta["test"]
     name = meta["model"]
     c = spec["config"]
@@ -326,6 +360,7 @@ def render_card(meta: dict, companion: dict | None = None) -> str:
         f"{sl.get('data', ['fer2013'])[0]} PrivateTest is {sl['accuracy']:.4f} ({sl['correct']} correct); "
         "`tests/core/test_shipped_weights.py` recomputes it from the shipped file.",
         "",
+        *(peers_section(peers) if peers else []),
         "## Training history (PublicTest)",
         "",
         "| stage | epoch | train acc | val acc | val macro-F1 |",
@@ -401,4 +436,5 @@ def render_shipped_card(name: str = "default") -> str:
     meta = read_meta(shipped_weights(name))
     other = COMPANION.get(name)
     companion = read_meta(shipped_weights(other)) if other and shipped_weights(other) else None
-    return render_card(meta, companion if companion and "test" in companion else None)
+    peers = json.loads(PEERS_PATH.read_text()) if PEERS_PATH.is_file() else None
+    return render_card(meta, companion if companion and "test" in companion else None, peers)
