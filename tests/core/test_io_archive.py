@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import zipfile
 from pathlib import Path
 
@@ -20,14 +19,7 @@ from core.io import (
     rewrite_video,
     video_info,
 )
-
-
-def _zip(members: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", method) as zf:
-        for name, data in members.items():
-            zf.writestr(name, data)
-    return buf.getvalue()
+from tests.harness.corpus import zip_bytes as _zip
 
 
 def test_images_are_read_and_everything_else_is_skipped_and_listed(samples_dir: Path) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from dashboard import analysis
+from tests.harness.corpus import zip_bytes as _zip
 
 
 def _faces(at) -> list[str]:
@@ -89,17 +90,6 @@ def test_sidebar_offers_only_runnable_detectors_and_says_how_to_enable_the_other
     assert "retinaface" not in options and "default" in options
     notes = [c.value for c in at.sidebar.caption if "unavailable here" in c.value]
     assert len(notes) == 1 and "`retinaface`" in notes[0] and rf.WEIGHTS_ENV in notes[0]
-
-
-def _zip(members: dict[str, bytes]) -> bytes:
-    import io
-    import zipfile
-
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, data in members.items():
-            zf.writestr(name, data)
-    return buf.getvalue()
 
 
 @pytest.mark.slow

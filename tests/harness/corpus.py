@@ -364,3 +364,15 @@ class PeakRss:
             error = exc
         peak = _status_kib("VmHWM") * 1024
         return cls(before, peak), result, error
+
+
+def zip_bytes(members: dict[str, bytes], method: int | None = None) -> bytes:
+    """An in-memory ZIP archive of ``members`` (name -> bytes), deflated unless ``method`` says otherwise."""
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED if method is None else method) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
