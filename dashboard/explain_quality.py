@@ -33,7 +33,7 @@ def load_explanations() -> dict | None:
 
 
 def missing_hint() -> str:
-    return f"No explanation benchmark yet: write it with `{COMMAND}` (about 25 min on 2 CPU cores)."
+    return f"No explanation benchmark yet: write it with `{COMMAND}` (minutes on an idle 2-core CPU)."
 
 
 def faithfulness_line(d: dict | None, method: str) -> str:
