@@ -236,8 +236,9 @@ def render_card(meta: dict, companion: dict | None = None, peers: dict | None = 
             f"{_pct(ct['ferplus_private_8']['accuracy'])} for the FER2013-label weights.",
             f"- `{companion['model']}` ("
             + (
-                f"the same architecture, fine-tuned from `{name}`"
-                if companion["spec"]["config"] == c
+                f"the same architecture, fine-tuned from `{companion['stages'][-2]['run']}`, a stage of `{name}`'s "
+                "training below"
+                if companion["spec"]["config"] == c and len(companion.get("stages", [])) > 1
                 else f"{architecture(companion['spec']['config']).split(':')[0]}, the trunk `{name}` started from"
             )
             + ", weights trained on FER2013's own labels; "
@@ -280,24 +281,40 @@ def render_card(meta: dict, companion: dict | None = None, peers: dict | None = 
         )
         + ".",
     ]
+    soup = chain[-1].get("soup_of")
+    seq = [st for st in chain if not st.get("ingredient") and not st.get("soup_of")]
     if len(chain) > 1:
         lines.append(
-            f"- Trained in {len(chain)} stages, each starting from the previous stage's selected weights "
-            "(`init_weights`) with a fresh warm-up and cosine schedule; the optimiser settings above are the last "
-            "stage's: "
-            + "; ".join(f"stage {i} `{st['run']}`, {st['epochs_run']} epochs" for i, st in enumerate(chain, 1))
+            f"- Trained in {len(seq)} sequential stages, each starting from the previous stage's selected weights "
+            "(`init_weights`) with a fresh warm-up and cosine schedule"
+            + ("" if soup else "; the optimiser settings above are the last stage's")
+            + ": "
+            + "; ".join(f"stage {i} `{st['run']}`, {st['epochs_run']} epochs" for i, st in enumerate(seq, 1))
             + "."
         )
     elif chain[0].get("init_weights"):
         lines.append(f"- Fine-tuned from `{chain[0]['init_weights']}`.")
+    if soup:
+        lines.append(
+            f"- Then {len(soup)} fine-tunes of that stage's weights, each with its own seed and learning rate (the "
+            "optimiser settings above are the first's), and the shipped weights are their element-wise mean, a "
+            "uniform model soup (`training.soup`; Wortsman et al. 2022): "
+            + "; ".join(f"`{st['run']}` {st['epochs_run']} epochs" for st in chain if st.get("ingredient"))
+            + "."
+        )
+    by_hw: dict[str, list] = {}
+    for st in chain:
+        if st["epochs_run"]:
+            hw = f"{st.get('hardware', run['hardware'])} (torch {st.get('torch', run['torch'])})"
+            by_hw.setdefault(hw, []).append(st)
     lines += [
-        f"- Epochs run: {sum(st['epochs_run'] for st in chain)}; shipped epoch: {meta['epoch']}"
-        + (" of the last stage" if len(chain) > 1 else "")
+        f"- Epochs run: {sum(st['epochs_run'] for st in chain)}; shipped: "
+        + ("the soup" if soup else f"epoch {meta['epoch']}" + (" of the last stage" if len(chain) > 1 else ""))
         + f" (PublicTest accuracy {_pct(meta['val']['val_acc'], False)}, macro-F1 "
         f"{_pct(meta['val']['val_macro_f1'], False)}).",
-        f"- Wall time {sum(st['wall_s'] for st in chain) / 60:.0f} min on {run['hardware']} (torch {run['torch']}, "
-        f"median {run['img_per_s_median']} img/s in the last stage; per-epoch figures in each run's "
-        "`metrics.jsonl`, lower when other jobs shared the cores).",
+        "- Wall time: "
+        + "; ".join(f"{sum(st['wall_s'] for st in sts) / 60:.0f} min on {hw}" for hw, sts in by_hw.items())
+        + " (per-epoch figures in each run's `metrics.jsonl`, slower when other jobs shared the machine).",
         "",
         "Reproduce from nothing (train stage by stage, shipping where a later stage starts from a shipped file; the "
         "last line copies, calibrates, evaluates and writes this card):",
@@ -367,7 +384,9 @@ def render_card(meta: dict, companion: dict | None = None, peers: dict | None = 
         "|---:|---:|---:|---:|---:|",
     ]
     for i, st in enumerate(chain, 1):
-        for h in st["history"]:
+        # a soup ingredient shows only its selected epoch; its full history is in its run folder
+        rows_of = [max(st["history"], key=lambda h: h["val_macro_f1"])] if st.get("ingredient") else st["history"]
+        for h in rows_of:
             lines.append(
                 f"| {i} | {h['epoch']} | {h['train_acc']:.3f} | {h['val_acc']:.3f} | {h['val_macro_f1']:.3f} |"
             )

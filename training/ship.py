@@ -13,7 +13,6 @@ import argparse
 import json
 import logging
 import os
-import platform
 import shlex
 import shutil
 import sys
@@ -26,6 +25,7 @@ from core.models.weights import atomic_write
 from training import evaluate as E
 from training.calibrate import main as calibrate_main
 from training.model_card import CARD_PATH, render_shipped_card
+from training.trainer import hardware
 
 log = logging.getLogger(__name__)
 
@@ -66,27 +66,20 @@ def summarize(d: dict) -> dict:
     }
 
 
-def hardware() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, no GPU" if not torch.cuda.is_available() else torch.cuda.get_device_name()
-
-
 def run_summary(run: Path) -> dict:
-    """Epochs, wall time and throughput of a training run, from its ``metrics.jsonl``."""
-    epochs = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if '"epoch"' in line]
-    epochs = [e for e in epochs if e.get("kind") == "epoch"]
+    """Epochs, wall time, throughput and hardware of a training run, from its ``metrics.jsonl`` and ``best.json``
+    (a soup has no epochs of its own; runs from before the trainer recorded hardware were trained here)."""
+    metrics = run / "metrics.jsonl"
+    lines = metrics.read_text().splitlines() if metrics.is_file() else []
+    epochs = [e for e in (json.loads(x) for x in lines if '"epoch"' in x) if e.get("kind") == "epoch"]
+    best = json.loads((run / "best.json").read_text()) if (run / "best.json").is_file() else {}
     return {
         "epochs_run": len(epochs),
         "wall_s": round(sum(e["time_s"] for e in epochs), 1),
         "img_per_s_median": round(sorted(e["img_per_s"] for e in epochs)[len(epochs) // 2], 1) if epochs else None,
         "history": [{k: round(e[k], 4) for k in ("epoch", "train_acc", "val_acc", "val_macro_f1")} for e in epochs],
+        "hardware": best.get("hardware") or hardware(),
+        "torch": best.get("torch") or torch.__version__,
     }
 
 
@@ -111,6 +104,13 @@ def stages(run: Path) -> list[dict]:
 
     Each stage has its folder, command, the weights it started from and its :func:`run_summary`.
     """
+    soup_of = json.loads((run / "best.json").read_text()).get("soup_of")
+    if soup_of:
+        # a soup (training.soup): its ingredients share every stage before their own, then it averages them
+        chains = [stages(Path(r)) for r in soup_of]
+        meta = json.loads((run / "best.json").read_text())
+        last = {"run": str(run), "command": meta["command"], "init_weights": None, "soup_of": soup_of}
+        return chains[0][:-1] + [{**c[-1], "ingredient": True} for c in chains] + [{**last, **run_summary(run)}]
     chain: list[dict] = []
     seen: set[Path] = set()
     current: Path | None = run
@@ -245,7 +245,7 @@ def ship(
         "recorded_command": best_meta.get("command"),
         "epoch": best_meta["epoch"],
         "val": best_meta["val"],
-        "run": {**run_summary(run), "hardware": hardware(), "torch": torch.__version__},
+        "run": run_summary(run),
         "stages": chain,
         "ship_command": f"python -m training.ship --run {run} --model {model}",
         **scores,

@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import os
+import platform
 import random
 import shlex
 import sys
@@ -114,6 +115,19 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+def hardware(device: torch.device | None = None) -> str:
+    """What trained (or measured): the CUDA device's name, else the CPU model and core count."""
+    if device is not None and device.type == "cuda" or device is None and torch.cuda.is_available():
+        return torch.cuda.get_device_name(device)
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(x.split(":", 1)[1].strip() for x in Path("/proc/cpuinfo").read_text().splitlines()
+                   if x.startswith("model name"))  # fmt: skip
+    except (OSError, StopIteration):
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, no GPU"
 
 
 def set_deterministic(on: bool, device_type: str = "cpu") -> None:
@@ -379,6 +393,7 @@ def _fit(cfg, resume, callbacks, command, train_set, val_set) -> FitResult:
     out = Path(cfg.out_dir)
     state_path = out / STATE_FILE
     command = command or " ".join(shlex.quote(a) for a in sys.argv)
+    where = {"hardware": hardware(info.device), "torch": torch.__version__}
     if resume:
         if not state_path.is_file():
             raise FileNotFoundError(f"nothing to resume: {state_path} does not exist")
@@ -556,7 +571,7 @@ def _fit(cfg, resume, callbacks, command, train_set, val_set) -> FitResult:
             "time_s": time.perf_counter() - t0,
         }
         if info.main:
-            meta = {"spec": spec.to_dict(), "config": config_to_dict(cfg), "command": command}
+            meta = {"spec": spec.to_dict(), "config": config_to_dict(cfg), "command": command, **where}
             weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
             side = json.dumps({**meta, "epoch": epoch + 1, "val": val}, indent=2, sort_keys=True, default=str)
             state = {

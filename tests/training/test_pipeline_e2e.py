@@ -7,9 +7,11 @@ A two-stage FerNet (widths 8 and 16) on 256 rows per split keeps the whole file 
 from __future__ import annotations
 
 import json
+import os
 
 import optuna
 import pytest
+import torch
 
 from training import ablate, evaluate, search, train
 from training.results import load_results
@@ -50,7 +52,10 @@ def test_train_then_evaluate_agrees_with_the_trainer(trained, work, shared_datas
     # proves both feed the model identically prepared images.
     assert evaluate.main([*base, "--split", "val", "--out", str(work / "val.json")]) == 0
     val = load_results(work / "val.json")["metrics"]
-    side = json.loads((trained / "best.json").read_text())["val"]
+    best = json.loads((trained / "best.json").read_text())
+    side = best["val"]
+    # where it trained, for the model card's wall-time line: this CPU (no GPU in the test environment)
+    assert best["hardware"].endswith(f"{os.cpu_count()} cores, no GPU") and best["torch"] == torch.__version__
     assert val["macro_f1"]["value"] == pytest.approx(side["val_macro_f1"], abs=1e-9)
     assert val["accuracy"]["value"] == pytest.approx(side["val_acc"], abs=1e-9)
 

@@ -163,6 +163,6 @@ def test_card_lists_every_stage_command_and_history(tmp_path):
     repro = card.split("```bash\n", 1)[1].split("```", 1)[0].splitlines()
     assert repro == ["python -m training.train --preset default --out runs/a",
                      "python -m training.train --out runs/b optim.lr=5e-4", sidecar["ship_command"]]  # fmt: skip
-    assert "Epochs run: 3;" in card and "Trained in 2 stages" in card
+    assert "Epochs run: 3;" in card and "Trained in 2 sequential stages" in card
     history = [line for line in card.splitlines() if line.startswith(("| 1 | ", "| 2 | "))]
     assert [line.split(" | ")[:2] for line in history] == [["| 1", "1"], ["| 1", "2"], ["| 2", "1"]]
