@@ -26,7 +26,7 @@ pytestmark = pytest.mark.skipif(shipped_weights("default_fer2013") is None, reas
 
 @pytest.fixture(scope="module")
 def setup(shared_datasets):
-    fs = load_split(DataConfig(dataset="fer2013", root=str(shared_datasets), limit=200), "PublicTest")
+    fs = load_split(DataConfig(dataset="fer2013", root=str(shared_datasets), limit=100), "PublicTest")
     return create_model("default_fer2013", weights="default"), fs
 
 
@@ -69,7 +69,7 @@ def test_occluding_a_region_changes_only_pixels_inside_its_polygon(setup):
     """The mask follows the region's polygon (OpenCV's point-in-polygon on pixel centres, within a pixel) and
     occlusion changes the model input there only, to the image's mean."""
     model, fs = setup
-    idx = np.arange(0, 200, 25)
+    idx = np.arange(0, 100, 12)
     sub = type(fs)(fs.images[idx], fs.targets[idx], fs.labels[idx], fs.ids[idx], fs.class_names, fs.split, fs.source)
     masks, placed = R.au_occlusion_masks(sub, 48)
     assert sum(placed.values()) == len(sub)
