@@ -67,14 +67,6 @@ def model_key(d: dict) -> str:
     return f"{m.get('model', '?')}@{(m.get('weights_sha256') or 'random')[:12]}"
 
 
-def metrics_table(d: dict) -> pd.DataFrame:
-    """Headline metrics with their 95 % CIs (as in the file), one row per metric."""
-    rows = []
-    for key, m in d["metrics"].items():
-        rows.append({"metric": key, "value": m["value"], "ci_low": m["ci_low"], "ci_high": m["ci_high"]})
-    return pd.DataFrame(rows)
-
-
 def predictions_frame(d: dict) -> pd.DataFrame:
     """``predictions`` as a DataFrame with class names added (``true_name``, ``pred_name``)."""
     pr = dict(d["predictions"])
