@@ -1,4 +1,5 @@
-"""Training learns: FerNet-S from random init on a small real FER2013 slice beats the class prior in a few epochs.
+"""Training learns: FerNet-S (at a quarter of its width, for CI time) from random init on a small real FER2013
+slice beats the class prior in a few epochs.
 
 The one test that fails when the loop trains nothing useful (labels shuffled against images, a transform that
 destroys the faces, a loss that ignores the targets), which no unit test of the parts can show.
@@ -20,11 +21,12 @@ pytestmark = pytest.mark.slow
 
 
 def test_fernet_s_learns_fer2013_beyond_the_class_prior(tmp_path, shared_datasets):
-    data = DataConfig(dataset="fer2013", root=str(shared_datasets), num_classes=7, limit=700)
+    data = DataConfig(dataset="fer2013", root=str(shared_datasets), num_classes=7, limit=2000)
     preset = get_preset("default")  # the shipped recipe (CE), minus what only pays off over many epochs
     cfg = dataclasses.replace(
         preset,
         model="fernet_s",
+        model_overrides={"widths": (8, 16, 32, 64)},  # 21 s instead of 50 at full width; seeds 0-2: p < 1e-4
         data=data,
         augment=AugmentConfig(enabled=False),
         optim=dataclasses.replace(preset.optim, warmup_epochs=0.0),
