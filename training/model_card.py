@@ -285,7 +285,8 @@ def render_card(meta: dict, companion: dict | None = None, peers: dict | None = 
     seq = [st for st in chain if not st.get("ingredient") and not st.get("soup_of")]
     if len(chain) > 1:
         lines.append(
-            f"- Trained in {len(seq)} sequential stages, each starting from the previous stage's selected weights "
+            f"- Trained in {len(seq)} sequential stage{'s' if len(seq) > 1 else ''}, each starting from the previous "
+            "stage's selected weights "
             "(`init_weights`) with a fresh warm-up and cosine schedule"
             + ("" if soup else "; the optimiser settings above are the last stage's")
             + ": "

@@ -104,11 +104,10 @@ def stages(run: Path) -> list[dict]:
 
     Each stage has its folder, command, the weights it started from and its :func:`run_summary`.
     """
-    soup_of = json.loads((run / "best.json").read_text()).get("soup_of")
-    if soup_of:
+    meta = json.loads((run / "best.json").read_text())
+    if soup_of := meta.get("soup_of"):
         # a soup (training.soup): its ingredients share every stage before their own, then it averages them
         chains = [stages(Path(r)) for r in soup_of]
-        meta = json.loads((run / "best.json").read_text())
         last = {"run": str(run), "command": meta["command"], "init_weights": None, "soup_of": soup_of}
         return chains[0][:-1] + [{**c[-1], "ingredient": True} for c in chains] + [{**last, **run_summary(run)}]
     chain: list[dict] = []

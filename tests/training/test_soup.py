@@ -85,7 +85,7 @@ def test_stages_of_a_soup_list_the_shared_start_once_then_every_ingredient(tmp_p
         "python -m training.train --out runs/y",
         "python -m training.soup --runs x y --out soup",
     ]
-    assert "Trained in 1 sequential stages" in card and "uniform model soup" in card
+    assert "Trained in 1 sequential stage," in card and "uniform model soup" in card
     assert "Epochs run: 9; shipped: the soup" in card
     # wall time per machine: 3 CPU epochs here, 6 H200 epochs of 60 s
     assert "6 min on NVIDIA H200 (torch 2.11)" in card
