@@ -119,8 +119,7 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if str(device) == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
-        mps = getattr(torch.backends, "mps", None)
-        if mps is not None and mps.is_available():
+        if torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
     dev = torch.device(device)
@@ -292,11 +291,9 @@ class InferenceEngine:
         found = sidecar_temperature(read_meta(self.weights_path)) if calibration and self.weights_path else None
         self.temperature: float = found or 1.0
         """Logits are divided by this before the softmax in :meth:`predict` (1.0: uncalibrated)."""
-        if backend == "auto":
+        fallback = backend == "auto"
+        if fallback:
             backend = "torch" if resolve_device(device).type != "cpu" else "onnx"
-            fallback = True
-        else:
-            fallback = False
         self.backend = backend
         self.device = resolve_device(device) if backend == "torch" else torch.device("cpu")
         self.model.to(self.device)
@@ -361,11 +358,7 @@ class InferenceEngine:
         batch of 2N, see :func:`probabilities`). ``steps`` replaces the model's own photometric preprocessing
         for crops (ignored for tensors).
         """
-        check_tta(tta)
-        x = self._input(inputs, steps)
-        if x.shape[0] == 0:
-            return np.zeros((0, self.spec.num_classes), np.float32)
-        return probabilities(self.predict_logits, x, self.temperature, tta).numpy()
+        return probabilities(self.predict_logits, self._input(inputs, steps), self.temperature, tta).numpy()
 
     def predict_logits(
         self, inputs: Sequence[np.ndarray] | np.ndarray | torch.Tensor, steps: Steps | None = None
@@ -390,7 +383,7 @@ class InferenceEngine:
         with self.lock:
             t0 = time.perf_counter()
             if self._session is not None:
-                feed = np.ascontiguousarray(x.detach().cpu().numpy())
+                feed = np.ascontiguousarray(x.cpu().numpy())
                 logits = self._session.run(None, {"x": feed})[0].astype(np.float32, copy=False)
             else:
                 logits = self._torch_forward(x)
