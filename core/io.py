@@ -10,7 +10,6 @@ Also: a ZIP of photos read safely in memory (:func:`read_image_archive`) and a v
 from __future__ import annotations
 
 import io
-import logging
 import os
 import re
 import warnings
@@ -23,8 +22,6 @@ from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
-
-log = logging.getLogger(__name__)
 
 # FFmpeg (inside OpenCV) prints its own complaints ("moov atom not found") straight to the process's stderr, which
 # breaks the one-line-per-bad-file contract of the CLI; the typed VideoLoadError already says what went wrong.

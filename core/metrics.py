@@ -132,12 +132,6 @@ def roc_curve_points(scores: np.ndarray, positive: np.ndarray, max_points: int =
     }
 
 
-def roc_curves(y_true: Sequence[int], probs: np.ndarray, max_points: int = 101) -> list[dict[str, list]]:
-    """One-vs-rest ROC points per class (empty lists for a class without positives or negatives)."""
-    y, p, c = _check(y_true, probs)
-    return [roc_curve_points(p[:, k], y == k, max_points) for k in range(c)]
-
-
 def _bin_index(conf: np.ndarray, n_bins: int) -> np.ndarray:
     """Bin ``i`` holds confidences in ``(i/n, (i+1)/n]``, as ``sklearn.calibration.calibration_curve``'s uniform
     bins; a confidence of exactly 0 goes to bin 0."""
@@ -361,7 +355,7 @@ def summarize(
         per_class.append(row)
     pred = p.argmax(axis=1)
     normalized = skm.confusion_matrix(y, pred, labels=np.arange(c), normalize="true")
-    curves = roc_curves(y, p, roc_points)
+    curves = [roc_curve_points(p[:, k], y == k, roc_points) for k in range(c)]  # one-vs-rest
     return {
         "metrics": metrics,
         "per_class": per_class,

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from pathlib import Path
 
 from core.models.base import FERModel
 from core.registry import Registry
-
-log = logging.getLogger(__name__)
 
 MODELS: Registry[Callable[..., FERModel]] = Registry("model")
 
