@@ -222,27 +222,12 @@ class _Stats:
 
 
 class InferenceEngine:
-    """A loaded model behind a thread-safe, batched ``predict``.
+    """A loaded model behind a thread-safe, batched ``predict``; every option is described in docs/api.md.
 
-    Args:
-        model: a registered model name (``core.models.list_models()``), or an already built ``FERModel``
-            (then ``weights`` is ignored unless it is a path).
-        weights: ``"default"`` (the shipped weights; ``WeightsError`` when there are none), ``None`` (seeded
-            random init), or a ``.safetensors`` path (its sidecar supplies ``num_classes`` and model overrides).
-        device: ``"auto"`` (cuda -> mps -> cpu), ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``.
-        backend: ``"torch"``, ``"onnx"`` (onnxruntime on the CPU or, if its CUDA provider is installed, GPU) or
-            ``"auto"`` (onnx on the CPU, torch elsewhere).
-        threads: CPU threads for torch (``torch.set_num_threads``, which is process-wide) and onnxruntime.
-        num_classes: override the class count (7 or 8); default from the weights' sidecar, else 7.
-        precision: ``"auto"`` (bf16 autocast on CUDA when supported, else fp16; fp32 elsewhere), ``"fp32"``,
-            ``"bf16"`` or ``"fp16"``.
-        compile: wrap the model in ``torch.compile`` (CUDA only by default: compiling on CPU needs a C++ compiler).
-        max_batch: larger inputs are split into chunks of this size.
-        stats_window: how many recent calls :meth:`stats` summarises.
-        calibration: divide logits by the temperature stored in the weights' sidecar (``training.calibrate``)
-            before the softmax; ``engine.temperature`` is 1.0 when off or when the sidecar has none.
-        onnx_dir: where ONNX exports are cached (default ``$FERLENS_CACHE/onnx`` or ``~/.cache/ferlens/onnx``).
-        **overrides: model config overrides passed to ``create_model`` (e.g. ``cbam=True``).
+    ``model`` is a registered name or a built ``FERModel`` (then ``weights`` counts only as a path). ``weights`` is
+    ``"default"`` (the shipped file; ``WeightsError`` when there is none), ``None`` (seeded random init) or a
+    ``.safetensors`` path whose sidecar supplies ``num_classes``, model overrides and, with ``calibration``, the
+    temperature. ``threads`` sets torch's process-wide thread count; ``compile`` on the CPU needs a C++ compiler.
     """
 
     def __init__(

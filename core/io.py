@@ -405,10 +405,6 @@ class VideoInfo:
     width: int
     height: int
 
-    @property
-    def duration_s(self) -> float:
-        return self.frame_count / self.fps if self.fps > 0 else 0.0
-
 
 def _open_video(path: str | os.PathLike, limits: LoadLimits):  # -> cv2.VideoCapture
     import cv2
