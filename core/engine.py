@@ -66,10 +66,6 @@ def _array_crops(arr: np.ndarray) -> list[np.ndarray] | np.ndarray:
     )
 
 
-# --------------------------------------------------------------------------------------------------------------
-# From logits to probabilities: temperature and test-time augmentation (the one definition)
-
-
 def check_tta(tta: str | None) -> str | None:
     """``tta`` if it is one of :data:`TTA_MODES`, else a ValueError that lists them."""
     if not (tta is None or (isinstance(tta, str) and tta in TTA_MODES)):
@@ -83,7 +79,7 @@ def probabilities(
     temperature: float = 1.0,
     tta: str | None = None,
 ) -> torch.Tensor:
-    """``softmax(forward(x) / temperature)``; with ``tta="hflip"`` averaged with the mirrored input's.
+    """The one definition: ``softmax(forward(x) / temperature)``; with ``tta="hflip"`` averaged with the mirror's.
 
     Both views go through one forward call. Temperature comes first, so the result is the mean of two calibrated
     distributions.
@@ -108,10 +104,6 @@ def sidecar_temperature(meta: dict) -> float | None:
     if isinstance(t, bool) or not isinstance(t, (int, float)) or not (t > 0 and np.isfinite(t)):
         raise ValueError(f"the sidecar's calibration.temperature must be a positive number, got {t!r}")
     return float(t)
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Device and model loading
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -154,10 +146,6 @@ def _short(path: Path) -> str:
         return str(path.resolve().relative_to(root))
     except ValueError:
         return str(path)
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Statistics
 
 
 @dataclass(frozen=True)
@@ -215,10 +203,6 @@ class _Stats:
             images_per_s=n_img / busy if busy > 0 else None,
             calls_per_s=len(rows) / span if span > 0 else None,
         )
-
-
-# --------------------------------------------------------------------------------------------------------------
-# The engine
 
 
 class InferenceEngine:

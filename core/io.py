@@ -112,10 +112,6 @@ class VideoLoadError(ImageLoadError):
     """A video that OpenCV cannot open or that yields no frame."""
 
 
-# --------------------------------------------------------------------------------------------------------------
-# Public entry point
-
-
 def load_image(src: Any, *, limits: LoadLimits = DEFAULT_LIMITS, name: str | None = None) -> np.ndarray:
     """Load a path, bytes, a binary file object (e.g. Streamlit's ``UploadedFile``), a PIL image or a numpy array
     as an ``(H, W, 3)`` uint8 RGB array; ``name`` labels the input in the :class:`ImageLoadError` it raises."""
@@ -142,10 +138,6 @@ def load_image(src: Any, *, limits: LoadLimits = DEFAULT_LIMITS, name: str | Non
         "a PIL image or a numpy array",
         name or "",
     )
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Paths, bytes and sniffing
 
 
 def _from_path(path: Path, limits: LoadLimits, name: str | None) -> np.ndarray:
@@ -250,10 +242,6 @@ def _from_bytes(data: bytes, limits: LoadLimits, label: str) -> np.ndarray:
     return _from_pil(im, limits, label)
 
 
-# --------------------------------------------------------------------------------------------------------------
-# PIL images
-
-
 def _from_pil(im: Image.Image, limits: LoadLimits, label: str) -> np.ndarray:
     width, height = im.size
     if width < 1 or height < 1:
@@ -334,10 +322,6 @@ def _gray_to_rgb(gray: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.repeat(gray[..., None], 3, axis=2))
 
 
-# --------------------------------------------------------------------------------------------------------------
-# Numpy arrays
-
-
 def _from_array(arr: np.ndarray, limits: LoadLimits, label: str) -> np.ndarray:
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[..., 0]
@@ -390,10 +374,6 @@ def _to_uint8(arr: np.ndarray, label: str) -> np.ndarray:
     raise InvalidArrayError(
         f"{label}: unsupported array dtype {arr.dtype} (use uint8, uint16, bool or float in [0, 1])", label
     )
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Video
 
 
 @dataclass(frozen=True)
@@ -479,9 +459,6 @@ def iter_video_frames(
     finally:
         cap.release()
 
-
-# --------------------------------------------------------------------------------------------------------------
-# ZIP archives of photos
 
 IMAGE_SUFFIXES: frozenset[str] = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
@@ -591,10 +568,6 @@ def read_image_archive(
             listed = "; ".join(out.skipped[:5]) + (" ..." if len(out.skipped) > 5 else "")
             raise ArchiveError(f"{label}: no image in the ZIP archive (skipped {listed})", label)
         return out
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Writing video
 
 
 def rewrite_video(
