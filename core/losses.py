@@ -186,7 +186,12 @@ class CompoundLoss(FERLoss):
         total = self.cfg.w_ce * ce + self.cfg.w_center * ramp * center + self.cfg.w_dls * dls
         if self.training:
             self.step += 1
-        self.last_terms = {"ce": float(ce), "center": float(center), "dls": float(dls), "center_ramp": ramp}
+        self.last_terms = {
+            "ce": float(ce.detach()),
+            "center": float(center.detach()),
+            "dls": float(dls.detach()),
+            "center_ramp": ramp,
+        }
         return total
 
 
