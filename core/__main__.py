@@ -96,32 +96,18 @@ def iter_inputs(paths: Sequence[str]) -> Iterator[tuple[Path, str]]:
             yield p, "missing"
 
 
-class _StderrHandler(logging.StreamHandler):
-    """Writes to whatever ``sys.stderr`` is at the time of the record (so captured streams work in-process)."""
-
-    @property
-    def stream(self):  # type: ignore[override]
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, value) -> None:
-        pass
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     # ferlens' own log lines (e.g. "random init ...: predictions are meaningless") go to stderr; the handler
-    # lives only for this call, so running main() in-process leaves logging as it was.
+    # lives only for this call (on the sys.stderr of the call, so captured streams work in-process).
     core_log = logging.getLogger("core")
-    handler = _StderrHandler()
+    handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
     level = core_log.level
     core_log.addHandler(handler)
     core_log.setLevel(logging.INFO if args.verbose else logging.WARNING)
     try:
-        if args.command == "predict":
-            return predict(args)
-        return 2  # pragma: no cover - argparse enforces the sub-command
+        return predict(args)  # the only sub-command, and argparse requires one
     finally:
         core_log.removeHandler(handler)
         core_log.setLevel(level)
@@ -177,7 +163,7 @@ def predict(args: argparse.Namespace) -> int:
                 hook = explainer.on_image if explainer else None
                 df = det.detect_image(path, on_frame=hook)
         except (ImageLoadError, OSError) as exc:
-            print(f"error: {_one_line(exc)}", file=sys.stderr)
+            print("error:", *(str(exc).split() or [type(exc).__name__]), file=sys.stderr)
             failed += 1
             continue
         if df.empty:
@@ -230,34 +216,29 @@ class OverlayWriter:
                 self._tracks.add(key)
                 self._write(name, rgb, result.frame, k, face)
 
-    def _regions(self, rgb, face):
-        """The face's AU regions in its crop's pixels (a pre-cropped input: the crop as a FER2013-framed face)."""
-        from core.faces import regions_for, regions_for_crop
-
-        if self.detector.assume_cropped:
-            return regions_for_crop(face.aligned.image, "fer2013")
-        return regions_for(face.aligned, rgb)
-
     def _map(self, face, regions) -> tuple:
         from core.explain.regions import rasterise
 
-        ex, engine = self.explain, self.detector.engine
-        size = engine.spec.input_size
+        engine = self.detector.engine
         x = engine.prepare([face.aligned.image], self.detector.steps)
-        target = int(face.raw_probs.argmax()) if face.raw_probs is not None else int(face.probs.argmax())
+        target = int((face.probs if face.raw_probs is None else face.raw_probs).argmax())
         with engine.exclusive() as model:
             if self.method == "gradcam":
-                return ex.explain_cam(model, x, targets=target, method="gradcam")[0], False
-            masks = rasterise(regions, size, face.aligned.output_size)
-            res = ex.region_shap(model, x, masks, target=target)
-            return res.pixel_map(), True
+                return self.explain.explain_cam(model, x, targets=target, method="gradcam")[0], False
+            masks = rasterise(regions, engine.spec.input_size, face.aligned.output_size)
+            return self.explain.region_shap(model, x, masks, target=target).pixel_map(), True
 
     def _write(self, name: str, rgb, frame: int, k: int, face) -> None:
         import cv2
         import numpy as np
 
+        from core.faces import regions_for, regions_for_crop
+
         index = self._inputs.setdefault(name, len(self._inputs))
-        regions = self._regions(rgb, face)
+        if self.detector.assume_cropped:  # the AU regions in the crop's pixels, as a FER2013-framed face
+            regions = regions_for_crop(face.aligned.image, "fer2013")
+        else:
+            regions = regions_for(face.aligned, rgb)
         heat, signed = self._map(face, regions)
         crop = cv2.resize(face.aligned.image, (self.SIZE, self.SIZE), interpolation=cv2.INTER_CUBIC)
         r = self.SIZE / face.aligned.output_size  # crop pixels -> PNG pixels, pixel centres kept
@@ -269,11 +250,6 @@ class OverlayWriter:
         if not cv2.imwrite(str(path), cv2.cvtColor(img, cv2.COLOR_RGB2BGR)):
             raise OSError(f"{path}: could not write the overlay PNG")
         self.written += 1
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return " ".join(text.split())
 
 
 if __name__ == "__main__":

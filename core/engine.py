@@ -66,10 +66,6 @@ def _array_crops(arr: np.ndarray) -> list[np.ndarray] | np.ndarray:
     )
 
 
-# --------------------------------------------------------------------------------------------------------------
-# From logits to probabilities: temperature and test-time augmentation (the one definition)
-
-
 def check_tta(tta: str | None) -> str | None:
     """``tta`` if it is one of :data:`TTA_MODES`, else a ValueError that lists them."""
     if not (tta is None or (isinstance(tta, str) and tta in TTA_MODES)):
@@ -83,7 +79,7 @@ def probabilities(
     temperature: float = 1.0,
     tta: str | None = None,
 ) -> torch.Tensor:
-    """``softmax(forward(x) / temperature)``; with ``tta="hflip"`` averaged with the mirrored input's.
+    """The one definition: ``softmax(forward(x) / temperature)``; with ``tta="hflip"`` averaged with the mirror's.
 
     Both views go through one forward call. Temperature comes first, so the result is the mean of two calibrated
     distributions.
@@ -110,17 +106,12 @@ def sidecar_temperature(meta: dict) -> float | None:
     return float(t)
 
 
-# --------------------------------------------------------------------------------------------------------------
-# Device and model loading
-
-
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """``"auto"`` -> cuda, else mps, else cpu; anything else is passed to ``torch.device`` and checked."""
     if str(device) == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
-        mps = getattr(torch.backends, "mps", None)
-        if mps is not None and mps.is_available():
+        if torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
     dev = torch.device(device)
@@ -155,10 +146,6 @@ def _short(path: Path) -> str:
         return str(path.resolve().relative_to(root))
     except ValueError:
         return str(path)
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Statistics
 
 
 @dataclass(frozen=True)
@@ -218,32 +205,13 @@ class _Stats:
         )
 
 
-# --------------------------------------------------------------------------------------------------------------
-# The engine
-
-
 class InferenceEngine:
-    """A loaded model behind a thread-safe, batched ``predict``.
+    """A loaded model behind a thread-safe, batched ``predict``; every option is described in docs/api.md.
 
-    Args:
-        model: a registered model name (``core.models.list_models()``), or an already built ``FERModel``
-            (then ``weights`` is ignored unless it is a path).
-        weights: ``"default"`` (the shipped weights; ``WeightsError`` when there are none), ``None`` (seeded
-            random init), or a ``.safetensors`` path (its sidecar supplies ``num_classes`` and model overrides).
-        device: ``"auto"`` (cuda -> mps -> cpu), ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``.
-        backend: ``"torch"``, ``"onnx"`` (onnxruntime on the CPU or, if its CUDA provider is installed, GPU) or
-            ``"auto"`` (onnx on the CPU, torch elsewhere).
-        threads: CPU threads for torch (``torch.set_num_threads``, which is process-wide) and onnxruntime.
-        num_classes: override the class count (7 or 8); default from the weights' sidecar, else 7.
-        precision: ``"auto"`` (bf16 autocast on CUDA when supported, else fp16; fp32 elsewhere), ``"fp32"``,
-            ``"bf16"`` or ``"fp16"``.
-        compile: wrap the model in ``torch.compile`` (CUDA only by default: compiling on CPU needs a C++ compiler).
-        max_batch: larger inputs are split into chunks of this size.
-        stats_window: how many recent calls :meth:`stats` summarises.
-        calibration: divide logits by the temperature stored in the weights' sidecar (``training.calibrate``)
-            before the softmax; ``engine.temperature`` is 1.0 when off or when the sidecar has none.
-        onnx_dir: where ONNX exports are cached (default ``$FERLENS_CACHE/onnx`` or ``~/.cache/ferlens/onnx``).
-        **overrides: model config overrides passed to ``create_model`` (e.g. ``cbam=True``).
+    ``model`` is a registered name or a built ``FERModel`` (then ``weights`` counts only as a path). ``weights`` is
+    ``"default"`` (the shipped file; ``WeightsError`` when there is none), ``None`` (seeded random init) or a
+    ``.safetensors`` path whose sidecar supplies ``num_classes``, model overrides and, with ``calibration``, the
+    temperature. ``threads`` sets torch's process-wide thread count; ``compile`` on the CPU needs a C++ compiler.
     """
 
     def __init__(
@@ -292,11 +260,9 @@ class InferenceEngine:
         found = sidecar_temperature(read_meta(self.weights_path)) if calibration and self.weights_path else None
         self.temperature: float = found or 1.0
         """Logits are divided by this before the softmax in :meth:`predict` (1.0: uncalibrated)."""
-        if backend == "auto":
+        fallback = backend == "auto"
+        if fallback:
             backend = "torch" if resolve_device(device).type != "cpu" else "onnx"
-            fallback = True
-        else:
-            fallback = False
         self.backend = backend
         self.device = resolve_device(device) if backend == "torch" else torch.device("cpu")
         self.model.to(self.device)
@@ -361,11 +327,7 @@ class InferenceEngine:
         batch of 2N, see :func:`probabilities`). ``steps`` replaces the model's own photometric preprocessing
         for crops (ignored for tensors).
         """
-        check_tta(tta)
-        x = self._input(inputs, steps)
-        if x.shape[0] == 0:
-            return np.zeros((0, self.spec.num_classes), np.float32)
-        return probabilities(self.predict_logits, x, self.temperature, tta).numpy()
+        return probabilities(self.predict_logits, self._input(inputs, steps), self.temperature, tta).numpy()
 
     def predict_logits(
         self, inputs: Sequence[np.ndarray] | np.ndarray | torch.Tensor, steps: Steps | None = None
@@ -390,7 +352,7 @@ class InferenceEngine:
         with self.lock:
             t0 = time.perf_counter()
             if self._session is not None:
-                feed = np.ascontiguousarray(x.detach().cpu().numpy())
+                feed = np.ascontiguousarray(x.cpu().numpy())
                 logits = self._session.run(None, {"x": feed})[0].astype(np.float32, copy=False)
             else:
                 logits = self._torch_forward(x)

@@ -10,7 +10,6 @@ Also: a ZIP of photos read safely in memory (:func:`read_image_archive`) and a v
 from __future__ import annotations
 
 import io
-import logging
 import os
 import re
 import warnings
@@ -23,8 +22,6 @@ from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
-
-log = logging.getLogger(__name__)
 
 # FFmpeg (inside OpenCV) prints its own complaints ("moov atom not found") straight to the process's stderr, which
 # breaks the one-line-per-bad-file contract of the CLI; the typed VideoLoadError already says what went wrong.
@@ -115,22 +112,9 @@ class VideoLoadError(ImageLoadError):
     """A video that OpenCV cannot open or that yields no frame."""
 
 
-# --------------------------------------------------------------------------------------------------------------
-# Public entry point
-
-
 def load_image(src: Any, *, limits: LoadLimits = DEFAULT_LIMITS, name: str | None = None) -> np.ndarray:
-    """Load any supported input as an ``(H, W, 3)`` uint8 RGB array.
-
-    Args:
-        src: a path (``str``/``PathLike``), ``bytes``/``bytearray``/``memoryview``, a binary file-like object
-            (anything with ``read``, e.g. Streamlit's ``UploadedFile``), a ``PIL.Image.Image`` or a numpy array.
-        limits: byte and pixel limits, checked before decoding.
-        name: how to call the input in error messages (defaults to the path or the file object's name).
-
-    Raises:
-        ImageLoadError: one of its subclasses, with a message that names the input.
-    """
+    """Load a path, bytes, a binary file object (e.g. Streamlit's ``UploadedFile``), a PIL image or a numpy array
+    as an ``(H, W, 3)`` uint8 RGB array; ``name`` labels the input in the :class:`ImageLoadError` it raises."""
     if isinstance(src, np.ndarray):
         return _from_array(src, limits, name or "<array>")
     if isinstance(src, Image.Image):
@@ -154,10 +138,6 @@ def load_image(src: Any, *, limits: LoadLimits = DEFAULT_LIMITS, name: str | Non
         "a PIL image or a numpy array",
         name or "",
     )
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Paths, bytes and sniffing
 
 
 def _from_path(path: Path, limits: LoadLimits, name: str | None) -> np.ndarray:
@@ -262,10 +242,6 @@ def _from_bytes(data: bytes, limits: LoadLimits, label: str) -> np.ndarray:
     return _from_pil(im, limits, label)
 
 
-# --------------------------------------------------------------------------------------------------------------
-# PIL images
-
-
 def _from_pil(im: Image.Image, limits: LoadLimits, label: str) -> np.ndarray:
     width, height = im.size
     if width < 1 or height < 1:
@@ -292,11 +268,10 @@ def _from_pil(im: Image.Image, limits: LoadLimits, label: str) -> np.ndarray:
 
 
 def _composite_on_white(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """``round(rgb * a/255 + 255 * (1 - a/255))`` in uint16 integers, in place.
+    """``round(rgb * a/255 + 255 * (1 - a/255))`` in uint16 integers, in place, to bound the loader's memory.
 
     ``(rgb*a + 255*(255-a) + 127) // 255`` equals the rounded real value exactly (``N + 127.5`` is never a
-    multiple of 255) and never exceeds 65152, so uint16 holds it: about 8 bytes per pixel of temporaries where
-    float32 arithmetic took about 40, which set the loader's worst-case memory (docs/reliability.md).
+    multiple of 255) and never exceeds 65152, so uint16 holds it: about 8 bytes per pixel instead of float32's 40.
     """
     a = alpha.astype(np.uint16)[..., None]
     out = rgb.astype(np.uint16)
@@ -345,10 +320,6 @@ def _pil_to_rgb(im: Image.Image, label: str) -> np.ndarray:
 
 def _gray_to_rgb(gray: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.repeat(gray[..., None], 3, axis=2))
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Numpy arrays
 
 
 def _from_array(arr: np.ndarray, limits: LoadLimits, label: str) -> np.ndarray:
@@ -405,10 +376,6 @@ def _to_uint8(arr: np.ndarray, label: str) -> np.ndarray:
     )
 
 
-# --------------------------------------------------------------------------------------------------------------
-# Video
-
-
 @dataclass(frozen=True)
 class VideoInfo:
     """What OpenCV reports about a video. ``frame_count`` is the container's claim (may be approximate)."""
@@ -417,10 +384,6 @@ class VideoInfo:
     frame_count: int
     width: int
     height: int
-
-    @property
-    def duration_s(self) -> float:
-        return self.frame_count / self.fps if self.fps > 0 else 0.0
 
 
 def _open_video(path: str | os.PathLike, limits: LoadLimits):  # -> cv2.VideoCapture
@@ -488,11 +451,7 @@ def iter_video_frames(
                 ok, frame = cap.retrieve()
                 if not ok or frame is None:
                     raise VideoLoadError(f"{label}: frame {index} could not be decoded", label)
-                if frame.ndim == 2:
-                    frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)
-                else:
-                    frame = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-                yield index, frame
+                yield index, cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB if frame.ndim == 2 else cv2.COLOR_BGR2RGB)
                 yielded += 1
             index += 1
         if index == 0:
@@ -500,9 +459,6 @@ def iter_video_frames(
     finally:
         cap.release()
 
-
-# --------------------------------------------------------------------------------------------------------------
-# ZIP archives of photos
 
 IMAGE_SUFFIXES: frozenset[str] = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
@@ -518,13 +474,9 @@ class ArchiveError(ImageLoadError):
 class ArchiveLimits:
     """Checked on the ZIP's directory before a byte is decompressed, and again while reading.
 
-    Attributes:
-        max_members: most files in one archive.
-        max_total_bytes: most uncompressed bytes of all files together.
-        max_ratio: most uncompressed bytes per compressed byte (photos hardly compress: a JPEG or PNG stays
-            near 1; a bomb reaches 1000), checked on each file over ``ratio_floor`` bytes and on the whole
-            archive once it expands past ``ratio_floor`` (many small bombs add up to a big one).
-        ratio_floor: files this small may compress as they like (a tiny flat PNG can reach 50x).
+    ``max_ratio`` bounds uncompressed per compressed bytes (a JPEG or PNG stays near 1, a bomb reaches 1000) for
+    each file and for the whole archive over ``ratio_floor`` bytes; smaller ones (a tiny flat PNG can reach 50x)
+    may compress as they like.
     """
 
     max_members: int = 2000
@@ -566,13 +518,8 @@ def read_image_archive(
     """The image files of a ZIP, read in memory (nothing is extracted to disk, so no path can escape).
 
     Files that are not images (by name), encrypted, damaged or over ``image_limits.max_bytes`` are skipped
-    and listed; the images themselves are decoded later by :func:`load_image`, which applies its own limits.
-
-    Raises:
-        ArchiveError: not a ZIP; no file or no image in it; more files or more uncompressed bytes than
-            ``limits`` allow, or a file that expands more than ``max_ratio`` (a zip bomb). One plain
-            sentence each; the limits are decided from the ZIP's directory before anything is decompressed,
-            and reading never goes past the sizes it declares (``zipfile`` stops there and checks the CRC).
+    and listed; :func:`load_image` decodes the images later with its own limits. An :class:`ArchiveError` (not a
+    ZIP, no image, over ``limits``) is decided from the ZIP's directory before anything is decompressed.
     """
     label = name or (str(src) if isinstance(src, (str, os.PathLike)) else "<zip>")
     try:
@@ -592,20 +539,16 @@ def read_image_archive(
                 "MiB limit (a zip bomb?); nothing was extracted",
                 label,
             )
-        for i in files:
-            if i.file_size > limits.ratio_floor and i.file_size > limits.max_ratio * max(1, i.compress_size):
+        checks = [(f"{i.filename} expands", i.file_size, max(1, i.compress_size), "") for i in files]
+        packed = max(1, sum(i.compress_size for i in files))  # many small bombs add up to a big one
+        checks.append((f"its {len(files)} files expand", total, packed, " together"))
+        for what, size, compressed, together in checks:
+            if size > limits.ratio_floor and size > limits.max_ratio * compressed:
                 raise ArchiveError(
-                    f"{label}: {i.filename} expands {i.file_size / max(1, i.compress_size):.0f}-fold, over the "
-                    f"{limits.max_ratio:.0f}-fold limit (a zip bomb?); nothing was extracted",
+                    f"{label}: {what} {size / compressed:.0f}-fold{together}, over the {limits.max_ratio:.0f}-fold "
+                    "limit (a zip bomb?); nothing was extracted",
                     label,
                 )
-        packed = max(1, sum(i.compress_size for i in files))
-        if total > limits.ratio_floor and total > limits.max_ratio * packed:
-            raise ArchiveError(
-                f"{label}: its {len(files)} files expand {total / packed:.0f}-fold together, over the "
-                f"{limits.max_ratio:.0f}-fold limit (a zip bomb?); nothing was extracted",
-                label,
-            )
         out = ArchiveContents()
         for i in files:
             reason = _skip_reason(i)
@@ -627,10 +570,6 @@ def read_image_archive(
         return out
 
 
-# --------------------------------------------------------------------------------------------------------------
-# Writing video
-
-
 def rewrite_video(
     src: str | os.PathLike,
     dst: str | os.PathLike,
@@ -642,11 +581,8 @@ def rewrite_video(
     """Write ``transform(index, rgb)`` of every frame of ``src`` to the MP4 ``dst``, same size and frame rate.
 
     The codec is the first of H.264 (``avc1``, plays in browsers) and MPEG-4 Part 2 (``mp4v``, in every
-    OpenCV build) that OpenCV can open here. Returns what OpenCV reads back from ``dst``.
-
-    Raises:
-        VideoLoadError: ``src`` cannot be read (see :func:`iter_video_frames`), no codec can write ``dst``,
-            or a transformed frame changes size.
+    OpenCV build) that OpenCV can open here. Returns what OpenCV reads back from ``dst``; a :class:`VideoLoadError`
+    when ``src`` cannot be read, no codec can write ``dst`` or a transformed frame changes size.
     """
     import cv2
 
@@ -654,19 +590,17 @@ def rewrite_video(
     fps = info.fps if info.fps > 0 else 25.0
     size = (info.width, info.height)
     dst = Path(dst)
-    writer = None
     quiet = cv2.utils.logging.getLogLevel()
     for fourcc in ("avc1", "mp4v"):
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # a missing codec is expected
         try:
-            candidate = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*fourcc), fps, size)
+            writer = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*fourcc), fps, size)
         finally:
             cv2.utils.logging.setLogLevel(quiet)
-        if candidate.isOpened():
-            writer = candidate
+        if writer.isOpened():
             break
-        candidate.release()
-    if writer is None:
+        writer.release()
+    else:
         raise VideoLoadError(f"{dst.name}: no MP4 codec (avc1, mp4v) can be written with this OpenCV", str(dst))
     try:
         for index, rgb in iter_video_frames(src, limits=limits):

@@ -15,18 +15,14 @@ EMOTIONS_7: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surp
 EMOTIONS_8: tuple[str, ...] = EMOTIONS_7 + ("contempt",)
 """FERPlus' eight emotions in ferlens order (contempt last, so the first seven match FER2013)."""
 
-# Every spelling used by the datasets we read, lower-cased, mapped to a canonical name.
-# Sources: FER2013 (Goodfellow et al. 2013), FERPlus column names (Barsoum et al. 2016), CK+ label codes
-# (Lucey et al. 2010: 0 neutral, 1 anger, 2 contempt, 3 disgust, 4 fear, 5 happy, 6 sadness, 7 surprise),
-# RAF-DB basic (Li et al. 2017: 1 surprise, 2 fear, 3 disgust, 4 happiness, 5 sadness, 6 anger, 7 neutral),
-# AffectNet (Mollahosseini et al. 2017: 0 neutral, 1 happy, 2 sad, 3 surprise, 4 fear, 5 disgust, 6 anger,
-# 7 contempt; 8 none, 9 uncertain, 10 non-face), KDEF codes (AF AN DI HA NE SA SU) and JAFFE codes.
+# Every spelling used by the datasets we read, lower-cased, mapped to a canonical name. Sources: FER2013
+# (Goodfellow et al. 2013), FERPlus (Barsoum et al. 2016), CK+ (Lucey et al. 2010), RAF-DB basic (Li et al. 2017),
+# AffectNet (Mollahosseini et al. 2017), KDEF and JAFFE codes; the integer codes are in DATASET_CODES.
 _ALIASES: dict[str, str] = {
     # canonical names map to themselves
     **{name: name for name in EMOTIONS_8},
     # FERPlus / AffectNet / RAF-DB / CK+ spellings
     "anger": "angry",
-    "angry": "angry",
     "mad": "angry",
     "disgusted": "disgust",
     "fearful": "fear",
@@ -73,38 +69,16 @@ FERPLUS_VOTE_COLUMNS: tuple[str, ...] = (
 DATASET_CODES: dict[str, dict[int, str]] = {
     "fer2013": dict(enumerate(EMOTIONS_7)),
     "ferplus": {i: _ALIASES[n] for i, n in enumerate(FERPLUS_VOTE_COLUMNS)},
-    "ckplus": {
-        0: "neutral",
-        1: "angry",
-        2: "contempt",
-        3: "disgust",
-        4: "fear",
-        5: "happy",
-        6: "sad",
-        7: "surprise",
-    },
-    "rafdb": {1: "surprise", 2: "fear", 3: "disgust", 4: "happy", 5: "sad", 6: "angry", 7: "neutral"},
-    "affectnet": {
-        0: "neutral",
-        1: "happy",
-        2: "sad",
-        3: "surprise",
-        4: "fear",
-        5: "disgust",
-        6: "angry",
-        7: "contempt",
-    },
+    "ckplus": dict(enumerate(("neutral", "angry", "contempt", "disgust", "fear", "happy", "sad", "surprise"))),
+    "rafdb": dict(enumerate(("surprise", "fear", "disgust", "happy", "sad", "angry", "neutral"), start=1)),
+    "affectnet": dict(enumerate(("neutral", "happy", "sad", "surprise", "fear", "disgust", "angry", "contempt"))),
 }
 """Integer label codes of each dataset, mapped to canonical names. AffectNet codes 8-10 (none, uncertain,
 non-face) are deliberately absent: they are not emotions and loaders drop them."""
 
 
 def canonical(name: str) -> str:
-    """Return the canonical ferlens name for any dataset's spelling of an emotion.
-
-    Raises:
-        ValueError: the name is not an emotion we know, with the list of accepted spellings.
-    """
+    """The canonical ferlens name for any dataset's spelling of an emotion; a ValueError lists the known ones."""
     key = str(name).strip().lower()
     if key not in _ALIASES:
         raise ValueError(f"unknown emotion label {name!r}; known spellings: {sorted(_ALIASES)}")
@@ -144,7 +118,4 @@ def remap_columns(names: Sequence[str], num_classes: int) -> list[int]:
     idx = to_index(names, num_classes=max(num_classes, 7))
     if sorted(idx) != list(range(num_classes)):
         raise ValueError(f"{list(names)} does not cover the {num_classes} canonical classes exactly")
-    perm = [0] * num_classes
-    for src, dst in enumerate(idx):
-        perm[dst] = src
-    return perm
+    return [idx.index(k) for k in range(num_classes)]

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -15,8 +14,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.registry import Registry
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -62,10 +59,6 @@ def as_distribution(targets: torch.Tensor, num_classes: int) -> torch.Tensor:
     return targets.float() / targets.float().sum(dim=1, keepdim=True).clamp_min(1e-12)
 
 
-def hard_labels(targets: torch.Tensor) -> torch.Tensor:
-    return targets.long() if targets.ndim == 1 else targets.argmax(dim=1)
-
-
 class FERLoss(nn.Module):
     """Base: ``loss(logits, targets, embedding=None)``; ``last_terms`` keeps the parts for the metrics log."""
 
@@ -81,7 +74,7 @@ class CrossEntropy(FERLoss):
         super().__init__()
         self.num_classes = num_classes
         self.label_smoothing = label_smoothing
-        self.register_buffer("weight", weight if weight is not None else None, persistent=False)
+        self.register_buffer("weight", weight, persistent=False)
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor, embedding=None) -> torch.Tensor:
         if self.weight is None:
@@ -187,7 +180,7 @@ class CompoundLoss(FERLoss):
         if embedding is None:
             raise ValueError("the compound loss needs the embedding: call model.forward_train(x)")
         ce = self.ce(logits, targets)
-        center = self.center(embedding, hard_labels(targets))
+        center = self.center(embedding, targets.long() if targets.ndim == 1 else targets.argmax(dim=1))
         dls = self.dls(logits, targets)
         ramp = ramp_factor(int(self.step), self.cfg.center_ramp_steps)
         total = self.cfg.w_ce * ce + self.cfg.w_center * ramp * center + self.cfg.w_dls * dls

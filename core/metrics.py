@@ -63,14 +63,6 @@ def _check(y_true, probs=None, num_classes: int | None = None, y_pred=None):
 
 
 # --------------------------------------------------------------------------------------------- point metrics
-def accuracy(y_true: Sequence[int], y_pred: Sequence[int]) -> float:
-    """Fraction of rows where the prediction equals the label (``nan`` for an empty input)."""
-    y, p = np.asarray(y_true), np.asarray(y_pred)
-    if y.shape != p.shape:
-        raise ValueError(f"y_true {y.shape} and y_pred {p.shape} differ in shape")
-    return float(skm.accuracy_score(y, p)) if y.size else float("nan")
-
-
 def confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int], num_classes: int) -> np.ndarray:
     """Counts ``(C, C)``: row = true class, column = predicted class (scikit-learn's orientation)."""
     y, pred, c = _check(y_true, num_classes=num_classes, y_pred=y_pred)
@@ -130,12 +122,6 @@ def roc_curve_points(scores: np.ndarray, positive: np.ndarray, max_points: int =
         "tpr": [round(float(v), 6) for v in tpr],
         "thresholds": [round(float(t), 6) if np.isfinite(t) else None for t in thr],
     }
-
-
-def roc_curves(y_true: Sequence[int], probs: np.ndarray, max_points: int = 101) -> list[dict[str, list]]:
-    """One-vs-rest ROC points per class (empty lists for a class without positives or negatives)."""
-    y, p, c = _check(y_true, probs)
-    return [roc_curve_points(p[:, k], y == k, max_points) for k in range(c)]
 
 
 def _bin_index(conf: np.ndarray, n_bins: int) -> np.ndarray:
@@ -283,7 +269,7 @@ def _point(y: np.ndarray, p: np.ndarray, n_bins: int) -> tuple[dict[str, float],
     auc = roc_auc_ovr(y, p)
     head = {k: prf[k] for k in BOOTSTRAP_METRICS if k in prf}
     head |= {
-        "accuracy": accuracy(y, pred),
+        "accuracy": float(skm.accuracy_score(y, pred)),
         "roc_auc_macro": auc["macro"],
         "ece": expected_calibration_error(y, p, n_bins),
     }
@@ -361,7 +347,7 @@ def summarize(
         per_class.append(row)
     pred = p.argmax(axis=1)
     normalized = skm.confusion_matrix(y, pred, labels=np.arange(c), normalize="true")
-    curves = roc_curves(y, p, roc_points)
+    curves = [roc_curve_points(p[:, k], y == k, roc_points) for k in range(c)]  # one-vs-rest
     return {
         "metrics": metrics,
         "per_class": per_class,

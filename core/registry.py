@@ -15,11 +15,9 @@ __all__ = ["Registry"]
 
 
 class Registry(Generic[T]):
-    """Names mapped to objects of one kind, in registration order.
+    """Names mapped to objects of one kind (``kind``, for messages), in registration order.
 
-    Args:
-        kind: what the entries are, for messages (``"model"``, ``"detector"``, ...).
-        error: the exception an unknown name raises (a ``ValueError`` subclass, so callers can catch either).
+    An unknown name raises ``error``, a ``ValueError`` subclass, so callers can catch either.
     """
 
     def __init__(self, kind: str, error: type[ValueError] = ValueError) -> None:

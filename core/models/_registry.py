@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from pathlib import Path
 
 from core.models.base import FERModel
 from core.registry import Registry
-
-log = logging.getLogger(__name__)
 
 MODELS: Registry[Callable[..., FERModel]] = Registry("model")
 
@@ -32,16 +29,11 @@ def create_model(
 ) -> FERModel:
     """Build a registered model by name, with its weights; the only public constructor.
 
-    Args:
-        name: one of :func:`list_models`.
-        num_classes: 7 (FER2013 order) or 8 (with contempt); default: the weights' sidecar, else 7.
-        weights: a ``.safetensors`` file (or a ``weights_only`` torch file) with this model's state dict;
-            ``"default"`` the file shipped for ``name``; ``None`` (or ``"none"``) a random init. The file's JSON
-            sidecar (written by the trainer) supplies ``num_classes`` and the run's ``model_overrides``, so a
-            checkpoint alone rebuilds the trained model. A missing or unfitting file raises ``WeightsError``.
-        **overrides: fields of the model's config dataclass (e.g. ``cbam=False``, ``depth=2``), over the
-            sidecar's; an unknown field raises with the list of known ones. ``pretrained_backbone=PATH`` loads
-            ImageNet weights of a timm backbone from a local file (never from the network).
+    ``weights``: a ``.safetensors`` (or ``weights_only`` torch) file, ``"default"`` (the file shipped for ``name``)
+    or ``None``/``"none"`` (random init); a missing or unfitting file raises ``WeightsError``. Its JSON sidecar
+    supplies ``num_classes`` (else 7) and the run's ``model_overrides``, so a checkpoint alone rebuilds the model.
+    ``overrides`` set fields of the model's config dataclass (e.g. ``cbam=False``) over the sidecar's;
+    ``pretrained_backbone=PATH`` loads a timm trunk's ImageNet weights from a local file (never the network).
     """
     factory = MODELS.get(name)  # an unknown name raises with the known ones
     from core.models.weights import load_weights, resolve_weights, sidecar_build_args

@@ -51,6 +51,13 @@ class ModelSpec:
     def grayscale(self) -> bool:
         return self.in_chans == 1
 
+    @classmethod
+    def of(cls, name: str, cfg, num_classes: int, **fields) -> ModelSpec:
+        """The spec of a model built from the config dataclass ``cfg``: its size, channels and every field."""
+        return cls(
+            name, cfg.input_size, getattr(cfg, "in_chans", 3), num_classes=num_classes, config=asdict(cfg), **fields
+        )
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d["class_names"] = list(self.class_names)

@@ -6,7 +6,7 @@ measures what its own addition is worth.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -29,17 +29,11 @@ class TimmBaseline(FERModel):
         super().__init__()
         self.cfg = cfg
         self.trunk = TimmTrunk(cfg.backbone, pretrained_backbone=cfg.pretrained_backbone)
-        self.embed_dim = self.trunk.info.channels
+        self.embed_dim = self.trunk.channels
         self.drop = nn.Dropout(cfg.drop_rate)
         self.head = nn.Linear(self.embed_dim, num_classes)
-        self.spec = ModelSpec(
-            name=name,
-            input_size=cfg.input_size,
-            num_classes=num_classes,
-            preprocess=("clahe",),
-            paper="ablation-ladder baseline (He et al. 2016, ResNet-50)",
-            config=asdict(cfg),
-        )
+        paper = "ablation-ladder baseline (He et al. 2016, ResNet-50)"
+        self.spec = ModelSpec.of(name, cfg, num_classes, preprocess=("clahe",), paper=paper)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.trunk(x)

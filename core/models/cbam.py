@@ -49,9 +49,3 @@ class CBAM(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x * self.channel(x)
         return x * self.spatial(x)
-
-
-def cbam_param_count(channels: int, reduction: int = 16, kernel_size: int = 7) -> int:
-    """Closed-form parameter count of one CBAM block (tests check the ablation switches against it)."""
-    hidden = max(channels // reduction, 1)
-    return 2 * channels * hidden + 2 * kernel_size * kernel_size

@@ -6,7 +6,7 @@ kernel sizes it leaves out are chosen in docs/papers.md.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -38,9 +38,7 @@ class Dcrnet(FERModel):
         self.cfg = cfg
         self.trunk = TimmTrunk(cfg.backbone, pretrained_backbone=cfg.pretrained_backbone)
         c1, c2 = cfg.conv_channels
-        self.conv1 = nn.Sequential(
-            *conv_bn_relu(self.trunk.info.channels, c1), nn.Dropout(cfg.conv_dropout[0]), CBAM(c1)
-        )
+        self.conv1 = nn.Sequential(*conv_bn_relu(self.trunk.channels, c1), nn.Dropout(cfg.conv_dropout[0]), CBAM(c1))
         self.conv2 = nn.Sequential(
             *conv_bn_relu(c1, c2), nn.MaxPool2d(2, ceil_mode=True), nn.Dropout(cfg.conv_dropout[1]), CBAM(c2)
         )
@@ -61,14 +59,8 @@ class Dcrnet(FERModel):
         self.drop = self.dense[-1] if dense else nn.Identity()
         self.embed_dim = width
         self.head = nn.Linear(width, num_classes)
-        self.spec = ModelSpec(
-            name=name,
-            input_size=cfg.input_size,
-            num_classes=num_classes,
-            preprocess=("gamma",),
-            paper="DCRNet (seed paper): DenseNet121 + CBAM + residual blocks, class-weighted CE",
-            config=asdict(cfg),
-        )
+        paper = "DCRNet (seed paper): DenseNet121 + CBAM + residual blocks, class-weighted CE"
+        self.spec = ModelSpec.of(name, cfg, num_classes, preprocess=("gamma",), paper=paper)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.cbam_out(self.residual(self.conv2(self.conv1(self.trunk(x)))))

@@ -6,7 +6,7 @@ VGG/ResNet-style nets at 48 px (Khaimova et al. 2021; Pham et al. 2021). Sizes c
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -15,7 +15,6 @@ from core.models._registry import register_model
 from core.models.base import FERModel, ModelSpec, build_config
 from core.models.cbam import CBAM
 from core.models.layers import ResidualBlock, conv_bn_relu
-from core.models.weights import shipped_weights
 
 FER_GRAY_MEAN = (0.5077,)
 FER_GRAY_STD = (0.2550,)
@@ -51,15 +50,13 @@ class FerNet(FERModel):
         self.embed_dim = cin
         self.drop = nn.Dropout(cfg.drop_rate)
         self.head = nn.Linear(cin, num_classes)
-        self.spec = ModelSpec(
-            name=name,
-            input_size=cfg.input_size,
-            in_chans=cfg.in_chans,
+        self.spec = ModelSpec.of(
+            name,
+            cfg,
+            num_classes,
             mean=FER_GRAY_MEAN if cfg.in_chans == 1 else (0.5,) * 3,
             std=FER_GRAY_STD if cfg.in_chans == 1 else (0.25,) * 3,
-            num_classes=num_classes,
             paper="ferlens FerNet (compact ResNet for 48 px faces)",
-            config=asdict(cfg),
         )
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
@@ -96,4 +93,4 @@ def fernet_s_fer2013(num_classes: int = 7, **overrides) -> FerNet:
     return FerNet(build_config("fernet_s_fer2013", DEFAULT_CONFIG, overrides), num_classes, "fernet_s_fer2013")
 
 
-__all__ = ["FerNet", "FerNetConfig", "DEFAULT_CONFIG", "shipped_weights"]
+__all__ = ["FerNet", "FerNetConfig", "DEFAULT_CONFIG"]

@@ -7,7 +7,7 @@ off, so the ablation ladder is one family.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -111,18 +111,10 @@ class Hafem(_TokenEncoder):
             pretrained_backbone=cfg.pretrained_backbone,
             drop_path_rate=cfg.drop_path_rate,
         )
-        self._build_encoder(cfg, self.trunk.info.channels, cfg.input_size // self.trunk.info.reduction)
+        self._build_encoder(cfg, self.trunk.channels, cfg.input_size // self.trunk.reduction)
         self.drop = nn.Dropout(cfg.drop_rate)
         self.head = nn.Linear(self.embed_dim, num_classes)
-        self.spec = ModelSpec(
-            name=name,
-            input_size=cfg.input_size,
-            in_chans=3,
-            num_classes=num_classes,
-            preprocess=("clahe",),
-            paper=PAPER,
-            config=asdict(cfg),
-        )
+        self.spec = ModelSpec.of(name, cfg, num_classes, preprocess=("clahe",), paper=PAPER)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self._encode(self.trunk(x))
@@ -212,16 +204,8 @@ class HafemLite(_TokenEncoder):
         self._build_encoder(cfg, cfg.widths[-1], cfg.input_size // 2 ** (len(cfg.widths) - 1))
         self.drop = nn.Dropout(cfg.drop_rate)
         self.head = nn.Linear(self.embed_dim, num_classes)
-        self.spec = ModelSpec(
-            name=name,
-            input_size=cfg.input_size,
-            in_chans=cfg.in_chans,
-            mean=fernet.spec.mean,
-            std=fernet.spec.std,
-            num_classes=num_classes,
-            paper=PAPER + " (at CPU scale: FerNet-S trunk, 48 px gray)",
-            config=asdict(cfg),
-        )
+        paper = PAPER + " (at CPU scale: FerNet-S trunk, 48 px gray)"
+        self.spec = ModelSpec.of(name, cfg, num_classes, mean=fernet.spec.mean, std=fernet.spec.std, paper=paper)
 
     def _trunk(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)

@@ -30,11 +30,8 @@ def available_parts(model: nn.Module) -> dict[str, bool]:
 
 
 def knock_out(model: nn.Module, *parts: str) -> nn.Module:
-    """A deep copy of ``model`` in eval mode with every module of ``parts`` replaced by ``nn.Identity``.
-
-    Raises:
-        ValueError: an unknown part, or a part the model does not have (the message lists what it has).
-    """
+    """A deep copy of ``model`` in eval mode with every module of ``parts`` replaced by ``nn.Identity``; a
+    ValueError for an unknown part or one the model does not have lists the parts it has."""
     names = {part: part_modules(model, part) for part in parts}
     missing = [p for p, found in names.items() if not found]
     if missing:

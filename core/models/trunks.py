@@ -7,7 +7,6 @@ channel counts are read, never hard-coded.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 import timm
 import torch
@@ -19,32 +18,12 @@ from core.models.weights import WeightsError, find_pretrained, read_state_dict
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class TrunkInfo:
-    """What heads need to know about a trunk's output."""
-
-    channels: int
-    reduction: int
-    stage_channels: tuple[int, ...]
-
-
-def _resolve(root: nn.Module, dotted: str) -> tuple[nn.Module, str]:
-    parent = root
-    *path, last = dotted.split(".")
-    for part in path:
-        parent = getattr(parent, part) if not part.isdigit() else parent[int(part)]
-    return parent, last
-
-
 class TimmTrunk(nn.Module):
-    """A timm model without pooling and classifier, ``forward(x) -> (N, C, h, w)``.
+    """A timm model without pooling and classifier, ``forward(x) -> (N, channels, h, w)`` at stride ``reduction``.
 
-    Args:
-        arch: timm architecture name (e.g. ``efficientnet_b5``).
-        cbam_after_stages: 1-based indices into ``feature_info`` after whose module a CBAM block is inserted.
-        cbam_on_output: add a CBAM after the trunk's final features (after EfficientNet's conv_head).
-        pretrained_backbone: local ImageNet weights file; None looks in ``$FERLENS_PRETRAINED_DIR``.
-        in_chans: input channels; ImageNet stems are 3-channel.
+    ``cbam_after_stages`` are 1-based indices into ``feature_info`` after whose module a CBAM block is inserted;
+    ``cbam_on_output`` adds one after the final features. ``pretrained_backbone`` is a local ImageNet weights file
+    (None looks in ``$FERLENS_PRETRAINED_DIR``).
     """
 
     def __init__(
@@ -55,35 +34,25 @@ class TimmTrunk(nn.Module):
         cbam_reduction: int = 16,
         cbam_kernel: int = 7,
         pretrained_backbone: str | None = None,
-        in_chans: int = 3,
         drop_path_rate: float = 0.0,
     ) -> None:
         super().__init__()
         kwargs = {"drop_path_rate": drop_path_rate} if drop_path_rate else {}
-        self.net = timm.create_model(arch, pretrained=False, num_classes=0, global_pool="", in_chans=in_chans, **kwargs)
+        self.net = timm.create_model(arch, pretrained=False, num_classes=0, global_pool="", **kwargs)
         self.arch = arch
-        self.pretrained = False
         path = find_pretrained(arch, pretrained_backbone)
         if path is not None:
             self._load_pretrained(path)
         infos = self.net.feature_info
-        self.info = TrunkInfo(
-            channels=self.net.num_features,
-            reduction=infos[-1]["reduction"],
-            stage_channels=tuple(int(f["num_chs"]) for f in infos),
-        )
+        self.channels, self.reduction = self.net.num_features, infos[-1]["reduction"]
         for stage in cbam_after_stages:
             if not 1 <= stage <= len(infos):
                 raise ValueError(f"{arch} has stages 1..{len(infos)} in feature_info, not {stage}")
-            name = infos[stage - 1]["module"]
-            parent, last = _resolve(self.net, name)
-            inner = parent[int(last)] if last.isdigit() else getattr(parent, last)
-            wrapped = nn.Sequential(inner, CBAM(infos[stage - 1]["num_chs"], cbam_reduction, cbam_kernel))
-            if last.isdigit():
-                parent[int(last)] = wrapped
-            else:
-                setattr(parent, last, wrapped)
-        self.cbam_out = CBAM(self.info.channels, cbam_reduction, cbam_kernel) if cbam_on_output else None
+            parent_name, _, last = infos[stage - 1]["module"].rpartition(".")
+            parent = self.net.get_submodule(parent_name)
+            cbam = CBAM(infos[stage - 1]["num_chs"], cbam_reduction, cbam_kernel)
+            setattr(parent, last, nn.Sequential(getattr(parent, last), cbam))
+        self.cbam_out = CBAM(self.channels, cbam_reduction, cbam_kernel) if cbam_on_output else None
 
     def _load_pretrained(self, path) -> None:
         state = read_state_dict(path)
@@ -93,7 +62,6 @@ class TimmTrunk(nn.Module):
             raise WeightsError(
                 f"{path} is not {self.arch} ImageNet weights: missing {missing[:5]}, unexpected {unexpected[:5]}"
             )
-        self.pretrained = True
         log.info("loaded ImageNet weights for %s from %s", self.arch, path)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -114,13 +114,8 @@ def load_weights(model: nn.Module, path: str | Path, strict: bool = True) -> Non
         if state[k].shape != own[k].shape
     ]
     if shapes or (strict and (missing or unexpected)):
-        parts = []
-        if missing:
-            parts.append(f"missing keys ({len(missing)}): {missing[:8]}")
-        if unexpected:
-            parts.append(f"unexpected keys ({len(unexpected)}): {unexpected[:8]}")
-        if shapes:
-            parts.append(f"shape mismatches ({len(shapes)}): {shapes[:8]}")
+        named = (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", shapes))
+        parts = [f"{what} ({len(keys)}): {keys[:8]}" for what, keys in named if keys]
         raise WeightsError(f"{Path(path).name} does not fit {type(model).__name__}: " + "; ".join(parts))
     model.load_state_dict(state, strict=strict)
 
@@ -204,12 +199,8 @@ def save_weights(model: nn.Module, path: str | Path, meta: dict | None = None) -
 
 
 def read_meta(path: str | Path) -> dict:
-    """The JSON sidecar of a weights file ({} when there is none).
-
-    Raises:
-        WeightsError: the sidecar is not valid UTF-8 JSON or is not an object (it then says nothing trustworthy
-            about how the weights were built, so callers must not guess).
-    """
+    """The JSON sidecar of a weights file ({} when there is none); a WeightsError when it is not a UTF-8 JSON
+    object, as it then says nothing trustworthy about how the weights were built and callers must not guess."""
     side = Path(path).with_suffix(".json")
     if not side.is_file():
         return {}

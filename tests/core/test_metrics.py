@@ -45,7 +45,6 @@ def test_accuracy_prf_confusion_hand_computed():
         [0] * 6,
     ]
     np.testing.assert_array_equal(M.confusion_matrix(y, pred, 6), cm)
-    assert M.accuracy(y, pred) == pytest.approx(7 / 11)
     r = M.precision_recall_f1(y, pred, 6)
     nan = np.nan
     np.testing.assert_allclose(r["precision"], [2 / 3, 1 / 2, 1, 1 / 2, 0, nan])

@@ -11,7 +11,7 @@ import torch
 
 from bench.models import DOC, parse_table
 from core.models import WeightsError, create_model, list_models, load_weights, save_weights, tokens_to_grid
-from core.models.cbam import CBAM, cbam_param_count
+from core.models.cbam import CBAM
 from core.models.weights import read_meta
 
 ALL = list_models()
@@ -73,6 +73,11 @@ def test_layer_groups_cover_every_parameter_once_head_last(name):
     assert len(ids) == len(set(ids)) == len(list(model.parameters()))
     assert {id(p) for p in model.get_classifier().parameters()} <= {id(p) for p in groups[-1]}
     assert len(groups) >= 4
+
+
+def cbam_param_count(channels: int, reduction: int = 16, kernel_size: int = 7) -> int:
+    """Closed-form parameter count of one CBAM block: the shared MLP's two 1x1 convs and the k x k spatial conv."""
+    return 2 * channels * max(channels // reduction, 1) + 2 * kernel_size * kernel_size
 
 
 def test_cbam_switch_changes_count_by_two_cbam_blocks():
