@@ -4,18 +4,9 @@
     python bench/peers.py --out bench/results/peers.json         # measure (about 10-20 minutes on 2 busy cores)
     python bench/peers.py --render                               # rewrite docs from the JSON (no measuring)
 
-`fer` (Justin Shenk's package, its Keras mini-Xception) lives in its own venv (``$FERLENS_CACHE/peers/fer-venv``,
-pinned by ``bench/peers-requirements.txt``) and runs in ``bench/peers_fer_worker.py`` as a subprocess, so
-tensorflow never enters ferlens' environment. Both tools see the same inputs:
-
-- FER2013 PrivateTest accuracy: the 48x48 gray crops go straight to each classifier (no face detection); each
-  tool resizes and normalises them its own way (`fer`: bilinear to 64x64, [-1, 1]; ferlens: its model spec).
-  CIs come from ferlens' own bootstrap (``core.metrics.bootstrap_ci``, 1,000 resamples, seed 0) for both.
-- End-to-end FPS on ``single_face.mp4``: decoding + detection + classification, each tool's own pipeline.
-- Robustness: ``training.augment.CORRUPTIONS`` on a stratified slice, exactly as ``training.robustness`` corrupts
-  (the same seeded generator and batches), the same corrupted pixels handed to both tools.
-
-The two tools alternate (A B, then B A, ...) so a changing machine load hits both alike.
+`fer` runs in its own venv through ``bench/peers_fer_worker.py``, so tensorflow never enters ferlens' environment.
+Both tools get the same FER2013 PrivateTest crops (each resizes and normalises them its own way), the same video
+and the same corrupted pixels; they alternate (A B, then B A, ...) so a changing machine load hits both alike.
 """
 
 from __future__ import annotations
@@ -26,7 +17,6 @@ import hashlib
 import json
 import logging
 import os
-import shlex
 import subprocess
 import sys
 import tempfile
@@ -39,7 +29,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import machine_info  # noqa: E402
+from bench.common import (  # noqa: E402
+    command_line,
+    loadavg,
+    machine_info,
+    replace_section,
+    samples_dir,
+    write_json,
+)
 
 log = logging.getLogger("bench.peers")
 
@@ -58,7 +55,6 @@ class PeerVenvMissing(RuntimeError):
     """The peer environment has not been installed."""
 
 
-# ----------------------------------------------------------------------------------------- the peer venv
 def peer_venv() -> Path:
     """``$FERLENS_PEERS_VENV``, else ``<cache>/peers/fer-venv`` (``$FERLENS_CACHE`` or ``<repo>/cache``, gitignored)."""
     if os.environ.get("FERLENS_PEERS_VENV"):
@@ -70,16 +66,11 @@ def peer_venv() -> Path:
 
 def peer_python(venv: Path | None = None) -> Path:
     """The peer venv's interpreter; raises :class:`PeerVenvMissing` naming the install command."""
-    venv = peer_venv() if venv is None else venv
+    venv = venv or peer_venv()
     py = venv / "bin" / "python"
     if not py.is_file():
         raise PeerVenvMissing(f"no peer environment at {venv}: run python bench/peers.py --install")
     return py
-
-
-def dir_bytes(path: Path) -> int:
-    """Bytes of the regular files under ``path`` (links not followed)."""
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
 
 
 def install(venv: Path, requirements: Path = REQUIREMENTS) -> dict:
@@ -97,16 +88,15 @@ def install(venv: Path, requirements: Path = REQUIREMENTS) -> dict:
     record = {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "wall_s": round(time.perf_counter() - t0, 1),
-        "bytes": dir_bytes(venv),
+        "bytes": sum(p.stat().st_size for p in venv.rglob("*") if p.is_file() and not p.is_symlink()),
         "requirements_sha256": hashlib.sha256(requirements.read_bytes()).hexdigest(),
         "command": "python bench/peers.py --install",
-        "loadavg": [round(v, 2) for v in os.getloadavg()],
+        "loadavg": loadavg(),
     }
-    (venv / INSTALL_RECORD).write_text(json.dumps(record, indent=2) + "\n")
+    write_json(venv / INSTALL_RECORD, record)
     return record
 
 
-# ----------------------------------------------------------------------------------------- the worker
 class FerWorker:
     """A running ``bench/peers_fer_worker.py`` (one JSON request and reply per line), as a context manager."""
 
@@ -160,28 +150,19 @@ class FerWorker:
         return np.load(dst).astype(np.float64)
 
 
-# ----------------------------------------------------------------------------------------- interleaving
 def schedule(names: Sequence[str], rounds: int) -> list[tuple[int, str]]:
-    """``(round, name)`` in run order: the names in order on even rounds, reversed on odd ones (A B, B A, ...),
-    so over an even number of rounds each tool goes first equally often."""
-    order: list[tuple[int, str]] = []
-    for r in range(rounds):
-        order += [(r, n) for n in (names if r % 2 == 0 else list(reversed(names)))]
-    return order
+    """``(round, name)`` in run order, reversed on odd rounds (A B, B A, ...): each tool goes first equally often."""
+    return [(r, n) for r in range(rounds) for n in (names if r % 2 == 0 else names[::-1])]
 
 
 def interleave(runs: dict[str, Callable[[], dict]], rounds: int) -> dict:
-    """Run each callable once per round in :func:`schedule` order; ``{name: [result, ...], "loadavg_1min": [...]}``.
-
-    Each result gets the round and the 1-minute load average before it (``/proc/loadavg``).
-    """
+    """Each callable once per round in :func:`schedule` order; ``{name: [result, ...], "loadavg_1min": [...]}``."""
     out: dict[str, list] = {n: [] for n in runs}
     load = []
     for r, name in schedule(list(runs), rounds):
-        before = os.getloadavg()[0]
-        res = runs[name]()
-        out[name].append({**res, "round": r, "loadavg_1min": round(before, 2)})
-        load.append(round(before, 2))
+        before = round(os.getloadavg()[0], 2)
+        out[name].append({**runs[name](), "round": r, "loadavg_1min": before})
+        load.append(before)
     return {**out, "loadavg_1min": load + [round(os.getloadavg()[0], 2)]}
 
 
@@ -218,7 +199,6 @@ def fps_summary(results: dict) -> dict:
     return out
 
 
-# ----------------------------------------------------------------------------------------- scoring
 def score(y: np.ndarray, probs: np.ndarray, n_resamples: int = 1000, seed: int = 0) -> dict:
     """Accuracy and macro-F1 with ``core.metrics.bootstrap_ci``'s percentile CIs (the same seed for every tool,
     so every tool is scored on the same resamples)."""
@@ -263,7 +243,6 @@ def corrupted_batches(
         yield x
 
 
-# ----------------------------------------------------------------------------------------- measuring
 class Ferlens:
     """A shipped ferlens model scored as ``training.evaluate`` scores it (its transform, its temperature)."""
 
@@ -313,7 +292,6 @@ def measure_accuracy(
     fs = load_crops(limit)
     y = np.asarray(fs.labels)
     px = model_pixels(fs, models)
-    probs: dict[str, np.ndarray] = {}
     runs = {"fer": lambda: {"probs": fer.classify(px[:, 0].astype(np.float32), tmp)}}
     for name, m in models.items():
         runs[name] = lambda m=m: {"probs": m.probs(corrupted_batches(px, None, 0.0))}
@@ -384,8 +362,7 @@ def measure_robustness(fer: FerWorker, models: dict[str, Ferlens], tmp: Path, li
         order = tools if k % 2 == 0 else tools[::-1]
         row: dict = {"corruption": corruption or "clean", "severity": severity}
         for name in order:
-            acc = score(y, runs[name](), n_resamples)["accuracy"]
-            row[name] = acc
+            row[name] = score(y, runs[name](), n_resamples)["accuracy"]
         rows.append(row)
         log.info("robustness %s @ %.2f: %s", row["corruption"], severity, {t: round(row[t]["value"], 4) for t in tools})
     clean = rows[0]
@@ -410,12 +387,10 @@ def measure_robustness(fer: FerWorker, models: dict[str, Ferlens], tmp: Path, li
 def measure(args: argparse.Namespace) -> dict:
     import torch
 
-    from bench.engine import samples_dir
-
     venv = peer_venv()
     py = peer_python(venv)
     torch.set_num_threads(1)  # the Detector's CPU default; the same for scoring, so ferlens uses one core
-    load_start = [round(v, 2) for v in os.getloadavg()]
+    load_start = loadavg()
     t_start = time.perf_counter()
     record = venv / INSTALL_RECORD
     install_info = json.loads(record.read_text()) if record.is_file() else None
@@ -440,7 +415,7 @@ def measure(args: argparse.Namespace) -> dict:
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": machine_info(),
         "loadavg_start": load_start,
-        "loadavg_end": [round(v, 2) for v in os.getloadavg()],
+        "loadavg_end": loadavg(),
         "wall_s": round(time.perf_counter() - t_start, 1),
         "peer": {
             "name": "fer",
@@ -462,7 +437,6 @@ def measure(args: argparse.Namespace) -> dict:
     }
 
 
-# ----------------------------------------------------------------------------------------- rendering
 def _pct(m: dict) -> str:
     return f"{100 * m['value']:.2f} % [{100 * m['ci_low']:.2f}, {100 * m['ci_high']:.2f}]"
 
@@ -544,13 +518,9 @@ def render(d: dict) -> str:
     ]
     for row in r["conditions"]:
         cond = "clean" if row["corruption"] == "clean" else f"{row['corruption']} {row['severity']}"
-        cells = []
-        for t in r["summary"]:
-            m = row[t]
-            cell = _pct(m)
-            if "retention" in m:
-                cell += f" ({m['retention']:.2f})"
-            cells.append(cell)
+        cells = [
+            _pct(row[t]) + (f" ({row[t]['retention']:.2f})" if "retention" in row[t] else "") for t in r["summary"]
+        ]
         lines.append(f"| {cond} | " + " | ".join(cells) + " |")
     lines.append(
         "| mean retention | " + " | ".join(f"{r['summary'][t]['mean_retention']:.3f}" for t in r["summary"]) + " |"
@@ -558,17 +528,9 @@ def render(d: dict) -> str:
     return "\n".join(lines)
 
 
-def replace_section(text: str, body: str, begin: str = BEGIN, end: str = END) -> str:
-    """``text`` with everything between the ``begin`` and ``end`` markers replaced by ``body``."""
-    if text.count(begin) != 1 or text.count(end) != 1 or text.index(begin) > text.index(end):
-        raise ValueError(f"expected one {begin!r} followed by one {end!r}")
-    head, rest = text.split(begin, 1)
-    return f"{head}{begin}\n{body}\n{end}{rest.split(end, 1)[1]}"
-
-
 def write_docs(d: dict, doc: Path = PERFORMANCE_DOC, card: bool = True) -> None:
     """Rewrite the peers section of docs/performance.md from ``d``, and the model card (it reads peers.json)."""
-    doc.write_text(replace_section(doc.read_text(), render(d)))
+    doc.write_text(replace_section(doc.read_text(), render(d), BEGIN, END))
     if card:
         from training.model_card import CARD_PATH, render_shipped_card
 
@@ -576,7 +538,6 @@ def write_docs(d: dict, doc: Path = PERFORMANCE_DOC, card: bool = True) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--install", action="store_true", help="create the peer venv and exit")
     ap.add_argument("--render", action="store_true", help="only rewrite the docs from --out")
@@ -587,21 +548,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--accuracy-limit", type=int, help="a stratified slice instead of all of PrivateTest (smoke runs)")
     ap.add_argument("--no-docs", action="store_true", help="measure without rewriting the docs")
     args = ap.parse_args(argv)
-    args.command = shlex.join(["python", "bench/peers.py", *argv])
+    args.command = command_line(__file__, argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.install:
-        rec = install(peer_venv())
-        print(json.dumps(rec, indent=2))
+        print(json.dumps(install(peer_venv()), indent=2))
         return 0
     if not args.render:
         try:
             result = measure(args)
         except PeerVenvMissing as exc:
             ap.exit(2, f"error: {exc}\n")
-        from core.models.weights import atomic_write
-
-        text = json.dumps(result, indent=2)
-        atomic_write(args.out, lambda tmp: Path(tmp).write_text(text + "\n"))
+        write_json(args.out, result)
     if not args.no_docs:
         write_docs(json.loads(args.out.read_text()))
     return 0
