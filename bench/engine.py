@@ -38,8 +38,6 @@ from core.detector import Detector  # noqa: E402
 from core.engine import InferenceEngine  # noqa: E402
 from core.io import load_image  # noqa: E402
 
-log = logging.getLogger("bench.engine")
-
 
 def classifier_rates(engine: InferenceEngine, crop: np.ndarray, budget: float) -> dict:
     out = {}

@@ -2,18 +2,11 @@
 
     python bench/live_steps.py --rounds 3 --out bench/results/live_steps.json
 
-Replays ``samples/single_face.mp4`` (640x360, 30 fps) through the server side of the live page: aiortc's VP8
-decoder (libvpx through PyAV) on packets that libvpx made at 1.5 Mb/s (about what a browser sends), the
-callback's frame -> RGB array (PyAV's conversion, or OpenCV's from the I420 planes as the page now does it),
-``FrameStream.process`` (detection every 5th frame, tracking, alignment, classification with mirror TTA,
-smoothing), drawing, array -> frame (PyAV's RGB frame, or OpenCV's I420 as the page now makes it), and aiortc's
-VP8 encoder back to the browser (on the RGB frame, which it reformats to I420 first, and on the decoded I420
-frame as it is, which the page now sends when there is nothing to draw). aiortc's encoder starts at 500 kb/s.
-Each step is timed in CPU seconds of the whole process (``time.process_time``: every thread, spinning pool
-threads included), which a busy machine changes far less than wall time; wall time is kept beside it.
-Engine configurations alternate round by round, so a changing load hits them alike; the 1-minute load average
-is recorded before and after every round. The browser's own capture, encode, decode and rendering are not here:
-``bench/webrtc.py`` measures each process's CPU in the real session.
+Replays ``samples/single_face.mp4`` (640x360) through the server side of the live page: aiortc's VP8 decoder on
+libvpx packets at 1.5 Mb/s, frame -> RGB, ``FrameStream.process``, drawing, RGB -> frame and aiortc's VP8 encoder,
+each in the way the page used to and the way it does now. Steps are timed in process CPU seconds (all threads; a
+busy machine changes it far less than wall time) and wall time; configurations alternate round by round. The
+browser's side is in ``bench/webrtc.py``.
 """
 
 from __future__ import annotations

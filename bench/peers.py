@@ -47,8 +47,6 @@ PERFORMANCE_DOC = ROOT / "docs" / "performance.md"
 BEGIN, END = "<!-- peers:begin -->", "<!-- peers:end -->"
 INSTALL_RECORD = "ferlens-peers-install.json"
 FERLENS_MODELS = ("default", "default_fer2013")
-FER_CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
-"""`fer`'s output order (``FER._get_labels``): FER2013's, which is also ferlens' first seven classes."""
 
 
 class PeerVenvMissing(RuntimeError):

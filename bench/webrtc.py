@@ -2,26 +2,11 @@
 
     python bench/webrtc.py --seconds 30 --out bench/results/webrtc.json
 
-Starts the dashboard on 127.0.0.1, opens the live page in headless Chromium fed by a Y4M made from
-``samples/single_face.mp4`` (looped by Chromium at the clip's 30 fps), presses START and, after a warm-up,
-reads the page's own figures once a second: predictions per second (finished frames / s over the last 60),
-mean, median and p95 latency from a frame's arrival at the server to its result, the camera's frame rate, the
-share of frames skipped because a newer one arrived first, and the CPU the frame callback and the worker
-spend per frame. After one unrecorded warm-up session it alternates sessions without and with the Grad-CAM
-overlay (``--repeats`` each) and reports per-session medians and their median per configuration.
-
-Two figures come from outside the page. The **label lag**: the clip is neutral at first, then smiles, and loops;
-the server writes every frame's arrival and every result to a trace (``$FERLENS_LIVE_TRACE``,
-``dashboard.live.LiveTrace``), each arriving frame is placed in the clip by its thumbnail, and the lag of a
-change of expression is the time from the first frame of the new expression reaching the server to the first
-result from that part of the clip showing its label (temporal smoothing included). Where the expression changes
-is what the same model says on the clip's own frames, frame by frame, unsmoothed (flickers shorter than 3 frames
-are not changes). And the **CPU per camera frame** of the server process and of all of Chromium's processes,
-from ``/proc``, with the 1-minute load average before and after each session. The JSON also holds the exact
-command, the date, ``/proc/loadavg`` at the start, the middle and the end of the run, and which model and
-weights (SHA-256) the page ran. Run it on an idle machine: the figures mean nothing under other load.
-Everything runs on this machine: browser, WebRTC encode/decode, server and model share its cores, so the
-numbers are a lower bound for a server with a remote browser.
+Runs the dashboard and headless Chromium fed a Y4M of ``samples/single_face.mp4`` (looped at 30 fps), and after one
+unrecorded warm-up alternates sessions without and with the Grad-CAM overlay, reading the page's own figures once a
+second. The label lag (a new expression reaching the server -> the first result showing it, smoothing included)
+comes from the server's trace (``dashboard.live.LiveTrace``); the CPU per camera frame of the server and of Chromium
+from ``/proc``. Browser, WebRTC, server and model share this machine: run it idle; the figures are a lower bound.
 """
 
 from __future__ import annotations
@@ -175,16 +160,11 @@ def label_lags(
 ) -> dict:
     """Lag from each change of expression reaching the server to the first result showing the new label.
 
-    Args:
-        arrivals: ``(frame number, arrival time)`` of every camera frame of one session, in order.
-        positions: the clip frame each arrival shows (:func:`clip_positions`).
-        results: frame number -> ``(publication time, label of the first face or None)``.
-        changes: the clip's :func:`change_points`.
-
-    A change starts at the first arrival from the next run of the clip (a single stray frame does not count),
-    and is shown by the first result for a frame of that run whose label is the run's. Changes to "no face",
-    and changes the page was already showing, are not timed; changes never shown before the next one are
-    counted as ``missed``.
+    ``arrivals`` are one session's ``(frame number, arrival time)``, ``positions`` the clip frame each shows and
+    ``results`` frame number -> ``(publication time, first face's label or None)``. A change starts at the first
+    arrival from the next run of the clip (a single stray frame does not count), and is shown by the first result
+    for a frame of that run whose label is the run's. Changes to "no face", and changes the page was already
+    showing, are not timed; changes never shown before the next one are counted as ``missed``.
     """
     empty = {"events": 0, "lags_ms": [], "missed": 0, "already_shown": 0, "median_ms": None}
     if len(changes) < 2 or not arrivals:
