@@ -9,6 +9,7 @@ import platform
 import shlex
 import sys
 import time
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -103,6 +104,21 @@ def timed(fn: Callable[[], object], budget_s: float = 0.0, min_runs: int = 3, wa
         fn()
         times.append(time.perf_counter() - t0)
     return times
+
+
+class Steps:
+    """Process-CPU (every thread) and wall seconds per named step, one entry per call."""
+
+    def __init__(self) -> None:
+        self.cpu: dict[str, list[float]] = defaultdict(list)
+        self.wall: dict[str, list[float]] = defaultdict(list)
+
+    def time(self, name: str, fn: Callable, *args):
+        c0, w0 = time.process_time(), time.perf_counter()
+        out = fn(*args)
+        self.cpu[name].append(time.process_time() - c0)
+        self.wall[name].append(time.perf_counter() - w0)
+        return out
 
 
 def median_ms(times: list[float]) -> float:

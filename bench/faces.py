@@ -13,7 +13,6 @@ import argparse
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -23,7 +22,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import fer2013_faces, framed_landmarks, machine_info, samples_dir, write_json  # noqa: E402
+from bench.common import Steps, fer2013_faces, framed_landmarks, machine_info, samples_dir, write_json  # noqa: E402
 from core.faces import DetectorUnavailableError, FaceTracker, align_face, create_detector  # noqa: E402
 from core.io import iter_video_frames, load_image  # noqa: E402
 
@@ -55,27 +54,28 @@ def _stats(values: list[float]) -> dict:
     return {"median_ms": round(float(np.median(arr)), 2), "p90_ms": round(float(np.percentile(arr, 90)), 2)}
 
 
+def _wall_cpu(steps: Steps, name: str) -> dict:
+    return {"wall": _stats(steps.wall[name]), "cpu": _stats(steps.cpu[name])}
+
+
 def time_pipeline(det, frames: list[np.ndarray], repeats: int, size: int) -> dict:
     """Detection + alignment of every face to ``size``, per frame."""
     for f in frames[:2]:  # warm-up: weights, oneDNN primitives
         for face in det.detect(f):
             align_face(f, face, size)
-    wall, cpu, det_wall = [], [], []
+    steps = Steps()
+
+    def pipeline(f: np.ndarray) -> None:
+        for face in steps.time("detect", det.detect, f):
+            align_face(f, face, size)
+
     for _ in range(repeats):
         for f in frames:
-            t0, c0 = time.perf_counter(), time.process_time()
-            faces = det.detect(f)
-            t1 = time.perf_counter()
-            for face in faces:
-                align_face(f, face, size)
-            wall.append(time.perf_counter() - t0)
-            cpu.append(time.process_time() - c0)
-            det_wall.append(t1 - t0)
+            steps.time("frame", pipeline, f)
     return {
-        "wall": _stats(wall),
-        "cpu": _stats(cpu),
-        "detect_only_wall": _stats(det_wall),
-        "frames_timed": len(wall),
+        **_wall_cpu(steps, "frame"),
+        "detect_only_wall": _stats(steps.wall["detect"]),
+        "frames_timed": len(steps.wall["frame"]),
     }
 
 
@@ -99,18 +99,13 @@ def time_tracker(frames: list[np.ndarray], size: int) -> dict:
     for f in frames[:2]:
         tracker.update(f)
     tracker.reset()
-    wall, cpu = [], []
+    steps = Steps()
     for f in frames:
-        t0, c0 = time.perf_counter(), time.process_time()
-        for face in tracker.update(f):
-            align_face(f, face, size)
-        wall.append(time.perf_counter() - t0)
-        cpu.append(time.process_time() - c0)
+        steps.time("frame", lambda f=f: [align_face(f, face, size) for face in tracker.update(f)])
     return {
-        "wall": _stats(wall),
-        "cpu": _stats(cpu),
-        "mean_wall_ms": round(1000 * float(np.mean(wall)), 2),
-        "mean_cpu_ms": round(1000 * float(np.mean(cpu)), 2),
+        **_wall_cpu(steps, "frame"),
+        "mean_wall_ms": round(1000 * float(np.mean(steps.wall["frame"])), 2),
+        "mean_cpu_ms": round(1000 * float(np.mean(steps.cpu["frame"])), 2),
         "frames": len(frames),
         "full_detections": tracker.full_detections,
     }
@@ -123,15 +118,9 @@ def time_mesh(det, frames: list[np.ndarray], repeats: int) -> dict:
     faces = [(f, face) for f in frames for face in det.detect(f)]
     for f, face in faces[:2]:  # warm-up: the interpreter
         fit_mesh(f, face.landmarks)
-    wall, cpu, fitted = [], [], 0
-    for _ in range(repeats):
-        for f, face in faces:
-            t0, c0 = time.perf_counter(), time.process_time()
-            fit = fit_mesh(f, face.landmarks)
-            wall.append(time.perf_counter() - t0)
-            cpu.append(time.process_time() - c0)
-            fitted += fit.ok
-    return {"wall": _stats(wall), "cpu": _stats(cpu), "faces": len(faces), "fits_timed": len(wall), "ok": fitted}
+    steps = Steps()
+    fits = [steps.time("fit", fit_mesh, f, face.landmarks) for _ in range(repeats) for f, face in faces]
+    return {**_wall_cpu(steps, "fit"), "faces": len(faces), "fits_timed": len(fits), "ok": sum(f.ok for f in fits)}
 
 
 def region_shift(det, images: dict[str, np.ndarray]) -> dict:

@@ -449,7 +449,10 @@ def render(d: dict) -> str:
     """The markdown of the peers section of docs/performance.md, every figure read from ``d`` (peers.json)."""
     a, f, r, p = d["accuracy"], d["fps"], d["robustness"], d["peer"]
     v = p["versions"]
-    inst = p.get("install") or {}
+    installed = ""
+    if inst := p.get("install"):
+        gib = inst["bytes"] / 2**30
+        installed = f", installed by `{inst['command']}` in {inst['wall_s'] / 60:.1f} min, {gib:.2f} GiB on disk"
     rows = [
         ("`fer` " + v["fer"], "fer"),
         ("ferlens `default_fer2013`", "default_fer2013"),
@@ -462,14 +465,7 @@ def render(d: dict) -> str:
         f"Command: `{d['command']}` ({d['date'][:10]}, wall {d['wall_s'] / 60:.0f} min, load average "
         f"{d['loadavg_start'][0]:.1f} at the start and {d['loadavg_end'][0]:.1f} at the end; {d['machine']['cpu']}, "
         f"{d['machine']['cores']} cores). `fer` {v['fer']} with tensorflow-cpu {v['tensorflow-cpu']} in its own "
-        f"venv (`{p['requirements']}`)"
-        + (
-            f", installed by `{inst['command']}` in {inst['wall_s'] / 60:.1f} min, {inst['bytes'] / 2**30:.2f} GiB on "
-            "disk"
-            if inst
-            else ""
-        )  # fmt: skip
-        + ".",
+        f"venv (`{p['requirements']}`){installed}.",
         "",
         f"**FER2013 PrivateTest** (n = {a['n']}, FER2013 labels, 95 % bootstrap CIs from `core.metrics.bootstrap_ci`, "
         f"{d['bootstrap']['n_resamples']} resamples, the same seed for every row):",
