@@ -26,9 +26,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import machine_info  # noqa: E402
+from bench.common import command_line, machine_info, samples_dir, write_json  # noqa: E402
 from tests.harness import browser  # noqa: E402
-from training.datasets import data_root  # noqa: E402
 
 _NUM = r"([0-9.]+|…)"
 PATTERNS = {
@@ -90,13 +89,8 @@ def process_tree(root: int) -> list[int]:
 
 def cpu_seconds(pids: list[int]) -> float:
     """User + system CPU seconds the processes have used so far (those that exited are left out)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
-        fields = _stat(pid)
-        if fields is not None:
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / tick
+    ticks = sum(int(f[11]) + int(f[12]) for f in map(_stat, pids) if f is not None)  # utime + stime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def server_pid(url: str) -> int | None:
@@ -248,18 +242,13 @@ def model_record(detector) -> dict:
     }
 
 
-def reference(clip: Path, width: int | None, detector=None) -> tuple[np.ndarray, list[str | None]]:
-    """The clip's frames as the fake camera sends them: their thumbnails and the model's unsmoothed labels.
-
-    ``detector`` defaults to the page's (:func:`page_detector`), with temporal smoothing off.
-    """
+def reference(clip: Path, width: int | None, detector) -> tuple[np.ndarray, list[str | None]]:
+    """The clip's frames as the fake camera sends them: their thumbnails and ``detector``'s labels."""
     import cv2
 
     from core.io import iter_video_frames
-    from core.tracking import TrackerConfig
     from dashboard.live import luma_thumbnail
 
-    detector = detector or page_detector(tracker=TrackerConfig(smoothing=0.0, box_smoothing=0.0))
     stream = detector.stream()
     thumbs, labels = [], []
     for i, rgb in iter_video_frames(clip):
@@ -348,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     if browser.chromium_paths() is None:
         print("chromium and chromedriver are needed: apt-get install chromium chromium-driver", file=sys.stderr)
         return 2
-    clip = data_root() / "samples" / "single_face.mp4"
+    clip = samples_dir() / "single_face.mp4"
     loads = {"start": read_loadavg()}
     with tempfile.TemporaryDirectory() as tmp:
         y4m = browser.write_y4m(clip, Path(tmp) / "camera.y4m", width=args.width)
@@ -365,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
                     loads["middle"] = read_loadavg()
                 runs.append(run(url, y4m, args.seconds, args.warmup, cam))
         loads["end"] = read_loadavg()
-        # after the server is gone: no CPU taken from it
+        # after the server is gone: no CPU taken from it; the page's model, unsmoothed
         from core.tracking import TrackerConfig
 
         detector = page_detector(tracker=TrackerConfig(smoothing=0.0, box_smoothing=0.0))
@@ -383,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": args.seconds,
         "warmup_s": args.warmup,
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "command": " ".join(["python", "bench/webrtc.py", *(argv if argv is not None else sys.argv[1:])]),
+        "command": command_line(__file__, argv),
         "loadavg": loads,
         "niceness": os.nice(0),
         "reference_changes": [{"clip_frame": c, "label": lab} for c, lab in changes],
@@ -397,8 +386,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "runs": runs,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(args.out, result)
     for name, r in result["summary"].items():
         print(
             f"{name}: {r.get('processed_fps')} predictions/s, latency {r.get('latency_ms')} ms "
