@@ -118,8 +118,7 @@ def audit(venv: Path, tool_venv: Path, service: str) -> Outcome:
     try:
         exe = tool(tool_venv)
     except (subprocess.CalledProcessError, OSError) as exc:
-        err = getattr(exc, "stderr", b"") or b""
-        detail = (err.decode(errors="replace") if isinstance(err, bytes) else err).strip().splitlines()
+        detail = (getattr(exc, "stderr", None) or b"").decode(errors="replace").strip().splitlines()
         return skipped(f"could not install pip-audit ({detail[-1] if detail else exc})")
     pins, unpinned = pinned_packages(venv)
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as fh:

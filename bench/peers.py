@@ -264,13 +264,6 @@ class Ferlens:
         return torch.cat(out).double().numpy()
 
 
-def load_crops(limit: int | None = None):
-    """FER2013 PrivateTest (FER2013 labels) as a FaceSet, optionally a stratified slice (``training``'s own)."""
-    from training.evaluate import load_faceset
-
-    return load_faceset("fer2013", "PrivateTest", limit, 7, None, [])
-
-
 def model_pixels(fs, models: dict[str, Ferlens]) -> np.ndarray:
     """The faces as every model sees them (``training.loader.prepare_tensor``), checked to be the raw crops."""
     from training.loader import prepare_tensor
@@ -287,7 +280,9 @@ def model_pixels(fs, models: dict[str, Ferlens]) -> np.ndarray:
 def measure_accuracy(
     fer: FerWorker, models: dict[str, Ferlens], tmp: Path, n_resamples: int, limit: int | None = None
 ) -> dict:
-    fs = load_crops(limit)
+    from training.evaluate import load_faceset
+
+    fs = load_faceset("fer2013", "PrivateTest", limit, 7, None, [])  # a stratified slice when limited
     y = np.asarray(fs.labels)
     px = model_pixels(fs, models)
     runs = {"fer": lambda: {"probs": fer.classify(px[:, 0].astype(np.float32), tmp)}}
@@ -345,9 +340,10 @@ def measure_robustness(fer: FerWorker, models: dict[str, Ferlens], tmp: Path, li
     import torch
 
     from training.augment import CORRUPTIONS
+    from training.evaluate import load_faceset
     from training.robustness import SEVERITIES
 
-    fs = load_crops(limit)
+    fs = load_faceset("fer2013", "PrivateTest", limit, 7, None, [])
     y = np.asarray(fs.labels)
     px = model_pixels(fs, models)
     conditions: list[tuple[str | None, float]] = [(None, 0.0)] + [(c, s) for c in CORRUPTIONS for s in SEVERITIES]
