@@ -1,20 +1,10 @@
 #!/usr/bin/env python3
 """Dependency audit for CI: ``pip-audit`` over exactly the packages the project's venv has installed.
 
-Why this wrapper and not a bare ``pip-audit -r requirements.txt``:
-
-* ``requirements.txt`` has ranges and ``requirements-nodeps.txt`` is installed without dependencies, so the
-  honest list is what ``.venv`` holds: ``pip freeze`` gives it pinned, and ``--no-deps --disable-pip`` makes
-  ``pip-audit`` check that list without building a second environment (torch alone is gigabytes).
-* ``pip-audit`` lives in its own throwaway venv (``requirements-audit.txt``), so its dependencies never change
-  the versions the tests ran with.
-* A vulnerability service that cannot be reached must not fail CI, and must not pass silently either:
-  ``pip-audit`` reports every package it could not look up as *skipped* and still says "No known
-  vulnerabilities found". Here a run that checked no package prints ``audit skipped: <reason>``.
-
-Exit status: 0 when no unaccepted vulnerability is known or the audit was skipped; 1 when a vulnerability
-not listed in :data:`ACCEPTED` affects an installed version (CI fails: upgrade the package or accept it there
-with a reason).
+``pip freeze`` of ``.venv`` is the honest list (the requirements have ranges, some are installed ``--no-deps``); a
+``pip-audit`` in its own throwaway venv checks it with ``--no-deps --disable-pip``. pip-audit says "No known
+vulnerabilities found" even when it could look nothing up: a run that checked no package prints ``audit skipped:
+<reason>`` and exits 0. Exit 1 when a vulnerability not in :data:`ACCEPTED` affects an installed version.
 """
 
 from __future__ import annotations
@@ -128,8 +118,7 @@ def audit(venv: Path, tool_venv: Path, service: str) -> Outcome:
     try:
         exe = tool(tool_venv)
     except (subprocess.CalledProcessError, OSError) as exc:
-        err = getattr(exc, "stderr", b"") or b""
-        detail = (err.decode(errors="replace") if isinstance(err, bytes) else err).strip().splitlines()
+        detail = (getattr(exc, "stderr", None) or b"").decode(errors="replace").strip().splitlines()
         return skipped(f"could not install pip-audit ({detail[-1] if detail else exc})")
     pins, unpinned = pinned_packages(venv)
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as fh:

@@ -14,7 +14,6 @@ import json
 import os
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -22,7 +21,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import machine_info  # noqa: E402
+from bench.common import machine_info, timed, write_json  # noqa: E402
 from core.models import create_model  # noqa: E402
 from training.augment import CORRUPTIONS, BatchAugmenter  # noqa: E402
 from training.config import get_preset  # noqa: E402
@@ -31,13 +30,7 @@ from training.loader import prepare_tensor  # noqa: E402
 
 
 def _median_ms(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return 1000 * statistics.median(times)
+    return 1000 * statistics.median(timed(fn, min_runs=repeats, warmup=1))
 
 
 def main() -> None:
@@ -98,8 +91,7 @@ def main() -> None:
         "loadavg_end": os.getloadavg(),
     }
     print(json.dumps(result, indent=1), flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(args.out, result)
 
 
 if __name__ == "__main__":

@@ -12,14 +12,13 @@ import argparse
 import json
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import gflops, machine_info  # noqa: E402
+from bench.common import gflops, machine_info, timed, train_step_s, write_json  # noqa: E402
 from core.models import create_model  # noqa: E402
 
 CANDIDATES: list[tuple[str, str, dict]] = [
@@ -29,33 +28,6 @@ CANDIDATES: list[tuple[str, str, dict]] = [
     ("fernet_m@48", "fernet_m", {}),
     ("fernet_r18width@48", "fernet_s", {"widths": (64, 128, 256, 512), "depths": (2, 2, 2, 2)}),
 ]
-
-
-def latency_ms(model: torch.nn.Module, x: torch.Tensor, repeats: int) -> float:
-    times = []
-    with torch.inference_mode():
-        for _ in range(3):
-            model(x)
-        for _ in range(repeats):
-            t = time.perf_counter()
-            model(x)
-            times.append((time.perf_counter() - t) * 1e3)
-    return statistics.median(times)
-
-
-def train_img_s(model: torch.nn.Module, size: int, chans: int, steps: int, batch: int = 64) -> float:
-    model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    x = torch.randn(batch, chans, size, size)
-    y = torch.randint(0, 7, (batch,))
-    loss_fn = torch.nn.CrossEntropyLoss()
-    for i in range(steps + 1):
-        if i == 1:
-            t = time.perf_counter()
-        opt.zero_grad()
-        loss_fn(model(x), y).backward()
-        opt.step()
-    return steps * batch / (time.perf_counter() - t)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
         model = create_model(name, **kw).eval()
         s, c = model.spec.input_size, model.spec.in_chans
         x = torch.randn(1, c, s, s)
+        with torch.inference_mode():
+            latency = statistics.median(timed(lambda m=model, x=x: m(x), min_runs=repeats, warmup=3)) * 1e3
         rows.append(
             {
                 "candidate": label,
@@ -78,14 +52,15 @@ def main(argv: list[str] | None = None) -> int:
                 "overrides": {k: list(v) if isinstance(v, tuple) else v for k, v in kw.items()},
                 "params_m": round(sum(p.numel() for p in model.parameters()) / 1e6, 3),
                 "gflops": round(gflops(model, x), 4),
-                "latency_ms_b1": round(latency_ms(model, x, repeats), 2),
-                "train_img_s_b64": round(train_img_s(model, s, c, steps), 1),
+                "latency_ms_b1": round(latency, 2),
+                "train_img_s_b64": round(
+                    64 / train_step_s(model, torch.randn(64, c, s, s), torch.randint(0, 7, (64,)), steps), 1
+                ),
             }
         )
         print(json.dumps(rows[-1]), flush=True)
     out = {"machine": machine_info(), "threads": args.threads, "quick": args.quick, "candidates": rows}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(out, indent=2))
+    write_json(args.out, out)
     return 0
 
 

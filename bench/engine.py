@@ -10,12 +10,10 @@ library's default settings (``Detector()``: one CPU thread, onnxruntime on the C
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -24,48 +22,21 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import machine_info  # noqa: E402
+from bench.common import (  # noqa: E402
+    command_line,
+    fer2013_faces,
+    framed_landmarks,
+    loadavg,
+    machine_info,
+    median_ms,
+    samples_dir,
+    timed,
+    write_json,
+)
+from bench.faces import letterbox  # noqa: E402
 from core.detector import Detector  # noqa: E402
 from core.engine import InferenceEngine  # noqa: E402
 from core.io import load_image  # noqa: E402
-from core.models.weights import atomic_write  # noqa: E402
-
-log = logging.getLogger("bench.engine")
-
-
-def samples_dir() -> Path:
-    root = Path(os.environ.get("FERLENS_DATA", ROOT.parent / "shared" / "datasets"))
-    return root / "samples"
-
-
-def frame_640x480(photo: np.ndarray) -> np.ndarray:
-    """The photo scaled to fit 640x480 (face about 200 px wide) and centred on a grey canvas."""
-    import cv2
-
-    h, w = photo.shape[:2]
-    s = min(440 / h, 600 / w)
-    small = cv2.resize(photo, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
-    canvas = np.full((480, 640, 3), 128, np.uint8)
-    y, x = (480 - small.shape[0]) // 2, (640 - small.shape[1]) // 2
-    canvas[y : y + small.shape[0], x : x + small.shape[1]] = small
-    return canvas
-
-
-def timed(fn: Callable[[], object], budget_s: float, min_runs: int = 3, warmup: int = 2) -> list[float]:
-    """Seconds per call of ``fn``: at least ``min_runs`` calls, more until ``budget_s`` is spent."""
-    for _ in range(warmup):
-        fn()
-    times: list[float] = []
-    start = time.perf_counter()
-    while len(times) < min_runs or time.perf_counter() - start < budget_s:
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return times
-
-
-def median_ms(times: list[float]) -> float:
-    return round(float(np.median(times)) * 1e3, 3)
 
 
 def classifier_rates(engine: InferenceEngine, crop: np.ndarray, budget: float) -> dict:
@@ -76,27 +47,31 @@ def classifier_rates(engine: InferenceEngine, crop: np.ndarray, budget: float) -
     return out
 
 
+def fps(times: list[float]) -> float:
+    return round(1.0 / float(np.median(times)), 1)
+
+
+def video_run(det: Detector, video: Path) -> tuple[int, float]:
+    """Rows and rows per second of one ``detect_video`` (decoding included)."""
+    t0 = time.perf_counter()
+    n = len(det.detect_video(video))
+    return n, n / (time.perf_counter() - t0)
+
+
 def measure(args: argparse.Namespace) -> dict:
     budget = 1.0 if args.quick else 6.0
     samples = samples_dir()
-    load_start = os.getloadavg()
+    load_start = loadavg()
     det = Detector(model=args.model, backend=args.backend, threads=args.threads if args.threads else "auto")
     engine = det.engine
-    frame = frame_640x480(load_image(samples / "single_face.jpg"))
+    frame = letterbox(load_image(samples / "single_face.jpg"), margin=20, fill=128)  # face about 200 px wide
     faces = det.face_detector.detect(frame)
     if len(faces) != 1:
         raise RuntimeError(f"the benchmark frame should hold one face, the detector found {len(faces)}")
 
     # end to end on one 640x480 frame: full detection + alignment + classification, every call
-    steps = {"detect": [], "align": [], "classify": []}
-
-    def e2e() -> None:
-        r = det._analyze(frame)
-        steps["detect"].append(r.detect_ms)
-        steps["align"].append(r.align_ms)
-        steps["classify"].append(r.classify_ms)
-
-    e2e_times = timed(e2e, budget)
+    analyses = []
+    e2e_times = timed(lambda: analyses.append(det._analyze(frame)), budget)
     result: dict = {
         "device": str(engine.device),
         "tta": det.tta,
@@ -104,15 +79,14 @@ def measure(args: argparse.Namespace) -> dict:
         "weights": engine.weights_status,
         "backend": engine.backend,
         "threads": torch.get_num_threads(),
-        "e2e_fps": round(1.0 / float(np.median(e2e_times)), 1),
+        "e2e_fps": fps(e2e_times),
     }
-    crop = det.analyze_faces(frame)[0].aligned.image
-    rates = classifier_rates(engine, crop, budget)
+    aligned = det.analyze_faces(frame)[0].aligned
+    rates = classifier_rates(engine, aligned.image, budget)
     result["classifier_img_s_b1"], result["classifier_img_s_b32"] = rates["b1"], rates["b32"]
 
     # explanations (core.explain), one face: Grad-CAM; region SHAP sampled (128) and exact; pixel SHAP (500)
     first_call_ms = None
-    aligned = det.analyze_faces(frame)[0].aligned
     x1 = engine.prepare([aligned.image])
     slow = {"min_runs": 1, "warmup": 0} if args.quick else {"min_runs": 2, "warmup": 1}
     try:
@@ -134,61 +108,49 @@ def measure(args: argparse.Namespace) -> dict:
             t0 = time.perf_counter()
             ex.pixel_shap(model, x1, max_evals=20, forward=fwd)
             first_call_ms = round((time.perf_counter() - t0) * 1e3, 1)
-            result["pixel_shap_ms"] = median_ms(
-                timed(
-                    lambda: ex.pixel_shap(model, x1, max_evals=500, forward=fwd),
-                    budget,
-                    min_runs=slow["min_runs"],
-                    warmup=0,
-                )
-            )
+            pixel = timed(lambda: ex.pixel_shap(model, x1, max_evals=500, forward=fwd), budget, slow["min_runs"], 0)
+            result["pixel_shap_ms"] = median_ms(pixel)
     except ImportError as exc:
-        reason = f"core.explain not available: {exc}"
         for key in ("gradcam_ms", "region_shap_ms", "pixel_shap_ms"):
             result.setdefault(key, None)
-        result["explain_unavailable"] = reason
+        result["explain_unavailable"] = f"core.explain not available: {exc}"
 
     # video: every frame of single_face.mp4, decoding included
     video = samples / "single_face.mp4"
-    runs = 1 if args.quick else 3
-    fps, n = [], 0
     det.detect_video(video, max_frames=5)  # warm-up
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        n = len(det.detect_video(video))
-        fps.append(n / (time.perf_counter() - t0))
-    result["video_fps"] = round(float(np.median(fps)), 1)
+    n, video_fps = zip(*(video_run(det, video) for _ in range(1 if args.quick else 3)), strict=True)
+    result["video_fps"] = round(float(np.median(video_fps)), 1)
     result["tta_pair"] = tta_pair(det, frame, video, budget, rounds=2 if args.quick else 3)
 
     details: dict = {
         "pixel_shap_first_call_ms": first_call_ms,
-        "e2e_step_ms": {k: round(float(np.median(v)), 3) for k, v in steps.items()},
+        "e2e_step_ms": {
+            k: round(float(np.median([getattr(r, f"{k}_ms") for r in analyses])), 3)
+            for k in ("detect", "align", "classify")
+        },
         "e2e_runs": len(e2e_times),
-        "video_rows": n,
-        "video_runs": [round(f, 1) for f in fps],
+        "video_rows": n[-1],
+        "video_runs": [round(f, 1) for f in video_fps],
         "redetect_every": det.redetect_every,
         "engine_stats": engine.stats().to_dict(),
     }
     if not args.quick:
         other = "torch" if engine.backend == "onnx" else "onnx"
         other_engine = InferenceEngine(args.model, device="cpu", backend=other, threads=torch.get_num_threads())
-        details[f"classifier_img_s_{other}"] = classifier_rates(other_engine, crop, budget)
+        details[f"classifier_img_s_{other}"] = classifier_rates(other_engine, aligned.image, budget)
         # the same pipeline with two CPU threads (what torch picks by itself on a 2-core machine)
         if engine.device.type == "cpu":
             two = Detector(model=args.model, backend=args.backend, threads=2)
-            t = timed(lambda: two._analyze(frame), budget)
-            t0 = time.perf_counter()
-            rows = len(two.detect_video(video))
             details["threads_2"] = {
-                "e2e_fps": round(1.0 / float(np.median(t)), 1),
-                "video_fps": round(rows / (time.perf_counter() - t0), 1),
-                "classifier": classifier_rates(two.engine, crop, budget),
+                "e2e_fps": fps(timed(lambda: two._analyze(frame), budget)),
+                "video_fps": round(video_run(two, video)[1], 1),
+                "classifier": classifier_rates(two.engine, aligned.image, budget),
             }
             torch.set_num_threads(result["threads"])
     if torch.cuda.is_available():
         result["gpu"] = gpu_rates(budget)
-    details["loadavg_start"] = [round(v, 2) for v in load_start]
-    details["loadavg_end"] = [round(v, 2) for v in os.getloadavg()]
+    details["loadavg_start"] = load_start
+    details["loadavg_end"] = loadavg()
     result["details"] = details
     return result
 
@@ -208,13 +170,11 @@ def tta_pair(det: Detector, frame: np.ndarray, video: Path, budget: float, round
     for _ in range(rounds):
         for k, d in dets.items():
             e2e[k] += timed(lambda d=d, k=k: classify[k].append(d._analyze(frame).classify_ms), budget / rounds)
-            t0 = time.perf_counter()
-            n = len(d.detect_video(video))
-            video_fps[k].append(n / (time.perf_counter() - t0))
+            video_fps[k].append(video_run(d, video)[1])
         load.append(os.getloadavg()[0])
     return {
         k: {
-            "e2e_fps": round(1.0 / float(np.median(e2e[k])), 1),
+            "e2e_fps": fps(e2e[k]),
             "video_fps": round(float(np.median(video_fps[k])), 1),
             "classify_ms": round(float(np.median(classify[k])), 3),
             "video_runs": [round(f, 1) for f in video_fps[k]],
@@ -224,53 +184,25 @@ def tta_pair(det: Detector, frame: np.ndarray, video: Path, budget: float, round
 
 
 def measure_framing(rows: int = 3000) -> dict:
-    """Median landmarks of FER2013 Training faces as the face pipeline sees them (core.detector's framing).
-
-    Each 48x48 face is upscaled 4x and centred on a canvas twice its size filled with its mean grey (detectors
-    expect some context around a face), detected with each detector, and mapped back to 48-px pixel centres.
-    """
-    import gzip
-
-    import cv2
-
+    """Median landmarks of FER2013 Training faces as the face pipeline sees them (core.detector's framing)."""
     from core.faces import create_detector
 
-    path = samples_dir().parent / "fer2013" / "fer2013.csv.gz"
     dets = {name: create_detector(name) for name in ("default", "mtcnn")}
     found: dict[str, list[np.ndarray]] = {name: [] for name in dets}
-    with gzip.open(path, "rt") as fh:
-        next(fh)
-        for k, line in enumerate(fh):
-            if k >= rows:
-                break
-            _, pixels, usage = line.rstrip("\n").split(",")
-            if usage != "Training":
-                continue
-            face = np.array(pixels.split(), np.uint8).reshape(48, 48)
-            canvas = np.full((384, 384), int(face.mean()), np.uint8)
-            canvas[96:288, 96:288] = cv2.resize(face, (192, 192), interpolation=cv2.INTER_CUBIC)
-            rgb = np.repeat(canvas[..., None], 3, axis=2)
-            for name, det in dets.items():
-                faces = det.detect(rgb)
-                if faces:
-                    found[name].append((faces[0].landmarks - 96 + 0.5) / 4 - 0.5)
+    for face, usage in fer2013_faces(rows):
+        if usage != "Training":
+            continue
+        for name, det in dets.items():
+            if (points := framed_landmarks(det, face)) is not None:
+                found[name].append(points)
     out = {}
     for name, pts in found.items():
         med = np.median(np.stack(pts), axis=0)
         half_eye, half_mouth = (med[1, 0] - med[0, 0]) / 2, (med[4, 0] - med[3, 0]) / 2
-        c = 23.5
-        mirrored = [
-            [c - half_eye, (med[0, 1] + med[1, 1]) / 2],
-            [c + half_eye, (med[0, 1] + med[1, 1]) / 2],
-            [c, med[2, 1]],
-            [c - half_mouth, (med[3, 1] + med[4, 1]) / 2],
-            [c + half_mouth, (med[3, 1] + med[4, 1]) / 2],
-        ]
-        out[name] = {
-            "faces": len(pts),
-            "median": np.round(med, 2).tolist(),
-            "mirrored": np.round(mirrored, 2).tolist(),
-        }
+        eye_y, mouth_y, c = (med[0, 1] + med[1, 1]) / 2, (med[3, 1] + med[4, 1]) / 2, 23.5
+        x = c + np.array([-half_eye, half_eye, 0.0, -half_mouth, half_mouth])
+        mirrored = np.stack([x, [eye_y, eye_y, med[2, 1], mouth_y, mouth_y]], axis=1)
+        out[name] = {"faces": len(pts), "median": np.round(med, 2).tolist(), "mirrored": np.round(mirrored, 2).tolist()}
     return out
 
 
@@ -307,20 +239,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = ap.parse_args(argv)
     if args.measure_framing:
-        text = json.dumps(measure_framing(), indent=2)
-        atomic_write(args.out, lambda tmp: Path(tmp).write_text(text + "\n"))
-        print(text)
+        print(write_json(args.out, measure_framing()))
         return 0
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     t0 = time.perf_counter()
     result = measure(args)
     result["machine"] = machine_info()
-    result["command"] = " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])])
+    result["command"] = command_line(__file__, argv)
     result["quick"] = args.quick
     result["wall_s"] = round(time.perf_counter() - t0, 1)
-    text = json.dumps(result, indent=2)
-    atomic_write(args.out, lambda tmp: Path(tmp).write_text(text + "\n"))
-    print(text)
+    print(write_json(args.out, result))
     return 0
 
 

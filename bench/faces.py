@@ -13,7 +13,6 @@ import argparse
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -23,7 +22,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import machine_info  # noqa: E402
+from bench.common import Steps, fer2013_faces, framed_landmarks, machine_info, samples_dir, write_json  # noqa: E402
 from core.faces import DetectorUnavailableError, FaceTracker, align_face, create_detector  # noqa: E402
 from core.io import iter_video_frames, load_image  # noqa: E402
 
@@ -39,16 +38,12 @@ EXPECTED = {
 VIDEOS = {"single_face.mp4": 1, "no_face.mp4": 0}
 
 
-def samples_dir() -> Path:
-    root = Path(os.environ.get("FERLENS_DATA", ROOT.parent / "shared" / "datasets"))
-    return root / "samples"
-
-
-def letterbox(image: np.ndarray, width: int = 640, height: int = 480) -> np.ndarray:
+def letterbox(image: np.ndarray, width: int = 640, height: int = 480, margin: int = 0, fill: int = 0) -> np.ndarray:
+    """``image`` scaled to fit ``width`` x ``height`` less ``margin`` on every side, centred on a ``fill`` canvas."""
     h, w = image.shape[:2]
-    s = min(width / w, height / h)
+    s = min((width - 2 * margin) / w, (height - 2 * margin) / h)
     small = cv2.resize(image, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
-    out = np.zeros((height, width, 3), np.uint8)
+    out = np.full((height, width, 3), fill, np.uint8)
     y, x = (height - small.shape[0]) // 2, (width - small.shape[1]) // 2
     out[y : y + small.shape[0], x : x + small.shape[1]] = small
     return out
@@ -59,27 +54,28 @@ def _stats(values: list[float]) -> dict:
     return {"median_ms": round(float(np.median(arr)), 2), "p90_ms": round(float(np.percentile(arr, 90)), 2)}
 
 
+def _wall_cpu(steps: Steps, name: str) -> dict:
+    return {"wall": _stats(steps.wall[name]), "cpu": _stats(steps.cpu[name])}
+
+
 def time_pipeline(det, frames: list[np.ndarray], repeats: int, size: int) -> dict:
     """Detection + alignment of every face to ``size``, per frame."""
     for f in frames[:2]:  # warm-up: weights, oneDNN primitives
         for face in det.detect(f):
             align_face(f, face, size)
-    wall, cpu, det_wall = [], [], []
+    steps = Steps()
+
+    def pipeline(f: np.ndarray) -> None:
+        for face in steps.time("detect", det.detect, f):
+            align_face(f, face, size)
+
     for _ in range(repeats):
         for f in frames:
-            t0, c0 = time.perf_counter(), time.process_time()
-            faces = det.detect(f)
-            t1 = time.perf_counter()
-            for face in faces:
-                align_face(f, face, size)
-            wall.append(time.perf_counter() - t0)
-            cpu.append(time.process_time() - c0)
-            det_wall.append(t1 - t0)
+            steps.time("frame", pipeline, f)
     return {
-        "wall": _stats(wall),
-        "cpu": _stats(cpu),
-        "detect_only_wall": _stats(det_wall),
-        "frames_timed": len(wall),
+        **_wall_cpu(steps, "frame"),
+        "detect_only_wall": _stats(steps.wall["detect"]),
+        "frames_timed": len(steps.wall["frame"]),
     }
 
 
@@ -91,10 +87,10 @@ def recall(det, images: dict[str, np.ndarray], videos: dict[str, list[np.ndarray
     for name, frames in videos.items():
         ok = sum(len(det.detect(f)) == VIDEOS[name] for f in frames)
         out["videos"][name] = {"frames_right": ok, "frames": len(frames), "expected_per_frame": VIDEOS[name]}
-    photos_ok = all(v["found"] == v["expected"] for v in out["photos"].values())
-    lb_ok = all(v["found"] == v["expected"] for v in out["photos_640x480"].values())
-    vids_ok = all(v["frames_right"] == v["frames"] for v in out["videos"].values())
-    out["all_correct"] = photos_ok and lb_ok and vids_ok
+    photos = [*out["photos"].values(), *out["photos_640x480"].values()]
+    out["all_correct"] = all(v["found"] == v["expected"] for v in photos) and all(
+        v["frames_right"] == v["frames"] for v in out["videos"].values()
+    )
     return out
 
 
@@ -103,18 +99,13 @@ def time_tracker(frames: list[np.ndarray], size: int) -> dict:
     for f in frames[:2]:
         tracker.update(f)
     tracker.reset()
-    wall, cpu = [], []
+    steps = Steps()
     for f in frames:
-        t0, c0 = time.perf_counter(), time.process_time()
-        for face in tracker.update(f):
-            align_face(f, face, size)
-        wall.append(time.perf_counter() - t0)
-        cpu.append(time.process_time() - c0)
+        steps.time("frame", lambda f=f: [align_face(f, face, size) for face in tracker.update(f)])
     return {
-        "wall": _stats(wall),
-        "cpu": _stats(cpu),
-        "mean_wall_ms": round(1000 * float(np.mean(wall)), 2),
-        "mean_cpu_ms": round(1000 * float(np.mean(cpu)), 2),
+        **_wall_cpu(steps, "frame"),
+        "mean_wall_ms": round(1000 * float(np.mean(steps.wall["frame"])), 2),
+        "mean_cpu_ms": round(1000 * float(np.mean(steps.cpu["frame"])), 2),
         "frames": len(frames),
         "full_detections": tracker.full_detections,
     }
@@ -127,15 +118,9 @@ def time_mesh(det, frames: list[np.ndarray], repeats: int) -> dict:
     faces = [(f, face) for f in frames for face in det.detect(f)]
     for f, face in faces[:2]:  # warm-up: the interpreter
         fit_mesh(f, face.landmarks)
-    wall, cpu, fitted = [], [], 0
-    for _ in range(repeats):
-        for f, face in faces:
-            t0, c0 = time.perf_counter(), time.process_time()
-            fit = fit_mesh(f, face.landmarks)
-            wall.append(time.perf_counter() - t0)
-            cpu.append(time.process_time() - c0)
-            fitted += fit.ok
-    return {"wall": _stats(wall), "cpu": _stats(cpu), "faces": len(faces), "fits_timed": len(wall), "ok": fitted}
+    steps = Steps()
+    fits = [steps.time("fit", fit_mesh, f, face.landmarks) for _ in range(repeats) for f, face in faces]
+    return {**_wall_cpu(steps, "fit"), "faces": len(faces), "fits_timed": len(fits), "ok": sum(f.ok for f in fits)}
 
 
 def region_shift(det, images: dict[str, np.ndarray]) -> dict:
@@ -181,33 +166,21 @@ def fer_points(det, rows: int = 300) -> dict:
     """On FER2013 rows: the mesh fitted on the 48-px crop (as ``regions_for_crop`` does) and the framing's typical
     points, each against the detector's five points on the crop upscaled 4x with context (the oracle), in eye
     distances; the mesh's errors are over the rows whose fit was accepted."""
-    import gzip
-
     from core.faces import fit_mesh
     from core.faces.align import framing_points
     from core.faces.au_regions import CROP_MESH_CONFIG
 
     typical = framing_points(48, "fer2013")
-    err_mesh, err_typical, fitted, found = [], [], 0, 0
-    with gzip.open(samples_dir().parent / "fer2013" / "fer2013.csv.gz", "rt") as fh:
-        next(fh)
-        for k, line in enumerate(fh):
-            if k >= rows:
-                break
-            face = np.array(line.split(",")[1].split(), np.uint8).reshape(48, 48)
-            canvas = np.full((384, 384), int(face.mean()), np.uint8)
-            canvas[96:288, 96:288] = cv2.resize(face, (192, 192), interpolation=cv2.INTER_CUBIC)
-            detected = det.detect(np.repeat(canvas[..., None], 3, axis=2))
-            if not detected:
-                continue
-            found += 1
-            oracle = (detected[0].landmarks - 96 + 0.5) / 4 - 0.5
-            iod = float(np.hypot(*(oracle[1] - oracle[0])))
-            err_typical.append(np.hypot(*(typical - oracle).T) / iod)
-            fit = fit_mesh(np.repeat(face[..., None], 3, axis=2), typical, CROP_MESH_CONFIG)
-            if fit.ok:
-                fitted += 1
-                err_mesh.append(np.hypot(*(fit.five_points() - oracle).T) / iod)
+    err_mesh, err_typical = [], []
+    for face, _ in fer2013_faces(rows):
+        oracle = framed_landmarks(det, face)
+        if oracle is None:
+            continue
+        iod = float(np.hypot(*(oracle[1] - oracle[0])))
+        err_typical.append(np.hypot(*(typical - oracle).T) / iod)
+        fit = fit_mesh(np.repeat(face[..., None], 3, axis=2), typical, CROP_MESH_CONFIG)
+        if fit.ok:
+            err_mesh.append(np.hypot(*(fit.five_points() - oracle).T) / iod)
 
     def summary(errs: list[np.ndarray]) -> dict:
         e = np.asarray(errs)
@@ -218,8 +191,8 @@ def fer_points(det, rows: int = 300) -> dict:
 
     return {
         "rows": rows,
-        "oracle_faces": found,
-        "mesh_ok": fitted,
+        "oracle_faces": len(err_typical),
+        "mesh_ok": len(err_mesh),
         "points": "left eye, right eye, nose, mouth left, mouth right (eye distances)",
         "mesh_on_48px_crop": summary(err_mesh),
         "framing_typical_points": summary(err_typical),
@@ -256,8 +229,7 @@ def main(argv: list[str] | None = None) -> dict:
         result = json.loads(args.out.read_text()) if args.out.is_file() else {}
         result["mesh"] = mesh_section(frames640, images, repeats)
         print("mesh", json.dumps(result["mesh"]["per_face_640x480"]), flush=True)
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2))
+        write_json(args.out, result)
         return result
     videos = {n: [rgb for _, rgb in iter_video_frames(sd / n, every=every)] for n in VIDEOS}
     full = ["default", "mtcnn_fast", "mtcnn", "retinaface"]
@@ -276,18 +248,19 @@ def main(argv: list[str] | None = None) -> dict:
         except DetectorUnavailableError as exc:
             result["backends"][name] = {"available": False, "reason": str(exc)}
             continue
-        entry = {"available": True, "detector": repr(det)}
-        entry["align48"] = time_pipeline(det, frames640, repeats, 48)
-        entry["align224"] = time_pipeline(det, frames640, max(1, repeats // 3), 224)
-        entry["recall"] = recall(det, images, videos)
-        result["backends"][name] = entry
-        print(name, json.dumps({k: entry[k] for k in ("align48",)}), flush=True)
+        result["backends"][name] = {
+            "available": True,
+            "detector": repr(det),
+            "align48": time_pipeline(det, frames640, repeats, 48),
+            "align224": time_pipeline(det, frames640, max(1, repeats // 3), 224),
+            "recall": recall(det, images, videos),
+        }
+        print(name, json.dumps({"align48": result["backends"][name]["align48"]}), flush=True)
     tracked = [letterbox(f) for f in videos["single_face.mp4"]]
     result["tracker_default_single_face_mp4_640x480"] = time_tracker(tracked, 48)
     result["mesh"] = mesh_section(frames640, images, repeats)
     result["load_avg_after"] = os.getloadavg()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2))
+    write_json(args.out, result)
     return result
 
 

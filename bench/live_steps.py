@@ -2,29 +2,20 @@
 
     python bench/live_steps.py --rounds 3 --out bench/results/live_steps.json
 
-Replays ``samples/single_face.mp4`` (640x360, 30 fps) through the server side of the live page: aiortc's VP8
-decoder (libvpx through PyAV) on packets that libvpx made at 1.5 Mb/s (about what a browser sends), the
-callback's frame -> RGB array (PyAV's conversion, or OpenCV's from the I420 planes as the page now does it),
-``FrameStream.process`` (detection every 5th frame, tracking, alignment, classification with mirror TTA,
-smoothing), drawing, array -> frame (PyAV's RGB frame, or OpenCV's I420 as the page now makes it), and aiortc's
-VP8 encoder back to the browser (on the RGB frame, which it reformats to I420 first, and on the decoded I420
-frame as it is, which the page now sends when there is nothing to draw). aiortc's encoder starts at 500 kb/s.
-Each step is timed in CPU seconds of the whole process (``time.process_time``: every thread, spinning pool
-threads included), which a busy machine changes far less than wall time; wall time is kept beside it.
-Engine configurations alternate round by round, so a changing load hits them alike; the 1-minute load average
-is recorded before and after every round. The browser's own capture, encode, decode and rendering are not here:
-``bench/webrtc.py`` measures each process's CPU in the real session.
+Replays ``samples/single_face.mp4`` (640x360) through the server side of the live page: aiortc's VP8 decoder on
+libvpx packets at 1.5 Mb/s, frame -> RGB, ``FrameStream.process``, drawing, RGB -> frame and aiortc's VP8 encoder,
+each in the way the page used to and the way it does now. Steps are timed in process CPU seconds (all threads; a
+busy machine changes it far less than wall time) and wall time; configurations alternate round by round. The
+browser's side is in ``bench/webrtc.py``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
 import time
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -33,8 +24,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import machine_info  # noqa: E402
-from training.datasets import data_root  # noqa: E402
+from bench.common import Steps, command_line, machine_info, median_ms, samples_dir, write_json  # noqa: E402
 
 CONFIGS = {
     "torch_2_threads": ("torch", 2),  # what the dashboard's shared engine used before this bench existed
@@ -58,21 +48,6 @@ def vp8_packets(frames: list[np.ndarray], bitrate: int = 1_500_000) -> list[byte
         packets = enc.encode(frame)
         out.append(b"".join(bytes(p) for p in packets))
     return out
-
-
-class Steps:
-    """CPU and wall seconds per named step, appended per frame."""
-
-    def __init__(self) -> None:
-        self.cpu: dict[str, list[float]] = defaultdict(list)
-        self.wall: dict[str, list[float]] = defaultdict(list)
-
-    def time(self, name: str, fn, *args):
-        c0, w0 = time.process_time(), time.perf_counter()
-        out = fn(*args)
-        self.cpu[name].append(time.process_time() - c0)
-        self.wall[name].append(time.perf_counter() - w0)
-        return out
 
 
 def one_pass(stream, packets: list[bytes], steps: Steps) -> None:
@@ -111,16 +86,15 @@ def main(argv: list[str] | None = None) -> int:
     from core.engine import InferenceEngine
     from core.io import iter_video_frames
 
-    clip = data_root() / "samples" / "single_face.mp4"
+    clip = samples_dir() / "single_face.mp4"
     frames = [rgb for _, rgb in iter_video_frames(clip, max_frames=args.frames)]
     packets = vp8_packets(frames)
-    engines = {}
+    detectors = {}
     for name in args.configs:
         backend, threads = CONFIGS[name]
-        key = backend
-        if key not in engines:
-            engines[key] = InferenceEngine("default", "default", device="cpu", backend=backend, threads=threads)
-    detectors = {b: Detector(engine=e, threads=None) for b, e in engines.items()}
+        if backend not in detectors:
+            engine = InferenceEngine("default", "default", device="cpu", backend=backend, threads=threads)
+            detectors[backend] = Detector(engine=engine, threads=None)
     steps = {name: Steps() for name in args.configs}
     rounds = []
     for r in range(args.rounds + 1):  # round 0 (6 frames) warms up: first calls, ONNX session; it is dropped
@@ -141,17 +115,11 @@ def main(argv: list[str] | None = None) -> int:
                     }
                 )
 
-    def med_ms(values: list[float]) -> float:
-        return round(statistics.median(values) * 1e3, 3)
-
-    def mean_ms(values: list[float]) -> float:
-        return round(statistics.fmean(values) * 1e3, 3)
-
     summary = {
         name: {
-            "cpu_ms_mean": {k: mean_ms(v) for k, v in s.cpu.items()},
-            "cpu_ms_median": {k: med_ms(v) for k, v in s.cpu.items()},
-            "wall_ms_median": {k: med_ms(v) for k, v in s.wall.items()},
+            "cpu_ms_mean": {k: round(statistics.fmean(v) * 1e3, 3) for k, v in s.cpu.items()},
+            "cpu_ms_median": {k: median_ms(v) for k, v in s.cpu.items()},
+            "wall_ms_median": {k: median_ms(v) for k, v in s.wall.items()},
         }
         for name, s in steps.items()
     }
@@ -161,14 +129,13 @@ def main(argv: list[str] | None = None) -> int:
         "configs": {k: {"backend": CONFIGS[k][0], "torch_threads": CONFIGS[k][1]} for k in args.configs},
         "frames_per_round": len(frames),
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "command": " ".join(["python", "bench/live_steps.py", *(argv if argv is not None else sys.argv[1:])]),
+        "command": command_line(__file__, argv),
         "niceness": os.nice(0),
         "note": "means include the detection frames (every 5th); cpu = process time, all threads",
         "summary": summary,
         "rounds": rounds,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(args.out, result)
     for name, s in summary.items():
         print(name, " ".join(f"{k}={v:.2f}" for k, v in s["cpu_ms_mean"].items()))
     return 0

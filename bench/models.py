@@ -20,7 +20,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import gflops, machine_info  # noqa: E402
+from bench.common import gflops, machine_info, replace_section, write_json  # noqa: E402
 from core.models import create_model, list_models  # noqa: E402
 
 DOC = ROOT / "docs" / "models.md"
@@ -76,13 +76,9 @@ def main(argv: list[str] | None = None) -> int:
         kept = {r["model"]: r for r in json.loads(args.out.read_text())["models"] if r["model"] in list_models()}
     measured = {n: measure(n) for n in (args.only or list_models())}
     rows = [{**kept, **measured}[n] for n in sorted({**kept, **measured})]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"machine": machine_info(), "models": rows}, indent=2))
+    write_json(args.out, {"machine": machine_info(), "models": rows})
     if args.write_docs:
-        text = DOC.read_text()
-        head, rest = text.split(BEGIN, 1)
-        tail = rest.split(END, 1)[1]
-        DOC.write_text(f"{head}{BEGIN}\n{table(rows)}\n{END}{tail}")
+        DOC.write_text(replace_section(DOC.read_text(), table(rows), BEGIN, END))
     print(table(rows))
     return 0
 

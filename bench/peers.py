@@ -4,18 +4,9 @@
     python bench/peers.py --out bench/results/peers.json         # measure (about 10-20 minutes on 2 busy cores)
     python bench/peers.py --render                               # rewrite docs from the JSON (no measuring)
 
-`fer` (Justin Shenk's package, its Keras mini-Xception) lives in its own venv (``$FERLENS_CACHE/peers/fer-venv``,
-pinned by ``bench/peers-requirements.txt``) and runs in ``bench/peers_fer_worker.py`` as a subprocess, so
-tensorflow never enters ferlens' environment. Both tools see the same inputs:
-
-- FER2013 PrivateTest accuracy: the 48x48 gray crops go straight to each classifier (no face detection); each
-  tool resizes and normalises them its own way (`fer`: bilinear to 64x64, [-1, 1]; ferlens: its model spec).
-  CIs come from ferlens' own bootstrap (``core.metrics.bootstrap_ci``, 1,000 resamples, seed 0) for both.
-- End-to-end FPS on ``single_face.mp4``: decoding + detection + classification, each tool's own pipeline.
-- Robustness: ``training.augment.CORRUPTIONS`` on a stratified slice, exactly as ``training.robustness`` corrupts
-  (the same seeded generator and batches), the same corrupted pixels handed to both tools.
-
-The two tools alternate (A B, then B A, ...) so a changing machine load hits both alike.
+`fer` runs in its own venv through ``bench/peers_fer_worker.py``, so tensorflow never enters ferlens' environment.
+Both tools get the same FER2013 PrivateTest crops (each resizes and normalises them its own way), the same video
+and the same corrupted pixels; they alternate (A B, then B A, ...) so a changing machine load hits both alike.
 """
 
 from __future__ import annotations
@@ -26,7 +17,6 @@ import hashlib
 import json
 import logging
 import os
-import shlex
 import subprocess
 import sys
 import tempfile
@@ -39,7 +29,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import machine_info  # noqa: E402
+from bench.common import (  # noqa: E402
+    command_line,
+    loadavg,
+    machine_info,
+    replace_section,
+    samples_dir,
+    write_json,
+)
 
 log = logging.getLogger("bench.peers")
 
@@ -50,15 +47,12 @@ PERFORMANCE_DOC = ROOT / "docs" / "performance.md"
 BEGIN, END = "<!-- peers:begin -->", "<!-- peers:end -->"
 INSTALL_RECORD = "ferlens-peers-install.json"
 FERLENS_MODELS = ("default", "default_fer2013")
-FER_CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
-"""`fer`'s output order (``FER._get_labels``): FER2013's, which is also ferlens' first seven classes."""
 
 
 class PeerVenvMissing(RuntimeError):
     """The peer environment has not been installed."""
 
 
-# ----------------------------------------------------------------------------------------- the peer venv
 def peer_venv() -> Path:
     """``$FERLENS_PEERS_VENV``, else ``<cache>/peers/fer-venv`` (``$FERLENS_CACHE`` or ``<repo>/cache``, gitignored)."""
     if os.environ.get("FERLENS_PEERS_VENV"):
@@ -70,16 +64,11 @@ def peer_venv() -> Path:
 
 def peer_python(venv: Path | None = None) -> Path:
     """The peer venv's interpreter; raises :class:`PeerVenvMissing` naming the install command."""
-    venv = peer_venv() if venv is None else venv
+    venv = venv or peer_venv()
     py = venv / "bin" / "python"
     if not py.is_file():
         raise PeerVenvMissing(f"no peer environment at {venv}: run python bench/peers.py --install")
     return py
-
-
-def dir_bytes(path: Path) -> int:
-    """Bytes of the regular files under ``path`` (links not followed)."""
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
 
 
 def install(venv: Path, requirements: Path = REQUIREMENTS) -> dict:
@@ -97,16 +86,15 @@ def install(venv: Path, requirements: Path = REQUIREMENTS) -> dict:
     record = {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "wall_s": round(time.perf_counter() - t0, 1),
-        "bytes": dir_bytes(venv),
+        "bytes": sum(p.stat().st_size for p in venv.rglob("*") if p.is_file() and not p.is_symlink()),
         "requirements_sha256": hashlib.sha256(requirements.read_bytes()).hexdigest(),
         "command": "python bench/peers.py --install",
-        "loadavg": [round(v, 2) for v in os.getloadavg()],
+        "loadavg": loadavg(),
     }
-    (venv / INSTALL_RECORD).write_text(json.dumps(record, indent=2) + "\n")
+    write_json(venv / INSTALL_RECORD, record)
     return record
 
 
-# ----------------------------------------------------------------------------------------- the worker
 class FerWorker:
     """A running ``bench/peers_fer_worker.py`` (one JSON request and reply per line), as a context manager."""
 
@@ -160,28 +148,19 @@ class FerWorker:
         return np.load(dst).astype(np.float64)
 
 
-# ----------------------------------------------------------------------------------------- interleaving
 def schedule(names: Sequence[str], rounds: int) -> list[tuple[int, str]]:
-    """``(round, name)`` in run order: the names in order on even rounds, reversed on odd ones (A B, B A, ...),
-    so over an even number of rounds each tool goes first equally often."""
-    order: list[tuple[int, str]] = []
-    for r in range(rounds):
-        order += [(r, n) for n in (names if r % 2 == 0 else list(reversed(names)))]
-    return order
+    """``(round, name)`` in run order, reversed on odd rounds (A B, B A, ...): each tool goes first equally often."""
+    return [(r, n) for r in range(rounds) for n in (names if r % 2 == 0 else names[::-1])]
 
 
 def interleave(runs: dict[str, Callable[[], dict]], rounds: int) -> dict:
-    """Run each callable once per round in :func:`schedule` order; ``{name: [result, ...], "loadavg_1min": [...]}``.
-
-    Each result gets the round and the 1-minute load average before it (``/proc/loadavg``).
-    """
+    """Each callable once per round in :func:`schedule` order; ``{name: [result, ...], "loadavg_1min": [...]}``."""
     out: dict[str, list] = {n: [] for n in runs}
     load = []
     for r, name in schedule(list(runs), rounds):
-        before = os.getloadavg()[0]
-        res = runs[name]()
-        out[name].append({**res, "round": r, "loadavg_1min": round(before, 2)})
-        load.append(round(before, 2))
+        before = round(os.getloadavg()[0], 2)
+        out[name].append({**runs[name](), "round": r, "loadavg_1min": before})
+        load.append(before)
     return {**out, "loadavg_1min": load + [round(os.getloadavg()[0], 2)]}
 
 
@@ -218,7 +197,6 @@ def fps_summary(results: dict) -> dict:
     return out
 
 
-# ----------------------------------------------------------------------------------------- scoring
 def score(y: np.ndarray, probs: np.ndarray, n_resamples: int = 1000, seed: int = 0) -> dict:
     """Accuracy and macro-F1 with ``core.metrics.bootstrap_ci``'s percentile CIs (the same seed for every tool,
     so every tool is scored on the same resamples)."""
@@ -263,7 +241,6 @@ def corrupted_batches(
         yield x
 
 
-# ----------------------------------------------------------------------------------------- measuring
 class Ferlens:
     """A shipped ferlens model scored as ``training.evaluate`` scores it (its transform, its temperature)."""
 
@@ -287,13 +264,6 @@ class Ferlens:
         return torch.cat(out).double().numpy()
 
 
-def load_crops(limit: int | None = None):
-    """FER2013 PrivateTest (FER2013 labels) as a FaceSet, optionally a stratified slice (``training``'s own)."""
-    from training.evaluate import load_faceset
-
-    return load_faceset("fer2013", "PrivateTest", limit, 7, None, [])
-
-
 def model_pixels(fs, models: dict[str, Ferlens]) -> np.ndarray:
     """The faces as every model sees them (``training.loader.prepare_tensor``), checked to be the raw crops."""
     from training.loader import prepare_tensor
@@ -310,10 +280,11 @@ def model_pixels(fs, models: dict[str, Ferlens]) -> np.ndarray:
 def measure_accuracy(
     fer: FerWorker, models: dict[str, Ferlens], tmp: Path, n_resamples: int, limit: int | None = None
 ) -> dict:
-    fs = load_crops(limit)
+    from training.evaluate import load_faceset
+
+    fs = load_faceset("fer2013", "PrivateTest", limit, 7, None, [])  # a stratified slice when limited
     y = np.asarray(fs.labels)
     px = model_pixels(fs, models)
-    probs: dict[str, np.ndarray] = {}
     runs = {"fer": lambda: {"probs": fer.classify(px[:, 0].astype(np.float32), tmp)}}
     for name, m in models.items():
         runs[name] = lambda m=m: {"probs": m.probs(corrupted_batches(px, None, 0.0))}
@@ -369,9 +340,10 @@ def measure_robustness(fer: FerWorker, models: dict[str, Ferlens], tmp: Path, li
     import torch
 
     from training.augment import CORRUPTIONS
+    from training.evaluate import load_faceset
     from training.robustness import SEVERITIES
 
-    fs = load_crops(limit)
+    fs = load_faceset("fer2013", "PrivateTest", limit, 7, None, [])
     y = np.asarray(fs.labels)
     px = model_pixels(fs, models)
     conditions: list[tuple[str | None, float]] = [(None, 0.0)] + [(c, s) for c in CORRUPTIONS for s in SEVERITIES]
@@ -384,8 +356,7 @@ def measure_robustness(fer: FerWorker, models: dict[str, Ferlens], tmp: Path, li
         order = tools if k % 2 == 0 else tools[::-1]
         row: dict = {"corruption": corruption or "clean", "severity": severity}
         for name in order:
-            acc = score(y, runs[name](), n_resamples)["accuracy"]
-            row[name] = acc
+            row[name] = score(y, runs[name](), n_resamples)["accuracy"]
         rows.append(row)
         log.info("robustness %s @ %.2f: %s", row["corruption"], severity, {t: round(row[t]["value"], 4) for t in tools})
     clean = rows[0]
@@ -410,12 +381,10 @@ def measure_robustness(fer: FerWorker, models: dict[str, Ferlens], tmp: Path, li
 def measure(args: argparse.Namespace) -> dict:
     import torch
 
-    from bench.engine import samples_dir
-
     venv = peer_venv()
     py = peer_python(venv)
     torch.set_num_threads(1)  # the Detector's CPU default; the same for scoring, so ferlens uses one core
-    load_start = [round(v, 2) for v in os.getloadavg()]
+    load_start = loadavg()
     t_start = time.perf_counter()
     record = venv / INSTALL_RECORD
     install_info = json.loads(record.read_text()) if record.is_file() else None
@@ -440,7 +409,7 @@ def measure(args: argparse.Namespace) -> dict:
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": machine_info(),
         "loadavg_start": load_start,
-        "loadavg_end": [round(v, 2) for v in os.getloadavg()],
+        "loadavg_end": loadavg(),
         "wall_s": round(time.perf_counter() - t_start, 1),
         "peer": {
             "name": "fer",
@@ -462,7 +431,6 @@ def measure(args: argparse.Namespace) -> dict:
     }
 
 
-# ----------------------------------------------------------------------------------------- rendering
 def _pct(m: dict) -> str:
     return f"{100 * m['value']:.2f} % [{100 * m['ci_low']:.2f}, {100 * m['ci_high']:.2f}]"
 
@@ -477,7 +445,10 @@ def render(d: dict) -> str:
     """The markdown of the peers section of docs/performance.md, every figure read from ``d`` (peers.json)."""
     a, f, r, p = d["accuracy"], d["fps"], d["robustness"], d["peer"]
     v = p["versions"]
-    inst = p.get("install") or {}
+    installed = ""
+    if inst := p.get("install"):
+        gib = inst["bytes"] / 2**30
+        installed = f", installed by `{inst['command']}` in {inst['wall_s'] / 60:.1f} min, {gib:.2f} GiB on disk"
     rows = [
         ("`fer` " + v["fer"], "fer"),
         ("ferlens `default_fer2013`", "default_fer2013"),
@@ -490,14 +461,7 @@ def render(d: dict) -> str:
         f"Command: `{d['command']}` ({d['date'][:10]}, wall {d['wall_s'] / 60:.0f} min, load average "
         f"{d['loadavg_start'][0]:.1f} at the start and {d['loadavg_end'][0]:.1f} at the end; {d['machine']['cpu']}, "
         f"{d['machine']['cores']} cores). `fer` {v['fer']} with tensorflow-cpu {v['tensorflow-cpu']} in its own "
-        f"venv (`{p['requirements']}`)"
-        + (
-            f", installed by `{inst['command']}` in {inst['wall_s'] / 60:.1f} min, {inst['bytes'] / 2**30:.2f} GiB on "
-            "disk"
-            if inst
-            else ""
-        )  # fmt: skip
-        + ".",
+        f"venv (`{p['requirements']}`){installed}.",
         "",
         f"**FER2013 PrivateTest** (n = {a['n']}, FER2013 labels, 95 % bootstrap CIs from `core.metrics.bootstrap_ci`, "
         f"{d['bootstrap']['n_resamples']} resamples, the same seed for every row):",
@@ -544,13 +508,9 @@ def render(d: dict) -> str:
     ]
     for row in r["conditions"]:
         cond = "clean" if row["corruption"] == "clean" else f"{row['corruption']} {row['severity']}"
-        cells = []
-        for t in r["summary"]:
-            m = row[t]
-            cell = _pct(m)
-            if "retention" in m:
-                cell += f" ({m['retention']:.2f})"
-            cells.append(cell)
+        cells = [
+            _pct(row[t]) + (f" ({row[t]['retention']:.2f})" if "retention" in row[t] else "") for t in r["summary"]
+        ]
         lines.append(f"| {cond} | " + " | ".join(cells) + " |")
     lines.append(
         "| mean retention | " + " | ".join(f"{r['summary'][t]['mean_retention']:.3f}" for t in r["summary"]) + " |"
@@ -558,17 +518,9 @@ def render(d: dict) -> str:
     return "\n".join(lines)
 
 
-def replace_section(text: str, body: str, begin: str = BEGIN, end: str = END) -> str:
-    """``text`` with everything between the ``begin`` and ``end`` markers replaced by ``body``."""
-    if text.count(begin) != 1 or text.count(end) != 1 or text.index(begin) > text.index(end):
-        raise ValueError(f"expected one {begin!r} followed by one {end!r}")
-    head, rest = text.split(begin, 1)
-    return f"{head}{begin}\n{body}\n{end}{rest.split(end, 1)[1]}"
-
-
 def write_docs(d: dict, doc: Path = PERFORMANCE_DOC, card: bool = True) -> None:
     """Rewrite the peers section of docs/performance.md from ``d``, and the model card (it reads peers.json)."""
-    doc.write_text(replace_section(doc.read_text(), render(d)))
+    doc.write_text(replace_section(doc.read_text(), render(d), BEGIN, END))
     if card:
         from training.model_card import CARD_PATH, render_shipped_card
 
@@ -576,7 +528,6 @@ def write_docs(d: dict, doc: Path = PERFORMANCE_DOC, card: bool = True) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--install", action="store_true", help="create the peer venv and exit")
     ap.add_argument("--render", action="store_true", help="only rewrite the docs from --out")
@@ -587,21 +538,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--accuracy-limit", type=int, help="a stratified slice instead of all of PrivateTest (smoke runs)")
     ap.add_argument("--no-docs", action="store_true", help="measure without rewriting the docs")
     args = ap.parse_args(argv)
-    args.command = shlex.join(["python", "bench/peers.py", *argv])
+    args.command = command_line(__file__, argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.install:
-        rec = install(peer_venv())
-        print(json.dumps(rec, indent=2))
+        print(json.dumps(install(peer_venv()), indent=2))
         return 0
     if not args.render:
         try:
             result = measure(args)
         except PeerVenvMissing as exc:
             ap.exit(2, f"error: {exc}\n")
-        from core.models.weights import atomic_write
-
-        text = json.dumps(result, indent=2)
-        atomic_write(args.out, lambda tmp: Path(tmp).write_text(text + "\n"))
+        write_json(args.out, result)
     if not args.no_docs:
         write_docs(json.loads(args.out.read_text()))
     return 0

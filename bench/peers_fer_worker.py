@@ -1,21 +1,10 @@
-"""The `fer` side of ``bench/peers.py``: runs inside the peer venv (tensorflow), never in ferlens' environment.
+"""The `fer` side of ``bench/peers.py``: runs inside the peer venv (tensorflow) and imports neither torch nor ferlens.
 
-    <venv>/bin/python bench/peers_fer_worker.py      # then one JSON request per line on stdin
-
-It imports neither torch nor ferlens. Requests name files, so arrays never travel through the pipe:
-
-- ``{"op": "versions"}`` -> versions of fer, tensorflow, keras, opencv, numpy and the model's input shape.
-- ``{"op": "classify", "in": "x.npy", "out": "p.npy"}``: ``x`` is ``(N, 48, 48)`` float32 gray crops on the
-  0-255 scale; ``p`` gets ``(N, 7)`` float32 probabilities from fer's emotion model alone (its face detector
-  is bypassed): each crop is resized to the model's input with ``cv2.resize`` (fer's own call, bilinear),
-  scaled to [-1, 1] by fer's own ``__preprocess_input(x, v2=True)``, and classified in batches of 256.
-- ``{"op": "video", "path": "clip.mp4"}``: fer's own pipeline on every frame (``cv2.VideoCapture`` decoding,
-  then ``FER(mtcnn=False).detect_emotions(frame)``: Haar cascade + emotion model); replies with frames, faces
-  and seconds.
-- ``{"op": "quit"}``.
-
-Every reply is one JSON line on the original stdout; TensorFlow and fer log to stderr (stdout is pointed there
-so nothing they print can corrupt the protocol).
+One JSON request per stdin line, one reply per stdout line; arrays travel as ``.npy`` files named in the request:
+``versions``; ``classify`` (``in``: ``(N, 48, 48)`` float32 crops on the 0-255 scale -> ``out``: ``(N, 7)`` float32
+probabilities of fer's emotion model alone, with fer's own resize and ``__preprocess_input``); ``video`` (fer's own
+``cv2.VideoCapture`` + ``FER(mtcnn=False).detect_emotions`` pipeline: frames, faces, seconds); ``quit``.
+TensorFlow and fer print to stderr: stdout is pointed there so nothing they print can corrupt the protocol.
 """
 
 import json

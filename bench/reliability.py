@@ -28,13 +28,12 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from bench.common import machine_info  # noqa: E402
+from bench.common import machine_info, replace_section, write_json  # noqa: E402
 from core.io import MAX_BYTES, MAX_PIXELS, ImageLoadError, iter_video_frames, load_image  # noqa: E402
 from tests.harness.corpus import Case, PeakRss, build_corpus  # noqa: E402
 
@@ -42,6 +41,7 @@ START, END = "<!-- corpus-table:start -->", "<!-- corpus-table:end -->"
 DASHBOARD_JSON = REPO / "bench" / "results" / "reliability_dashboard.json"
 CLI_LINE = re.compile(r"^(error|note|WARNING|INFO): ")
 MiB = 2**20
+ENTRY_POINTS = ("io", "detector", "engine", "cli")
 
 
 @dataclass
@@ -59,16 +59,12 @@ class Outcome:
     def cell(self) -> str:
         if self.status == "n/a":
             return "–"
-        if self.status == "error":
-            text = "`error:` line" if self.rc is not None else (self.error or "error")
-        elif self.status == "faces":
-            text = f"{self.faces} face" + ("s" if self.faces != 1 else "")
-        elif self.status == "no_face":
-            text = "no face"
-        elif self.status == "loaded":
-            text = "loaded"
-        else:
-            text = f"CRASH {self.error}"
+        text = {
+            "error": "`error:` line" if self.rc is not None else (self.error or "error"),
+            "faces": f"{self.faces} face" + ("s" if self.faces != 1 else ""),
+            "no_face": "no face",
+            "loaded": "loaded",
+        }.get(self.status, f"CRASH {self.error}")
         if self.rc is not None:
             text += f" (rc {self.rc})"
         return text if self.as_expected in (True, None) else f"⚠ {text}"
@@ -81,10 +77,8 @@ def _judge(case: Case, out: Outcome) -> Outcome:
         out.as_expected = out.status == "error"
     elif out.status == "loaded":  # core.io loads; it does not look for faces
         out.as_expected = True
-    elif case.expect == "faces":
-        out.as_expected = out.status == "faces"
-    elif case.expect == "no_face":
-        out.as_expected = out.status == "no_face"
+    elif case.expect in ("faces", "no_face"):
+        out.as_expected = out.status == case.expect
     else:
         out.as_expected = out.status in ("faces", "no_face", "loaded")
     return out
@@ -253,17 +247,11 @@ def measure_limits(det, tmp: Path) -> list[dict[str, Any]]:
 
 
 def dashboard_column() -> dict[str, str] | None:
+    """``{kind: cell}`` from ``tests/harness/reliability_dashboard.py``'s JSON, when it has been written."""
     if not DASHBOARD_JSON.is_file():
         return None
-    raw = json.loads(DASHBOARD_JSON.read_text())
-    raw = raw.get("cases", raw) if isinstance(raw, dict) else raw
-    out = {}
-    for kind, value in raw.items():
-        if isinstance(value, dict):
-            flag = "⚠ " if value.get("passed") is False else ""
-            value = flag + str(value.get("outcome") or value.get("status") or json.dumps(value, sort_keys=True))
-        out[kind] = str(value)
-    return out
+    cases = json.loads(DASHBOARD_JSON.read_text())["cases"]
+    return {kind: ("⚠ " if v["passed"] is False else "") + v["outcome"] for kind, v in cases.items()}
 
 
 def markdown_table(report: dict[str, Any]) -> str:
@@ -274,22 +262,20 @@ def markdown_table(report: dict[str, Any]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in report["cases"]:
         cells = [f"`{row['kind']}`", row["note"], row["expect"]]
-        cells += [Outcome(**row[k]).cell() for k in ("io", "detector", "engine", "cli")]
+        cells += [Outcome(**row[k]).cell() for k in ENTRY_POINTS]
         if dash is not None:
             cells.append(dash.get(row["kind"], "–"))
         peak = row["detector"].get("peak_mib")
         cells.append("–" if peak is None else f"{peak:.0f}")
         lines.append("| " + " | ".join(cells) + " |")
-    s = report["summary"]
+    s, c = report["summary"], report["cli_process"]
     lines += [
         "",
         f"{s['cases']} kinds, {s['cells']} answers; crashes: **{s['crashes']}**, answers other than expected: "
         f"**{s['unexpected']}**. Peak RSS growth of one Detector call over the corpus: {s['max_peak_mib']:.0f} MiB "
-        f"(`{s['max_peak_kind']}`). One CLI process over all {report['cli_process']['files']} files: exit "
-        f"{report['cli_process']['returncode']}, {report['cli_process']['error_lines']} `error:` lines, "
-        f"{len(report['cli_process']['stray_stderr_lines'])} stray stderr lines, traceback: "
-        f"{'yes' if report['cli_process']['traceback'] else 'no'}, peak RSS {report['cli_process']['peak_rss_mib']:.0f}"
-        " MiB.",
+        f"(`{s['max_peak_kind']}`). One CLI process over all {c['files']} files: exit {c['returncode']}, "
+        f"{c['error_lines']} `error:` lines, {len(c['stray_stderr_lines'])} stray stderr lines, traceback: "
+        f"{'yes' if c['traceback'] else 'no'}, peak RSS {c['peak_rss_mib']:.0f} MiB.",
         "",
         "Messages (from `core.io`; the CLI prints the same after `error: PATH: `, the engine its own):",
         "",
@@ -297,9 +283,9 @@ def markdown_table(report: dict[str, Any]) -> str:
         "|---|---|",
     ]
     for row in report["cases"]:
-        msg = row["io"].get("message") if row["io"]["status"] == "error" else None
-        if msg is None and row["engine"]["status"] == "error":
-            msg = row["engine"]["message"]
+        msg = next(
+            (row[k]["message"] for k in ("io", "engine") if row[k]["status"] == "error" and row[k]["message"]), None
+        )
         if msg:
             lines.append(f"| `{row['kind']}` | {msg.replace('|', '/')} |")
     lines += ["", "Largest inputs the limits let through (peak RSS growth of one call):", ""]
@@ -315,9 +301,17 @@ def write_docs(report: dict[str, Any], doc: Path) -> None:
     text = doc.read_text() if doc.is_file() else "# Reliability\n\n## Bad-input corpus\n\n" + START + "\n" + END + "\n"
     if START not in text or END not in text:
         raise SystemExit(f"{doc}: the markers {START} / {END} are missing; add them under '## Bad-input corpus'")
-    before, rest = text.split(START, 1)
-    _, after = rest.split(END, 1)
-    doc.write_text(before + START + "\n" + markdown_table(report) + "\n" + END + after)
+    doc.write_text(replace_section(text, markdown_table(report), START, END))
+
+
+def save(report: dict[str, Any], out: Path, docs: Path | None) -> None:
+    """Merge the dashboard column when its JSON exists, write ``out`` and, given ``docs``, the docs table."""
+    dash = dashboard_column()
+    if dash is not None:
+        report["dashboard"] = dash
+    write_json(out, report, indent=1)
+    if docs is not None:
+        write_docs(report, docs)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -334,12 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = ap.parse_args(argv)
     if args.docs_only:
-        report = json.loads(args.out.read_text())
-        dash = dashboard_column()
-        if dash is not None:
-            report["dashboard"] = dash
-        args.out.write_text(json.dumps(report, indent=1) + "\n")
-        write_docs(report, args.docs)
+        save(json.loads(args.out.read_text()), args.out, args.docs)
         return 0
 
     import torch
@@ -368,12 +357,10 @@ def main(argv: list[str] | None = None) -> int:
                     out.message = out.message.replace(str(tmp / "corpus") + "/", "")
                 row[key] = asdict(out)
             rows.append(row)
-            print(
-                f"{case.kind:24s} " + " | ".join(Outcome(**row[k]).cell() for k in ("io", "detector", "engine", "cli"))
-            )
+            print(f"{case.kind:24s} " + " | ".join(Outcome(**row[k]).cell() for k in ENTRY_POINTS))
         cli_process = run_cli_process(cases, tmp)
         limits = [] if args.skip_limits else measure_limits(det, tmp)
-    answers = [r[k] for r in rows for k in ("io", "detector", "engine", "cli") if r[k]["status"] != "n/a"]
+    answers = [r[k] for r in rows for k in ENTRY_POINTS if r[k]["status"] != "n/a"]
     peaks = [(r["detector"]["peak_mib"] or 0.0, r["kind"]) for r in rows]
     report: dict[str, Any] = {
         "machine": machine_info(),
@@ -396,16 +383,10 @@ def main(argv: list[str] | None = None) -> int:
         "cases": rows,
         "limit_probes": limits,
     }
-    dash = dashboard_column()
-    if dash is not None:
-        report["dashboard"] = dash
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1) + "\n")
+    save(report, args.out, args.docs if args.write_docs else None)
     print(json.dumps(report["summary"]), json.dumps(cli_process), sep="\n")
     for p in limits:
         print(p)
-    if args.write_docs:
-        write_docs(report, args.docs)
     return 0
 
 

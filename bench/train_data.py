@@ -22,7 +22,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import machine_info  # noqa: E402
+from bench.common import machine_info, timed, train_step_s, write_json  # noqa: E402
 from core.models import create_model  # noqa: E402
 from training.augment import BatchAugmenter  # noqa: E402
 from training.config import AugmentConfig, DataConfig  # noqa: E402
@@ -38,21 +38,6 @@ def _epoch(fs: FaceSet, spec, batch: int, augment: bool) -> tuple[float, int]:
     return time.perf_counter() - t, n
 
 
-def _train_steps(spec_size: int, batch: int, steps: int) -> float:
-    model = create_model("default", input_size=spec_size)
-    opt = torch.optim.AdamW(model.parameters())
-    x = torch.randn(batch, model.spec.in_chans, spec_size, spec_size)
-    y = torch.randint(0, 7, (batch,))
-    for i in range(steps + 1):
-        if i == 1:
-            t = time.perf_counter()
-        loss = torch.nn.functional.cross_entropy(model(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return (time.perf_counter() - t) / steps
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "train_data.json")
@@ -65,25 +50,20 @@ def main() -> None:
     result = {"machine": machine_info(), "threads": args.threads, "batch": args.batch, "loadavg_start": os.getloadavg()}
 
     src = fer2013_path()
-    with tempfile.TemporaryDirectory() as tmp:
-        t = time.perf_counter()
-        read_fer2013(src, tmp)
-        result["decode_cold_s"] = time.perf_counter() - t
-        t = time.perf_counter()
-        read_fer2013(src, tmp)
-        result["decode_cached_s"] = time.perf_counter() - t
+    with tempfile.TemporaryDirectory() as tmp:  # the first read decodes and caches, the second reloads
+        result["decode_cold_s"], result["decode_cached_s"] = timed(lambda: read_fer2013(src, tmp), min_runs=2, warmup=0)
     fs = load_split(DataConfig(), "train")
     base = create_model("default").spec
     result["sizes"] = {}
     for size in args.sizes:
         spec = dataclasses.replace(base, input_size=size)
         fs.cache.clear()
-        t = time.perf_counter()
-        prepare_tensor(fs, spec)
-        row = {"resize_once_s": time.perf_counter() - t}
+        row = {"resize_once_s": timed(lambda s=spec: prepare_tensor(fs, s), min_runs=1, warmup=0)[0]}
         plain, n = _epoch(fs, spec, args.batch, augment=False)
         aug, _ = _epoch(fs, spec, args.batch, augment=True)
-        step = _train_steps(size, args.batch, args.model_steps)
+        model = create_model("default", input_size=size)
+        x = torch.randn(args.batch, model.spec.in_chans, size, size)
+        step = train_step_s(model, x, torch.randint(0, 7, (args.batch,)), args.model_steps)
         batches = n // args.batch
         row.update(
             images=n,
@@ -97,8 +77,7 @@ def main() -> None:
         result["sizes"][str(size)] = row
         print(size, json.dumps(row, indent=1), flush=True)
     result["loadavg_end"] = os.getloadavg()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(args.out, result)
 
 
 if __name__ == "__main__":

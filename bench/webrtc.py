@@ -2,26 +2,11 @@
 
     python bench/webrtc.py --seconds 30 --out bench/results/webrtc.json
 
-Starts the dashboard on 127.0.0.1, opens the live page in headless Chromium fed by a Y4M made from
-``samples/single_face.mp4`` (looped by Chromium at the clip's 30 fps), presses START and, after a warm-up,
-reads the page's own figures once a second: predictions per second (finished frames / s over the last 60),
-mean, median and p95 latency from a frame's arrival at the server to its result, the camera's frame rate, the
-share of frames skipped because a newer one arrived first, and the CPU the frame callback and the worker
-spend per frame. After one unrecorded warm-up session it alternates sessions without and with the Grad-CAM
-overlay (``--repeats`` each) and reports per-session medians and their median per configuration.
-
-Two figures come from outside the page. The **label lag**: the clip is neutral at first, then smiles, and loops;
-the server writes every frame's arrival and every result to a trace (``$FERLENS_LIVE_TRACE``,
-``dashboard.live.LiveTrace``), each arriving frame is placed in the clip by its thumbnail, and the lag of a
-change of expression is the time from the first frame of the new expression reaching the server to the first
-result from that part of the clip showing its label (temporal smoothing included). Where the expression changes
-is what the same model says on the clip's own frames, frame by frame, unsmoothed (flickers shorter than 3 frames
-are not changes). And the **CPU per camera frame** of the server process and of all of Chromium's processes,
-from ``/proc``, with the 1-minute load average before and after each session. The JSON also holds the exact
-command, the date, ``/proc/loadavg`` at the start, the middle and the end of the run, and which model and
-weights (SHA-256) the page ran. Run it on an idle machine: the figures mean nothing under other load.
-Everything runs on this machine: browser, WebRTC encode/decode, server and model share its cores, so the
-numbers are a lower bound for a server with a remote browser.
+Runs the dashboard and headless Chromium fed a Y4M of ``samples/single_face.mp4`` (looped at 30 fps), and after one
+unrecorded warm-up alternates sessions without and with the Grad-CAM overlay, reading the page's own figures once a
+second. The label lag (a new expression reaching the server -> the first result showing it, smoothing included)
+comes from the server's trace (``dashboard.live.LiveTrace``); the CPU per camera frame of the server and of Chromium
+from ``/proc``. Browser, WebRTC, server and model share this machine: run it idle; the figures are a lower bound.
 """
 
 from __future__ import annotations
@@ -41,9 +26,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import machine_info  # noqa: E402
+from bench.common import command_line, machine_info, samples_dir, write_json  # noqa: E402
 from tests.harness import browser  # noqa: E402
-from training.datasets import data_root  # noqa: E402
 
 _NUM = r"([0-9.]+|…)"
 PATTERNS = {
@@ -105,13 +89,8 @@ def process_tree(root: int) -> list[int]:
 
 def cpu_seconds(pids: list[int]) -> float:
     """User + system CPU seconds the processes have used so far (those that exited are left out)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
-        fields = _stat(pid)
-        if fields is not None:
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / tick
+    ticks = sum(int(f[11]) + int(f[12]) for f in map(_stat, pids) if f is not None)  # utime + stime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def server_pid(url: str) -> int | None:
@@ -175,16 +154,11 @@ def label_lags(
 ) -> dict:
     """Lag from each change of expression reaching the server to the first result showing the new label.
 
-    Args:
-        arrivals: ``(frame number, arrival time)`` of every camera frame of one session, in order.
-        positions: the clip frame each arrival shows (:func:`clip_positions`).
-        results: frame number -> ``(publication time, label of the first face or None)``.
-        changes: the clip's :func:`change_points`.
-
-    A change starts at the first arrival from the next run of the clip (a single stray frame does not count),
-    and is shown by the first result for a frame of that run whose label is the run's. Changes to "no face",
-    and changes the page was already showing, are not timed; changes never shown before the next one are
-    counted as ``missed``.
+    ``arrivals`` are one session's ``(frame number, arrival time)``, ``positions`` the clip frame each shows and
+    ``results`` frame number -> ``(publication time, first face's label or None)``. A change starts at the first
+    arrival from the next run of the clip (a single stray frame does not count), and is shown by the first result
+    for a frame of that run whose label is the run's. Changes to "no face", and changes the page was already
+    showing, are not timed; changes never shown before the next one are counted as ``missed``.
     """
     empty = {"events": 0, "lags_ms": [], "missed": 0, "already_shown": 0, "median_ms": None}
     if len(changes) < 2 or not arrivals:
@@ -268,18 +242,13 @@ def model_record(detector) -> dict:
     }
 
 
-def reference(clip: Path, width: int | None, detector=None) -> tuple[np.ndarray, list[str | None]]:
-    """The clip's frames as the fake camera sends them: their thumbnails and the model's unsmoothed labels.
-
-    ``detector`` defaults to the page's (:func:`page_detector`), with temporal smoothing off.
-    """
+def reference(clip: Path, width: int | None, detector) -> tuple[np.ndarray, list[str | None]]:
+    """The clip's frames as the fake camera sends them: their thumbnails and ``detector``'s labels."""
     import cv2
 
     from core.io import iter_video_frames
-    from core.tracking import TrackerConfig
     from dashboard.live import luma_thumbnail
 
-    detector = detector or page_detector(tracker=TrackerConfig(smoothing=0.0, box_smoothing=0.0))
     stream = detector.stream()
     thumbs, labels = [], []
     for i, rgb in iter_video_frames(clip):
@@ -368,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     if browser.chromium_paths() is None:
         print("chromium and chromedriver are needed: apt-get install chromium chromium-driver", file=sys.stderr)
         return 2
-    clip = data_root() / "samples" / "single_face.mp4"
+    clip = samples_dir() / "single_face.mp4"
     loads = {"start": read_loadavg()}
     with tempfile.TemporaryDirectory() as tmp:
         y4m = browser.write_y4m(clip, Path(tmp) / "camera.y4m", width=args.width)
@@ -385,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
                     loads["middle"] = read_loadavg()
                 runs.append(run(url, y4m, args.seconds, args.warmup, cam))
         loads["end"] = read_loadavg()
-        # after the server is gone: no CPU taken from it
+        # after the server is gone: no CPU taken from it; the page's model, unsmoothed
         from core.tracking import TrackerConfig
 
         detector = page_detector(tracker=TrackerConfig(smoothing=0.0, box_smoothing=0.0))
@@ -403,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": args.seconds,
         "warmup_s": args.warmup,
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "command": " ".join(["python", "bench/webrtc.py", *(argv if argv is not None else sys.argv[1:])]),
+        "command": command_line(__file__, argv),
         "loadavg": loads,
         "niceness": os.nice(0),
         "reference_changes": [{"clip_frame": c, "label": lab} for c, lab in changes],
@@ -417,8 +386,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "runs": runs,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(args.out, result)
     for name, r in result["summary"].items():
         print(
             f"{name}: {r.get('processed_fps')} predictions/s, latency {r.get('latency_ms')} ms "

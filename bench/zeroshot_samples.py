@@ -15,8 +15,7 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO))
 
 LABELS: dict[str, str] = {
     "0-f1-su-ph.jpg": "surprise",

@@ -14,6 +14,7 @@ import pytest
 import scipy.stats as sps
 
 from bench import peers as P
+from bench.common import replace_section
 from core.models.weights import shipped_weights
 
 COMMITTED = P.RESULTS
@@ -221,11 +222,11 @@ def test_render_reads_every_headline_figure_from_the_json():
 
 def test_replace_section_keeps_the_rest_and_refuses_without_markers():
     doc = f"intro\n{P.BEGIN}\nold\n{P.END}\noutro\n"
-    new = P.replace_section(doc, "new body")
+    new = replace_section(doc, "new body", P.BEGIN, P.END)
     assert new == f"intro\n{P.BEGIN}\nnew body\n{P.END}\noutro\n"
-    assert P.replace_section(new, "new body") == new
+    assert replace_section(new, "new body", P.BEGIN, P.END) == new
     with pytest.raises(ValueError, match="expected one"):
-        P.replace_section("no markers here", "x")
+        replace_section("no markers here", "x", P.BEGIN, P.END)
 
 
 def test_the_model_card_peers_section_comes_from_the_json():
