@@ -8,6 +8,7 @@ queue. Frames with nothing to draw go back to the encoder untouched. No Streamli
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -29,11 +30,8 @@ ICE_ENV = "FERLENS_ICE_SERVERS"
 TRACE_ENV = "FERLENS_LIVE_TRACE"
 
 VIDEO_CONSTRAINTS = {"width": {"ideal": 640}, "height": {"ideal": 360}, "frameRate": {"ideal": 30}}
-"""What the live page asks the camera for (``getUserMedia``): 640x360 at 30 fps where the camera offers it.
-
-Every pixel is paid four times per frame by VP8 (the browser encodes, aiortc decodes, and the other way back), while
-the face detector looks at a 192 px copy anyway; a 1280x720 webcam would cost four times as much for nothing.
-"Ideal" values never make a camera refuse: one without that mode gives its nearest.
+"""What the live page asks the camera for: 640x360 at 30 fps. VP8 pays for every pixel four times per frame while the
+face detector looks at a 192 px copy anyway; "ideal" values never make a camera refuse (it gives its nearest mode).
 """
 
 
@@ -285,7 +283,6 @@ class LiveProcessor:
         cam_every_s: at most one CAM per this many seconds (0 disables it).
         idle_stop_s: the worker exits after this long without frames (it restarts on the next frame).
         window: how many recent frames the statistics cover.
-        trace: a :class:`LiveTrace` to record every frame in and result out (None: no trace).
     """
 
     def __init__(
@@ -335,9 +332,12 @@ class LiveProcessor:
             self._received += 1
             self._arrivals.append(now)
             result = self._result
+            if self._thread is None or not self._thread.is_alive():  # first frame, or the idle worker stopped
+                self._stop.clear()
+                self._thread = threading.Thread(target=self._run, name="ferlens-live-worker", daemon=True)
+                self._thread.start()
         if self._trace is not None:
             self._trace.frame_in(index, image)
-        self._ensure_worker()
         self._wake.set()
         return result
 
@@ -375,16 +375,6 @@ class LiveProcessor:
         return draw_faces(out, boxes)
 
     # -- the worker side
-    def _ensure_worker(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
-        with self._lock:
-            if self._thread is not None and self._thread.is_alive():
-                return
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="ferlens-live-worker", daemon=True)
-            self._thread.start()
-
     def _run(self) -> None:
         idle_since = time.perf_counter()
         while not self._stop.is_set():
@@ -434,14 +424,10 @@ class LiveProcessor:
             stats = self._stats_locked()
             self._result = LiveResult(index, faces, latency * 1e3, stats, cam, cam_face, layer)
             result = self._result
-        try:  # one slot: replace an unread result rather than queue it
+        with contextlib.suppress(queue.Empty):  # one slot: replace an unread result rather than queue it
             self.results.get_nowait()
-        except queue.Empty:
-            pass
-        try:
+        with contextlib.suppress(queue.Full):  # the UI thread raced us; the next result will get in
             self.results.put_nowait(result)
-        except queue.Full:  # the UI thread raced us; the next result will get in
-            pass
         if self._trace is not None:
             self._trace.result_out(index, [f.label for f in faces])
 
