@@ -77,13 +77,9 @@ def guard(action: str, *, stop: bool = False) -> Iterator[None]:
             st.stop()
 
 
-_configured = False
-
-
 def configure_logging(level: int = logging.INFO) -> None:
-    """Send ``ferlens.*``, ``core.*`` and ``training.*`` log lines to stderr, once per process."""
-    global _configured
-    if _configured:
+    """Send ``ferlens.*``, ``core.*``, ``training.*`` and ``dashboard.*`` log lines to stderr, once per process."""
+    if logging.getLogger("ferlens").handlers:  # configured already (Streamlit runs the entry script on every rerun)
         return
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -92,4 +88,3 @@ def configure_logging(level: int = logging.INFO) -> None:
         logger.setLevel(level)
         logger.addHandler(handler)
         logger.propagate = False
-    _configured = True
