@@ -59,11 +59,7 @@ def parse_ice_servers(value) -> list[dict]:
             isinstance(u, str) and u.split(":", 1)[0] in ("stun", "stuns", "turn", "turns") for u in urls
         ):
             raise IceConfigError(f"ICE server {i}: urls must start with stun:, stuns:, turn: or turns:, got {urls}")
-        entry = {"urls": list(urls)}
-        for key in ("username", "credential"):
-            if key in server:
-                entry[key] = str(server[key])
-        out.append(entry)
+        out.append({"urls": list(urls)} | {k: str(server[k]) for k in ("username", "credential") if k in server})
     return out
 
 
@@ -188,12 +184,11 @@ def _reformat(frame, format: str):
 
 
 def to_rgb(image) -> np.ndarray:
-    """``image`` as an ``(H, W, 3)`` uint8 RGB array: an array is returned as it is, an ``av.VideoFrame`` converted.
+    """``image`` (an array, returned as it is, or an ``av.VideoFrame``) as an ``(H, W, 3)`` uint8 RGB array.
 
-    The callback and the worker may convert the same frame at the same moment, and PyAV's ``to_ndarray(format=)``
-    keeps one scaler per frame object and runs it without the GIL, so two conversions at once corrupt each other.
-    I420 frames (what aiortc's decoders give) are therefore converted by OpenCV from a copy of their planes (BT.601,
-    limited range, as FFmpeg does), anything else with a scaler of its own.
+    The callback and the worker may convert one frame at once, and PyAV's ``to_ndarray(format=)`` shares a scaler per
+    frame without the GIL, so two conversions corrupt each other: I420 frames (aiortc's) are converted by OpenCV
+    from a copy of their planes (BT.601, limited range, as FFmpeg), anything else with a scaler of its own.
     """
     import cv2
 
@@ -206,11 +201,8 @@ def to_rgb(image) -> np.ndarray:
 
 
 def rgb_to_video_frame(rgb: np.ndarray, like=None):
-    """An ``av.VideoFrame`` of ``rgb`` in I420 (``yuv420p``), the format the VP8/H.264 encoders take.
-
-    OpenCV's conversion (BT.601, limited range, as FFmpeg's) costs less than the encoder's own RGB reformat
-    (``bench/live_steps.py``); odd sizes, which I420 cannot hold, stay RGB.
-    ``like`` lends its timestamp (``pts``, ``time_base``).
+    """An ``av.VideoFrame`` of ``rgb`` in I420, which the VP8/H.264 encoders take (odd sizes, which I420 cannot
+    hold, stay RGB): OpenCV's conversion costs less than the encoder's own reformat. ``like`` lends its timestamp.
     """
     import av
     import cv2
@@ -342,7 +334,7 @@ class LiveProcessor:
         return result
 
     def on_frame(self, rgb: np.ndarray) -> np.ndarray:
-        """Offer ``rgb`` to the worker (replacing a waiting frame) and return it with the latest result drawn."""
+        """Offer ``rgb`` to the worker and return it with the latest result drawn."""
         cpu = time.thread_time()
         out = self.draw(rgb, self.offer(rgb))
         self._note_callback(time.thread_time() - cpu)
@@ -351,8 +343,7 @@ class LiveProcessor:
     def on_video_frame(self, frame):
         """The callback's work on a decoded ``av.VideoFrame``: offer it and return the frame to send back.
 
-        With no face to draw, the incoming frame itself goes back: no conversion at all, and the encoder takes
-        its I420 planes as they are. Otherwise the result is drawn on an RGB copy (:func:`rgb_to_video_frame`).
+        With no face to draw, the incoming frame itself goes back, so the encoder takes its I420 planes unconverted.
         """
         cpu = time.thread_time()
         result = self.offer(frame)

@@ -7,9 +7,7 @@ append-only (:data:`MIGRATIONS`); a database from a newer ferlens is refused, ne
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import logging
 import os
 import random
@@ -374,15 +372,6 @@ class VerdictStore:
 
     def count(self) -> int:
         return self._read(lambda con: int(con.execute(sa.select(sa.func.count()).select_from(TABLE)).scalar_one()))
-
-    def to_csv(self, verdicts: list[Verdict] | None = None) -> str:
-        """CSV text (header + one row per verdict), the table as stored."""
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=list(COLUMNS), lineterminator="\n")
-        writer.writeheader()
-        for v in self.all() if verdicts is None else verdicts:
-            writer.writerow(asdict(v))
-        return buf.getvalue()
 
 
 _STORES: dict[str, VerdictStore] = {}
