@@ -34,20 +34,14 @@ HELP = {
 """What each verdict means; the export of corrected labels relies on the first."""
 
 
-def _widget_state(view: explorer.View) -> dict:
-    state = {f"xp_{k}": v for k, v in asdict(view).items() if k not in ("conf_lo", "conf_hi", "item")}
-    state["xp_conf"] = (view.conf_lo, view.conf_hi)
-    state[ITEM_KEY] = view.item
-    return state
-
-
 def seed_from_url(class_names) -> None:
     """When the URL is not the one this session wrote, or the widgets are new, put the URL's view in them."""
     params = st.query_params.to_dict()
     if params == st.session_state.get(URL_KEY) and "xp_true" in st.session_state:
         return
     view = explorer.view_from_params(params, class_names, verdicts.VERDICTS)
-    st.session_state.update(_widget_state(view))
+    st.session_state.update({f"xp_{k}": v for k, v in asdict(view).items() if k not in ("conf_lo", "conf_hi", "item")})
+    st.session_state.update({"xp_conf": (view.conf_lo, view.conf_hi), ITEM_KEY: view.item})
     if params.get(REVIEWER_KEY):
         st.session_state[REVIEWER_KEY] = params[REVIEWER_KEY]
 

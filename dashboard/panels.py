@@ -189,10 +189,8 @@ def explanation_quality(key: str = "xq") -> None:
 
 
 def live_metrics(stats) -> None:
-    """Processed frames per second, latency and camera rate of the live page (``dashboard.live.LiveStats``).
-
-    Two metrics a row, so they fit the narrow column beside the video.
-    """
+    """Processed frames per second, latency and camera rate (``dashboard.live.LiveStats``), two metrics a row to fit
+    the narrow column beside the video."""
 
     def fmt(v, spec):
         return "…" if v is None else format(v, spec)

@@ -31,13 +31,10 @@ class Settings:
     """What the sidebar chose. Hashable, so it can key ``st.cache_resource``.
 
     Attributes:
-        model: a registered model name (``core.models.list_models()``).
         weights: ``"default"``, ``"none"`` (random init) or a weights file path.
-        face_detector: a registered face detector (``core.faces.list_detectors()``).
         align: warp each face to the 5-point template before the model (off: the plain box crop).
         preprocess: photometric steps by name (``("clahe",)``...); None means the model's own
             ``ModelSpec.preprocess``, i.e. what it was trained with.
-        explainer: explanation method name for pages that explain.
         tta: average each face with its mirror image (``core.detector.Detector(tta="hflip")``).
         device: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
     """
