@@ -59,11 +59,8 @@ def analyze_rgb(detector, rgb: np.ndarray, name: str = "image", align: bool = Tr
 
 
 def model_input_image(engine, crop: np.ndarray, steps=None) -> np.ndarray:
-    """The model's input tensor for ``crop`` turned back into pixels: ``(S, S)`` gray or ``(S, S, 3)`` uint8.
-
-    Built by the engine's own ``prepare`` (preprocessing, gray, resize, normalisation) and de-normalised
-    with the spec's mean and std, so the page shows exactly what the network receives, not a display crop.
-    """
+    """The engine's own ``prepare`` of ``crop``, de-normalised: the ``(S, S)`` gray or ``(S, S, 3)`` uint8 pixels the
+    network receives, so the page shows exactly that, not a display crop."""
     spec = engine.spec
     x = engine.prepare([crop], steps)[0].cpu().numpy()  # (C, S, S), (pixels / 255 - mean) / std
     mean = np.asarray(spec.mean, np.float32).reshape(-1, 1, 1)
@@ -73,11 +70,9 @@ def model_input_image(engine, crop: np.ndarray, steps=None) -> np.ndarray:
 
 
 def expand_uploads(uploads: list[tuple[str, bytes]]) -> tuple[list[tuple[str, bytes]], list[str], list[Exception]]:
-    """Uploaded files -> ``(photos, skipped, errors)``: ZIPs opened (``core.io.read_image_archive``), photos as is.
-
-    A photo inside ``a.zip`` is named ``a.zip/dir/photo.jpg``. ``skipped`` lists what a ZIP held besides
-    images; ``errors`` has one ``core.io.ArchiveError`` per ZIP that could not be used at all (empty, a bomb,
-    not a ZIP), whose ``source`` is the ZIP's name.
+    """Uploaded files -> ``(photos, skipped, errors)``: ZIPs opened (``core.io.read_image_archive``, a photo in
+    ``a.zip`` named ``a.zip/dir/photo.jpg``), photos as is. ``skipped`` lists what ZIPs held besides images, ``errors``
+    one ``core.io.ArchiveError`` per unusable ZIP (empty, a bomb, not a ZIP) with the ZIP's name as ``source``.
     """
     from core.io import ArchiveError, read_image_archive
 

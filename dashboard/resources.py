@@ -67,11 +67,8 @@ def _analyzer(
 
 
 def get_analyzer(settings: Settings) -> Any:
-    """The :class:`core.detector.Detector` (faces -> crops -> probabilities) for ``settings``.
-
-    It shares the cached engine of :func:`get_engine`, so a model is loaded once per process whatever the
-    face detector, preprocessing or TTA chosen. Alignment off is the Detector's ``framing="box"``.
-    """
+    """The :class:`core.detector.Detector` for ``settings``, around the cached engine of :func:`get_engine` (a model
+    loads once per process whatever the face detector, preprocessing or TTA). Alignment off is ``framing="box"``."""
     framing = "fer2013" if settings.align else "box"
     s = settings
     return _analyzer(s.model, s.weights_arg, s.device, s.face_detector, s.preprocess, framing, s.tta_arg)

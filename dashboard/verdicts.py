@@ -108,15 +108,9 @@ def _one_line(text: object) -> str:
 
 
 def database_url(target: str | os.PathLike | sa.URL | None = None) -> sa.URL:
-    """The SQLAlchemy URL of a verdict database.
-
-    Args:
-        target: a URL (``postgresql://...``, ``sqlite:///...``), a plain path (a SQLite file), or None for
-            ``$FERLENS_VERDICTS_URL``, else the file :func:`default_db_path`.
-
-    Raises:
-        VerdictStoreError: the URL cannot be read, names a database other than :data:`BACKENDS`, or is an
-            in-memory SQLite database (every verdict would vanish with the process).
+    """The SQLAlchemy URL of ``target``: a URL, a plain path (a SQLite file), or None for ``$FERLENS_VERDICTS_URL``,
+    else :func:`default_db_path`. Raises :class:`VerdictStoreError` for a URL it cannot read, a database other
+    than :data:`BACKENDS`, or an in-memory SQLite database (every verdict would vanish with the process).
     """
     if target is None:
         target = os.environ.get(URL_ENV, "").strip() or default_db_path()
