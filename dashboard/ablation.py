@@ -61,19 +61,14 @@ def ladder_weights(ladder_dir: Path) -> dict[str, Path | None]:
     return {r: (p if (p := Path(ladder_dir) / f"{r}.safetensors").is_file() else None) for r in sorted(rungs)}
 
 
-def ladder_commands() -> tuple[str, ...]:
-    """The commands that train, evaluate and export the hafem_lite ladder (``training.ablate``)."""
-    from training.ablate import LADDER_COMMANDS
-
-    return LADDER_COMMANDS
-
-
 def missing_ladder_message(ladder_dir: Path, missing: Sequence[str]) -> str:
     """Plain words and the exact commands that produce the missing rung weights."""
+    from training.ablate import LADDER_COMMANDS
+
     return (
         f"The retrained rungs {', '.join(f'`{m}`' for m in missing)} are not in `{ladder_dir}` yet, so only "
         "knock-outs can be shown. They come from training the hafem_lite ladder (about 3 CPU-hours at its 2-epoch "
-        "schedule) and exporting one seed's weights:\n\n" + "\n".join(f"    {c}" for c in ladder_commands())
+        "schedule) and exporting one seed's weights:\n\n" + "\n".join(f"    {c}" for c in LADDER_COMMANDS)
     )
 
 
@@ -115,11 +110,6 @@ def part_tables(rungs: dict[str, Path], crops: Sequence[np.ndarray], rung_engine
     return tables
 
 
-def model_input(engine, crop: np.ndarray, steps) -> np.ndarray:
-    """The uint8 pixels ``(c, S, S)`` the engine's model gets for ``crop`` under preprocessing ``steps``."""
-    return engine.spec.pixels([crop], steps)[0].numpy()
-
-
 def model_view(pixels: np.ndarray, scale: int = 4) -> np.ndarray:
     """A model input ``(c, S, S)`` uint8 as an image enlarged ``scale`` times by pixel repetition (nearest
     neighbour), so what the network sees is not smoothed by the browser's resampling."""
@@ -145,11 +135,7 @@ class Switches:
 
     def overrides(self, have: dict[str, bool]) -> dict:
         """``create_model`` overrides that remove the switched-off architecture parts the model has."""
-        out: dict = {}
-        for part, (_, remove) in ARCH_PARTS.items():
-            if have[part] and not getattr(self, part):
-                out.update(remove)
-        return out
+        return {k: v for part in self.removed(have) for k, v in ARCH_PARTS[part][1].items()}
 
     def preprocess(self) -> tuple[str, ...]:
         return tuple(s for s in ("gamma", "clahe") if getattr(self, s))

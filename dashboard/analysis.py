@@ -59,11 +59,8 @@ def analyze_rgb(detector, rgb: np.ndarray, name: str = "image", align: bool = Tr
 
 
 def model_input_image(engine, crop: np.ndarray, steps=None) -> np.ndarray:
-    """The model's input tensor for ``crop`` turned back into pixels: ``(S, S)`` gray or ``(S, S, 3)`` uint8.
-
-    Built by the engine's own ``prepare`` (preprocessing, gray, resize, normalisation) and de-normalised
-    with the spec's mean and std, so the page shows exactly what the network receives, not a display crop.
-    """
+    """The engine's own ``prepare`` of ``crop``, de-normalised: the ``(S, S)`` gray or ``(S, S, 3)`` uint8 pixels the
+    network receives, so the page shows exactly that, not a display crop."""
     spec = engine.spec
     x = engine.prepare([crop], steps)[0].cpu().numpy()  # (C, S, S), (pixels / 255 - mean) / std
     mean = np.asarray(spec.mean, np.float32).reshape(-1, 1, 1)
@@ -73,11 +70,9 @@ def model_input_image(engine, crop: np.ndarray, steps=None) -> np.ndarray:
 
 
 def expand_uploads(uploads: list[tuple[str, bytes]]) -> tuple[list[tuple[str, bytes]], list[str], list[Exception]]:
-    """Uploaded files -> ``(photos, skipped, errors)``: ZIPs opened (``core.io.read_image_archive``), photos as is.
-
-    A photo inside ``a.zip`` is named ``a.zip/dir/photo.jpg``. ``skipped`` lists what a ZIP held besides
-    images; ``errors`` has one ``core.io.ArchiveError`` per ZIP that could not be used at all (empty, a bomb,
-    not a ZIP), whose ``source`` is the ZIP's name.
+    """Uploaded files -> ``(photos, skipped, errors)``: ZIPs opened (``core.io.read_image_archive``, a photo in
+    ``a.zip`` named ``a.zip/dir/photo.jpg``), photos as is. ``skipped`` lists what ZIPs held besides images, ``errors``
+    one ``core.io.ArchiveError`` per unusable ZIP (empty, a bomb, not a ZIP) with the ZIP's name as ``source``.
     """
     from core.io import ArchiveError, read_image_archive
 
@@ -124,10 +119,7 @@ def display_crop(rgb: np.ndarray, result, align: bool, size: int = DISPLAY_SIZE)
         from core.detector import box_crop
 
         return box_crop(rgb, result.face, size)
-    s0 = result.aligned.output_size
-    k = size / s0
-    # scale the crop frame about pixel centres: u' = (u + 0.5) * k - 0.5
-    up = np.array([[k, 0.0, 0.5 * k - 0.5], [0.0, k, 0.5 * k - 0.5], [0.0, 0.0, 1.0]])
+    up = np.vstack([_enlarge(size / result.aligned.output_size), [0.0, 0.0, 1.0]])
     matrix = (up @ np.vstack([result.aligned.matrix, [0.0, 0.0, 1.0]]))[:2]
     from core.faces import AlignedFace, transform_points
     from core.faces.align import invert_affine
@@ -135,6 +127,11 @@ def display_crop(rgb: np.ndarray, result, align: bool, size: int = DISPLAY_SIZE)
     crop = cv2.warpAffine(rgb, matrix, (size, size), flags=cv2.INTER_CUBIC)
     lm = transform_points(result.face.landmarks, matrix).astype(np.float32)
     return AlignedFace(crop, matrix, invert_affine(matrix), lm, result.face, lm.copy())
+
+
+def _enlarge(k: float) -> np.ndarray:
+    """The affine ``(2, 3)`` that enlarges a crop ``k`` times about pixel centres: ``u' = (u + 0.5) * k - 0.5``."""
+    return np.array([[k, 0.0, 0.5 * k - 0.5], [0.0, k, 0.5 * k - 0.5]])
 
 
 @dataclass(frozen=True, eq=False)
@@ -162,35 +159,36 @@ def explain_face(engine, rgb: np.ndarray, result, method: str, steps=None, align
     fitted once on the photo (or the five landmarks when it cannot fit) and are placed on that crop, so the
     agreement is measured where the model looked.
     """
-    from core.explain import agreement, heatmap_overlay
     from core.faces import fit_mesh, regions_for
     from dashboard.explain import aligned_masks, explain_crop
 
-    size = engine.spec.input_size
-    target = int(np.argmax(result.probs))
     fit = fit_mesh(rgb, result.face.landmarks)
-    masks = aligned_masks(result.aligned, size, mesh=fit)
+    masks = aligned_masks(result.aligned, engine.spec.input_size, mesh=fit)
+    target = int(np.argmax(result.probs))
     ex = explain_crop(engine, result.aligned.image, method, target=target, masks=masks, steps=steps)
     shown = display_crop(rgb, result, align)
-    regions = regions_for(shown, mesh=fit)
-    overlay = heatmap_overlay(shown.image, ex.heat, alpha=0.45, signed=ex.signed, regions=regions)
-    name = engine.class_names[target]
+    return _explained(engine, method, ex, masks, shown.image, regions_for(shown, mesh=fit), fit)
+
+
+def _explained(engine, method: str, ex, masks, shown: np.ndarray, regions, mesh=None) -> FaceExplanation:
+    """``ex`` (``dashboard.explain.explain_crop``'s) drawn on ``shown`` with ``regions``, and its FACS agreement."""
+    from core.explain import agreement, heatmap_overlay
+
+    overlay = heatmap_overlay(shown, ex.heat, alpha=0.45, signed=ex.signed, regions=regions)
+    name = engine.class_names[ex.target]
     agree = agreement(ex.heat, masks, name)
-    summary = _summary(agree) | {"regions": regions.note}
-    return FaceExplanation(
-        method, name, overlay, agreement_frame(agree), summary, ex.heat, ex.signed, regions.note, regions.fallback, fit
-    )
-
-
-def _summary(agree) -> dict:
-    return {
+    summary = {
         "class": agree.class_name,
         "expected": ", ".join(agree.expected) or "none (neutral)",
         "lift": agree.lift,
         "rank_auc": agree.rank_auc,
         "top_region": agree.top_region,
         "outside": agree.share_outside,
+        "regions": regions.note,
     }
+    return FaceExplanation(
+        method, name, overlay, agreement_frame(agree), summary, ex.heat, ex.signed, regions.note, regions.fallback, mesh
+    )
 
 
 def agreement_frame(agree) -> pd.DataFrame:
@@ -228,7 +226,6 @@ def explain_dataset_crop(engine, image: np.ndarray, method: str, target: int, si
     in FER2013's framing; when it cannot fit, the regions are those typical positions
     (``core.faces.regions_for_crop``), as in the evaluation's agreement numbers.
     """
-    from core.explain import agreement, heatmap_overlay
     from core.explain.regions import rasterise
     from core.faces import regions_for_crop
     from dashboard.drawing import upscale
@@ -238,12 +235,4 @@ def explain_dataset_crop(engine, image: np.ndarray, method: str, target: int, si
     masks = rasterise(regions, engine.spec.input_size, image.shape[0])
     ex = explain_crop(engine, image, method, target=target, masks=masks)
     shown = upscale(image, size)
-    k = shown.shape[0] / image.shape[0]
-    on_shown = regions.transformed(np.array([[k, 0.0, 0.5 * k - 0.5], [0.0, k, 0.5 * k - 0.5]]))
-    overlay = heatmap_overlay(shown, ex.heat, alpha=0.45, signed=ex.signed, regions=on_shown)
-    name = engine.class_names[ex.target]
-    agree = agreement(ex.heat, masks, name)
-    summary = _summary(agree) | {"regions": regions.note}
-    return FaceExplanation(
-        method, name, overlay, agreement_frame(agree), summary, ex.heat, ex.signed, regions.note, regions.fallback
-    )
+    return _explained(engine, method, ex, masks, shown, regions.transformed(_enlarge(shown.shape[0] / image.shape[0])))

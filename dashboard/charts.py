@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
+from PIL import ImageColor
 
 EMOTION_COLORS: dict[str, str] = {
     "angry": "#d62728",
@@ -31,28 +32,33 @@ def color_of(name: str) -> str:
 
 def rgb_of(name: str) -> tuple[int, int, int]:
     """The emotion colour as an ``(r, g, b)`` tuple (for OpenCV drawing on RGB images)."""
-    h = color_of(name).lstrip("#")
-    return int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16)
+    return ImageColor.getrgb(color_of(name))
 
 
-def probability_bar(probs: Sequence[float], class_names: Sequence[str], title: str = "") -> go.Figure:
-    """Horizontal bars of class probabilities, classes in canonical order top to bottom."""
-    names = list(class_names)
-    values = [float(p) for p in probs]
+def _hbars(values: list, names: Sequence[str], text: list[str], hover: str, title: str) -> go.Figure:
+    """Horizontal bars in the emotion colours, the first name on top."""
+    names = list(names)
     fig = go.Figure(
         go.Bar(
             x=values,
             y=names,
             orientation="h",
             marker_color=[color_of(n) for n in names],
-            text=[f"{v:.0%}" for v in values],
+            text=text,
             textposition="outside",
-            hovertemplate="%{y}: %{x:.3f}<extra></extra>",
+            hovertemplate=hover,
         )
     )
     fig.update_layout(**_LAYOUT, title=title or None, height=60 + 26 * len(names), showlegend=False)
-    fig.update_xaxes(range=[0, 1.15], tickformat=".0%", showgrid=True)
     fig.update_yaxes(autorange="reversed")
+    return fig
+
+
+def probability_bar(probs: Sequence[float], class_names: Sequence[str], title: str = "") -> go.Figure:
+    """Horizontal bars of class probabilities, classes in canonical order top to bottom."""
+    values = [float(p) for p in probs]
+    fig = _hbars(values, class_names, [f"{v:.0%}" for v in values], "%{y}: %{x:.3f}<extra></extra>", title)
+    fig.update_xaxes(range=[0, 1.15], tickformat=".0%", showgrid=True)
     return fig
 
 
@@ -60,20 +66,8 @@ def votes_bar(counts: Sequence[int], names: Sequence[str], title: str = "") -> g
     """Horizontal bars of annotator votes per class (FERPlus: 10 people per image), in the given order."""
     values = [int(v) for v in counts]
     total = max(sum(values), 1)
-    fig = go.Figure(
-        go.Bar(
-            x=values,
-            y=list(names),
-            orientation="h",
-            marker_color=[color_of(n) for n in names],
-            text=[str(v) if v else "" for v in values],
-            textposition="outside",
-            hovertemplate="%{y}: %{x} votes<extra></extra>",
-        )
-    )
-    fig.update_layout(**_LAYOUT, title=title or None, height=60 + 26 * len(values), showlegend=False)
+    fig = _hbars(values, names, [str(v) if v else "" for v in values], "%{y}: %{x} votes<extra></extra>", title)
     fig.update_xaxes(range=[0, total * 1.15], dtick=max(1, total // 5), showgrid=True)
-    fig.update_yaxes(autorange="reversed")
     return fig
 
 
@@ -197,6 +191,11 @@ def reliability_figure(reliability: dict, ece: float | None = None) -> go.Figure
     return fig
 
 
+def _whiskers(up, down) -> dict:
+    """Asymmetric error bars ``up`` and ``down`` from the value (an interval that misses its value draws none)."""
+    return dict(type="data", symmetric=False, array=up.clip(lower=0), arrayminus=down.clip(lower=0))
+
+
 def per_class_figure(table) -> go.Figure:
     """Grouped bars of per-class precision / recall / F1 with bootstrap CI whiskers (``table`` from
     :func:`dashboard.evaluation.per_class_table`)."""
@@ -209,11 +208,8 @@ def per_class_figure(table) -> go.Figure:
                 y=value,
                 name=metric,
                 marker_color=color,
-                error_y=dict(
-                    type="data",
-                    symmetric=False,
-                    array=(table[f"{metric}_hi"].astype(float) - value).clip(lower=0),
-                    arrayminus=(value - table[f"{metric}_lo"].astype(float)).clip(lower=0),
+                error_y=_whiskers(
+                    table[f"{metric}_hi"].astype(float) - value, value - table[f"{metric}_lo"].astype(float)
                 ),
             )
         )
@@ -232,20 +228,8 @@ def robustness_figure(table, metric: str = "accuracy", reference: float | None =
     fig = go.Figure()
     for family, rows in table.groupby("family", sort=False):
         value = rows[metric].astype(float)
-        lo, hi = rows[lo_col].astype(float), rows[hi_col].astype(float)
-        fig.add_trace(
-            go.Bar(
-                x=rows["condition"],
-                y=value,
-                name=family,
-                error_y=dict(
-                    type="data",
-                    symmetric=False,
-                    array=(hi - value).clip(lower=0).fillna(0),
-                    arrayminus=(value - lo).clip(lower=0).fillna(0),
-                ),
-            )
-        )
+        up, down = (rows[hi_col].astype(float) - value).fillna(0), (value - rows[lo_col].astype(float)).fillna(0)
+        fig.add_trace(go.Bar(x=rows["condition"], y=value, name=family, error_y=_whiskers(up, down)))
     if reference is not None:
         fig.add_hline(y=reference, line_dash="dash", line_color="#444444")
     title = "Accuracy per condition (95 % bootstrap CI)" if metric == "accuracy" else "Retention: corrupted / clean"

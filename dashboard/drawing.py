@@ -46,13 +46,8 @@ def _overlap(a: Rect, b: Rect) -> int:
 def place_labels(boxes: Sequence[Rect], sizes: Sequence[tuple[int, int]], image_hw: tuple[int, int]) -> list[Rect]:
     """Where each box's label tag goes so that no two tags intersect (greedy, in the order given).
 
-    Each tag tries spots above, inside and below its box, then further out, clamped into the image; the first
-    that touches no placed tag and no other face wins, else the one with the least overlap.
-
-    Args:
-        boxes: face boxes ``(x, y, w, h)`` in pixels.
-        sizes: the tag sizes ``(w, h)``, one per box.
-        image_hw: the image's ``(height, width)``.
+    Each tag (``sizes``: ``(w, h)`` per box) tries spots above, inside and below its box, then further out, clamped
+    into the image; the first that touches no placed tag and no other face wins, else the one with the least overlap.
     """
     height, width = image_hw
     placed: list[Rect] = []

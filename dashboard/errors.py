@@ -58,14 +58,9 @@ def show_error(exc: BaseException, action: str = "") -> str:
 
 @contextmanager
 def guard(action: str, *, stop: bool = False) -> Iterator[None]:
-    """Turn any exception in the block into :func:`show_error`; optionally stop the page there.
-
-    Streamlit's own control flow (``st.stop``, ``st.rerun``, ``st.switch_page``) raises ``BaseException``
-    subclasses, which pass through untouched.
-
-    Args:
-        action: what the block does, in words ("reading the image"); it starts the error message.
-        stop: call ``st.stop()`` after showing the error, so the rest of the page does not run on bad state.
+    """Turn any exception in the block into :func:`show_error` (``action``, in words, starts the message); with
+    ``stop``, stop the page there so the rest does not run on bad state. Streamlit's own control flow (``st.stop``,
+    ``st.rerun``, ``st.switch_page``) raises ``BaseException`` subclasses, which pass through untouched.
     """
     try:
         yield
@@ -77,13 +72,9 @@ def guard(action: str, *, stop: bool = False) -> Iterator[None]:
             st.stop()
 
 
-_configured = False
-
-
 def configure_logging(level: int = logging.INFO) -> None:
-    """Send ``ferlens.*``, ``core.*`` and ``training.*`` log lines to stderr, once per process."""
-    global _configured
-    if _configured:
+    """Send ``ferlens.*``, ``core.*``, ``training.*`` and ``dashboard.*`` log lines to stderr, once per process."""
+    if logging.getLogger("ferlens").handlers:  # configured already (Streamlit runs the entry script on every rerun)
         return
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -92,4 +83,3 @@ def configure_logging(level: int = logging.INFO) -> None:
         logger.setLevel(level)
         logger.addHandler(handler)
         logger.propagate = False
-    _configured = True

@@ -13,10 +13,10 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from core.metrics import PER_CLASS_CI
+from dashboard import runnable
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +99,11 @@ def per_class_hint(d: dict) -> str | None:
     """For a file without per-class intervals (older format), one line with the command that rewrites it."""
     if all("f1_ci_low" in pc for pc in d["per_class"]):
         return None
+    return f"No per-class intervals in this file (older format); rewrite it with `{evaluate_command(d)}`"
+
+
+def evaluate_command(d: dict) -> str:
+    """The ``training.evaluate`` command that (re)writes results ``d``, runnable from the repo root."""
     m, data = d["meta"], d["meta"]["data"]
     command = m.get("command") or ""
     if not command.startswith("python -m training.evaluate "):  # from Python or the ablation runner: rebuild it
@@ -113,7 +118,7 @@ def per_class_hint(d: dict) -> str | None:
         }
         argv = [x for k, v in args.items() if v is not None for x in (k, str(v))]
         command = shlex.join(["python", "-m", "training.evaluate", *argv, *["--tta-hflip"] * bool(m.get("tta_hflip"))])
-    return f"No per-class intervals in this file (older format); rewrite it with `.venv/bin/{command}`"
+    return runnable(command)
 
 
 @dataclass(frozen=True)
@@ -137,17 +142,14 @@ def select(df: pd.DataFrame, f: CellFilter) -> pd.DataFrame:
     """Rows of :func:`predictions_frame` matching ``f``, sorted as asked (stable, so ties keep id order)."""
     if f.sort not in SORT_KEYS:
         raise ValueError(f"unknown sort key {f.sort!r}; choose one of {list(SORT_KEYS)}")
-    mask = np.ones(len(df), dtype=bool)
+    mask = df["confidence"].between(f.min_confidence, f.max_confidence) & (df["margin"] <= f.max_margin)
     if f.true is not None:
-        mask &= (df["true"] == f.true).to_numpy()
+        mask &= df["true"] == f.true
     if f.pred is not None:
-        mask &= (df["pred"] == f.pred).to_numpy()
+        mask &= df["pred"] == f.pred
     if f.errors_only:
-        mask &= (df["true"] != df["pred"]).to_numpy()
-    mask &= ((df["confidence"] >= f.min_confidence) & (df["confidence"] <= f.max_confidence)).to_numpy()
-    mask &= (df["margin"] <= f.max_margin).to_numpy()
-    out = df[mask].sort_values([f.sort, "id"], ascending=[not f.descending, True], kind="stable")
-    return out
+        mask &= df["true"] != df["pred"]
+    return df[mask].sort_values([f.sort, "id"], ascending=[not f.descending, True], kind="stable")
 
 
 def _round(value, spec: str):

@@ -36,14 +36,11 @@ class View:
 
     Attributes:
         true, pred: class names of the confusion cell, or ``"any"``.
-        errors: misclassified images only.
         review: ``"all"``, ``"unreviewed"`` or a verdict (the newest verdict on the image).
         disputed: only images whose FER2013 label the FERPlus majority disputes (``training.review``).
         duplicates: only images with an exact or near duplicate elsewhere in FER2013.
         brightness, blur: a bin label of the results' slices (``training.slices``), or ``"any"``.
-        sort, desc: gallery order.
-        conf_lo, conf_hi, margin: confidence range and largest top-1 minus top-2 margin.
-        page: gallery page, 1-based.
+        margin: the largest top-1 minus top-2 margin.
         item: the image id open in the dialog, or None.
     """
 
@@ -107,15 +104,10 @@ def view_to_params(view: View) -> dict[str, str]:
     """The URL parameters of ``view``: only fields that differ from the defaults, so links stay short."""
     out = {}
     for name, value in asdict(view).items():
-        if value == getattr(_DEFAULT, name):
-            continue
-        out[name] = (
-            ("1" if value else "0")
-            if isinstance(value, bool)
-            else f"{value:g}"
-            if isinstance(value, float)
-            else str(value)
-        )
+        if value != getattr(_DEFAULT, name):
+            out[name] = (
+                str(int(value)) if isinstance(value, bool) else f"{value:g}" if isinstance(value, float) else str(value)
+            )
     return out
 
 

@@ -12,7 +12,8 @@ from dataclasses import asdict
 
 import streamlit as st
 
-from dashboard import charts, drawing, evaluation, explorer, verdicts
+from dashboard import charts, drawing, evaluation, explorer, images, resources, verdicts, widgets
+from dashboard.analysis import explain_dataset_crop
 from dashboard.errors import guard
 
 log = logging.getLogger(__name__)
@@ -33,28 +34,20 @@ HELP = {
 """What each verdict means; the export of corrected labels relies on the first."""
 
 
-def _widget_state(view: explorer.View) -> dict:
-    state = {f"xp_{k}": v for k, v in asdict(view).items() if k not in ("conf_lo", "conf_hi", "item")}
-    state["xp_conf"] = (view.conf_lo, view.conf_hi)
-    state[ITEM_KEY] = view.item
-    return state
-
-
 def seed_from_url(class_names) -> None:
     """When the URL is not the one this session wrote, or the widgets are new, put the URL's view in them."""
     params = st.query_params.to_dict()
     if params == st.session_state.get(URL_KEY) and "xp_true" in st.session_state:
         return
     view = explorer.view_from_params(params, class_names, verdicts.VERDICTS)
-    st.session_state.update(_widget_state(view))
+    st.session_state.update({f"xp_{k}": v for k, v in asdict(view).items() if k not in ("conf_lo", "conf_hi", "item")})
+    st.session_state.update({"xp_conf": (view.conf_lo, view.conf_hi), ITEM_KEY: view.item})
     if params.get(REVIEWER_KEY):
         st.session_state[REVIEWER_KEY] = params[REVIEWER_KEY]
 
 
 def results_from_url(options: list[str]) -> None:
     """Make the URL's ``results`` (a path as :func:`dashboard.widgets.display_ref` shows it) the current file."""
-    from dashboard import widgets
-
     wanted = st.query_params.get("results")
     if not wanted or st.query_params.to_dict() == st.session_state.get(URL_KEY):
         return
@@ -149,8 +142,6 @@ def _bin_order(label: str) -> float:
 
 def write_url(view: explorer.View, results_ref: str) -> None:
     """Mirror the view, the results file and the reviewer into the URL (and remember what was written)."""
-    from dashboard import widgets
-
     params = explorer.view_to_params(view)
     params["results"] = widgets.display_ref(results_ref)
     if st.session_state.get(REVIEWER_KEY):
@@ -171,7 +162,6 @@ def _fer_review_data(fer_file: str, mtime: float):
 
 @st.cache_resource(max_entries=8)
 def _duplicates(fer_file: str, mtime: float, ids: tuple[int, ...]):
-    from dashboard import images
     from training import review
 
     return review.duplicates(ids, images.fer2013_images(fer_file), _fer_review_data(fer_file, mtime)[2])
@@ -183,7 +173,6 @@ def review_flags(d: dict, df):
     ``flags`` is indexed by image id with ``disputed``, ``duplicate`` and ``suggested`` (a verdict or None);
     ``votes`` is ``training.review.votes_table``; ``pairs`` the duplicates of the evaluated images.
     """
-    from dashboard import images
     from training import review
 
     source = str(d["meta"]["data"]["source"])
@@ -202,8 +191,6 @@ def review_flags(d: dict, df):
 
 def gallery(d: dict, rows, fer, reviewed: dict, page: int, flags=None, columns: int = 6) -> None:
     """One page of the gallery: image, ``#id true→pred confidence`` (+ verdict, disputed, duplicate), Open."""
-    from dashboard import images
-
     grid = st.columns(columns)
     for k, (idx, row) in enumerate(explorer.page_rows(rows, page).iterrows()):
         item = int(row["id"])
@@ -244,10 +231,10 @@ def votes_panel(item: int, row, names, review) -> str | None:
 
     flags, votes, _, _ = review if review is not None else (None, None, None, None)
     cols = st.columns(3)
+    cols[2].plotly_chart(charts.probability_bar(row["probs"], names, "the model"), key="xp_probs")
     if votes is None or item not in votes.index:
         cols[0].metric("Dataset label", row["true_name"])
         cols[1].caption("No FERPlus votes for this dataset.")
-        cols[2].plotly_chart(charts.probability_bar(row["probs"], names, "the model"), key="xp_probs")
         return None
     v = votes.loc[item]
     cols[0].metric("FER2013 label", v["fer2013"])
@@ -259,7 +246,6 @@ def votes_panel(item: int, row, names, review) -> str | None:
     cols[1].plotly_chart(
         charts.votes_bar(counts, VOTE_NAMES, f"FERPlus: {int(v['n_votes'])} annotators"), key="xp_votes"
     )
-    cols[2].plotly_chart(charts.probability_bar(row["probs"], names, "the model"), key="xp_probs")
     suggested = flags.at[item, "suggested"] if item in flags.index else None
     if suggested:
         st.info(
@@ -290,9 +276,6 @@ def duplicates_note(item: int, review) -> None:
 
 
 def _review_body(d, df, ids, item, fer, store, sidebar_settings, review) -> None:
-    from dashboard import images, resources
-    from dashboard.analysis import explain_dataset_crop
-
     position = {int(i): k for k, i in enumerate(df["id"])}
     if item not in position:
         st.error(f"Image #{item} is not in these results.")
@@ -427,7 +410,6 @@ def exports(d: dict, store, fer_results: bool) -> None:
 
 
 def _corrected_csv(source: str, store) -> str:
-    from dashboard import images
     from training import review
     from training.datasets import read_fer2013
 

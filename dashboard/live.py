@@ -8,6 +8,7 @@ queue. Frames with nothing to draw go back to the encoder untouched. No Streamli
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -29,11 +30,8 @@ ICE_ENV = "FERLENS_ICE_SERVERS"
 TRACE_ENV = "FERLENS_LIVE_TRACE"
 
 VIDEO_CONSTRAINTS = {"width": {"ideal": 640}, "height": {"ideal": 360}, "frameRate": {"ideal": 30}}
-"""What the live page asks the camera for (``getUserMedia``): 640x360 at 30 fps where the camera offers it.
-
-Every pixel is paid four times per frame by VP8 (the browser encodes, aiortc decodes, and the other way back), while
-the face detector looks at a 192 px copy anyway; a 1280x720 webcam would cost four times as much for nothing.
-"Ideal" values never make a camera refuse: one without that mode gives its nearest.
+"""What the live page asks the camera for: 640x360 at 30 fps. VP8 pays for every pixel four times per frame while the
+face detector looks at a 192 px copy anyway; "ideal" values never make a camera refuse (it gives its nearest mode).
 """
 
 
@@ -61,11 +59,7 @@ def parse_ice_servers(value) -> list[dict]:
             isinstance(u, str) and u.split(":", 1)[0] in ("stun", "stuns", "turn", "turns") for u in urls
         ):
             raise IceConfigError(f"ICE server {i}: urls must start with stun:, stuns:, turn: or turns:, got {urls}")
-        entry = {"urls": list(urls)}
-        for key in ("username", "credential"):
-            if key in server:
-                entry[key] = str(server[key])
-        out.append(entry)
+        out.append({"urls": list(urls)} | {k: str(server[k]) for k in ("username", "credential") if k in server})
     return out
 
 
@@ -190,12 +184,11 @@ def _reformat(frame, format: str):
 
 
 def to_rgb(image) -> np.ndarray:
-    """``image`` as an ``(H, W, 3)`` uint8 RGB array: an array is returned as it is, an ``av.VideoFrame`` converted.
+    """``image`` (an array, returned as it is, or an ``av.VideoFrame``) as an ``(H, W, 3)`` uint8 RGB array.
 
-    The callback and the worker may convert the same frame at the same moment, and PyAV's ``to_ndarray(format=)``
-    keeps one scaler per frame object and runs it without the GIL, so two conversions at once corrupt each other.
-    I420 frames (what aiortc's decoders give) are therefore converted by OpenCV from a copy of their planes (BT.601,
-    limited range, as FFmpeg does), anything else with a scaler of its own.
+    The callback and the worker may convert one frame at once, and PyAV's ``to_ndarray(format=)`` shares a scaler per
+    frame without the GIL, so two conversions corrupt each other: I420 frames (aiortc's) are converted by OpenCV
+    from a copy of their planes (BT.601, limited range, as FFmpeg), anything else with a scaler of its own.
     """
     import cv2
 
@@ -208,11 +201,8 @@ def to_rgb(image) -> np.ndarray:
 
 
 def rgb_to_video_frame(rgb: np.ndarray, like=None):
-    """An ``av.VideoFrame`` of ``rgb`` in I420 (``yuv420p``), the format the VP8/H.264 encoders take.
-
-    OpenCV's conversion (BT.601, limited range, as FFmpeg's) costs less than the encoder's own RGB reformat
-    (``bench/live_steps.py``); odd sizes, which I420 cannot hold, stay RGB.
-    ``like`` lends its timestamp (``pts``, ``time_base``).
+    """An ``av.VideoFrame`` of ``rgb`` in I420, which the VP8/H.264 encoders take (odd sizes, which I420 cannot
+    hold, stay RGB): OpenCV's conversion costs less than the encoder's own reformat. ``like`` lends its timestamp.
     """
     import av
     import cv2
@@ -285,7 +275,6 @@ class LiveProcessor:
         cam_every_s: at most one CAM per this many seconds (0 disables it).
         idle_stop_s: the worker exits after this long without frames (it restarts on the next frame).
         window: how many recent frames the statistics cover.
-        trace: a :class:`LiveTrace` to record every frame in and result out (None: no trace).
     """
 
     def __init__(
@@ -335,14 +324,17 @@ class LiveProcessor:
             self._received += 1
             self._arrivals.append(now)
             result = self._result
+            if self._thread is None or not self._thread.is_alive():  # first frame, or the idle worker stopped
+                self._stop.clear()
+                self._thread = threading.Thread(target=self._run, name="ferlens-live-worker", daemon=True)
+                self._thread.start()
         if self._trace is not None:
             self._trace.frame_in(index, image)
-        self._ensure_worker()
         self._wake.set()
         return result
 
     def on_frame(self, rgb: np.ndarray) -> np.ndarray:
-        """Offer ``rgb`` to the worker (replacing a waiting frame) and return it with the latest result drawn."""
+        """Offer ``rgb`` to the worker and return it with the latest result drawn."""
         cpu = time.thread_time()
         out = self.draw(rgb, self.offer(rgb))
         self._note_callback(time.thread_time() - cpu)
@@ -351,8 +343,7 @@ class LiveProcessor:
     def on_video_frame(self, frame):
         """The callback's work on a decoded ``av.VideoFrame``: offer it and return the frame to send back.
 
-        With no face to draw, the incoming frame itself goes back: no conversion at all, and the encoder takes
-        its I420 planes as they are. Otherwise the result is drawn on an RGB copy (:func:`rgb_to_video_frame`).
+        With no face to draw, the incoming frame itself goes back, so the encoder takes its I420 planes unconverted.
         """
         cpu = time.thread_time()
         result = self.offer(frame)
@@ -375,16 +366,6 @@ class LiveProcessor:
         return draw_faces(out, boxes)
 
     # -- the worker side
-    def _ensure_worker(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
-        with self._lock:
-            if self._thread is not None and self._thread.is_alive():
-                return
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="ferlens-live-worker", daemon=True)
-            self._thread.start()
-
     def _run(self) -> None:
         idle_since = time.perf_counter()
         while not self._stop.is_set():
@@ -434,14 +415,10 @@ class LiveProcessor:
             stats = self._stats_locked()
             self._result = LiveResult(index, faces, latency * 1e3, stats, cam, cam_face, layer)
             result = self._result
-        try:  # one slot: replace an unread result rather than queue it
+        with contextlib.suppress(queue.Empty):  # one slot: replace an unread result rather than queue it
             self.results.get_nowait()
-        except queue.Empty:
-            pass
-        try:
+        with contextlib.suppress(queue.Full):  # the UI thread raced us; the next result will get in
             self.results.put_nowait(result)
-        except queue.Full:  # the UI thread raced us; the next result will get in
-            pass
         if self._trace is not None:
             self._trace.result_out(index, [f.label for f in faces])
 

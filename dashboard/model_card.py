@@ -137,13 +137,14 @@ def validation_table(val) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["metric", "value"])
 
 
-def _metric_cells(metrics: dict) -> dict:
-    row = {}
+def _score_row(score: str, n, metrics: dict, source: str, command) -> dict:
+    """One row of :data:`SCORE_COLUMNS`: headline metrics with their CIs, where they come from, the command."""
+    row = {"score": score, "n": n}
     for key in ("accuracy", "macro_f1", "ece"):
         v = metrics[key]
         ci = f" [{v['ci_low']:.3f}, {v['ci_high']:.3f}]" if v.get("ci_low") is not None else ""
         row[key] = "n/a" if v.get("value") is None else f"{v['value']:.3f}{ci}"
-    return row
+    return row | {"source": source, "command": runnable(command)}
 
 
 def own_results(results: list[dict], model: str, weights_sha: str | None) -> pd.DataFrame:
@@ -152,13 +153,10 @@ def own_results(results: list[dict], model: str, weights_sha: str | None) -> pd.
 
     rows = []
     for d in results:
-        meta = d["meta"]
-        if meta.get("model") != model or (meta.get("weights_sha256") or None) != weights_sha:
-            continue
-        row = {"score": result_name(d), "n": meta["data"]["n"], **_metric_cells(d["metrics"])}
-        row["source"] = f"results file of {meta.get('date') or 'unknown date'}"
-        row["command"] = runnable(meta.get("command"))
-        rows.append(row)
+        m = d["meta"]
+        if m.get("model") == model and (m.get("weights_sha256") or None) == weights_sha:
+            source = f"results file of {m.get('date') or 'unknown date'}"
+            rows.append(_score_row(result_name(d), m["data"]["n"], d["metrics"], source, m.get("command")))
     return pd.DataFrame(rows, columns=SCORE_COLUMNS)
 
 
@@ -178,10 +176,7 @@ def sidecar_scores(meta: dict) -> pd.DataFrame:
     for t in (meta.get("test") or {}).values():
         classes = len(t.get("per_class_f1") or {}) or None
         name = score_name(t["data"], t["split"], bool(t.get("tta_hflip")), weights, meta.get("sha256"), classes)
-        row = {"score": name, "n": t["n"], **_metric_cells(t)}
-        row["source"] = "recorded by training.ship"
-        row["command"] = runnable(t.get("command"))
-        rows.append(row)
+        rows.append(_score_row(name, t["n"], t, "recorded by training.ship", t.get("command")))
     return pd.DataFrame(rows, columns=SCORE_COLUMNS)
 
 

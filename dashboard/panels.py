@@ -48,7 +48,6 @@ def image_result(
     """An analysed photo: heading, the annotated photo (and its explanation), then one row per face.
 
     Args:
-        result: the analysis.
         key: a unique widget-key prefix for this photo.
         explain: ``explain(face_index) -> FaceExplanation`` when explanations are switched on.
         compare: ``compare(face_index, method) -> FaceExplanation``: offers every method side by side per face.
@@ -137,11 +136,7 @@ def explanation_block(ex, image_col, table_col, key: str, quality: dict | None =
         hide_index=True,
         height=220,
         key=key,
-        column_config={
-            "share": st.column_config.NumberColumn(format="%.2f"),
-            "density": st.column_config.NumberColumn(format="%.2f"),
-            "area": st.column_config.NumberColumn(format="%.2f"),
-        },
+        column_config={c: st.column_config.NumberColumn(format="%.2f") for c in ("share", "density", "area")},
     )
 
 
@@ -194,10 +189,8 @@ def explanation_quality(key: str = "xq") -> None:
 
 
 def live_metrics(stats) -> None:
-    """Processed frames per second, latency and camera rate of the live page (``dashboard.live.LiveStats``).
-
-    Two metrics a row, so they fit the narrow column beside the video.
-    """
+    """Processed frames per second, latency and camera rate (``dashboard.live.LiveStats``), two metrics a row to fit
+    the narrow column beside the video."""
 
     def fmt(v, spec):
         return "…" if v is None else format(v, spec)

@@ -41,9 +41,8 @@ def _engine(model: str, weights: str | None, device: str) -> Any:
     """One engine per model, served like ``core.detector.Detector()``'s default: on the CPU through onnxruntime
     (torch if the export fails) with one thread; the torch model stays for the explainers.
 
-    ``bench/live_steps.py`` (docs/dashboard.md, "Where the time goes"): one frame of the live stream costs about
-    30 % less CPU with onnxruntime than with torch, and a second thread costs far more than it gains when the
-    video codecs and the browser want the same cores.
+    A live frame costs less CPU with onnxruntime than with torch, and a second thread costs more than it gains when
+    the video codecs and the browser want the same cores (docs/dashboard.md, "Where the time goes").
     """
     from core.engine import InferenceEngine, resolve_device
 
@@ -68,11 +67,8 @@ def _analyzer(
 
 
 def get_analyzer(settings: Settings) -> Any:
-    """The :class:`core.detector.Detector` (faces -> crops -> probabilities) for ``settings``.
-
-    It shares the cached engine of :func:`get_engine`, so a model is loaded once per process whatever the
-    face detector, preprocessing or TTA chosen. Alignment off is the Detector's ``framing="box"``.
-    """
+    """The :class:`core.detector.Detector` for ``settings``, around the cached engine of :func:`get_engine` (a model
+    loads once per process whatever the face detector, preprocessing or TTA). Alignment off is ``framing="box"``."""
     framing = "fer2013" if settings.align else "box"
     s = settings
     return _analyzer(s.model, s.weights_arg, s.device, s.face_detector, s.preprocess, framing, s.tta_arg)
@@ -89,17 +85,12 @@ def weights_banner(settings: Settings) -> None:
 
         show_error(exc, f"loading model {settings.model!r} with weights {settings.weights!r}")
         return
-    if is_random(engine):
+    if not engine.has_trained_weights:
         st.warning(
             f"Model {settings.model!r} runs on random weights: no trained weights are shipped for it yet, so its "
             "predictions and explanations are meaningless. Pick a trained weights file in the sidebar.",
             icon=":material/warning:",
         )
-
-
-def is_random(engine: Any) -> bool:
-    """Whether the engine's model runs on random initialisation."""
-    return not engine.has_trained_weights
 
 
 @st.cache_data(max_entries=32, show_spinner="Finding and classifying faces…")
@@ -122,13 +113,6 @@ def explain_bytes(data: bytes, name: str, settings: Settings, face: int):
     return explain_face(
         analyzer.engine, result.rgb, result.faces[face], settings.explainer, analyzer.steps, settings.align
     )
-
-
-def explain_bytes_with(data: bytes, name: str, settings: Settings, face: int, method: str):
-    """:func:`explain_bytes` with ``method`` instead of the sidebar's (the side-by-side comparison)."""
-    from dataclasses import replace
-
-    return explain_bytes(data, name, replace(settings, explainer=method), face)
 
 
 @st.cache_resource(max_entries=4, show_spinner="Building the ablated model…")

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from dashboard import PYTHON, runnable
+from dashboard import PYTHON
+from dashboard.evaluation import evaluate_command
 
 log = logging.getLogger(__name__)
 
@@ -165,11 +166,5 @@ def slice_notes(d: dict) -> list[str]:
 
 def slices_command(d: dict) -> str:
     """The command that rewrites results ``d`` with slices: its own command plus ``--slices``."""
-    command = runnable(d["meta"].get("command")) or ""
-    if f"{PYTHON} -m training.evaluate " not in command:
-        m = d["meta"]
-        argv = ["--model", m["model"], "--data", _data_name(d), "--split", m["data"]["split"]]
-        if m.get("weights"):
-            argv += ["--weights", m["weights"]]
-        command = f"{PYTHON} -m training.evaluate {shlex.join(argv)}"
+    command = evaluate_command(d)
     return command if " --slices" in command else f"{command} --slices"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from dashboard import REPO_ROOT
@@ -31,13 +31,10 @@ class Settings:
     """What the sidebar chose. Hashable, so it can key ``st.cache_resource``.
 
     Attributes:
-        model: a registered model name (``core.models.list_models()``).
         weights: ``"default"``, ``"none"`` (random init) or a weights file path.
-        face_detector: a registered face detector (``core.faces.list_detectors()``).
         align: warp each face to the 5-point template before the model (off: the plain box crop).
         preprocess: photometric steps by name (``("clahe",)``...); None means the model's own
             ``ModelSpec.preprocess``, i.e. what it was trained with.
-        explainer: explanation method name for pages that explain.
         tta: average each face with its mirror image (``core.detector.Detector(tta="hflip")``).
         device: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
     """
@@ -60,9 +57,6 @@ class Settings:
     def tta_arg(self) -> str | None:
         """``tta`` as ``core.detector.Detector`` takes it."""
         return "hflip" if self.tta else None
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def current_settings() -> Settings:
@@ -101,12 +95,6 @@ def _display_path(path: Path) -> str:
         return str(path)
 
 
-def _explainers() -> list[str]:
-    from dashboard.explain import available_methods
-
-    return available_methods() or list(FALLBACK_EXPLAINERS)
-
-
 def _choices() -> tuple[list[str], list[str], list[str]]:
     from core.faces.preprocess import list_preprocess
     from core.faces.registry import list_detectors
@@ -123,22 +111,18 @@ def split_available(detectors: list[str]) -> tuple[list[str], dict[str, str]]:
     """
     from core.faces.registry import detector_available
 
-    ok, off = [], {}
-    for name in detectors:
-        available, reason = detector_available(name)
-        if available:
-            ok.append(name)
-        else:
-            off[name] = reason
-    return ok, off
+    status = {name: detector_available(name) for name in detectors}
+    return [n for n, (ok, _) in status.items() if ok], {n: why for n, (ok, why) in status.items() if not ok}
 
 
 def build_sidebar() -> Settings:
     """Draw the sidebar widgets, store the resulting :class:`Settings` in the session and return it."""
     import streamlit as st
 
+    from dashboard.explain import available_methods
+
     models, detectors, steps = _choices()
-    explainers = _explainers()
+    explainers = available_methods() or list(FALLBACK_EXPLAINERS)
     sb = st.sidebar
     sb.header("Model")
     model = _select(

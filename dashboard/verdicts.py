@@ -7,17 +7,14 @@ append-only (:data:`MIGRATIONS`); a database from a newer ferlens is refused, ne
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import logging
 import os
 import random
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TypeVar
@@ -26,6 +23,8 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.schema import CreateIndex, CreateTable, ExecutableDDLElement
+
+from dashboard import REPO_ROOT
 
 log = logging.getLogger(__name__)
 
@@ -101,10 +100,7 @@ class VerdictStoreError(RuntimeError):
 
 def default_db_path() -> Path:
     """``$FERLENS_DB``, else ``<repo>/runs/ferlens.db``."""
-    env = os.environ.get(DB_ENV)
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[1] / "runs" / "ferlens.db"
+    return Path(os.environ.get(DB_ENV) or REPO_ROOT / "runs" / "ferlens.db")
 
 
 def _one_line(text: object) -> str:
@@ -112,15 +108,9 @@ def _one_line(text: object) -> str:
 
 
 def database_url(target: str | os.PathLike | sa.URL | None = None) -> sa.URL:
-    """The SQLAlchemy URL of a verdict database.
-
-    Args:
-        target: a URL (``postgresql://...``, ``sqlite:///...``), a plain path (a SQLite file), or None for
-            ``$FERLENS_VERDICTS_URL``, else the file :func:`default_db_path`.
-
-    Raises:
-        VerdictStoreError: the URL cannot be read, names a database other than :data:`BACKENDS`, or is an
-            in-memory SQLite database (every verdict would vanish with the process).
+    """The SQLAlchemy URL of ``target``: a URL, a plain path (a SQLite file), or None for ``$FERLENS_VERDICTS_URL``,
+    else :func:`default_db_path`. Raises :class:`VerdictStoreError` for a URL it cannot read, a database other
+    than :data:`BACKENDS`, or an in-memory SQLite database (every verdict would vanish with the process).
     """
     if target is None:
         target = os.environ.get(URL_ENV, "").strip() or default_db_path()
@@ -163,14 +153,10 @@ class Verdict:
     Attributes:
         dataset: the image's dataset (e.g. ``"fer2013:test"``); with ``item_id`` it names the image.
         item_id: the row id in the results JSON's ``predictions.id`` (for FER2013: the CSV row).
-        verdict: one of :data:`VERDICTS`.
-        reviewer: who decided (free text, required).
         true_label, pred_label: the dataset's label and the model's prediction when the verdict was given.
-        note: free text.
         model: which model/weights were audited (e.g. ``"default@3fa2c1d0e9b4"``).
         confidence: the model's top probability on the image, if known.
         created_at: ISO 8601 UTC, set by the store when empty.
-        id: row id, set by the store.
     """
 
     dataset: str
@@ -219,8 +205,7 @@ class VerdictStore:
     threads and nothing holds a lock between calls.
 
     Args:
-        url: a database URL or SQLite file path (see :func:`database_url`); default ``$FERLENS_VERDICTS_URL``,
-            else :func:`default_db_path`. A SQLite file is created with its folder when missing; a PostgreSQL
+        url: see :func:`database_url`. A SQLite file is created with its folder when missing; a PostgreSQL
             database must exist (the table is created in it).
         timeout_s: how long one attempt waits for SQLite's write lock, or for a PostgreSQL connection.
         retries: how many times a transaction that meets a lock (SQLite) or a serialization failure
@@ -266,12 +251,6 @@ class VerdictStore:
 
         return engine
 
-    @contextmanager
-    def _write(self) -> Iterator[sa.Connection]:
-        """One write transaction, committed when the block ends, rolled back if it raises."""
-        with self._writer.begin() as con:
-            yield con
-
     def _transient(self, exc: BaseException) -> bool:
         orig = getattr(exc, "orig", exc)
         if self.backend == "sqlite":
@@ -292,6 +271,15 @@ class VerdictStore:
                 time.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 1.0)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _read(self, fn: Callable[[sa.Connection], T]) -> T:
+        """``fn(connection)`` in one read transaction, retried while the database is busy."""
+
+        def read() -> T:
+            with self.engine.connect() as con:
+                return fn(con)
+
+        return self._retry(read)
 
     def _read_version(self, con: sa.Connection) -> int:
         if self.backend == "sqlite":
@@ -317,7 +305,7 @@ class VerdictStore:
                 raw.close()
             if str(mode).lower() != "wal":
                 log.warning("%s: journal mode is %s, not WAL (file system without shared memory?)", self.where, mode)
-        with self._write() as con:
+        with self._writer.begin() as con:
             if self.backend == "postgresql":
                 con.execute(sa.select(sa.func.pg_advisory_xact_lock(_MIGRATION_LOCK)))
             version = self._read_version(con)
@@ -337,11 +325,7 @@ class VerdictStore:
 
     @property
     def schema_version(self) -> int:
-        def read() -> int:
-            with self.engine.connect() as con:
-                return self._read_version(con)
-
-        return self._retry(read)
+        return self._read(self._read_version)
 
     def close(self) -> None:
         """Close the pooled connections (a later call opens new ones)."""
@@ -355,7 +339,7 @@ class VerdictStore:
         row = {k: getattr(v, k) for k in COLUMNS if k != "id"}
 
         def insert() -> int:
-            with self._write() as con:
+            with self._writer.begin() as con:
                 return int(con.execute(sa.insert(TABLE).values(**row)).inserted_primary_key[0])
 
         new_id = self._retry(insert)
@@ -363,12 +347,7 @@ class VerdictStore:
 
     def _select(self, *where: sa.ColumnElement[bool]) -> list[Verdict]:
         query = sa.select(*(TABLE.c[k] for k in COLUMNS)).where(*where).order_by(TABLE.c.created_at, TABLE.c.id)
-
-        def read() -> list[Verdict]:
-            with self.engine.connect() as con:
-                return [Verdict(**r._mapping) for r in con.execute(query)]
-
-        return self._retry(read)
+        return self._read(lambda con: [Verdict(**r._mapping) for r in con.execute(query)])
 
     def for_item(self, dataset: str, item_id: int) -> list[Verdict]:
         """Every verdict on one image, oldest first."""
@@ -386,20 +365,7 @@ class VerdictStore:
         return self._select()
 
     def count(self) -> int:
-        def read() -> int:
-            with self.engine.connect() as con:
-                return int(con.execute(sa.select(sa.func.count()).select_from(TABLE)).scalar_one())
-
-        return self._retry(read)
-
-    def to_csv(self, verdicts: list[Verdict] | None = None) -> str:
-        """CSV text (header + one row per verdict), the table as stored."""
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=list(COLUMNS), lineterminator="\n")
-        writer.writeheader()
-        for v in self.all() if verdicts is None else verdicts:
-            writer.writerow(asdict(v))
-        return buf.getvalue()
+        return self._read(lambda con: int(con.execute(sa.select(sa.func.count()).select_from(TABLE)).scalar_one()))
 
 
 _STORES: dict[str, VerdictStore] = {}

@@ -20,10 +20,8 @@ _DIR = Path(tempfile.gettempdir()) / "ferlens-videos"
 
 
 def spool(data: bytes, name: str) -> Path:
-    """Write an uploaded clip to a temp file named by its content hash (OpenCV reads files, not bytes).
-
-    The same clip uploaded twice, or by two sessions, is written once.
-    """
+    """Write an uploaded clip to a temp file named by its content hash (OpenCV reads files, not bytes), so the
+    same clip uploaded twice, or by two sessions, is written once."""
     _DIR.mkdir(parents=True, exist_ok=True)
     suffix = Path(name).suffix.lower() if Path(name).suffix.lower().lstrip(".") in VIDEO_TYPES else ".mp4"
     path = _DIR / f"{hashlib.sha256(data).hexdigest()[:24]}{suffix}"
@@ -36,11 +34,8 @@ def spool(data: bytes, name: str) -> Path:
 
 @contextmanager
 def named_as(path: Path, name: str) -> Iterator[None]:
-    """Loader errors about the spooled file ``path`` name the upload ``name`` instead.
-
-    The user uploaded ``holiday.mp4``; ``/tmp/ferlens-videos/3fa9….mp4`` means nothing to them (and tells them
-    where the server keeps files).
-    """
+    """Loader errors about the spooled file ``path`` name the upload ``name`` instead: the temp path means nothing
+    to the user (and tells them where the server keeps files)."""
     from core.io import ImageLoadError
 
     try:

@@ -164,11 +164,6 @@ def live_processor(settings, cam: bool):
     return proc
 
 
-def sample_photo():
-    """``samples/single_face.jpg`` of the local datasets folder when present (a photo to start from), else None."""
-    return sample_file("single_face.jpg")
-
-
 def sample_file(name: str):
     """``samples/<name>`` of the local datasets folder when present, else None."""
     from training.datasets import data_root

@@ -8,7 +8,7 @@ from dashboard import ablation, drawing, resources, widgets
 from dashboard.analysis import analyze_rgb
 from dashboard.errors import guard
 from dashboard.sidebar import current_settings, runs_dir
-from training.ablate import SHIPPED_LADDER
+from training.ablate import LADDER_COMMANDS, SHIPPED_LADDER
 
 st.title("Ablation")
 resources.require("core.detector")
@@ -16,7 +16,7 @@ settings = current_settings()
 engine = resources.get_engine(settings)
 spec, have = engine.spec, available_parts(engine.model)
 photo = st.file_uploader("A photo", type=["jpg", "jpeg", "png", "webp", "bmp"], key="abl_file")
-sample = widgets.sample_photo()
+sample = widgets.sample_file("single_face.jpg")
 if photo is None and sample is None:
     st.info("Add a photo to compare the full model with its ablations on it.")
     st.stop()
@@ -70,7 +70,7 @@ left, mid, right = st.columns([2, 2, 1])
 left.image(drawing.displayable(full.annotated), caption="full: as configured in the sidebar", width="stretch")
 mid.image(drawing.displayable(ablated.annotated), caption=f"ablated ({note})", width="stretch")
 if ablated.faces:
-    pixels = ablation.model_input(variant_engine, ablated.faces[0].aligned.image, analyzer.steps)
+    pixels = variant_engine.spec.pixels([ablated.faces[0].aligned.image], analyzer.steps)[0].numpy()
     right.image(ablation.model_view(pixels), caption=f"what the model sees: face 1 at {spec.input_size} px, 4x nearest")
 table = ablation.compare_table(
     {"full": [f.probs for f in full.faces], "ablated": [f.probs for f in ablated.faces]}, engine.class_names
@@ -97,7 +97,7 @@ st.subheader("Ablation table from training")
 # your own ladders under runs/ when there are any, else the committed one (the report of the rungs shown above)
 reports = ablation.ablation_reports(runs_dir()) or [p for p in [SHIPPED_LADDER / "ablation.json"] if p.is_file()]
 if not reports:
-    st.info("No `ablation.json` yet. The hafem_lite ladder: `" + "` then `".join(ablation.ladder_commands()) + "`.")
+    st.info("No `ablation.json` yet. The hafem_lite ladder: `" + "` then `".join(LADDER_COMMANDS) + "`.")
 else:
     report = st.selectbox("Report", reports, format_func=widgets.display_ref, key="abl_report")
     with guard("reading the ablation report"):

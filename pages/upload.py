@@ -1,5 +1,7 @@
 """Upload: photos, a folder or ZIPs of photos in; every face boxed, numbered, classified and, on request, explained."""
 
+from dataclasses import replace
+
 import streamlit as st
 
 from dashboard import panels, resources, widgets
@@ -57,7 +59,7 @@ for n, (data, result) in enumerate(results[:SHOWN]):
     with guard(f"drawing {result.name}"):
         explainer = (lambda i, d=data, r=result: resources.explain_bytes(d, r.name, settings, i)) if explain else None
         compare = (
-            (lambda i, m, d=data, r=result: resources.explain_bytes_with(d, r.name, settings, i, m))
+            (lambda i, m, d=data, r=result: resources.explain_bytes(d, r.name, replace(settings, explainer=m), i))
             if explain
             else None
         )
