@@ -96,25 +96,14 @@ class _State:
         self.frame, self.hits, self.missed, self.face = frame, 1, 0, face
 
     def snapshot(self) -> Track:
-        return Track(
-            self.id,
-            self.box,
-            self.smooth_box,
-            self.probs,
-            self.raw_probs,
-            self.frame,
-            self.hits,
-            self.missed,
-            self.face,
-        )
+        return Track(*(getattr(self, name) for name in self.__slots__))  # the slots are Track's fields, in order
 
 
 class Tracker:
     """IoU/centroid tracker with exponential smoothing of probabilities and boxes. See the module docstring."""
 
-    def __init__(self, config: TrackerConfig | None = None, **overrides) -> None:
-        base = config or TrackerConfig()
-        self.config = TrackerConfig(**{**base.__dict__, **overrides}) if overrides else base
+    def __init__(self, config: TrackerConfig | None = None) -> None:
+        self.config = config or TrackerConfig()
         self._lock = threading.Lock()
         self._tracks: list[_State] = []
         self._next_id = 0
@@ -124,12 +113,6 @@ class Tracker:
         """Forget every track (a new video, a camera switch)."""
         with self._lock:
             self._tracks, self._next_id, self._frame = [], 0, -1
-
-    @property
-    def tracks(self) -> list[Track]:
-        """Every live track, including those not seen in the last update."""
-        with self._lock:
-            return [t.snapshot() for t in self._tracks]
 
     def update(
         self,

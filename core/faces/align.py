@@ -26,7 +26,6 @@ __all__ = [
     "invert_affine",
     "transform_points",
     "align_face",
-    "align_faces",
     "warp_to_image",
 ]
 
@@ -215,11 +214,6 @@ def align_face(
     inverse = invert_affine(matrix)
     landmarks = transform_points(face.landmarks, matrix).astype(np.float32)
     return AlignedFace(crop, matrix, inverse, landmarks, face, dst.astype(np.float32))
-
-
-def align_faces(image_rgb: np.ndarray, faces: list[Face], output_size: int = 224, **kwargs) -> list[AlignedFace]:
-    """:func:`align_face` for each face, in order."""
-    return [align_face(image_rgb, f, output_size, **kwargs) for f in faces]
 
 
 def warp_to_image(

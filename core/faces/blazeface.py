@@ -110,10 +110,6 @@ class BlazeFaceDetector:
     def __repr__(self) -> str:
         return f"BlazeFaceDetector(name={self.name!r}, config={self.config})"
 
-    def warmup(self) -> None:
-        _interpreter(self.model_path, self.config.num_threads)
-        self._onet.warmup()
-
     def propose(self, image_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """BlazeFace alone: boxes ``(n, 4)`` x1, y1, x2, y2 in image pixels and scores, after NMS."""
         check_rgb(image_rgb)

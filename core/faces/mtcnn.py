@@ -129,10 +129,6 @@ class MTCNNDetector:
     def _nets(self) -> dict:
         return sessions(self.config.weights_dir, self.config.num_threads)
 
-    def warmup(self) -> None:
-        """Load the weights and build the sessions now (otherwise the first ``detect`` does)."""
-        self._nets()
-
     def detect(self, image_rgb: np.ndarray) -> list[Face]:
         check_rgb(image_rgb)
         nets = self._nets()

@@ -133,9 +133,6 @@ class RetinaFaceDetector:
         self.allow_upscaling = allow_upscaling
         self.nms_threshold = nms_threshold
 
-    def warmup(self) -> None:
-        _load_net(self.weights)
-
     def detect(self, image_rgb: np.ndarray) -> list[Face]:
         from retinaface.commons import postprocess as pp
 
