@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from core.faces.boxes import nms, nms_min
 from core.faces.mtcnn_nets import mtcnn_weights_dir, sessions
-from core.faces.registry import register_detector
+from core.faces.registry import register_detector, with_options
 from core.faces.types import Face, check_rgb
 
 log = logging.getLogger(__name__)
@@ -102,6 +102,7 @@ class MTCNNConfig:
     num_threads: int = 1
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "thresholds", tuple(self.thresholds))  # a list from a config file is fine too
         if self.detect_size is not None and self.detect_size < 48:
             raise ValueError(f"detect_size must be >= 48 pixels or None, got {self.detect_size}")
         if self.min_face < 12:
@@ -236,23 +237,13 @@ class MTCNNDetector:
         return faces
 
 
-def _config(base: MTCNNConfig, overrides: dict) -> MTCNNConfig:
-    known = {f.name for f in fields(MTCNNConfig)}
-    unknown = sorted(set(overrides) - known)
-    if unknown:
-        raise ValueError(f"unknown MTCNN option(s) {unknown}; choose from {sorted(known)}")
-    if "thresholds" in overrides:
-        overrides = {**overrides, "thresholds": tuple(overrides["thresholds"])}
-    return MTCNNConfig(**{**base.__dict__, **overrides})
-
-
 @register_detector
 def mtcnn_fast(**overrides) -> MTCNNDetector:
     """MTCNN scanning a 320-pixel copy (faces >= 3/40 of the longest side); the default's fallback."""
-    return MTCNNDetector(_config(MTCNNConfig(), overrides), name="mtcnn_fast")
+    return MTCNNDetector(with_options(MTCNNConfig(), overrides), name="mtcnn_fast")
 
 
 @register_detector
 def mtcnn(**overrides) -> MTCNNDetector:
     """MTCNN at full resolution, faces >= 20 px: slower, for group photos with small faces."""
-    return MTCNNDetector(_config(MTCNNConfig(detect_size=None, min_face=20), overrides), name="mtcnn")
+    return MTCNNDetector(with_options(MTCNNConfig(detect_size=None, min_face=20), overrides), name="mtcnn")

@@ -7,11 +7,14 @@ weights load on the first ``detect`` (or come from a per-process cache).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import fields, replace
+from typing import Any, TypeVar
 
 from core.faces.types import DetectorUnavailableError, FaceDetector
 from core.registry import Registry
 
 DETECTORS: Registry[Callable[..., FaceDetector]] = Registry("detector")
+C = TypeVar("C")
 
 
 def register_detector(fn: Callable[..., FaceDetector]) -> Callable[..., FaceDetector]:
@@ -36,6 +39,16 @@ def create_detector(name: str = "default", **kwargs) -> FaceDetector:
         DetectorUnavailableError: the backend needs a package or weights file that is not here.
     """
     return DETECTORS.get(name)(**kwargs)
+
+
+def with_options(base: C, options: dict[str, Any]) -> C:
+    """``base`` (a backend's config dataclass) with keyword options; an unknown one raises listing the known ones."""
+    known = sorted(f.name for f in fields(base))
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        what = type(base).__name__.removesuffix("Config")
+        raise ValueError(f"unknown {what} option(s) {unknown}; choose from {known}")
+    return replace(base, **options)
 
 
 def detector_available(name: str) -> tuple[bool, str]:
