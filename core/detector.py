@@ -13,7 +13,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from core.faces import (
     from_names,
     transform_points,
 )
-from core.faces.align import FER2013_FRAMING_48, FRAMINGS, align_face, framing_points, invert_affine
+from core.faces.align import FRAMINGS, align_face, invert_affine
 from core.io import iter_video_frames, load_image, video_info
 from core.tracking import Tracker, TrackerConfig
 
@@ -42,8 +42,6 @@ log = logging.getLogger(__name__)
 __all__ = [
     "BASE_COLUMNS",
     "DETECTOR_FRAMINGS",
-    "FER2013_FRAMING_48",
-    "FRAMINGS",
     "LANDMARK_COLUMNS",
     "PROVENANCE_COLUMNS",
     "Detector",
@@ -51,7 +49,6 @@ __all__ = [
     "FrameResult",
     "FrameStream",
     "box_crop",
-    "framing_points",
     "whole_image",
 ]
 
@@ -89,9 +86,7 @@ def whole_image(image_rgb: np.ndarray, face: Face, size: int) -> AlignedFace:
     t = resize_uint8(torch.from_numpy(np.ascontiguousarray(image_rgb)).permute(2, 0, 1)[None], size)
     crop = np.ascontiguousarray(t[0].permute(1, 2, 0).numpy())
     sx, sy = size / w, size / h
-    matrix = np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5]])
-    landmarks = transform_points(face.landmarks, matrix).astype(np.float32)
-    return AlignedFace(crop, matrix, invert_affine(matrix), landmarks, face, landmarks.copy())
+    return _as_aligned(crop, np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5]]), face)
 
 
 def box_crop(image_rgb: np.ndarray, face: Face, size: int, expand: float = 1.0) -> AlignedFace:
@@ -104,6 +99,11 @@ def box_crop(image_rgb: np.ndarray, face: Face, size: int, expand: float = 1.0) 
     x0, y0 = cx - side / 2, cy - side / 2
     matrix = np.array([[k, 0.0, -k * x0 - 0.5], [0.0, k, -k * y0 - 0.5]])
     crop = cv2.warpAffine(image_rgb, matrix, (size, size), flags=cv2.INTER_AREA if k < 1 else cv2.INTER_CUBIC)
+    return _as_aligned(crop, matrix, face)
+
+
+def _as_aligned(crop: np.ndarray, matrix: np.ndarray, face: Face) -> AlignedFace:
+    """A crop made without the template fit: the landmarks land where ``matrix`` puts them."""
     landmarks = transform_points(face.landmarks, matrix).astype(np.float32)
     return AlignedFace(crop, matrix, invert_affine(matrix), landmarks, face, landmarks.copy())
 
@@ -151,7 +151,6 @@ class FrameResult:
     detect_ms: float
     align_ms: float
     classify_ms: float
-    timings: dict = field(default_factory=dict)
 
 
 FrameHook = Callable[[str, np.ndarray, FrameResult], None]

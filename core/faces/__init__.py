@@ -6,6 +6,8 @@ Landmark order everywhere: left eye, right eye, nose, mouth left, mouth right, f
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from core.faces import blazeface, cropped, mtcnn, retinaface  # noqa: F401  (registration side effects)
@@ -114,11 +116,6 @@ def detect_and_align(
     return align_face(image_rgb, face, output_size=size, framing=framing).image
 
 
-_DEFAULT = None
-
-
+@functools.cache
 def _default_detector() -> FaceDetector:
-    global _DEFAULT
-    if _DEFAULT is None:
-        _DEFAULT = create_detector("default")  # cheap and stateless; a race only builds it twice
-    return _DEFAULT
+    return create_detector("default")
