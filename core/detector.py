@@ -181,19 +181,17 @@ class Detector:
     Args:
         model: a registered model name (or pass ``engine``).
         weights: ``"default"``, ``None`` or a weights path (see :class:`~core.engine.InferenceEngine`).
-        face_detector: a registered detector name (``core.faces.list_detectors()``: ``"default"`` is
-            BlazeFace + O-Net, ``"assume_cropped"`` treats each image as one face crop) or a detector object.
+        face_detector: a registered detector name (``core.faces.list_detectors()``; ``"assume_cropped"`` treats
+            each image as one face crop) or a detector object; ``face_detector_options`` are a named one's options.
         preprocess: ``None`` uses the model's own photometric steps; a ``PreprocessConfig``, a dict of its
             fields (overrides of the model's steps, e.g. ``{"clahe": False}``), a tuple of step names or a
             callable replaces them (the dashboard's ablation switches).
-        device, backend, threads: passed to the engine (``backend="auto"``: onnxruntime on the CPU, torch on a
-            GPU). ``threads="auto"`` means one CPU thread on the CPU, because many small ops per frame stall at
-            thread barriers on a busy machine (docs/performance.md); ``None`` leaves torch as it is.
+        device, backend, threads: passed to the engine. ``threads="auto"`` means one CPU thread on the CPU, because
+            many small ops per frame stall at thread barriers on a busy machine; ``None`` leaves torch as it is.
         engine: share an existing engine (the app keeps one per model) instead of building one.
         redetect_every: in video and streams, run a full face detection at least every this many processed
             frames and follow faces with the detector's cheap refine step in between (1 = detect every frame).
         tracker: :class:`~core.tracking.TrackerConfig` for identities and temporal smoothing in videos/streams.
-        face_detector_options: keyword options of the face detector (e.g. ``{"detect_size": 480}``).
         framing: ``"fer2013"`` (default: like the faces every shipped model trained on), ``"template"``
             (ArcFace template, expand 1.3) or ``"box"`` (the box made square, no alignment: :func:`box_crop`).
             Ignored with ``assume_cropped``.
@@ -323,16 +321,9 @@ class Detector:
     ) -> pd.DataFrame:
         """One row per face per processed frame, with track ids and smoothed probabilities.
 
-        Args:
-            path: a video file OpenCV can read.
-            skip_frames: frames skipped after each processed one (0 = every frame, 2 = frames 0, 3, 6...).
-                ``frame`` always counts every frame of the file from 0.
-            progress: called as ``progress(frames_done, frames_expected)`` after each processed frame.
-            max_frames: stop after this many processed frames.
-            on_frame: called as ``on_frame(name, rgb, frame_result)`` for every processed frame.
-
-        Raises:
-            core.io.VideoLoadError: the file cannot be opened or has no readable frame.
+        ``skip_frames`` frames are skipped after each processed one (2: frames 0, 3, 6, ...; ``frame`` still counts
+        every frame of the file); ``progress(frames_done, frames_expected)`` is called after each processed frame
+        and ``on_frame`` as in :meth:`detect_image`. An unreadable file raises ``core.io.VideoLoadError``.
         """
         if skip_frames < 0:
             raise ValueError(f"skip_frames must be >= 0, got {skip_frames}")
@@ -409,12 +400,6 @@ class FrameStream:
         self.tracker = Tracker(detector.tracker_config)
         self._lock = threading.Lock()
         self._frame = -1
-
-    def reset(self) -> None:
-        with self._lock:
-            self.faces.reset()
-            self.tracker.reset()
-            self._frame = -1
 
     def process(self, image_rgb: np.ndarray, frame: int | None = None) -> FrameResult:
         """Find, align, classify and track the faces of the next frame (an ``(H, W, 3)`` uint8 RGB array)."""

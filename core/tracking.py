@@ -56,16 +56,10 @@ class TrackerConfig:
 class Track:
     """A snapshot of one track after an update (immutable: the tracker's own state is not exposed).
 
-    Attributes:
-        id: stable integer id, counting from 0 in order of first appearance.
-        box: the latest detected box ``(x, y, w, h)``.
-        smooth_box: the box after exponential smoothing.
-        probs: smoothed class probabilities (``None`` when no probabilities were given).
-        raw_probs: this frame's unsmoothed probabilities (``None`` when the track was not seen this frame).
-        frame: the frame number of the last update that saw the track.
-        hits: frames the track was seen in.
-        missed: consecutive updates without a detection (0 when seen this frame).
-        face: the latest detection, when the update was given ``Face`` objects.
+    ``id`` counts from 0 in order of first appearance; ``box`` is the latest detected ``(x, y, w, h)`` and
+    ``smooth_box`` its exponential smoothing; ``probs`` are smoothed (``None`` when none were given) and
+    ``raw_probs`` this frame's (``None`` when the track was not seen); ``frame`` is the last update that saw it,
+    ``hits`` the frames it was seen in, ``missed`` the updates since; ``face`` the latest ``Face``, if given one.
     """
 
     id: int
@@ -109,24 +103,16 @@ class Tracker:
         self._next_id = 0
         self._frame = -1
 
-    def reset(self) -> None:
-        """Forget every track (a new video, a camera switch)."""
-        with self._lock:
-            self._tracks, self._next_id, self._frame = [], 0, -1
-
     def update(
         self,
         faces: Sequence[Face | Sequence[float]],
         probs: np.ndarray | None = None,
         frame: int | None = None,
     ) -> list[Track]:
-        """Match this frame's faces to tracks, smooth, and return one :class:`Track` per face, in input order.
+        """Match this frame's faces (``Face`` objects or ``(x, y, w, h)`` boxes, with their ``(len(faces), C)``
+        ``probs`` or ``None``) to tracks, smooth, and return one :class:`Track` per face, in input order.
 
-        Args:
-            faces: ``Face`` objects or ``(x, y, w, h)`` boxes.
-            probs: ``(len(faces), C)`` class probabilities of those faces, or ``None``.
-            frame: the frame number (default: one more than the last update's). Gaps (skipped frames)
-                weaken the smoothing accordingly.
+        ``frame`` defaults to one more than the last update's; gaps (skipped frames) weaken the smoothing.
         """
         boxes = np.array([_as_box(f) for f in faces], np.float64).reshape(-1, 4)
         if probs is not None:

@@ -195,17 +195,10 @@ def align_face(
     border_value: int | tuple[int, int, int] = 0,
     framing: str = "template",
 ) -> AlignedFace:
-    """Warp one face to a square canonical crop (bicubic).
+    """Warp one face to a square ``output_size`` crop (bicubic) in one of :data:`FRAMINGS`.
 
-    Args:
-        image_rgb: the image the face was detected in, ``(H, W, 3)`` uint8.
-        face: a detection with five landmarks.
-        output_size: crop side in pixels (224 for HAFEM; the model's ``spec.input_size`` in general).
-        expand: how much larger than the template face box the crop is (1.3 as in the papers).
-        weights: per-landmark fit weights (``None`` = unweighted least squares).
-        border_value: colour of crop pixels that fall outside the image.
-        framing: ``"template"`` (ArcFace template, ``expand``) or ``"fer2013"`` (FER2013's tighter framing,
-            ``expand`` unused): see :data:`FRAMINGS`.
+    ``expand`` (how much larger than the template face box the crop is) applies to ``"template"`` only;
+    ``weights=None`` fits unweighted; ``border_value`` fills crop pixels that fall outside the image.
     """
     check_rgb(image_rgb)
     dst = framing_points(output_size, framing, expand)

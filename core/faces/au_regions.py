@@ -383,19 +383,15 @@ def regions_for(
     clip_to_box: bool = True,
     config: MeshConfig | None = None,
 ) -> FaceRegions:
-    """Regions of an aligned face, in crop pixels: from the face mesh, else from the five landmarks.
+    """Regions of an aligned face, in crop pixels: from the face mesh, else (``source="five_point"``, with the
+    ``reason``) from the five landmarks.
 
     Args:
-        aligned: the face's crop and its affine.
         image: the image the face was detected in; the mesh is fitted there (sharper than the crop), else on the
             crop.
         mesh: ``True`` (fit it), ``False`` (five landmarks only) or a :class:`MeshFit` already fitted on ``image``.
         clip_to_box: cut every polygon to the face box so no region leaks off the face; a region that would lose
             all its polygons keeps them uncut.
-        config: when a mesh fit is trusted (:class:`core.faces.mesh.MeshConfig`).
-
-    Returns:
-        :class:`FaceRegions`; ``source`` is ``"five_point"`` (with the ``reason``) when the mesh could not fit.
     """
     if isinstance(mesh, MeshFit):
         fit = mesh.transformed(aligned.matrix)

@@ -65,7 +65,6 @@ class BlazeFaceConfig:
         nms_threshold: IoU above which BlazeFace proposals are merged.
         onet_threshold: O-Net verification score, the final score cut (as in MTCNN, 0.95).
         grow: O-Net reads a square ``grow`` times the proposal box.
-        num_threads: LiteRT threads per interpreter.
         max_faces: keep at most this many faces (highest O-Net scores).
     """
 

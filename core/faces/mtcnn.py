@@ -74,19 +74,15 @@ def _crops(image: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class MTCNNConfig:
-    """MTCNN options. The defaults are the fast embedded configuration measured in docs/faces.md.
+    """MTCNN options; the defaults are the fast embedded configuration of docs/faces.md.
 
     Attributes:
-        detect_size: longest side (pixels) of the copy that P-Net and R-Net scan; larger images are
-            downscaled to it, smaller ones are not upscaled. ``None`` scans the full resolution (slow, finds
-            smaller faces).
-        min_face: smallest face searched for, in pixels **of the scanned copy** (>= 12). With the defaults
-            (320, 24) that is 3/40 of the image's longest side: 48 px on a 640x480 frame.
-        thresholds: P-, R- and O-Net score thresholds (O-Net's is the final cut). P-Net 0.7 and O-Net 0.95 (the
-            paper's 0.6 and 0.7) cut candidates and false faces with no recall lost on the samples.
-        factor: ratio between two pyramid levels (0.709 = 1/sqrt(2), the paper's).
-        max_proposals: at most this many P-Net boxes (best first) go to R-Net; bounds the time on cluttered
-            images.
+        detect_size: longest side of the copy P-Net and R-Net scan (never upscaled); ``None``: full resolution.
+        min_face: smallest face searched for, in pixels **of the scanned copy** (>= 12): with the defaults, 3/40
+            of the image's longest side.
+        thresholds: P-, R- and O-Net score cuts (stricter than the paper's 0.6/0.7/0.7: fewer false faces).
+        factor: ratio between two pyramid levels (the paper's 1/sqrt(2)).
+        max_proposals: at most this many P-Net boxes go to R-Net, which bounds the time on cluttered images.
         max_faces: keep at most this many faces (highest scores); ``None`` keeps all.
         weights_dir: a folder with ``pnet.pt``/``rnet.pt``/``onet.pt`` (default: inside facenet-pytorch).
         num_threads: ONNX Runtime threads per net (1: never competes with the expression model).

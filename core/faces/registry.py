@@ -28,15 +28,10 @@ def list_detectors(pattern: str = "*") -> list[str]:
 
 
 def create_detector(name: str = "default", **kwargs) -> FaceDetector:
-    """Build a registered detector by name.
+    """Build a registered detector by name with the backend's options (e.g. ``min_face=40`` for MTCNN).
 
-    Args:
-        name: one of :func:`list_detectors` (``"default"`` is the embedded BlazeFace + O-Net).
-        **kwargs: the backend's options (e.g. ``min_face=40`` for MTCNN, ``weights=PATH`` for RetinaFace).
-
-    Raises:
-        ValueError: unknown name (the message lists the known ones) or an unknown option.
-        DetectorUnavailableError: the backend needs a package or weights file that is not here.
+    Raises ``ValueError`` for an unknown name or option (listing the known ones) and
+    :class:`DetectorUnavailableError` when the backend's package or weights file is not here.
     """
     return DETECTORS.get(name)(**kwargs)
 
