@@ -6,13 +6,14 @@ the path every entry point takes; video and streams add tracking and smoothing (
 
 from __future__ import annotations
 
+import collections
 import functools
 import hashlib
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -417,47 +418,17 @@ class FrameStream:
 
 
 def _prefetch(frames: Iterator[tuple[int, np.ndarray]], depth: int = 4) -> Iterator[tuple[int, np.ndarray]]:
-    """Decode ahead in a background thread (OpenCV releases the GIL), re-raising its errors here.
-
-    Stops the thread when the consumer stops early (the generator is closed), so no thread leaks.
-    """
-    q: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-    done = object()
-
-    def put(item: object) -> None:
-        while not stop.is_set():
-            try:
-                q.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-
-    def produce() -> None:
-        try:
-            for item in frames:
-                put(item)
-                if stop.is_set():
-                    break
-            item = done
-        except BaseException as exc:  # handed to the consumer, which re-raises it
-            item = exc
-        finally:
-            close = getattr(frames, "close", None)
-            if close is not None:
-                close()
-        put(item)
-
-    thread = threading.Thread(target=produce, name="ferlens-video-decode", daemon=True)
-    thread.start()
+    """Decode up to ``depth`` frames ahead in a background thread (OpenCV releases the GIL); its errors re-raise
+    here, and closing this generator early stops the decoding and closes ``frames``, so no thread leaks."""
+    end = object()
+    pool = ThreadPoolExecutor(1, thread_name_prefix="ferlens-video-decode")
     try:
-        while True:
-            item = q.get()
-            if item is done:
-                return
-            if isinstance(item, BaseException):
-                raise item
+        ahead = collections.deque(pool.submit(next, frames, end) for _ in range(depth))
+        while (item := ahead.popleft().result()) is not end:
+            ahead.append(pool.submit(next, frames, end))
             yield item
     finally:
-        stop.set()
-        thread.join(timeout=5)
+        pool.shutdown(wait=True, cancel_futures=True)
+        close = getattr(frames, "close", None)
+        if close is not None:
+            close()
