@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -80,26 +80,13 @@ def _as_box(item: Face | Sequence[float]) -> Box:
     return box  # type: ignore[return-value]
 
 
-class _State:
-    __slots__ = ("id", "box", "smooth_box", "probs", "raw_probs", "frame", "hits", "missed", "face")
-
-    def __init__(self, tid: int, box: Box, probs: np.ndarray | None, frame: int, face: Face | None) -> None:
-        self.id, self.box, self.smooth_box = tid, box, box
-        self.probs = None if probs is None else probs.copy()
-        self.raw_probs = self.probs
-        self.frame, self.hits, self.missed, self.face = frame, 1, 0, face
-
-    def snapshot(self) -> Track:
-        return Track(*(getattr(self, name) for name in self.__slots__))  # the slots are Track's fields, in order
-
-
 class Tracker:
     """IoU/centroid tracker with exponential smoothing of probabilities and boxes. See the module docstring."""
 
     def __init__(self, config: TrackerConfig | None = None) -> None:
         self.config = config or TrackerConfig()
         self._lock = threading.Lock()
-        self._tracks: list[_State] = []
+        self._tracks: list[Track] = []  # live tracks, replaced (never mutated) on each update
         self._next_id = 0
         self._frame = -1
 
@@ -131,33 +118,29 @@ class Tracker:
                 face = faces[i] if isinstance(faces[i], Face) else None
                 j = assign.get(i)
                 if j is None:
-                    st = _State(self._next_id, tuple(box), p, frame, face)
+                    p = None if p is None else p.copy()
+                    t = Track(self._next_id, tuple(box), tuple(box), p, p, frame, 1, 0, face)
                     self._next_id += 1
-                    self._tracks.append(st)
+                    self._tracks.append(t)
                 else:
-                    st = self._tracks[j]
-                    self._advance(st, tuple(box), p, frame, face)
-                matched.add(id(st))
-                out.append(st.snapshot())
-            for st in self._tracks:
-                if id(st) not in matched:
-                    st.missed += 1
-                    st.raw_probs = None
-            self._tracks = [t for t in self._tracks if t.missed <= self.config.max_missed]
+                    t = self._tracks[j] = self._advance(self._tracks[j], tuple(box), p, frame, face)
+                matched.add(t.id)
+                out.append(t)
+            aged = [t if t.id in matched else replace(t, missed=t.missed + 1, raw_probs=None) for t in self._tracks]
+            self._tracks = [t for t in aged if t.missed <= self.config.max_missed]
             self._frame = frame
             return out
 
-    def _advance(self, st: _State, box: Box, p: np.ndarray | None, frame: int, face: Face | None) -> None:
-        gap = max(1, frame - st.frame)
-        a = self.config.smoothing**gap
+    def _advance(self, t: Track, box: Box, p: np.ndarray | None, frame: int, face: Face | None) -> Track:
+        gap = max(1, frame - t.frame)
+        probs, raw = t.probs, t.raw_probs
         if p is not None:
-            st.probs = p.copy() if st.probs is None or len(st.probs) != len(p) else a * st.probs + (1 - a) * p
-            st.raw_probs = p.copy()
+            a = self.config.smoothing**gap
+            probs = p.copy() if probs is None or len(probs) != len(p) else a * probs + (1 - a) * p
+            raw = p.copy()
         b = self.config.box_smoothing**gap
-        st.smooth_box = tuple(b * np.asarray(st.smooth_box) + (1 - b) * np.asarray(box))
-        st.box, st.frame, st.face = box, frame, face
-        st.hits += 1
-        st.missed = 0
+        smooth_box = tuple(b * np.asarray(t.smooth_box) + (1 - b) * np.asarray(box))
+        return Track(t.id, box, smooth_box, probs, raw, frame, t.hits + 1, 0, face)
 
     def _match(self, boxes: np.ndarray) -> dict[int, int]:
         """Optimal assignment {face index: track index} by IoU, with a centre-distance fallback."""
