@@ -113,13 +113,8 @@ def _as_aligned(crop: np.ndarray, matrix: np.ndarray, face: Face) -> AlignedFace
 class FaceResult:
     """One face of one frame, with everything needed to explain or draw it without recomputing.
 
-    Attributes:
-        face: the detection (box, score, landmarks) in original-image pixels.
-        aligned: the aligned crop at the model's input size, with its forward and inverse affine.
-        probs: class probabilities (smoothed over time when the face is tracked), canonical order.
-        class_names: canonical names of the ``probs`` columns.
-        raw_probs: this frame's unsmoothed probabilities (equal to ``probs`` for still images).
-        track: the track id in a video or webcam stream, ``None`` for still images.
+    ``probs`` are smoothed over time when the face is tracked (``track``: its id in a video or stream, ``None``
+    for still images); ``raw_probs`` are this frame's own (equal to ``probs`` for still images).
     """
 
     face: Face

@@ -103,11 +103,8 @@ __all__ = [
 def detect_and_align(
     image_rgb: np.ndarray, size: int, detector: FaceDetector | None = None, framing: str = "fer2013"
 ) -> np.ndarray | None:
-    """The aligned crop of the largest face, or ``None`` if there is none (for building datasets from photos).
-
-    ``framing`` defaults to FER2013's, like ``core.detector.Detector``, so photos added to training are
-    cropped the way the live app crops faces for the model.
-    """
+    """The aligned crop of the largest face, or ``None`` if there is none (for building datasets from photos),
+    framed like ``core.detector.Detector``'s so photos added to training are cropped the way the app crops faces."""
     det = detector if detector is not None else _default_detector()
     faces = det.detect(image_rgb)
     if not faces:

@@ -415,11 +415,10 @@ def regions_for(
 def regions_for_crop(
     crop: np.ndarray, framing: str = "fer2013", *, mesh: bool = True, config: MeshConfig | None = None
 ) -> FaceRegions:
-    """Regions of a pre-cropped face (a dataset row, ``--assume-cropped``) in its pixels, clipped to the crop.
+    """Regions of a square pre-cropped face (a dataset row, ``--assume-cropped``) in its pixels, clipped to it.
 
-    The mesh is fitted on the crop, started from where faces sit in ``framing`` on average
-    (:func:`core.faces.align.framing_points`); those average points give the fallback (``source="framing"``).
-    ``crop``: ``(H, W)`` gray or ``(H, W, 3)`` RGB uint8, square.
+    The mesh starts from where faces sit in ``framing`` on average, which also gives the fallback
+    (``source="framing"``).
     """
     arr = np.asarray(crop)
     if arr.ndim == 3 and arr.shape[2] == 1:

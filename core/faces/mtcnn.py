@@ -30,14 +30,10 @@ __all__ = ["MTCNNConfig", "MTCNNDetector", "mtcnn_weights_dir"]
 
 def _square(boxes: np.ndarray) -> np.ndarray:
     """Grow each box to a square around its centre (MTCNN's ``rerec``)."""
-    out = boxes.copy()
     w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
     side = np.maximum(w, h)
-    out[:, 0] = boxes[:, 0] + w * 0.5 - side * 0.5
-    out[:, 1] = boxes[:, 1] + h * 0.5 - side * 0.5
-    out[:, 2] = out[:, 0] + side
-    out[:, 3] = out[:, 1] + side
-    return out
+    x1, y1 = boxes[:, 0] + w * 0.5 - side * 0.5, boxes[:, 1] + h * 0.5 - side * 0.5
+    return np.stack([x1, y1, x1 + side, y1 + side], axis=1)
 
 
 def _regress(boxes: np.ndarray, reg: np.ndarray) -> np.ndarray:
@@ -147,11 +143,8 @@ class MTCNNDetector:
         return self._output(image_rgb, boxes, nets["onet"])
 
     def refine(self, image_rgb: np.ndarray, faces: list[Face], grow: float = 1.1) -> list[Face]:
-        """Re-run only O-Net on boxes from a previous frame: a ~1 ms/face tracker step (see ``tracking``).
-
-        Each box is squared and grown by ``grow`` so that a face that moved a little is still inside it; O-Net
-        then regresses the new box and landmarks and re-scores it, so a face that left is dropped.
-        """
+        """Re-run only O-Net on boxes from a previous frame (the tracker's cheap step), each squared and grown by
+        ``grow`` so that a face that moved a little is still inside it; a face that left fails the score."""
         check_rgb(image_rgb)
         if not faces:
             return []
