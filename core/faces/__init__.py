@@ -12,7 +12,6 @@ import numpy as np
 
 from core.faces import blazeface, cropped, mtcnn, retinaface  # noqa: F401  (registration side effects)
 from core.faces.align import (
-    ARCFACE_TEMPLATE_112,
     AlignedFace,
     align_face,
     template_points,
@@ -20,28 +19,17 @@ from core.faces.align import (
     warp_to_image,
 )
 from core.faces.au_regions import (
-    AU_NAMES,
-    AU_REGION,
-    EXPECTED_AUS,
     REGION_NAMES,
-    UNILATERAL_AUS,
     AURegion,
     FaceRegions,
     au_regions,
-    draw_regions,
-    mesh_regions,
-    region_masks,
     regions_for,
     regions_for_crop,
     regions_to_image,
 )
-from core.faces.mesh import MeshConfig, MeshFit, fit_mesh
+from core.faces.mesh import MeshFit, fit_mesh
 from core.faces.preprocess import (
-    AdaptiveGamma,
-    Clahe,
-    Compose,
     PreprocessConfig,
-    ToGray,
     build_preprocess,
     from_names,
 )
@@ -50,50 +38,34 @@ from core.faces.registry import (
     create_detector,
     detector_available,
     list_detectors,
-    register_detector,
 )
 from core.faces.tracking import FaceTracker
-from core.faces.types import LANDMARK_NAMES, DetectorUnavailableError, Face, FaceDetector
+from core.faces.types import DetectorUnavailableError, Face, FaceDetector
 
 __all__ = [
-    "ARCFACE_TEMPLATE_112",
     "DETECTORS",
-    "AU_NAMES",
-    "AU_REGION",
-    "EXPECTED_AUS",
-    "LANDMARK_NAMES",
     "REGION_NAMES",
-    "UNILATERAL_AUS",
     "AURegion",
-    "AdaptiveGamma",
     "AlignedFace",
-    "Clahe",
-    "Compose",
     "DetectorUnavailableError",
     "Face",
     "FaceDetector",
     "FaceRegions",
     "FaceTracker",
-    "MeshConfig",
     "MeshFit",
     "PreprocessConfig",
-    "ToGray",
     "align_face",
     "au_regions",
     "build_preprocess",
     "create_detector",
     "detect_and_align",
     "detector_available",
-    "draw_regions",
     "fit_mesh",
     "from_names",
     "list_detectors",
-    "mesh_regions",
-    "region_masks",
     "regions_for",
     "regions_for_crop",
     "regions_to_image",
-    "register_detector",
     "template_points",
     "transform_points",
     "warp_to_image",
