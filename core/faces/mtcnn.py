@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from core.faces.boxes import nms, nms_min
+from core.faces.boxes import faces_from_xyxy, nms, nms_min
 from core.faces.mtcnn_nets import mtcnn_weights_dir, sessions
 from core.faces.registry import register_detector, with_options
 from core.faces.types import Face, check_rgb
@@ -216,14 +216,7 @@ class MTCNNDetector:
         if self.config.max_faces is not None:
             keep = keep[: self.config.max_faces]
         height, width = image.shape[:2]
-        faces = []
-        for i in keep:
-            x1, y1 = max(float(boxes[i, 0]), 0.0), max(float(boxes[i, 1]), 0.0)
-            x2, y2 = min(float(boxes[i, 2]), float(width)), min(float(boxes[i, 3]), float(height))
-            if x2 - x1 < 1 or y2 - y1 < 1:
-                continue
-            faces.append(Face((x1, y1, x2 - x1, y2 - y1), float(score[i]), landmarks[i]))
-        return faces
+        return faces_from_xyxy(np.clip(boxes, 0.0, [width, height, width, height]), score, landmarks, keep)
 
 
 @register_detector
