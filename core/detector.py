@@ -272,15 +272,13 @@ class Detector:
         t1 = time.perf_counter()
         size = self.engine.spec.input_size
         if self.assume_cropped:
-            # the image is the crop: classify it exactly as training.loader feeds dataset crops
             aligned = [whole_image(rgb, f, size) for f in faces]
-            inputs = [rgb] * len(faces)
+        elif self.framing == "box":
+            aligned = [box_crop(rgb, f, size) for f in faces]
         else:
-            if self.framing == "box":
-                aligned = [box_crop(rgb, f, size) for f in faces]
-            else:
-                aligned = [align_face(rgb, f, output_size=size, framing=self.framing) for f in faces]
-            inputs = [a.image for a in aligned]
+            aligned = [align_face(rgb, f, output_size=size, framing=self.framing) for f in faces]
+        # an assumed crop is classified whole, exactly as training.loader feeds dataset crops
+        inputs = [rgb] * len(faces) if self.assume_cropped else [a.image for a in aligned]
         t2 = time.perf_counter()
         probs = self.engine.predict(inputs, self.steps, tta=self.tta)
         t3 = time.perf_counter()
