@@ -6,14 +6,15 @@ the path every entry point takes; video and streams add tracking and smoothing (
 
 from __future__ import annotations
 
+import collections
 import functools
 import hashlib
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ from core.faces import (
     from_names,
     transform_points,
 )
-from core.faces.align import FER2013_FRAMING_48, FRAMINGS, align_face, framing_points, invert_affine
+from core.faces.align import FRAMINGS, align_face, invert_affine
 from core.io import iter_video_frames, load_image, video_info
 from core.tracking import Tracker, TrackerConfig
 
@@ -42,8 +43,6 @@ log = logging.getLogger(__name__)
 __all__ = [
     "BASE_COLUMNS",
     "DETECTOR_FRAMINGS",
-    "FER2013_FRAMING_48",
-    "FRAMINGS",
     "LANDMARK_COLUMNS",
     "PROVENANCE_COLUMNS",
     "Detector",
@@ -51,7 +50,6 @@ __all__ = [
     "FrameResult",
     "FrameStream",
     "box_crop",
-    "framing_points",
     "whole_image",
 ]
 
@@ -89,9 +87,7 @@ def whole_image(image_rgb: np.ndarray, face: Face, size: int) -> AlignedFace:
     t = resize_uint8(torch.from_numpy(np.ascontiguousarray(image_rgb)).permute(2, 0, 1)[None], size)
     crop = np.ascontiguousarray(t[0].permute(1, 2, 0).numpy())
     sx, sy = size / w, size / h
-    matrix = np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5]])
-    landmarks = transform_points(face.landmarks, matrix).astype(np.float32)
-    return AlignedFace(crop, matrix, invert_affine(matrix), landmarks, face, landmarks.copy())
+    return _as_aligned(crop, np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5]]), face)
 
 
 def box_crop(image_rgb: np.ndarray, face: Face, size: int, expand: float = 1.0) -> AlignedFace:
@@ -104,6 +100,11 @@ def box_crop(image_rgb: np.ndarray, face: Face, size: int, expand: float = 1.0) 
     x0, y0 = cx - side / 2, cy - side / 2
     matrix = np.array([[k, 0.0, -k * x0 - 0.5], [0.0, k, -k * y0 - 0.5]])
     crop = cv2.warpAffine(image_rgb, matrix, (size, size), flags=cv2.INTER_AREA if k < 1 else cv2.INTER_CUBIC)
+    return _as_aligned(crop, matrix, face)
+
+
+def _as_aligned(crop: np.ndarray, matrix: np.ndarray, face: Face) -> AlignedFace:
+    """A crop made without the template fit: the landmarks land where ``matrix`` puts them."""
     landmarks = transform_points(face.landmarks, matrix).astype(np.float32)
     return AlignedFace(crop, matrix, invert_affine(matrix), landmarks, face, landmarks.copy())
 
@@ -112,13 +113,8 @@ def box_crop(image_rgb: np.ndarray, face: Face, size: int, expand: float = 1.0) 
 class FaceResult:
     """One face of one frame, with everything needed to explain or draw it without recomputing.
 
-    Attributes:
-        face: the detection (box, score, landmarks) in original-image pixels.
-        aligned: the aligned crop at the model's input size, with its forward and inverse affine.
-        probs: class probabilities (smoothed over time when the face is tracked), canonical order.
-        class_names: canonical names of the ``probs`` columns.
-        raw_probs: this frame's unsmoothed probabilities (equal to ``probs`` for still images).
-        track: the track id in a video or webcam stream, ``None`` for still images.
+    ``probs`` are smoothed over time when the face is tracked (``track``: its id in a video or stream, ``None``
+    for still images); ``raw_probs`` are this frame's own (equal to ``probs`` for still images).
     """
 
     face: Face
@@ -151,7 +147,6 @@ class FrameResult:
     detect_ms: float
     align_ms: float
     classify_ms: float
-    timings: dict = field(default_factory=dict)
 
 
 FrameHook = Callable[[str, np.ndarray, FrameResult], None]
@@ -182,19 +177,17 @@ class Detector:
     Args:
         model: a registered model name (or pass ``engine``).
         weights: ``"default"``, ``None`` or a weights path (see :class:`~core.engine.InferenceEngine`).
-        face_detector: a registered detector name (``core.faces.list_detectors()``: ``"default"`` is
-            BlazeFace + O-Net, ``"assume_cropped"`` treats each image as one face crop) or a detector object.
+        face_detector: a registered detector name (``core.faces.list_detectors()``; ``"assume_cropped"`` treats
+            each image as one face crop) or a detector object; ``face_detector_options`` are a named one's options.
         preprocess: ``None`` uses the model's own photometric steps; a ``PreprocessConfig``, a dict of its
             fields (overrides of the model's steps, e.g. ``{"clahe": False}``), a tuple of step names or a
             callable replaces them (the dashboard's ablation switches).
-        device, backend, threads: passed to the engine (``backend="auto"``: onnxruntime on the CPU, torch on a
-            GPU). ``threads="auto"`` means one CPU thread on the CPU, because many small ops per frame stall at
-            thread barriers on a busy machine (docs/performance.md); ``None`` leaves torch as it is.
+        device, backend, threads: passed to the engine. ``threads="auto"`` means one CPU thread on the CPU, because
+            many small ops per frame stall at thread barriers on a busy machine; ``None`` leaves torch as it is.
         engine: share an existing engine (the app keeps one per model) instead of building one.
         redetect_every: in video and streams, run a full face detection at least every this many processed
             frames and follow faces with the detector's cheap refine step in between (1 = detect every frame).
         tracker: :class:`~core.tracking.TrackerConfig` for identities and temporal smoothing in videos/streams.
-        face_detector_options: keyword options of the face detector (e.g. ``{"detect_size": 480}``).
         framing: ``"fer2013"`` (default: like the faces every shipped model trained on), ``"template"``
             (ArcFace template, expand 1.3) or ``"box"`` (the box made square, no alignment: :func:`box_crop`).
             Ignored with ``assume_cropped``.
@@ -279,15 +272,13 @@ class Detector:
         t1 = time.perf_counter()
         size = self.engine.spec.input_size
         if self.assume_cropped:
-            # the image is the crop: classify it exactly as training.loader feeds dataset crops
             aligned = [whole_image(rgb, f, size) for f in faces]
-            inputs = [rgb] * len(faces)
+        elif self.framing == "box":
+            aligned = [box_crop(rgb, f, size) for f in faces]
         else:
-            if self.framing == "box":
-                aligned = [box_crop(rgb, f, size) for f in faces]
-            else:
-                aligned = [align_face(rgb, f, output_size=size, framing=self.framing) for f in faces]
-            inputs = [a.image for a in aligned]
+            aligned = [align_face(rgb, f, output_size=size, framing=self.framing) for f in faces]
+        # an assumed crop is classified whole, exactly as training.loader feeds dataset crops
+        inputs = [rgb] * len(faces) if self.assume_cropped else [a.image for a in aligned]
         t2 = time.perf_counter()
         probs = self.engine.predict(inputs, self.steps, tta=self.tta)
         t3 = time.perf_counter()
@@ -324,16 +315,9 @@ class Detector:
     ) -> pd.DataFrame:
         """One row per face per processed frame, with track ids and smoothed probabilities.
 
-        Args:
-            path: a video file OpenCV can read.
-            skip_frames: frames skipped after each processed one (0 = every frame, 2 = frames 0, 3, 6...).
-                ``frame`` always counts every frame of the file from 0.
-            progress: called as ``progress(frames_done, frames_expected)`` after each processed frame.
-            max_frames: stop after this many processed frames.
-            on_frame: called as ``on_frame(name, rgb, frame_result)`` for every processed frame.
-
-        Raises:
-            core.io.VideoLoadError: the file cannot be opened or has no readable frame.
+        ``skip_frames`` frames are skipped after each processed one (2: frames 0, 3, 6, ...; ``frame`` still counts
+        every frame of the file); ``progress(frames_done, frames_expected)`` is called after each processed frame
+        and ``on_frame`` as in :meth:`detect_image`. An unreadable file raises ``core.io.VideoLoadError``.
         """
         if skip_frames < 0:
             raise ValueError(f"skip_frames must be >= 0, got {skip_frames}")
@@ -411,12 +395,6 @@ class FrameStream:
         self._lock = threading.Lock()
         self._frame = -1
 
-    def reset(self) -> None:
-        with self._lock:
-            self.faces.reset()
-            self.tracker.reset()
-            self._frame = -1
-
     def process(self, image_rgb: np.ndarray, frame: int | None = None) -> FrameResult:
         """Find, align, classify and track the faces of the next frame (an ``(H, W, 3)`` uint8 RGB array)."""
         with self._lock:
@@ -433,47 +411,17 @@ class FrameStream:
 
 
 def _prefetch(frames: Iterator[tuple[int, np.ndarray]], depth: int = 4) -> Iterator[tuple[int, np.ndarray]]:
-    """Decode ahead in a background thread (OpenCV releases the GIL), re-raising its errors here.
-
-    Stops the thread when the consumer stops early (the generator is closed), so no thread leaks.
-    """
-    q: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-    done = object()
-
-    def put(item: object) -> None:
-        while not stop.is_set():
-            try:
-                q.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-
-    def produce() -> None:
-        try:
-            for item in frames:
-                put(item)
-                if stop.is_set():
-                    break
-            item = done
-        except BaseException as exc:  # handed to the consumer, which re-raises it
-            item = exc
-        finally:
-            close = getattr(frames, "close", None)
-            if close is not None:
-                close()
-        put(item)
-
-    thread = threading.Thread(target=produce, name="ferlens-video-decode", daemon=True)
-    thread.start()
+    """Decode up to ``depth`` frames ahead in a background thread (OpenCV releases the GIL); its errors re-raise
+    here, and closing this generator early stops the decoding and closes ``frames``, so no thread leaks."""
+    end = object()
+    pool = ThreadPoolExecutor(1, thread_name_prefix="ferlens-video-decode")
     try:
-        while True:
-            item = q.get()
-            if item is done:
-                return
-            if isinstance(item, BaseException):
-                raise item
+        ahead = collections.deque(pool.submit(next, frames, end) for _ in range(depth))
+        while (item := ahead.popleft().result()) is not end:
+            ahead.append(pool.submit(next, frames, end))
             yield item
     finally:
-        stop.set()
-        thread.join(timeout=5)
+        pool.shutdown(wait=True, cancel_futures=True)
+        close = getattr(frames, "close", None)
+        if close is not None:
+            close()

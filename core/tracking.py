@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -56,16 +56,10 @@ class TrackerConfig:
 class Track:
     """A snapshot of one track after an update (immutable: the tracker's own state is not exposed).
 
-    Attributes:
-        id: stable integer id, counting from 0 in order of first appearance.
-        box: the latest detected box ``(x, y, w, h)``.
-        smooth_box: the box after exponential smoothing.
-        probs: smoothed class probabilities (``None`` when no probabilities were given).
-        raw_probs: this frame's unsmoothed probabilities (``None`` when the track was not seen this frame).
-        frame: the frame number of the last update that saw the track.
-        hits: frames the track was seen in.
-        missed: consecutive updates without a detection (0 when seen this frame).
-        face: the latest detection, when the update was given ``Face`` objects.
+    ``id`` counts from 0 in order of first appearance; ``box`` is the latest detected ``(x, y, w, h)`` and
+    ``smooth_box`` its exponential smoothing; ``probs`` are smoothed (``None`` when none were given) and
+    ``raw_probs`` this frame's (``None`` when the track was not seen); ``frame`` is the last update that saw it,
+    ``hits`` the frames it was seen in, ``missed`` the updates since; ``face`` the latest ``Face``, if given one.
     """
 
     id: int
@@ -86,50 +80,15 @@ def _as_box(item: Face | Sequence[float]) -> Box:
     return box  # type: ignore[return-value]
 
 
-class _State:
-    __slots__ = ("id", "box", "smooth_box", "probs", "raw_probs", "frame", "hits", "missed", "face")
-
-    def __init__(self, tid: int, box: Box, probs: np.ndarray | None, frame: int, face: Face | None) -> None:
-        self.id, self.box, self.smooth_box = tid, box, box
-        self.probs = None if probs is None else probs.copy()
-        self.raw_probs = self.probs
-        self.frame, self.hits, self.missed, self.face = frame, 1, 0, face
-
-    def snapshot(self) -> Track:
-        return Track(
-            self.id,
-            self.box,
-            self.smooth_box,
-            self.probs,
-            self.raw_probs,
-            self.frame,
-            self.hits,
-            self.missed,
-            self.face,
-        )
-
-
 class Tracker:
     """IoU/centroid tracker with exponential smoothing of probabilities and boxes. See the module docstring."""
 
-    def __init__(self, config: TrackerConfig | None = None, **overrides) -> None:
-        base = config or TrackerConfig()
-        self.config = TrackerConfig(**{**base.__dict__, **overrides}) if overrides else base
+    def __init__(self, config: TrackerConfig | None = None) -> None:
+        self.config = config or TrackerConfig()
         self._lock = threading.Lock()
-        self._tracks: list[_State] = []
+        self._tracks: list[Track] = []  # live tracks, replaced (never mutated) on each update
         self._next_id = 0
         self._frame = -1
-
-    def reset(self) -> None:
-        """Forget every track (a new video, a camera switch)."""
-        with self._lock:
-            self._tracks, self._next_id, self._frame = [], 0, -1
-
-    @property
-    def tracks(self) -> list[Track]:
-        """Every live track, including those not seen in the last update."""
-        with self._lock:
-            return [t.snapshot() for t in self._tracks]
 
     def update(
         self,
@@ -137,13 +96,10 @@ class Tracker:
         probs: np.ndarray | None = None,
         frame: int | None = None,
     ) -> list[Track]:
-        """Match this frame's faces to tracks, smooth, and return one :class:`Track` per face, in input order.
+        """Match this frame's faces (``Face`` objects or ``(x, y, w, h)`` boxes, with their ``(len(faces), C)``
+        ``probs`` or ``None``) to tracks, smooth, and return one :class:`Track` per face, in input order.
 
-        Args:
-            faces: ``Face`` objects or ``(x, y, w, h)`` boxes.
-            probs: ``(len(faces), C)`` class probabilities of those faces, or ``None``.
-            frame: the frame number (default: one more than the last update's). Gaps (skipped frames)
-                weaken the smoothing accordingly.
+        ``frame`` defaults to one more than the last update's; gaps (skipped frames) weaken the smoothing.
         """
         boxes = np.array([_as_box(f) for f in faces], np.float64).reshape(-1, 4)
         if probs is not None:
@@ -162,33 +118,29 @@ class Tracker:
                 face = faces[i] if isinstance(faces[i], Face) else None
                 j = assign.get(i)
                 if j is None:
-                    st = _State(self._next_id, tuple(box), p, frame, face)
+                    p = None if p is None else p.copy()
+                    t = Track(self._next_id, tuple(box), tuple(box), p, p, frame, 1, 0, face)
                     self._next_id += 1
-                    self._tracks.append(st)
+                    self._tracks.append(t)
                 else:
-                    st = self._tracks[j]
-                    self._advance(st, tuple(box), p, frame, face)
-                matched.add(id(st))
-                out.append(st.snapshot())
-            for st in self._tracks:
-                if id(st) not in matched:
-                    st.missed += 1
-                    st.raw_probs = None
-            self._tracks = [t for t in self._tracks if t.missed <= self.config.max_missed]
+                    t = self._tracks[j] = self._advance(self._tracks[j], tuple(box), p, frame, face)
+                matched.add(t.id)
+                out.append(t)
+            aged = [t if t.id in matched else replace(t, missed=t.missed + 1, raw_probs=None) for t in self._tracks]
+            self._tracks = [t for t in aged if t.missed <= self.config.max_missed]
             self._frame = frame
             return out
 
-    def _advance(self, st: _State, box: Box, p: np.ndarray | None, frame: int, face: Face | None) -> None:
-        gap = max(1, frame - st.frame)
-        a = self.config.smoothing**gap
+    def _advance(self, t: Track, box: Box, p: np.ndarray | None, frame: int, face: Face | None) -> Track:
+        gap = max(1, frame - t.frame)
+        probs, raw = t.probs, t.raw_probs
         if p is not None:
-            st.probs = p.copy() if st.probs is None or len(st.probs) != len(p) else a * st.probs + (1 - a) * p
-            st.raw_probs = p.copy()
+            a = self.config.smoothing**gap
+            probs = p.copy() if probs is None or len(probs) != len(p) else a * probs + (1 - a) * p
+            raw = p.copy()
         b = self.config.box_smoothing**gap
-        st.smooth_box = tuple(b * np.asarray(st.smooth_box) + (1 - b) * np.asarray(box))
-        st.box, st.frame, st.face = box, frame, face
-        st.hits += 1
-        st.missed = 0
+        smooth_box = tuple(b * np.asarray(t.smooth_box) + (1 - b) * np.asarray(box))
+        return Track(t.id, box, smooth_box, probs, raw, frame, t.hits + 1, 0, face)
 
     def _match(self, boxes: np.ndarray) -> dict[int, int]:
         """Optimal assignment {face index: track index} by IoU, with a centre-distance fallback."""

@@ -6,41 +6,30 @@ Landmark order everywhere: left eye, right eye, nose, mouth left, mouth right, f
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from core.faces import blazeface, cropped, mtcnn, retinaface  # noqa: F401  (registration side effects)
 from core.faces.align import (
-    ARCFACE_TEMPLATE_112,
     AlignedFace,
     align_face,
-    align_faces,
     template_points,
     transform_points,
     warp_to_image,
 )
 from core.faces.au_regions import (
-    AU_NAMES,
-    AU_REGION,
-    EXPECTED_AUS,
     REGION_NAMES,
-    UNILATERAL_AUS,
     AURegion,
     FaceRegions,
     au_regions,
-    draw_regions,
-    mesh_regions,
-    region_masks,
     regions_for,
     regions_for_crop,
     regions_to_image,
 )
-from core.faces.mesh import MeshConfig, MeshFit, fit_mesh
+from core.faces.mesh import MeshFit, fit_mesh
 from core.faces.preprocess import (
-    AdaptiveGamma,
-    Clahe,
-    Compose,
     PreprocessConfig,
-    ToGray,
     build_preprocess,
     from_names,
 )
@@ -49,51 +38,34 @@ from core.faces.registry import (
     create_detector,
     detector_available,
     list_detectors,
-    register_detector,
 )
 from core.faces.tracking import FaceTracker
-from core.faces.types import LANDMARK_NAMES, DetectorUnavailableError, Face, FaceDetector
+from core.faces.types import DetectorUnavailableError, Face, FaceDetector
 
 __all__ = [
-    "ARCFACE_TEMPLATE_112",
     "DETECTORS",
-    "AU_NAMES",
-    "AU_REGION",
-    "EXPECTED_AUS",
-    "LANDMARK_NAMES",
     "REGION_NAMES",
-    "UNILATERAL_AUS",
     "AURegion",
-    "AdaptiveGamma",
     "AlignedFace",
-    "Clahe",
-    "Compose",
     "DetectorUnavailableError",
     "Face",
     "FaceDetector",
     "FaceRegions",
     "FaceTracker",
-    "MeshConfig",
     "MeshFit",
     "PreprocessConfig",
-    "ToGray",
     "align_face",
-    "align_faces",
     "au_regions",
     "build_preprocess",
     "create_detector",
     "detect_and_align",
     "detector_available",
-    "draw_regions",
     "fit_mesh",
     "from_names",
     "list_detectors",
-    "mesh_regions",
-    "region_masks",
     "regions_for",
     "regions_for_crop",
     "regions_to_image",
-    "register_detector",
     "template_points",
     "transform_points",
     "warp_to_image",
@@ -103,11 +75,8 @@ __all__ = [
 def detect_and_align(
     image_rgb: np.ndarray, size: int, detector: FaceDetector | None = None, framing: str = "fer2013"
 ) -> np.ndarray | None:
-    """The aligned crop of the largest face, or ``None`` if there is none (for building datasets from photos).
-
-    ``framing`` defaults to FER2013's, like ``core.detector.Detector``, so photos added to training are
-    cropped the way the live app crops faces for the model.
-    """
+    """The aligned crop of the largest face, or ``None`` if there is none (for building datasets from photos),
+    framed like ``core.detector.Detector``'s so photos added to training are cropped the way the app crops faces."""
     det = detector if detector is not None else _default_detector()
     faces = det.detect(image_rgb)
     if not faces:
@@ -116,11 +85,6 @@ def detect_and_align(
     return align_face(image_rgb, face, output_size=size, framing=framing).image
 
 
-_DEFAULT = None
-
-
+@functools.cache
 def _default_detector() -> FaceDetector:
-    global _DEFAULT
-    if _DEFAULT is None:
-        _DEFAULT = create_detector("default")  # cheap and stateless; a race only builds it twice
-    return _DEFAULT
+    return create_detector("default")

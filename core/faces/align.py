@@ -26,7 +26,6 @@ __all__ = [
     "invert_affine",
     "transform_points",
     "align_face",
-    "align_faces",
     "warp_to_image",
 ]
 
@@ -196,17 +195,10 @@ def align_face(
     border_value: int | tuple[int, int, int] = 0,
     framing: str = "template",
 ) -> AlignedFace:
-    """Warp one face to a square canonical crop (bicubic).
+    """Warp one face to a square ``output_size`` crop (bicubic) in one of :data:`FRAMINGS`.
 
-    Args:
-        image_rgb: the image the face was detected in, ``(H, W, 3)`` uint8.
-        face: a detection with five landmarks.
-        output_size: crop side in pixels (224 for HAFEM; the model's ``spec.input_size`` in general).
-        expand: how much larger than the template face box the crop is (1.3 as in the papers).
-        weights: per-landmark fit weights (``None`` = unweighted least squares).
-        border_value: colour of crop pixels that fall outside the image.
-        framing: ``"template"`` (ArcFace template, ``expand``) or ``"fer2013"`` (FER2013's tighter framing,
-            ``expand`` unused): see :data:`FRAMINGS`.
+    ``expand`` (how much larger than the template face box the crop is) applies to ``"template"`` only;
+    ``weights=None`` fits unweighted; ``border_value`` fills crop pixels that fall outside the image.
     """
     check_rgb(image_rgb)
     dst = framing_points(output_size, framing, expand)
@@ -215,11 +207,6 @@ def align_face(
     inverse = invert_affine(matrix)
     landmarks = transform_points(face.landmarks, matrix).astype(np.float32)
     return AlignedFace(crop, matrix, inverse, landmarks, face, dst.astype(np.float32))
-
-
-def align_faces(image_rgb: np.ndarray, faces: list[Face], output_size: int = 224, **kwargs) -> list[AlignedFace]:
-    """:func:`align_face` for each face, in order."""
-    return [align_face(image_rgb, f, output_size, **kwargs) for f in faces]
 
 
 def warp_to_image(

@@ -77,40 +77,22 @@ AU_NAMES: dict[int, str] = {
 }
 """FACS names of the AUs used here (Ekman, Friesen & Hager 2002)."""
 
-AU_REGION: dict[int, str] = {
-    1: "brows",
-    2: "brows",
-    4: "brows",
-    5: "eyes",
-    7: "eyes",
-    6: "cheeks",
-    9: "nose",
-    10: "nasolabial",
-    12: "lip_corners",
-    14: "lip_corners",
-    15: "lip_corners",
-    20: "lip_corners",
-    16: "lips",
-    23: "lips",
-    24: "lips",
-    25: "lips",
-    17: "chin",
-    26: "jaw",
-    27: "jaw",
+_AUS_BY_REGION: dict[str, tuple[int, ...]] = {
+    "brows": (1, 2, 4),
+    "eyes": (5, 7),
+    "cheeks": (6,),
+    "nose": (9,),
+    "nasolabial": (10,),
+    "lip_corners": (12, 14, 15, 20),
+    "lips": (16, 23, 24, 25),
+    "jaw": (26, 27),
+    "chin": (17,),
 }
+
+AU_REGION: dict[int, str] = {au: region for region, aus in _AUS_BY_REGION.items() for au in aus}
 """Where on the face each AU's appearance change mostly shows."""
 
-REGION_NAMES: tuple[str, ...] = (
-    "brows",
-    "eyes",
-    "cheeks",
-    "nose",
-    "nasolabial",
-    "lip_corners",
-    "lips",
-    "jaw",
-    "chin",
-)
+REGION_NAMES: tuple[str, ...] = tuple(_AUS_BY_REGION)
 
 ANATOMICAL_ORDER: tuple[str, ...] = ("brows", "eyes", "nose", "lips", "chin")
 """Regions whose centroids must go strictly downwards the face in this order (a sanity check)."""
@@ -165,14 +147,9 @@ Paired regions list the viewer's left side first, like the 5-point landmarks: in
 eye corner, which a camera shows on the viewer's left.
 """
 
-_AUS_BY_REGION: dict[str, tuple[int, ...]] = {
-    n: tuple(sorted(au for au, r in AU_REGION.items() if r == n)) for n in REGION_NAMES
-}
-
 CROP_MESH_CONFIG = MeshConfig(max_point_error=0.75)
-"""Mesh limits for pre-cropped faces: their start points are the framing's typical ones, which miss a FER2013
-row's own by 0.26 eye distances on a median row (``bench/results/faces.json``, ``mesh.fer2013``), so a sound
-mesh may lie farther from them than from a detector's points; the tolerance is 0.75 eye distances there."""
+"""Mesh limits for pre-cropped faces: they start from the framing's typical points, which miss a row's own
+landmarks (docs/faces.md), so a sound mesh may lie farther from them than from a detector's points."""
 
 REGION_SOURCES: tuple[str, ...] = ("mesh", "five_point", "framing")
 """Where a :class:`FaceRegions` came from: the 468-point mesh, the detector's five landmarks, or a dataset's
@@ -181,13 +158,8 @@ typical five landmarks (pre-cropped faces with no detection)."""
 
 @dataclass(frozen=True, eq=False)
 class AURegion:
-    """A named region: one or more polygons (``(k, 2)`` float32 points) in one coordinate frame.
-
-    Attributes:
-        name: one of :data:`REGION_NAMES`.
-        aus: the AUs that show in it (from :data:`AU_REGION`).
-        polygons: the polygons, in crop pixels (from :func:`au_regions`) or image pixels (after
-            :func:`regions_to_image`).
+    """A named region (one of :data:`REGION_NAMES`), the AUs that show in it, and its polygons (``(k, 2)``
+    float32 points) in one frame: crop pixels (from :func:`au_regions`) or image pixels (:func:`regions_to_image`).
     """
 
     name: str
@@ -201,18 +173,11 @@ class AURegion:
     @property
     def centroid(self) -> np.ndarray:
         """Area-weighted centroid of all polygons."""
-        total, acc = 0.0, np.zeros(2)
-        for poly in self.polygons:
-            x, y = poly[:, 0].astype(np.float64), poly[:, 1].astype(np.float64)
-            cross = x * np.roll(y, -1) - np.roll(x, -1) * y
-            area = cross.sum() / 2.0
-            if abs(area) < 1e-9:
-                continue
-            cx = ((x + np.roll(x, -1)) * cross).sum() / (6 * area)
-            cy = ((y + np.roll(y, -1)) * cross).sum() / (6 * area)
-            total += abs(area)
-            acc += abs(area) * np.array([cx, cy])
-        return acc / total if total > 0 else self.points.mean(axis=0)
+        moments = [cv2.moments(p) for p in self.polygons]
+        area = sum(m["m00"] for m in moments)
+        if area <= 0:
+            return self.points.mean(axis=0)
+        return np.array([sum(m["m10"] for m in moments), sum(m["m01"] for m in moments)]) / area
 
     def transformed(self, matrix: np.ndarray) -> AURegion:
         """The same region under a 2x3 affine (e.g. ``aligned.inverse`` to go to the original image)."""
@@ -231,13 +196,9 @@ class AURegion:
 
 @dataclass(frozen=True, eq=False)
 class FaceRegions(Mapping[str, AURegion]):
-    """The AU regions of one face (a read-only ``{name: AURegion}`` mapping) and where they came from.
-
-    Attributes:
-        regions: the regions, in :data:`REGION_NAMES` order.
-        source: one of :data:`REGION_SOURCES`.
-        reason: why the mesh was not used (``None`` when it was, or was not asked for).
-    """
+    """The AU regions of one face (a read-only ``{name: AURegion}`` mapping, :data:`REGION_NAMES` order), their
+    ``source`` (one of :data:`REGION_SOURCES`) and the ``reason`` the mesh was not used (``None`` if it was or was
+    not asked for)."""
 
     regions: Mapping[str, AURegion]
     source: str
@@ -284,7 +245,7 @@ def au_regions(landmarks: np.ndarray) -> dict[str, AURegion]:
     """Region polygons from five landmarks (viewer's order: eyes, nose, mouth corners), in their frame.
 
     Pass the aligned crop's landmarks (:attr:`AlignedFace.landmarks`) to get crop coordinates, or the
-    original landmarks to get image coordinates directly. See the module docstring for the geometry.
+    original landmarks to get image coordinates directly.
     """
     lm = np.asarray(landmarks, np.float64).reshape(5, 2)
     le, re, nose, ml, mr = lm
@@ -300,89 +261,54 @@ def au_regions(landmarks: np.ndarray) -> dict[str, AURegion]:
     if f < 0.2 * d:
         raise ValueError("the mouth is not below the eyes in these landmarks; cannot build AU regions")
 
-    def p(a: float, b: float) -> np.ndarray:
-        return eye_c + a * d * u + b * f * v
-
-    def poly(*pts: tuple[float, float]) -> np.ndarray:
-        return np.array([p(a, b) for a, b in pts], np.float32)
-
-    def shifted(base: np.ndarray, a: float, b: float) -> np.ndarray:
+    def at(base: np.ndarray, a: float, b: float) -> np.ndarray:
+        """``a`` eye distances along the eye line and ``b`` eye-to-mouth distances down the face from ``base``."""
         return base + a * d * u + b * f * v
 
-    regions: dict[str, tuple[np.ndarray, ...]] = {}
-    # brows: one band over each eye reaching across the glabella (AU1 inner, AU2 outer, AU4 lowerer)
-    regions["brows"] = (
-        poly((-1.0, -0.42), (-0.6, -0.55), (-0.05, -0.45), (-0.05, -0.18), (-0.55, -0.22), (-0.95, -0.15)),
-        poly((0.05, -0.45), (0.6, -0.55), (1.0, -0.42), (0.95, -0.15), (0.55, -0.22), (0.05, -0.18)),
-    )
-    # eyes incl. upper lids, around the real eye landmarks (AU5, AU7)
-    regions["eyes"] = tuple(_ellipse(c, u, v, 0.3 * d, 0.13 * f) for c in (le, re))
-    # cheeks: below and outside the eyes, beside the nose (AU6)
-    regions["cheeks"] = tuple(
-        _ellipse(shifted(c, side * 0.08, 0.5), u, v, 0.24 * d, 0.2 * f) for c, side in ((le, -1), (re, 1))
-    )
-    # nose: from the bridge between the eyes to just below the real nose tip (AU9)
-    tip = nose
-    regions["nose"] = (
-        np.array(
-            [p(-0.12, 0.08), p(0.12, 0.08), tip + 0.25 * d * u + 0.08 * f * v, tip - 0.25 * d * u + 0.08 * f * v],
-            np.float32,
+    def poly(base: np.ndarray, *offsets: tuple[float, float]) -> np.ndarray:
+        return np.array([at(base, a, b) for a, b in offsets], np.float32)
+
+    lip_l, lip_r = mouth_c - 0.55 * (mr - ml) / 2.0, mouth_c + 0.55 * (mr - ml) / 2.0
+    regions = {
+        # one band over each eye reaching across the glabella (AU1 inner, AU2 outer, AU4 lowerer)
+        "brows": (
+            poly(eye_c, (-1.0, -0.42), (-0.6, -0.55), (-0.05, -0.45), (-0.05, -0.18), (-0.55, -0.22), (-0.95, -0.15)),
+            poly(eye_c, (0.05, -0.45), (0.6, -0.55), (1.0, -0.42), (0.95, -0.15), (0.55, -0.22), (0.05, -0.18)),
         ),
-    )
-    # nasolabial folds: from beside the nostrils down to just outside the real mouth corners (AU10)
-    regions["nasolabial"] = (
-        np.array(
-            [
-                tip - 0.28 * d * u - 0.1 * f * v,
-                tip - 0.16 * d * u + 0.05 * f * v,
-                ml - 0.02 * d * u - 0.1 * f * v,
-                ml - 0.16 * d * u - 0.05 * f * v,
-            ],
-            np.float32,
+        # eyes incl. upper lids, around the real eye landmarks (AU5, AU7)
+        "eyes": tuple(_ellipse(c, u, v, 0.3 * d, 0.13 * f) for c in (le, re)),
+        # below and outside the eyes, beside the nose (AU6)
+        "cheeks": tuple(_ellipse(at(c, s * 0.08, 0.5), u, v, 0.24 * d, 0.2 * f) for c, s in ((le, -1), (re, 1))),
+        # from the bridge between the eyes to just below the real nose tip (AU9)
+        "nose": (np.concatenate([poly(eye_c, (-0.12, 0.08), (0.12, 0.08)), poly(nose, (0.25, 0.08), (-0.25, 0.08))]),),
+        # nasolabial folds: from beside the nostrils down to just outside the real mouth corners (AU10)
+        "nasolabial": tuple(
+            np.concatenate(
+                [poly(nose, (s * 0.28, -0.1), (s * 0.16, 0.05)), poly(c, (s * 0.02, -0.1), (s * 0.16, -0.05))]
+            )
+            for c, s in ((ml, -1), (mr, 1))
         ),
-        np.array(
-            [
-                tip + 0.28 * d * u - 0.1 * f * v,
-                tip + 0.16 * d * u + 0.05 * f * v,
-                mr + 0.02 * d * u - 0.1 * f * v,
-                mr + 0.16 * d * u - 0.05 * f * v,
-            ],
-            np.float32,
+        # discs at the real corners (AU12, AU14, AU15, AU20)
+        "lip_corners": tuple(_ellipse(c, u, v, 0.16 * d, 0.14 * f, 12) for c in (ml, mr)),
+        # between the real corners, upper lip ~0.2 f above the mouth line, lower ~0.22 f below (AU16, 23-25)
+        "lips": (
+            np.array(
+                [
+                    at(ml, -0.05, 0),
+                    at(lip_l, 0, -0.18),
+                    at(lip_r, 0, -0.18),
+                    at(mr, 0.05, 0),
+                    at(lip_r, 0, 0.22),
+                    at(lip_l, 0, 0.22),
+                ],
+                np.float32,
+            ),
         ),
-    )
-    # lip corners: discs at the real corners (AU12, AU14, AU15, AU20)
-    regions["lip_corners"] = tuple(_ellipse(c, u, v, 0.16 * d, 0.14 * f, 12) for c in (ml, mr))
-    # lips: between the real corners, upper lip ~0.2 f above the mouth line, lower ~0.22 f below (AU16, 23-25)
-    half = (mr - ml) / 2.0
-    regions["lips"] = (
-        np.array(
-            [
-                ml - 0.05 * d * u,
-                mouth_c - 0.55 * half - 0.18 * f * v,
-                mouth_c + 0.55 * half - 0.18 * f * v,
-                mr + 0.05 * d * u,
-                mouth_c + 0.55 * half + 0.22 * f * v,
-                mouth_c - 0.55 * half + 0.22 * f * v,
-            ],
-            np.float32,
-        ),
-    )
-    # jaw / mouth opening: the lower face from the mouth line to the jaw line (AU26, AU27)
-    regions["jaw"] = (
-        np.array(
-            [
-                mouth_c - 0.75 * d * u - 0.05 * f * v,
-                mouth_c + 0.75 * d * u - 0.05 * f * v,
-                mouth_c + 0.6 * d * u + 0.45 * f * v,
-                mouth_c + 0.25 * d * u + 0.62 * f * v,
-                mouth_c - 0.25 * d * u + 0.62 * f * v,
-                mouth_c - 0.6 * d * u + 0.45 * f * v,
-            ],
-            np.float32,
-        ),
-    )
-    # chin: the mentalis area below the lower lip (AU17)
-    regions["chin"] = (_ellipse(mouth_c + 0.42 * f * v, u, v, 0.3 * d, 0.17 * f),)
+        # jaw / mouth opening: the lower face from the mouth line to the jaw line (AU26, AU27)
+        "jaw": (poly(mouth_c, (-0.75, -0.05), (0.75, -0.05), (0.6, 0.45), (0.25, 0.62), (-0.25, 0.62), (-0.6, 0.45)),),
+        # the mentalis area below the lower lip (AU17)
+        "chin": (_ellipse(at(mouth_c, 0, 0.42), u, v, 0.3 * d, 0.17 * f),),
+    }
     return {n: AURegion(n, _AUS_BY_REGION[n], regions[n]) for n in REGION_NAMES}
 
 
@@ -457,19 +383,15 @@ def regions_for(
     clip_to_box: bool = True,
     config: MeshConfig | None = None,
 ) -> FaceRegions:
-    """Regions of an aligned face, in crop pixels: from the face mesh, else from the five landmarks.
+    """Regions of an aligned face, in crop pixels: from the face mesh, else (``source="five_point"``, with the
+    ``reason``) from the five landmarks.
 
     Args:
-        aligned: the face's crop and its affine.
         image: the image the face was detected in; the mesh is fitted there (sharper than the crop), else on the
             crop.
         mesh: ``True`` (fit it), ``False`` (five landmarks only) or a :class:`MeshFit` already fitted on ``image``.
         clip_to_box: cut every polygon to the face box so no region leaks off the face; a region that would lose
             all its polygons keeps them uncut.
-        config: when a mesh fit is trusted (:class:`core.faces.mesh.MeshConfig`).
-
-    Returns:
-        :class:`FaceRegions`; ``source`` is ``"five_point"`` (with the ``reason``) when the mesh could not fit.
     """
     if isinstance(mesh, MeshFit):
         fit = mesh.transformed(aligned.matrix)
@@ -493,11 +415,10 @@ def regions_for(
 def regions_for_crop(
     crop: np.ndarray, framing: str = "fer2013", *, mesh: bool = True, config: MeshConfig | None = None
 ) -> FaceRegions:
-    """Regions of a pre-cropped face (a dataset row, ``--assume-cropped``) in its pixels, clipped to the crop.
+    """Regions of a square pre-cropped face (a dataset row, ``--assume-cropped``) in its pixels, clipped to it.
 
-    The mesh is fitted on the crop, started from where faces sit in ``framing`` on average
-    (:func:`core.faces.align.framing_points`); those average points give the fallback (``source="framing"``).
-    ``crop``: ``(H, W)`` gray or ``(H, W, 3)`` RGB uint8, square.
+    The mesh starts from where faces sit in ``framing`` on average, which also gives the fallback
+    (``source="framing"``).
     """
     arr = np.asarray(crop)
     if arr.ndim == 3 and arr.shape[2] == 1:

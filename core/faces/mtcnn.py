@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from core.faces.boxes import nms, nms_min
+from core.faces.boxes import faces_from_xyxy, nms, nms_min
 from core.faces.mtcnn_nets import mtcnn_weights_dir, sessions
-from core.faces.registry import register_detector
+from core.faces.registry import register_detector, with_options
 from core.faces.types import Face, check_rgb
 
 log = logging.getLogger(__name__)
@@ -30,14 +30,10 @@ __all__ = ["MTCNNConfig", "MTCNNDetector", "mtcnn_weights_dir"]
 
 def _square(boxes: np.ndarray) -> np.ndarray:
     """Grow each box to a square around its centre (MTCNN's ``rerec``)."""
-    out = boxes.copy()
     w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
     side = np.maximum(w, h)
-    out[:, 0] = boxes[:, 0] + w * 0.5 - side * 0.5
-    out[:, 1] = boxes[:, 1] + h * 0.5 - side * 0.5
-    out[:, 2] = out[:, 0] + side
-    out[:, 3] = out[:, 1] + side
-    return out
+    x1, y1 = boxes[:, 0] + w * 0.5 - side * 0.5, boxes[:, 1] + h * 0.5 - side * 0.5
+    return np.stack([x1, y1, x1 + side, y1 + side], axis=1)
 
 
 def _regress(boxes: np.ndarray, reg: np.ndarray) -> np.ndarray:
@@ -74,19 +70,15 @@ def _crops(image: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class MTCNNConfig:
-    """MTCNN options. The defaults are the fast embedded configuration measured in docs/faces.md.
+    """MTCNN options; the defaults are the fast embedded configuration of docs/faces.md.
 
     Attributes:
-        detect_size: longest side (pixels) of the copy that P-Net and R-Net scan; larger images are
-            downscaled to it, smaller ones are not upscaled. ``None`` scans the full resolution (slow, finds
-            smaller faces).
-        min_face: smallest face searched for, in pixels **of the scanned copy** (>= 12). With the defaults
-            (320, 24) that is 3/40 of the image's longest side: 48 px on a 640x480 frame.
-        thresholds: P-, R- and O-Net score thresholds (O-Net's is the final cut). P-Net 0.7 and O-Net 0.95 (the
-            paper's 0.6 and 0.7) cut candidates and false faces with no recall lost on the samples.
-        factor: ratio between two pyramid levels (0.709 = 1/sqrt(2), the paper's).
-        max_proposals: at most this many P-Net boxes (best first) go to R-Net; bounds the time on cluttered
-            images.
+        detect_size: longest side of the copy P-Net and R-Net scan (never upscaled); ``None``: full resolution.
+        min_face: smallest face searched for, in pixels **of the scanned copy** (>= 12): with the defaults, 3/40
+            of the image's longest side.
+        thresholds: P-, R- and O-Net score cuts (stricter than the paper's 0.6/0.7/0.7: fewer false faces).
+        factor: ratio between two pyramid levels (the paper's 1/sqrt(2)).
+        max_proposals: at most this many P-Net boxes go to R-Net, which bounds the time on cluttered images.
         max_faces: keep at most this many faces (highest scores); ``None`` keeps all.
         weights_dir: a folder with ``pnet.pt``/``rnet.pt``/``onet.pt`` (default: inside facenet-pytorch).
         num_threads: ONNX Runtime threads per net (1: never competes with the expression model).
@@ -102,6 +94,7 @@ class MTCNNConfig:
     num_threads: int = 1
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "thresholds", tuple(self.thresholds))  # a list from a config file is fine too
         if self.detect_size is not None and self.detect_size < 48:
             raise ValueError(f"detect_size must be >= 48 pixels or None, got {self.detect_size}")
         if self.min_face < 12:
@@ -129,10 +122,6 @@ class MTCNNDetector:
     def _nets(self) -> dict:
         return sessions(self.config.weights_dir, self.config.num_threads)
 
-    def warmup(self) -> None:
-        """Load the weights and build the sessions now (otherwise the first ``detect`` does)."""
-        self._nets()
-
     def detect(self, image_rgb: np.ndarray) -> list[Face]:
         check_rgb(image_rgb)
         nets = self._nets()
@@ -154,11 +143,8 @@ class MTCNNDetector:
         return self._output(image_rgb, boxes, nets["onet"])
 
     def refine(self, image_rgb: np.ndarray, faces: list[Face], grow: float = 1.1) -> list[Face]:
-        """Re-run only O-Net on boxes from a previous frame: a ~1 ms/face tracker step (see ``tracking``).
-
-        Each box is squared and grown by ``grow`` so that a face that moved a little is still inside it; O-Net
-        then regresses the new box and landmarks and re-scores it, so a face that left is dropped.
-        """
+        """Re-run only O-Net on boxes from a previous frame (the tracker's cheap step), each squared and grown by
+        ``grow`` so that a face that moved a little is still inside it; a face that left fails the score."""
         check_rgb(image_rgb)
         if not faces:
             return []
@@ -230,33 +216,16 @@ class MTCNNDetector:
         if self.config.max_faces is not None:
             keep = keep[: self.config.max_faces]
         height, width = image.shape[:2]
-        faces = []
-        for i in keep:
-            x1, y1 = max(float(boxes[i, 0]), 0.0), max(float(boxes[i, 1]), 0.0)
-            x2, y2 = min(float(boxes[i, 2]), float(width)), min(float(boxes[i, 3]), float(height))
-            if x2 - x1 < 1 or y2 - y1 < 1:
-                continue
-            faces.append(Face((x1, y1, x2 - x1, y2 - y1), float(score[i]), landmarks[i]))
-        return faces
-
-
-def _config(base: MTCNNConfig, overrides: dict) -> MTCNNConfig:
-    known = {f.name for f in fields(MTCNNConfig)}
-    unknown = sorted(set(overrides) - known)
-    if unknown:
-        raise ValueError(f"unknown MTCNN option(s) {unknown}; choose from {sorted(known)}")
-    if "thresholds" in overrides:
-        overrides = {**overrides, "thresholds": tuple(overrides["thresholds"])}
-    return MTCNNConfig(**{**base.__dict__, **overrides})
+        return faces_from_xyxy(np.clip(boxes, 0.0, [width, height, width, height]), score, landmarks, keep)
 
 
 @register_detector
 def mtcnn_fast(**overrides) -> MTCNNDetector:
     """MTCNN scanning a 320-pixel copy (faces >= 3/40 of the longest side); the default's fallback."""
-    return MTCNNDetector(_config(MTCNNConfig(), overrides), name="mtcnn_fast")
+    return MTCNNDetector(with_options(MTCNNConfig(), overrides), name="mtcnn_fast")
 
 
 @register_detector
 def mtcnn(**overrides) -> MTCNNDetector:
     """MTCNN at full resolution, faces >= 20 px: slower, for group photos with small faces."""
-    return MTCNNDetector(_config(MTCNNConfig(detect_size=None, min_face=20), overrides), name="mtcnn")
+    return MTCNNDetector(with_options(MTCNNConfig(detect_size=None, min_face=20), overrides), name="mtcnn")

@@ -171,7 +171,7 @@ def from_names(names: Sequence[str]) -> Compose:
 
 
 def apply(image: np.ndarray, names: Sequence[str]) -> np.ndarray:
-    """Apply the named steps to one image (what the trainer calls per image)."""
+    """Apply the named steps to one image."""
     return from_names(names)(image)
 
 
@@ -204,7 +204,3 @@ def build_preprocess(cfg: PreprocessConfig) -> Compose:
     if cfg.grayscale:
         steps.append(ToGray(3))
     return Compose(steps)
-
-
-# --------------------------------------------------------------------------------------------------------------
-# To the model

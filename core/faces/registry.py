@@ -7,11 +7,14 @@ weights load on the first ``detect`` (or come from a per-process cache).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import fields, replace
+from typing import Any, TypeVar
 
 from core.faces.types import DetectorUnavailableError, FaceDetector
 from core.registry import Registry
 
 DETECTORS: Registry[Callable[..., FaceDetector]] = Registry("detector")
+C = TypeVar("C")
 
 
 def register_detector(fn: Callable[..., FaceDetector]) -> Callable[..., FaceDetector]:
@@ -25,17 +28,22 @@ def list_detectors(pattern: str = "*") -> list[str]:
 
 
 def create_detector(name: str = "default", **kwargs) -> FaceDetector:
-    """Build a registered detector by name.
+    """Build a registered detector by name with the backend's options (e.g. ``min_face=40`` for MTCNN).
 
-    Args:
-        name: one of :func:`list_detectors` (``"default"`` is the embedded BlazeFace + O-Net).
-        **kwargs: the backend's options (e.g. ``min_face=40`` for MTCNN, ``weights=PATH`` for RetinaFace).
-
-    Raises:
-        ValueError: unknown name (the message lists the known ones) or an unknown option.
-        DetectorUnavailableError: the backend needs a package or weights file that is not here.
+    Raises ``ValueError`` for an unknown name or option (listing the known ones) and
+    :class:`DetectorUnavailableError` when the backend's package or weights file is not here.
     """
     return DETECTORS.get(name)(**kwargs)
+
+
+def with_options(base: C, options: dict[str, Any]) -> C:
+    """``base`` (a backend's config dataclass) with keyword options; an unknown one raises listing the known ones."""
+    known = sorted(f.name for f in fields(base))
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        what = type(base).__name__.removesuffix("Config")
+        raise ValueError(f"unknown {what} option(s) {unknown}; choose from {known}")
+    return replace(base, **options)
 
 
 def detector_available(name: str) -> tuple[bool, str]:

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 import torch
 
-from core.faces.boxes import nms
+from core.faces.boxes import faces_from_xyxy, nms
 from core.faces.registry import register_detector
 from core.faces.types import DetectorUnavailableError, Face, check_rgb
 
@@ -133,9 +133,6 @@ class RetinaFaceDetector:
         self.allow_upscaling = allow_upscaling
         self.nms_threshold = nms_threshold
 
-    def warmup(self) -> None:
-        _load_net(self.weights)
-
     def detect(self, image_rgb: np.ndarray) -> list[Face]:
         from retinaface.commons import postprocess as pp
 
@@ -171,14 +168,8 @@ class RetinaFaceDetector:
         if not boxes_all:
             return []
         boxes, scores, lms = np.concatenate(boxes_all), np.concatenate(scores_all), np.concatenate(lms_all)
-        faces = []
-        for i in nms(boxes, scores, self.nms_threshold):
-            x1, y1, x2, y2 = boxes[i]
-            if x2 - x1 < 1 or y2 - y1 < 1:
-                continue
-            # retina-face names row 0 "right_eye" (the subject's), which is the viewer's left: same order as ours
-            faces.append(Face((x1, y1, x2 - x1, y2 - y1), float(scores[i]), lms[i]))
-        return faces
+        # retina-face names row 0 "right_eye" (the subject's), which is the viewer's left: same order as ours
+        return faces_from_xyxy(boxes, scores, lms, nms(boxes, scores, self.nms_threshold))
 
 
 @register_detector

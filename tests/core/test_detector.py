@@ -7,16 +7,10 @@ import pandas as pd
 import pytest
 import torch
 
-from core.detector import (
-    BASE_COLUMNS,
-    FER2013_FRAMING_48,
-    LANDMARK_COLUMNS,
-    Detector,
-    box_crop,
-    framing_points,
-)
+from core.detector import BASE_COLUMNS, LANDMARK_COLUMNS, Detector, box_crop
 from core.engine import InferenceEngine
 from core.faces import Face, transform_points
+from core.faces.align import FER2013_FRAMING_48, framing_points
 from core.io import CorruptImageError, VideoLoadError, load_image
 from core.tracking import Tracker, TrackerConfig
 

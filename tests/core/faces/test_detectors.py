@@ -246,12 +246,16 @@ def test_retinaface_runs_end_to_end_from_a_local_weights_file(tmp_path, sample_i
 
 
 @pytest.mark.parametrize("name,shape", [("pnet", (1, 3, 37, 53)), ("rnet", (7, 3, 24, 24)), ("onet", (5, 3, 48, 48))])
-def test_hand_written_onnx_graphs_match_the_torch_modules(name, shape):
-    from core.faces.mtcnn_nets import sessions, torch_nets
+def test_hand_written_onnx_graphs_match_facenet_pytorchs_modules(name, shape):
+    from facenet_pytorch.models import mtcnn as reference
 
+    from core.faces.mtcnn_nets import load_state_dicts, sessions
+
+    net = {"pnet": reference.PNet, "rnet": reference.RNet, "onet": reference.ONet}[name](pretrained=False)
+    net.load_state_dict(load_state_dicts()[name])
     x = np.random.default_rng(0).uniform(-1, 1, shape).astype(np.float32)
     with torch.inference_mode():
-        ref = [t.numpy() for t in torch_nets()[name](torch.from_numpy(x))]
+        ref = [t.numpy() for t in net.eval()(torch.from_numpy(x))]
     got = sessions()[name].run(None, {"x": x})  # same output order as the modules: reg, [points,] prob
     assert len(got) == len(ref)
     for g, r in zip(got, ref, strict=True):
