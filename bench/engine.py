@@ -235,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--measure-framing",
         action="store_true",
-        help="instead: measure where the landmarks fall on FER2013 faces (core.detector.FER2013_FRAMING_48)",
+        help="instead: measure where the landmarks fall on FER2013 faces (core.faces.align.FER2013_FRAMING_48)",
     )
     args = ap.parse_args(argv)
     if args.measure_framing:
