@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from functools import partial
 from pathlib import Path
+from typing import Literal
 
 from core.losses import LossConfig, list_losses
 from core.registry import Registry
@@ -54,25 +55,25 @@ class DataConfig:
     dataset: str = "fer2013"
     root: str | None = None
     """Folder holding ``fer2013/`` and ``ferplus/``; None: ``$FERLENS_DATA`` or ``<repo>/../shared/datasets``."""
-    label_mode: str = "hard"
+    label_mode: Literal["hard", "soft"] = "hard"
     """``hard``: one class per image; ``soft``: FERPlus vote distribution (other datasets: one-hot)."""
     num_classes: int = 7
     """7 (FER2013 order) or 8 (FERPlus, contempt last)."""
-    ferplus_rule: str = "argmax"
+    ferplus_rule: Literal["argmax", "strict"] = "argmax"
     """``argmax``: column with most votes, first wins ties (the README's table); ``strict``: FERPlus' own
     "majority" mode (single votes ignored, top class needs more than half the rest)."""
     limit: int | None = None
     """Keep at most this many rows per split (tiny/CI mode)."""
-    limit_mode: str = "stratified"
+    limit_mode: Literal["stratified", "first"] = "stratified"
     """``stratified``: a deterministic per-class proportional slice; ``first``: the first ``limit`` rows."""
     train_split: str = "train"
     val_split: str = "val"
-    sampler: str = "random"
+    sampler: Literal["random", "balanced", "sqrt"] = "random"
     """``random``: a shuffled epoch; ``balanced``: DCRNet's oversampling, classes drawn equally often;
     ``sqrt``: class weights 1/sqrt(n_c), a milder rebalancing."""
     image_size: int = 112
     """Side of the cached crops for ``folder:``/``affectnet:`` photos (FER2013 is 48 px by construction)."""
-    faces: str = "cropped"
+    faces: Literal["cropped", "detect"] = "cropped"
     """``cropped``: folder images are already face crops; ``detect``: run them through ``core.faces`` first."""
     cache_dir: str | None = None
     """Decoded-array cache; None: ``$FERLENS_CACHE`` or ``<repo>/cache``."""
@@ -115,14 +116,14 @@ class AugmentConfig:
 class OptimConfig:
     """Optimiser and schedule. Defaults are the HAFEM protocol: AdamW, linear warm-up, cosine 1e-3 -> 1e-6."""
 
-    name: str = "adamw"
+    name: Literal["adamw", "adam"] = "adamw"
     """``adamw`` or ``adam`` (DCRNet)."""
     lr: float = 1e-3
     min_lr: float = 1e-6
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
     weight_decay: float = 5e-4
-    schedule: str = "cosine"
+    schedule: Literal["cosine", "plateau", "constant"] = "cosine"
     """``cosine`` (per step, after warm-up), ``plateau`` (ReduceLROnPlateau on val macro-F1, per epoch) or
     ``constant``."""
     warmup_epochs: float = 1.0
@@ -132,7 +133,7 @@ class OptimConfig:
     """Max global grad norm; 0 disables clipping."""
     plateau_factor: float = 0.1
     plateau_patience: int = 5
-    amp: str = "auto"
+    amp: Literal["auto", "bf16", "fp16", "off"] = "auto"
     """``auto`` (bf16 on CUDA when supported, else fp16), ``bf16``, ``fp16`` or ``off``. Never used on CPU."""
 
 
@@ -451,9 +452,9 @@ def _coerce(value, hint, key: str):
         if type(None) in args and (value is None or (isinstance(value, str) and parse_value(value) is None)):
             return None
         return _coerce(value, next(a for a in args if a is not type(None)), key)
-    if isinstance(value, str) and hint is not str:
+    kind = type(args[0]) if origin is Literal else origin or hint
+    if isinstance(value, str) and kind is not str:
         value = parse_value(value)
-    kind = origin or hint
     try:
         if not _ACCEPTS[kind](value):
             raise TypeError
@@ -519,17 +520,6 @@ _parse_scalar = parse_value  # the name training.evaluate imported first
 
 # -------------------------------------------------------------------------------------- validation
 
-_CHOICES = {
-    "data.label_mode": ("hard", "soft"),
-    "data.ferplus_rule": ("argmax", "strict"),
-    "data.limit_mode": ("stratified", "first"),
-    "data.sampler": ("random", "balanced", "sqrt"),
-    "data.faces": ("cropped", "detect"),
-    "optim.name": ("adamw", "adam"),
-    "optim.schedule": ("cosine", "plateau", "constant"),
-    "optim.amp": ("auto", "bf16", "fp16", "off"),
-}
-
 
 def validate_config(cfg: TrainConfig) -> None:
     """Raise :class:`ConfigError` with a plain message for values that cannot train.
@@ -540,11 +530,11 @@ def validate_config(cfg: TrainConfig) -> None:
     from training.datasets import parse_dataset  # lazy: datasets imports this module
 
     problems: list[str] = []
-    for key, allowed in _CHOICES.items():
-        group, name = key.split(".")
-        value = getattr(getattr(cfg, group), name)
-        if value not in allowed:
-            problems.append(f"{key}={value!r} must be one of {list(allowed)}")
+    for group in ("data", "augment", "loss", "optim"):  # the Literal[...] fields name their choices
+        for name, hint in typing.get_type_hints(type(getattr(cfg, group))).items():
+            value, allowed = getattr(getattr(cfg, group), name), typing.get_args(hint)
+            if typing.get_origin(hint) is Literal and value not in allowed:
+                problems.append(f"{group}.{name}={value!r} must be one of {list(allowed)}")
     o, a, d = cfg.optim, cfg.augment, cfg.data
     checks = [
         (o.lr > 0 and math.isfinite(o.lr), f"optim.lr must be a positive number, got {o.lr}"),
