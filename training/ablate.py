@@ -2,15 +2,13 @@
 
     python -m training.ablate --ladder hafem_lite --seeds 0 1 2 --out runs/ablation_lite   # train, select on val
     python -m training.ablate --ladder hafem_lite --seeds 0 1 2 --out runs/ablation_lite --private-test  # once
-    python -m training.ablate --render runs/ablation_lite/ablation.json --docs docs/ablation.md
-    python -m training.ablate --ladder papers --seeds 0 1 2 --out runs/ablation          # the five ladder_* presets
     python -m training.ablate --rungs default default+model_overrides.cbam=true \\
         --seeds 0 1 --limit 256 --epochs 2 --out /tmp/abl model_overrides.widths=[8,16,32,64]
 
 A rung is a preset plus optional ``+KEY=VALUE`` overrides; trailing ``KEY=VALUE`` apply to every rung. Finished
 runs are skipped, so rerunning the command resumes. Checkpoints are selected on ``val``; ``--private-test``
 evaluates ``test`` once, training nothing. The report compares each rung with the previous one and the first
-(paired t over seeds with Bonferroni, Cohen's d_z, McNemar per seed); docs/ablation.md shows it.
+(paired t over seeds with Bonferroni, Cohen's d_z, McNemar per seed); ``--render`` writes it to docs/ablation.md.
 """
 
 from __future__ import annotations
@@ -308,13 +306,9 @@ def aggregate(results: dict[str, dict[int, dict[str, dict]]], rungs: list[str], 
 
 
 def _pm(cell: dict) -> str:
-    if cell["mean"] is None:
-        return "n/a"
-    if cell["std"] is None:
-        return f"{100 * cell['mean']:.2f}"
-    return (
-        f"{100 * cell['mean']:.2f} ± {100 * cell['std']:.2f} [{100 * cell['ci_low']:.2f}, {100 * cell['ci_high']:.2f}]"
-    )
+    if cell["mean"] is None or cell["std"] is None:
+        return _pct(cell["mean"])
+    return f"{_pct(cell['mean'])} ± {_pct(cell['std'])} [{_pct(cell['ci_low'])}, {_pct(cell['ci_high'])}]"
 
 
 def _p(x) -> str:

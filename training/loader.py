@@ -47,8 +47,7 @@ def prepare_tensor(fs: FaceSet, spec: ModelSpec, chunk: int = 4096, cache_dir: s
         disk = cache_root(cache_dir) / f"tensor-{h.hexdigest()}.npy"
         if disk.is_file():
             try:
-                out = torch.from_numpy(np.load(disk))
-                fs.cache[key] = out
+                fs.cache[key] = out = torch.from_numpy(np.load(disk))
                 return out
             except (OSError, ValueError) as exc:
                 log.warning("tensor cache %s unreadable (%s); recomputing", disk, exc)

@@ -354,7 +354,6 @@ def fit(
     """Train ``cfg.model`` on ``cfg.data`` and keep the best validation macro-F1 weights.
 
     Args:
-        cfg: the full recipe (see :mod:`training.config`).
         resume: continue the run in ``cfg.out_dir`` from its last complete epoch (same config required).
         callbacks: called on rank 0 with each epoch's record after its checkpoint is written.
         command: the command line recorded in the sidecars (default: ``sys.argv``).
