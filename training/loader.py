@@ -75,8 +75,6 @@ class BatchLoader:
     """Batches of ``(inputs, targets, index)`` from a prepared FaceSet, augmented and normalised on ``device``.
 
     Args:
-        fs: the split.
-        spec: the model's input spec.
         batch_size: per process.
         train: shuffle (or oversample), drop the last partial batch and augment.
         augmenter: batch augmentations (train only).
