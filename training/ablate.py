@@ -2,21 +2,20 @@
 
     python -m training.ablate --ladder hafem_lite --seeds 0 1 2 --out runs/ablation_lite   # train, select on val
     python -m training.ablate --ladder hafem_lite --seeds 0 1 2 --out runs/ablation_lite --private-test  # once
-    python -m training.ablate --render runs/ablation_lite/ablation.json --docs docs/ablation.md
-    python -m training.ablate --ladder papers --seeds 0 1 2 --out runs/ablation          # the five ladder_* presets
     python -m training.ablate --rungs default default+model_overrides.cbam=true \\
         --seeds 0 1 --limit 256 --epochs 2 --out /tmp/abl model_overrides.widths=[8,16,32,64]
 
 A rung is a preset plus optional ``+KEY=VALUE`` overrides; trailing ``KEY=VALUE`` apply to every rung. Finished
 runs are skipped, so rerunning the command resumes. Checkpoints are selected on ``val``; ``--private-test``
 evaluates ``test`` once, training nothing. The report compares each rung with the previous one and the first
-(paired t over seeds with Bonferroni, Cohen's d_z, McNemar per seed); docs/ablation.md shows it.
+(paired t over seeds with Bonferroni, Cohen's d_z, McNemar per seed); ``--render`` writes it to docs/ablation.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import json
 import logging
 import os
@@ -70,26 +69,28 @@ def rung_dir_name(rung: str) -> str:
     return re.sub(r"[^A-Za-z0-9._+=-]+", "_", rung).strip("_") or "rung"
 
 
+def _rung_args(rung: str, seed: int, overrides: list[str], limit: int | None, epochs: int | None):
+    """The preset of a rung spec and its overrides: global ones, the rung's own, then seed/limit/epochs."""
+    preset, *own = rung.split("+")
+    args = [*overrides, *own, f"seed={seed}"]
+    args += [f"data.limit={limit}"] if limit else []
+    args += [f"epochs={epochs}"] if epochs else []
+    return preset, args
+
+
 def rung_config(rung: str, seed: int, out: Path, overrides: list[str], limit: int | None, epochs: int | None):
-    """The TrainConfig of one (rung, seed): preset, global overrides, the rung's own, seed/limit/epochs."""
+    """The TrainConfig of one (rung, seed), trained under ``out/<rung>/seed<seed>``."""
     from training.config import apply_overrides, get_preset
 
-    preset, *own = rung.split("+")
-    cfg = get_preset(preset)
-    extra = [f"seed={seed}", f"out_dir={out / rung_dir_name(rung) / f'seed{seed}'}"]
-    extra += [f"data.limit={limit}"] if limit else []
-    extra += [f"epochs={epochs}"] if epochs else []
-    return apply_overrides(cfg, [*overrides, *own, *extra])
+    preset, args = _rung_args(rung, seed, overrides, limit, epochs)
+    return apply_overrides(get_preset(preset), [*args, f"out_dir={out / rung_dir_name(rung) / f'seed{seed}'}"])
 
 
 def train_command(rung: str, seed: int, out: Path, overrides: list[str], limit: int | None, epochs: int | None):
     """The ``python -m training.train`` command that trains this (rung, seed) alone, exactly as the ladder does."""
-    preset, *own = rung.split("+")
-    args = ["python", "-m", "training.train", "--preset", preset, *overrides, *own, f"seed={seed}"]
-    args += [f"data.limit={limit}"] if limit else []
-    args += [f"epochs={epochs}"] if epochs else []
-    args += ["--out", str(out / rung_dir_name(rung) / f"seed{seed}")]
-    return " ".join(shlex.quote(a) for a in args)
+    preset, args = _rung_args(rung, seed, overrides, limit, epochs)
+    out_dir = str(out / rung_dir_name(rung) / f"seed{seed}")
+    return shlex.join(["python", "-m", "training.train", "--preset", preset, *args, "--out", out_dir])
 
 
 def check_models(cfgs) -> None:
@@ -289,10 +290,7 @@ def aggregate(results: dict[str, dict[int, dict[str, dict]]], rungs: list[str], 
                 if metric == "accuracy":
                     ca, cb, per_seed = [], [], []
                     for s in seeds:  # per-image correctness, images matched by id
-                        ra, rb = (
-                            _correct_by_id(results[cur][s][split]),
-                            _correct_by_id(results[prev][s][split]),
-                        )
+                        ra, rb = _correct_by_id(results[cur][s][split]), _correct_by_id(results[prev][s][split])
                         common = sorted(set(ra) & set(rb))
                         sa, sb = [ra[i] for i in common], [rb[i] for i in common]
                         per_seed.append({"seed": s, **S.mcnemar(sa, sb).to_dict()} if common else None)
@@ -308,13 +306,9 @@ def aggregate(results: dict[str, dict[int, dict[str, dict]]], rungs: list[str], 
 
 
 def _pm(cell: dict) -> str:
-    if cell["mean"] is None:
-        return "n/a"
-    if cell["std"] is None:
-        return f"{100 * cell['mean']:.2f}"
-    return (
-        f"{100 * cell['mean']:.2f} ± {100 * cell['std']:.2f} [{100 * cell['ci_low']:.2f}, {100 * cell['ci_high']:.2f}]"
-    )
+    if cell["mean"] is None or cell["std"] is None:
+        return _pct(cell["mean"])
+    return f"{_pct(cell['mean'])} ± {_pct(cell['std'])} [{_pct(cell['ci_low'])}, {_pct(cell['ci_high'])}]"
 
 
 def _p(x) -> str:
@@ -491,12 +485,6 @@ def export_rungs(out: str | Path, dest: str | Path = SHIPPED_LADDER, seed: int |
     return written
 
 
-def _git_commit() -> str | None:
-    from training.evaluate import _git_commit as git
-
-    return git()
-
-
 def run_ablation(
     rungs: list[str],
     seeds: list[int],
@@ -528,13 +516,9 @@ def run_ablation(
     cfgs = {(r, s): rung_config(r, s, out, list(overrides), limit, epochs) for r in rungs for s in seeds}
     check_models(cfgs.values())
     from training.datasets import load_split
+    from training.evaluate import _git_commit
 
-    facesets: dict = {}
-
-    def data_cache(data, split):
-        if (data, split) not in facesets:
-            facesets[data, split] = load_split(data, split)
-        return facesets[data, split]
+    data_cache = functools.cache(load_split)  # each (data config, split) is loaded once per ladder
 
     runs, results = [], {}
     for rung in rungs:
@@ -626,7 +610,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: unknown ladder {ladder!r}; choose one of {sorted(LADDERS)}", file=sys.stderr)
         return 2
     rungs = list(LADDERS[ladder]) if ladder else args.rungs
-    command = " ".join(shlex.quote(a) for a in ["python", "-m", "training.ablate", *argv])
+    command = shlex.join(["python", "-m", "training.ablate", *argv])
     splits = ("val", "test") if args.private_test else ("val",)
     try:
         report = run_ablation(

@@ -74,10 +74,6 @@ def _gray(x: torch.Tensor) -> torch.Tensor:
     return (x * w).sum(1, keepdim=True)
 
 
-def hflip(x: torch.Tensor) -> torch.Tensor:
-    return x.flip(-1)
-
-
 def random_crop(x: torch.Tensor, pad: int, g: torch.Generator) -> torch.Tensor:
     """Zero-pad by ``pad`` and cut a random window of the original size from each image."""
     b, c, h, w = x.shape
@@ -139,10 +135,6 @@ def add_noise(x: torch.Tensor, std: torch.Tensor, g: torch.Generator) -> torch.T
     """Add zero-mean Gaussian noise with one standard deviation per image (shape ``(B,)``), clamped to [0, 1]."""
     std = std.to(x.dtype).view(-1, 1, 1, 1)
     return (x + std * torch.randn(x.shape, generator=g, device=x.device, dtype=x.dtype)).clamp(0, 1)
-
-
-def gaussian_noise(x: torch.Tensor, sigma: tuple[float, float], g: torch.Generator) -> torch.Tensor:
-    return add_noise(x, _uniform(x.shape[0], sigma[0], sigma[1], g, x.device), g)
 
 
 def cutout(x: torch.Tensor, size: int, g: torch.Generator) -> torch.Tensor:
@@ -237,14 +229,7 @@ def corrupt_occlusion(x: torch.Tensor, t: torch.Tensor, g: torch.Generator) -> t
     top = (torch.rand(n, generator=g, device=x.device) * (h - eh + 1)).floor().int()
     left = (torch.rand(n, generator=g, device=x.device) * (w - ew + 1)).floor().int()
     fill = torch.rand(n, generator=g, device=x.device)
-    if n == 0:
-        return x
-    return torch.stack(
-        [
-            TF.erase(img, int(top[i]), int(left[i]), int(eh[i]), int(ew[i]), fill[i].to(x.dtype))
-            for i, img in enumerate(x)
-        ]
-    )
+    return _each(x, TF.erase, top, left, eh, ew, fill)
 
 
 CORRUPTIONS: dict[str, Callable[[torch.Tensor, torch.Tensor, torch.Generator], torch.Tensor]] = {
@@ -332,10 +317,7 @@ def mixup(
 class BatchAugmenter:
     """Applies the resolved augmentations to float batches in [0, 1] (before normalisation).
 
-    Args:
-        cfg: the augmentation config (probabilities, magnitudes, strength).
-        input_size: the model's input side, to scale the pixel sizes.
-        num_classes: for mixup's one-hot targets.
+    ``input_size`` (the model's side) scales the pixel sizes; ``num_classes`` sizes mixup's one-hot targets.
     """
 
     def __init__(self, cfg: AugmentConfig, input_size: int, num_classes: int) -> None:
@@ -381,11 +363,11 @@ class BatchAugmenter:
         """
         r = self.r
         self.last_applied: dict[str, torch.Tensor] = {}
-        x = self._apply("hflip", x, hflip, g)
+        x = self._apply("hflip", x, lambda t: t.flip(-1), g)
         x = self._apply("crop", x, lambda t: random_crop(t, r.crop_padding, g), g) if r.crop_padding else x
         x = self._apply("rotate", x, lambda t: rotate(t, r.degrees, g), g)
         x = self._apply("jitter", x, lambda t: color_jitter(t, r.brightness, r.contrast, r.saturation, r.hue, g), g)
-        x = self._apply("noise", x, lambda t: gaussian_noise(t, r.noise_sigma, g), g)
+        x = self._apply("noise", x, lambda t: add_noise(t, _uniform(len(t), *r.noise_sigma, g, t.device), g), g)
         x = self._apply("cutout", x, lambda t: cutout(t, r.cutout_size, g), g) if r.cutout_size else x
         x = self._corrupt(x, g)
         fire = (torch.rand((), generator=g, device=x.device) < r.p["mixup"]) & allow_mixup

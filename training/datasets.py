@@ -34,15 +34,9 @@ CACHE_ENV = "FERLENS_CACHE"
 FER_SIZE = 48
 
 _SPLIT_ALIASES = {
-    "train": "train",
-    "training": "train",
-    "val": "val",
-    "valid": "val",
-    "validation": "val",
-    "publictest": "val",
-    "test": "test",
-    "testing": "test",
-    "privatetest": "test",
+    **dict.fromkeys(("train", "training"), "train"),
+    **dict.fromkeys(("val", "valid", "validation", "publictest"), "val"),
+    **dict.fromkeys(("test", "testing", "privatetest"), "test"),
 }
 FER_USAGE = {"train": "Training", "val": "PublicTest", "test": "PrivateTest"}
 
@@ -461,18 +455,6 @@ def _resize_square(img: np.ndarray, size: int) -> np.ndarray:
     return t[0].permute(1, 2, 0).numpy()
 
 
-def _detect_faces(images: list[np.ndarray], size: int) -> list[np.ndarray | None]:
-    """Aligned face crops through the face pipeline (``core.faces``), imported only when asked for."""
-    try:
-        from core import faces
-    except ImportError as exc:
-        raise DatasetError("data.faces='detect' needs the face pipeline core.faces, which is not available") from exc
-    align = getattr(faces, "detect_and_align", None)
-    if align is None:
-        raise DatasetError("core.faces has no detect_and_align(image, size); use data.faces='cropped'")
-    return [align(img, size) for img in images]
-
-
 def _decode_folder(
     paths: list[Path], size: int, faces: str, boxes: list[tuple[int, int, int, int] | None] | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -490,7 +472,9 @@ def _decode_folder(
             crop = img[max(y, 0) : y + h, max(x, 0) : x + w]
             img = crop if crop.size else img
         if faces == "detect":
-            crop = _detect_faces([img], size)[0]
+            from core.faces import detect_and_align  # the face pipeline, imported only when asked for
+
+            crop = detect_and_align(img, size)
             if crop is None:
                 log.warning("no face found in %s; skipped", p)
                 continue

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
 from core.models.base import ModelSpec
 from training.augment import BatchAugmenter, class_sample_weights
@@ -48,8 +47,7 @@ def prepare_tensor(fs: FaceSet, spec: ModelSpec, chunk: int = 4096, cache_dir: s
         disk = cache_root(cache_dir) / f"tensor-{h.hexdigest()}.npy"
         if disk.is_file():
             try:
-                out = torch.from_numpy(np.load(disk))
-                fs.cache[key] = out
+                fs.cache[key] = out = torch.from_numpy(np.load(disk))
                 return out
             except (OSError, ValueError) as exc:
                 log.warning("tensor cache %s unreadable (%s); recomputing", disk, exc)
@@ -69,31 +67,6 @@ def prepare_tensor(fs: FaceSet, spec: ModelSpec, chunk: int = 4096, cache_dir: s
     return out
 
 
-class FaceDataset(Dataset):
-    """A map-style torch Dataset over a FaceSet: ``(image tensor, target)`` at the model's size, normalised.
-
-    For code that wants a ``DataLoader``; training uses :class:`BatchLoader`. With ``augment`` each item draws from
-    a generator seeded by ``(seed, index)``; mixup, a batch operation, is off.
-    """
-
-    def __init__(self, fs: FaceSet, spec: ModelSpec, augment: BatchAugmenter | None = None, seed: int = 0):
-        self.fs, self.spec, self.seed = fs, spec, seed
-        self.images = prepare_tensor(fs, spec)
-        self.targets = torch.from_numpy(fs.targets)
-        self.augment = augment
-
-    def __len__(self) -> int:
-        return len(self.fs)
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        x = self.images[i : i + 1].float() / 255.0
-        y = self.targets[i : i + 1]
-        if self.augment is not None:
-            g = torch.Generator().manual_seed(seed_for(self.seed, i))
-            x, y = self.augment(x, y, g, allow_mixup=False)
-        return self.spec.normalize(x)[0], y[0]
-
-
 GPU_RESIDENT_MAX_BYTES = 16 * 2**30
 """On CUDA, splits up to this size (uint8) are moved to the GPU once (FER2013 at 224 px gray: 1.4 GB)."""
 
@@ -102,8 +75,6 @@ class BatchLoader:
     """Batches of ``(inputs, targets, index)`` from a prepared FaceSet, augmented and normalised on ``device``.
 
     Args:
-        fs: the split.
-        spec: the model's input spec.
         batch_size: per process.
         train: shuffle (or oversample), drop the last partial batch and augment.
         augmenter: batch augmentations (train only).

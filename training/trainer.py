@@ -180,17 +180,15 @@ def evaluate_loader(model: nn.Module, loader: BatchLoader, info: DistInfo, amp: 
         idx_all.append(idx)
         pred_all.append(logits.argmax(1).cpu())
         loss_all.append(loss.cpu())
-    idx = torch.cat(idx_all).numpy() if idx_all else np.zeros(0, dtype=np.int64)
-    pred = torch.cat(pred_all).numpy() if pred_all else np.zeros(0, dtype=np.int64)
-    losses = torch.cat(loss_all).numpy() if loss_all else np.zeros(0)
+    empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0))
+    cols = [torch.cat(c).numpy() if c else e for c, e in zip((idx_all, pred_all, loss_all), empty, strict=True)]
     if info.distributed:
         import torch.distributed as dist
 
         parts: list = [None] * info.world_size
-        dist.all_gather_object(parts, (idx, pred, losses))
-        idx = np.concatenate([p[0] for p in parts])
-        pred = np.concatenate([p[1] for p in parts])
-        losses = np.concatenate([p[2] for p in parts])
+        dist.all_gather_object(parts, cols)
+        cols = [np.concatenate(c) for c in zip(*parts, strict=True)]
+    idx, pred, losses = cols
     idx, first = np.unique(idx, return_index=True)  # drop DistributedSampler-style padding duplicates
     pred, losses = pred[first], losses[first]
     labels = loader.fs.labels[idx]
@@ -210,10 +208,7 @@ def _write_json(path: Path, obj) -> None:
 
 
 def _rng_state() -> dict:
-    state = {
-        "torch": torch.get_rng_state(),
-        "python": random.getstate(),
-    }
+    state = {"torch": torch.get_rng_state(), "python": random.getstate()}
     _, key, pos, has_gauss, gauss = np.random.get_state()
     state["numpy"] = {"key": [int(v) for v in key], "pos": int(pos), "has_gauss": int(has_gauss), "gauss": float(gauss)}
     if torch.cuda.is_available():
@@ -359,7 +354,6 @@ def fit(
     """Train ``cfg.model`` on ``cfg.data`` and keep the best validation macro-F1 weights.
 
     Args:
-        cfg: the full recipe (see :mod:`training.config`).
         resume: continue the run in ``cfg.out_dir`` from its last complete epoch (same config required).
         callbacks: called on rank 0 with each epoch's record after its checkpoint is written.
         command: the command line recorded in the sidecars (default: ``sys.argv``).
@@ -397,7 +391,7 @@ def _fit(cfg, resume, callbacks, command, train_set, val_set) -> FitResult:
     if resume:
         if not state_path.is_file():
             raise FileNotFoundError(f"nothing to resume: {state_path} does not exist")
-        _check_resumable(config_from_dict(json.loads((out / "config.json").read_text())), cfg)
+        _check_resumable(load_run_config(out), cfg)
     elif state_path.is_file():
         raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
     if info.main and out.is_dir():
@@ -418,9 +412,8 @@ def _fit(cfg, resume, callbacks, command, train_set, val_set) -> FitResult:
             len(started["fresh"]),
         )
     spec = model.spec
-    model.to(info.device)
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
-    model.to(memory_format=memory_format)
+    model.to(info.device, memory_format=memory_format)
     criterion = build_loss(cfg.loss, num_classes, model.embed_dim, train_fs.class_counts().tolist()).to(info.device)
     augmenter = BatchAugmenter(cfg.augment, spec.input_size, num_classes)
     common = dict(
@@ -491,10 +484,15 @@ def _fit(cfg, resume, callbacks, command, train_set, val_set) -> FitResult:
 
     show_bar = info.main and sys.stderr.isatty()
     metrics_file = out / "metrics.jsonl"
-    stopped_early = False
     for epoch in range(start_epoch, cfg.epochs):
         if cfg.patience and bad_epochs >= cfg.patience:
-            stopped_early = True
+            if info.main:
+                log.info(
+                    "early stop: no better validation macro-F1 for %d epochs (best %.4f at epoch %d)",
+                    cfg.patience,
+                    best_f1,
+                    best_epoch,
+                )
             break
         torch.manual_seed(seed_for(cfg.seed, epoch, info.rank, 3))  # dropout, drop-path: replayable per epoch
         train_loader.set_epoch(epoch)
@@ -614,13 +612,6 @@ def _fit(cfg, resume, callbacks, command, train_set, val_set) -> FitResult:
             import torch.distributed as dist
 
             dist.barrier()
-    if stopped_early and info.main:
-        log.info(
-            "early stop: no better validation macro-F1 for %d epochs (best %.4f at epoch %d)",
-            cfg.patience,
-            best_f1,
-            best_epoch,
-        )
     return FitResult(
         out_dir=out,
         best_weights=out / "best.safetensors",
@@ -649,4 +640,4 @@ def load_run_config(out_dir: str | Path) -> TrainConfig:
     return config_from_dict(json.loads(path.read_text()))
 
 
-__all__ = ["DistInfo", "FitResult", "evaluate_loader", "fit", "load_run_config", "macro_f1"]
+__all__ = ["DistInfo", "FitResult", "evaluate_loader", "fit", "load_run_config"]

@@ -247,18 +247,6 @@ def test_prepare_tensor_resizes_preprocesses_and_caches_on_disk(shared_datasets,
     assert torch.allclose(batch[:, 1], (x[:2, 0].float() / 255 - spec.mean[1]) / spec.std[1])
 
 
-def test_face_dataset_matches_the_batch_loader(shared_datasets):
-    from core.models import create_model
-    from training.loader import BatchLoader, FaceDataset
-
-    fs = D.load_split(DataConfig(root=str(shared_datasets), limit=20), "test")
-    spec = create_model("default").spec
-    ds = FaceDataset(fs, spec)
-    x0, y0 = ds[5]
-    xb, yb, idx = next(iter(BatchLoader(fs, spec, 8, train=False)))
-    assert torch.equal(x0, xb[5]) and int(y0) == int(yb[5]) == fs.labels[5] and idx[5] == 5
-
-
 def test_image_folder_of_photos_through_the_face_pipeline(samples_dir, tmp_path):
     """``faces=detect``: photos become aligned crops; a photo without a face is skipped, not mislabelled."""
     import shutil
