@@ -59,13 +59,9 @@ def analyze_rgb(detector, rgb: np.ndarray, name: str = "image", align: bool = Tr
 
 
 def model_input_image(engine, crop: np.ndarray, steps=None) -> np.ndarray:
-    """The engine's own ``prepare`` of ``crop``, de-normalised: the ``(S, S)`` gray or ``(S, S, 3)`` uint8 pixels the
-    network receives, so the page shows exactly that, not a display crop."""
-    spec = engine.spec
-    x = engine.prepare([crop], steps)[0].cpu().numpy()  # (C, S, S), (pixels / 255 - mean) / std
-    mean = np.asarray(spec.mean, np.float32).reshape(-1, 1, 1)
-    std = np.asarray(spec.std, np.float32).reshape(-1, 1, 1)
-    pixels = np.clip(np.rint((x * std + mean) * 255.0), 0, 255).astype(np.uint8)
+    """``ModelSpec.pixels`` of ``crop`` (the uint8 half of the transform the engine runs): the ``(S, S)`` gray or
+    ``(S, S, 3)`` pixels the network receives, so the page shows exactly that, not a display crop."""
+    pixels = engine.spec.pixels([crop], steps)[0].numpy()
     return pixels[0] if pixels.shape[0] == 1 else np.ascontiguousarray(pixels.transpose(1, 2, 0))
 
 
