@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import pandas as pd
 import torch
@@ -38,8 +39,7 @@ class Agreement:
     Attributes:
         share, density, area: ``{region: value}`` (see the module docstring).
         share_outside: positive evidence in no region.
-        class_name: the class the map explains.
-        expected: the regions FACS expects for it.
+        expected: the regions FACS expects for ``class_name``.
         expected_share, expected_area: of the union of the expected regions.
         lift: ``expected_share / expected_area`` (the headline; 1 = chance).
         rank_auc: Mann-Whitney AUC of expected vs other regions' densities (0.5 = chance).
@@ -64,8 +64,6 @@ def _fit_map(attribution: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     if a.ndim != 2:
         raise ValueError(f"an attribution map is (H, W), got shape {a.shape}")
     if a.shape != shape:
-        import cv2
-
         a = cv2.resize(a, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
     return a
 
@@ -110,14 +108,10 @@ def agreement(attribution: np.ndarray, masks: Mapping[str, np.ndarray], class_na
     """Region attribution of one map and its agreement with the AUs FACS expects for ``class_name``."""
     share, density, area, outside = region_attribution(attribution, masks)
     expected = tuple(r for r in expected_regions(class_name) if r in masks)
-    if expected:
-        shape = next(iter(masks.values())).shape
-        pos = np.maximum(_fit_map(attribution, shape), 0.0)
+    if expected:  # the union of the expected regions as one region: its density is the lift
         union = np.any([np.asarray(masks[r], bool) for r in expected], axis=0)
-        total = float(pos.sum())
-        exp_share = float(pos[union].sum()) / total if total > 0 else float("nan")
-        exp_area = float(union.mean())
-        lift = exp_share / exp_area if exp_area > 0 else float("nan")
+        u_share, u_density, u_area, _ = region_attribution(attribution, {"expected": union})
+        exp_share, lift, exp_area = u_share["expected"], u_density["expected"], u_area["expected"]
     else:
         exp_share = exp_area = lift = float("nan")
     finite = {k: v for k, v in density.items() if np.isfinite(v)}
@@ -162,10 +156,10 @@ def agreement_records(
     batch_size: int = 64,
     limit: int | None = None,
 ) -> pd.DataFrame:
-    """One row per image: label, prediction, explained class, lift, rank AUC, share/density per region.
+    """One row per image (of the first ``limit``): label, prediction, explained class, lift, rank AUC, share and
+    density per region.
 
     Args:
-        model: a ferlens model.
         data: a FaceSet-like object (``.images`` uint8 ``(N, H, W[, 3])`` crops and ``.labels``) or a tuple
             ``(images, labels)``.
         method: a CAM method name (:func:`core.explain.cam.list_cam_methods`) or a callable
@@ -177,8 +171,6 @@ def agreement_records(
         mesh: with ``masks=None``, fit the mesh per image (``False``: the framing's typical landmarks for all).
         explain: ``"predicted"`` (the class the model chose: does its evidence match FACS for its own claim?)
             or ``"label"`` (the true class).
-        batch_size: images per explanation call.
-        limit: use only the first ``limit`` images.
     """
     images, labels = (data.images, data.labels) if hasattr(data, "images") else data
     images = np.asarray(images)

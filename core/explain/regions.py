@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from core.faces.align import FRAMINGS, AlignedFace, framing_points
+from core.faces.align import AlignedFace, framing_points
 from core.faces.au_regions import (
     AU_REGION,
     EXPECTED_AUS,
@@ -29,27 +29,18 @@ from core.faces.mesh import MeshFit
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "FRAMINGS",
     "crop_masks",
-    "framing_landmarks",
     "framing_masks",
     "rasterise",
     "region_masks_for",
     "expected_regions",
-    "resize_masks",
 ]
 
 
-def framing_landmarks(size: int, framing: str = "fer2013") -> np.ndarray:
-    """Five landmarks of a ``size`` x ``size`` crop in the given framing: the points the Detector aligns live
-    faces to, so regions drawn on a FER2013 row and on a live face cropped for the same model match."""
-    return np.asarray(framing_points(size, framing), dtype=np.float64)
-
-
 def framing_masks(size: int, framing: str = "fer2013") -> dict[str, np.ndarray]:
-    """``{region: bool (size, size)}`` for a pre-cropped face of that framing (no detection needed)."""
-    regions = au_regions(framing_landmarks(size, framing))
-    return _nonempty(region_masks(regions, (size, size)))
+    """``{region: bool (size, size)}`` for a pre-cropped face of that framing (no detection needed), from the points
+    the Detector aligns live faces to: regions on a FER2013 row and on a live face cropped alike match."""
+    return _nonempty(region_masks(au_regions(framing_points(size, framing)), (size, size)))
 
 
 def region_masks_for(
@@ -80,17 +71,6 @@ def crop_masks(
 def rasterise(regions: Mapping[str, AURegion], size: int, from_size: int) -> dict[str, np.ndarray]:
     """``{region: bool (size, size)}`` of regions drawn in a ``from_size`` crop; regions covering no pixel left out."""
     return _nonempty(region_masks(regions, (int(size), int(size)), from_size=int(from_size)))
-
-
-def resize_masks(masks: Mapping[str, np.ndarray], size: int | tuple[int, int]) -> dict[str, np.ndarray]:
-    """Nearest-neighbour resize of boolean masks (for maps computed at another resolution)."""
-    import cv2
-
-    h, w = (size, size) if isinstance(size, int) else size
-    return {
-        k: cv2.resize(np.asarray(m, np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).astype(bool)
-        for k, m in masks.items()
-    }
 
 
 def expected_regions(class_name: str) -> tuple[str, ...]:
