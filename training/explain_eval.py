@@ -3,11 +3,10 @@
     python -m training.explain_eval                  # writes bench/results/explanations.json, docs/explanations.md
     python -m training.explain_eval --render         # only re-renders the doc section from the JSON
 
-Each method explains the model's predicted class on the same stratified images (``--per-class`` per class; pixel
-SHAP, ~100x slower, on its first ``--pixel-per-class``). Deletion/insertion AUCs come from
-``core.explain.faithfulness`` against random maps on the same images; AU share and lift from
-``core.explain.au_agreement``. Intervals are percentile bootstraps over images with ``core.metrics``' resample
-weights, the same resamples for every method, so differences are paired.
+Each method explains the model's predicted class on the same stratified images (pixel SHAP, ~100x slower, on
+fewer), scored by ``core.explain``'s deletion/insertion AUCs against random maps and its AU agreement. Intervals
+are percentile bootstraps over images with ``core.metrics``' resample weights, the same for every method, so
+differences are paired.
 """
 
 from __future__ import annotations
@@ -87,7 +86,7 @@ def _explainers(region_evals: int, pixel_evals: int) -> dict:
 def _curves(model, x, maps, targets, steps: int) -> dict[str, np.ndarray]:
     from core.explain import perturbation_curves
 
-    return {m: perturbation_curves(model, x, maps, targets, mode=m, steps=steps).auc for m in ("deletion", "insertion")}
+    return {m: perturbation_curves(model, x, maps, targets, mode=m, steps=steps).auc for m in MODES}
 
 
 def evaluate_explanations(
@@ -138,7 +137,7 @@ def evaluate_explanations(
         rec = agreement_records(model, (images[idx], labels[idx]), capture, batch_size=len(idx))
         auc = _curves(model, x[idx], captured[0], preds[idx], steps)
         row = {"method": name, "kind": kind, "signed": signed, "n": len(idx)}
-        for mode in ("deletion", "insertion"):
+        for mode in MODES:
             row[f"{mode}_auc"] = mean_ci(auc[mode], n_resamples, seed)
             for ref in RANDOM_REFS:
                 sign = 1 if mode == "insertion" else -1  # gain > 0: better than the random reference
@@ -264,9 +263,9 @@ def au_table(d: dict, method: str) -> pd.DataFrame:
 
 def lift_matrix(d: dict) -> pd.DataFrame:
     """Lift with CI, explained class x method: the across-method view of the FACS claim."""
-    cols = {}
-    for method in d["ranking"]:
-        cols[method] = {r["class"]: f"{_ci(r['lift'], '.2f')} (n={r['n']})" for r in d["au_agreement"][method]}
+    cols = {
+        m: {r["class"]: f"{_ci(r['lift'], '.2f')} (n={r['n']})" for r in d["au_agreement"][m]} for m in d["ranking"]
+    }
     return pd.DataFrame(cols).fillna("–").rename_axis("class").reset_index()
 
 
@@ -393,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=10, help="deletion/insertion steps")
     ap.add_argument("--region-evals", type=int, default=128)
     ap.add_argument("--pixel-evals", type=int, default=300)
-    ap.add_argument("--bootstrap", type=int, default=1000)
+    ap.add_argument("--bootstrap", dest="n_resamples", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(DEFAULT_OUT.relative_to(REPO_ROOT)))
     ap.add_argument("--doc", default=str(DEFAULT_DOC.relative_to(REPO_ROOT)), help="doc to update ('' = none)")
@@ -410,11 +409,9 @@ def main(argv: list[str] | None = None) -> int:
 
         model, path = build_model(args.model, args.weights, None, {})
         fs = load_faceset(args.data, args.split, None, model.num_classes, None, [])
-        d = evaluate_explanations(
-            model, fs, methods=args.methods, per_class=args.per_class, pixel_per_class=args.pixel_per_class,
-            steps=args.steps, region_evals=args.region_evals, pixel_evals=args.pixel_evals,
-            n_resamples=args.bootstrap, seed=args.seed,
-        )  # fmt: skip
+        keys = ("per_class", "pixel_per_class", "steps", "region_evals", "pixel_evals", "n_resamples", "seed")
+        params = {k: getattr(args, k) for k in keys}
+        d = evaluate_explanations(model, fs, methods=args.methods, **params)
         d["meta"] = {
             "command": shlex.join(["python", "-m", "training.explain_eval", *argv]),
             "git_commit": _git_commit(),
@@ -424,17 +421,11 @@ def main(argv: list[str] | None = None) -> int:
             "weights_sha256": sha256_file(path) if path else None,
             "data": args.data,
             "split": args.split,
-            "per_class": args.per_class,
-            "pixel_per_class": args.pixel_per_class,
             "n_images": len(d["subset"]["rows"]),
             "n_pixel_shap": len(d["subset"]["pixel_shap_rows"]),
             "targets": "predicted",
             "baseline": "blur",
-            "steps": args.steps,
-            "region_evals": args.region_evals,
-            "pixel_evals": args.pixel_evals,
-            "n_resamples": args.bootstrap,
-            "seed": args.seed,
+            **params,
         }
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(d, indent=1) + "\n")

@@ -31,6 +31,9 @@ __all__ = [
     "agreement_table",
 ]
 
+SUMMARY = ("lift", "rank_auc", "expected_share", "expected_area", "share_outside", "top_region")
+"""The :class:`Agreement` fields :func:`agreement_records` writes as columns (besides each region's)."""
+
 
 @dataclass(frozen=True)
 class Agreement:
@@ -206,13 +209,8 @@ def agreement_records(
                 "label": names[int(labels[s + i])],
                 "predicted": names[int(preds[i])],
                 "explained": a.class_name,
-                "lift": a.lift,
-                "rank_auc": a.rank_auc,
-                "expected_share": a.expected_share,
-                "expected_area": a.expected_area,
-                "share_outside": a.share_outside,
-                "top_region": a.top_region,
             }
+            row.update({k: getattr(a, k) for k in SUMMARY})
             row.update({f"share_{r}": v for r, v in a.share.items()})
             row.update({f"density_{r}": v for r, v in a.density.items()})
             rows.append(row)

@@ -24,10 +24,8 @@ def diverging_colors(values: np.ndarray, limit: float | None = None) -> np.ndarr
     lim = float(np.abs(v).max()) if limit is None else float(limit)
     t = np.clip(v / lim, -1.0, 1.0) if lim > 0 else np.zeros_like(v)
     pos, neg = np.clip(t, 0, 1), np.clip(-t, 0, 1)
-    r = 1.0 - neg
-    g = 1.0 - np.maximum(pos, neg)
-    b = 1.0 - pos
-    return (np.stack([r, g, b], axis=-1) * 255.0 + 0.5).astype(np.uint8)
+    rgb = np.stack([1.0 - neg, 1.0 - np.maximum(pos, neg), 1.0 - pos], axis=-1)
+    return (rgb * 255.0 + 0.5).astype(np.uint8)
 
 
 def colorize(map_2d: np.ndarray, signed: bool = False, colormap: int = cv2.COLORMAP_JET) -> np.ndarray:

@@ -106,12 +106,5 @@ def pixel_shap(
     values = np.asarray(expl.values[0], dtype=np.float64).reshape(h, w, c).sum(axis=2)
     base = float(np.asarray(expl.base_values).reshape(-1)[0])
     f_x = float(f(pixels[None])[0])
-    log.debug(
-        "pixel_shap: target %d, %s, %d evals, sum %.4g vs f_x - base %.4g",
-        tgt,
-        mask_value,
-        max_evals,
-        values.sum(),
-        f_x - base,
-    )
+    log.debug("pixel_shap: target %d, %s, %d evals, gap %.3g", tgt, mask_value, max_evals, values.sum() - f_x + base)
     return PixelShapResult(values.astype(np.float32), base, f_x, tgt, int(max_evals), mask_value)

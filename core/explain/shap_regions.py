@@ -218,14 +218,8 @@ def _permutation_shap(n, x, base, masks, score, tgt, max_evals, batch_size, seed
     perms: list[np.ndarray] = []
     while True:
         p = rng.permutation(n)
-        pair = [p, p[::-1].copy()]
-        new: set[int] = set()
-        for q in pair:
-            code = 0
-            for i in q[:-1]:
-                code |= 1 << int(i)
-                if code not in seen:
-                    new.add(code)
+        pair = np.stack([p, p[::-1]])
+        new = set(np.cumsum(1 << pair[:, :-1], axis=1).ravel().tolist()) - seen  # codes of the proper prefixes
         if perms and len(seen) + len(new) > max_evals:
             break
         seen |= new
@@ -234,19 +228,15 @@ def _permutation_shap(n, x, base, masks, score, tgt, max_evals, batch_size, seed
             break  # a cap for budgets that (almost) cover every coalition: further pairs cost nothing new
     if len(seen) > max_evals:
         log.warning("region_shap: one antithetic pair needs %d evaluations, above max_evals=%d", len(seen), max_evals)
-    codes = np.array(sorted(seen), dtype=np.int64)
+    codes = np.array(sorted(seen), dtype=np.int64)  # 0 first, the full coalition last
     scored, n_evals = _score_codes(codes, n, x, base, masks, score, tgt, batch_size)
-    v = dict(zip(codes.tolist(), scored, strict=True))
-    contrib = np.zeros((len(perms), n))
-    for k, q in enumerate(perms):
-        code, prev = 0, v[0]
-        for i in q:
-            code |= 1 << int(i)
-            cur = v[code]
-            contrib[k, i] = cur - prev
-            prev = cur
+    order = np.array(perms)
+    after = scored[np.searchsorted(codes, np.cumsum(1 << order, axis=1))]  # the value as each player joins
+    before = np.concatenate([np.full((len(order), 1), scored[0]), after[:, :-1]], axis=1)
+    contrib = np.zeros((len(order), n))
+    np.put_along_axis(contrib, order, after - before, axis=1)
     values = contrib.mean(axis=0)
     # antithetic pairs are the independent units
     pairs = contrib.reshape(-1, 2, n).mean(axis=1)
     stderr = pairs.std(axis=0, ddof=1) / math.sqrt(len(pairs)) if len(pairs) > 1 else np.full(n, np.nan)
-    return values, stderr, n_evals, float(v[full]), float(v[0])
+    return values, stderr, n_evals, float(scored[-1]), float(scored[0])
