@@ -41,11 +41,8 @@ class ExplanationUnavailableError(RuntimeError):
 
 
 class JobBound:
-    """At most ``limit`` jobs in flight per session; one more is refused at once, never queued.
-
-    Thread-safe (Streamlit sessions are threads of one process). A session's counter is removed when its last
-    job ends, so the table holds only sessions with work in flight.
-    """
+    """At most ``limit`` jobs in flight per session (Streamlit sessions are threads of one process); one more is
+    refused at once, never queued. Only sessions with work in flight are kept."""
 
     def __init__(self, limit: int = MAX_JOBS_PER_SESSION) -> None:
         if limit < 1:
@@ -80,10 +77,8 @@ class JobBound:
             yield
         finally:
             with self._lock:
-                left = self._active[session] - 1
-                if left:
-                    self._active[session] = left
-                else:
+                self._active[session] -= 1
+                if not self._active[session]:
                     del self._active[session]
 
 

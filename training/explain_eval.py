@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import json
 import logging
 import re
@@ -46,11 +47,8 @@ def stratified_rows(labels: np.ndarray, per_class: int) -> np.ndarray:
 
 
 def mean_ci(values, n_resamples: int = 1000, seed: int = 0, alpha: float = 0.05, paired_with=None) -> dict:
-    """Mean of per-image ``values`` (minus ``paired_with``, same images) with a percentile bootstrap CI.
-
-    Uses :func:`core.metrics.bootstrap_weights`: one seeded weight matrix per ``(n, seed)``, so every method's
-    interval is drawn from the same resamples. NaN rows (e.g. lift of a neutral map) are left out first.
-    """
+    """Mean of per-image ``values`` (minus ``paired_with``, same images; NaN rows left out) with a percentile
+    bootstrap CI from :func:`core.metrics.bootstrap_weights`, the same resamples for every method."""
     from core.metrics import bootstrap_weights
 
     v = np.asarray(values, np.float64) - (0.0 if paired_with is None else np.asarray(paired_with, np.float64))
@@ -123,6 +121,7 @@ def evaluate_explanations(
     unknown = sorted(set(methods or []) - set(table))
     if unknown:
         raise ValueError(f"unknown methods {unknown}; choose from {list(table)}")
+    interval = functools.partial(mean_ci, n_resamples=n_resamples, seed=seed)
     results, agreement = [], {}
     for name in methods or list(table):
         kind, signed, fn = table[name]
@@ -138,20 +137,18 @@ def evaluate_explanations(
         auc = _curves(model, x[idx], captured[0], preds[idx], steps)
         row = {"method": name, "kind": kind, "signed": signed, "n": len(idx)}
         for mode in MODES:
-            row[f"{mode}_auc"] = mean_ci(auc[mode], n_resamples, seed)
+            row[f"{mode}_auc"] = interval(auc[mode])
             for ref in RANDOM_REFS:
                 sign = 1 if mode == "insertion" else -1  # gain > 0: better than the random reference
-                row[f"{mode}_gain_{ref}"] = mean_ci(
-                    sign * auc[mode], n_resamples, seed, paired_with=sign * refs[ref][mode][idx]
-                )
+                row[f"{mode}_gain_{ref}"] = interval(sign * auc[mode], paired_with=sign * refs[ref][mode][idx])
                 row[f"{mode}_wins_{ref}"] = float(np.mean(sign * (auc[mode] - refs[ref][mode][idx]) > 0))
-        row["ins_minus_del"] = mean_ci(auc["insertion"] - auc["deletion"], n_resamples, seed)
+        row["ins_minus_del"] = interval(auc["insertion"] - auc["deletion"])
         results.append(row)
-        agreement[name] = _agreement_rows(rec, names, n_resamples, seed)
+        agreement[name] = _agreement_rows(rec, names, interval)
         log.info("%s: deletion %.3f insertion %.3f", name, row["deletion_auc"]["value"], row["insertion_auc"]["value"])
     random_rows = {
-        ref: {m: mean_ci(a, n_resamples, seed) for m, a in aucs.items()}
-        | {"pixel_subset": {m: mean_ci(a[pix_rows], n_resamples, seed) for m, a in aucs.items()}}
+        ref: {m: interval(a) for m, a in aucs.items()}
+        | {"pixel_subset": {m: interval(a[pix_rows]) for m, a in aucs.items()}}
         for ref, aucs in refs.items()
     }
     ranking = sorted(results, key=lambda r: -r["ins_minus_del"]["value"])
@@ -171,7 +168,7 @@ def evaluate_explanations(
     }
 
 
-def _agreement_rows(rec: pd.DataFrame, names: list[str], n_resamples: int, seed: int) -> list[dict]:
+def _agreement_rows(rec: pd.DataFrame, names: list[str], interval) -> list[dict]:
     """Per explained class: the mean expected-region share and lift with CIs, plus ``agreement_table``'s rest."""
     from core.explain import agreement_table
 
@@ -185,8 +182,8 @@ def _agreement_rows(rec: pd.DataFrame, names: list[str], n_resamples: int, seed:
                 "n": int(t["n"]),
                 "expected_regions": t["expected_regions"],
                 "expected_area": _f(t["expected_area"]),
-                "expected_share": mean_ci(g["expected_share"], n_resamples, seed),
-                "lift": mean_ci(g["lift"], n_resamples, seed),
+                "expected_share": interval(g["expected_share"]),
+                "lift": interval(g["lift"]),
                 "rank_auc": _f(t["rank_auc"]),
                 "top_region": t["top_region"],
                 "mesh_share": float((g["regions"] == "mesh").mean()),

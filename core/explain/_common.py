@@ -103,11 +103,8 @@ def logits_fn(model: nn.Module, forward: Forward | None = None, batch_size: int 
 def scorer(
     model: nn.Module, output: str = "prob", batch_size: int = 64, forward: Forward | None = None
 ) -> Callable[[torch.Tensor, np.ndarray | int], np.ndarray]:
-    """``score(xs, targets)`` -> ``(M,)`` float64: the model's output for class ``targets`` on each input.
-
-    ``output="prob"`` scores with the softmax probability (bounded, what the dashboard shows), ``"logit"``
-    with the raw logit (additive, unbounded). See :func:`logits_fn` for ``forward`` and ``batch_size``.
-    """
+    """``score(xs, targets)`` -> ``(M,)`` float64 output for class ``targets`` on each input: the softmax
+    probability (``"prob"``: bounded, what the dashboard shows) or the raw logit (additive, unbounded)."""
     if output not in OUTPUTS:
         raise ValueError(f"unknown output {output!r}; choose one of {list(OUTPUTS)}")
     run = logits_fn(model, forward, batch_size)

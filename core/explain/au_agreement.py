@@ -7,6 +7,7 @@ regions over a uniform map, and a rank AUC over regions (definitions in ``docs/e
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ import torch
 from torch import nn
 
 from core.explain._common import crops_to_input, eval_mode, model_device
+from core.explain.cam import explain_cam, get_cam_method
 from core.explain.regions import expected_regions, rasterise
 from core.faces.au_regions import regions_for_crop
 
@@ -40,8 +42,7 @@ class Agreement:
     """Attribution per region and agreement with FACS for one map.
 
     Attributes:
-        share, density, area: ``{region: value}`` (see the module docstring).
-        share_outside: positive evidence in no region.
+        share, density, area: ``{region: value}`` (see the module docstring); ``share_outside``: in no region.
         expected: the regions FACS expects for ``class_name``.
         expected_share, expected_area: of the union of the expected regions.
         lift: ``expected_share / expected_area`` (the headline; 1 = chance).
@@ -134,19 +135,6 @@ def agreement(attribution: np.ndarray, masks: Mapping[str, np.ndarray], class_na
     )
 
 
-def _explainer(method: str | Callable) -> Callable[[nn.Module, torch.Tensor, np.ndarray], np.ndarray]:
-    if callable(method):
-        return method
-    from core.explain.cam import explain_cam, get_cam_method
-
-    get_cam_method(method)  # validates the name with the list of known ones
-
-    def run(model: nn.Module, x: torch.Tensor, targets: np.ndarray) -> np.ndarray:
-        return explain_cam(model, x, targets, method)
-
-    return run
-
-
 def agreement_records(
     model: nn.Module,
     data,
@@ -165,13 +153,10 @@ def agreement_records(
     Args:
         data: a FaceSet-like object (``.images`` uint8 ``(N, H, W[, 3])`` crops and ``.labels``) or a tuple
             ``(images, labels)``.
-        method: a CAM method name (:func:`core.explain.cam.list_cam_methods`) or a callable
-            ``(model, x, targets) -> (N, H, W) maps``.
+        method: a CAM method name or a callable ``(model, x, targets) -> (N, H, W) maps``.
         masks: region masks at the model's input size, the same for every image; default: each image's own
-            regions (:func:`core.explain.regions.crop_masks`: the face mesh fitted on the crop, else the
-            typical landmarks of ``framing``; column ``regions`` says which).
-        framing: ``"fer2013"`` or ``"template"`` (see :mod:`core.explain.regions`).
-        mesh: with ``masks=None``, fit the mesh per image (``False``: the framing's typical landmarks for all).
+            regions, from the face mesh fitted on the crop (``mesh=True``), else the typical landmarks of
+            ``framing`` (column ``regions`` says which).
         explain: ``"predicted"`` (the class the model chose: does its evidence match FACS for its own claim?)
             or ``"label"`` (the true class).
     """
@@ -187,7 +172,7 @@ def agreement_records(
     names = model.spec.class_names
     size = int(model.spec.input_size)
     fixed = dict(masks) if masks is not None else None
-    run = _explainer(method)
+    run = method if callable(method) else functools.partial(explain_cam, method=get_cam_method(method).name)
     rows = []
     for s in range(0, len(images), batch_size):
         x = crops_to_input(model, images[s : s + batch_size])

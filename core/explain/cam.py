@@ -97,9 +97,6 @@ class CamResult:
     method: str
 
 
-# ------------------------------------------------------------------------------------------------- helpers
-
-
 @contextlib.contextmanager
 def grad_enabled() -> Iterator[None]:
     """Leave ``inference_mode``/``no_grad`` for the duration: what every gradient explainer must run under."""
@@ -188,9 +185,6 @@ def resize_maps(maps: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
     out = np.stack([cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR) for m in batch]).astype(np.float32)
     out = np.clip(out, lo, hi)  # bilinear never overshoots, but keep the guarantee explicit
     return out[0] if single else out
-
-
-# -------------------------------------------------------------------------------------------------- public
 
 
 def compute_cam(

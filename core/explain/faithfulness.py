@@ -129,15 +129,9 @@ def faithfulness(
     random_grid: int | None = None,
     **kwargs,
 ) -> dict[str, float | list[float]]:
-    """Deletion and insertion AUCs of ``maps`` next to those of ``n_random`` random maps, same inputs.
-
-    ``random_grid`` picks the random reference (see :func:`random_maps`): ``None`` = i.i.d. pixels, ``k`` =
-    smooth random blobs from a ``k x k`` grid (a fairer reference for insertion).
-
-    Returns a JSON-ready dict: per-image and mean AUCs for the maps and for the random reference (averaged
-    over the random draws), and the mean differences (``deletion_gain = random - map``: positive = better
-    than random; ``insertion_gain = map - random``).
-    """
+    """Deletion and insertion AUCs of ``maps`` beside the mean over ``n_random`` random maps (``random_grid``: see
+    :func:`random_maps`) on the same inputs, as a JSON-ready dict: per-image and mean AUCs, and the mean gains over
+    random (``deletion_gain = random - map``, ``insertion_gain = map - random``: positive = better than random)."""
     x = as_batch(x)
     n, _, h, w = x.shape
     tgt = targets_or_predicted(model, x, targets, kwargs.get("forward"))

@@ -1,9 +1,6 @@
-"""AU-region masks at the model's input size, as ``{name: bool (H, W)}`` so explainers ignore where they came from.
-
-:func:`region_masks_for` rasterises the regions of an aligned face (the 468-point mesh, else its five
-landmarks: ``core.faces.au_regions.regions_for``); :func:`crop_masks` those of a pre-cropped face (FER2013 rows,
-``--assume-cropped``: the mesh fitted on the crop, else the framing's typical landmarks); :func:`framing_masks`
-only the framing's typical landmarks (``FER2013_FRAMING_48``: FER2013 is framed tighter than the template).
+"""AU-region masks at the model's input size, as ``{name: bool (H, W)}`` so explainers ignore where they came from:
+an aligned face's (:func:`region_masks_for`), a pre-cropped face's (:func:`crop_masks`: FER2013 rows,
+``--assume-cropped``) or a framing's typical landmarks' (:func:`framing_masks`). Regions covering no pixel are left out.
 """
 
 from __future__ import annotations
@@ -50,12 +47,8 @@ def region_masks_for(
     image: np.ndarray | None = None,
     mesh: bool | MeshFit = True,
 ) -> dict[str, np.ndarray]:
-    """``{region: bool (size, size)}`` for an aligned face, at ``size`` (default: the crop's own size).
-
-    ``size`` is the model's input size when the crop was aligned larger (a 224-px crop for display and a
-    48-px model): the polygons are rasterised at the model's resolution instead of downsampling masks.
-    ``image`` (the photo the face is in) and ``mesh`` go to :func:`core.faces.au_regions.regions_for`.
-    """
+    """``{region: bool (size, size)}`` for an aligned face (``image``, ``mesh``: see ``core.faces.regions_for``);
+    polygons are rasterised at ``size`` (default: the crop's) rather than masks downsampled from a larger crop."""
     size = aligned.output_size if size is None else int(size)
     return rasterise(regions_for(aligned, image, mesh=mesh, clip_to_box=clip_to_box), size, aligned.output_size)
 
@@ -69,7 +62,7 @@ def crop_masks(
 
 
 def rasterise(regions: Mapping[str, AURegion], size: int, from_size: int) -> dict[str, np.ndarray]:
-    """``{region: bool (size, size)}`` of regions drawn in a ``from_size`` crop; regions covering no pixel left out."""
+    """``{region: bool (size, size)}`` of regions drawn in a ``from_size`` crop."""
     return _nonempty(region_masks(regions, (int(size), int(size)), from_size=int(from_size)))
 
 

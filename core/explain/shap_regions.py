@@ -113,11 +113,8 @@ def _hidden_masks(codes: np.ndarray, n: int, masks: torch.Tensor) -> np.ndarray:
 
 def _score_codes(codes: np.ndarray, n: int, x, base, masks, score, target: int, chunk: int) -> tuple[np.ndarray, int]:
     """Model output for each coalition code (bit i = player i present) and the number of forward passes spent.
-
-    Coalitions that hide exactly the same pixels are the same input (overlapping regions: once the jaw is
-    absent, whether the lip corners inside it are "present" changes nothing), so each distinct input is scored
-    once: about 350-390 passes instead of 512 for the nine AU regions at 48 px.
-    """
+    Coalitions hiding the same pixels are one input, scored once (once the jaw is absent, whether the lip corners
+    inside it are "present" changes nothing)."""
     hidden = _hidden_masks(codes, n, masks)
     unique, inverse = np.unique(np.packbits(hidden, axis=1), axis=0, return_inverse=True)
     first = np.zeros(len(unique), dtype=np.int64)
@@ -154,7 +151,6 @@ def region_shap(
         baseline, blur_sigma: what absent regions become (see :func:`core.explain.make_baseline`).
         max_evals: model evaluations allowed; exact when ``2^n <= max_evals``, otherwise permutation sampling.
         rest: add the pixels outside every region as one more player.
-        output: ``"prob"`` (softmax probability of the target) or ``"logit"``.
         forward: optional faster path to the same model's logits (e.g. ``engine.predict_logits``, ONNX
             Runtime); region SHAP needs outputs only, and its cost is ``n_evals`` forward passes.
     """
