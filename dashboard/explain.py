@@ -148,12 +148,14 @@ def explain_crop(
 
     with JOBS.slot(current_session()):  # refused at once when this session already has its share in flight
         x = engine.prepare([crop], steps)
-        size = engine.spec.input_size
         model = engine.model
         if method in REGION_METHODS:  # outputs only: the engine's lock is held per batch, not for the whole run
-            regions = dict(masks) if masks is not None else E.crop_masks(np.asarray(crop), size, "fer2013")
+            regions = (
+                dict(masks) if masks is not None else E.crop_masks(np.asarray(crop), engine.spec.input_size, "fer2013")
+            )
             res = E.region_shap(model, x, regions, target, max_evals=max_evals, forward=engine.predict_logits)
-            ordered = dict(sorted(res.as_dict().items(), key=lambda kv: kv[1], reverse=True))
+            values = {k: float(v) for k, v in zip(res.names, res.values, strict=True)}
+            ordered = dict(sorted(values.items(), key=lambda kv: kv[1], reverse=True))
             return Explanation(method, int(res.target), res.pixel_map(per_area=True), True, ordered)
         if method in PIXEL_METHODS:
             res = E.pixel_shap(model, x, target, max_evals=max(max_evals, 3), forward=engine.predict_logits)

@@ -135,9 +135,7 @@ def as_targets(targets: int | Sequence[int] | np.ndarray | torch.Tensor | None, 
     if targets is None:
         return None
     arr = np.asarray(targets.detach().cpu() if isinstance(targets, torch.Tensor) else targets).astype(np.int64)
-    if arr.ndim == 0:
-        arr = np.full(n, int(arr), dtype=np.int64)
-    arr = arr.reshape(-1)
+    arr = np.full(n, int(arr), dtype=np.int64) if arr.ndim == 0 else arr.reshape(-1)
     if len(arr) != n:
         raise ValueError(f"got {len(arr)} targets for {n} inputs; give one class index per input (or one for all)")
     if arr.size and (arr.min() < 0 or arr.max() >= num_classes):

@@ -67,10 +67,8 @@ def rasterise(regions: Mapping[str, AURegion], size: int, from_size: int) -> dic
 
 
 def expected_regions(class_name: str) -> tuple[str, ...]:
-    """The regions where FACS expects the AUs of ``class_name`` (``EXPECTED_AUS`` -> ``AU_REGION``).
-
-    Empty for ``neutral`` (no AUs expected). Order follows :data:`REGION_NAMES`.
-    """
+    """The regions where FACS expects the AUs of ``class_name`` (``EXPECTED_AUS`` -> ``AU_REGION``), in
+    :data:`REGION_NAMES` order; empty for ``neutral`` (no AUs expected)."""
     if class_name not in EXPECTED_AUS:
         raise ValueError(f"unknown class {class_name!r}; choose one of {list(EXPECTED_AUS)}")
     wanted = {AU_REGION[au] for au in EXPECTED_AUS[class_name] if au in AU_REGION}

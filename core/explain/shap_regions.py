@@ -186,18 +186,15 @@ def region_shap(
     num_classes = getattr(model, "num_classes", None)
     if tgt < 0 or (num_classes is not None and tgt >= int(num_classes)):
         raise ValueError(f"target {tgt} is not a class index of this model ({num_classes} classes)")
-    full = (1 << n) - 1
-
-    if (1 << n) <= max_evals:
-        codes = np.arange(1 << n, dtype=np.int64)
-        v, n_evals = _score_codes(codes, n, x, base, masks, score, tgt, batch_size)
-        values, stderr, exact = shapley_exact(v, n), np.zeros(n), True
-        f_x, f_base = float(v[full]), float(v[0])
+    exact = (1 << n) <= max_evals
+    if exact:
+        v, n_evals = _score_codes(np.arange(1 << n, dtype=np.int64), n, x, base, masks, score, tgt, batch_size)
+        values, stderr = shapley_exact(v, n), np.zeros(n)
+        f_x, f_base = float(v[-1]), float(v[0])  # every player present, none
     else:
         values, stderr, n_evals, f_x, f_base = _permutation_shap(
             n, x, base, masks, score, tgt, max_evals, batch_size, seed
         )
-        exact = False
     log.debug("region_shap: %d players, %s, %d evals, target %d", n, "exact" if exact else "sampled", n_evals, tgt)
     return RegionShapResult(tuple(names), values, stderr, f_x, f_base, tgt, exact, n_evals, output, masks_np)
 
