@@ -41,11 +41,8 @@ class ExplanationUnavailableError(RuntimeError):
 
 
 class JobBound:
-    """At most ``limit`` jobs in flight per session; one more is refused at once, never queued.
-
-    Thread-safe (Streamlit sessions are threads of one process). A session's counter is removed when its last
-    job ends, so the table holds only sessions with work in flight.
-    """
+    """At most ``limit`` jobs in flight per session (Streamlit sessions are threads of one process); one more is
+    refused at once, never queued. Only sessions with work in flight are kept."""
 
     def __init__(self, limit: int = MAX_JOBS_PER_SESSION) -> None:
         if limit < 1:
@@ -66,11 +63,8 @@ class JobBound:
 
     @contextmanager
     def slot(self, session: str | None) -> Iterator[None]:
-        """Hold one of ``session``'s slots for the block; ``None`` (no browser session: CLI, live worker) is free.
-
-        Raises:
-            ExplanationUnavailableError: the session's slots are all taken.
-        """
+        """Hold one of ``session``'s slots for the block (else raise :class:`ExplanationUnavailableError`);
+        ``None`` (no browser session: CLI, live worker) is free."""
         if session is None:
             yield
             return
@@ -83,10 +77,8 @@ class JobBound:
             yield
         finally:
             with self._lock:
-                left = self._active[session] - 1
-                if left:
-                    self._active[session] = left
-                else:
+                self._active[session] -= 1
+                if not self._active[session]:
                     del self._active[session]
 
 
@@ -106,16 +98,9 @@ def current_session() -> str | None:
 
 @dataclass(frozen=True)
 class Explanation:
-    """What a page draws for one face.
-
-    Attributes:
-        method: the method's registry name.
-        target: the class index explained.
-        heat: ``(S, S)`` float32 at the model's input size (resize it to draw): in [0, 1] for CAMs, signed
-            (evidence for / against the class) for SHAP methods.
-        signed: whether ``heat`` is signed (draw it with a diverging colour scale).
-        region_values: AU region -> attribution (region methods only), largest first.
-    """
+    """What a page draws for one face: ``heat`` ``(S, S)`` float32 at the model's input size (resize it to draw),
+    in [0, 1] for CAMs, ``signed`` (evidence for / against class ``target``: a diverging colour scale) for SHAP;
+    ``region_values``: AU region -> attribution, largest first (region methods only)."""
 
     method: str
     target: int
@@ -151,35 +136,27 @@ def explain_crop(
     steps=None,
     max_evals: int = 256,
 ) -> Explanation:
-    """Explain one face crop (uint8 RGB or gray, any size) with ``method`` for class ``target`` (None = predicted).
+    """Explain one face crop (uint8 RGB or gray, any size, before the model's resizing) with ``engine``'s model.
 
-    Args:
-        engine: the :class:`core.engine.InferenceEngine` whose model is explained.
-        crop: the face as the model sees it before resizing (an aligned crop or a FER2013 image).
-        method: a name from :func:`available_methods`.
-        masks: AU-region masks at the model's input size (region methods); default: the crop's own regions
-            as a FER2013-framed face (``core.explain.crop_masks``: face mesh, else the framing's typical points).
-        steps: the photometric preprocessing the prediction used (None: the model's own), so the
-            explanation explains the same input.
-        max_evals: model evaluations allowed for the SHAP methods.
-
-    Raises:
-        ExplanationUnavailableError: called from a browser session that already has
-            :data:`MAX_JOBS_PER_SESSION` explanations in flight.
+    ``target`` None = the predicted class. ``masks``: AU-region masks at the model's input size for region methods
+    (default: the crop's own regions as a FER2013-framed face, ``core.explain.crop_masks``). ``steps``: the
+    photometric preprocessing the prediction used (None: the model's own), so the explanation explains the same
+    input. Raises :class:`ExplanationUnavailableError` when this browser session already has
+    :data:`MAX_JOBS_PER_SESSION` explanations in flight.
     """
     import core.explain as E
 
     with JOBS.slot(current_session()):  # refused at once when this session already has its share in flight
         x = engine.prepare([crop], steps)
-        size = engine.spec.input_size
         model = engine.model
         if method in REGION_METHODS:  # outputs only: the engine's lock is held per batch, not for the whole run
-            regions = dict(masks) if masks is not None else E.crop_masks(np.asarray(crop), size, "fer2013")
+            regions = (
+                dict(masks) if masks is not None else E.crop_masks(np.asarray(crop), engine.spec.input_size, "fer2013")
+            )
             res = E.region_shap(model, x, regions, target, max_evals=max_evals, forward=engine.predict_logits)
             values = {k: float(v) for k, v in zip(res.names, res.values, strict=True)}
             ordered = dict(sorted(values.items(), key=lambda kv: kv[1], reverse=True))
-            heat = np.asarray(res.pixel_map(per_area=True), dtype=np.float32)
-            return Explanation(method, int(res.target), heat, True, ordered)
+            return Explanation(method, int(res.target), res.pixel_map(per_area=True), True, ordered)
         if method in PIXEL_METHODS:
             res = E.pixel_shap(model, x, target, max_evals=max(max_evals, 3), forward=engine.predict_logits)
             return Explanation(method, int(res.target), np.asarray(res.values, np.float32), True)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
 
 import numpy as np
 
@@ -20,16 +19,12 @@ COMMAND = f"{PYTHON} -m training.explain_eval"
 """The command that writes the JSON (defaults: the shipped model on a stratified FERPlus PrivateTest subset)."""
 
 
-def explanations_path() -> Path:
-    """``$FERLENS_EXPLANATIONS`` or the committed ``bench/results/explanations.json``."""
-    return Path(os.environ.get("FERLENS_EXPLANATIONS") or REPO_ROOT / "bench" / "results" / "explanations.json")
-
-
 def load_explanations() -> dict | None:
-    """The explanations JSON, or None when it has not been written (a broken file raises, naming the fix)."""
+    """``$FERLENS_EXPLANATIONS`` or the committed ``bench/results/explanations.json``; None when it has not been
+    written (a broken file raises, naming the fix)."""
     from training.explain_eval import load
 
-    return load(explanations_path())
+    return load(os.environ.get("FERLENS_EXPLANATIONS") or REPO_ROOT / "bench" / "results" / "explanations.json")
 
 
 def missing_hint() -> str:

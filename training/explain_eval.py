@@ -3,17 +3,17 @@
     python -m training.explain_eval                  # writes bench/results/explanations.json, docs/explanations.md
     python -m training.explain_eval --render         # only re-renders the doc section from the JSON
 
-Each method explains the model's predicted class on the same stratified images (``--per-class`` per class; pixel
-SHAP, ~100x slower, on its first ``--pixel-per-class``). Deletion/insertion AUCs come from
-``core.explain.faithfulness`` against random maps on the same images; AU share and lift from
-``core.explain.au_agreement``. Intervals are percentile bootstraps over images with ``core.metrics``' resample
-weights, the same resamples for every method, so differences are paired.
+Each method explains the model's predicted class on the same stratified images (pixel SHAP, ~100x slower, on
+fewer), scored by ``core.explain``'s deletion/insertion AUCs against random maps and its AU agreement. Intervals
+are percentile bootstraps over images with ``core.metrics``' resample weights, the same for every method, so
+differences are paired.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import json
 import logging
 import re
@@ -47,11 +47,8 @@ def stratified_rows(labels: np.ndarray, per_class: int) -> np.ndarray:
 
 
 def mean_ci(values, n_resamples: int = 1000, seed: int = 0, alpha: float = 0.05, paired_with=None) -> dict:
-    """Mean of per-image ``values`` (minus ``paired_with``, same images) with a percentile bootstrap CI.
-
-    Uses :func:`core.metrics.bootstrap_weights`: one seeded weight matrix per ``(n, seed)``, so every method's
-    interval is drawn from the same resamples. NaN rows (e.g. lift of a neutral map) are left out first.
-    """
+    """Mean of per-image ``values`` (minus ``paired_with``, same images; NaN rows left out) with a percentile
+    bootstrap CI from :func:`core.metrics.bootstrap_weights`, the same resamples for every method."""
     from core.metrics import bootstrap_weights
 
     v = np.asarray(values, np.float64) - (0.0 if paired_with is None else np.asarray(paired_with, np.float64))
@@ -87,7 +84,7 @@ def _explainers(region_evals: int, pixel_evals: int) -> dict:
 def _curves(model, x, maps, targets, steps: int) -> dict[str, np.ndarray]:
     from core.explain import perturbation_curves
 
-    return {m: perturbation_curves(model, x, maps, targets, mode=m, steps=steps).auc for m in ("deletion", "insertion")}
+    return {m: perturbation_curves(model, x, maps, targets, mode=m, steps=steps).auc for m in MODES}
 
 
 def evaluate_explanations(
@@ -124,6 +121,7 @@ def evaluate_explanations(
     unknown = sorted(set(methods or []) - set(table))
     if unknown:
         raise ValueError(f"unknown methods {unknown}; choose from {list(table)}")
+    interval = functools.partial(mean_ci, n_resamples=n_resamples, seed=seed)
     results, agreement = [], {}
     for name in methods or list(table):
         kind, signed, fn = table[name]
@@ -138,21 +136,19 @@ def evaluate_explanations(
         rec = agreement_records(model, (images[idx], labels[idx]), capture, batch_size=len(idx))
         auc = _curves(model, x[idx], captured[0], preds[idx], steps)
         row = {"method": name, "kind": kind, "signed": signed, "n": len(idx)}
-        for mode in ("deletion", "insertion"):
-            row[f"{mode}_auc"] = mean_ci(auc[mode], n_resamples, seed)
+        for mode in MODES:
+            row[f"{mode}_auc"] = interval(auc[mode])
             for ref in RANDOM_REFS:
                 sign = 1 if mode == "insertion" else -1  # gain > 0: better than the random reference
-                row[f"{mode}_gain_{ref}"] = mean_ci(
-                    sign * auc[mode], n_resamples, seed, paired_with=sign * refs[ref][mode][idx]
-                )
+                row[f"{mode}_gain_{ref}"] = interval(sign * auc[mode], paired_with=sign * refs[ref][mode][idx])
                 row[f"{mode}_wins_{ref}"] = float(np.mean(sign * (auc[mode] - refs[ref][mode][idx]) > 0))
-        row["ins_minus_del"] = mean_ci(auc["insertion"] - auc["deletion"], n_resamples, seed)
+        row["ins_minus_del"] = interval(auc["insertion"] - auc["deletion"])
         results.append(row)
-        agreement[name] = _agreement_rows(rec, names, n_resamples, seed)
+        agreement[name] = _agreement_rows(rec, names, interval)
         log.info("%s: deletion %.3f insertion %.3f", name, row["deletion_auc"]["value"], row["insertion_auc"]["value"])
     random_rows = {
-        ref: {m: mean_ci(a, n_resamples, seed) for m, a in aucs.items()}
-        | {"pixel_subset": {m: mean_ci(a[pix_rows], n_resamples, seed) for m, a in aucs.items()}}
+        ref: {m: interval(a) for m, a in aucs.items()}
+        | {"pixel_subset": {m: interval(a[pix_rows]) for m, a in aucs.items()}}
         for ref, aucs in refs.items()
     }
     ranking = sorted(results, key=lambda r: -r["ins_minus_del"]["value"])
@@ -172,7 +168,7 @@ def evaluate_explanations(
     }
 
 
-def _agreement_rows(rec: pd.DataFrame, names: list[str], n_resamples: int, seed: int) -> list[dict]:
+def _agreement_rows(rec: pd.DataFrame, names: list[str], interval) -> list[dict]:
     """Per explained class: the mean expected-region share and lift with CIs, plus ``agreement_table``'s rest."""
     from core.explain import agreement_table
 
@@ -186,8 +182,8 @@ def _agreement_rows(rec: pd.DataFrame, names: list[str], n_resamples: int, seed:
                 "n": int(t["n"]),
                 "expected_regions": t["expected_regions"],
                 "expected_area": _f(t["expected_area"]),
-                "expected_share": mean_ci(g["expected_share"], n_resamples, seed),
-                "lift": mean_ci(g["lift"], n_resamples, seed),
+                "expected_share": interval(g["expected_share"]),
+                "lift": interval(g["lift"]),
                 "rank_auc": _f(t["rank_auc"]),
                 "top_region": t["top_region"],
                 "mesh_share": float((g["regions"] == "mesh").mean()),
@@ -264,9 +260,9 @@ def au_table(d: dict, method: str) -> pd.DataFrame:
 
 def lift_matrix(d: dict) -> pd.DataFrame:
     """Lift with CI, explained class x method: the across-method view of the FACS claim."""
-    cols = {}
-    for method in d["ranking"]:
-        cols[method] = {r["class"]: f"{_ci(r['lift'], '.2f')} (n={r['n']})" for r in d["au_agreement"][method]}
+    cols = {
+        m: {r["class"]: f"{_ci(r['lift'], '.2f')} (n={r['n']})" for r in d["au_agreement"][m]} for m in d["ranking"]
+    }
     return pd.DataFrame(cols).fillna("–").rename_axis("class").reset_index()
 
 
@@ -393,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=10, help="deletion/insertion steps")
     ap.add_argument("--region-evals", type=int, default=128)
     ap.add_argument("--pixel-evals", type=int, default=300)
-    ap.add_argument("--bootstrap", type=int, default=1000)
+    ap.add_argument("--bootstrap", dest="n_resamples", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(DEFAULT_OUT.relative_to(REPO_ROOT)))
     ap.add_argument("--doc", default=str(DEFAULT_DOC.relative_to(REPO_ROOT)), help="doc to update ('' = none)")
@@ -410,11 +406,9 @@ def main(argv: list[str] | None = None) -> int:
 
         model, path = build_model(args.model, args.weights, None, {})
         fs = load_faceset(args.data, args.split, None, model.num_classes, None, [])
-        d = evaluate_explanations(
-            model, fs, methods=args.methods, per_class=args.per_class, pixel_per_class=args.pixel_per_class,
-            steps=args.steps, region_evals=args.region_evals, pixel_evals=args.pixel_evals,
-            n_resamples=args.bootstrap, seed=args.seed,
-        )  # fmt: skip
+        keys = ("per_class", "pixel_per_class", "steps", "region_evals", "pixel_evals", "n_resamples", "seed")
+        params = {k: getattr(args, k) for k in keys}
+        d = evaluate_explanations(model, fs, methods=args.methods, **params)
         d["meta"] = {
             "command": shlex.join(["python", "-m", "training.explain_eval", *argv]),
             "git_commit": _git_commit(),
@@ -424,17 +418,11 @@ def main(argv: list[str] | None = None) -> int:
             "weights_sha256": sha256_file(path) if path else None,
             "data": args.data,
             "split": args.split,
-            "per_class": args.per_class,
-            "pixel_per_class": args.pixel_per_class,
             "n_images": len(d["subset"]["rows"]),
             "n_pixel_shap": len(d["subset"]["pixel_shap_rows"]),
             "targets": "predicted",
             "baseline": "blur",
-            "steps": args.steps,
-            "region_evals": args.region_evals,
-            "pixel_evals": args.pixel_evals,
-            "n_resamples": args.bootstrap,
-            "seed": args.seed,
+            **params,
         }
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(d, indent=1) + "\n")

@@ -1,9 +1,7 @@
-"""Explanations: why the model said what it said, and whether that "why" holds up.
-
-Every explainer takes the model's normalised input ``x`` (``(N, C, H, W)``, as ``InferenceEngine.prepare``
-returns) and returns numpy at the model's input size: CAMs (:func:`explain_cam`), region and pixel Shapley
-values (:func:`region_shap`, :func:`pixel_shap`), AU-region agreement, faithfulness curves and overlays.
-Every score is defined in ``docs/explanations.md``.
+"""Explanations: why the model said what it said (CAMs, region and pixel Shapley values), and whether that "why"
+holds up (faithfulness curves, AU-region agreement). Every explainer takes the model's normalised input ``x``
+(as ``InferenceEngine.prepare`` returns) and returns numpy at the model's input size; scores are defined in
+``docs/explanations.md``.
 """
 
 from core.explain._common import BASELINES, crops_to_input, make_baseline

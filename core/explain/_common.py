@@ -1,12 +1,8 @@
 """What the perturbation explainers share: baselines ("what a hidden pixel becomes") and batched scoring.
 
-Every perturbation method (region SHAP, pixel SHAP, deletion/insertion) asks the same two questions: what does
-a pixel look like once it is *removed*, and what does the model say about many perturbed copies of one face.
-Answering them once keeps the methods comparable: a deletion curve and a SHAP value computed with the same
-baseline measure the same thing.
-
-Baselines live in the model's normalised input space. Blur and the image mean are linear, so blurring the
-normalised tensor equals normalising the blurred pixels; no round trip to uint8 is needed.
+One implementation for region SHAP, pixel SHAP and deletion/insertion, so that a deletion curve and a SHAP value
+computed with the same baseline measure the same thing. Baselines live in the model's normalised input space: blur
+and the image mean are linear, so blurring the normalised tensor equals normalising the blurred pixels.
 """
 
 from __future__ import annotations
@@ -48,14 +44,9 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
 
 
 def make_baseline(x: torch.Tensor, kind: str | float | torch.Tensor = "blur", sigma: float | None = None):
-    """The "removed" version of each input: ``(N, C, H, W)`` like ``x``.
-
-    Args:
-        x: normalised model inputs.
-        kind: ``"blur"``, ``"mean"``, a constant (in normalised units; 0 = the training mean), or a tensor
-            broadcastable to ``x``.
-        sigma: blur sigma in pixels (default ``H / 8``: 6 px at 48 px, 28 px at 224 px).
-    """
+    """The "removed" version of each normalised input, like ``x``. ``kind``: ``"blur"`` (``sigma`` in pixels,
+    default ``H / 8``), ``"mean"``, a constant in normalised units (0 = the training mean) or a tensor broadcastable
+    to ``x``."""
     if isinstance(kind, torch.Tensor):
         return kind.to(x).expand_as(x).clone()
     if isinstance(kind, int | float):
@@ -82,11 +73,6 @@ def model_device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
-def model_dtype(model: nn.Module) -> torch.dtype:
-    """The dtype inputs must have (fp16/bf16 when the engine converted the model for a GPU)."""
-    return next(model.parameters()).dtype
-
-
 Forward = Callable[[torch.Tensor], "torch.Tensor | np.ndarray"]
 """A batch of normalised inputs -> logits, e.g. ``InferenceEngine.predict_logits`` (which runs ONNX Runtime
 when that backend is on). Perturbation explainers only need outputs, so they can use the fastest path."""
@@ -105,10 +91,10 @@ def logits_fn(model: nn.Module, forward: Forward | None = None, batch_size: int 
                 out = forward(xs[s : s + batch_size])
                 chunks.append(torch.as_tensor(np.asarray(out) if not isinstance(out, torch.Tensor) else out))
             return torch.cat(chunks).float().cpu()
-        device, dtype = model_device(model), model_dtype(model)
+        param = next(model.parameters())  # inputs take its dtype: fp16/bf16 when the engine converted the model
         with torch.inference_mode(), eval_mode(model):
             for s in range(0, xs.shape[0], batch_size):
-                chunks.append(model(xs[s : s + batch_size].to(device=device, dtype=dtype)).float().cpu())
+                chunks.append(model(xs[s : s + batch_size].to(param)).float().cpu())
         return torch.cat(chunks)
 
     return run
@@ -117,11 +103,8 @@ def logits_fn(model: nn.Module, forward: Forward | None = None, batch_size: int 
 def scorer(
     model: nn.Module, output: str = "prob", batch_size: int = 64, forward: Forward | None = None
 ) -> Callable[[torch.Tensor, np.ndarray | int], np.ndarray]:
-    """``score(xs, targets)`` -> ``(M,)`` float64: the model's output for class ``targets`` on each input.
-
-    ``output="prob"`` scores with the softmax probability (bounded, what the dashboard shows), ``"logit"``
-    with the raw logit (additive, unbounded). See :func:`logits_fn` for ``forward`` and ``batch_size``.
-    """
+    """``score(xs, targets)`` -> ``(M,)`` float64 output for class ``targets`` on each input: the softmax
+    probability (``"prob"``: bounded, what the dashboard shows) or the raw logit (additive, unbounded)."""
     if output not in OUTPUTS:
         raise ValueError(f"unknown output {output!r}; choose one of {list(OUTPUTS)}")
     run = logits_fn(model, forward, batch_size)
@@ -135,11 +118,11 @@ def scorer(
     return score
 
 
-def predicted_classes(
-    model: nn.Module, x: torch.Tensor, batch_size: int = 64, forward: Forward | None = None
-) -> np.ndarray:
-    """Argmax class of each input."""
-    return logits_fn(model, forward, batch_size)(x).argmax(1).numpy().astype(np.int64)
+def targets_or_predicted(model: nn.Module, x: torch.Tensor, targets, forward: Forward | None = None) -> np.ndarray:
+    """``(N,)`` int64 classes: ``targets`` (one per input, or one for all), or each input's argmax when None."""
+    if targets is None:
+        return logits_fn(model, forward)(x).argmax(1).numpy().astype(np.int64)
+    return np.broadcast_to(np.asarray(targets, np.int64), (x.shape[0],))
 
 
 def as_batch(x: torch.Tensor) -> torch.Tensor:

@@ -7,16 +7,19 @@ regions over a uniform map, and a rank AUC over regions (definitions in ``docs/e
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
 from core.explain._common import crops_to_input, eval_mode, model_device
+from core.explain.cam import explain_cam, get_cam_method
 from core.explain.regions import expected_regions, rasterise
 from core.faces.au_regions import regions_for_crop
 
@@ -30,16 +33,17 @@ __all__ = [
     "agreement_table",
 ]
 
+SUMMARY = ("lift", "rank_auc", "expected_share", "expected_area", "share_outside", "top_region")
+"""The :class:`Agreement` fields :func:`agreement_records` writes as columns (besides each region's)."""
+
 
 @dataclass(frozen=True)
 class Agreement:
     """Attribution per region and agreement with FACS for one map.
 
     Attributes:
-        share, density, area: ``{region: value}`` (see the module docstring).
-        share_outside: positive evidence in no region.
-        class_name: the class the map explains.
-        expected: the regions FACS expects for it.
+        share, density, area: ``{region: value}`` (see the module docstring); ``share_outside``: in no region.
+        expected: the regions FACS expects for ``class_name``.
         expected_share, expected_area: of the union of the expected regions.
         lift: ``expected_share / expected_area`` (the headline; 1 = chance).
         rank_auc: Mann-Whitney AUC of expected vs other regions' densities (0.5 = chance).
@@ -64,8 +68,6 @@ def _fit_map(attribution: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     if a.ndim != 2:
         raise ValueError(f"an attribution map is (H, W), got shape {a.shape}")
     if a.shape != shape:
-        import cv2
-
         a = cv2.resize(a, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
     return a
 
@@ -110,14 +112,10 @@ def agreement(attribution: np.ndarray, masks: Mapping[str, np.ndarray], class_na
     """Region attribution of one map and its agreement with the AUs FACS expects for ``class_name``."""
     share, density, area, outside = region_attribution(attribution, masks)
     expected = tuple(r for r in expected_regions(class_name) if r in masks)
-    if expected:
-        shape = next(iter(masks.values())).shape
-        pos = np.maximum(_fit_map(attribution, shape), 0.0)
+    if expected:  # the union of the expected regions as one region: its density is the lift
         union = np.any([np.asarray(masks[r], bool) for r in expected], axis=0)
-        total = float(pos.sum())
-        exp_share = float(pos[union].sum()) / total if total > 0 else float("nan")
-        exp_area = float(union.mean())
-        lift = exp_share / exp_area if exp_area > 0 else float("nan")
+        u_share, u_density, u_area, _ = region_attribution(attribution, {"expected": union})
+        exp_share, lift, exp_area = u_share["expected"], u_density["expected"], u_area["expected"]
     else:
         exp_share = exp_area = lift = float("nan")
     finite = {k: v for k, v in density.items() if np.isfinite(v)}
@@ -137,19 +135,6 @@ def agreement(attribution: np.ndarray, masks: Mapping[str, np.ndarray], class_na
     )
 
 
-def _explainer(method: str | Callable) -> Callable[[nn.Module, torch.Tensor, np.ndarray], np.ndarray]:
-    if callable(method):
-        return method
-    from core.explain.cam import explain_cam, get_cam_method
-
-    get_cam_method(method)  # validates the name with the list of known ones
-
-    def run(model: nn.Module, x: torch.Tensor, targets: np.ndarray) -> np.ndarray:
-        return explain_cam(model, x, targets, method)
-
-    return run
-
-
 def agreement_records(
     model: nn.Module,
     data,
@@ -162,23 +147,18 @@ def agreement_records(
     batch_size: int = 64,
     limit: int | None = None,
 ) -> pd.DataFrame:
-    """One row per image: label, prediction, explained class, lift, rank AUC, share/density per region.
+    """One row per image (of the first ``limit``): label, prediction, explained class, lift, rank AUC, share and
+    density per region.
 
     Args:
-        model: a ferlens model.
         data: a FaceSet-like object (``.images`` uint8 ``(N, H, W[, 3])`` crops and ``.labels``) or a tuple
             ``(images, labels)``.
-        method: a CAM method name (:func:`core.explain.cam.list_cam_methods`) or a callable
-            ``(model, x, targets) -> (N, H, W) maps``.
+        method: a CAM method name or a callable ``(model, x, targets) -> (N, H, W) maps``.
         masks: region masks at the model's input size, the same for every image; default: each image's own
-            regions (:func:`core.explain.regions.crop_masks`: the face mesh fitted on the crop, else the
-            typical landmarks of ``framing``; column ``regions`` says which).
-        framing: ``"fer2013"`` or ``"template"`` (see :mod:`core.explain.regions`).
-        mesh: with ``masks=None``, fit the mesh per image (``False``: the framing's typical landmarks for all).
+            regions, from the face mesh fitted on the crop (``mesh=True``), else the typical landmarks of
+            ``framing`` (column ``regions`` says which).
         explain: ``"predicted"`` (the class the model chose: does its evidence match FACS for its own claim?)
             or ``"label"`` (the true class).
-        batch_size: images per explanation call.
-        limit: use only the first ``limit`` images.
     """
     images, labels = (data.images, data.labels) if hasattr(data, "images") else data
     images = np.asarray(images)
@@ -192,7 +172,7 @@ def agreement_records(
     names = model.spec.class_names
     size = int(model.spec.input_size)
     fixed = dict(masks) if masks is not None else None
-    run = _explainer(method)
+    run = method if callable(method) else functools.partial(explain_cam, method=get_cam_method(method).name)
     rows = []
     for s in range(0, len(images), batch_size):
         x = crops_to_input(model, images[s : s + batch_size])
@@ -214,13 +194,8 @@ def agreement_records(
                 "label": names[int(labels[s + i])],
                 "predicted": names[int(preds[i])],
                 "explained": a.class_name,
-                "lift": a.lift,
-                "rank_auc": a.rank_auc,
-                "expected_share": a.expected_share,
-                "expected_area": a.expected_area,
-                "share_outside": a.share_outside,
-                "top_region": a.top_region,
             }
+            row.update({k: getattr(a, k) for k in SUMMARY})
             row.update({f"share_{r}": v for r, v in a.share.items()})
             row.update({f"density_{r}": v for r, v in a.density.items()})
             rows.append(row)

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from core.explain._common import eval_mode
 from core.models.base import tokens_to_grid
 from core.registry import Registry
 
@@ -43,16 +44,9 @@ __all__ = [
 
 @dataclass(frozen=True)
 class CamMethod:
-    """One registered CAM method.
-
-    Attributes:
-        name: registry key (``"gradcam"``, ...).
-        cam_class_name: the pytorch-grad-cam class that computes it (imported on first use: pytorch-grad-cam
-            pulls in torchvision, scipy and scikit-learn, which a CLI run without ``--explain`` should not pay).
-        class_specific: whether the map depends on the target class (False for EigenCAM).
-        uses_gradients: whether a backward pass is needed.
-        paper: the method's reference, shown in the dashboard's tooltip.
-    """
+    """One registered CAM method: the pytorch-grad-cam class that computes it, imported on first use (it pulls in
+    torchvision, scipy and scikit-learn, which a CLI run without ``--explain`` should not pay), and the ``paper``
+    the dashboard's tooltip names. ``class_specific`` is False when the map ignores the target (EigenCAM)."""
 
     name: str
     cam_class_name: str
@@ -94,22 +88,13 @@ def get_cam_method(name: str) -> CamMethod:
 
 @dataclass(frozen=True)
 class CamResult:
-    """Maps plus what they explain.
-
-    Attributes:
-        maps: ``(N, H, W)`` float32 in [0, 1], ``H, W`` = the input tensor's size (the model's input size).
-        targets: ``(N,)`` the class index each map explains.
-        probs: ``(N, C)`` softmax of the logits of the explained forward pass.
-        method: the registry name used.
-    """
+    """``(N, H, W)`` float32 maps in [0, 1] at the input's size, the ``(N,)`` classes they explain and the
+    ``(N, C)`` softmax of the explained forward pass."""
 
     maps: np.ndarray
     targets: np.ndarray
     probs: np.ndarray
     method: str
-
-
-# ------------------------------------------------------------------------------------------------- helpers
 
 
 @contextlib.contextmanager
@@ -150,9 +135,7 @@ def as_targets(targets: int | Sequence[int] | np.ndarray | torch.Tensor | None, 
     if targets is None:
         return None
     arr = np.asarray(targets.detach().cpu() if isinstance(targets, torch.Tensor) else targets).astype(np.int64)
-    if arr.ndim == 0:
-        arr = np.full(n, int(arr), dtype=np.int64)
-    arr = arr.reshape(-1)
+    arr = np.full(n, int(arr), dtype=np.int64) if arr.ndim == 0 else arr.reshape(-1)
     if len(arr) != n:
         raise ValueError(f"got {len(arr)} targets for {n} inputs; give one class index per input (or one for all)")
     if arr.size and (arr.min() < 0 or arr.max() >= num_classes):
@@ -168,26 +151,20 @@ def _model_lock(model: nn.Module) -> threading.RLock:
     """One lock per model: CAM calls on the same model run one at a time (they toggle its grad flags and
     mode), while plain ``predict`` calls from other threads are never blocked."""
     with _LOCKS_GUARD:
-        lock = _MODEL_LOCKS.get(model)
-        if lock is None:
-            lock = _MODEL_LOCKS[model] = threading.RLock()
-        return lock
+        return _MODEL_LOCKS.setdefault(model, threading.RLock())
 
 
 @contextlib.contextmanager
 def _frozen_parameters(model: nn.Module) -> Iterator[None]:
-    """Parameters stop requiring grad (and keep no ``.grad``); mode is eval. Both restored on exit."""
+    """Parameters stop requiring grad (and keep no ``.grad``) for the duration."""
     trainable = [p for p in model.parameters() if p.requires_grad]
-    was_training = model.training
     for p in trainable:
         p.requires_grad_(False)
-    model.eval()
     try:
         yield
     finally:
         for p in trainable:
             p.requires_grad_(True)
-        model.train(was_training)
 
 
 def resize_maps(maps: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
@@ -208,9 +185,6 @@ def resize_maps(maps: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
     return out[0] if single else out
 
 
-# -------------------------------------------------------------------------------------------------- public
-
-
 def compute_cam(
     model: nn.Module,
     x: torch.Tensor,
@@ -223,21 +197,12 @@ def compute_cam(
     aug_smooth: bool = False,
     eigen_smooth: bool = False,
 ) -> CamResult:
-    """CAMs for a batch of model inputs, with the targets and probabilities they explain.
+    """CAMs for normalised inputs ``x`` (``(N, C, H, W)``, possibly made under ``inference_mode``), for class
+    ``targets`` (one per input, one for all, or None = each input's predicted class).
 
-    Args:
-        model: a ferlens model (``cam_target_layers()`` and ``cam_reshape_transform`` are used) or any
-            classifier when ``target_layers`` is given.
-        x: ``(N, C, H, W)`` model inputs, already normalised (what ``InferenceEngine.prepare`` returns). May
-            have been made under ``inference_mode``.
-        targets: class index per input, one index for all, or ``None`` for each input's predicted class.
-        method: one of :func:`list_cam_methods`.
-        target_layers, reshape_transform: overrides of the model's own (for non-ferlens classifiers).
-        batch_size: inputs per forward/backward pass (bounds memory for large models).
-        aug_smooth, eigen_smooth: pytorch-grad-cam's test-time-augmentation and first-PC smoothing.
-
-    Returns:
-        :class:`CamResult` with ``(N, H, W)`` float32 maps in [0, 1].
+    ``target_layers`` and ``reshape_transform`` override a ferlens model's ``cam_target_layers()`` and
+    ``cam_reshape_transform`` (required for other classifiers); ``batch_size`` bounds memory; ``aug_smooth`` and
+    ``eigen_smooth`` are pytorch-grad-cam's.
     """
     spec = get_cam_method(method)
     if not isinstance(x, torch.Tensor) or x.ndim != 4:
@@ -252,26 +217,22 @@ def compute_cam(
     num_classes = int(getattr(model, "num_classes", 0) or 0)
     wanted = as_targets(targets, n, num_classes if num_classes else np.iinfo(np.int64).max)
     param = next(model.parameters())
-    device, dtype = param.device, param.dtype
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
     cam_class, hooks_class = spec.cam_class, _caller_thread_hooks()
     maps, used, probs = [], [], []
-    with _model_lock(model), grad_enabled(), _frozen_parameters(model):
+    with _model_lock(model), grad_enabled(), eval_mode(model), _frozen_parameters(model):
         for start in range(0, n, batch_size):
             # clone: an inference-mode tensor cannot enter autograd even after the mode is left
-            xb = x[start : start + batch_size].detach().clone().to(device=device, dtype=dtype)
+            xb = x[start : start + batch_size].detach().clone().to(param)
+            tw = None if wanted is None else wanted[start : start + len(xb)]
             if spec.uses_gradients:
                 xb.requires_grad_(True)  # parameters are frozen: the input is the graph's leaf
             cam = cam_class(model, target_layers=layers, reshape_transform=reshape)
             cam.activations_and_grads.release()  # replaced by hooks that ignore other threads' passes
             cam.activations_and_grads = hooks_class(model, layers, reshape, cam.detach)
             try:
-                tb = (
-                    None
-                    if wanted is None
-                    else [ClassifierOutputTarget(int(t)) for t in wanted[start : start + len(xb)]]
-                )
+                tb = None if tw is None else [ClassifierOutputTarget(int(t)) for t in tw]
                 grayscale = cam(input_tensor=xb, targets=tb, aug_smooth=aug_smooth, eigen_smooth=eigen_smooth)
                 logits = cam.outputs.detach().float()
             finally:
@@ -281,7 +242,7 @@ def compute_cam(
             p = torch.softmax(logits, dim=1).cpu().numpy()
             maps.append(np.asarray(grayscale, dtype=np.float32))
             probs.append(p)
-            used.append(p.argmax(1) if wanted is None else wanted[start : start + len(xb)])
+            used.append(p.argmax(1) if tw is None else tw)
     out = np.clip(np.concatenate(maps), 0.0, 1.0).astype(np.float32, copy=False)
     flat = [i for i, m in enumerate(out) if float(m.max() - m.min()) == 0.0]
     if flat:

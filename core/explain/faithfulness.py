@@ -15,7 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.explain._common import Forward, as_batch, make_baseline, model_device, predicted_classes, scorer
+from core.explain._common import Forward, as_batch, make_baseline, model_device, scorer, targets_or_predicted
+from core.explain.cam import resize_maps
 
 log = logging.getLogger(__name__)
 
@@ -26,15 +27,8 @@ MODES: tuple[str, ...] = ("deletion", "insertion")
 
 @dataclass(frozen=True)
 class Curves:
-    """Deletion or insertion curves for N maps.
-
-    Attributes:
-        mode: ``"deletion"`` or ``"insertion"``.
-        fractions: ``(steps + 1,)`` fraction of pixels removed (deletion) or inserted (insertion).
-        scores: ``(N, steps + 1)`` model output for the target after each step.
-        auc: ``(N,)`` trapezoidal area under each curve over ``fractions`` in [0, 1].
-        targets: ``(N,)`` classes scored.
-    """
+    """Deletion or insertion curves for N maps: ``scores`` ``(N, steps + 1)`` is the target's output after moving
+    ``fractions`` of the pixels; ``auc`` ``(N,)`` the trapezoidal area under each curve."""
 
     mode: str
     fractions: np.ndarray
@@ -45,11 +39,8 @@ class Curves:
 
 def _orders(maps: np.ndarray, seed: int) -> np.ndarray:
     """Pixel indices of each map, most important first; ties in a seeded random order."""
-    n = maps.shape[0]
-    flat = maps.reshape(n, -1)
-    rng = np.random.default_rng(seed)
-    tiebreak = rng.random(flat.shape)
-    return np.stack([np.lexsort((tiebreak[i], -flat[i])) for i in range(n)])
+    flat = maps.reshape(len(maps), -1)
+    return np.lexsort((np.random.default_rng(seed).random(flat.shape), -flat))  # row by row (axis=-1)
 
 
 def _fit_maps(maps: np.ndarray, h: int, w: int) -> np.ndarray:
@@ -58,11 +49,7 @@ def _fit_maps(maps: np.ndarray, h: int, w: int) -> np.ndarray:
         arr = arr[None]
     if arr.ndim != 3:
         raise ValueError(f"maps must be (H, W) or (N, H, W), got shape {arr.shape}")
-    if arr.shape[1:] != (h, w):
-        from core.explain.cam import resize_maps
-
-        arr = resize_maps(arr, (h, w))
-    return arr
+    return arr if arr.shape[1:] == (h, w) else resize_maps(arr, (h, w))
 
 
 def perturbation_curves(
@@ -80,20 +67,11 @@ def perturbation_curves(
     seed: int = 0,
     forward: Forward | None = None,
 ) -> Curves:
-    """Deletion or insertion curves of ``maps`` on inputs ``x``.
+    """Deletion (lower AUC = more faithful) or insertion (higher = more faithful) curves of ``maps`` on ``x``.
 
-    Args:
-        model: a classifier.
-        x: ``(N, C, H, W)`` normalised inputs (or one ``(C, H, W)``).
-        maps: ``(N, h, w)`` attribution maps (any scale; resized to ``H, W`` if needed; only the order counts).
-        targets: class per input (or one for all); ``None`` = the predicted class.
-        mode: ``"deletion"`` (lower AUC = more faithful) or ``"insertion"`` (higher = more faithful).
-        steps: the curve has ``steps + 1`` points, pixels moved in equal-count chunks.
-        baseline: value of removed pixels: ``"blur"`` (default), ``"mean"``, a constant or a tensor.
-        output: ``"prob"`` or ``"logit"``.
-        batch_size: perturbed images per forward pass.
-        seed: tie-breaking order.
-        forward: optional faster path to the same model's logits (e.g. ``engine.predict_logits``).
+    ``maps`` ``(N, h, w)`` may have any scale and size (only the pixel order counts); ``targets`` None = the
+    predicted classes; pixels move in ``steps`` equal-count chunks, ties in ``seed``'s order; ``baseline`` is as
+    :func:`~core.explain.make_baseline`'s; ``forward``: a faster path to the same logits (``engine.predict_logits``).
     """
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; choose one of {list(MODES)}")
@@ -104,11 +82,7 @@ def perturbation_curves(
     m = _fit_maps(maps, h, w)
     if len(m) != n:
         raise ValueError(f"{len(m)} maps for {n} inputs")
-    tgt = (
-        predicted_classes(model, x, forward=forward)
-        if targets is None
-        else np.broadcast_to(np.asarray(targets, np.int64), (n,))
-    )
+    tgt = targets_or_predicted(model, x, targets, forward)
     base = make_baseline(x, baseline, blur_sigma)
     order = torch.from_numpy(_orders(m, seed))
     counts = np.round(np.linspace(0, h * w, steps + 1)).astype(np.int64)
@@ -141,8 +115,6 @@ def random_maps(n: int, h: int, w: int, seed: int = 0, grid: int | None = None) 
         return rng.random((n, h, w)).astype(np.float32)
     if grid < 1:
         raise ValueError(f"grid must be >= 1, got {grid}")
-    from core.explain.cam import resize_maps
-
     return resize_maps(rng.random((n, grid, grid)).astype(np.float32), (h, w))
 
 
@@ -157,35 +129,20 @@ def faithfulness(
     random_grid: int | None = None,
     **kwargs,
 ) -> dict[str, float | list[float]]:
-    """Deletion and insertion AUCs of ``maps`` next to those of ``n_random`` random maps, same inputs.
-
-    ``random_grid`` picks the random reference (see :func:`random_maps`): ``None`` = i.i.d. pixels, ``k`` =
-    smooth random blobs from a ``k x k`` grid (a fairer reference for insertion).
-
-    Returns a JSON-ready dict: per-image and mean AUCs for the maps and for the random reference (averaged
-    over the random draws), and the mean differences (``deletion_gain = random - map``: positive = better
-    than random; ``insertion_gain = map - random``).
-    """
+    """Deletion and insertion AUCs of ``maps`` beside the mean over ``n_random`` random maps (``random_grid``: see
+    :func:`random_maps`) on the same inputs, as a JSON-ready dict: per-image and mean AUCs, and the mean gains over
+    random (``deletion_gain = random - map``, ``insertion_gain = map - random``: positive = better than random)."""
     x = as_batch(x)
     n, _, h, w = x.shape
-    fwd = kwargs.get("forward")
-    tgt = (
-        predicted_classes(model, x, forward=fwd)
-        if targets is None
-        else np.broadcast_to(np.asarray(targets, np.int64), (n,))
-    )
+    tgt = targets_or_predicted(model, x, targets, kwargs.get("forward"))
+
+    def auc(m: np.ndarray, mode: str) -> np.ndarray:
+        return perturbation_curves(model, x, m, tgt, mode=mode, steps=steps, **kwargs).auc
+
     out: dict[str, float | list[float]] = {}
     for mode in MODES:
-        ours = perturbation_curves(model, x, maps, tgt, mode=mode, steps=steps, **kwargs).auc
-        rand = np.mean(
-            [
-                perturbation_curves(
-                    model, x, random_maps(n, h, w, seed=s, grid=random_grid), tgt, mode=mode, steps=steps, **kwargs
-                ).auc
-                for s in range(n_random)
-            ],
-            axis=0,
-        )
+        ours = auc(maps, mode)
+        rand = np.mean([auc(random_maps(n, h, w, seed=s, grid=random_grid), mode) for s in range(n_random)], axis=0)
         out[f"{mode}_auc"] = ours.tolist()
         out[f"{mode}_auc_random"] = rand.tolist()
         out[f"{mode}_auc_mean"] = float(ours.mean())

@@ -24,10 +24,8 @@ def diverging_colors(values: np.ndarray, limit: float | None = None) -> np.ndarr
     lim = float(np.abs(v).max()) if limit is None else float(limit)
     t = np.clip(v / lim, -1.0, 1.0) if lim > 0 else np.zeros_like(v)
     pos, neg = np.clip(t, 0, 1), np.clip(-t, 0, 1)
-    r = 1.0 - neg
-    g = 1.0 - np.maximum(pos, neg)
-    b = 1.0 - pos
-    return (np.stack([r, g, b], axis=-1) * 255.0 + 0.5).astype(np.uint8)
+    rgb = np.stack([1.0 - neg, 1.0 - np.maximum(pos, neg), 1.0 - pos], axis=-1)
+    return (rgb * 255.0 + 0.5).astype(np.uint8)
 
 
 def colorize(map_2d: np.ndarray, signed: bool = False, colormap: int = cv2.COLORMAP_JET) -> np.ndarray:
@@ -53,6 +51,14 @@ def _as_rgb(image: np.ndarray) -> np.ndarray:
     raise ValueError(f"overlays take (H, W) or (H, W, 3) images, got shape {img.shape}")
 
 
+def _heat(map_2d: np.ndarray, h: int, w: int, signed: bool, colormap: int) -> np.ndarray:
+    """The map resized (bilinear) to ``(h, w)`` and coloured."""
+    m = np.asarray(map_2d, dtype=np.float32)
+    if m.shape != (h, w):
+        m = cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR)
+    return colorize(m, signed=signed, colormap=colormap)
+
+
 def heatmap_overlay(
     crop: np.ndarray,
     map_2d: np.ndarray,
@@ -62,24 +68,15 @@ def heatmap_overlay(
     regions: Mapping[str, AURegion] | None = None,
     labels: bool = False,
 ) -> np.ndarray:
-    """Blend a map over a crop (the map is resized to the crop), optionally outlining AU regions on top.
+    """Blend a map of any resolution (resized to the crop) over a uint8 RGB or gray crop with weight ``alpha``,
+    optionally outlining AU ``regions`` given in the crop's pixels (``labels``: with their names).
 
-    Args:
-        crop: uint8 ``(H, W, 3)`` RGB or ``(H, W)`` gray crop (e.g. ``AlignedFace.image``).
-        map_2d: the map, any resolution (a 48-px CAM over a 224-px crop is upsampled bilinearly).
-        alpha: weight of the heatmap.
-        signed: diverging colours for signed maps (SHAP).
-        regions: AU regions in the crop's pixel frame (``core.faces.au_regions.regions_for(aligned)``).
-        labels: write the region names.
+    ``signed`` maps (SHAP) get diverging colours.
     """
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must be in [0, 1], got {alpha}")
     rgb = _as_rgb(crop)
-    h, w = rgb.shape[:2]
-    m = np.asarray(map_2d, dtype=np.float32)
-    if m.shape != (h, w):
-        m = cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR)
-    heat = colorize(m, signed=signed, colormap=colormap)
+    heat = _heat(map_2d, *rgb.shape[:2], signed, colormap)
     out = cv2.addWeighted(heat, alpha, rgb, 1.0 - alpha, 0.0)
     if regions:
         out = draw_regions(out, regions, labels=labels, thickness=1)
@@ -108,22 +105,12 @@ def overlay_on_image(
     regions: Mapping[str, AURegion] | None = None,
     labels: bool = False,
 ) -> np.ndarray:
-    """The crop-space map blended onto the original photo where the aligned crop came from.
-
-    Args:
-        image: the original uint8 RGB photo the face was detected in.
-        map_2d: a map on the crop (any resolution; it covers the whole crop).
-        aligned: the :class:`AlignedFace` of that face (its inverse affine maps crop -> photo).
-        regions: AU regions in *crop* pixels; they are mapped to the photo and outlined.
-        Other arguments as :func:`heatmap_overlay`.
-    """
+    """A map covering the aligned crop, blended onto the uint8 RGB photo the face was detected in (through the
+    inverse affine of ``aligned``); ``regions`` in *crop* pixels are mapped to the photo. Else as
+    :func:`heatmap_overlay`."""
     rgb = _as_rgb(image)
-    m = np.asarray(map_2d, dtype=np.float32)
     size = aligned.output_size
-    if m.shape != (size, size):
-        m = cv2.resize(m, (size, size), interpolation=cv2.INTER_LINEAR)
-    heat = colorize(m, signed=signed, colormap=colormap)
-    heat_img = warp_to_image(heat, aligned, rgb.shape)
+    heat_img = warp_to_image(_heat(map_2d, size, size, signed, colormap), aligned, rgb.shape)
     cover = warp_to_image(np.ones((size, size), np.float32), aligned, rgb.shape)[..., None] * alpha
     out = (heat_img.astype(np.float32) * cover + rgb.astype(np.float32) * (1.0 - cover) + 0.5).astype(np.uint8)
     if regions:

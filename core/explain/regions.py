@@ -1,9 +1,6 @@
-"""AU-region masks at the model's input size, as ``{name: bool (H, W)}`` so explainers ignore where they came from.
-
-:func:`region_masks_for` rasterises the regions of an aligned face (the 468-point mesh, else its five
-landmarks: ``core.faces.au_regions.regions_for``); :func:`crop_masks` those of a pre-cropped face (FER2013 rows,
-``--assume-cropped``: the mesh fitted on the crop, else the framing's typical landmarks); :func:`framing_masks`
-only the framing's typical landmarks (``FER2013_FRAMING_48``: FER2013 is framed tighter than the template).
+"""AU-region masks at the model's input size, as ``{name: bool (H, W)}`` so explainers ignore where they came from:
+an aligned face's (:func:`region_masks_for`), a pre-cropped face's (:func:`crop_masks`: FER2013 rows,
+``--assume-cropped``) or a framing's typical landmarks' (:func:`framing_masks`). Regions covering no pixel are left out.
 """
 
 from __future__ import annotations
@@ -13,7 +10,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from core.faces.align import FRAMINGS, AlignedFace, framing_points
+from core.faces.align import AlignedFace, framing_points
 from core.faces.au_regions import (
     AU_REGION,
     EXPECTED_AUS,
@@ -29,27 +26,18 @@ from core.faces.mesh import MeshFit
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "FRAMINGS",
     "crop_masks",
-    "framing_landmarks",
     "framing_masks",
     "rasterise",
     "region_masks_for",
     "expected_regions",
-    "resize_masks",
 ]
 
 
-def framing_landmarks(size: int, framing: str = "fer2013") -> np.ndarray:
-    """Five landmarks of a ``size`` x ``size`` crop in the given framing: the points the Detector aligns live
-    faces to, so regions drawn on a FER2013 row and on a live face cropped for the same model match."""
-    return np.asarray(framing_points(size, framing), dtype=np.float64)
-
-
 def framing_masks(size: int, framing: str = "fer2013") -> dict[str, np.ndarray]:
-    """``{region: bool (size, size)}`` for a pre-cropped face of that framing (no detection needed)."""
-    regions = au_regions(framing_landmarks(size, framing))
-    return _nonempty(region_masks(regions, (size, size)))
+    """``{region: bool (size, size)}`` for a pre-cropped face of that framing (no detection needed), from the points
+    the Detector aligns live faces to: regions on a FER2013 row and on a live face cropped alike match."""
+    return _nonempty(region_masks(au_regions(framing_points(size, framing)), (size, size)))
 
 
 def region_masks_for(
@@ -59,12 +47,8 @@ def region_masks_for(
     image: np.ndarray | None = None,
     mesh: bool | MeshFit = True,
 ) -> dict[str, np.ndarray]:
-    """``{region: bool (size, size)}`` for an aligned face, at ``size`` (default: the crop's own size).
-
-    ``size`` is the model's input size when the crop was aligned larger (a 224-px crop for display and a
-    48-px model): the polygons are rasterised at the model's resolution instead of downsampling masks.
-    ``image`` (the photo the face is in) and ``mesh`` go to :func:`core.faces.au_regions.regions_for`.
-    """
+    """``{region: bool (size, size)}`` for an aligned face (``image``, ``mesh``: see ``core.faces.regions_for``);
+    polygons are rasterised at ``size`` (default: the crop's) rather than masks downsampled from a larger crop."""
     size = aligned.output_size if size is None else int(size)
     return rasterise(regions_for(aligned, image, mesh=mesh, clip_to_box=clip_to_box), size, aligned.output_size)
 
@@ -78,26 +62,13 @@ def crop_masks(
 
 
 def rasterise(regions: Mapping[str, AURegion], size: int, from_size: int) -> dict[str, np.ndarray]:
-    """``{region: bool (size, size)}`` of regions drawn in a ``from_size`` crop; regions covering no pixel left out."""
+    """``{region: bool (size, size)}`` of regions drawn in a ``from_size`` crop."""
     return _nonempty(region_masks(regions, (int(size), int(size)), from_size=int(from_size)))
 
 
-def resize_masks(masks: Mapping[str, np.ndarray], size: int | tuple[int, int]) -> dict[str, np.ndarray]:
-    """Nearest-neighbour resize of boolean masks (for maps computed at another resolution)."""
-    import cv2
-
-    h, w = (size, size) if isinstance(size, int) else size
-    return {
-        k: cv2.resize(np.asarray(m, np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).astype(bool)
-        for k, m in masks.items()
-    }
-
-
 def expected_regions(class_name: str) -> tuple[str, ...]:
-    """The regions where FACS expects the AUs of ``class_name`` (``EXPECTED_AUS`` -> ``AU_REGION``).
-
-    Empty for ``neutral`` (no AUs expected). Order follows :data:`REGION_NAMES`.
-    """
+    """The regions where FACS expects the AUs of ``class_name`` (``EXPECTED_AUS`` -> ``AU_REGION``), in
+    :data:`REGION_NAMES` order; empty for ``neutral`` (no AUs expected)."""
     if class_name not in EXPECTED_AUS:
         raise ValueError(f"unknown class {class_name!r}; choose one of {list(EXPECTED_AUS)}")
     wanted = {AU_REGION[au] for au in EXPECTED_AUS[class_name] if au in AU_REGION}

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.explain._common import Forward, as_batch, predicted_classes, scorer
+from core.explain._common import Forward, as_batch, scorer, targets_or_predicted
 
 log = logging.getLogger(__name__)
 
@@ -26,16 +26,8 @@ PIXEL_MASKERS: tuple[str, ...] = ("blur", "blur(kx,ky)", "inpaint_telea", "inpai
 
 @dataclass(frozen=True)
 class PixelShapResult:
-    """Owen values of the pixels of one face for one class.
-
-    Attributes:
-        values: ``(H, W)`` float32 attribution (summed over channels), in units of ``output``.
-        base_value: the model's output on the fully masked image.
-        f_x: the model's output on the image.
-        target: the class explained.
-        max_evals: the evaluation budget given to shap.
-        masker: the masker string used.
-    """
+    """Owen values of the pixels of one face for one class: ``values`` ``(H, W)`` float32 summed over channels,
+    ``base_value`` and ``f_x`` the model's output on the fully masked and on the unmasked image."""
 
     values: np.ndarray
     base_value: float
@@ -81,20 +73,11 @@ def pixel_shap(
     output: str = "prob",
     forward: Forward | None = None,
 ) -> PixelShapResult:
-    """Pixel SHAP map for one face.
+    """Pixel SHAP map of one normalised input ``x`` for ``target`` (None = the predicted class).
 
-    Args:
-        model: a ferlens model (``spec.mean``/``spec.std`` undo and redo the normalisation).
-        x: ``(1, C, H, W)`` or ``(C, H, W)`` normalised model input.
-        target: class to explain; ``None`` = the predicted class.
-        masker: one of :data:`PIXEL_MASKERS`.
-        max_evals: model evaluations for shap's Partition explainer (>= 3; the map gets finer with more).
-        batch_size: images per forward pass.
-        output: ``"prob"`` or ``"logit"`` of the target class.
-        forward: optional faster path to the same model's logits (e.g. ``engine.predict_logits``).
-
-    Returns:
-        :class:`PixelShapResult`; ``values.sum()`` is ``f_x - base_value`` (Owen values are efficient).
+    ``model`` must be a ferlens model (its ``spec`` mean and std undo and redo the normalisation); ``max_evals``
+    (>= 3) goes to shap's Partition explainer, the map gets finer with more. ``values.sum()`` is
+    ``f_x - base_value`` (Owen values are efficient).
     """
     import shap  # heavy import (numba): only when pixel SHAP is asked for
 
@@ -107,7 +90,7 @@ def pixel_shap(
     mean, std = _norm_stats(model, c)
     x = x.detach().float().cpu()
     pixels = np.rint((x[0].permute(1, 2, 0).numpy() * std + mean) * 255.0).clip(0, 255).astype(np.float32)
-    tgt = int(predicted_classes(model, x, forward=forward)[0]) if target is None else int(target)
+    tgt = int(targets_or_predicted(model, x, target, forward)[0])
     score = scorer(model, output=output, batch_size=batch_size, forward=forward)
     t_mean = torch.from_numpy(mean).view(1, c, 1, 1)
     t_std = torch.from_numpy(std).view(1, c, 1, 1)
@@ -123,12 +106,5 @@ def pixel_shap(
     values = np.asarray(expl.values[0], dtype=np.float64).reshape(h, w, c).sum(axis=2)
     base = float(np.asarray(expl.base_values).reshape(-1)[0])
     f_x = float(f(pixels[None])[0])
-    log.debug(
-        "pixel_shap: target %d, %s, %d evals, sum %.4g vs f_x - base %.4g",
-        tgt,
-        mask_value,
-        max_evals,
-        values.sum(),
-        f_x - base,
-    )
+    log.debug("pixel_shap: target %d, %s, %d evals, gap %.3g", tgt, mask_value, max_evals, values.sum() - f_x + base)
     return PixelShapResult(values.astype(np.float32), base, f_x, tgt, int(max_evals), mask_value)

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.explain._common import Forward, as_batch, make_baseline, model_device, predicted_classes, scorer
+from core.explain._common import Forward, as_batch, make_baseline, model_device, scorer, targets_or_predicted
 
 log = logging.getLogger(__name__)
 
@@ -33,14 +33,10 @@ class RegionShapResult:
 
     Attributes:
         names: player names, in order (the regions, then ``"rest"`` if asked for).
-        values: ``(n,)`` Shapley value of each player (in units of ``output``).
-        stderr: ``(n,)`` standard error of each value (zeros when exact).
-        f_x: the model's output with every player present (the input itself, for target ``target``).
-        f_baseline: output with every player absent.
-        target: the class explained.
-        exact: whether all ``2^n`` coalitions were scored.
+        values, stderr: ``(n,)`` Shapley value of each player in units of ``output``, and its standard error
+            (zeros when ``exact``: all ``2^n`` coalitions scored).
+        f_x, f_baseline: the model's output for ``target`` with every player present, and with none.
         n_evals: model evaluations spent.
-        output: ``"prob"`` or ``"logit"``.
         masks: ``(n, H, W)`` bool masks of the players, at the input's size (for maps and overlays).
     """
 
@@ -70,15 +66,11 @@ class RegionShapResult:
 
 
 def region_value_map(values: np.ndarray, masks: np.ndarray, per_area: bool = True) -> np.ndarray:
-    """An ``(H, W)`` float32 map of region values, for overlays and for the attribution metrics.
+    """An ``(H, W)`` float32 map of ``(n,)`` region values on ``(n, H, W)`` boolean masks.
 
-    Args:
-        values: ``(n,)`` one value per region.
-        masks: ``(n, H, W)`` boolean masks.
-        per_area: ``True`` paints each region's value divided by its area and sums over overlapping regions,
-            so the map is an attribution *density* whose sum over the crop equals ``sum(values)`` (what the
-            deletion curve and AU agreement should consume). ``False`` paints the value itself, averaged where
-            regions overlap (what a legend "region X: +0.12" matches visually).
+    ``per_area=True`` paints each value divided by its region's area, summed where regions overlap: a density whose
+    sum over the crop is ``sum(values)`` (what the deletion curve and AU agreement should consume). ``False`` paints
+    the value itself, averaged where regions overlap (what a legend "region X: +0.12" matches visually).
     """
     values = np.asarray(values, dtype=np.float64)
     m = np.asarray(masks, dtype=bool)
@@ -94,15 +86,6 @@ def region_value_map(values: np.ndarray, masks: np.ndarray, per_area: bool = Tru
     return out.astype(np.float32)
 
 
-def _popcount(a: np.ndarray) -> np.ndarray:
-    a = a.astype(np.uint64)
-    count = np.zeros(a.shape, dtype=np.int64)
-    while np.any(a):
-        count += (a & np.uint64(1)).astype(np.int64)
-        a = a >> np.uint64(1)
-    return count
-
-
 def shapley_exact(v: np.ndarray, n: int) -> np.ndarray:
     """Exact Shapley values from the values of all ``2^n`` coalitions (``v[code]``, bit i = player i present).
 
@@ -112,7 +95,7 @@ def shapley_exact(v: np.ndarray, n: int) -> np.ndarray:
     if v.shape != (1 << n,):
         raise ValueError(f"need {1 << n} coalition values for {n} players, got {v.shape}")
     codes = np.arange(1 << n, dtype=np.int64)
-    sizes = _popcount(codes)
+    sizes = np.bitwise_count(codes)
     weight = np.array([math.factorial(s) * math.factorial(n - s - 1) / math.factorial(n) for s in range(n)])
     phi = np.empty(n)
     for i in range(n):
@@ -130,11 +113,8 @@ def _hidden_masks(codes: np.ndarray, n: int, masks: torch.Tensor) -> np.ndarray:
 
 def _score_codes(codes: np.ndarray, n: int, x, base, masks, score, target: int, chunk: int) -> tuple[np.ndarray, int]:
     """Model output for each coalition code (bit i = player i present) and the number of forward passes spent.
-
-    Coalitions that hide exactly the same pixels are the same input (overlapping regions: once the jaw is
-    absent, whether the lip corners inside it are "present" changes nothing), so each distinct input is scored
-    once: about 350-390 passes instead of 512 for the nine AU regions at 48 px.
-    """
+    Coalitions hiding the same pixels are one input, scored once (once the jaw is absent, whether the lip corners
+    inside it are "present" changes nothing)."""
     hidden = _hidden_masks(codes, n, masks)
     unique, inverse = np.unique(np.packbits(hidden, axis=1), axis=0, return_inverse=True)
     first = np.zeros(len(unique), dtype=np.int64)
@@ -162,22 +142,15 @@ def region_shap(
     seed: int = 0,
     forward: Forward | None = None,
 ) -> RegionShapResult:
-    """Shapley values of AU regions for one face.
+    """Shapley values of AU regions for one face (``x``: one normalised input; ``target`` None = predicted class).
 
     Args:
-        model: a classifier (``(N, C, H, W)`` -> logits).
-        x: ``(1, C, H, W)`` or ``(C, H, W)`` normalised model input.
         regions: name -> boolean ``(H, W)`` mask at the input's size, e.g. from
             :func:`core.explain.regions.region_masks_for`. An empty mask is an error (a player that hides
             nothing would get a value of exactly zero and waste evaluations).
-        target: class to explain; ``None`` = the predicted class.
-        baseline: what absent regions become: ``"blur"``, ``"mean"``, a constant or a tensor.
-        blur_sigma: Gaussian sigma for ``"blur"`` (default: input size / 8).
+        baseline, blur_sigma: what absent regions become (see :func:`core.explain.make_baseline`).
         max_evals: model evaluations allowed; exact when ``2^n <= max_evals``, otherwise permutation sampling.
         rest: add the pixels outside every region as one more player.
-        output: ``"prob"`` (softmax probability of the target) or ``"logit"``.
-        batch_size: coalitions per forward pass.
-        seed: permutation-sampling seed (results are reproducible).
         forward: optional faster path to the same model's logits (e.g. ``engine.predict_logits``, ONNX
             Runtime); region SHAP needs outputs only, and its cost is ``n_evals`` forward passes.
     """
@@ -209,22 +182,19 @@ def region_shap(
     masks_np = np.stack(stack)
     masks = torch.from_numpy(masks_np.astype(np.float32)).to(x.device)
     score = scorer(model, output=output, batch_size=batch_size, forward=forward)
-    tgt = int(predicted_classes(model, x, forward=forward)[0]) if target is None else int(target)
+    tgt = int(targets_or_predicted(model, x, target, forward)[0])
     num_classes = getattr(model, "num_classes", None)
     if tgt < 0 or (num_classes is not None and tgt >= int(num_classes)):
         raise ValueError(f"target {tgt} is not a class index of this model ({num_classes} classes)")
-    full = (1 << n) - 1
-
-    if (1 << n) <= max_evals:
-        codes = np.arange(1 << n, dtype=np.int64)
-        v, n_evals = _score_codes(codes, n, x, base, masks, score, tgt, batch_size)
-        values, stderr, exact = shapley_exact(v, n), np.zeros(n), True
-        f_x, f_base = float(v[full]), float(v[0])
+    exact = (1 << n) <= max_evals
+    if exact:
+        v, n_evals = _score_codes(np.arange(1 << n, dtype=np.int64), n, x, base, masks, score, tgt, batch_size)
+        values, stderr = shapley_exact(v, n), np.zeros(n)
+        f_x, f_base = float(v[-1]), float(v[0])  # every player present, none
     else:
         values, stderr, n_evals, f_x, f_base = _permutation_shap(
             n, x, base, masks, score, tgt, max_evals, batch_size, seed
         )
-        exact = False
     log.debug("region_shap: %d players, %s, %d evals, target %d", n, "exact" if exact else "sampled", n_evals, tgt)
     return RegionShapResult(tuple(names), values, stderr, f_x, f_base, tgt, exact, n_evals, output, masks_np)
 
@@ -241,14 +211,8 @@ def _permutation_shap(n, x, base, masks, score, tgt, max_evals, batch_size, seed
     perms: list[np.ndarray] = []
     while True:
         p = rng.permutation(n)
-        pair = [p, p[::-1].copy()]
-        new: set[int] = set()
-        for q in pair:
-            code = 0
-            for i in q[:-1]:
-                code |= 1 << int(i)
-                if code not in seen:
-                    new.add(code)
+        pair = np.stack([p, p[::-1]])
+        new = set(np.cumsum(1 << pair[:, :-1], axis=1).ravel().tolist()) - seen  # codes of the proper prefixes
         if perms and len(seen) + len(new) > max_evals:
             break
         seen |= new
@@ -257,19 +221,15 @@ def _permutation_shap(n, x, base, masks, score, tgt, max_evals, batch_size, seed
             break  # a cap for budgets that (almost) cover every coalition: further pairs cost nothing new
     if len(seen) > max_evals:
         log.warning("region_shap: one antithetic pair needs %d evaluations, above max_evals=%d", len(seen), max_evals)
-    codes = np.array(sorted(seen), dtype=np.int64)
+    codes = np.array(sorted(seen), dtype=np.int64)  # 0 first, the full coalition last
     scored, n_evals = _score_codes(codes, n, x, base, masks, score, tgt, batch_size)
-    v = dict(zip(codes.tolist(), scored, strict=True))
-    contrib = np.zeros((len(perms), n))
-    for k, q in enumerate(perms):
-        code, prev = 0, v[0]
-        for i in q:
-            code |= 1 << int(i)
-            cur = v[code]
-            contrib[k, i] = cur - prev
-            prev = cur
+    order = np.array(perms)
+    after = scored[np.searchsorted(codes, np.cumsum(1 << order, axis=1))]  # the value as each player joins
+    before = np.concatenate([np.full((len(order), 1), scored[0]), after[:, :-1]], axis=1)
+    contrib = np.zeros((len(order), n))
+    np.put_along_axis(contrib, order, after - before, axis=1)
     values = contrib.mean(axis=0)
     # antithetic pairs are the independent units
     pairs = contrib.reshape(-1, 2, n).mean(axis=1)
     stderr = pairs.std(axis=0, ddof=1) / math.sqrt(len(pairs)) if len(pairs) > 1 else np.full(n, np.nan)
-    return values, stderr, n_evals, float(v[full]), float(v[0])
+    return values, stderr, n_evals, float(scored[-1]), float(scored[0])

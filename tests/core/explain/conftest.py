@@ -24,9 +24,8 @@ import pytest
 import torch
 
 from core.explain import crops_to_input
-from core.explain.regions import framing_landmarks
 from core.faces import AlignedFace, align_face, create_detector
-from core.faces.align import DEFAULT_WEIGHTS, similarity_transform
+from core.faces.align import DEFAULT_WEIGHTS, framing_points, similarity_transform
 from core.io import load_image
 from core.models import create_model
 from core.models.weights import shipped_weights
@@ -54,7 +53,7 @@ def sample_face(single_face_photo: np.ndarray, detector) -> AlignedFace:
 
 def fer_framed_crop(image: np.ndarray, landmarks: np.ndarray, size: int = 48) -> np.ndarray:
     """A crop framed like FER2013 (what a model trained on FER2013 rows expects), from five landmarks."""
-    matrix = similarity_transform(landmarks, framing_landmarks(size, "fer2013"), DEFAULT_WEIGHTS)
+    matrix = similarity_transform(landmarks, framing_points(size, "fer2013"), DEFAULT_WEIGHTS)
     return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
 
 
