@@ -26,7 +26,6 @@ __all__ = [
     "create_preprocess",
     "list_preprocess",
     "from_names",
-    "apply",
     "luminance",
 ]
 
@@ -168,11 +167,6 @@ def from_names(names: Sequence[str]) -> Compose:
     if isinstance(names, str):
         names = (names,)
     return Compose([create_preprocess(n) for n in names])
-
-
-def apply(image: np.ndarray, names: Sequence[str]) -> np.ndarray:
-    """Apply the named steps to one image."""
-    return from_names(names)(image)
 
 
 @dataclass(frozen=True)

@@ -165,7 +165,7 @@ def uint8_images(draw: st.DrawFn, max_side: int = 64) -> np.ndarray:
 def test_preprocess_steps_keep_shape_dtype_and_never_fail(img: np.ndarray, names: list[str]) -> None:
     from core.faces import preprocess as pp
 
-    out = pp.apply(img, tuple(names))
+    out = pp.from_names(tuple(names))(img)
     expected = img.shape[:2] + (3,) if "grayscale" in names and img.ndim == 3 else img.shape  # (H, W, 1) -> RGB
     assert out.dtype == np.uint8 and out.shape == expected
     if out.ndim == 3 and names[-1:] == ["grayscale"]:  # (CLAHE after it works in LAB: gray to within round-off)

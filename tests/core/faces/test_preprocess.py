@@ -12,7 +12,6 @@ from core.faces.preprocess import (
     Clahe,
     PreprocessConfig,
     ToGray,
-    apply,
     build_preprocess,
     create_preprocess,
     from_names,
@@ -73,7 +72,7 @@ def test_gray_and_registry():
     assert set(list_preprocess()) == {"clahe", "gamma", "grayscale"}
     assert from_names(("gamma", "clahe")).names == ("gamma", "clahe")
     assert len(from_names(())) == 0 and from_names(())(rgb) is rgb
-    assert apply(rgb, ("clahe",)).shape == rgb.shape
+    assert from_names(("clahe",))(rgb).shape == rgb.shape
     with pytest.raises(ValueError, match=r"unknown preprocessing 'sharpen'; choose one of \['clahe'"):
         create_preprocess("sharpen")
     with pytest.raises(TypeError, match="uint8"):
