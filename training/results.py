@@ -138,11 +138,7 @@ def _plot_problems(d: dict, c: int, n: int | None) -> list[str]:
         p.append(f"roc must hold one curve per class ({c})")
     else:
         for k, cur in enumerate(roc):
-            if (
-                not isinstance(cur, dict)
-                or not isinstance(cur.get("fpr"), list)
-                or not isinstance(cur.get("tpr"), list)
-            ):
+            if not isinstance(cur, dict) or not all(isinstance(cur.get(f), list) for f in ("fpr", "tpr")):
                 p.append(f"roc[{k}] needs fpr and tpr lists")
             elif len(cur["fpr"]) != len(cur["tpr"]):
                 p.append(f"roc[{k}]: fpr and tpr differ in length")
