@@ -140,12 +140,6 @@ def stages(run: Path) -> list[dict]:
     return chain[::-1]
 
 
-def _evaluate(argv: list[str]) -> dict:
-    if E.main(argv) != 0:
-        raise RuntimeError(f"evaluation failed: python -m training.evaluate {' '.join(argv)}")
-    return E.load_results(argv[argv.index("--out") + 1])
-
-
 def measure(model: str, eval_dir: Path | None = None, zeroshot: bool = True) -> dict:
     """Calibrate the shipped ``model`` on PublicTest, then score it once on the test splits.
 
@@ -163,7 +157,10 @@ def measure(model: str, eval_dir: Path | None = None, zeroshot: bool = True) -> 
     def run_eval(key: str, data: str, *extra: str) -> dict:
         out = out_dir / f"{model}-{key}.json"
         shown = os.path.relpath(out) if out.resolve().is_relative_to(Path.cwd()) else str(out)
-        return _evaluate(["--model", model, "--data", data, "--split", "PrivateTest", *extra, "--out", shown])
+        argv = ["--model", model, "--data", data, "--split", "PrivateTest", *extra, "--out", shown]
+        if E.main(argv) != 0:
+            raise RuntimeError(f"evaluation failed: python -m training.evaluate {' '.join(argv)}")
+        return E.load_results(shown)
 
     # the acceptance commands, verbatim: `--weights` defaults to the shipped file
     primary = PRIMARY[W.read_meta(dest)["config"]["data"]["dataset"]]
