@@ -18,16 +18,11 @@ FLEISS = "Fleiss' kappa"
 
 
 def judgements(verdicts: Iterable, model: str | None = None) -> pd.DataFrame:
-    """The newest verdict of each reviewer on each image: rows ``(dataset, item_id)``, one column per reviewer.
+    """The newest verdict of each reviewer on each image: rows ``(dataset, item_id)``, one column per reviewer
+    (name order), None where a reviewer did not judge the image.
 
-    Args:
-        verdicts: ``dashboard.verdicts.Verdict``-like objects (``dataset``, ``item_id``, ``reviewer``,
-            ``verdict``, ``created_at``, ``id``, ``model``), in any order.
-        model: keep only verdicts given on this model's predictions (``"name@sha-prefix"``): "label wrong" and
-            "model wrong" are only comparable between reviewers who saw the same prediction.
-
-    Returns:
-        A table of verdict names, None where a reviewer did not judge the image; reviewers in name order.
+    ``model`` (``"name@sha-prefix"``) keeps only verdicts on that model's predictions: "label wrong" and "model
+    wrong" are only comparable between reviewers who saw the same prediction.
     """
     newest: dict[tuple[str, int, str], str] = {}
     for v in sorted(verdicts, key=lambda v: (v.created_at, v.id or 0)):

@@ -23,12 +23,10 @@ from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax, softmax
 
 from core import metrics as M
-from core.models import WeightsError
 from core.models.weights import atomic_write, read_meta
+from training.datasets import FER_USAGE, load_split
 
 log = logging.getLogger(__name__)
-
-__all__ = ["TEMPERATURE_BOUNDS", "calibrate", "fit_temperature", "main", "nll", "write_calibration"]
 
 TEMPERATURE_BOUNDS = (0.05, 20.0)
 """The search interval for T; a fit at an edge means the logits are degenerate (it is logged)."""
@@ -93,14 +91,11 @@ def _data_config(meta: dict, data: str | None, num_classes: int, root: str | Non
     )
 
 
-_FER_SPLITS = {"train": "Training", "val": "PublicTest", "test": "PrivateTest"}
-
-
 def _describe(cfg, split: str) -> str:
     """``fer2013 PublicTest`` / ``ferplus PublicTest (majority, argmax rule)``: what the fit saw."""
     if cfg.dataset not in ("fer2013", "ferplus"):
         return f"{cfg.dataset} {split}"
-    name = f"{cfg.dataset} {_FER_SPLITS.get(split, split)}"
+    name = f"{cfg.dataset} {FER_USAGE.get(split, split)}"
     return name + (f" (majority, {cfg.ferplus_rule} rule)" if cfg.dataset == "ferplus" else "")
 
 
@@ -119,7 +114,6 @@ def calibrate(
 
     Returns ``(calibration block, sidecar path)``.
     """
-    from training.datasets import load_split
     from training.evaluate import build_model, predict_logits
 
     model, path = build_model(model_name, weights or "default", None, {})
@@ -164,9 +158,6 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """CLI entry; usage errors (bad weights, data, names) give one line and exit code 2."""
-    from training.config import ConfigError
-    from training.datasets import DatasetError
-
     argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = _parser().parse_args(argv)
@@ -183,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
             args.device,
             command,
         )
-    except (WeightsError, DatasetError, ConfigError, FileNotFoundError, ValueError, RuntimeError) as exc:
+    except (FileNotFoundError, ValueError, RuntimeError) as exc:  # WeightsError, DatasetError... are ValueErrors
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
     print(

@@ -3,11 +3,9 @@
     python -m training.evaluate --model default --weights default --data fer2013 --split test --out r.json
     python -m training.evaluate compare a.json b.json
 
-The results JSON (schema in ``docs/results-schema.md``, checked by :func:`validate_results`) holds everything
-a reader needs to trust or doubt a number: what was evaluated (model, weights hash, data, split, git
-commit, command), every metric with a 95 % bootstrap CI, the per-class report, confusion matrix, ROC and
-reliability points for plotting, and one row per image (id, label, prediction, probabilities) so the
-dashboard's error explorer can open the very images the model got wrong.
+The results JSON (``docs/results-schema.md``) records what was evaluated (weights hash, data, git commit, command),
+every metric with a 95 % bootstrap CI, the plots' points, and one row per image so the dashboard's error explorer
+can open the very images the model got wrong.
 """
 
 from __future__ import annotations
@@ -28,30 +26,11 @@ import torch
 
 from core import metrics as M
 from core.engine import probabilities, sidecar_temperature
-from core.models import FERModel, WeightsError, create_model
+from core.models import FERModel, create_model
 from core.models.weights import atomic_write, read_meta, resolve_weights
-from training.results import (
-    SCHEMA,
-    ResultsSchemaError,
-    load_results,
-    results_problems,
-    validate_results,
-    write_results,
-)
+from training.results import SCHEMA, load_results, validate_results, write_results
 
 log = logging.getLogger(__name__)
-
-__all__ = [
-    "compare_results",
-    "evaluate_model",
-    "load_results",
-    "main",
-    "predict_logits",
-    "predict_probs",
-    "results_problems",
-    "validate_results",
-    "write_results",
-]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -107,14 +86,7 @@ def predict_probs(
 
 def _git_commit() -> str | None:
     try:
-        r = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
+        r = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError) as exc:
         log.debug("no git commit recorded: %s", exc)
         return None
@@ -122,11 +94,8 @@ def _git_commit() -> str | None:
 
 
 def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
     with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def _jsonable(x):
@@ -149,15 +118,9 @@ def evaluate_model(
 ) -> dict:
     """Run ``model`` on a :class:`training.datasets.FaceSet` and return the results JSON as a dict.
 
-    Args:
-        model: a ferlens model whose ``num_classes`` equals the face set's.
-        faceset: the split to evaluate; its hard ``labels`` are the ground truth (soft FERPlus targets are
-            reduced to their majority, which is what accuracy means there).
-        bootstrap: resamples for the CIs (0: no CIs).
-        temperature: logits are divided by it before the softmax (``training.calibrate``; 1.0: uncalibrated).
-        meta: extra fields merged into ``meta`` (the CLI adds weights, command, ...).
-        slices: also measure each image's brightness, blur, head pose and mesh fit (``training.slices``) and
-            write them as ``predictions`` columns and error rates per bin as ``slices``.
+    The face set's hard ``labels`` are the truth (FERPlus' soft targets reduced to their majority). ``bootstrap``
+    0 gives no CIs; ``meta`` is merged into ``meta``; ``slices`` adds :mod:`training.slices`' per-image conditions
+    and error rates per bin.
     """
     c = model.num_classes
     pad = _missing_classes(model, faceset)
@@ -223,10 +186,8 @@ def evaluate_model(
 def _missing_classes(model: FERModel, faceset) -> list[str]:
     """Classes of the face set the model has no output for, when its classes are the set's leading ones.
 
-    A 7-class FER2013 model scored on FERPlus' 8-class protocol is the common case: the 8 classes are the
-    7 in the same order plus ``contempt``, so the model is evaluated as one that never predicts contempt (its
-    contempt rows count as errors) rather than on a quietly smaller split. Empty when the classes match or
-    when the model's classes are not a prefix of the set's (then :func:`evaluate_model` refuses).
+    A 7-class model on FERPlus' 8 classes is scored as one that never predicts contempt (those rows count as
+    errors) rather than on a quietly smaller split. Empty when the classes match or are not a prefix.
     """
     c, names = model.num_classes, list(faceset.class_names)
     if c >= faceset.num_classes or list(model.spec.class_names) != names[:c]:
@@ -277,13 +238,9 @@ def compare_results(a: dict, b: dict, n_resamples: int = 1000, seed: int = 0) ->
         raise ValueError(f"{int((ya != yb).sum())} shared image ids carry different true labels")
     ca = np.asarray(pa["pred"])[ia] == ya
     cb = np.asarray(pb["pred"])[ib] == yb
-    if common.size < max(ids_a.size, ids_b.size):
-        log.warning(
-            "comparing on the %d image ids both results share (%d and %d rows)",
-            common.size,
-            ids_a.size,
-            ids_b.size,
-        )
+    sizes = ids_a.size, ids_b.size
+    if common.size < max(sizes):
+        log.warning("comparing on the %d image ids both results share (%d and %d rows)", common.size, *sizes)
 
     def side(d: dict, correct: np.ndarray) -> dict:
         m = d["meta"]
@@ -318,15 +275,12 @@ def build_model(name: str, weights: str | None, num_classes: int | None, overrid
 
 
 def _parse_kv(items: list[str], what: str) -> dict:
-    from training.config import _parse_scalar
+    from training.config import parse_value
 
-    out = {}
-    for item in items:
-        if "=" not in item:
-            raise ValueError(f"{what} {item!r} must look like KEY=VALUE")
-        k, v = item.split("=", 1)
-        out[k.strip()] = _parse_scalar(v)
-    return out
+    bad = [item for item in items if "=" not in item]
+    if bad:
+        raise ValueError(f"{what} {bad[0]!r} must look like KEY=VALUE")
+    return {k.strip(): parse_value(v) for k, _, v in (item.partition("=") for item in items)}
 
 
 def _eval_parser() -> argparse.ArgumentParser:
@@ -394,13 +348,10 @@ def _compare_parser() -> argparse.ArgumentParser:
 
 def load_faceset(data: str, split: str, limit: int | None, num_classes: int, root: str | None, sets: list[str]):
     """``training.datasets.load_split`` with a DataConfig built from CLI-style arguments."""
-    from dataclasses import replace
-
-    from training.config import TrainConfig, apply_overrides
+    from training.config import DataConfig, TrainConfig, apply_overrides
     from training.datasets import load_split
 
-    cfg = TrainConfig()
-    cfg = replace(cfg, data=replace(cfg.data, dataset=data, root=root, num_classes=num_classes, limit=limit))
+    cfg = TrainConfig(data=DataConfig(dataset=data, root=root, num_classes=num_classes, limit=limit))
     bad = [s for s in sets if not s.startswith("data.")]
     if bad:
         raise ValueError(f"--set only takes data.KEY=VALUE overrides, got {bad}")
@@ -502,23 +453,13 @@ def _run_compare(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """CLI entry; returns the exit code. Usage errors (bad weights, data, names) give one line, code 2."""
-    from training.config import ConfigError
-    from training.datasets import DatasetError
-
     argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     compare = bool(argv) and argv[0] == "compare"
     args = _compare_parser().parse_args(argv[1:]) if compare else _eval_parser().parse_args(argv)
     try:
         return _run_compare(args) if compare else _run_eval(args, argv)
-    except (
-        WeightsError,
-        DatasetError,
-        ConfigError,
-        ResultsSchemaError,
-        FileNotFoundError,
-        ValueError,
-    ) as exc:
+    except (FileNotFoundError, ValueError) as exc:  # WeightsError, DatasetError, ConfigError... are ValueErrors
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
 

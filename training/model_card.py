@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from training.datasets import FER_USAGE
+
 CARD_PATH = Path(__file__).resolve().parents[1] / "docs" / "model-card.md"
 PEERS_PATH = Path(__file__).resolve().parents[1] / "bench" / "results" / "peers.json"
 """Peer figures (``python bench/peers.py``); the card's peers section is read from it when it exists."""
@@ -57,8 +59,6 @@ LICENCE = [
 
 
 DATASET_TITLES = {"fer2013": "FER2013", "ferplus": "FERPlus", "folder": "sample photos"}
-SPLIT_TITLES = {"train": "Training", "val": "PublicTest", "test": "PrivateTest"}
-"""FER2013's own split names for ferlens' ``train``/``val``/``test`` (``training.datasets.FER_USAGE``)."""
 
 
 def score_name(
@@ -72,18 +72,12 @@ def score_name(
     """What a score is, in one line: data and split, TTA, which weights (e.g. ``FER2013 PrivateTest, hflip TTA,
     default sha256:179e5630``); used for every row of the dashboard's card and both sides of a comparison.
 
-    Args:
-        dataset: ``fer2013``, ``ferplus``, ``folder``... (a results file's ``meta.data.source`` before ``:``).
-        split: ``train``/``val``/``test`` (FER2013's names are shown) or as recorded (``all``).
-        tta_hflip: whether the mirrored image was averaged in.
-        weights: the weights file (shown by name: a shipped file by its model name, a run's as
-            ``run/file``), or None for random init.
-        sha256: the weights file's digest (8 hex digits shown).
-        num_classes: shown for FERPlus, whose 8-class protocol differs from the 7-class one.
+    A shipped weights file is shown by its model name, a run's as ``run/file``; ``num_classes`` is shown for FERPlus
+    only, whose 8-class protocol differs from the 7-class one.
     """
     data = DATASET_TITLES.get(dataset, dataset)
     if dataset in ("fer2013", "ferplus"):
-        data += f" {SPLIT_TITLES.get(split, split)}"
+        data += f" {FER_USAGE.get(split, split)}"
         if dataset == "ferplus" and num_classes:
             data += f" ({num_classes} classes)"
     elif split not in ("all", ""):
@@ -112,26 +106,20 @@ def result_name(d: dict) -> str:
     )
 
 
-def _pct(m: dict | float | None, ci: bool = True) -> str:
-    if m is None:
-        return "—"
-    if isinstance(m, float | int):
-        return f"{100 * m:.2f} %"
+def _pct(m: dict | float | None, ci: bool = True, pct: bool = True) -> str:
+    """A number or ``{value, ci_low, ci_high}`` in percent with 2 places (``pct=False``: as is, 3 places)."""
+    m = {"value": m} if m is None or isinstance(m, float | int) else m
     if m.get("value") is None:
         return "—"
-    s = f"{100 * m['value']:.2f} %"
+    f = (lambda v: f"{100 * v:.2f}") if pct else (lambda v: f"{v:.3f}")
+    s = f(m["value"]) + (" %" if pct else "")
     if ci and m.get("ci_low") is not None:
-        s += f" [{100 * m['ci_low']:.2f}, {100 * m['ci_high']:.2f}]"
+        s += f" [{f(m['ci_low'])}, {f(m['ci_high'])}]"
     return s
 
 
 def _num(m: dict) -> str:
-    if m.get("value") is None:
-        return "—"
-    s = f"{m['value']:.3f}"
-    if m.get("ci_low") is not None:
-        s += f" [{m['ci_low']:.3f}, {m['ci_high']:.3f}]"
-    return s
+    return _pct(m, pct=False)
 
 
 def _summary_line(key: str, t: dict) -> str:
@@ -202,12 +190,8 @@ def render_card(meta: dict, companion: dict | None = None, peers: dict | None = 
         "",
         "## Summary",
         "",
-        _summary_line(primary, test[primary]),
+        *(_summary_line(k, test[k]) for k in (primary, f"{primary}_tta", other) if k in test),
     ]
-    if f"{primary}_tta" in test:
-        lines.append(_summary_line(f"{primary}_tta", test[f"{primary}_tta"]))
-    if other in test:
-        lines.append(_summary_line(other, test[other]))
     if primary == "ferplus_private_8":
         lines.append(
             "- The model learned FERPlus' ten-annotator votes, so on FER2013's own labels (which disagree with the "

@@ -138,11 +138,7 @@ def _plot_problems(d: dict, c: int, n: int | None) -> list[str]:
         p.append(f"roc must hold one curve per class ({c})")
     else:
         for k, cur in enumerate(roc):
-            if (
-                not isinstance(cur, dict)
-                or not isinstance(cur.get("fpr"), list)
-                or not isinstance(cur.get("tpr"), list)
-            ):
+            if not isinstance(cur, dict) or not all(isinstance(cur.get(f), list) for f in ("fpr", "tpr")):
                 p.append(f"roc[{k}] needs fpr and tpr lists")
             elif len(cur["fpr"]) != len(cur["tpr"]):
                 p.append(f"roc[{k}]: fpr and tpr differ in length")
@@ -222,17 +218,22 @@ def validate_results(d) -> None:
         raise ResultsSchemaError(f"invalid results JSON ({len(problems)} problem(s)): " + "; ".join(problems))
 
 
-def load_results(path: str | Path) -> dict:
-    """Read and validate a results JSON file (the error names the file)."""
+def parse_results(data: bytes | str, name: str = "<upload>") -> dict:
+    """Parse and validate a results JSON's UTF-8 text; every error starts with ``name`` (a file or an upload)."""
     try:
-        d = json.loads(Path(path).read_text(encoding="utf-8"))
+        d = json.loads(data.decode("utf-8") if isinstance(data, bytes) else data)
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: nesting too deep
-        raise ResultsSchemaError(f"{path}: not valid JSON: {exc}") from exc
+        raise ResultsSchemaError(f"{name}: not valid JSON: {exc}") from exc
     try:
         validate_results(d)
     except ResultsSchemaError as exc:
-        raise ResultsSchemaError(f"{path}: {exc}") from exc
+        raise ResultsSchemaError(f"{name}: {exc}") from exc
     return d
+
+
+def load_results(path: str | Path) -> dict:
+    """Read and validate a results JSON file (the error names the file)."""
+    return parse_results(Path(path).read_bytes(), str(path))
 
 
 def write_results(d: dict, path: str | Path) -> Path:

@@ -34,15 +34,10 @@ class ReviewDataError(ValueError):
 
 
 def votes_table(fer2013_emotion: np.ndarray, votes: np.ndarray) -> pd.DataFrame:
-    """FER2013's label beside FERPlus's votes, one row per FER2013 row (index = row id).
+    """FER2013's label beside FERPlus's ``(N, 10)`` votes (``fer2013new.csv``'s column order), index = row id.
 
-    Args:
-        fer2013_emotion: FER2013 labels 0..6, one per row.
-        votes: ``(N, 10)`` vote counts in ``fer2013new.csv``'s column order (8 emotions, unknown, NF).
-
-    Returns:
-        Columns ``fer2013`` (label name), one count column per :data:`VOTE_NAMES`, ``n_votes``, ``majority``
-        (a :data:`VOTE_NAMES` entry, ``""`` when the row has no vote) and ``disputed``.
+    Columns: ``fer2013`` (label name), one count per :data:`VOTE_NAMES`, ``n_votes``, ``majority`` (``""`` when
+    the row has no vote) and ``disputed``.
     """
     from training.datasets import ferplus_labels
 
@@ -84,13 +79,8 @@ def human_votes(root: str | Path | None = None) -> pd.DataFrame:
 
 
 def suggested_verdicts(table: pd.DataFrame, ids: Sequence[int], predicted: Sequence[str]) -> list[str | None]:
-    """``"label wrong"`` where the votes dispute FER2013's label and their majority is the model's prediction.
-
-    Args:
-        table: :func:`votes_table`.
-        ids: FER2013 row ids of the reviewed images.
-        predicted: the model's predicted class name per image.
-    """
+    """``"label wrong"`` where the votes (:func:`votes_table`) dispute FER2013's label of the image ``ids`` and
+    their majority is the model's ``predicted`` class name."""
     rows = table.reindex([int(i) for i in ids])
     return [
         LABEL_WRONG if bool(disputed) and majority == pred else None
@@ -137,12 +127,8 @@ def duplicates(
     max_distance: int = DUPLICATE_MAX_DISTANCE,
     chunk: int = 256,
 ) -> pd.DataFrame:
-    """Every other image within ``max_distance`` pHash bits of each of ``rows``.
-
-    Returns:
-        One line per pair: ``row``, ``other``, ``distance`` (bits) and ``identical`` (same pixels), sorted by
-        row then distance.
-    """
+    """Every other image within ``max_distance`` pHash bits of each of ``rows``: one line per pair (``row``,
+    ``other``, ``distance`` in bits, ``identical`` pixels), sorted by row then distance."""
     rows = np.asarray(list(rows), dtype=np.int64)
     hashes = np.asarray(hashes, dtype=np.uint64)
     if len(hashes) != len(images):
@@ -178,8 +164,6 @@ def duplicate_groups(pairs: pd.DataFrame, identical_only: bool = False) -> list[
 
 # -------------------------------------------------------------------------------------------------- export
 
-FER2013_USAGE = ("Training", "PublicTest", "PrivateTest")
-
 
 def corrections(verdicts: Iterable, dataset_prefixes: Sequence[str] = ("fer2013", "ferplus")) -> dict[int, str]:
     """The label each reviewed FER2013 row should carry: the newest ``"label wrong"`` verdict's correction.
@@ -200,22 +184,20 @@ def corrections(verdicts: Iterable, dataset_prefixes: Sequence[str] = ("fer2013"
 
 
 def corrected_fer2013_csv(raw: Mapping[str, np.ndarray], fixes: Mapping[int, str]) -> str:
-    """FER2013 in its own CSV format (``emotion,pixels,Usage``) with ``fixes`` (row id -> class name) applied.
-
-    Args:
-        raw: ``training.datasets.read_fer2013``'s arrays.
-        fixes: from :func:`corrections`.
-    """
+    """FER2013 (``read_fer2013``'s arrays) in its own CSV format (``emotion,pixels,Usage``) with ``fixes`` (row id
+    -> class name, from :func:`corrections`) applied."""
     images, emotion, usage = raw["images"], np.array(raw["emotion"], dtype=np.int64), raw["usage"]
     bad = {r: n for r, n in fixes.items() if not 0 <= int(r) < len(emotion) or n not in EMOTIONS_7}
     if bad:
         raise ReviewDataError(f"corrections outside FER2013 or its 7 classes: {dict(list(bad.items())[:5])}")
     for r, name in fixes.items():
         emotion[int(r)] = EMOTIONS_7.index(name)
+    from training.datasets import _USAGE_CODES
+
     buf = io.StringIO()
     buf.write("emotion,pixels,Usage\n")
     for k in range(len(emotion)):
-        buf.write(f"{emotion[k]},{' '.join(map(str, images[k].ravel().tolist()))},{FER2013_USAGE[usage[k]]}\n")
+        buf.write(f"{emotion[k]},{' '.join(map(str, images[k].ravel().tolist()))},{_USAGE_CODES[usage[k]]}\n")
     return buf.getvalue()
 
 
@@ -224,12 +206,10 @@ LOG_COLUMNS = ("dataset", "item_id", "verdict", "reviewer", "true_label", "pred_
 
 
 def verdict_log_csv(verdicts: Iterable, weights_sha256: Mapping[str, str | None] | None = None) -> str:
-    """The verdict log as CSV: one row per verdict, with the audited model and its weights' sha256.
+    """The verdict log (``Verdict``-like objects, oldest first) as CSV, with the audited model and its weights' sha256.
 
-    Args:
-        verdicts: ``dashboard.verdicts.Verdict``-like objects, oldest first.
-        weights_sha256: full sha256 per ``model`` key (``"name@<sha prefix>"``) when the caller knows it;
-            otherwise the prefix recorded in the key is written.
+    ``weights_sha256`` maps a ``model`` key (``"name@<sha prefix>"``) to the full digest when the caller knows it;
+    otherwise the prefix recorded in the key is written.
     """
     weights_sha256 = weights_sha256 or {}
     buf = io.StringIO()
@@ -240,7 +220,7 @@ def verdict_log_csv(verdicts: Iterable, weights_sha256: Mapping[str, str | None]
         corrected = v.pred_label if v.verdict == LABEL_WRONG else ""
         writer.writerow(
             {
-                **{k: getattr(v, k) for k in LOG_COLUMNS if hasattr(v, k) and k not in ("model",)},
+                **{k: getattr(v, k) for k in LOG_COLUMNS if hasattr(v, k) and k != "model"},
                 "corrected_label": corrected,
                 "model": model,
                 "weights_sha256": weights_sha256.get(v.model) or ("" if sha == "random" else sha),

@@ -3,11 +3,9 @@
     python -m training.robustness --model default --data ferplus --split PrivateTest --set data.num_classes=8 \\
         --out bench/results/robustness/default_ferplus-PrivateTest.json
 
-Families: ``training.augment.EVAL_CORRUPTIONS`` (noise, blur, low light, high brightness, low contrast, JPEG, low
-resolution, rotation, random erasing) at fixed severities, and ``au_occlusion``: each region of
-``core.faces.au_regions.REGION_NAMES`` filled in turn with the image's mean gray. Every corruption is seeded and
-applied to the model-size face, so two weights files are compared on identical pixels. Retention is corrupted /
-clean accuracy; ``mean_retention`` averages each family's mean retention (schema in docs/results-schema.md).
+Families: ``training.augment.EVAL_CORRUPTIONS`` at fixed severities, and ``au_occlusion`` (each AU region filled
+in turn with the image's mean gray). Corruptions are seeded and applied to the model-size face, so two weights files
+see identical pixels. Retention is corrupted / clean accuracy (schema in docs/results-schema.md).
 """
 
 from __future__ import annotations
@@ -36,15 +34,14 @@ SEVERITIES = (0.5, 1.0)
 
 AU_OCCLUSION = "au_occlusion"
 GOAL_MEAN_RETENTION = 0.85
-"""Issue #18's target for the mean retention over corruption families."""
+"""The target for the mean retention over corruption families."""
 
 
 def au_occlusion_masks(faceset, size: int, framing: str = "fer2013", mesh: bool = True):
     """``({region: bool (N, 1, size, size)}, Counter of placements)`` for the face set's pre-cropped faces.
 
-    Regions come from :func:`core.faces.au_regions.regions_for_crop`: the 468-point mesh fitted on each crop,
-    else (``source="framing"``) the dataset's typical five landmarks; polygons are rasterised at the model's
-    input size (``region_masks`` with ``from_size`` the crop side).
+    Regions come from the mesh fitted on each crop, else the framing's typical five landmarks
+    (:func:`core.faces.au_regions.regions_for_crop`), rasterised at the model's input size.
     """
     from core.faces.au_regions import REGION_NAMES, region_masks, regions_for_crop
 
@@ -153,10 +150,8 @@ def robustness(
         placement = {"framing": framing, "mesh_tried": bool(mesh), "placed": counts}
         for region, mask in masks.items():
             add(AU_OCCLUSION, region, 1.0, predict_occluded(model, faceset, mask))
-    family_retention = {}
-    for r in rows:
-        family_retention.setdefault(r["family"], []).append(r["retention"])
-    family_retention = {k: float(np.mean(v)) for k, v in family_retention.items()}
+    families = dict.fromkeys(r["family"] for r in rows)  # in order of appearance
+    family_retention = {f: float(np.mean([r["retention"] for r in rows if r["family"] == f])) for f in families}
     mean = float(np.mean(list(family_retention.values()))) if family_retention else None
     return {
         "clean": clean,
@@ -172,10 +167,8 @@ def _shown(path: Path | None) -> str | None:
     """A weights path relative to the repo when inside it (no machine's absolute path in committed JSON)."""
     if path is None:
         return None
-    try:
-        return str(Path(path).resolve().relative_to(REPO_ROOT))
-    except ValueError:
-        return str(path)
+    full = Path(path).resolve()
+    return str(full.relative_to(REPO_ROOT) if full.is_relative_to(REPO_ROOT) else path)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -46,8 +46,7 @@ PRIMARY = {"ferplus": "ferplus_private_8", "fer2013": "fer2013_private"}
 
 
 def _metric(d: dict, key: str) -> dict:
-    m = d["metrics"][key]
-    return {"value": m["value"], "ci_low": m["ci_low"], "ci_high": m["ci_high"]}
+    return {f: d["metrics"][key][f] for f in ("value", "ci_low", "ci_high")}
 
 
 def summarize(d: dict) -> dict:
@@ -84,13 +83,9 @@ def run_summary(run: Path) -> dict:
 
 
 def train_command(recorded: str | None, config: dict, run: Path) -> str:
-    """The training command as a user types it.
-
-    The trainer records ``sys.argv``, whose first item is the path of ``train.py`` on the machine that trained;
-    the card shows ``python -m training.train`` with the recorded arguments instead. A run started some other way
-    (``training.trainer.fit`` from Python, under pytest or a notebook) recorded no CLI arguments, so the card falls
-    back to the preset and run folder.
-    """
+    """The training command as a user types it: ``python -m training.train`` with the recorded ``sys.argv``'s
+    arguments (its first item is a machine's path to ``train.py``). A run not started by that CLI (``fit`` from
+    Python, pytest) recorded no CLI arguments: the preset and run folder stand in."""
     parts = shlex.split(recorded) if recorded else []
     args = parts[1:] if parts and parts[0].endswith("train.py") else []
     if not args:
@@ -145,12 +140,6 @@ def stages(run: Path) -> list[dict]:
     return chain[::-1]
 
 
-def _evaluate(argv: list[str]) -> dict:
-    if E.main(argv) != 0:
-        raise RuntimeError(f"evaluation failed: python -m training.evaluate {' '.join(argv)}")
-    return E.load_results(argv[argv.index("--out") + 1])
-
-
 def measure(model: str, eval_dir: Path | None = None, zeroshot: bool = True) -> dict:
     """Calibrate the shipped ``model`` on PublicTest, then score it once on the test splits.
 
@@ -168,7 +157,10 @@ def measure(model: str, eval_dir: Path | None = None, zeroshot: bool = True) -> 
     def run_eval(key: str, data: str, *extra: str) -> dict:
         out = out_dir / f"{model}-{key}.json"
         shown = os.path.relpath(out) if out.resolve().is_relative_to(Path.cwd()) else str(out)
-        return _evaluate(["--model", model, "--data", data, "--split", "PrivateTest", *extra, "--out", shown])
+        argv = ["--model", model, "--data", data, "--split", "PrivateTest", *extra, "--out", shown]
+        if E.main(argv) != 0:
+            raise RuntimeError(f"evaluation failed: python -m training.evaluate {' '.join(argv)}")
+        return E.load_results(shown)
 
     # the acceptance commands, verbatim: `--weights` defaults to the shipped file
     primary = PRIMARY[W.read_meta(dest)["config"]["data"]["dataset"]]

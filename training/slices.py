@@ -1,9 +1,6 @@
 """Error rates by image condition ("slices"), each with a Wilson 95 % interval, for the results JSON.
 
-Measured per image on the dataset crop: brightness (mean intensity, 0-255), blur (variance of the Laplacian,
-OpenCV; low = blurry), head yaw and pitch (from the 468-point mesh fitted on the crop, :mod:`core.faces.mesh`),
-and whether that mesh fits at all (a proxy for a visible, unoccluded face: no dataset here labels occlusion).
-Face size is not measurable on a pre-cropped set: every image is its crop, framed alike (FER2013/FERPlus: 48 px).
+Measured per image on the dataset crop (:data:`DESCRIPTIONS`); face size is not measurable on a pre-cropped set.
 ``training.evaluate --slices`` writes the per-image values into ``predictions`` and the bins into ``slices``;
 :func:`row_bins` turns them back into one bin label per image (the error explorer's filters).
 """
@@ -107,11 +104,6 @@ def _labels(edges: Sequence[float] | None) -> list[str]:
         return []
     digits = 0 if max(abs(e) for e in edges) >= 100 else 1
     return [f"{lo:.{digits}f}–{hi:.{digits}f}" for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
-
-
-def labels_of(entry: dict) -> list[str]:
-    """Every bin label of one ``slices.attributes`` entry, in order."""
-    return [b["label"] for b in entry.get("bins", [])]
 
 
 def slice_report(attrs: pd.DataFrame, correct: np.ndarray, alpha: float = 0.05, crop_side: int | None = None) -> dict:

@@ -39,14 +39,10 @@ class McNemarResult(_Result):
 
 
 def mcnemar(correct_a: Sequence[bool], correct_b: Sequence[bool], exact: bool | None = None) -> McNemarResult:
-    """McNemar's test of equal accuracy for two classifiers on the same rows (statsmodels' ``mcnemar``).
+    """McNemar's test of equal accuracy of two classifiers from their aligned per-row correctness (statsmodels).
 
-    Args:
-        correct_a, correct_b: per-row correctness of A and B, aligned row by row.
-        exact: force the exact binomial test (True) or chi-square with continuity correction (False);
-            None picks exact when ``b + c < MCNEMAR_EXACT_BELOW``.
-
-    With ``b + c = 0`` the classifiers never disagree: statistic 0, p = 1.
+    ``exact`` forces the binomial test (True) or chi-square with continuity correction (False); None picks exact
+    when ``b + c < MCNEMAR_EXACT_BELOW``. With ``b + c = 0`` they never disagree: statistic 0, p = 1.
     """
     a = np.asarray(correct_a, dtype=bool)
     bb = np.asarray(correct_b, dtype=bool)

@@ -17,7 +17,7 @@ from training.datasets import load_split
 from training.evaluate import load_results, predict_probs, sha256_file
 from training.model_card import render_card
 
-TINY = {"widths": (8, 16, 32, 64), "d_model": 64, "heads": 4, "d_ff": 128}
+TINY = {"widths": (4, 8, 16, 32), "d_model": 32, "heads": 4, "d_ff": 64}
 """A narrow ``default`` (hafem_lite): d_model equals the last width, so no projection, as in the real one."""
 
 
