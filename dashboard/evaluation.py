@@ -7,7 +7,6 @@ of a confusion cell.
 
 from __future__ import annotations
 
-import json
 import logging
 import shlex
 from dataclasses import dataclass
@@ -29,21 +28,6 @@ def find_results(roots: list[Path], limit: int = 200) -> list[Path]:
 
     found = [f for root in roots for f in list_runs(root).results]
     return [f.path for f in sorted(found, key=lambda f: f.mtime, reverse=True)[:limit]]
-
-
-def load_results_bytes(data: bytes, name: str = "<upload>") -> dict:
-    """Parse and validate an uploaded results JSON (``training.results.validate_results``)."""
-    from training.results import ResultsSchemaError, validate_results
-
-    try:
-        d = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # RecursionError: [[[[... too deep
-        raise ResultsSchemaError(f"{name}: not a JSON file ({exc})") from exc
-    try:
-        validate_results(d)
-    except ResultsSchemaError as exc:
-        raise ResultsSchemaError(f"{name}: {exc}") from exc
-    return d
 
 
 def describe(d: dict) -> str:

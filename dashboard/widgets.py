@@ -54,6 +54,8 @@ def results_picker(label: str = "Results JSON", key: str = "results", upload: bo
 
     The choice is shared by the evaluation page and the explorer (``results.current`` in the session).
     """
+    from training.results import parse_results
+
     opened: dict[str, dict] = st.session_state.setdefault(OPENED_KEY, {})
     if upload:
         files = st.file_uploader(
@@ -65,7 +67,7 @@ def results_picker(label: str = "Results JSON", key: str = "results", upload: bo
         for f in files or []:
             if f.name not in opened:
                 with guard(f"reading {f.name}"):
-                    opened[f.name] = evaluation.load_results_bytes(f.getvalue(), f.name)
+                    opened[f.name] = parse_results(f.getvalue(), f.name)
     options = results_options()
     if not options:
         return None

@@ -515,9 +515,6 @@ def _set(obj, parts: list[str], text: str, full: str):
         raise ConfigError(f"{full}: {exc}") from exc
 
 
-_parse_scalar = parse_value  # the name training.evaluate imported first
-
-
 # -------------------------------------------------------------------------------------- validation
 
 
