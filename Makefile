@@ -7,6 +7,8 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 PORT    ?= 8501
 PYTEST_ARGS ?=
+# test workers (pytest-xdist): one per core, at most 4; JOBS=0 runs in one process
+JOBS    ?= auto
 
 .PHONY: run test venv browser postgres lint bench clean
 
@@ -36,7 +38,7 @@ run: $(STAMP)
 	$(BIN)/streamlit run dashboard/app.py --server.port $(PORT)
 
 test: $(STAMP) browser postgres
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(JOBS) --maxprocesses 4 $(PYTEST_ARGS)
 
 # Known vulnerabilities in the installed packages (pip-audit, PyPI's advisory data). An unreachable service
 # prints "audit skipped: <reason>" and exits 0; an unaccepted vulnerability exits 1 (see .ci/audit.py).
