@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 import time
+from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -163,9 +164,7 @@ def tta_pair(det: Detector, frame: np.ndarray, video: Path, budget: float, round
     """
     modes = {"hflip": "hflip", "none": None}
     dets = {k: Detector(engine=det.engine, face_detector=det.face_detector, tta=m) for k, m in modes.items()}
-    e2e: dict[str, list[float]] = {k: [] for k in dets}
-    classify: dict[str, list[float]] = {k: [] for k in dets}
-    video_fps: dict[str, list[float]] = {k: [] for k in dets}
+    e2e, classify, video_fps = defaultdict(list), defaultdict(list), defaultdict(list)
     load = [os.getloadavg()[0]]
     for _ in range(rounds):
         for k, d in dets.items():
@@ -189,9 +188,7 @@ def measure_framing(rows: int = 3000) -> dict:
 
     dets = {name: create_detector(name) for name in ("default", "mtcnn")}
     found: dict[str, list[np.ndarray]] = {name: [] for name in dets}
-    for face, usage in fer2013_faces(rows):
-        if usage != "Training":
-            continue
+    for face in fer2013_faces(rows, training_only=True):
         for name, det in dets.items():
             if (points := framed_landmarks(det, face)) is not None:
                 found[name].append(points)

@@ -206,17 +206,6 @@ def score(y: np.ndarray, probs: np.ndarray, n_resamples: int = 1000, seed: int =
     return {"n": int(len(y)), "accuracy": ci["accuracy"], "macro_f1": ci["macro_f1"]}
 
 
-def paired(y: np.ndarray, probs_a: np.ndarray, probs_b: np.ndarray, seed: int = 0) -> dict:
-    """McNemar and the paired bootstrap of accuracy(a) - accuracy(b) (``training.stats``)."""
-    from training.stats import mcnemar, paired_bootstrap_accuracy_diff
-
-    ca, cb = probs_a.argmax(1) == y, probs_b.argmax(1) == y
-    return {
-        "mcnemar": mcnemar(ca, cb).to_dict(),
-        "accuracy_diff": paired_bootstrap_accuracy_diff(ca, cb, seed=seed).to_dict(),
-    }
-
-
 def drop_contempt(probs8: np.ndarray) -> np.ndarray:
     """8-class probabilities without the contempt column, renormalised (a 7-class reading of the same model)."""
     p = probs8[:, :7]
@@ -281,6 +270,7 @@ def measure_accuracy(
     fer: FerWorker, models: dict[str, Ferlens], tmp: Path, n_resamples: int, limit: int | None = None
 ) -> dict:
     from training.evaluate import load_faceset
+    from training.stats import mcnemar, paired_bootstrap_accuracy_diff
 
     fs = load_faceset("fer2013", "PrivateTest", limit, 7, None, [])  # a stratified slice when limited
     y = np.asarray(fs.labels)
@@ -299,8 +289,12 @@ def measure_accuracy(
         if probs[name].shape[1] == 8:
             out[name]["contempt_answers"] = int((probs[name].argmax(1) == 7).sum())
             out[f"{name}_contempt_dropped"] = score(y, drop_contempt(probs[name]), n_resamples)
-    for name in models:
-        out[f"{name}_vs_fer"] = paired(y, probs[name], probs["fer"])
+    right = {k: p.argmax(1) == y for k, p in probs.items()}
+    for name in models:  # McNemar and the paired bootstrap of accuracy(ferlens) - accuracy(fer)
+        out[f"{name}_vs_fer"] = {
+            "mcnemar": mcnemar(right[name], right["fer"]).to_dict(),
+            "accuracy_diff": paired_bootstrap_accuracy_diff(right[name], right["fer"], seed=0).to_dict(),
+        }
     out["loadavg_1min"] = done["loadavg_1min"]
     return out
 

@@ -124,10 +124,8 @@ def run_engine(case: Case, engine) -> Outcome:
         out = Outcome("loaded", message=f"{probs.shape[0]} crop(s) classified")
         out.as_expected = case.array.dtype == np.uint8 and case.array.shape[-1] in (1, 3)
         return out
-    except (TypeError, ValueError) as exc:
-        out = _error(exc, case, (TypeError, ValueError))
     except Exception as exc:
-        out = Outcome("crash", error=type(exc).__name__, message=str(exc))
+        out = _error(exc, case, (TypeError, ValueError))
     # the engine refuses what is not a uint8 (H, W[, 3]) crop, including valid RGBA images: that is its contract
     out.as_expected = out.status == "error"
     return out
