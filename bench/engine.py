@@ -35,6 +35,7 @@ from bench.common import (  # noqa: E402
     write_json,
 )
 from bench.faces import letterbox  # noqa: E402
+from core import explain as ex  # noqa: E402
 from core.detector import Detector  # noqa: E402
 from core.engine import InferenceEngine  # noqa: E402
 from core.io import load_image  # noqa: E402
@@ -87,34 +88,26 @@ def measure(args: argparse.Namespace) -> dict:
     result["classifier_img_s_b1"], result["classifier_img_s_b32"] = rates["b1"], rates["b32"]
 
     # explanations (core.explain), one face: Grad-CAM; region SHAP sampled (128) and exact; pixel SHAP (500)
-    first_call_ms = None
     x1 = engine.prepare([aligned.image])
     slow = {"min_runs": 1, "warmup": 0} if args.quick else {"min_runs": 2, "warmup": 1}
-    try:
-        from core import explain as ex
-
-        with engine.exclusive() as model:
-            result["gradcam_ms"] = median_ms(timed(lambda: ex.explain_cam(model, x1, method="gradcam"), budget))
-            masks = ex.region_masks_for(aligned, engine.spec.input_size, image=frame)
-            # exact (2^9 coalitions) and sampled (128 evaluations), both scored through the engine's fast path
-            fwd = engine.predict_logits
-            result["region_shap_ms"] = median_ms(
-                timed(lambda: ex.region_shap(model, x1, masks, forward=fwd, max_evals=128), budget, **slow)
-            )
-            result["region_shap_exact_ms"] = median_ms(
-                timed(lambda: ex.region_shap(model, x1, masks, forward=fwd), budget, **slow)
-            )
-            result["region_shap_players"] = len(masks)
-            # the first call pays for shap's imports and numba compilation (~15 s): reported apart
-            t0 = time.perf_counter()
-            ex.pixel_shap(model, x1, max_evals=20, forward=fwd)
-            first_call_ms = round((time.perf_counter() - t0) * 1e3, 1)
-            pixel = timed(lambda: ex.pixel_shap(model, x1, max_evals=500, forward=fwd), budget, slow["min_runs"], 0)
-            result["pixel_shap_ms"] = median_ms(pixel)
-    except ImportError as exc:
-        for key in ("gradcam_ms", "region_shap_ms", "pixel_shap_ms"):
-            result.setdefault(key, None)
-        result["explain_unavailable"] = f"core.explain not available: {exc}"
+    with engine.exclusive() as model:
+        result["gradcam_ms"] = median_ms(timed(lambda: ex.explain_cam(model, x1, method="gradcam"), budget))
+        masks = ex.region_masks_for(aligned, engine.spec.input_size, image=frame)
+        # exact (2^9 coalitions) and sampled (128 evaluations), both scored through the engine's fast path
+        fwd = engine.predict_logits
+        result["region_shap_ms"] = median_ms(
+            timed(lambda: ex.region_shap(model, x1, masks, forward=fwd, max_evals=128), budget, **slow)
+        )
+        result["region_shap_exact_ms"] = median_ms(
+            timed(lambda: ex.region_shap(model, x1, masks, forward=fwd), budget, **slow)
+        )
+        result["region_shap_players"] = len(masks)
+        # the first call pays for shap's imports and numba compilation: reported apart
+        t0 = time.perf_counter()
+        ex.pixel_shap(model, x1, max_evals=20, forward=fwd)
+        first_call_ms = round((time.perf_counter() - t0) * 1e3, 1)
+        pixel = timed(lambda: ex.pixel_shap(model, x1, max_evals=500, forward=fwd), budget, slow["min_runs"], 0)
+        result["pixel_shap_ms"] = median_ms(pixel)
 
     # video: every frame of single_face.mp4, decoding included
     video = samples / "single_face.mp4"

@@ -212,15 +212,6 @@ def read_trace(path: Path) -> dict[str, dict]:
     return sessions
 
 
-def session_lag(session: dict, window: tuple[float, float], clip_thumbs: np.ndarray, changes) -> dict:
-    """:func:`label_lags` for the part of one traced session inside ``window`` (monotonic seconds)."""
-    frames = sorted(f for f in session["in"] if window[0] <= f[1] <= window[1])
-    if not frames:
-        return label_lags([], [], {}, changes)
-    positions = clip_positions(np.array([f[2] for f in frames]), clip_thumbs).tolist()
-    return label_lags([(n, t) for n, t, _ in frames], positions, session["out"], changes)
-
-
 def page_detector(**kw):
     """A ``core.detector.Detector`` with the live page's defaults (``dashboard.sidebar.Settings()``)."""
     from core.detector import Detector
@@ -317,7 +308,11 @@ def add_trace_figures(r: dict, sessions: dict[str, dict], clip_thumbs: np.ndarra
     for who in ("server", "browser"):
         cpu = r.get(f"{who}_cpu_s")
         r[f"{who}_cpu_ms_per_frame"] = round(cpu / frames * 1e3, 1) if cpu is not None and frames else None
-    lag = session_lag(inside[0], (t0, t1), clip_thumbs, changes) if len(inside) == 1 else None
+    lag = None
+    if len(inside) == 1:  # the label lag of that session's frames inside the window
+        seen = sorted(f for f in inside[0]["in"] if t0 <= f[1] <= t1)
+        positions = clip_positions(np.array([f[2] for f in seen]), clip_thumbs).tolist()
+        lag = label_lags([(n, t) for n, t, _ in seen], positions, inside[0]["out"], changes)
     r["label_lag"] = lag
     r["label_lag_median_ms"] = lag["median_ms"] if lag else None
     del r["window"]  # monotonic clock readings, meaningless outside this run
