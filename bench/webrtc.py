@@ -251,6 +251,12 @@ def reference(clip: Path, width: int | None, detector) -> tuple[np.ndarray, list
     return np.array(thumbs), labels
 
 
+def _median(values) -> float | None:
+    """The median of the values that are not None, to 2 decimals; None when every one is."""
+    vals = [v for v in values if v is not None]
+    return round(statistics.median(vals), 2) if vals else None
+
+
 def run(url: str, y4m: Path, seconds: float, warmup: float, cam: bool) -> dict:
     from selenium.webdriver.common.by import By
 
@@ -282,14 +288,10 @@ def run(url: str, y4m: Path, seconds: float, warmup: float, cam: bool) -> dict:
     finally:
         driver.quit()
 
-    def median(key):
-        vals = [s[key] for s in samples if s[key] is not None]
-        return round(statistics.median(vals), 2) if vals else None
-
     return {
         "cam_overlay": cam,
         "samples": len(samples),
-        **{k: median(k) for k in PATTERNS},
+        **{k: _median(s[k] for s in samples) for k in PATTERNS},
         "window": [t0, t1],
         "loadavg_1min": [round(load0, 2), round(load1, 2)],
         "server_cpu_s": round(cpu1[0] - cpu0[0], 2) if server else None,
@@ -373,9 +375,7 @@ def main(argv: list[str] | None = None) -> int:
         "reference_changes": [{"clip_frame": c, "label": lab} for c, lab in changes],
         "summary": {
             ("with_cam" if cam else "without_cam"): {
-                k: round(statistics.median(r[k] for r in runs if r["cam_overlay"] == cam and r[k] is not None), 2)
-                for k in SUMMARY_KEYS
-                if any(r[k] is not None for r in runs if r["cam_overlay"] == cam)
+                k: m for k in SUMMARY_KEYS if (m := _median(r[k] for r in runs if r["cam_overlay"] == cam)) is not None
             }
             for cam in (False, True)
         },
