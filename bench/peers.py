@@ -512,13 +512,12 @@ def render(d: dict) -> str:
     return "\n".join(lines)
 
 
-def write_docs(d: dict, doc: Path = PERFORMANCE_DOC, card: bool = True) -> None:
+def write_docs(d: dict) -> None:
     """Rewrite the peers section of docs/performance.md from ``d``, and the model card (it reads peers.json)."""
-    doc.write_text(replace_section(doc.read_text(), render(d), BEGIN, END))
-    if card:
-        from training.model_card import CARD_PATH, render_shipped_card
+    from training.model_card import CARD_PATH, render_shipped_card
 
-        CARD_PATH.write_text(render_shipped_card())
+    PERFORMANCE_DOC.write_text(replace_section(PERFORMANCE_DOC.read_text(), render(d), BEGIN, END))
+    CARD_PATH.write_text(render_shipped_card())
 
 
 def main(argv: list[str] | None = None) -> int:

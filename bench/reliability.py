@@ -1,7 +1,5 @@
 """The bad-input corpus through every entry point, with the peak memory of each case.
 
-::
-
     python bench/reliability.py --out bench/results/reliability.json --write-docs
     python bench/reliability.py --docs-only     # after the dashboard's JSON changed: merge it, rewrite the table
 
