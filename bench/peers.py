@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -243,7 +243,7 @@ class Ferlens:
         self.name, self.weights = name, path
         self.temperature = sidecar_temperature(read_meta(path)) or 1.0
 
-    def probs(self, batches: Iterator, tta: str | None = None) -> np.ndarray:
+    def probs(self, batches: Iterable, tta: str | None = None) -> np.ndarray:
         import torch
 
         from core.engine import probabilities
@@ -345,12 +345,10 @@ def measure_robustness(fer: FerWorker, models: dict[str, Ferlens], tmp: Path, li
     tools = ["fer", *models]
     for k, (corruption, severity) in enumerate(conditions):
         x = np.concatenate([b.numpy() for b in corrupted_batches(px, corruption, severity)])
-        runs = {"fer": lambda x=x: fer.classify(x[:, 0] * 255.0, tmp)}
-        runs |= {n: (lambda m=m, x=x: m.probs(iter([torch.from_numpy(x)]))) for n, m in models.items()}
-        order = tools if k % 2 == 0 else tools[::-1]
         row: dict = {"corruption": corruption or "clean", "severity": severity}
-        for name in order:
-            row[name] = score(y, runs[name](), n_resamples)["accuracy"]
+        for name in tools if k % 2 == 0 else tools[::-1]:  # alternating who goes first
+            probs = fer.classify(x[:, 0] * 255.0, tmp) if name == "fer" else models[name].probs([torch.from_numpy(x)])
+            row[name] = score(y, probs, n_resamples)["accuracy"]
         rows.append(row)
         log.info("robustness %s @ %.2f: %s", row["corruption"], severity, {t: round(row[t]["value"], 4) for t in tools})
     clean = rows[0]
