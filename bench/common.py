@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import platform
@@ -10,7 +9,7 @@ import shlex
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -43,13 +42,12 @@ def samples_dir() -> Path:
     return data_root() / "samples"
 
 
-def fer2013_faces(rows: int) -> Iterator[tuple[np.ndarray, str]]:
-    """The first ``rows`` faces of FER2013 as ``(48x48 uint8, usage)``."""
-    with gzip.open(samples_dir().parent / "fer2013" / "fer2013.csv.gz", "rt") as fh:
-        next(fh)
-        for _, line in zip(range(rows), fh, strict=False):
-            _, pixels, usage = line.rstrip("\n").split(",")
-            yield np.array(pixels.split(), np.uint8).reshape(48, 48), usage
+def fer2013_faces(rows: int, training_only: bool = False) -> np.ndarray:
+    """The first ``rows`` faces of FER2013 (48x48 uint8); with ``training_only``, those of its Training split."""
+    from training.datasets import fer2013_path, read_fer2013
+
+    d = read_fer2013(fer2013_path())
+    return d["images"][:rows][d["usage"][:rows] == 0] if training_only else d["images"][:rows]  # 0: Training
 
 
 def framed_landmarks(det, face: np.ndarray) -> np.ndarray | None:

@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 import time
+from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +35,7 @@ from bench.common import (  # noqa: E402
     write_json,
 )
 from bench.faces import letterbox  # noqa: E402
+from core import explain as ex  # noqa: E402
 from core.detector import Detector  # noqa: E402
 from core.engine import InferenceEngine  # noqa: E402
 from core.io import load_image  # noqa: E402
@@ -86,34 +88,26 @@ def measure(args: argparse.Namespace) -> dict:
     result["classifier_img_s_b1"], result["classifier_img_s_b32"] = rates["b1"], rates["b32"]
 
     # explanations (core.explain), one face: Grad-CAM; region SHAP sampled (128) and exact; pixel SHAP (500)
-    first_call_ms = None
     x1 = engine.prepare([aligned.image])
     slow = {"min_runs": 1, "warmup": 0} if args.quick else {"min_runs": 2, "warmup": 1}
-    try:
-        from core import explain as ex
-
-        with engine.exclusive() as model:
-            result["gradcam_ms"] = median_ms(timed(lambda: ex.explain_cam(model, x1, method="gradcam"), budget))
-            masks = ex.region_masks_for(aligned, engine.spec.input_size, image=frame)
-            # exact (2^9 coalitions) and sampled (128 evaluations), both scored through the engine's fast path
-            fwd = engine.predict_logits
-            result["region_shap_ms"] = median_ms(
-                timed(lambda: ex.region_shap(model, x1, masks, forward=fwd, max_evals=128), budget, **slow)
-            )
-            result["region_shap_exact_ms"] = median_ms(
-                timed(lambda: ex.region_shap(model, x1, masks, forward=fwd), budget, **slow)
-            )
-            result["region_shap_players"] = len(masks)
-            # the first call pays for shap's imports and numba compilation (~15 s): reported apart
-            t0 = time.perf_counter()
-            ex.pixel_shap(model, x1, max_evals=20, forward=fwd)
-            first_call_ms = round((time.perf_counter() - t0) * 1e3, 1)
-            pixel = timed(lambda: ex.pixel_shap(model, x1, max_evals=500, forward=fwd), budget, slow["min_runs"], 0)
-            result["pixel_shap_ms"] = median_ms(pixel)
-    except ImportError as exc:
-        for key in ("gradcam_ms", "region_shap_ms", "pixel_shap_ms"):
-            result.setdefault(key, None)
-        result["explain_unavailable"] = f"core.explain not available: {exc}"
+    with engine.exclusive() as model:
+        result["gradcam_ms"] = median_ms(timed(lambda: ex.explain_cam(model, x1, method="gradcam"), budget))
+        masks = ex.region_masks_for(aligned, engine.spec.input_size, image=frame)
+        # exact (2^9 coalitions) and sampled (128 evaluations), both scored through the engine's fast path
+        fwd = engine.predict_logits
+        result["region_shap_ms"] = median_ms(
+            timed(lambda: ex.region_shap(model, x1, masks, forward=fwd, max_evals=128), budget, **slow)
+        )
+        result["region_shap_exact_ms"] = median_ms(
+            timed(lambda: ex.region_shap(model, x1, masks, forward=fwd), budget, **slow)
+        )
+        result["region_shap_players"] = len(masks)
+        # the first call pays for shap's imports and numba compilation: reported apart
+        t0 = time.perf_counter()
+        ex.pixel_shap(model, x1, max_evals=20, forward=fwd)
+        first_call_ms = round((time.perf_counter() - t0) * 1e3, 1)
+        pixel = timed(lambda: ex.pixel_shap(model, x1, max_evals=500, forward=fwd), budget, slow["min_runs"], 0)
+        result["pixel_shap_ms"] = median_ms(pixel)
 
     # video: every frame of single_face.mp4, decoding included
     video = samples / "single_face.mp4"
@@ -163,9 +157,7 @@ def tta_pair(det: Detector, frame: np.ndarray, video: Path, budget: float, round
     """
     modes = {"hflip": "hflip", "none": None}
     dets = {k: Detector(engine=det.engine, face_detector=det.face_detector, tta=m) for k, m in modes.items()}
-    e2e: dict[str, list[float]] = {k: [] for k in dets}
-    classify: dict[str, list[float]] = {k: [] for k in dets}
-    video_fps: dict[str, list[float]] = {k: [] for k in dets}
+    e2e, classify, video_fps = defaultdict(list), defaultdict(list), defaultdict(list)
     load = [os.getloadavg()[0]]
     for _ in range(rounds):
         for k, d in dets.items():
@@ -189,9 +181,7 @@ def measure_framing(rows: int = 3000) -> dict:
 
     dets = {name: create_detector(name) for name in ("default", "mtcnn")}
     found: dict[str, list[np.ndarray]] = {name: [] for name in dets}
-    for face, usage in fer2013_faces(rows):
-        if usage != "Training":
-            continue
+    for face in fer2013_faces(rows, training_only=True):
         for name, det in dets.items():
             if (points := framed_landmarks(det, face)) is not None:
                 found[name].append(points)

@@ -172,7 +172,7 @@ def fer_points(det, rows: int = 300) -> dict:
 
     typical = framing_points(48, "fer2013")
     err_mesh, err_typical = [], []
-    for face, _ in fer2013_faces(rows):
+    for face in fer2013_faces(rows):
         oracle = framed_landmarks(det, face)
         if oracle is None:
             continue

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -206,17 +206,6 @@ def score(y: np.ndarray, probs: np.ndarray, n_resamples: int = 1000, seed: int =
     return {"n": int(len(y)), "accuracy": ci["accuracy"], "macro_f1": ci["macro_f1"]}
 
 
-def paired(y: np.ndarray, probs_a: np.ndarray, probs_b: np.ndarray, seed: int = 0) -> dict:
-    """McNemar and the paired bootstrap of accuracy(a) - accuracy(b) (``training.stats``)."""
-    from training.stats import mcnemar, paired_bootstrap_accuracy_diff
-
-    ca, cb = probs_a.argmax(1) == y, probs_b.argmax(1) == y
-    return {
-        "mcnemar": mcnemar(ca, cb).to_dict(),
-        "accuracy_diff": paired_bootstrap_accuracy_diff(ca, cb, seed=seed).to_dict(),
-    }
-
-
 def drop_contempt(probs8: np.ndarray) -> np.ndarray:
     """8-class probabilities without the contempt column, renormalised (a 7-class reading of the same model)."""
     p = probs8[:, :7]
@@ -254,7 +243,7 @@ class Ferlens:
         self.name, self.weights = name, path
         self.temperature = sidecar_temperature(read_meta(path)) or 1.0
 
-    def probs(self, batches: Iterator, tta: str | None = None) -> np.ndarray:
+    def probs(self, batches: Iterable, tta: str | None = None) -> np.ndarray:
         import torch
 
         from core.engine import probabilities
@@ -281,6 +270,7 @@ def measure_accuracy(
     fer: FerWorker, models: dict[str, Ferlens], tmp: Path, n_resamples: int, limit: int | None = None
 ) -> dict:
     from training.evaluate import load_faceset
+    from training.stats import mcnemar, paired_bootstrap_accuracy_diff
 
     fs = load_faceset("fer2013", "PrivateTest", limit, 7, None, [])  # a stratified slice when limited
     y = np.asarray(fs.labels)
@@ -299,8 +289,12 @@ def measure_accuracy(
         if probs[name].shape[1] == 8:
             out[name]["contempt_answers"] = int((probs[name].argmax(1) == 7).sum())
             out[f"{name}_contempt_dropped"] = score(y, drop_contempt(probs[name]), n_resamples)
-    for name in models:
-        out[f"{name}_vs_fer"] = paired(y, probs[name], probs["fer"])
+    right = {k: p.argmax(1) == y for k, p in probs.items()}
+    for name in models:  # McNemar and the paired bootstrap of accuracy(ferlens) - accuracy(fer)
+        out[f"{name}_vs_fer"] = {
+            "mcnemar": mcnemar(right[name], right["fer"]).to_dict(),
+            "accuracy_diff": paired_bootstrap_accuracy_diff(right[name], right["fer"], seed=0).to_dict(),
+        }
     out["loadavg_1min"] = done["loadavg_1min"]
     return out
 
@@ -351,12 +345,10 @@ def measure_robustness(fer: FerWorker, models: dict[str, Ferlens], tmp: Path, li
     tools = ["fer", *models]
     for k, (corruption, severity) in enumerate(conditions):
         x = np.concatenate([b.numpy() for b in corrupted_batches(px, corruption, severity)])
-        runs = {"fer": lambda x=x: fer.classify(x[:, 0] * 255.0, tmp)}
-        runs |= {n: (lambda m=m, x=x: m.probs(iter([torch.from_numpy(x)]))) for n, m in models.items()}
-        order = tools if k % 2 == 0 else tools[::-1]
         row: dict = {"corruption": corruption or "clean", "severity": severity}
-        for name in order:
-            row[name] = score(y, runs[name](), n_resamples)["accuracy"]
+        for name in tools if k % 2 == 0 else tools[::-1]:  # alternating who goes first
+            probs = fer.classify(x[:, 0] * 255.0, tmp) if name == "fer" else models[name].probs([torch.from_numpy(x)])
+            row[name] = score(y, probs, n_resamples)["accuracy"]
         rows.append(row)
         log.info("robustness %s @ %.2f: %s", row["corruption"], severity, {t: round(row[t]["value"], 4) for t in tools})
     clean = rows[0]
@@ -518,13 +510,12 @@ def render(d: dict) -> str:
     return "\n".join(lines)
 
 
-def write_docs(d: dict, doc: Path = PERFORMANCE_DOC, card: bool = True) -> None:
+def write_docs(d: dict) -> None:
     """Rewrite the peers section of docs/performance.md from ``d``, and the model card (it reads peers.json)."""
-    doc.write_text(replace_section(doc.read_text(), render(d), BEGIN, END))
-    if card:
-        from training.model_card import CARD_PATH, render_shipped_card
+    from training.model_card import CARD_PATH, render_shipped_card
 
-        CARD_PATH.write_text(render_shipped_card())
+    PERFORMANCE_DOC.write_text(replace_section(PERFORMANCE_DOC.read_text(), render(d), BEGIN, END))
+    CARD_PATH.write_text(render_shipped_card())
 
 
 def main(argv: list[str] | None = None) -> int:

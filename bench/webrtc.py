@@ -212,15 +212,6 @@ def read_trace(path: Path) -> dict[str, dict]:
     return sessions
 
 
-def session_lag(session: dict, window: tuple[float, float], clip_thumbs: np.ndarray, changes) -> dict:
-    """:func:`label_lags` for the part of one traced session inside ``window`` (monotonic seconds)."""
-    frames = sorted(f for f in session["in"] if window[0] <= f[1] <= window[1])
-    if not frames:
-        return label_lags([], [], {}, changes)
-    positions = clip_positions(np.array([f[2] for f in frames]), clip_thumbs).tolist()
-    return label_lags([(n, t) for n, t, _ in frames], positions, session["out"], changes)
-
-
 def page_detector(**kw):
     """A ``core.detector.Detector`` with the live page's defaults (``dashboard.sidebar.Settings()``)."""
     from core.detector import Detector
@@ -260,6 +251,12 @@ def reference(clip: Path, width: int | None, detector) -> tuple[np.ndarray, list
     return np.array(thumbs), labels
 
 
+def _median(values) -> float | None:
+    """The median of the values that are not None, to 2 decimals; None when every one is."""
+    vals = [v for v in values if v is not None]
+    return round(statistics.median(vals), 2) if vals else None
+
+
 def run(url: str, y4m: Path, seconds: float, warmup: float, cam: bool) -> dict:
     from selenium.webdriver.common.by import By
 
@@ -291,14 +288,10 @@ def run(url: str, y4m: Path, seconds: float, warmup: float, cam: bool) -> dict:
     finally:
         driver.quit()
 
-    def median(key):
-        vals = [s[key] for s in samples if s[key] is not None]
-        return round(statistics.median(vals), 2) if vals else None
-
     return {
         "cam_overlay": cam,
         "samples": len(samples),
-        **{k: median(k) for k in PATTERNS},
+        **{k: _median(s[k] for s in samples) for k in PATTERNS},
         "window": [t0, t1],
         "loadavg_1min": [round(load0, 2), round(load1, 2)],
         "server_cpu_s": round(cpu1[0] - cpu0[0], 2) if server else None,
@@ -317,7 +310,11 @@ def add_trace_figures(r: dict, sessions: dict[str, dict], clip_thumbs: np.ndarra
     for who in ("server", "browser"):
         cpu = r.get(f"{who}_cpu_s")
         r[f"{who}_cpu_ms_per_frame"] = round(cpu / frames * 1e3, 1) if cpu is not None and frames else None
-    lag = session_lag(inside[0], (t0, t1), clip_thumbs, changes) if len(inside) == 1 else None
+    lag = None
+    if len(inside) == 1:  # the label lag of that session's frames inside the window
+        seen = sorted(f for f in inside[0]["in"] if t0 <= f[1] <= t1)
+        positions = clip_positions(np.array([f[2] for f in seen]), clip_thumbs).tolist()
+        lag = label_lags([(n, t) for n, t, _ in seen], positions, inside[0]["out"], changes)
     r["label_lag"] = lag
     r["label_lag_median_ms"] = lag["median_ms"] if lag else None
     del r["window"]  # monotonic clock readings, meaningless outside this run
@@ -378,9 +375,7 @@ def main(argv: list[str] | None = None) -> int:
         "reference_changes": [{"clip_frame": c, "label": lab} for c, lab in changes],
         "summary": {
             ("with_cam" if cam else "without_cam"): {
-                k: round(statistics.median(r[k] for r in runs if r["cam_overlay"] == cam and r[k] is not None), 2)
-                for k in SUMMARY_KEYS
-                if any(r[k] is not None for r in runs if r["cam_overlay"] == cam)
+                k: m for k in SUMMARY_KEYS if (m := _median(r[k] for r in runs if r["cam_overlay"] == cam)) is not None
             }
             for cam in (False, True)
         },

@@ -36,6 +36,8 @@ def build_folder(samples: Path, dest: Path) -> int:
     """Write ``dest/<class>/<file>`` (symlinks and PNG frames); returns the number of faces."""
     import cv2
 
+    from core.io import iter_video_frames
+
     n = 0
     for name, label in LABELS.items():
         src = samples / name
@@ -45,19 +47,10 @@ def build_folder(samples: Path, dest: Path) -> int:
         (dest / label / name).symlink_to(src.resolve())
         n += 1
     for name, (first, last) in VIDEO_FRAMES.items():
-        cap = cv2.VideoCapture(str(samples / name))
-        frames = []
-        while True:
-            ok, frame = cap.read()
-            if not ok:
-                break
-            frames.append(frame)
-        cap.release()
-        if not frames:
-            raise RuntimeError(f"could not read frames of {samples / name}")
-        for label, frame, tag in ((first, frames[0], "first"), (last, frames[-1], "last")):
+        frames = [rgb for _, rgb in iter_video_frames(samples / name)]  # raises VideoLoadError when unreadable
+        for label, rgb, tag in ((first, frames[0], "first"), (last, frames[-1], "last")):
             (dest / label).mkdir(parents=True, exist_ok=True)
-            cv2.imwrite(str(dest / label / f"{Path(name).stem}_{tag}.png"), frame)
+            cv2.imwrite(str(dest / label / f"{Path(name).stem}_{tag}.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
             n += 1
     return n
 

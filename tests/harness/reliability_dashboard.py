@@ -301,47 +301,35 @@ ABLATION_TYPES = ("png", "jpg", "jpeg", "webp", "bmp")
 VIDEO_TYPES = ("mp4", "mov", "avi", "mkv", "webm", "m4v")
 
 
-def _not_applicable(case, page: str) -> Outcome:
-    return Outcome(case.kind, page, "n/a", "no file format holds this array exactly", ("n/a",), 0.0)
+def _uploader(key: str) -> Callable:
+    return lambda at, up: at.file_uploader(key=key).set_value((up.name, up.data, up.mime))
 
 
-def run_upload_page(corpus) -> Iterator[Outcome]:
-    """The upload page, one AppTest, one photo at a time through ``up_files``."""
-    at = open_page("upload")
+PHOTO_PAGES: dict[str, tuple[tuple[str, ...], Callable, Callable]] = {
+    "upload": (UPLOAD_TYPES, _uploader("up_files"), _photo_success),
+    # the live page's snapshot fallback: ``camera_input`` always sends ``*.jpg``/``image/jpeg``, any bytes
+    "live": (
+        UPLOAD_TYPES,
+        lambda at, up: at.camera_input(key="live_snapshot").set_value(("shot.jpg", up.data, "image/jpeg")),
+        _photo_success,
+    ),
+    "ablation": (ABLATION_TYPES, _uploader("abl_file"), _ablation_success),  # full and ablated model on the photo
+}
+"""Page -> (file types it takes, how a photo is given to it, what success looks like)."""
+
+
+def run_photo_page(corpus, page: str) -> Iterator[Outcome]:
+    """One page of :data:`PHOTO_PAGES`, one AppTest, one photo at a time."""
+    types, give, success = PHOTO_PAGES[page]
+    at = open_page(page)
     for case in image_cases(corpus):
-        up = as_upload(case, UPLOAD_TYPES)
+        up = as_upload(case, types)
         if up is None:
-            yield _not_applicable(case, "upload")
+            yield Outcome(case.kind, page, "n/a", "no file format holds this array exactly", ("n/a",), 0.0)
             continue
-        at.file_uploader(key="up_files").set_value((up.name, up.data, up.mime))
-        verdict, message, s = _timed_run(at, "upload", _photo_success)
-        yield Outcome(case.kind, "upload", verdict, message, ACCEPTS[case.expect], s)
-
-
-def run_ablation_photos(corpus) -> Iterator[Outcome]:
-    """The ablation page's photo (full and ablated model on it), one AppTest, one photo at a time."""
-    at = open_page("ablation")
-    for case in image_cases(corpus):
-        up = as_upload(case, ABLATION_TYPES)
-        if up is None:
-            yield _not_applicable(case, "ablation")
-            continue
-        at.file_uploader(key="abl_file").set_value((up.name, up.data, up.mime))
-        verdict, message, s = _timed_run(at, "ablation", _ablation_success)
-        yield Outcome(case.kind, "ablation", verdict, message, ACCEPTS[case.expect], s)
-
-
-def run_live_snapshots(corpus) -> Iterator[Outcome]:
-    """The live page's snapshot fallback: ``camera_input`` always sends ``*.jpg``/``image/jpeg``, any bytes."""
-    at = open_page("live")
-    for case in image_cases(corpus):
-        up = as_upload(case, UPLOAD_TYPES)
-        if up is None:
-            yield _not_applicable(case, "live")
-            continue
-        at.camera_input(key="live_snapshot").set_value(("shot.jpg", up.data, "image/jpeg"))
-        verdict, message, s = _timed_run(at, "live", _photo_success)
-        yield Outcome(case.kind, "live", verdict, message, ACCEPTS[case.expect], s)
+        give(at, up)
+        verdict, message, s = _timed_run(at, page, success)
+        yield Outcome(case.kind, page, verdict, message, ACCEPTS[case.expect], s)
 
 
 def run_video_page(corpus, skip: int = 5) -> Iterator[Outcome]:
@@ -649,9 +637,8 @@ def run_all(corpus, env: DashboardEnv) -> list[Outcome]:
     """Every page over its share of the corpus (image, video, results, reports, weights)."""
     results = results_cases()
     out: list[Outcome] = []
-    out += run_upload_page(corpus)
-    out += run_live_snapshots(corpus)
-    out += run_ablation_photos(corpus)
+    for page in PHOTO_PAGES:
+        out += run_photo_page(corpus, page)
     out += run_video_page(corpus)
     out += run_evaluation_uploads(results)
     out += run_runs_folder(env, "explorer", results, _explorer_success)

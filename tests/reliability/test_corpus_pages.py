@@ -40,7 +40,7 @@ def _image_kinds(corpus) -> list[str]:
 
 @pytest.mark.slow
 def test_upload_page_answers_every_image_kind(corpus, env) -> None:
-    outcomes = list(rd.run_upload_page(corpus))
+    outcomes = list(rd.run_photo_page(corpus, "upload"))
     verdicts = _check(outcomes, _image_kinds(corpus))
     assert {"error", "faces", "no_face"} <= set(verdicts.values())
     for o in outcomes:
@@ -50,13 +50,13 @@ def test_upload_page_answers_every_image_kind(corpus, env) -> None:
 
 @pytest.mark.slow
 def test_live_snapshot_answers_every_image_kind(corpus, env) -> None:
-    verdicts = _check(list(rd.run_live_snapshots(corpus)), _image_kinds(corpus))
+    verdicts = _check(list(rd.run_photo_page(corpus, "live")), _image_kinds(corpus))
     assert {"error", "faces", "no_face"} <= set(verdicts.values())
 
 
 @pytest.mark.slow
 def test_ablation_photo_answers_every_image_kind(corpus, env) -> None:
-    verdicts = _check(list(rd.run_ablation_photos(corpus)), _image_kinds(corpus))
+    verdicts = _check(list(rd.run_photo_page(corpus, "ablation")), _image_kinds(corpus))
     assert {"error", "faces", "no_face"} <= set(verdicts.values())
 
 
