@@ -14,15 +14,13 @@ import cv2
 import numpy as np
 
 from core.faces.align import AlignedFace, framing_points, transform_points
-from core.faces.mesh import MeshConfig, MeshFit, fit_mesh
+from core.faces.mesh import EYE_VIEWER_LEFT, EYE_VIEWER_RIGHT, MeshConfig, MeshFit, fit_mesh
 
 __all__ = [
     "EXPECTED_AUS",
     "UNILATERAL_AUS",
-    "AU_NAMES",
     "AU_REGION",
     "REGION_NAMES",
-    "ANATOMICAL_ORDER",
     "AURegion",
     "CROP_MESH_CONFIG",
     "FaceRegions",
@@ -54,29 +52,6 @@ EXPECTED_AUS: dict[str, tuple[int, ...]] = {
 UNILATERAL_AUS: dict[str, tuple[int, ...]] = {"contempt": (12, 14)}
 """AUs that the prototype shows on one side of the face only (contempt: R12A + R14A)."""
 
-AU_NAMES: dict[int, str] = {
-    1: "inner brow raiser",
-    2: "outer brow raiser",
-    4: "brow lowerer",
-    5: "upper lid raiser",
-    6: "cheek raiser",
-    7: "lid tightener",
-    9: "nose wrinkler",
-    10: "upper lip raiser",
-    12: "lip corner puller",
-    14: "dimpler",
-    15: "lip corner depressor",
-    16: "lower lip depressor",
-    17: "chin raiser",
-    20: "lip stretcher",
-    23: "lip tightener",
-    24: "lip pressor",
-    25: "lips part",
-    26: "jaw drop",
-    27: "mouth stretch",
-}
-"""FACS names of the AUs used here (Ekman, Friesen & Hager 2002)."""
-
 _AUS_BY_REGION: dict[str, tuple[int, ...]] = {
     "brows": (1, 2, 4),
     "eyes": (5, 7),
@@ -93,9 +68,6 @@ AU_REGION: dict[int, str] = {au: region for region, aus in _AUS_BY_REGION.items(
 """Where on the face each AU's appearance change mostly shows."""
 
 REGION_NAMES: tuple[str, ...] = tuple(_AUS_BY_REGION)
-
-ANATOMICAL_ORDER: tuple[str, ...] = ("brows", "eyes", "nose", "lips", "chin")
-"""Regions whose centroids must go strictly downwards the face in this order (a sanity check)."""
 
 REGION_COLORS: dict[str, tuple[int, int, int]] = {
     "brows": (230, 159, 0),
@@ -119,10 +91,8 @@ MESH_REGION_INDICES: dict[str, tuple[tuple[int, ...], ...]] = {
     ),
     # eye contours (FACEMESH_LEFT/RIGHT_EYE) and the lid rings around them up to the crease (AU5, AU7)
     "eyes": (
-        (33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246)
-        + (247, 30, 29, 27, 28, 56, 190, 130, 25, 110, 24, 23, 22, 26, 112, 243),
-        (263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466)
-        + (467, 260, 259, 257, 258, 286, 414, 359, 255, 339, 254, 253, 252, 256, 341, 463),
+        EYE_VIEWER_LEFT + (247, 30, 29, 27, 28, 56, 190, 130, 25, 110, 24, 23, 22, 26, 112, 243),
+        EYE_VIEWER_RIGHT + (467, 260, 259, 257, 258, 286, 414, 359, 255, 339, 254, 253, 252, 256, 341, 463),
     ),
     # the infraorbital cheek below each eye (AU6 raises it)
     "cheeks": ((117, 118, 119, 100, 101, 50, 205, 36, 123), (346, 347, 348, 329, 330, 280, 425, 266, 352)),

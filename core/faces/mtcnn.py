@@ -148,12 +148,10 @@ class MTCNNDetector:
         check_rgb(image_rgb)
         if not faces:
             return []
-        boxes = []
-        for f in faces:
-            cx, cy = f.center
-            half = max(f.box[2], f.box[3]) * grow / 2.0
-            boxes.append([cx - half, cy - half, cx + half, cy + half])
-        return self._output(image_rgb, np.asarray(boxes, np.float32), self._nets()["onet"])
+        centers = np.array([f.center for f in faces])
+        half = np.array([max(f.box[2], f.box[3]) for f in faces])[:, None] * grow / 2.0
+        boxes = np.concatenate([centers - half, centers + half], axis=1).astype(np.float32)
+        return self._output(image_rgb, boxes, self._nets()["onet"])
 
     # -- stage 1: P-Net over an image pyramid of the small copy
     def _propose(self, small: np.ndarray, pnet) -> np.ndarray:
