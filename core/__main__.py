@@ -215,7 +215,7 @@ class OverlayWriter:
 
         engine = self.detector.engine
         x = engine.prepare([face.aligned.image], self.detector.steps)
-        target = int((face.probs if face.raw_probs is None else face.raw_probs).argmax())
+        target = int(face.raw_probs.argmax())
         with engine.exclusive() as model:
             if self.method == "gradcam":
                 return self.explain.explain_cam(model, x, targets=target, method="gradcam")[0], False

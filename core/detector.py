@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from core.engine import InferenceEngine, Steps, check_tta, resolve_device
+from core.engine import InferenceEngine, check_tta, resolve_device
 from core.faces import (
     AlignedFace,
     Face,
@@ -37,7 +37,7 @@ from core.faces import (
 )
 from core.faces.align import FRAMINGS, align_face, invert_affine
 from core.io import iter_video_frames, load_image, video_info
-from core.models.base import resize_uint8
+from core.models.base import Steps, resize_uint8
 from core.tracking import Tracker, TrackerConfig
 
 log = logging.getLogger(__name__)
@@ -119,7 +119,7 @@ class FaceResult:
     aligned: AlignedFace
     probs: np.ndarray
     class_names: tuple[str, ...]
-    raw_probs: np.ndarray | None = None
+    raw_probs: np.ndarray
     track: int | None = None
 
     @property
@@ -132,8 +132,7 @@ class FaceResult:
 
     @property
     def raw_label(self) -> str:
-        p = self.probs if self.raw_probs is None else self.raw_probs
-        return self.class_names[int(np.argmax(p))]
+        return self.class_names[int(np.argmax(self.raw_probs))]
 
 
 @dataclass(frozen=True, eq=False)
@@ -351,8 +350,7 @@ class Detector:
             row.update(zip(LANDMARK_COLUMNS, (float(v) for v in r.face.landmarks.reshape(-1)), strict=True))
             row.update(detect_ms=result.detect_ms, align_ms=result.align_ms, classify_ms=result.classify_ms)
             if time_s is not None:
-                raw = r.probs if r.raw_probs is None else r.raw_probs
-                row.update(time_s=time_s, track=r.track, label_raw=r.raw_label, score_raw=float(np.max(raw)))
+                row.update(time_s=time_s, track=r.track, label_raw=r.raw_label, score_raw=float(np.max(r.raw_probs)))
             rows.append(row)
         return rows
 

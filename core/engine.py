@@ -31,7 +31,6 @@ __all__ = [
     "BACKENDS",
     "EngineStats",
     "InferenceEngine",
-    "Steps",
     "TTA_MODES",
     "build_model",
     "check_tta",

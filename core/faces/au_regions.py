@@ -339,10 +339,14 @@ def _clip_all(regions: Mapping[str, AURegion], box: np.ndarray) -> dict[str, AUR
     return out
 
 
-def _from_mesh(fit: MeshFit, fallback: dict[str, AURegion], source: str) -> tuple[dict[str, AURegion], str, str | None]:
-    if fit.ok:
-        return mesh_regions(fit.points), "mesh", None
-    return fallback, source, fit.reason
+def _face_regions(fit: MeshFit | None, fallback: dict[str, AURegion], source: str, clip: np.ndarray | None):
+    """A :class:`FaceRegions`: the mesh's when ``fit`` is sound, else ``fallback`` with the fit's reason; cut to
+    the convex ``clip`` when given."""
+    if fit is not None and fit.ok:
+        regions, source, reason = mesh_regions(fit.points), "mesh", None
+    else:
+        regions, reason = fallback, None if fit is None else fit.reason
+    return FaceRegions(regions if clip is None else _clip_all(regions, clip), source, reason)
 
 
 def regions_for(
@@ -373,13 +377,11 @@ def regions_for(
         )
     else:
         fit = None
-    five = au_regions(aligned.landmarks)
-    regions, source, reason = _from_mesh(fit, five, "five_point") if fit is not None else (five, "five_point", None)
+    box = None
     if clip_to_box:
         x1, y1, x2, y2 = aligned.face.xyxy
         box = transform_points(np.array([[x1, y1], [x2, y1], [x2, y2], [x1, y2]], np.float64), aligned.matrix)
-        regions = _clip_all(regions, box)
-    return FaceRegions(regions, source, reason)
+    return _face_regions(fit, au_regions(aligned.landmarks), "five_point", box)
 
 
 def regions_for_crop(
@@ -396,16 +398,12 @@ def regions_for_crop(
     if arr.dtype != np.uint8 or arr.ndim not in (2, 3) or arr.shape[0] != arr.shape[1]:
         raise ValueError(f"regions_for_crop takes a square (H, W) or (H, W, 3) uint8 crop, got {arr.dtype} {arr.shape}")
     size = arr.shape[0]
-    typical = au_regions(framing_points(size, framing))
-    if mesh:
-        rgb = np.repeat(arr[..., None], 3, axis=2) if arr.ndim == 2 else arr
-        fit = fit_mesh(rgb, framing_points(size, framing), config or CROP_MESH_CONFIG)
-        regions, source, reason = _from_mesh(fit, typical, "framing")
-    else:
-        regions, source, reason = typical, "framing", None
+    points = framing_points(size, framing)
+    rgb = np.repeat(arr[..., None], 3, axis=2) if arr.ndim == 2 else arr
+    fit = fit_mesh(rgb, points, config or CROP_MESH_CONFIG) if mesh else None
     edge = size - 0.5
     square = np.array([[-0.5, -0.5], [edge, -0.5], [edge, edge], [-0.5, edge]], np.float64)
-    return FaceRegions(_clip_all(regions, square), source, reason)
+    return _face_regions(fit, au_regions(points), "framing", square)
 
 
 def regions_to_image(regions: Mapping[str, AURegion], aligned: AlignedFace) -> FaceRegions | dict[str, AURegion]:
