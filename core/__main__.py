@@ -157,23 +157,21 @@ def predict(args: argparse.Namespace) -> int:
             if kind == "video":
                 if args.assume_cropped:
                     raise ImageLoadError(f"{path}: --assume-cropped takes images, not videos", str(path))
-                hook = explainer.on_video_frame if explainer else None
-                df = det.detect_video(path, skip_frames=args.skip_frames, on_frame=hook)
+                df = det.detect_video(path, skip_frames=args.skip_frames, on_frame=explainer)
             else:
-                hook = explainer.on_image if explainer else None
-                df = det.detect_image(path, on_frame=hook)
+                df = det.detect_image(path, on_frame=explainer)
         except (ImageLoadError, OSError) as exc:
             print("error:", *(str(exc).split() or [type(exc).__name__]), file=sys.stderr)
             failed += 1
             continue
         if df.empty:
             print(f"note: {path}: no face found", file=sys.stderr)
-        frames.append(df)
+        else:
+            frames.append(df)
 
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    non_empty = [f for f in frames if not f.empty]
-    table = pd.concat(non_empty, ignore_index=True) if non_empty else pd.DataFrame(columns=det.columns)
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=det.columns)
     if "track" in table:
         table["track"] = table["track"].astype("Int64")  # image rows have no track
     table.to_csv(out, index=False)
@@ -203,17 +201,13 @@ class OverlayWriter:
         self.folder = out.with_name(f"{out.stem}_explain")
         self.written = 0
         self._inputs: dict[str, int] = {}
-        self._tracks: set[tuple[str, int]] = set()
+        self._tracks: set[tuple[str, int | None]] = set()
 
-    def on_image(self, name: str, rgb, result) -> None:
+    def __call__(self, name: str, rgb, result) -> None:
+        """The ``on_frame`` hook: every face of an image (no track), the first frame of each track of a video."""
         for k, face in enumerate(result.faces):
-            self._write(name, rgb, result.frame, k, face)
-
-    def on_video_frame(self, name: str, rgb, result) -> None:
-        for k, face in enumerate(result.faces):
-            key = (name, -1 if face.track is None else face.track)
-            if key not in self._tracks:
-                self._tracks.add(key)
+            if face.track is None or (name, face.track) not in self._tracks:
+                self._tracks.add((name, face.track))
                 self._write(name, rgb, result.frame, k, face)
 
     def _map(self, face, regions) -> tuple:
@@ -221,7 +215,7 @@ class OverlayWriter:
 
         engine = self.detector.engine
         x = engine.prepare([face.aligned.image], self.detector.steps)
-        target = int((face.probs if face.raw_probs is None else face.raw_probs).argmax())
+        target = int(face.raw_probs.argmax())
         with engine.exclusive() as model:
             if self.method == "gradcam":
                 return self.explain.explain_cam(model, x, targets=target, method="gradcam")[0], False

@@ -21,8 +21,9 @@ from typing import Any
 import cv2
 import numpy as np
 import pandas as pd
+import torch
 
-from core.engine import InferenceEngine, Steps, check_tta, resolve_device
+from core.engine import InferenceEngine, check_tta, resolve_device
 from core.faces import (
     AlignedFace,
     Face,
@@ -36,6 +37,7 @@ from core.faces import (
 )
 from core.faces.align import FRAMINGS, align_face, invert_affine
 from core.io import iter_video_frames, load_image, video_info
+from core.models.base import Steps, resize_uint8
 from core.tracking import Tracker, TrackerConfig
 
 log = logging.getLogger(__name__)
@@ -79,10 +81,6 @@ def whole_image(image_rgb: np.ndarray, face: Face, size: int) -> AlignedFace:
     The resize is the engine's (bilinear with antialiasing, like ``training.loader``), and the matrix maps
     pixel centres, so maps computed on the crop go back onto the image with ``warp_to_image`` as usual.
     """
-    import torch
-
-    from core.models.base import resize_uint8
-
     h, w = image_rgb.shape[:2]
     t = resize_uint8(torch.from_numpy(np.ascontiguousarray(image_rgb)).permute(2, 0, 1)[None], size)
     crop = np.ascontiguousarray(t[0].permute(1, 2, 0).numpy())
@@ -121,7 +119,7 @@ class FaceResult:
     aligned: AlignedFace
     probs: np.ndarray
     class_names: tuple[str, ...]
-    raw_probs: np.ndarray | None = None
+    raw_probs: np.ndarray
     track: int | None = None
 
     @property
@@ -134,8 +132,7 @@ class FaceResult:
 
     @property
     def raw_label(self) -> str:
-        p = self.probs if self.raw_probs is None else self.raw_probs
-        return self.class_names[int(np.argmax(p))]
+        return self.class_names[int(np.argmax(self.raw_probs))]
 
 
 @dataclass(frozen=True, eq=False)
@@ -347,16 +344,13 @@ class Detector:
     def _rows(self, name: str, result: FrameResult, time_s: float | None = None) -> list[dict]:
         rows = []
         for k, r in enumerate(result.faces):
-            x, y, w, h = r.face.box
-            row = {"input": name, "frame": result.frame, "face": k, "x": x, "y": y, "w": w, "h": h}
-            row["label"], row["score"] = r.label, r.score
+            row = dict(zip(BASE_COLUMNS, (name, result.frame, k, *r.face.box, r.label, r.score), strict=True))
             row.update({c: float(p) for c, p in zip(self.class_names, r.probs, strict=True)})
             row["face_score"] = r.face.score
             row.update(zip(LANDMARK_COLUMNS, (float(v) for v in r.face.landmarks.reshape(-1)), strict=True))
             row.update(detect_ms=result.detect_ms, align_ms=result.align_ms, classify_ms=result.classify_ms)
             if time_s is not None:
-                raw = r.probs if r.raw_probs is None else r.raw_probs
-                row.update(time_s=time_s, track=r.track, label_raw=r.raw_label, score_raw=float(np.max(raw)))
+                row.update(time_s=time_s, track=r.track, label_raw=r.raw_label, score_raw=float(np.max(r.raw_probs)))
             rows.append(row)
         return rows
 
@@ -422,6 +416,5 @@ def _prefetch(frames: Iterator[tuple[int, np.ndarray]], depth: int = 4) -> Itera
             yield item
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-        close = getattr(frames, "close", None)
-        if close is not None:
-            close()
+        if hasattr(frames, "close"):
+            frames.close()

@@ -31,7 +31,6 @@ __all__ = [
     "BACKENDS",
     "EngineStats",
     "InferenceEngine",
-    "Steps",
     "TTA_MODES",
     "build_model",
     "check_tta",
@@ -270,9 +269,7 @@ class InferenceEngine:
         self.channels_last = self.device.type == "cuda"
         if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
-        self._forward = self.model
-        if compile:
-            self._forward = torch.compile(self.model)
+        self._forward = torch.compile(self.model) if compile else self.model
         self._session = None
         if backend == "onnx":
             try:
@@ -414,8 +411,8 @@ class InferenceEngine:
 
     def _export_onnx(self, onnx_dir: str | Path | None) -> Path:
         """Export once per (model, weights, torch version); later engines reuse the cached file."""
-        root = Path(onnx_dir) if onnx_dir else Path(os.environ.get(CACHE_ENV, Path.home() / ".cache" / "ferlens"))
-        root = root / "onnx" if not onnx_dir else root
+        cache = Path(os.environ.get(CACHE_ENV, Path.home() / ".cache" / "ferlens"))
+        root = Path(onnx_dir) if onnx_dir else cache / "onnx"
         h = hashlib.sha256(f"{self.spec.to_dict()}|{torch.__version__}".encode())
         for k, v in sorted(self.model.state_dict().items()):
             h.update(k.encode())

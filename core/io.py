@@ -256,15 +256,13 @@ def _from_pil(im: Image.Image, limits: LoadLimits, label: str) -> np.ndarray:
         if getattr(im, "n_frames", 1) > 1:
             im.seek(0)  # animated GIF/WebP/APNG: the first frame
         im.load()
-        im = ImageOps.exif_transpose(im) or im
-        rgb = _pil_to_rgb(im, label)
+        return _pil_to_rgb(ImageOps.exif_transpose(im) or im, label)
     except (ImageLoadError, MemoryError):
         raise
     except Exception as exc:  # truncated data: OSError; damaged streams: SyntaxError, zlib.error, ValueError...
         raise CorruptImageError(
             f"{label}: the image data are damaged or truncated ({type(exc).__name__}: {exc})", label
         ) from exc
-    return rgb
 
 
 def _composite_on_white(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -386,7 +384,7 @@ class VideoInfo:
     height: int
 
 
-def _open_video(path: str | os.PathLike, limits: LoadLimits):  # -> cv2.VideoCapture
+def _open_video(path: str | os.PathLike, limits: LoadLimits) -> tuple[Any, VideoInfo]:  # (cv2.VideoCapture, info)
     import cv2
 
     label = str(path)
@@ -399,27 +397,23 @@ def _open_video(path: str | os.PathLike, limits: LoadLimits):  # -> cv2.VideoCap
     if not cap.isOpened():
         cap.release()
         raise VideoLoadError(f"{label}: OpenCV cannot open this as a video (unknown or damaged format)", label)
-    width, height = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
-    if width * height > limits.max_pixels:
+    info = VideoInfo(
+        fps=float(cap.get(cv2.CAP_PROP_FPS) or 0.0),
+        frame_count=max(0, int(cap.get(cv2.CAP_PROP_FRAME_COUNT))),
+        width=int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
+        height=int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+    )
+    if info.width * info.height > limits.max_pixels:
         cap.release()
-        raise ImageTooLargeError(f"{label}: {width}x{height} frames are over the pixel limit", label)
-    return cap
+        raise ImageTooLargeError(f"{label}: {info.width}x{info.height} frames are over the pixel limit", label)
+    return cap, info
 
 
 def video_info(path: str | os.PathLike, *, limits: LoadLimits = DEFAULT_LIMITS) -> VideoInfo:
     """Frame rate, frame count and frame size of a video, without decoding it."""
-    import cv2
-
-    cap = _open_video(path, limits)
-    try:
-        return VideoInfo(
-            fps=float(cap.get(cv2.CAP_PROP_FPS) or 0.0),
-            frame_count=max(0, int(cap.get(cv2.CAP_PROP_FRAME_COUNT))),
-            width=int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
-            height=int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
-        )
-    finally:
-        cap.release()
+    cap, info = _open_video(path, limits)
+    cap.release()
+    return info
 
 
 def iter_video_frames(
@@ -440,7 +434,7 @@ def iter_video_frames(
         raise ValueError(f"every must be >= 1, got {every}")
     if max_frames is not None and max_frames < 1:
         raise ValueError(f"max_frames must be >= 1 or None, got {max_frames}")
-    cap = _open_video(path, limits)
+    cap, _ = _open_video(path, limits)
     label = str(path)
     try:
         index, yielded = 0, 0

@@ -87,11 +87,9 @@ def canonical(name: str) -> str:
 
 def class_names(num_classes: int) -> tuple[str, ...]:
     """The canonical class names of a model with ``num_classes`` outputs (7: FER2013, 8: FERPlus)."""
-    if num_classes == 7:
-        return EMOTIONS_7
-    if num_classes == 8:
-        return EMOTIONS_8
-    raise ValueError(f"ferlens models have 7 or 8 emotion classes, not {num_classes}")
+    if num_classes not in (7, 8):
+        raise ValueError(f"ferlens models have 7 or 8 emotion classes, not {num_classes}")
+    return EMOTIONS_8[:num_classes]
 
 
 def to_index(names: Iterable[str], num_classes: int = 7) -> list[int]:

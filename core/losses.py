@@ -197,11 +197,7 @@ class CompoundLoss(FERLoss):
 
 _Builder = Callable[[LossConfig, int, int, "Sequence[int] | None"], FERLoss]
 LOSSES: Registry[_Builder] = Registry("loss")
-
-
-def register_loss(name: str) -> Callable[[_Builder], _Builder]:
-    """Decorator: register a builder ``fn(cfg, num_classes, embed_dim, class_counts)`` under ``name``."""
-    return LOSSES.register(name=name)
+"""Loss builders ``fn(cfg, num_classes, embed_dim, class_counts)`` by name."""
 
 
 def list_losses() -> list[str]:
@@ -214,23 +210,23 @@ def _need_counts(name: str, class_counts) -> Sequence[int]:
     return class_counts
 
 
-@register_loss("ce")
+@LOSSES.register(name="ce")
 def _ce(cfg, num_classes, embed_dim, class_counts):
     return CrossEntropy(num_classes, label_smoothing=cfg.label_smoothing)
 
 
-@register_loss("weighted_ce")
+@LOSSES.register(name="weighted_ce")
 def _weighted_ce(cfg, num_classes, embed_dim, class_counts):
     weight = class_weights(_need_counts("weighted_ce", class_counts))
     return CrossEntropy(num_classes, weight=weight, label_smoothing=cfg.label_smoothing)
 
 
-@register_loss("dls")
+@LOSSES.register(name="dls")
 def _dls(cfg, num_classes, embed_dim, class_counts):
     return DistributionAwareSmoothing(_need_counts("dls", class_counts), cfg.smoothing)
 
 
-@register_loss("compound")
+@LOSSES.register(name="compound")
 def _compound(cfg, num_classes, embed_dim, class_counts):
     return CompoundLoss(cfg, num_classes, embed_dim, _need_counts("compound", class_counts))
 

@@ -264,6 +264,8 @@ def _intervals(y, p, n_resamples: int, seed: int, alpha: float, n_bins: int) -> 
 
 def _point(y: np.ndarray, p: np.ndarray, n_bins: int) -> tuple[dict[str, float], dict, dict]:
     """Headline point values, the precision/recall/F1 report and the ROC-AUC report."""
+    if y.size == 0:
+        raise ValueError("no rows to score")
     pred = p.argmax(axis=1)
     prf = precision_recall_f1(y, pred, p.shape[1])
     auc = roc_auc_ovr(y, p)
@@ -296,8 +298,6 @@ def bootstrap_ci(
     or the metric is undefined on every resample.
     """
     y, p, _ = _check(y_true, probs)
-    if y.size == 0:
-        raise ValueError("no rows to score")
     head = _point(y, p, n_bins)[0]
     ci = _intervals(y, p, n_resamples, seed, alpha, n_bins)
     return {k: _entry(head[k], ci, k) for k in BOOTSTRAP_METRICS}
@@ -325,8 +325,6 @@ def summarize(
     y, p, c = _check(y_true, probs)
     if len(class_names) != c:
         raise ValueError(f"{len(class_names)} class names for {c} probability columns")
-    if y.size == 0:
-        raise ValueError("no rows to score")
     head, prf, auc = _point(y, p, n_bins)
     ci = _intervals(y, p, n_resamples, seed, alpha, n_bins)
     metrics = {k: _entry(head[k], ci, k) for k in BOOTSTRAP_METRICS}

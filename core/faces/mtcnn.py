@@ -9,19 +9,19 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
 from core.faces.boxes import faces_from_xyxy, nms, nms_min
-from core.faces.mtcnn_nets import mtcnn_weights_dir, sessions
+from core.faces.mtcnn_nets import sessions
 from core.faces.registry import register_detector, with_options
 from core.faces.types import Face, check_rgb
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MTCNNConfig", "MTCNNDetector", "mtcnn_weights_dir"]
+__all__ = ["MTCNNConfig", "MTCNNDetector"]
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -109,15 +109,12 @@ class MTCNNConfig:
             raise ValueError(f"thresholds must be three scores in [0, 1), got {self.thresholds}")
 
 
+@dataclass(frozen=True, eq=False)
 class MTCNNDetector:
     """Three-stage cascade; see the module docstring for what makes it fast. Thread-safe (no mutable state)."""
 
-    def __init__(self, config: MTCNNConfig | None = None, name: str = "mtcnn") -> None:
-        self.config = config or MTCNNConfig()
-        self.name = name
-
-    def __repr__(self) -> str:
-        return f"MTCNNDetector(name={self.name!r}, config={self.config})"
+    config: MTCNNConfig = field(default_factory=MTCNNConfig)
+    name: str = "mtcnn"
 
     def _nets(self) -> dict:
         return sessions(self.config.weights_dir, self.config.num_threads)
@@ -148,12 +145,10 @@ class MTCNNDetector:
         check_rgb(image_rgb)
         if not faces:
             return []
-        boxes = []
-        for f in faces:
-            cx, cy = f.center
-            half = max(f.box[2], f.box[3]) * grow / 2.0
-            boxes.append([cx - half, cy - half, cx + half, cy + half])
-        return self._output(image_rgb, np.asarray(boxes, np.float32), self._nets()["onet"])
+        centers = np.array([f.center for f in faces])
+        half = np.array([max(f.box[2], f.box[3]) for f in faces])[:, None] * grow / 2.0
+        boxes = np.concatenate([centers - half, centers + half], axis=1).astype(np.float32)
+        return self._output(image_rgb, boxes, self._nets()["onet"])
 
     # -- stage 1: P-Net over an image pyramid of the small copy
     def _propose(self, small: np.ndarray, pnet) -> np.ndarray:

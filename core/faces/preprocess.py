@@ -22,7 +22,6 @@ __all__ = [
     "Compose",
     "PreprocessConfig",
     "build_preprocess",
-    "register_preprocess",
     "create_preprocess",
     "list_preprocess",
     "from_names",
@@ -143,14 +142,8 @@ class Compose:
 PREPROCESS: Registry[Callable[..., Callable[[np.ndarray], np.ndarray]]] = Registry("preprocessing")
 
 
-def register_preprocess(name: str):
-    """Decorator: register a transform factory under ``name``."""
-    return PREPROCESS.register(name=name)
-
-
-register_preprocess("clahe")(Clahe)
-register_preprocess("gamma")(AdaptiveGamma)
-register_preprocess("grayscale")(ToGray)
+for _transform in (Clahe, AdaptiveGamma, ToGray):
+    PREPROCESS.register(_transform, name=_transform.name)
 
 
 def list_preprocess() -> list[str]:

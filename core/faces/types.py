@@ -53,27 +53,6 @@ class Face:
         x, y, w, h = self.box
         return x + w / 2.0, y + h / 2.0
 
-    def landmark(self, name: str) -> np.ndarray:
-        """The ``(x, y)`` of one named landmark."""
-        if name not in LANDMARK_NAMES:
-            raise ValueError(f"unknown landmark {name!r}; choose one of {list(LANDMARK_NAMES)}")
-        return self.landmarks[LANDMARK_NAMES.index(name)]
-
-    def scaled(self, sx: float, sy: float | None = None, dx: float = 0.0, dy: float = 0.0) -> Face:
-        """This face in another frame: ``p' = p * s + d`` (e.g. from a downscaled image back to the original)."""
-        sy = sx if sy is None else sy
-        x, y, w, h = self.box
-        lm = self.landmarks * np.array([sx, sy], np.float32) + np.array([dx, dy], np.float32)
-        return Face((x * sx + dx, y * sy + dy, w * sx, h * sy), self.score, lm)
-
-    def to_dict(self) -> dict:
-        """Plain types only (JSON-ready): box, score and named landmarks."""
-        return {
-            "box": list(self.box),
-            "score": self.score,
-            "landmarks": {n: [float(v) for v in p] for n, p in zip(LANDMARK_NAMES, self.landmarks, strict=True)},
-        }
-
 
 @runtime_checkable
 class FaceDetector(Protocol):

@@ -178,12 +178,8 @@ def test_face_validates_and_converts():
     face = Face((1, 2, 3, 4), 0.5, np.arange(10).reshape(5, 2))
     assert face.box == (1.0, 2.0, 3.0, 4.0) and face.xyxy == (1.0, 2.0, 4.0, 6.0)
     assert not face.landmarks.flags.writeable
-    assert face.to_dict()["landmarks"]["nose"] == [4.0, 5.0]
-    np.testing.assert_allclose(face.scaled(2.0).landmarks, np.arange(10).reshape(5, 2) * 2)
     with pytest.raises(ValueError, match="w, h > 0"):
         Face((0, 0, 0, 4), 0.5, np.zeros((5, 2)))
-    with pytest.raises(ValueError, match="unknown landmark"):
-        face.landmark("ear")
 
 
 # --------------------------------------------------------------------------------------------------------------
