@@ -37,23 +37,27 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # --------------------------------------------------------------------------------------------- inference
 @torch.no_grad()
-def _over_batches(model: FERModel, faceset, batch_size: int, device, fn) -> np.ndarray:
+def over_batches(model: FERModel, faceset, batch_size: int, device, fn, corrupt=None, seed: int = 0) -> np.ndarray:
     """``fn(x)`` for every normalised batch of ``faceset``, concatenated as float64 ``(N, C)``.
 
     Inputs go through the model's one transform as training feeds it (``training.loader.prepare_tensor``, then
-    ``ModelSpec.normalize``), so resizing, preprocessing and normalisation cannot drift apart.
+    ``ModelSpec.normalize``), so resizing, preprocessing and normalisation cannot drift apart. ``corrupt(x, rows,
+    generator)`` changes each batch ``x`` in [0, 1] before normalisation (``training.robustness``; seeded).
     """
     from training.loader import prepare_tensor
 
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     images = prepare_tensor(faceset, model.spec)
+    g = torch.Generator().manual_seed(seed)
     was_training = model.training
     model.eval().to(device)
     out = []
     try:
         for start in range(0, len(images), batch_size):
-            x = model.spec.normalize(images[start : start + batch_size].to(device).float() / 255.0)
-            out.append(torch.as_tensor(fn(x)).float().cpu().double().numpy())
+            rows = slice(start, start + batch_size)
+            x = images[rows].to(device).float() / 255.0
+            x = x if corrupt is None else corrupt(x, rows, g)
+            out.append(torch.as_tensor(fn(model.spec.normalize(x))).float().cpu().double().numpy())
     finally:
         model.train(was_training)
     return np.concatenate(out) if out else np.zeros((0, model.num_classes))
@@ -63,7 +67,7 @@ def predict_logits(
     model: FERModel, faceset, batch_size: int = 256, device: str | torch.device | None = None
 ) -> np.ndarray:
     """Raw logits ``(N, C)`` of ``model`` on a FaceSet (what ``training.calibrate`` fits its temperature on)."""
-    return _over_batches(model, faceset, batch_size, device, model)
+    return over_batches(model, faceset, batch_size, device, model)
 
 
 def predict_probs(
@@ -81,7 +85,7 @@ def predict_probs(
     :func:`core.engine.probabilities`, the engine's own definition.
     """
     tta = "hflip" if tta_hflip else None
-    return _over_batches(model, faceset, batch_size, device, lambda x: probabilities(model, x, temperature, tta))
+    return over_batches(model, faceset, batch_size, device, lambda x: probabilities(model, x, temperature, tta))
 
 
 def _git_commit() -> str | None:

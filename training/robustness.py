@@ -24,8 +24,7 @@ import torch
 
 from core.metrics import bootstrap_ci, bootstrap_weights
 from training.augment import EVAL_CORRUPTIONS
-from training.evaluate import REPO_ROOT, build_model, load_faceset, sha256_file
-from training.loader import prepare_tensor
+from training.evaluate import REPO_ROOT, build_model, load_faceset, over_batches, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -64,20 +63,9 @@ def occlude(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return torch.where(mask, x.mean(dim=(1, 2, 3), keepdim=True), x)
 
 
-@torch.no_grad()
 def _predict(model, faceset, corrupt: Callable | None, seed: int, batch_size: int) -> np.ndarray:
-    """Top-1 predictions; ``corrupt(x, rows, generator)`` changes each float batch ``x`` in [0, 1] first."""
-    images = prepare_tensor(faceset, model.spec)
-    g = torch.Generator().manual_seed(seed)
-    model.eval()
-    preds = []
-    for start in range(0, len(images), batch_size):
-        rows = slice(start, start + batch_size)
-        x = images[rows].float() / 255.0
-        if corrupt is not None:
-            x = corrupt(x, rows, g)
-        preds.append(model(model.spec.normalize(x)).argmax(1).numpy())
-    return np.concatenate(preds) if preds else np.zeros(0, np.int64)
+    """Top-1 predictions on the CPU; ``corrupt(x, rows, generator)`` changes each float batch ``x`` in [0, 1] first."""
+    return over_batches(model, faceset, batch_size, "cpu", model, corrupt, seed).argmax(1)
 
 
 def predict_corrupted(model, faceset, corruption: str | None, severity: float, seed: int = 0, batch_size: int = 256):
