@@ -26,8 +26,6 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-
 from core.models.weights import SHIPPED_DIR
 from training import stats as S
 from training.results import ResultsSchemaError, load_results, write_results
@@ -223,13 +221,8 @@ def _correct_by_id(d: dict) -> dict[int, bool]:
 
 
 def _nan_to_none(x):
-    if isinstance(x, float) and not np.isfinite(x):
-        return None
-    if isinstance(x, dict):
-        return {k: _nan_to_none(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_nan_to_none(v) for v in x]
-    return x
+    """A JSON copy of ``x`` with NaN and infinities as None (undefined statistics, e.g. a t-test on one seed)."""
+    return json.loads(json.dumps(x), parse_constant=lambda _: None)
 
 
 def comparison_pairs(rungs: list[str]) -> list[tuple[str, str]]:

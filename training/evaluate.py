@@ -287,6 +287,19 @@ def _parse_kv(items: list[str], what: str) -> dict:
     return {k.strip(): parse_value(v) for k, _, v in (item.partition("=") for item in items)}
 
 
+def model_flags(data: str, split: str) -> argparse.ArgumentParser:
+    """``parents=[...]`` of the CLIs that measure a model on one split (robustness, explain_eval): model, weights,
+    data (default ``data``), split (default ``split``), bootstrap resamples and seed."""
+    ap = argparse.ArgumentParser(add_help=False)
+    ap.add_argument("--model", default="default")
+    ap.add_argument("--weights", default="default", help="a .safetensors file (default: the shipped weights)")
+    ap.add_argument("--data", default=data, help="fer2013 | ferplus")
+    ap.add_argument("--split", default=split)
+    ap.add_argument("--bootstrap", type=int, default=1000)
+    ap.add_argument("--seed", type=int, default=0)
+    return ap
+
+
 def _eval_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="python -m training.evaluate",
@@ -410,7 +423,7 @@ def _run_eval(args: argparse.Namespace, argv: list[str]) -> int:
         "weights": str(wpath) if wpath else None,
         "weights_sha256": sha256_file(wpath) if wpath else None,
         "data": {"limit": args.limit},
-        "command": " ".join(shlex.quote(a) for a in ["python", "-m", "training.evaluate", *argv]),
+        "command": shlex.join(["python", "-m", "training.evaluate", *argv]),
         "calibration": {"from": str(wpath.with_suffix(".json")) if found else None},
     }
     if found:

@@ -378,19 +378,19 @@ def update_doc(d: dict, doc: str | Path = DEFAULT_DOC) -> Path:
 # -------------------------------------------------------------------------------------------------- CLI
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    ap = argparse.ArgumentParser(prog="python -m training.explain_eval", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", default="default")
-    ap.add_argument("--weights", default="default", help="a .safetensors file (default: the shipped weights)")
-    ap.add_argument("--data", default="ferplus", help="fer2013 | ferplus")
-    ap.add_argument("--split", default="PrivateTest")
+    from training.evaluate import model_flags
+
+    ap = argparse.ArgumentParser(
+        prog="python -m training.explain_eval",
+        description=__doc__.split("\n\n")[0],
+        parents=[model_flags("ferplus", "PrivateTest")],
+    )
     ap.add_argument("--per-class", type=int, default=5, help="images per class (evenly spaced through each class)")
     ap.add_argument("--pixel-per-class", type=int, default=1, help="of those, images per class for pixel SHAP")
     ap.add_argument("--methods", nargs="+", help="default: every CAM method, region_shap, pixel_shap")
     ap.add_argument("--steps", type=int, default=10, help="deletion/insertion steps")
     ap.add_argument("--region-evals", type=int, default=128)
     ap.add_argument("--pixel-evals", type=int, default=300)
-    ap.add_argument("--bootstrap", dest="n_resamples", type=int, default=1000)
-    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(DEFAULT_OUT.relative_to(REPO_ROOT)))
     ap.add_argument("--doc", default=str(DEFAULT_DOC.relative_to(REPO_ROOT)), help="doc to update ('' = none)")
     ap.add_argument("--render", action="store_true", help="only re-render --doc from the existing --out")
@@ -406,8 +406,8 @@ def main(argv: list[str] | None = None) -> int:
 
         model, path = build_model(args.model, args.weights, None, {})
         fs = load_faceset(args.data, args.split, None, model.num_classes, None, [])
-        keys = ("per_class", "pixel_per_class", "steps", "region_evals", "pixel_evals", "n_resamples", "seed")
-        params = {k: getattr(args, k) for k in keys}
+        keys = ("per_class", "pixel_per_class", "steps", "region_evals", "pixel_evals")
+        params = {k: getattr(args, k) for k in keys} | {"n_resamples": args.bootstrap, "seed": args.seed}
         d = evaluate_explanations(model, fs, methods=args.methods, **params)
         d["meta"] = {
             "command": shlex.join(["python", "-m", "training.explain_eval", *argv]),
