@@ -28,7 +28,7 @@ from core import metrics as M
 from core.engine import probabilities, sidecar_temperature
 from core.models import FERModel, create_model
 from core.models.weights import atomic_write, read_meta, resolve_weights
-from training.results import SCHEMA, load_results, validate_results, write_results
+from training.results import SCHEMA, format_ci, load_results, validate_results, write_results
 
 log = logging.getLogger(__name__)
 
@@ -389,19 +389,11 @@ def default_out(
     return Path(os.environ.get("FERLENS_RUNS") or REPO_ROOT / "runs") / "eval" / f"{stem}.json"
 
 
-def _fmt(m: dict) -> str:
-    if m["value"] is None:
-        return "n/a"
-    ci = f" [{m['ci_low']:.4f}, {m['ci_high']:.4f}]" if m["ci_low"] is not None else ""
-    return f"{m['value']:.4f}{ci}"
-
-
 def summary_line(d: dict) -> str:
     m, data = d["metrics"], d["meta"]["data"]
-    line = (
-        f"{d['meta']['model']} on {data['source']} {data['split']} (n={data['n']}): "
-        f"accuracy {_fmt(m['accuracy'])}, macro-F1 {_fmt(m['macro_f1'])}, ECE {_fmt(m['ece'])}"
-    )
+    acc, f1, ece = (format_ci(m[k], ".4f") for k in ("accuracy", "macro_f1", "ece"))
+    line = f"{d['meta']['model']} on {data['source']} {data['split']} (n={data['n']}): "
+    line += f"accuracy {acc}, macro-F1 {f1}, ECE {ece}"
     t = (d["meta"].get("calibration") or {}).get("temperature", 1.0)
     if t != 1.0:
         line += f" (temperature {t:.3f})"
