@@ -139,7 +139,9 @@ def calibrate(
     return block, write_calibration(path, block)
 
 
-def _parser() -> argparse.ArgumentParser:
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry; usage errors (bad weights, data, names) give one line and exit code 2."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     ap = argparse.ArgumentParser(
         prog="python -m training.calibrate",
         description="Fit a softmax temperature on the validation split and store it in the weights' sidecar.",
@@ -152,14 +154,8 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--limit", type=int, help="fit on a deterministic stratified slice of N rows (tests only)")
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--device", help="cpu | cuda (default: cuda if available)")
-    return ap
-
-
-def main(argv: list[str] | None = None) -> int:
-    """CLI entry; usage errors (bad weights, data, names) give one line and exit code 2."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    args = _parser().parse_args(argv)
     command = shlex.join(["python", "-m", "training.calibrate", *argv])
     try:
         block, side = calibrate(**vars(args), command=command)
