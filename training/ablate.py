@@ -26,8 +26,6 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-
 from core.models.weights import SHIPPED_DIR
 from training import stats as S
 from training.results import ResultsSchemaError, load_results, write_results
@@ -69,28 +67,19 @@ def rung_dir_name(rung: str) -> str:
     return re.sub(r"[^A-Za-z0-9._+=-]+", "_", rung).strip("_") or "rung"
 
 
-def _rung_args(rung: str, seed: int, overrides: list[str], limit: int | None, epochs: int | None):
-    """The preset of a rung spec and its overrides: global ones, the rung's own, then seed/limit/epochs."""
+def rung_run(rung: str, seed: int, out: Path, overrides: list[str], limit: int | None, epochs: int | None):
+    """The TrainConfig of one (rung, seed), trained under ``out/<rung>/seed<seed>``, and the ``python -m
+    training.train`` command that trains it alone, exactly as the ladder does. Overrides apply in order: the
+    global ones, the rung's own (``PRESET+KEY=VALUE``), then seed, limit and epochs."""
+    from training.config import apply_overrides, get_preset
+
     preset, *own = rung.split("+")
     args = [*overrides, *own, f"seed={seed}"]
     args += [f"data.limit={limit}"] if limit else []
     args += [f"epochs={epochs}"] if epochs else []
-    return preset, args
-
-
-def rung_config(rung: str, seed: int, out: Path, overrides: list[str], limit: int | None, epochs: int | None):
-    """The TrainConfig of one (rung, seed), trained under ``out/<rung>/seed<seed>``."""
-    from training.config import apply_overrides, get_preset
-
-    preset, args = _rung_args(rung, seed, overrides, limit, epochs)
-    return apply_overrides(get_preset(preset), [*args, f"out_dir={out / rung_dir_name(rung) / f'seed{seed}'}"])
-
-
-def train_command(rung: str, seed: int, out: Path, overrides: list[str], limit: int | None, epochs: int | None):
-    """The ``python -m training.train`` command that trains this (rung, seed) alone, exactly as the ladder does."""
-    preset, args = _rung_args(rung, seed, overrides, limit, epochs)
     out_dir = str(out / rung_dir_name(rung) / f"seed{seed}")
-    return shlex.join(["python", "-m", "training.train", "--preset", preset, *args, "--out", out_dir])
+    cfg = apply_overrides(get_preset(preset), [*args, f"out_dir={out_dir}"])
+    return cfg, shlex.join(["python", "-m", "training.train", "--preset", preset, *args, "--out", out_dir])
 
 
 def check_models(cfgs) -> None:
@@ -223,13 +212,8 @@ def _correct_by_id(d: dict) -> dict[int, bool]:
 
 
 def _nan_to_none(x):
-    if isinstance(x, float) and not np.isfinite(x):
-        return None
-    if isinstance(x, dict):
-        return {k: _nan_to_none(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_nan_to_none(v) for v in x]
-    return x
+    """A JSON copy of ``x`` with NaN and infinities as None (undefined statistics, e.g. a t-test on one seed)."""
+    return json.loads(json.dumps(x), parse_constant=lambda _: None)
 
 
 def comparison_pairs(rungs: list[str]) -> list[tuple[str, str]]:
@@ -513,8 +497,8 @@ def run_ablation(
     out.mkdir(parents=True, exist_ok=True)
     eval_limit = limit if eval_limit is None else eval_limit
     # Validate every config before training anything: a typo in rung 5 should not cost rungs 1-4.
-    cfgs = {(r, s): rung_config(r, s, out, list(overrides), limit, epochs) for r in rungs for s in seeds}
-    check_models(cfgs.values())
+    planned = {(r, s): rung_run(r, s, out, list(overrides), limit, epochs) for r in rungs for s in seeds}
+    check_models(cfg for cfg, _ in planned.values())
     from training.datasets import load_split
     from training.evaluate import _git_commit
 
@@ -524,8 +508,7 @@ def run_ablation(
     for rung in rungs:
         for seed in seeds:
             log.info("ablation: %s seed %d", rung, seed)
-            cfg = cfgs[rung, seed]
-            cmd = train_command(rung, seed, out, list(overrides), limit, epochs)
+            cfg, cmd = planned[rung, seed]
             runs.append(
                 run_one(rung, seed, cfg, splits, eval_limit, bootstrap, command or "", fit_fn, data_cache, train, cmd)
             )

@@ -100,7 +100,7 @@ def _describe(cfg, split: str) -> str:
 
 
 def calibrate(
-    model_name: str,
+    model: str,
     weights: str | Path | None = None,
     data: str | None = None,
     split: str = "val",
@@ -110,21 +110,20 @@ def calibrate(
     device: str | None = None,
     command: str | None = None,
 ) -> tuple[dict, Path]:
-    """Fit T for ``model_name``'s weights (default: the shipped ones) and write it into their sidecar.
-
-    Returns ``(calibration block, sidecar path)``.
+    """Fit T for ``model``'s weights (default: the shipped ones) and write it into their sidecar; the keywords are
+    the CLI's flags. Returns ``(calibration block, sidecar path)``.
     """
     from training.evaluate import build_model, predict_logits
 
-    model, path = build_model(model_name, weights or "default", None, {})
+    net, path = build_model(model, weights or "default", None, {})
     if path is None:
         raise ValueError("calibration needs trained weights, not a random init")
     meta = read_meta(path)
-    cfg = _data_config(meta, data, model.num_classes, root, limit)
+    cfg = _data_config(meta, data, net.num_classes, root, limit)
     fs = load_split(cfg, split)
-    if fs.num_classes != model.num_classes:
-        raise ValueError(f"{model_name} has {model.num_classes} classes but {cfg.dataset} gives {fs.num_classes}")
-    logits = predict_logits(model, fs, batch_size, device)
+    if fs.num_classes != net.num_classes:
+        raise ValueError(f"{model} has {net.num_classes} classes but {cfg.dataset} gives {fs.num_classes}")
+    logits = predict_logits(net, fs, batch_size, device)
     labels = np.asarray(fs.labels, np.int64)
     t = fit_temperature(logits, labels)
     block = {
@@ -140,7 +139,9 @@ def calibrate(
     return block, write_calibration(path, block)
 
 
-def _parser() -> argparse.ArgumentParser:
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry; usage errors (bad weights, data, names) give one line and exit code 2."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     ap = argparse.ArgumentParser(
         prog="python -m training.calibrate",
         description="Fit a softmax temperature on the validation split and store it in the weights' sidecar.",
@@ -153,27 +154,11 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--limit", type=int, help="fit on a deterministic stratified slice of N rows (tests only)")
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--device", help="cpu | cuda (default: cuda if available)")
-    return ap
-
-
-def main(argv: list[str] | None = None) -> int:
-    """CLI entry; usage errors (bad weights, data, names) give one line and exit code 2."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    args = _parser().parse_args(argv)
-    command = " ".join(shlex.quote(a) for a in ["python", "-m", "training.calibrate", *argv])
+    command = shlex.join(["python", "-m", "training.calibrate", *argv])
     try:
-        block, side = calibrate(
-            args.model,
-            args.weights,
-            args.data,
-            args.split,
-            args.root,
-            args.limit,
-            args.batch_size,
-            args.device,
-            command,
-        )
+        block, side = calibrate(**vars(args), command=command)
     except (FileNotFoundError, ValueError, RuntimeError) as exc:  # WeightsError, DatasetError... are ValueErrors
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2

@@ -28,7 +28,7 @@ from core import metrics as M
 from core.engine import probabilities, sidecar_temperature
 from core.models import FERModel, create_model
 from core.models.weights import atomic_write, read_meta, resolve_weights
-from training.results import SCHEMA, load_results, validate_results, write_results
+from training.results import SCHEMA, format_ci, load_results, validate_results, write_results
 
 log = logging.getLogger(__name__)
 
@@ -37,23 +37,27 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # --------------------------------------------------------------------------------------------- inference
 @torch.no_grad()
-def _over_batches(model: FERModel, faceset, batch_size: int, device, fn) -> np.ndarray:
+def over_batches(model: FERModel, faceset, batch_size: int, device, fn, corrupt=None, seed: int = 0) -> np.ndarray:
     """``fn(x)`` for every normalised batch of ``faceset``, concatenated as float64 ``(N, C)``.
 
     Inputs go through the model's one transform as training feeds it (``training.loader.prepare_tensor``, then
-    ``ModelSpec.normalize``), so resizing, preprocessing and normalisation cannot drift apart.
+    ``ModelSpec.normalize``), so resizing, preprocessing and normalisation cannot drift apart. ``corrupt(x, rows,
+    generator)`` changes each batch ``x`` in [0, 1] before normalisation (``training.robustness``; seeded).
     """
     from training.loader import prepare_tensor
 
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     images = prepare_tensor(faceset, model.spec)
+    g = torch.Generator().manual_seed(seed)
     was_training = model.training
     model.eval().to(device)
     out = []
     try:
         for start in range(0, len(images), batch_size):
-            x = model.spec.normalize(images[start : start + batch_size].to(device).float() / 255.0)
-            out.append(torch.as_tensor(fn(x)).float().cpu().double().numpy())
+            rows = slice(start, start + batch_size)
+            x = images[rows].to(device).float() / 255.0
+            x = x if corrupt is None else corrupt(x, rows, g)
+            out.append(torch.as_tensor(fn(model.spec.normalize(x))).float().cpu().double().numpy())
     finally:
         model.train(was_training)
     return np.concatenate(out) if out else np.zeros((0, model.num_classes))
@@ -63,7 +67,7 @@ def predict_logits(
     model: FERModel, faceset, batch_size: int = 256, device: str | torch.device | None = None
 ) -> np.ndarray:
     """Raw logits ``(N, C)`` of ``model`` on a FaceSet (what ``training.calibrate`` fits its temperature on)."""
-    return _over_batches(model, faceset, batch_size, device, model)
+    return over_batches(model, faceset, batch_size, device, model)
 
 
 def predict_probs(
@@ -81,7 +85,7 @@ def predict_probs(
     :func:`core.engine.probabilities`, the engine's own definition.
     """
     tta = "hflip" if tta_hflip else None
-    return _over_batches(model, faceset, batch_size, device, lambda x: probabilities(model, x, temperature, tta))
+    return over_batches(model, faceset, batch_size, device, lambda x: probabilities(model, x, temperature, tta))
 
 
 def _git_commit() -> str | None:
@@ -283,6 +287,19 @@ def _parse_kv(items: list[str], what: str) -> dict:
     return {k.strip(): parse_value(v) for k, _, v in (item.partition("=") for item in items)}
 
 
+def model_flags(data: str, split: str) -> argparse.ArgumentParser:
+    """``parents=[...]`` of the CLIs that measure a model on one split (robustness, explain_eval): model, weights,
+    data (default ``data``), split (default ``split``), bootstrap resamples and seed."""
+    ap = argparse.ArgumentParser(add_help=False)
+    ap.add_argument("--model", default="default")
+    ap.add_argument("--weights", default="default", help="a .safetensors file (default: the shipped weights)")
+    ap.add_argument("--data", default=data, help="fer2013 | ferplus")
+    ap.add_argument("--split", default=split)
+    ap.add_argument("--bootstrap", type=int, default=1000)
+    ap.add_argument("--seed", type=int, default=0)
+    return ap
+
+
 def _eval_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="python -m training.evaluate",
@@ -372,19 +389,11 @@ def default_out(
     return Path(os.environ.get("FERLENS_RUNS") or REPO_ROOT / "runs") / "eval" / f"{stem}.json"
 
 
-def _fmt(m: dict) -> str:
-    if m["value"] is None:
-        return "n/a"
-    ci = f" [{m['ci_low']:.4f}, {m['ci_high']:.4f}]" if m["ci_low"] is not None else ""
-    return f"{m['value']:.4f}{ci}"
-
-
 def summary_line(d: dict) -> str:
     m, data = d["metrics"], d["meta"]["data"]
-    line = (
-        f"{d['meta']['model']} on {data['source']} {data['split']} (n={data['n']}): "
-        f"accuracy {_fmt(m['accuracy'])}, macro-F1 {_fmt(m['macro_f1'])}, ECE {_fmt(m['ece'])}"
-    )
+    acc, f1, ece = (format_ci(m[k], ".4f") for k in ("accuracy", "macro_f1", "ece"))
+    line = f"{d['meta']['model']} on {data['source']} {data['split']} (n={data['n']}): "
+    line += f"accuracy {acc}, macro-F1 {f1}, ECE {ece}"
     t = (d["meta"].get("calibration") or {}).get("temperature", 1.0)
     if t != 1.0:
         line += f" (temperature {t:.3f})"
@@ -406,7 +415,7 @@ def _run_eval(args: argparse.Namespace, argv: list[str]) -> int:
         "weights": str(wpath) if wpath else None,
         "weights_sha256": sha256_file(wpath) if wpath else None,
         "data": {"limit": args.limit},
-        "command": " ".join(shlex.quote(a) for a in ["python", "-m", "training.evaluate", *argv]),
+        "command": shlex.join(["python", "-m", "training.evaluate", *argv]),
         "calibration": {"from": str(wpath.with_suffix(".json")) if found else None},
     }
     if found:

@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from training.results import format_ci
+
 log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -197,13 +199,6 @@ def _f(x) -> float | None:
 
 
 # ------------------------------------------------------------------------------------ tables (doc + dashboard)
-def _ci(e: dict | None, spec: str = ".3f") -> str:
-    if not e or e.get("value") is None:
-        return "n/a"
-    ci = "" if e.get("ci_low") is None else f" [{e['ci_low']:{spec}}, {e['ci_high']:{spec}}]"
-    return f"{e['value']:{spec}}{ci}"
-
-
 def faithfulness_table(d: dict) -> pd.DataFrame:
     """One row per method in ranking order (by insertion minus deletion AUC, higher = more faithful)."""
     by = {r["method"]: r for r in d["methods"]}
@@ -215,11 +210,11 @@ def faithfulness_table(d: dict) -> pd.DataFrame:
                 "rank": rank,
                 "method": name,
                 "n": r["n"],
-                "deletion AUC ↓": _ci(r["deletion_auc"]),
-                "insertion AUC ↑": _ci(r["insertion_auc"]),
-                "insertion − deletion ↑": _ci(r["ins_minus_del"]),
-                "deletion gain vs smooth random": _ci(r["deletion_gain_random_smooth"], "+.3f"),
-                "insertion gain vs smooth random": _ci(r["insertion_gain_random_smooth"], "+.3f"),
+                "deletion AUC ↓": format_ci(r["deletion_auc"]),
+                "insertion AUC ↑": format_ci(r["insertion_auc"]),
+                "insertion − deletion ↑": format_ci(r["ins_minus_del"]),
+                "deletion gain vs smooth random": format_ci(r["deletion_gain_random_smooth"], "+.3f"),
+                "insertion gain vs smooth random": format_ci(r["insertion_gain_random_smooth"], "+.3f"),
                 "deletion wins vs i.i.d. random": f"{r['deletion_wins_random_iid']:.0%}",
             }
         )
@@ -232,7 +227,7 @@ def random_table(d: dict) -> pd.DataFrame:
     for ref, r in d["random"].items():
         for part, e in (("all images", r), ("pixel-SHAP images", r["pixel_subset"])):
             rows.append({"reference": ref.replace("_", " "), "images": part, "n": e["deletion"]["n"]} | {
-                "deletion AUC": _ci(e["deletion"]), "insertion AUC": _ci(e["insertion"])})  # fmt: skip
+                "deletion AUC": format_ci(e["deletion"]), "insertion AUC": format_ci(e["insertion"])})  # fmt: skip
     return pd.DataFrame(rows)
 
 
@@ -248,8 +243,8 @@ def au_table(d: dict, method: str) -> pd.DataFrame:
                 "n": r["n"],
                 "expected regions": r["expected_regions"],
                 "expected area": r["expected_area"],
-                "share in expected": _ci(r["expected_share"], ".2f"),
-                "lift (1 = chance)": _ci(r["lift"], ".2f"),
+                "share in expected": format_ci(r["expected_share"], ".2f"),
+                "lift (1 = chance)": format_ci(r["lift"], ".2f"),
                 "rank AUC": r["rank_auc"],
                 "densest region": r["top_region"],
             }
@@ -261,7 +256,8 @@ def au_table(d: dict, method: str) -> pd.DataFrame:
 def lift_matrix(d: dict) -> pd.DataFrame:
     """Lift with CI, explained class x method: the across-method view of the FACS claim."""
     cols = {
-        m: {r["class"]: f"{_ci(r['lift'], '.2f')} (n={r['n']})" for r in d["au_agreement"][m]} for m in d["ranking"]
+        m: {r["class"]: f"{format_ci(r['lift'], '.2f')} (n={r['n']})" for r in d["au_agreement"][m]}
+        for m in d["ranking"]
     }
     return pd.DataFrame(cols).fillna("–").rename_axis("class").reset_index()
 
@@ -276,8 +272,8 @@ def method_faithfulness(d: dict | None, method: str) -> str | None:
     rank = d["ranking"].index(method) + 1
     return (
         f"Measured faithfulness (rank {rank} of {len(d['ranking'])}, {r['n']} test faces): deletion AUC "
-        f"{_ci(r['deletion_auc'], '.2f')} (↓ better; smooth random {ref['deletion']['value']:.2f}), insertion AUC "
-        f"{_ci(r['insertion_auc'], '.2f')} (↑ better; random {ref['insertion']['value']:.2f})."
+        f"{format_ci(r['deletion_auc'], '.2f')} (↓ better; smooth random {ref['deletion']['value']:.2f}), "
+        f"insertion AUC {format_ci(r['insertion_auc'], '.2f')} (↑ better; random {ref['insertion']['value']:.2f})."
     )
 
 
@@ -378,19 +374,19 @@ def update_doc(d: dict, doc: str | Path = DEFAULT_DOC) -> Path:
 # -------------------------------------------------------------------------------------------------- CLI
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    ap = argparse.ArgumentParser(prog="python -m training.explain_eval", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", default="default")
-    ap.add_argument("--weights", default="default", help="a .safetensors file (default: the shipped weights)")
-    ap.add_argument("--data", default="ferplus", help="fer2013 | ferplus")
-    ap.add_argument("--split", default="PrivateTest")
+    from training.evaluate import model_flags
+
+    ap = argparse.ArgumentParser(
+        prog="python -m training.explain_eval",
+        description=__doc__.split("\n\n")[0],
+        parents=[model_flags("ferplus", "PrivateTest")],
+    )
     ap.add_argument("--per-class", type=int, default=5, help="images per class (evenly spaced through each class)")
     ap.add_argument("--pixel-per-class", type=int, default=1, help="of those, images per class for pixel SHAP")
     ap.add_argument("--methods", nargs="+", help="default: every CAM method, region_shap, pixel_shap")
     ap.add_argument("--steps", type=int, default=10, help="deletion/insertion steps")
     ap.add_argument("--region-evals", type=int, default=128)
     ap.add_argument("--pixel-evals", type=int, default=300)
-    ap.add_argument("--bootstrap", dest="n_resamples", type=int, default=1000)
-    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(DEFAULT_OUT.relative_to(REPO_ROOT)))
     ap.add_argument("--doc", default=str(DEFAULT_DOC.relative_to(REPO_ROOT)), help="doc to update ('' = none)")
     ap.add_argument("--render", action="store_true", help="only re-render --doc from the existing --out")
@@ -406,8 +402,8 @@ def main(argv: list[str] | None = None) -> int:
 
         model, path = build_model(args.model, args.weights, None, {})
         fs = load_faceset(args.data, args.split, None, model.num_classes, None, [])
-        keys = ("per_class", "pixel_per_class", "steps", "region_evals", "pixel_evals", "n_resamples", "seed")
-        params = {k: getattr(args, k) for k in keys}
+        keys = ("per_class", "pixel_per_class", "steps", "region_evals", "pixel_evals")
+        params = {k: getattr(args, k) for k in keys} | {"n_resamples": args.bootstrap, "seed": args.seed}
         d = evaluate_explanations(model, fs, methods=args.methods, **params)
         d["meta"] = {
             "command": shlex.join(["python", "-m", "training.explain_eval", *argv]),

@@ -231,6 +231,15 @@ def parse_results(data: bytes | str, name: str = "<upload>") -> dict:
     return d
 
 
+def format_ci(m: dict | None, spec: str = ".3f") -> str:
+    """``value [ci_low, ci_high]`` of a ``{value, ci_low, ci_high}`` object in format ``spec``; ``n/a`` without a
+    value, no brackets without an interval."""
+    if not m or m.get("value") is None:
+        return "n/a"
+    ci = "" if m.get("ci_low") is None else f" [{m['ci_low']:{spec}}, {m['ci_high']:{spec}}]"
+    return f"{m['value']:{spec}}{ci}"
+
+
 def load_results(path: str | Path) -> dict:
     """Read and validate a results JSON file (the error names the file)."""
     return parse_results(Path(path).read_bytes(), str(path))

@@ -24,8 +24,7 @@ import torch
 
 from core.metrics import bootstrap_ci, bootstrap_weights
 from training.augment import EVAL_CORRUPTIONS
-from training.evaluate import REPO_ROOT, build_model, load_faceset, sha256_file
-from training.loader import prepare_tensor
+from training.evaluate import REPO_ROOT, build_model, load_faceset, model_flags, over_batches, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -64,20 +63,9 @@ def occlude(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return torch.where(mask, x.mean(dim=(1, 2, 3), keepdim=True), x)
 
 
-@torch.no_grad()
 def _predict(model, faceset, corrupt: Callable | None, seed: int, batch_size: int) -> np.ndarray:
-    """Top-1 predictions; ``corrupt(x, rows, generator)`` changes each float batch ``x`` in [0, 1] first."""
-    images = prepare_tensor(faceset, model.spec)
-    g = torch.Generator().manual_seed(seed)
-    model.eval()
-    preds = []
-    for start in range(0, len(images), batch_size):
-        rows = slice(start, start + batch_size)
-        x = images[rows].float() / 255.0
-        if corrupt is not None:
-            x = corrupt(x, rows, g)
-        preds.append(model(model.spec.normalize(x)).argmax(1).numpy())
-    return np.concatenate(preds) if preds else np.zeros(0, np.int64)
+    """Top-1 predictions on the CPU; ``corrupt(x, rows, generator)`` changes each float batch ``x`` in [0, 1] first."""
+    return over_batches(model, faceset, batch_size, "cpu", model, corrupt, seed).argmax(1)
 
 
 def predict_corrupted(model, faceset, corruption: str | None, severity: float, seed: int = 0, batch_size: int = 256):
@@ -173,19 +161,17 @@ def _shown(path: Path | None) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    ap = argparse.ArgumentParser(prog="python -m training.robustness", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", default="default")
-    ap.add_argument("--weights", default="default", help="a .safetensors file (default: the shipped weights)")
-    ap.add_argument("--data", default="fer2013", help="fer2013 | ferplus")
-    ap.add_argument("--split", default="PublicTest")
+    ap = argparse.ArgumentParser(
+        prog="python -m training.robustness",
+        description=__doc__.split("\n\n")[0],
+        parents=[model_flags("fer2013", "PublicTest")],
+    )
     ap.add_argument("--set", action="append", default=[], help="data config override, e.g. data.num_classes=8")
     ap.add_argument("--severity", type=float, nargs="+", default=list(SEVERITIES))
     ap.add_argument("--family", nargs="+", choices=list(EVAL_CORRUPTIONS), default=list(EVAL_CORRUPTIONS))
     ap.add_argument("--no-au-occlusion", action="store_true", help="skip occluding each AU region")
     ap.add_argument("--no-mesh", action="store_true", help="place AU regions from the framing's typical landmarks")
     ap.add_argument("--limit", type=int, help="a deterministic stratified subset of N rows")
-    ap.add_argument("--bootstrap", type=int, default=1000)
-    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
