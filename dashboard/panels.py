@@ -1,6 +1,8 @@
-"""Page sections that several pages share: an analysed photo with its faces, and one face's explanation.
+"""Page sections: an analysed photo with its faces, one face's explanation, live metrics, and the Evaluation page's
+robustness and slices.
 
-Rendering only; the numbers come from ``dashboard.analysis``. Each function draws one self-contained block.
+Rendering only; the numbers come from ``dashboard.analysis`` and ``dashboard.robustness`` (which reads JSON only: a
+missing file or key gives one line with the command that writes it). Each function draws one self-contained block.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import charts, drawing
+from dashboard import charts, drawing, robustness, widgets
 from dashboard.analysis import DISPLAY_SIZE, ImageAnalysis, display_crop
+from dashboard.errors import guard
 
 log = logging.getLogger(__name__)
 
@@ -208,3 +211,40 @@ def live_metrics(stats) -> None:
         f" {fmt(stats.worker_cpu_ms, '.1f')} ms per analysed frame · {stats.processed} of {stats.received} camera"
         " frames analysed (the rest were replaced by newer ones while the model was busy)"
     )
+
+
+def robustness_section(d: dict) -> None:
+    """Accuracy or retention per corruption condition with CI whiskers, per-family retention, from a robustness
+    JSON under ``runs/`` or ``bench/results`` (the one matching the results' model, data and split first)."""
+    st.subheader("Robustness")
+    files = robustness.find_robustness(widgets.results_roots())
+    if not files:
+        st.info(f"No robustness JSON yet: `{robustness.robustness_command(d)}`", icon=":material/info:")
+        return
+    best = robustness.matching(d, files)
+    if best is None:
+        st.caption(f"None matches these results; write one with `{robustness.robustness_command(d)}`.")
+    index = files.index(best) if best else 0
+    ref = st.selectbox("Robustness JSON", files, index=index, format_func=widgets.display_ref, key="rob_file")
+    with guard("reading the robustness JSON"):
+        r = robustness.load_robustness(ref)
+        st.caption(robustness.summary(r))
+        metric = st.radio("Show", ["accuracy", "retention"], horizontal=True, key="rob_metric")
+        goal = (r.get("goal") or {}).get("mean_retention")
+        reference = r["clean"]["accuracy"] if metric == "accuracy" else goal
+        st.plotly_chart(charts.robustness_figure(robustness.robustness_table(r), metric, reference), key="rob_chart")
+        if note := robustness.placement_note(r):
+            st.caption(note)
+        st.dataframe(robustness.family_table(r), hide_index=True, key="rob_families")
+
+
+def slices_section(d: dict) -> None:
+    """Error rate with its interval per bin of brightness, blur, head pose and mesh fit (``d["slices"]``)."""
+    st.subheader("Slices")
+    table = robustness.slice_table(d)
+    if table is None:
+        st.info(f"No slices in this file; rewrite it with `{robustness.slices_command(d)}`", icon=":material/info:")
+        return
+    for note in robustness.slice_notes(d):
+        st.caption(note)
+    st.dataframe(table, hide_index=True, key="slice_table")

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import PYTHON, charts, evaluation, panels, robustness_ui, widgets
+from dashboard import PYTHON, charts, evaluation, panels, widgets
 from dashboard.errors import guard
 
 st.title("Evaluation")
@@ -68,5 +68,5 @@ with tab_cmp:
                 "exactly one of the two gets right."
             )
 
-robustness_ui.robustness_section(d)
-robustness_ui.slices_section(d)
+panels.robustness_section(d)
+panels.slices_section(d)
