@@ -1,15 +1,13 @@
 """Reading results JSONs (``training.evaluate``'s output) for the evaluation page and the error explorer.
 
 Pure functions of the results dict (schema in ``docs/results-schema.md``), no Streamlit: discovery of results
-files, one-line labels, metric and per-class tables (intervals as ``training.evaluate`` wrote them), and the rows
-of a confusion cell.
+files, one-line labels, and metric and per-class tables (intervals as ``training.evaluate`` wrote them).
 """
 
 from __future__ import annotations
 
 import logging
 import shlex
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -103,37 +101,6 @@ def evaluate_command(d: dict) -> str:
         argv = [x for k, v in args.items() if v is not None for x in (k, str(v))]
         command = shlex.join(["python", "-m", "training.evaluate", *argv, *["--tta-hflip"] * bool(m.get("tta_hflip"))])
     return runnable(command)
-
-
-@dataclass(frozen=True)
-class CellFilter:
-    """Which images the explorer shows: a confusion cell (None = any) of one results file."""
-
-    true: int | None = None
-    pred: int | None = None
-    errors_only: bool = True
-    min_confidence: float = 0.0
-    max_confidence: float = 1.0
-    max_margin: float = 1.0
-    sort: str = "confidence"
-    descending: bool = True
-
-
-SORT_KEYS = ("confidence", "margin", "id")
-
-
-def select(df: pd.DataFrame, f: CellFilter) -> pd.DataFrame:
-    """Rows of :func:`predictions_frame` matching ``f``, sorted as asked (stable, so ties keep id order)."""
-    if f.sort not in SORT_KEYS:
-        raise ValueError(f"unknown sort key {f.sort!r}; choose one of {list(SORT_KEYS)}")
-    mask = df["confidence"].between(f.min_confidence, f.max_confidence) & (df["margin"] <= f.max_margin)
-    if f.true is not None:
-        mask &= df["true"] == f.true
-    if f.pred is not None:
-        mask &= df["pred"] == f.pred
-    if f.errors_only:
-        mask &= df["true"] != df["pred"]
-    return df[mask].sort_values([f.sort, "id"], ascending=[not f.descending, True], kind="stable")
 
 
 def _round(value, spec: str):

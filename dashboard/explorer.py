@@ -121,6 +121,30 @@ def review_mask(ids: Sequence[int], latest: Mapping[int, object], review: str) -
     return np.array([i in latest and getattr(latest[i], "verdict", None) == review for i in ids], dtype=bool)
 
 
+SORT_KEYS = ("confidence", "margin", "id")
+
+
+def select(df: pd.DataFrame, view: View, latest: Mapping[int, object], flags=None, bins=None) -> pd.DataFrame:
+    """Rows of ``dashboard.evaluation.predictions_frame`` that pass every filter of ``view``, sorted as asked (stable,
+    so ties keep id order). ``latest``: as for :func:`review_mask`; ``flags``/``bins``: None turns those filters off.
+    """
+    if view.sort not in SORT_KEYS:
+        raise ValueError(f"unknown sort key {view.sort!r}; choose one of {list(SORT_KEYS)}")
+    mask = df["confidence"].between(view.conf_lo, view.conf_hi) & (df["margin"] <= view.margin)
+    if view.true != ANY:
+        mask &= df["true_name"] == view.true
+    if view.pred != ANY:
+        mask &= df["pred_name"] == view.pred
+    if view.errors:
+        mask &= df["true"] != df["pred"]
+    mask &= review_mask(df["id"], latest, view.review)
+    if flags is not None:
+        mask &= flag_mask(df["id"], flags, view)
+    if bins is not None:
+        mask &= slice_mask(df["id"], bins, view)
+    return df[mask].sort_values([view.sort, "id"], ascending=[not view.desc, True], kind="stable")
+
+
 def flag_mask(ids: Sequence[int], flags: pd.DataFrame, view: View) -> np.ndarray:
     """Which ``ids`` pass the "label disputed" and "has a duplicate" filters (``flags`` indexed by id)."""
     mask = np.ones(len(ids), dtype=bool)

@@ -68,7 +68,7 @@ def view_controls(class_names, has_votes: bool, bins=None) -> explorer.View:
     c = st.columns(4)
     true = c[0].selectbox("True class", names, key="xp_true")
     pred = c[1].selectbox("Predicted class", names, key="xp_pred")
-    sort = c[2].selectbox("Sort by", evaluation.SORT_KEYS, key="xp_sort")
+    sort = c[2].selectbox("Sort by", explorer.SORT_KEYS, key="xp_sort")
     desc = c[3].toggle("Highest first", key="xp_desc")
     c = st.columns([2, 2, 2])
     conf = c[0].slider("Confidence", 0.0, 1.0, step=0.01, key="xp_conf")

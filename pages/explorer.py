@@ -35,17 +35,7 @@ if flash := st.session_state.pop(explorer_ui.FLASH_KEY, None):
     st.toast(flash, icon=":material/check:")
 bins = explorer.slice_bins(d)  # brightness / blur bin of each image, when the results hold slices
 view = explorer_ui.view_controls(names, has_votes=flags is not None, bins=bins)
-index = {n: i for i, n in enumerate(names)}
-flt = evaluation.CellFilter(
-    index.get(view.true), index.get(view.pred), view.errors, view.conf_lo, view.conf_hi, view.margin, view.sort,
-    view.desc,
-)  # fmt: skip
-rows = evaluation.select(df, flt)
-rows = rows[explorer.review_mask(rows["id"], reviewed, view.review)]
-if flags is not None:
-    rows = rows[explorer.flag_mask(rows["id"], flags, view)]
-if bins is not None:
-    rows = rows[explorer.slice_mask(rows["id"], bins, view)]
+rows = explorer.select(df, view, reviewed, flags, bins)
 pages = explorer.page_count(len(rows))
 st.session_state["xp_page"] = min(int(st.session_state.get("xp_page") or 1), pages)
 page = st.number_input(f"{len(rows)} images · page (of {pages})", 1, pages, key="xp_page")
