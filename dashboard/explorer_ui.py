@@ -12,7 +12,7 @@ from dataclasses import asdict
 
 import streamlit as st
 
-from dashboard import charts, drawing, evaluation, explorer, images, resources, verdicts, widgets
+from dashboard import charts, display_ref, drawing, evaluation, explorer, images, resources, verdicts, widgets
 from dashboard.analysis import explain_dataset_crop
 from dashboard.errors import guard
 
@@ -47,12 +47,12 @@ def seed_from_url(class_names) -> None:
 
 
 def results_from_url(options: list[str]) -> None:
-    """Make the URL's ``results`` (a path as :func:`dashboard.widgets.display_ref` shows it) the current file."""
+    """Make the URL's ``results`` (a path as :func:`dashboard.display_ref` shows it) the current file."""
     wanted = st.query_params.get("results")
     if not wanted or st.query_params.to_dict() == st.session_state.get(URL_KEY):
         return
     for ref in options:
-        if widgets.display_ref(ref) == wanted:
+        if display_ref(ref) == wanted:
             st.session_state[widgets.CURRENT_KEY] = ref
             st.session_state.pop("xp_select", None)
             return
@@ -143,7 +143,7 @@ def _bin_order(label: str) -> float:
 def write_url(view: explorer.View, results_ref: str) -> None:
     """Mirror the view, the results file and the reviewer into the URL (and remember what was written)."""
     params = explorer.view_to_params(view)
-    params["results"] = widgets.display_ref(results_ref)
+    params["results"] = display_ref(results_ref)
     if st.session_state.get(REVIEWER_KEY):
         params[REVIEWER_KEY] = st.session_state[REVIEWER_KEY]
     if params != st.query_params.to_dict():

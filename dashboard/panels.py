@@ -13,7 +13,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import charts, drawing, robustness, widgets
+from dashboard import charts, display_ref, drawing, robustness, widgets
 from dashboard.analysis import DISPLAY_SIZE, ImageAnalysis, display_crop
 from dashboard.errors import guard
 
@@ -225,7 +225,7 @@ def robustness_section(d: dict) -> None:
     if best is None:
         st.caption(f"None matches these results; write one with `{robustness.robustness_command(d)}`.")
     index = files.index(best) if best else 0
-    ref = st.selectbox("Robustness JSON", files, index=index, format_func=widgets.display_ref, key="rob_file")
+    ref = st.selectbox("Robustness JSON", files, index=index, format_func=display_ref, key="rob_file")
     with guard("reading the robustness JSON"):
         r = robustness.load_robustness(ref)
         st.caption(robustness.summary(r))

@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from dashboard import REPO_ROOT
+from dashboard import REPO_ROOT, display_ref
 
 log = logging.getLogger(__name__)
 
@@ -79,20 +79,13 @@ def weights_candidates(model: str, roots: list[Path] | None = None, limit: int =
     roots = roots if roots is not None else [runs_dir()]
     found = [c.path for root in roots for c in list_runs(root).checkpoints[:limit] if c.model in (None, "", model)]
     shipped = shipped_weights(model)
-    head = [DEFAULT_WEIGHTS, _display_path(shipped), RANDOM_WEIGHTS] if shipped else [RANDOM_WEIGHTS]
-    return head + [p for p in map(_display_path, found) if p not in head]
+    head = [DEFAULT_WEIGHTS, display_ref(shipped), RANDOM_WEIGHTS] if shipped else [RANDOM_WEIGHTS]
+    return head + [p for p in map(display_ref, found) if p not in head]
 
 
 def runs_dir() -> Path:
     """Where training runs, results JSONs and the verdict DB live: ``$FERLENS_RUNS`` or ``<repo>/runs``."""
     return Path(os.environ.get("FERLENS_RUNS") or REPO_ROOT / "runs")
-
-
-def _display_path(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(REPO_ROOT))
-    except ValueError:
-        return str(path)
 
 
 def _choices() -> tuple[list[str], list[str], list[str]]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import REPO_ROOT, evaluation
+from dashboard import REPO_ROOT, display_ref, evaluation
 from dashboard.errors import guard
 from dashboard.sidebar import runs_dir
 
@@ -39,14 +39,6 @@ def load_results_ref(ref: str) -> dict:
         return uploaded[ref]
     path = Path(ref)
     return _load_path(str(path), path.stat().st_mtime)
-
-
-def display_ref(ref: str | Path) -> str:
-    """A file reference as shown in menus: the path relative to the repo, or as given (uploads, other folders)."""
-    try:
-        return str(Path(ref).resolve().relative_to(REPO_ROOT))
-    except ValueError:
-        return str(ref)
 
 
 def results_picker(label: str = "Results JSON", key: str = "results", upload: bool = True) -> str | None:

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import PYTHON, charts, evaluation, panels, widgets
+from dashboard import PYTHON, charts, display_ref, evaluation, panels, widgets
 from dashboard.errors import guard
 
 st.title("Evaluation")
@@ -55,7 +55,7 @@ with tab_cmp:
     if not others:
         st.info("Open a second results JSON of the same split and classes to compare two models with McNemar's test.")
     else:
-        other = st.selectbox("Compare with", others, format_func=widgets.display_ref, key="cmp_other")
+        other = st.selectbox("Compare with", others, format_func=display_ref, key="cmp_other")
         with guard("comparing the two results"):
             from training.evaluate import compare_results
             from training.model_card import result_name
