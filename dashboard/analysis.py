@@ -155,11 +155,12 @@ def explain_face(engine, rgb: np.ndarray, result, method: str, steps=None, align
     fitted once on the photo (or the five landmarks when it cannot fit) and are placed on that crop, so the
     agreement is measured where the model looked.
     """
+    from core.explain import region_masks_for
     from core.faces import fit_mesh, regions_for
-    from dashboard.explain import aligned_masks, explain_crop
+    from dashboard.explain import explain_crop
 
     fit = fit_mesh(rgb, result.face.landmarks)
-    masks = aligned_masks(result.aligned, engine.spec.input_size, mesh=fit)
+    masks = region_masks_for(result.aligned, size=engine.spec.input_size, mesh=fit)
     target = int(np.argmax(result.probs))
     ex = explain_crop(engine, result.aligned.image, method, target=target, masks=masks, steps=steps)
     shown = display_crop(rgb, result, align)

@@ -119,14 +119,6 @@ def available_methods() -> list[str]:
     return [*list_cam_methods(), *REGION_METHODS, *PIXEL_METHODS]
 
 
-def aligned_masks(aligned, size: int, image: np.ndarray | None = None, mesh=True) -> dict[str, np.ndarray]:
-    """AU-region masks of an aligned face, rasterised at the model's input size: from the face mesh (fitted on
-    ``image``, or pass its ``MeshFit`` as ``mesh``), else the five landmarks (``core.faces.regions_for``)."""
-    from core.explain.regions import region_masks_for
-
-    return region_masks_for(aligned, size=size, image=image, mesh=mesh)
-
-
 def explain_crop(
     engine,
     crop: np.ndarray,

@@ -158,13 +158,6 @@ SLICE_FILTERS = ("brightness", "blur")
 """The slices the explorer filters on (fields of :class:`View`)."""
 
 
-def slice_bins(d: dict) -> pd.DataFrame | None:
-    """Each image's bin per slice, indexed by id (``training.slices.row_bins``); None without slices."""
-    from training.slices import row_bins
-
-    return row_bins(d)
-
-
 def slice_mask(ids: Sequence[int], bins: pd.DataFrame, view: View) -> np.ndarray:
     """Which ``ids`` lie in the view's brightness and blur bins (``"any"`` passes every image)."""
     mask = np.ones(len(ids), dtype=bool)

@@ -62,7 +62,7 @@ def results_from_url(options: list[str]) -> None:
 def view_controls(class_names, has_votes: bool, bins=None) -> explorer.View:
     """The filter widgets; returns the view they show (page and item are filled in by the caller).
 
-    ``bins``: :func:`dashboard.explorer.slice_bins` of the results (None: no slices, the slice filters are off).
+    ``bins``: :func:`training.slices.row_bins` of the results (None: no slices, the slice filters are off).
     """
     names = ["any", *class_names]
     c = st.columns(4)

@@ -7,6 +7,7 @@ import streamlit as st
 from dashboard import PYTHON, evaluation, explorer, explorer_ui, images, verdicts, widgets
 from dashboard.errors import guard
 from dashboard.sidebar import current_settings
+from training.slices import row_bins
 
 st.title("Error explorer")
 explorer_ui.results_from_url(widgets.results_options())
@@ -33,7 +34,7 @@ flags = review[0] if review is not None else None
 explorer_ui.seed_from_url(names)
 if flash := st.session_state.pop(explorer_ui.FLASH_KEY, None):
     st.toast(flash, icon=":material/check:")
-bins = explorer.slice_bins(d)  # brightness / blur bin of each image, when the results hold slices
+bins = row_bins(d)  # brightness / blur bin of each image, when the results hold slices
 view = explorer_ui.view_controls(names, has_votes=flags is not None, bins=bins)
 rows = explorer.select(df, view, reviewed, flags, bins)
 pages = explorer.page_count(len(rows))
