@@ -111,10 +111,11 @@ def measured_quality() -> dict | None:
         return None
 
 
-def map_legend(ex, col) -> None:
-    """Under a map: the colour bar it was drawn with and what low/high (and, for SHAP, the sign) mean."""
+def map_with_legend(ex, col) -> None:
+    """A face's map, and under it the colour bar it was drawn with and what low/high (and, for SHAP, the sign) mean."""
     from dashboard.explain_quality import legend_bar, legend_text
 
+    col.image(ex.crop_overlay, caption=f"{ex.method} for '{ex.target}'", width="stretch")
     col.image(legend_bar(ex.signed), caption=legend_text(ex.method, ex.target, ex.signed, ex.map), width="stretch")
 
 
@@ -123,8 +124,7 @@ def explanation_block(ex, image_col, table_col, key: str, quality: dict | None =
     class, and how faithful the method measured on test faces."""
     from dashboard.explain_quality import faithfulness_line
 
-    image_col.image(ex.crop_overlay, caption=f"{ex.method} for '{ex.target}'", width="stretch")
-    map_legend(ex, image_col)
+    map_with_legend(ex, image_col)
     table_col.caption(faithfulness_line(quality, ex.method))
     s = ex.summary
     lift = "n/a" if s["lift"] != s["lift"] else f"{s['lift']:.2f}"
@@ -160,8 +160,7 @@ def compare_methods(explain: Callable[[str], object], quality: dict | None, key:
     )
     for col, method in zip(st.columns(max(len(chosen), 1)), chosen, strict=False):
         ex = explain(method)
-        col.image(ex.crop_overlay, caption=f"{method} for '{ex.target}'", width="stretch")
-        map_legend(ex, col)
+        map_with_legend(ex, col)
         col.caption(faithfulness_line(quality, method))
 
 

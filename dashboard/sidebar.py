@@ -88,15 +88,6 @@ def runs_dir() -> Path:
     return Path(os.environ.get("FERLENS_RUNS") or REPO_ROOT / "runs")
 
 
-def _choices() -> tuple[list[str], list[str], list[str]]:
-    from core.faces.preprocess import list_preprocess
-    from core.faces.registry import list_detectors
-    from core.models import list_models
-
-    steps = [s for s in list_preprocess() if s != "grayscale"]  # grayscale follows the model's in_chans
-    return list_models(), list_detectors(), steps
-
-
 def split_available(detectors: list[str]) -> tuple[list[str], dict[str, str]]:
     """The detectors that can run here, and for the others the one line that says how to enable them.
 
@@ -112,12 +103,15 @@ def build_sidebar() -> Settings:
     """Draw the sidebar widgets, store the resulting :class:`Settings` in the session and return it."""
     import streamlit as st
 
+    from core.faces.preprocess import list_preprocess
+    from core.faces.registry import list_detectors
+    from core.models import list_models
     from dashboard.explain import available_methods
 
-    models, detectors, steps = _choices()
     explainers = available_methods() or list(FALLBACK_EXPLAINERS)
     sb = st.sidebar
     sb.header("Model")
+    models = list_models()
     model = _select(
         sb, "Model", models, "default", "sb_model", help="A registered ferlens model (core.models.list_models())."
     )
@@ -136,7 +130,7 @@ def build_sidebar() -> Settings:
         help="Average each face's probabilities with those of its mirror image (one extra face per batch).",
     )
     sb.header("Faces")
-    detectors, unavailable = split_available(detectors)
+    detectors, unavailable = split_available(list_detectors())
     detector = _select(sb, "Face detector", detectors, "default", "sb_detector")
     for name, reason in unavailable.items():
         sb.caption(f":material/block: `{name}` unavailable here. {reason}")
@@ -149,6 +143,7 @@ def build_sidebar() -> Settings:
     )
     preprocess = None
     if not own:
+        steps = [s for s in list_preprocess() if s != "grayscale"]  # grayscale follows the model's in_chans
         preprocess = tuple(s for s in steps if sb.checkbox(_STEP_LABELS.get(s, s), key=f"sb_pre_{s}"))
     sb.header("Explanations")
     explainer = _select(sb, "Method", explainers, "gradcam", "sb_explainer")
