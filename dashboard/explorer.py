@@ -102,13 +102,11 @@ def view_from_params(params: Mapping[str, str], class_names: Sequence[str], verd
 
 def view_to_params(view: View) -> dict[str, str]:
     """The URL parameters of ``view``: only fields that differ from the defaults, so links stay short."""
-    out = {}
-    for name, value in asdict(view).items():
-        if value != getattr(_DEFAULT, name):
-            out[name] = (
-                str(int(value)) if isinstance(value, bool) else f"{value:g}" if isinstance(value, float) else str(value)
-            )
-    return out
+
+    def text(v) -> str:
+        return str(int(v)) if isinstance(v, bool) else f"{v:g}" if isinstance(v, float) else str(v)
+
+    return {name: text(v) for name, v in asdict(view).items() if v != getattr(_DEFAULT, name)}
 
 
 def review_mask(ids: Sequence[int], latest: Mapping[int, object], review: str) -> np.ndarray:
@@ -138,20 +136,12 @@ def select(df: pd.DataFrame, view: View, latest: Mapping[int, object], flags=Non
     if view.errors:
         mask &= df["true"] != df["pred"]
     mask &= review_mask(df["id"], latest, view.review)
-    if flags is not None:
-        mask &= flag_mask(df["id"], flags, view)
+    for name, on in (("disputed", view.disputed), ("duplicate", view.duplicates)):
+        if on and flags is not None:  # "label disputed", "has a duplicate"
+            mask &= flags[name].reindex([int(i) for i in df["id"]]).fillna(False).to_numpy(bool)
     if bins is not None:
         mask &= slice_mask(df["id"], bins, view)
     return df[mask].sort_values([view.sort, "id"], ascending=[not view.desc, True], kind="stable")
-
-
-def flag_mask(ids: Sequence[int], flags: pd.DataFrame, view: View) -> np.ndarray:
-    """Which ``ids`` pass the "label disputed" and "has a duplicate" filters (``flags`` indexed by id)."""
-    mask = np.ones(len(ids), dtype=bool)
-    for name, on in (("disputed", view.disputed), ("duplicate", view.duplicates)):
-        if on:
-            mask &= flags[name].reindex([int(i) for i in ids]).fillna(False).to_numpy(bool)
-    return mask
 
 
 SLICE_FILTERS = ("brightness", "blur")

@@ -144,16 +144,13 @@ def live_processor(settings, cam: bool):
     if held is not None:
         held[1].stop()
     analyzer = resources.get_analyzer(settings)
-    stream = analyzer.stream()
     method = settings.explainer if is_cam(settings.explainer) else CAM_FALLBACK
 
     def explain(rgb, face):
         target = int(face.probs.argmax())
         return explain_crop(analyzer.engine, face.aligned.image, method, target=target, steps=analyzer.steps).heat
 
-    proc = LiveProcessor(
-        lambda rgb, i: stream.process(rgb, frame=i), explain if cam else None, trace=LiveTrace.from_env()
-    )
+    proc = LiveProcessor(analyzer.stream().process, explain if cam else None, trace=LiveTrace.from_env())
     st.session_state[LIVE_KEY] = (key, proc)
     return proc
 
