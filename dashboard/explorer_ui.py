@@ -199,11 +199,7 @@ def gallery(d: dict, rows, fer, reviewed: dict, page: int, flags=None, columns: 
                 st.image(drawing.upscale(images.row_image(d, idx, fer), 96), width="stretch")
             badges = [reviewed[item].verdict] if item in reviewed else []
             if flags is not None and item in flags.index:
-                badges += [
-                    b
-                    for b, on in (("disputed", flags.at[item, "disputed"]), ("dup", flags.at[item, "duplicate"]))
-                    if on
-                ]
+                badges += [b for b, col in (("disputed", "disputed"), ("dup", "duplicate")) if flags.at[item, col]]
             badge = "".join(f" · {b}" for b in badges)
             st.caption(f"#{item} {row['true_name']}→{row['pred_name']} {row['confidence']:.0%}{badge}")
             if st.button("Open", key=f"xp_open_{item}", width="stretch"):
