@@ -103,10 +103,6 @@ def evaluate_command(d: dict) -> str:
     return runnable(command)
 
 
-def _round(value, spec: str):
-    return value if value is None else format(value, spec)
-
-
 def mcnemar_summary(comparison: dict, name_a: str, name_b: str) -> pd.DataFrame:
     """The comparison JSON of ``training.evaluate.compare_results`` as a small two-column table.
 
@@ -121,12 +117,9 @@ def mcnemar_summary(comparison: dict, name_a: str, name_b: str) -> pd.DataFrame:
         ("accuracy B", f"{b['accuracy']:.4f}"),
         ("only A right (b)", mc["b"]),
         ("only B right (c)", mc["c"]),
-        ("McNemar statistic", _round(mc.get("statistic"), ".3f")),
-        ("McNemar p-value", _round(mc.get("p_value"), ".3g")),
-        ("test", mc.get("method")),
+        ("McNemar statistic", f"{mc['statistic']:.3f}"),
+        ("McNemar p-value", f"{mc['p_value']:.3g}"),
+        ("test", mc["method"]),
+        ("accuracy A − B (95 % CI)", f"{diff['diff']:+.4f} [{diff['ci_low']:+.4f}, {diff['ci_high']:+.4f}]"),
     ]
-    if diff:
-        lo, hi = diff.get("ci_low"), diff.get("ci_high")
-        ci = f" [{lo:+.4f}, {hi:+.4f}]" if lo is not None and hi is not None else ""
-        rows.append(("accuracy A − B (95 % CI)", f"{diff.get('diff', diff.get('value', float('nan'))):+.4f}{ci}"))
     return pd.DataFrame(rows, columns=["", "value"]).astype({"value": str})
