@@ -32,9 +32,9 @@ class ImageAnalysis:
     class_names: tuple[str, ...]
     annotated: np.ndarray
     table: pd.DataFrame = field(repr=False)
-    aligned: bool = True
-    model_inputs: tuple[np.ndarray, ...] = field(default=(), repr=False)
+    model_inputs: tuple[np.ndarray, ...] = field(repr=False)
     """Per face, the pixels the model gets (:func:`model_input_image`), in the order of ``faces``."""
+    aligned: bool = True
 
 
 def analyze_rgb(detector, rgb: np.ndarray, name: str = "image", align: bool = True) -> ImageAnalysis:
@@ -55,7 +55,7 @@ def analyze_rgb(detector, rgb: np.ndarray, name: str = "image", align: bool = Tr
     boxes = [BoxLabel(r.face.box, i + 1, r.label, r.score) for i, r in enumerate(results)]
     table = face_table(name, results, names, detector.provenance)
     inputs = tuple(model_input_image(detector.engine, r.aligned.image, detector.steps) for r in results)
-    return ImageAnalysis(name, rgb, results, names, draw_faces(rgb, boxes), table, align, inputs)
+    return ImageAnalysis(name, rgb, results, names, draw_faces(rgb, boxes), table, inputs, align)
 
 
 def model_input_image(engine, crop: np.ndarray, steps=None) -> np.ndarray:

@@ -14,7 +14,7 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard import charts, display_ref, drawing, robustness, widgets
-from dashboard.analysis import DISPLAY_SIZE, ImageAnalysis, display_crop
+from dashboard.analysis import DISPLAY_SIZE, ImageAnalysis
 from dashboard.errors import guard
 
 log = logging.getLogger(__name__)
@@ -85,15 +85,11 @@ def image_result(
 def face_row(result: ImageAnalysis, i: int, face, explanation, key: str, quality: dict | None = None) -> None:
     st.markdown(f"**Face #{i + 1}: {face.label}** ({face.score:.0%}) · detector score {face.face.score:.2f}")
     cols = st.columns([1, 2, 1, 2] if explanation else [1, 2])
-    if i < len(result.model_inputs):
-        seen = result.model_inputs[i]
-        size = "×".join(map(str, seen.shape[:2]))
-        tone = "gray" if seen.ndim == 2 else "colour"
-        caption = f"what the model sees: its {size} {tone} input, enlarged pixel for pixel"
-        cols[0].image(drawing.upscale(seen, DISPLAY_SIZE), caption=caption, width="stretch")
-    else:
-        crop = display_crop(result.rgb, face, result.aligned, DISPLAY_SIZE).image
-        cols[0].image(crop, caption="the face as cropped for the model (enlarged)", width="stretch")
+    seen = result.model_inputs[i]
+    size = "×".join(map(str, seen.shape[:2]))
+    tone = "gray" if seen.ndim == 2 else "colour"
+    caption = f"what the model sees: its {size} {tone} input, enlarged pixel for pixel"
+    cols[0].image(drawing.upscale(seen, DISPLAY_SIZE), caption=caption, width="stretch")
     cols[1].plotly_chart(charts.probability_bar(face.probs, result.class_names), key=f"{key}_bar{i}")
     if explanation:
         explanation_block(explanation, cols[2], cols[3], key=f"{key}_x{i}", quality=quality)
