@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -49,12 +50,12 @@ class JobBound:
             raise ValueError(f"limit must be >= 1, got {limit}")
         self.limit = limit
         self._lock = threading.Lock()
-        self._active: dict[str, int] = {}
+        self._active: Counter[str] = Counter()  # sessions with nothing in flight are dropped (see slot)
 
     def active(self, session: str | None = None) -> int:
         """Jobs in flight for ``session`` (all sessions when None)."""
         with self._lock:
-            return sum(self._active.values()) if session is None else self._active.get(session, 0)
+            return self._active.total() if session is None else self._active[session]
 
     def sessions(self) -> int:
         """Sessions with at least one job in flight."""
@@ -69,17 +70,15 @@ class JobBound:
             yield
             return
         with self._lock:
-            n = self._active.get(session, 0)
+            n = self._active[session]
             if n >= self.limit:
                 raise ExplanationUnavailableError(BUSY_MESSAGE.format(n=n))
-            self._active[session] = n + 1
+            self._active[session] += 1
         try:
             yield
         finally:
             with self._lock:
-                self._active[session] -= 1
-                if not self._active[session]:
-                    del self._active[session]
+                self._active -= Counter({session: 1})  # keeps positive counts only
 
 
 JOBS = JobBound()

@@ -20,7 +20,6 @@ log = logging.getLogger(__name__)
 
 URL_KEY = "xp_url"
 """The query parameters this session last wrote (to tell our own URL from one the user brought)."""
-REVIEWER_KEY = "reviewer"
 ITEM_KEY = "xp_item"
 FLASH_KEY = "xp_flash"
 
@@ -42,8 +41,8 @@ def seed_from_url(class_names) -> None:
     view = explorer.view_from_params(params, class_names, verdicts.VERDICTS)
     st.session_state.update({f"xp_{k}": v for k, v in asdict(view).items() if k not in ("conf_lo", "conf_hi", "item")})
     st.session_state.update({"xp_conf": (view.conf_lo, view.conf_hi), ITEM_KEY: view.item})
-    if params.get(REVIEWER_KEY):
-        st.session_state[REVIEWER_KEY] = params[REVIEWER_KEY]
+    if params.get(widgets.REVIEWER_KEY):
+        st.session_state[widgets.REVIEWER_KEY] = params[widgets.REVIEWER_KEY]
 
 
 def results_from_url(options: list[str]) -> None:
@@ -142,10 +141,7 @@ def _bin_order(label: str) -> float:
 
 def write_url(view: explorer.View, results_ref: str) -> None:
     """Mirror the view, the results file and the reviewer into the URL (and remember what was written)."""
-    params = explorer.view_to_params(view)
-    params["results"] = display_ref(results_ref)
-    if st.session_state.get(REVIEWER_KEY):
-        params[REVIEWER_KEY] = st.session_state[REVIEWER_KEY]
+    params = widgets.explorer_params(view, results_ref)
     if params != st.query_params.to_dict():
         st.query_params.from_dict(params)
     st.session_state[URL_KEY] = params
@@ -303,10 +299,10 @@ def _review_body(d, df, ids, item, fer, store, sidebar_settings, review) -> None
         st.caption(note)
         duplicates_note(item, review)
 
-    st.session_state.setdefault("xp_reviewer", st.session_state.get(REVIEWER_KEY, ""))
+    st.session_state.setdefault("xp_reviewer", st.session_state.get(widgets.REVIEWER_KEY, ""))
     c = st.columns([1, 2])
     reviewer = c[0].text_input("Reviewer", key="xp_reviewer", placeholder="your name (kept for this session)")
-    st.session_state[REVIEWER_KEY] = reviewer.strip()
+    st.session_state[widgets.REVIEWER_KEY] = reviewer.strip()
     note_text = c[1].text_input("Note (optional)", key=f"xp_note_{item}")
     chosen = None
     buttons = st.columns(len(verdicts.VERDICTS))

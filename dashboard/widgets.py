@@ -18,6 +18,8 @@ log = logging.getLogger(__name__)
 
 OPENED_KEY = "results.uploaded"
 CURRENT_KEY = "results.current"
+REVIEWER_KEY = "reviewer"
+"""The reviewer's name: outside any widget, so it survives saves, dialogs, reloads and page switches."""
 
 
 def results_roots() -> list[Path]:
@@ -105,7 +107,7 @@ def comparable_results(ref: str, d: dict) -> list[str]:
 def open_in_explorer(ref: str, true: int | None, pred: int | None) -> None:
     """Switch to the error explorer on a confusion cell, with the cell in the URL (so the view can be shared)."""
     from dashboard import navigation
-    from dashboard.explorer import ANY, View, view_to_params
+    from dashboard.explorer import ANY, View
 
     names = load_results_ref(ref)["class_names"]
     view = View(
@@ -114,10 +116,17 @@ def open_in_explorer(ref: str, true: int | None, pred: int | None) -> None:
         errors=true is None or true != pred,
     )
     st.session_state[CURRENT_KEY] = ref
+    st.switch_page(navigation.page("explorer"), query_params=explorer_params(view, ref))
+
+
+def explorer_params(view, ref: str) -> dict[str, str]:
+    """The explorer's URL: ``view`` (``dashboard.explorer.View``), the results file and this session's reviewer."""
+    from dashboard.explorer import view_to_params
+
     params = {**view_to_params(view), "results": display_ref(ref)}
-    if st.session_state.get("reviewer"):
-        params["reviewer"] = st.session_state["reviewer"]
-    st.switch_page(navigation.page("explorer"), query_params=params)
+    if st.session_state.get(REVIEWER_KEY):
+        params[REVIEWER_KEY] = st.session_state[REVIEWER_KEY]
+    return params
 
 
 def secrets_or_none():
