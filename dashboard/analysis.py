@@ -7,16 +7,14 @@ regions and their FACS agreement, the annotated photo and the per-face table.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 import pandas as pd
 
-from dashboard.drawing import BoxLabel, draw_faces
-
-log = logging.getLogger(__name__)
+from dashboard.drawing import BoxLabel, draw_faces, upscale
+from dashboard.explain import explain_crop
 
 DISPLAY_SIZE = 192
 """Side of the face crops shown on the pages (the model's own crop is often 48 px)."""
@@ -157,7 +155,6 @@ def explain_face(engine, rgb: np.ndarray, result, method: str, steps=None, align
     """
     from core.explain import region_masks_for
     from core.faces import fit_mesh, regions_for
-    from dashboard.explain import explain_crop
 
     fit = fit_mesh(rgb, result.face.landmarks)
     masks = region_masks_for(result.aligned, size=engine.spec.input_size, mesh=fit)
@@ -225,8 +222,6 @@ def explain_dataset_crop(engine, image: np.ndarray, method: str, target: int, si
     """
     from core.explain.regions import rasterise
     from core.faces import regions_for_crop
-    from dashboard.drawing import upscale
-    from dashboard.explain import explain_crop
 
     regions = regions_for_crop(image, "fer2013")
     masks = rasterise(regions, engine.spec.input_size, image.shape[0])

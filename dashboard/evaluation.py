@@ -6,7 +6,6 @@ files, one-line labels, and metric and per-class tables (intervals as ``training
 
 from __future__ import annotations
 
-import logging
 import shlex
 from pathlib import Path
 
@@ -14,8 +13,6 @@ import pandas as pd
 
 from core.metrics import PER_CLASS_CI
 from dashboard import runnable
-
-log = logging.getLogger(__name__)
 
 HEADLINE = ("accuracy", "macro_f1", "weighted_f1", "roc_auc_macro", "ece")
 

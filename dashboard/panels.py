@@ -7,17 +7,16 @@ missing file or key gives one line with the command that writes it). Each functi
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from pathlib import Path
 
 import streamlit as st
 
 from dashboard import charts, display_ref, drawing, robustness, widgets
-from dashboard.analysis import DISPLAY_SIZE, ImageAnalysis
+from dashboard.analysis import DISPLAY_SIZE, ImageAnalysis, photo_overlay
 from dashboard.errors import guard
-
-log = logging.getLogger(__name__)
+from dashboard.explain import PIXEL_METHODS, available_methods
+from dashboard.explain_quality import faithfulness_line, legend_bar, legend_text, load_explanations, missing_hint
 
 
 def faces_heading(result: ImageAnalysis) -> None:
@@ -55,8 +54,6 @@ def image_result(
         explain: ``explain(face_index) -> FaceExplanation`` when explanations are switched on.
         compare: ``compare(face_index, method) -> FaceExplanation``: offers every method side by side per face.
     """
-    from dashboard.analysis import photo_overlay
-
     faces_heading(result)
     if not result.faces:
         st.info("No face found. Faces smaller than about 20 pixels, strong profiles and heavy occlusion are missed.")
@@ -75,7 +72,7 @@ def image_result(
     else:
         st.image(drawing.displayable(result.annotated), width="stretch")
     downloads(result, key, overlay)
-    quality = measured_quality() if explanations else None
+    quality = load_explanations() if explanations else None
     for i, face in enumerate(result.faces):
         face_row(result, i, face, explanations[i] if explanations else None, key, quality)
         if compare is not None:
@@ -95,22 +92,8 @@ def face_row(result: ImageAnalysis, i: int, face, explanation, key: str, quality
         explanation_block(explanation, cols[2], cols[3], key=f"{key}_x{i}", quality=quality)
 
 
-def measured_quality() -> dict | None:
-    """``training.explain_eval``'s JSON, or None when absent or unreadable (logged: the panels then say
-    "not measured" rather than fail the page)."""
-    from dashboard.explain_quality import load_explanations
-
-    try:
-        return load_explanations()
-    except (OSError, ValueError) as exc:
-        log.warning("explanations JSON unreadable, shown as not measured: %s", exc)
-        return None
-
-
 def map_with_legend(ex, col) -> None:
     """A face's map, and under it the colour bar it was drawn with and what low/high (and, for SHAP, the sign) mean."""
-    from dashboard.explain_quality import legend_bar, legend_text
-
     col.image(ex.crop_overlay, caption=f"{ex.method} for '{ex.target}'", width="stretch")
     col.image(legend_bar(ex.signed), caption=legend_text(ex.method, ex.target, ex.signed, ex.map), width="stretch")
 
@@ -118,8 +101,6 @@ def map_with_legend(ex, col) -> None:
 def explanation_block(ex, image_col, table_col, key: str, quality: dict | None = None) -> None:
     """A face's overlay with AU outlines and colour legend, how much of the map falls where FACS expects the
     class, and how faithful the method measured on test faces."""
-    from dashboard.explain_quality import faithfulness_line
-
     map_with_legend(ex, image_col)
     table_col.caption(faithfulness_line(quality, ex.method))
     s = ex.summary
@@ -141,9 +122,6 @@ def explanation_block(ex, image_col, table_col, key: str, quality: dict | None =
 
 def compare_methods(explain: Callable[[str], object], quality: dict | None, key: str) -> None:
     """A toggle that draws one face explained by several methods in columns, each with legend and faithfulness."""
-    from dashboard.explain import PIXEL_METHODS, available_methods
-    from dashboard.explain_quality import faithfulness_line
-
     if not st.toggle("Compare explanation methods side by side", key=f"{key}_on"):
         return
     methods = available_methods()
@@ -163,11 +141,10 @@ def compare_methods(explain: Callable[[str], object], quality: dict | None, key:
 def explanation_quality(key: str = "xq") -> None:
     """Evaluation-page section: the faithfulness ranking and per-class AU agreement of every explanation
     method, as ``python -m training.explain_eval`` measured them (read from its JSON, nothing computed)."""
-    from dashboard.explain_quality import missing_hint
     from training.explain_eval import au_table, faithfulness_table, lift_matrix, random_table
 
     with st.expander("Which explanation to believe: faithfulness and FACS agreement of each method"):
-        d = measured_quality()
+        d = load_explanations()
         if d is None:
             st.info(missing_hint(), icon=":material/info:")
             return

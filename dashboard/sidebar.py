@@ -6,14 +6,11 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from dashboard import REPO_ROOT, display_ref
-
-log = logging.getLogger(__name__)
 
 STATE_KEY = "ferlens.settings"
 

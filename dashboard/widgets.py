@@ -5,16 +5,15 @@ Each is a small function around one helper from ``dashboard``/``core``; the logi
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import streamlit as st
 
-from dashboard import REPO_ROOT, display_ref, evaluation
+from dashboard import REPO_ROOT, display_ref, evaluation, navigation, resources
 from dashboard.errors import guard
+from dashboard.explain import CAM_FALLBACK, explain_crop, is_cam
+from dashboard.explorer import ANY, View, view_to_params
 from dashboard.sidebar import runs_dir
-
-log = logging.getLogger(__name__)
 
 OPENED_KEY = "results.uploaded"
 CURRENT_KEY = "results.current"
@@ -106,9 +105,6 @@ def comparable_results(ref: str, d: dict) -> list[str]:
 
 def open_in_explorer(ref: str, true: int | None, pred: int | None) -> None:
     """Switch to the error explorer on a confusion cell, with the cell in the URL (so the view can be shared)."""
-    from dashboard import navigation
-    from dashboard.explorer import ANY, View
-
     names = load_results_ref(ref)["class_names"]
     view = View(
         true=ANY if true is None else names[true],
@@ -121,8 +117,6 @@ def open_in_explorer(ref: str, true: int | None, pred: int | None) -> None:
 
 def explorer_params(view, ref: str) -> dict[str, str]:
     """The explorer's URL: ``view`` (``dashboard.explorer.View``), the results file and this session's reviewer."""
-    from dashboard.explorer import view_to_params
-
     params = {**view_to_params(view), "results": display_ref(ref)}
     if st.session_state.get(REVIEWER_KEY):
         params[REVIEWER_KEY] = st.session_state[REVIEWER_KEY]
@@ -142,8 +136,6 @@ def live_processor(settings, cam: bool):
 
     Per session, because it holds the stream's tracking state; the engine inside is the shared cached one.
     """
-    from dashboard import resources
-    from dashboard.explain import CAM_FALLBACK, explain_crop, is_cam
     from dashboard.live import LiveProcessor, LiveTrace
 
     key = (settings, cam)
