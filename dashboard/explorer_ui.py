@@ -15,6 +15,8 @@ import streamlit as st
 from dashboard import charts, display_ref, drawing, evaluation, explorer, images, resources, verdicts, widgets
 from dashboard.analysis import explain_dataset_crop
 from dashboard.errors import guard
+from training import agreement
+from training import review as fer_review
 
 log = logging.getLogger(__name__)
 
@@ -149,18 +151,15 @@ def write_url(view: explorer.View, results_ref: str) -> None:
 
 @st.cache_resource(max_entries=2, show_spinner="Reading FERPlus's votes and hashing FER2013 for duplicates (once)…")
 def _fer_review_data(fer_file: str, mtime: float):
-    from training import review
     from training.datasets import data_root, read_fer2013
 
     raw = read_fer2013(fer_file)
-    return review.human_votes(data_root()), raw["usage"], review.fer2013_phashes(fer_file)
+    return fer_review.human_votes(data_root()), raw["usage"], fer_review.fer2013_phashes(fer_file)
 
 
 @st.cache_resource(max_entries=8)
 def _duplicates(fer_file: str, mtime: float, ids: tuple[int, ...]):
-    from training import review
-
-    return review.duplicates(ids, images.fer2013_images(fer_file), _fer_review_data(fer_file, mtime)[2])
+    return fer_review.duplicates(ids, images.fer2013_images(fer_file), _fer_review_data(fer_file, mtime)[2])
 
 
 def review_flags(d: dict, df):
@@ -169,8 +168,6 @@ def review_flags(d: dict, df):
     ``flags`` is indexed by image id with ``disputed``, ``duplicate`` and ``suggested`` (a verdict or None);
     ``votes`` is ``training.review.votes_table``; ``pairs`` the duplicates of the evaluated images.
     """
-    from training import review
-
     source = str(d["meta"]["data"]["source"])
     if source.split(":", 1)[0] not in images.FER_SOURCES:
         return None
@@ -181,7 +178,7 @@ def review_flags(d: dict, df):
     pairs = _duplicates(str(fer_file), mtime, ids)
     flags = votes.reindex(list(ids))[["disputed"]].fillna(False).astype(bool)
     flags["duplicate"] = flags.index.isin(pairs["row"])
-    flags["suggested"] = review.suggested_verdicts(votes, ids, list(df["pred_name"]))
+    flags["suggested"] = fer_review.suggested_verdicts(votes, ids, list(df["pred_name"]))
     return flags, votes, usage, pairs
 
 
@@ -219,8 +216,6 @@ def review_dialog(d: dict, df, ids: list[int], item: int, fer, store, sidebar_se
 
 def votes_panel(item: int, row, names, review) -> str | None:
     """FER2013's label, FERPlus's 10 votes and the model's probabilities side by side; returns the suggestion."""
-    from training.review import VOTE_NAMES
-
     flags, votes, _, _ = review if review is not None else (None, None, None, None)
     cols = st.columns(3)
     cols[2].plotly_chart(charts.probability_bar(row["probs"], names, "the model"), key="xp_probs")
@@ -234,9 +229,9 @@ def votes_panel(item: int, row, names, review) -> str | None:
     cols[0].metric("FERPlus majority", majority, help="most votes of 10 annotators; first column wins ties")
     if v["disputed"]:
         cols[0].caption(":orange[label disputed] by the annotators")
-    counts = [int(v[n]) for n in VOTE_NAMES]
+    counts = [int(v[n]) for n in fer_review.VOTE_NAMES]
     cols[1].plotly_chart(
-        charts.votes_bar(counts, VOTE_NAMES, f"FERPlus: {int(v['n_votes'])} annotators"), key="xp_votes"
+        charts.votes_bar(counts, fer_review.VOTE_NAMES, f"FERPlus: {int(v['n_votes'])} annotators"), key="xp_votes"
     )
     suggested = flags.at[item, "suggested"] if item in flags.index else None
     if suggested:
@@ -339,8 +334,6 @@ def _review_body(d, df, ids, item, fer, store, sidebar_settings, review) -> None
 def agreement_panel(d: dict, store) -> None:
     """Where two or more reviewers judged the same images of these results (on this model's predictions): their
     kappa (``training.agreement``) and the images on which they differ."""
-    from training import agreement
-
     with guard("measuring the reviewers' agreement"):
         table = agreement.judgements(store.for_dataset(evaluation.dataset_key(d)), model=evaluation.model_key(d))
         team = agreement.sharing_reviewers(table)
@@ -373,14 +366,12 @@ def agreement_panel(d: dict, store) -> None:
 def exports(d: dict, store, fer_results: bool) -> None:
     """Downloads: the verdict log (every verdict, with model and weights' sha256) and, for FER2013/FERPlus
     results, FER2013 in its own CSV format with the reviewers' corrections applied."""
-    from training import review
-
     sha = d["meta"].get("weights_sha256")
     full = {evaluation.model_key(d): sha} if sha else {}
     c = st.columns(2)
     c[0].download_button(
         "Verdict log (CSV)",
-        lambda: review.verdict_log_csv(store.all(), full),
+        lambda: fer_review.verdict_log_csv(store.all(), full),
         "ferlens-verdicts.csv",
         "text/csv",
         icon=":material/download:",
@@ -402,7 +393,8 @@ def exports(d: dict, store, fer_results: bool) -> None:
 
 
 def _corrected_csv(source: str, store) -> str:
-    from training import review
     from training.datasets import read_fer2013
 
-    return review.corrected_fer2013_csv(read_fer2013(images.fer2013_file(source)), review.corrections(store.all()))
+    return fer_review.corrected_fer2013_csv(
+        read_fer2013(images.fer2013_file(source)), fer_review.corrections(store.all())
+    )

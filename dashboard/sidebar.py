@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dashboard import REPO_ROOT, display_ref
+from dashboard.explain import available_methods
 
 STATE_KEY = "ferlens.settings"
 
@@ -103,7 +104,6 @@ def build_sidebar() -> Settings:
     from core.faces.preprocess import list_preprocess
     from core.faces.registry import list_detectors
     from core.models import list_models
-    from dashboard.explain import available_methods
 
     explainers = available_methods() or list(FALLBACK_EXPLAINERS)
     sb = st.sidebar
