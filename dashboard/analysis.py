@@ -7,16 +7,14 @@ regions and their FACS agreement, the annotated photo and the per-face table.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 import pandas as pd
 
-from dashboard.drawing import BoxLabel, draw_faces
-
-log = logging.getLogger(__name__)
+from dashboard.drawing import BoxLabel, draw_faces, upscale
+from dashboard.explain import explain_crop
 
 DISPLAY_SIZE = 192
 """Side of the face crops shown on the pages (the model's own crop is often 48 px)."""
@@ -32,9 +30,9 @@ class ImageAnalysis:
     class_names: tuple[str, ...]
     annotated: np.ndarray
     table: pd.DataFrame = field(repr=False)
-    aligned: bool = True
-    model_inputs: tuple[np.ndarray, ...] = field(default=(), repr=False)
+    model_inputs: tuple[np.ndarray, ...] = field(repr=False)
     """Per face, the pixels the model gets (:func:`model_input_image`), in the order of ``faces``."""
+    aligned: bool = True
 
 
 def analyze_rgb(detector, rgb: np.ndarray, name: str = "image", align: bool = True) -> ImageAnalysis:
@@ -55,7 +53,7 @@ def analyze_rgb(detector, rgb: np.ndarray, name: str = "image", align: bool = Tr
     boxes = [BoxLabel(r.face.box, i + 1, r.label, r.score) for i, r in enumerate(results)]
     table = face_table(name, results, names, detector.provenance)
     inputs = tuple(model_input_image(detector.engine, r.aligned.image, detector.steps) for r in results)
-    return ImageAnalysis(name, rgb, results, names, draw_faces(rgb, boxes), table, align, inputs)
+    return ImageAnalysis(name, rgb, results, names, draw_faces(rgb, boxes), table, inputs, align)
 
 
 def model_input_image(engine, crop: np.ndarray, steps=None) -> np.ndarray:
@@ -155,11 +153,11 @@ def explain_face(engine, rgb: np.ndarray, result, method: str, steps=None, align
     fitted once on the photo (or the five landmarks when it cannot fit) and are placed on that crop, so the
     agreement is measured where the model looked.
     """
+    from core.explain import region_masks_for
     from core.faces import fit_mesh, regions_for
-    from dashboard.explain import aligned_masks, explain_crop
 
     fit = fit_mesh(rgb, result.face.landmarks)
-    masks = aligned_masks(result.aligned, engine.spec.input_size, mesh=fit)
+    masks = region_masks_for(result.aligned, size=engine.spec.input_size, mesh=fit)
     target = int(np.argmax(result.probs))
     ex = explain_crop(engine, result.aligned.image, method, target=target, masks=masks, steps=steps)
     shown = display_crop(rgb, result, align)
@@ -224,8 +222,6 @@ def explain_dataset_crop(engine, image: np.ndarray, method: str, target: int, si
     """
     from core.explain.regions import rasterise
     from core.faces import regions_for_crop
-    from dashboard.drawing import upscale
-    from dashboard.explain import explain_crop
 
     regions = regions_for_crop(image, "fer2013")
     masks = rasterise(regions, engine.spec.input_size, image.shape[0])

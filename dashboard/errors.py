@@ -36,11 +36,11 @@ def plain_message(exc: BaseException, action: str = "") -> str:
 
 
 def _is_plain(exc: BaseException) -> bool:
-    if isinstance(exc, _PLAIN):
-        return True
     # DetectorUnavailableError, VerdictStoreError and friends: RuntimeErrors whose class says they are expected
     # conditions, with a message written for people.
-    return type(exc).__name__.endswith(("UnavailableError", "LoadError", "SchemaError", "StoreError"))
+    return isinstance(exc, _PLAIN) or type(exc).__name__.endswith(
+        ("UnavailableError", "LoadError", "SchemaError", "StoreError")
+    )
 
 
 def show_error(exc: BaseException, action: str = "") -> str:

@@ -1,23 +1,18 @@
 """Reading results JSONs (``training.evaluate``'s output) for the evaluation page and the error explorer.
 
 Pure functions of the results dict (schema in ``docs/results-schema.md``), no Streamlit: discovery of results
-files, one-line labels, metric and per-class tables (intervals as ``training.evaluate`` wrote them), and the rows
-of a confusion cell.
+files, one-line labels, and metric and per-class tables (intervals as ``training.evaluate`` wrote them).
 """
 
 from __future__ import annotations
 
-import logging
 import shlex
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from core.metrics import PER_CLASS_CI
 from dashboard import runnable
-
-log = logging.getLogger(__name__)
 
 HEADLINE = ("accuracy", "macro_f1", "weighted_f1", "roc_auc_macro", "ece")
 
@@ -105,41 +100,6 @@ def evaluate_command(d: dict) -> str:
     return runnable(command)
 
 
-@dataclass(frozen=True)
-class CellFilter:
-    """Which images the explorer shows: a confusion cell (None = any) of one results file."""
-
-    true: int | None = None
-    pred: int | None = None
-    errors_only: bool = True
-    min_confidence: float = 0.0
-    max_confidence: float = 1.0
-    max_margin: float = 1.0
-    sort: str = "confidence"
-    descending: bool = True
-
-
-SORT_KEYS = ("confidence", "margin", "id")
-
-
-def select(df: pd.DataFrame, f: CellFilter) -> pd.DataFrame:
-    """Rows of :func:`predictions_frame` matching ``f``, sorted as asked (stable, so ties keep id order)."""
-    if f.sort not in SORT_KEYS:
-        raise ValueError(f"unknown sort key {f.sort!r}; choose one of {list(SORT_KEYS)}")
-    mask = df["confidence"].between(f.min_confidence, f.max_confidence) & (df["margin"] <= f.max_margin)
-    if f.true is not None:
-        mask &= df["true"] == f.true
-    if f.pred is not None:
-        mask &= df["pred"] == f.pred
-    if f.errors_only:
-        mask &= df["true"] != df["pred"]
-    return df[mask].sort_values([f.sort, "id"], ascending=[not f.descending, True], kind="stable")
-
-
-def _round(value, spec: str):
-    return value if value is None else format(value, spec)
-
-
 def mcnemar_summary(comparison: dict, name_a: str, name_b: str) -> pd.DataFrame:
     """The comparison JSON of ``training.evaluate.compare_results`` as a small two-column table.
 
@@ -154,12 +114,9 @@ def mcnemar_summary(comparison: dict, name_a: str, name_b: str) -> pd.DataFrame:
         ("accuracy B", f"{b['accuracy']:.4f}"),
         ("only A right (b)", mc["b"]),
         ("only B right (c)", mc["c"]),
-        ("McNemar statistic", _round(mc.get("statistic"), ".3f")),
-        ("McNemar p-value", _round(mc.get("p_value"), ".3g")),
-        ("test", mc.get("method")),
+        ("McNemar statistic", f"{mc['statistic']:.3f}"),
+        ("McNemar p-value", f"{mc['p_value']:.3g}"),
+        ("test", mc["method"]),
+        ("accuracy A − B (95 % CI)", f"{diff['diff']:+.4f} [{diff['ci_low']:+.4f}, {diff['ci_high']:+.4f}]"),
     ]
-    if diff:
-        lo, hi = diff.get("ci_low"), diff.get("ci_high")
-        ci = f" [{lo:+.4f}, {hi:+.4f}]" if lo is not None and hi is not None else ""
-        rows.append(("accuracy A − B (95 % CI)", f"{diff.get('diff', diff.get('value', float('nan'))):+.4f}{ci}"))
     return pd.DataFrame(rows, columns=["", "value"]).astype({"value": str})

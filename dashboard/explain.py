@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -49,12 +50,12 @@ class JobBound:
             raise ValueError(f"limit must be >= 1, got {limit}")
         self.limit = limit
         self._lock = threading.Lock()
-        self._active: dict[str, int] = {}
+        self._active: Counter[str] = Counter()  # sessions with nothing in flight are dropped (see slot)
 
     def active(self, session: str | None = None) -> int:
         """Jobs in flight for ``session`` (all sessions when None)."""
         with self._lock:
-            return sum(self._active.values()) if session is None else self._active.get(session, 0)
+            return self._active.total() if session is None else self._active[session]
 
     def sessions(self) -> int:
         """Sessions with at least one job in flight."""
@@ -69,17 +70,15 @@ class JobBound:
             yield
             return
         with self._lock:
-            n = self._active.get(session, 0)
+            n = self._active[session]
             if n >= self.limit:
                 raise ExplanationUnavailableError(BUSY_MESSAGE.format(n=n))
-            self._active[session] = n + 1
+            self._active[session] += 1
         try:
             yield
         finally:
             with self._lock:
-                self._active[session] -= 1
-                if not self._active[session]:
-                    del self._active[session]
+                self._active -= Counter({session: 1})  # keeps positive counts only
 
 
 JOBS = JobBound()
@@ -117,14 +116,6 @@ def available_methods() -> list[str]:
         log.info("explanations unavailable: %s", exc)
         return []
     return [*list_cam_methods(), *REGION_METHODS, *PIXEL_METHODS]
-
-
-def aligned_masks(aligned, size: int, image: np.ndarray | None = None, mesh=True) -> dict[str, np.ndarray]:
-    """AU-region masks of an aligned face, rasterised at the model's input size: from the face mesh (fitted on
-    ``image``, or pass its ``MeshFit`` as ``mesh``), else the five landmarks (``core.faces.regions_for``)."""
-    from core.explain.regions import region_masks_for
-
-    return region_masks_for(aligned, size=size, image=image, mesh=mesh)
 
 
 def explain_crop(

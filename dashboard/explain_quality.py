@@ -21,10 +21,14 @@ COMMAND = f"{PYTHON} -m training.explain_eval"
 
 def load_explanations() -> dict | None:
     """``$FERLENS_EXPLANATIONS`` or the committed ``bench/results/explanations.json``; None when it has not been
-    written (a broken file raises, naming the fix)."""
+    written or is unreadable (logged: the panels then say "not measured" rather than fail the page)."""
     from training.explain_eval import load
 
-    return load(os.environ.get("FERLENS_EXPLANATIONS") or REPO_ROOT / "bench" / "results" / "explanations.json")
+    try:
+        return load(os.environ.get("FERLENS_EXPLANATIONS") or REPO_ROOT / "bench" / "results" / "explanations.json")
+    except (OSError, ValueError) as exc:
+        log.warning("explanations JSON unreadable, shown as not measured: %s", exc)
+        return None
 
 
 def missing_hint() -> str:

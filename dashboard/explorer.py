@@ -102,13 +102,11 @@ def view_from_params(params: Mapping[str, str], class_names: Sequence[str], verd
 
 def view_to_params(view: View) -> dict[str, str]:
     """The URL parameters of ``view``: only fields that differ from the defaults, so links stay short."""
-    out = {}
-    for name, value in asdict(view).items():
-        if value != getattr(_DEFAULT, name):
-            out[name] = (
-                str(int(value)) if isinstance(value, bool) else f"{value:g}" if isinstance(value, float) else str(value)
-            )
-    return out
+
+    def text(v) -> str:
+        return str(int(v)) if isinstance(v, bool) else f"{v:g}" if isinstance(v, float) else str(v)
+
+    return {name: text(v) for name, v in asdict(view).items() if v != getattr(_DEFAULT, name)}
 
 
 def review_mask(ids: Sequence[int], latest: Mapping[int, object], review: str) -> np.ndarray:
@@ -121,24 +119,33 @@ def review_mask(ids: Sequence[int], latest: Mapping[int, object], review: str) -
     return np.array([i in latest and getattr(latest[i], "verdict", None) == review for i in ids], dtype=bool)
 
 
-def flag_mask(ids: Sequence[int], flags: pd.DataFrame, view: View) -> np.ndarray:
-    """Which ``ids`` pass the "label disputed" and "has a duplicate" filters (``flags`` indexed by id)."""
-    mask = np.ones(len(ids), dtype=bool)
+SORT_KEYS = ("confidence", "margin", "id")
+
+
+def select(df: pd.DataFrame, view: View, latest: Mapping[int, object], flags=None, bins=None) -> pd.DataFrame:
+    """Rows of ``dashboard.evaluation.predictions_frame`` that pass every filter of ``view``, sorted as asked (stable,
+    so ties keep id order). ``latest``: as for :func:`review_mask`; ``flags``/``bins``: None turns those filters off.
+    """
+    if view.sort not in SORT_KEYS:
+        raise ValueError(f"unknown sort key {view.sort!r}; choose one of {list(SORT_KEYS)}")
+    mask = df["confidence"].between(view.conf_lo, view.conf_hi) & (df["margin"] <= view.margin)
+    if view.true != ANY:
+        mask &= df["true_name"] == view.true
+    if view.pred != ANY:
+        mask &= df["pred_name"] == view.pred
+    if view.errors:
+        mask &= df["true"] != df["pred"]
+    mask &= review_mask(df["id"], latest, view.review)
     for name, on in (("disputed", view.disputed), ("duplicate", view.duplicates)):
-        if on:
-            mask &= flags[name].reindex([int(i) for i in ids]).fillna(False).to_numpy(bool)
-    return mask
+        if on and flags is not None:  # "label disputed", "has a duplicate"
+            mask &= flags[name].reindex([int(i) for i in df["id"]]).fillna(False).to_numpy(bool)
+    if bins is not None:
+        mask &= slice_mask(df["id"], bins, view)
+    return df[mask].sort_values([view.sort, "id"], ascending=[not view.desc, True], kind="stable")
 
 
 SLICE_FILTERS = ("brightness", "blur")
 """The slices the explorer filters on (fields of :class:`View`)."""
-
-
-def slice_bins(d: dict) -> pd.DataFrame | None:
-    """Each image's bin per slice, indexed by id (``training.slices.row_bins``); None without slices."""
-    from training.slices import row_bins
-
-    return row_bins(d)
 
 
 def slice_mask(ids: Sequence[int], bins: pd.DataFrame, view: View) -> np.ndarray:

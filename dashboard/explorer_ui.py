@@ -12,15 +12,16 @@ from dataclasses import asdict
 
 import streamlit as st
 
-from dashboard import charts, drawing, evaluation, explorer, images, resources, verdicts, widgets
+from dashboard import charts, display_ref, drawing, evaluation, explorer, images, resources, verdicts, widgets
 from dashboard.analysis import explain_dataset_crop
 from dashboard.errors import guard
+from training import agreement
+from training import review as fer_review
 
 log = logging.getLogger(__name__)
 
 URL_KEY = "xp_url"
 """The query parameters this session last wrote (to tell our own URL from one the user brought)."""
-REVIEWER_KEY = "reviewer"
 ITEM_KEY = "xp_item"
 FLASH_KEY = "xp_flash"
 
@@ -42,17 +43,17 @@ def seed_from_url(class_names) -> None:
     view = explorer.view_from_params(params, class_names, verdicts.VERDICTS)
     st.session_state.update({f"xp_{k}": v for k, v in asdict(view).items() if k not in ("conf_lo", "conf_hi", "item")})
     st.session_state.update({"xp_conf": (view.conf_lo, view.conf_hi), ITEM_KEY: view.item})
-    if params.get(REVIEWER_KEY):
-        st.session_state[REVIEWER_KEY] = params[REVIEWER_KEY]
+    if params.get(widgets.REVIEWER_KEY):
+        st.session_state[widgets.REVIEWER_KEY] = params[widgets.REVIEWER_KEY]
 
 
 def results_from_url(options: list[str]) -> None:
-    """Make the URL's ``results`` (a path as :func:`dashboard.widgets.display_ref` shows it) the current file."""
+    """Make the URL's ``results`` (a path as :func:`dashboard.display_ref` shows it) the current file."""
     wanted = st.query_params.get("results")
     if not wanted or st.query_params.to_dict() == st.session_state.get(URL_KEY):
         return
     for ref in options:
-        if widgets.display_ref(ref) == wanted:
+        if display_ref(ref) == wanted:
             st.session_state[widgets.CURRENT_KEY] = ref
             st.session_state.pop("xp_select", None)
             return
@@ -62,13 +63,13 @@ def results_from_url(options: list[str]) -> None:
 def view_controls(class_names, has_votes: bool, bins=None) -> explorer.View:
     """The filter widgets; returns the view they show (page and item are filled in by the caller).
 
-    ``bins``: :func:`dashboard.explorer.slice_bins` of the results (None: no slices, the slice filters are off).
+    ``bins``: :func:`training.slices.row_bins` of the results (None: no slices, the slice filters are off).
     """
     names = ["any", *class_names]
     c = st.columns(4)
     true = c[0].selectbox("True class", names, key="xp_true")
     pred = c[1].selectbox("Predicted class", names, key="xp_pred")
-    sort = c[2].selectbox("Sort by", evaluation.SORT_KEYS, key="xp_sort")
+    sort = c[2].selectbox("Sort by", explorer.SORT_KEYS, key="xp_sort")
     desc = c[3].toggle("Highest first", key="xp_desc")
     c = st.columns([2, 2, 2])
     conf = c[0].slider("Confidence", 0.0, 1.0, step=0.01, key="xp_conf")
@@ -142,10 +143,7 @@ def _bin_order(label: str) -> float:
 
 def write_url(view: explorer.View, results_ref: str) -> None:
     """Mirror the view, the results file and the reviewer into the URL (and remember what was written)."""
-    params = explorer.view_to_params(view)
-    params["results"] = widgets.display_ref(results_ref)
-    if st.session_state.get(REVIEWER_KEY):
-        params[REVIEWER_KEY] = st.session_state[REVIEWER_KEY]
+    params = widgets.explorer_params(view, results_ref)
     if params != st.query_params.to_dict():
         st.query_params.from_dict(params)
     st.session_state[URL_KEY] = params
@@ -153,18 +151,15 @@ def write_url(view: explorer.View, results_ref: str) -> None:
 
 @st.cache_resource(max_entries=2, show_spinner="Reading FERPlus's votes and hashing FER2013 for duplicates (once)…")
 def _fer_review_data(fer_file: str, mtime: float):
-    from training import review
     from training.datasets import data_root, read_fer2013
 
     raw = read_fer2013(fer_file)
-    return review.human_votes(data_root()), raw["usage"], review.fer2013_phashes(fer_file)
+    return fer_review.human_votes(data_root()), raw["usage"], fer_review.fer2013_phashes(fer_file)
 
 
 @st.cache_resource(max_entries=8)
 def _duplicates(fer_file: str, mtime: float, ids: tuple[int, ...]):
-    from training import review
-
-    return review.duplicates(ids, images.fer2013_images(fer_file), _fer_review_data(fer_file, mtime)[2])
+    return fer_review.duplicates(ids, images.fer2013_images(fer_file), _fer_review_data(fer_file, mtime)[2])
 
 
 def review_flags(d: dict, df):
@@ -173,8 +168,6 @@ def review_flags(d: dict, df):
     ``flags`` is indexed by image id with ``disputed``, ``duplicate`` and ``suggested`` (a verdict or None);
     ``votes`` is ``training.review.votes_table``; ``pairs`` the duplicates of the evaluated images.
     """
-    from training import review
-
     source = str(d["meta"]["data"]["source"])
     if source.split(":", 1)[0] not in images.FER_SOURCES:
         return None
@@ -185,7 +178,7 @@ def review_flags(d: dict, df):
     pairs = _duplicates(str(fer_file), mtime, ids)
     flags = votes.reindex(list(ids))[["disputed"]].fillna(False).astype(bool)
     flags["duplicate"] = flags.index.isin(pairs["row"])
-    flags["suggested"] = review.suggested_verdicts(votes, ids, list(df["pred_name"]))
+    flags["suggested"] = fer_review.suggested_verdicts(votes, ids, list(df["pred_name"]))
     return flags, votes, usage, pairs
 
 
@@ -199,11 +192,7 @@ def gallery(d: dict, rows, fer, reviewed: dict, page: int, flags=None, columns: 
                 st.image(drawing.upscale(images.row_image(d, idx, fer), 96), width="stretch")
             badges = [reviewed[item].verdict] if item in reviewed else []
             if flags is not None and item in flags.index:
-                badges += [
-                    b
-                    for b, on in (("disputed", flags.at[item, "disputed"]), ("dup", flags.at[item, "duplicate"]))
-                    if on
-                ]
+                badges += [b for b, col in (("disputed", "disputed"), ("dup", "duplicate")) if flags.at[item, col]]
             badge = "".join(f" · {b}" for b in badges)
             st.caption(f"#{item} {row['true_name']}→{row['pred_name']} {row['confidence']:.0%}{badge}")
             if st.button("Open", key=f"xp_open_{item}", width="stretch"):
@@ -227,8 +216,6 @@ def review_dialog(d: dict, df, ids: list[int], item: int, fer, store, sidebar_se
 
 def votes_panel(item: int, row, names, review) -> str | None:
     """FER2013's label, FERPlus's 10 votes and the model's probabilities side by side; returns the suggestion."""
-    from training.review import VOTE_NAMES
-
     flags, votes, _, _ = review if review is not None else (None, None, None, None)
     cols = st.columns(3)
     cols[2].plotly_chart(charts.probability_bar(row["probs"], names, "the model"), key="xp_probs")
@@ -242,9 +229,9 @@ def votes_panel(item: int, row, names, review) -> str | None:
     cols[0].metric("FERPlus majority", majority, help="most votes of 10 annotators; first column wins ties")
     if v["disputed"]:
         cols[0].caption(":orange[label disputed] by the annotators")
-    counts = [int(v[n]) for n in VOTE_NAMES]
+    counts = [int(v[n]) for n in fer_review.VOTE_NAMES]
     cols[1].plotly_chart(
-        charts.votes_bar(counts, VOTE_NAMES, f"FERPlus: {int(v['n_votes'])} annotators"), key="xp_votes"
+        charts.votes_bar(counts, fer_review.VOTE_NAMES, f"FERPlus: {int(v['n_votes'])} annotators"), key="xp_votes"
     )
     suggested = flags.at[item, "suggested"] if item in flags.index else None
     if suggested:
@@ -307,10 +294,10 @@ def _review_body(d, df, ids, item, fer, store, sidebar_settings, review) -> None
         st.caption(note)
         duplicates_note(item, review)
 
-    st.session_state.setdefault("xp_reviewer", st.session_state.get(REVIEWER_KEY, ""))
+    st.session_state.setdefault("xp_reviewer", st.session_state.get(widgets.REVIEWER_KEY, ""))
     c = st.columns([1, 2])
     reviewer = c[0].text_input("Reviewer", key="xp_reviewer", placeholder="your name (kept for this session)")
-    st.session_state[REVIEWER_KEY] = reviewer.strip()
+    st.session_state[widgets.REVIEWER_KEY] = reviewer.strip()
     note_text = c[1].text_input("Note (optional)", key=f"xp_note_{item}")
     chosen = None
     buttons = st.columns(len(verdicts.VERDICTS))
@@ -347,8 +334,6 @@ def _review_body(d, df, ids, item, fer, store, sidebar_settings, review) -> None
 def agreement_panel(d: dict, store) -> None:
     """Where two or more reviewers judged the same images of these results (on this model's predictions): their
     kappa (``training.agreement``) and the images on which they differ."""
-    from training import agreement
-
     with guard("measuring the reviewers' agreement"):
         table = agreement.judgements(store.for_dataset(evaluation.dataset_key(d)), model=evaluation.model_key(d))
         team = agreement.sharing_reviewers(table)
@@ -381,14 +366,12 @@ def agreement_panel(d: dict, store) -> None:
 def exports(d: dict, store, fer_results: bool) -> None:
     """Downloads: the verdict log (every verdict, with model and weights' sha256) and, for FER2013/FERPlus
     results, FER2013 in its own CSV format with the reviewers' corrections applied."""
-    from training import review
-
     sha = d["meta"].get("weights_sha256")
     full = {evaluation.model_key(d): sha} if sha else {}
     c = st.columns(2)
     c[0].download_button(
         "Verdict log (CSV)",
-        lambda: review.verdict_log_csv(store.all(), full),
+        lambda: fer_review.verdict_log_csv(store.all(), full),
         "ferlens-verdicts.csv",
         "text/csv",
         icon=":material/download:",
@@ -410,7 +393,8 @@ def exports(d: dict, store, fer_results: bool) -> None:
 
 
 def _corrected_csv(source: str, store) -> str:
-    from training import review
     from training.datasets import read_fer2013
 
-    return review.corrected_fer2013_csv(read_fer2013(images.fer2013_file(source)), review.corrections(store.all()))
+    return fer_review.corrected_fer2013_csv(
+        read_fer2013(images.fer2013_file(source)), fer_review.corrections(store.all())
+    )

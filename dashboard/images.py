@@ -5,12 +5,9 @@ The evaluation writes ids, not pixels; the dataset is read once per process and 
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import numpy as np
-
-log = logging.getLogger(__name__)
 
 FER_SOURCES = ("fer2013", "ferplus")
 

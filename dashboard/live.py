@@ -267,7 +267,7 @@ class LiveTrace:
 
 
 class LiveProcessor:
-    """Newest-frame-wins worker. ``on_video_frame`` is what the WebRTC callback calls; it never waits for the model.
+    """Newest-frame-wins worker. ``on_frame`` is what the WebRTC callback calls; it never waits for the model.
 
     Args:
         process: ``process(rgb, frame_index) -> FrameResult`` (``core.detector.FrameStream.process``).
@@ -333,37 +333,23 @@ class LiveProcessor:
         self._wake.set()
         return result
 
-    def on_frame(self, rgb: np.ndarray) -> np.ndarray:
-        """Offer ``rgb`` to the worker and return it with the latest result drawn."""
-        cpu = time.thread_time()
-        out = self.draw(rgb, self.offer(rgb))
-        self._note_callback(time.thread_time() - cpu)
-        return out
-
-    def on_video_frame(self, frame):
-        """The callback's work on a decoded ``av.VideoFrame``: offer it and return the frame to send back.
-
-        With no face to draw, the incoming frame itself goes back, so the encoder takes its I420 planes unconverted.
+    def on_frame(self, image):
+        """The frame callback: offer ``image`` (RGB array or ``av.VideoFrame``) and return it with the latest result
+        drawn. With no face to draw, ``image`` itself goes back, so the encoder takes a video frame's I420 planes
+        unconverted; a drawn video frame goes back in I420 (:func:`rgb_to_video_frame`).
         """
         cpu = time.thread_time()
-        result = self.offer(frame)
-        if result is None or not result.faces:
-            out = frame
-        else:
-            out = rgb_to_video_frame(self.draw(to_rgb(frame), result), like=frame)
-        self._note_callback(time.thread_time() - cpu)
-        return out
-
-    def _note_callback(self, cpu_s: float) -> None:
+        result = self.offer(image)
+        out = image
+        if result is not None and result.faces:
+            rgb = to_rgb(image)
+            out = result.layer.blend(rgb) if result.layer is not None else rgb
+            out = draw_faces(out, [BoxLabel(f.face.box, i + 1, f.label, f.score) for i, f in enumerate(result.faces)])
+            if not isinstance(image, np.ndarray):
+                out = rgb_to_video_frame(out, like=image)
         with self._lock:
-            self._callback_cpu.append(cpu_s)
-
-    def draw(self, rgb: np.ndarray, result: LiveResult | None) -> np.ndarray:
-        if result is None or not result.faces:
-            return rgb
-        out = result.layer.blend(rgb) if result.layer is not None else rgb
-        boxes = [BoxLabel(f.face.box, i + 1, f.label, f.score) for i, f in enumerate(result.faces)]
-        return draw_faces(out, boxes)
+            self._callback_cpu.append(time.thread_time() - cpu)
+        return out
 
     # -- the worker side
     def _run(self) -> None:
@@ -457,12 +443,3 @@ class LiveProcessor:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
-
-
-def make_callback(processor: LiveProcessor):
-    """The ``video_frame_callback`` for streamlit-webrtc: a pure function of the frame (no ``st.*``)."""
-
-    def callback(frame):
-        return processor.on_video_frame(frame)
-
-    return callback

@@ -76,7 +76,7 @@ def _bench(name: str) -> dict | None:
         return None
 
 
-def _models_json_measure(claim: dict) -> tuple[str, str]:
+def _models_json_measure(claim: dict, results: list[dict]) -> tuple[str, str]:
     data = _bench("models.json")
     if not data:
         return "not measured yet", ""
@@ -89,7 +89,7 @@ def _models_json_measure(claim: dict) -> tuple[str, str]:
     return ("; ".join(parts), "bench/results/models.json") if parts else ("not measured yet", "")
 
 
-def _engine_json_measure(claim: dict) -> tuple[str, str]:
+def _engine_json_measure(claim: dict, results: list[dict]) -> tuple[str, str]:
     data = _bench("engine.json")
     if not data:
         return "not measured yet", "run bench/engine.py"
@@ -99,19 +99,18 @@ def _engine_json_measure(claim: dict) -> tuple[str, str]:
     return "see bench/results/engine.json", "different hardware: compare with care"
 
 
+_MEASURES = {"results": _results_measure, "models_json": _models_json_measure, "engine_json": _engine_json_measure}
+"""Claim ``measure.kind`` -> ``fn(claim, results) -> (measured, how)``."""
+
+
 def claims_table(results: list[dict], claims: list[dict] | None = None) -> pd.DataFrame:
     """One row per claim: paper, what, claimed value, ferlens' measurement (or "not measured yet"), source."""
     rows = []
     for c in claims if claims is not None else load_claims():
         kind = c["measure"]["kind"]
-        if kind == "results":
-            measured, how = _results_measure(c, results)
-        elif kind == "models_json":
-            measured, how = _models_json_measure(c)
-        elif kind == "engine_json":
-            measured, how = _engine_json_measure(c)
-        else:
-            raise ValueError(f"claim {c['id']}: unknown measure kind {kind!r}")
+        if kind not in _MEASURES:
+            raise ValueError(f"claim {c['id']}: unknown measure kind {kind!r}; choose one of {list(_MEASURES)}")
+        measured, how = _MEASURES[kind](c, results)
         rows.append(
             {
                 "paper": c["paper"],

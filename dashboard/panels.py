@@ -1,20 +1,22 @@
-"""Page sections that several pages share: an analysed photo with its faces, and one face's explanation.
+"""Page sections: an analysed photo with its faces, one face's explanation, live metrics, and the Evaluation page's
+robustness and slices.
 
-Rendering only; the numbers come from ``dashboard.analysis``. Each function draws one self-contained block.
+Rendering only; the numbers come from ``dashboard.analysis`` and ``dashboard.robustness`` (which reads JSON only: a
+missing file or key gives one line with the command that writes it). Each function draws one self-contained block.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from pathlib import Path
 
 import streamlit as st
 
-from dashboard import charts, drawing
-from dashboard.analysis import DISPLAY_SIZE, ImageAnalysis, display_crop
-
-log = logging.getLogger(__name__)
+from dashboard import charts, display_ref, drawing, robustness, widgets
+from dashboard.analysis import DISPLAY_SIZE, ImageAnalysis, photo_overlay
+from dashboard.errors import guard
+from dashboard.explain import PIXEL_METHODS, available_methods
+from dashboard.explain_quality import faithfulness_line, legend_bar, legend_text, load_explanations, missing_hint
 
 
 def faces_heading(result: ImageAnalysis) -> None:
@@ -52,8 +54,6 @@ def image_result(
         explain: ``explain(face_index) -> FaceExplanation`` when explanations are switched on.
         compare: ``compare(face_index, method) -> FaceExplanation``: offers every method side by side per face.
     """
-    from dashboard.analysis import photo_overlay
-
     faces_heading(result)
     if not result.faces:
         st.info("No face found. Faces smaller than about 20 pixels, strong profiles and heavy occlusion are missed.")
@@ -72,7 +72,7 @@ def image_result(
     else:
         st.image(drawing.displayable(result.annotated), width="stretch")
     downloads(result, key, overlay)
-    quality = measured_quality() if explanations else None
+    quality = load_explanations() if explanations else None
     for i, face in enumerate(result.faces):
         face_row(result, i, face, explanations[i] if explanations else None, key, quality)
         if compare is not None:
@@ -82,46 +82,26 @@ def image_result(
 def face_row(result: ImageAnalysis, i: int, face, explanation, key: str, quality: dict | None = None) -> None:
     st.markdown(f"**Face #{i + 1}: {face.label}** ({face.score:.0%}) · detector score {face.face.score:.2f}")
     cols = st.columns([1, 2, 1, 2] if explanation else [1, 2])
-    if i < len(result.model_inputs):
-        seen = result.model_inputs[i]
-        size = "×".join(map(str, seen.shape[:2]))
-        tone = "gray" if seen.ndim == 2 else "colour"
-        caption = f"what the model sees: its {size} {tone} input, enlarged pixel for pixel"
-        cols[0].image(drawing.upscale(seen, DISPLAY_SIZE), caption=caption, width="stretch")
-    else:
-        crop = display_crop(result.rgb, face, result.aligned, DISPLAY_SIZE).image
-        cols[0].image(crop, caption="the face as cropped for the model (enlarged)", width="stretch")
+    seen = result.model_inputs[i]
+    size = "×".join(map(str, seen.shape[:2]))
+    tone = "gray" if seen.ndim == 2 else "colour"
+    caption = f"what the model sees: its {size} {tone} input, enlarged pixel for pixel"
+    cols[0].image(drawing.upscale(seen, DISPLAY_SIZE), caption=caption, width="stretch")
     cols[1].plotly_chart(charts.probability_bar(face.probs, result.class_names), key=f"{key}_bar{i}")
     if explanation:
         explanation_block(explanation, cols[2], cols[3], key=f"{key}_x{i}", quality=quality)
 
 
-def measured_quality() -> dict | None:
-    """``training.explain_eval``'s JSON, or None when absent or unreadable (logged: the panels then say
-    "not measured" rather than fail the page)."""
-    from dashboard.explain_quality import load_explanations
-
-    try:
-        return load_explanations()
-    except (OSError, ValueError) as exc:
-        log.warning("explanations JSON unreadable, shown as not measured: %s", exc)
-        return None
-
-
-def map_legend(ex, col) -> None:
-    """Under a map: the colour bar it was drawn with and what low/high (and, for SHAP, the sign) mean."""
-    from dashboard.explain_quality import legend_bar, legend_text
-
+def map_with_legend(ex, col) -> None:
+    """A face's map, and under it the colour bar it was drawn with and what low/high (and, for SHAP, the sign) mean."""
+    col.image(ex.crop_overlay, caption=f"{ex.method} for '{ex.target}'", width="stretch")
     col.image(legend_bar(ex.signed), caption=legend_text(ex.method, ex.target, ex.signed, ex.map), width="stretch")
 
 
 def explanation_block(ex, image_col, table_col, key: str, quality: dict | None = None) -> None:
     """A face's overlay with AU outlines and colour legend, how much of the map falls where FACS expects the
     class, and how faithful the method measured on test faces."""
-    from dashboard.explain_quality import faithfulness_line
-
-    image_col.image(ex.crop_overlay, caption=f"{ex.method} for '{ex.target}'", width="stretch")
-    map_legend(ex, image_col)
+    map_with_legend(ex, image_col)
     table_col.caption(faithfulness_line(quality, ex.method))
     s = ex.summary
     lift = "n/a" if s["lift"] != s["lift"] else f"{s['lift']:.2f}"
@@ -142,9 +122,6 @@ def explanation_block(ex, image_col, table_col, key: str, quality: dict | None =
 
 def compare_methods(explain: Callable[[str], object], quality: dict | None, key: str) -> None:
     """A toggle that draws one face explained by several methods in columns, each with legend and faithfulness."""
-    from dashboard.explain import PIXEL_METHODS, available_methods
-    from dashboard.explain_quality import faithfulness_line
-
     if not st.toggle("Compare explanation methods side by side", key=f"{key}_on"):
         return
     methods = available_methods()
@@ -157,19 +134,17 @@ def compare_methods(explain: Callable[[str], object], quality: dict | None, key:
     )
     for col, method in zip(st.columns(max(len(chosen), 1)), chosen, strict=False):
         ex = explain(method)
-        col.image(ex.crop_overlay, caption=f"{method} for '{ex.target}'", width="stretch")
-        map_legend(ex, col)
+        map_with_legend(ex, col)
         col.caption(faithfulness_line(quality, method))
 
 
 def explanation_quality(key: str = "xq") -> None:
     """Evaluation-page section: the faithfulness ranking and per-class AU agreement of every explanation
     method, as ``python -m training.explain_eval`` measured them (read from its JSON, nothing computed)."""
-    from dashboard.explain_quality import missing_hint
     from training.explain_eval import au_table, faithfulness_table, lift_matrix, random_table
 
     with st.expander("Which explanation to believe: faithfulness and FACS agreement of each method"):
-        d = measured_quality()
+        d = load_explanations()
         if d is None:
             st.info(missing_hint(), icon=":material/info:")
             return
@@ -208,3 +183,40 @@ def live_metrics(stats) -> None:
         f" {fmt(stats.worker_cpu_ms, '.1f')} ms per analysed frame · {stats.processed} of {stats.received} camera"
         " frames analysed (the rest were replaced by newer ones while the model was busy)"
     )
+
+
+def robustness_section(d: dict) -> None:
+    """Accuracy or retention per corruption condition with CI whiskers, per-family retention, from a robustness
+    JSON under ``runs/`` or ``bench/results`` (the one matching the results' model, data and split first)."""
+    st.subheader("Robustness")
+    files = robustness.find_robustness(widgets.results_roots())
+    if not files:
+        st.info(f"No robustness JSON yet: `{robustness.robustness_command(d)}`", icon=":material/info:")
+        return
+    best = robustness.matching(d, files)
+    if best is None:
+        st.caption(f"None matches these results; write one with `{robustness.robustness_command(d)}`.")
+    index = files.index(best) if best else 0
+    ref = st.selectbox("Robustness JSON", files, index=index, format_func=display_ref, key="rob_file")
+    with guard("reading the robustness JSON"):
+        r = robustness.load_robustness(ref)
+        st.caption(robustness.summary(r))
+        metric = st.radio("Show", ["accuracy", "retention"], horizontal=True, key="rob_metric")
+        goal = (r.get("goal") or {}).get("mean_retention")
+        reference = r["clean"]["accuracy"] if metric == "accuracy" else goal
+        st.plotly_chart(charts.robustness_figure(robustness.robustness_table(r), metric, reference), key="rob_chart")
+        if note := robustness.placement_note(r):
+            st.caption(note)
+        st.dataframe(robustness.family_table(r), hide_index=True, key="rob_families")
+
+
+def slices_section(d: dict) -> None:
+    """Error rate with its interval per bin of brightness, blur, head pose and mesh fit (``d["slices"]``)."""
+    st.subheader("Slices")
+    table = robustness.slice_table(d)
+    if table is None:
+        st.info(f"No slices in this file; rewrite it with `{robustness.slices_command(d)}`", icon=":material/info:")
+        return
+    for note in robustness.slice_notes(d):
+        st.caption(note)
+    st.dataframe(table, hide_index=True, key="slice_table")

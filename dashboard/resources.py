@@ -12,6 +12,7 @@ from typing import Any
 
 import streamlit as st
 
+from dashboard.errors import show_error
 from dashboard.sidebar import Settings
 
 log = logging.getLogger(__name__)
@@ -81,8 +82,6 @@ def weights_banner(settings: Settings) -> None:
     try:
         engine = get_engine(settings)
     except Exception as exc:  # noqa: BLE001 - shown to the user and logged by show_error
-        from dashboard.errors import show_error
-
         show_error(exc, f"loading model {settings.model!r} with weights {settings.weights!r}")
         return
     if not engine.has_trained_weights:

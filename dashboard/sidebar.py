@@ -6,14 +6,12 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from dashboard import REPO_ROOT
-
-log = logging.getLogger(__name__)
+from dashboard import REPO_ROOT, display_ref
+from dashboard.explain import available_methods
 
 STATE_KEY = "ferlens.settings"
 
@@ -79,29 +77,13 @@ def weights_candidates(model: str, roots: list[Path] | None = None, limit: int =
     roots = roots if roots is not None else [runs_dir()]
     found = [c.path for root in roots for c in list_runs(root).checkpoints[:limit] if c.model in (None, "", model)]
     shipped = shipped_weights(model)
-    head = [DEFAULT_WEIGHTS, _display_path(shipped), RANDOM_WEIGHTS] if shipped else [RANDOM_WEIGHTS]
-    return head + [p for p in map(_display_path, found) if p not in head]
+    head = [DEFAULT_WEIGHTS, display_ref(shipped), RANDOM_WEIGHTS] if shipped else [RANDOM_WEIGHTS]
+    return head + [p for p in map(display_ref, found) if p not in head]
 
 
 def runs_dir() -> Path:
     """Where training runs, results JSONs and the verdict DB live: ``$FERLENS_RUNS`` or ``<repo>/runs``."""
     return Path(os.environ.get("FERLENS_RUNS") or REPO_ROOT / "runs")
-
-
-def _display_path(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(REPO_ROOT))
-    except ValueError:
-        return str(path)
-
-
-def _choices() -> tuple[list[str], list[str], list[str]]:
-    from core.faces.preprocess import list_preprocess
-    from core.faces.registry import list_detectors
-    from core.models import list_models
-
-    steps = [s for s in list_preprocess() if s != "grayscale"]  # grayscale follows the model's in_chans
-    return list_models(), list_detectors(), steps
 
 
 def split_available(detectors: list[str]) -> tuple[list[str], dict[str, str]]:
@@ -119,12 +101,14 @@ def build_sidebar() -> Settings:
     """Draw the sidebar widgets, store the resulting :class:`Settings` in the session and return it."""
     import streamlit as st
 
-    from dashboard.explain import available_methods
+    from core.faces.preprocess import list_preprocess
+    from core.faces.registry import list_detectors
+    from core.models import list_models
 
-    models, detectors, steps = _choices()
     explainers = available_methods() or list(FALLBACK_EXPLAINERS)
     sb = st.sidebar
     sb.header("Model")
+    models = list_models()
     model = _select(
         sb, "Model", models, "default", "sb_model", help="A registered ferlens model (core.models.list_models())."
     )
@@ -143,7 +127,7 @@ def build_sidebar() -> Settings:
         help="Average each face's probabilities with those of its mirror image (one extra face per batch).",
     )
     sb.header("Faces")
-    detectors, unavailable = split_available(detectors)
+    detectors, unavailable = split_available(list_detectors())
     detector = _select(sb, "Face detector", detectors, "default", "sb_detector")
     for name, reason in unavailable.items():
         sb.caption(f":material/block: `{name}` unavailable here. {reason}")
@@ -156,6 +140,7 @@ def build_sidebar() -> Settings:
     )
     preprocess = None
     if not own:
+        steps = [s for s in list_preprocess() if s != "grayscale"]  # grayscale follows the model's in_chans
         preprocess = tuple(s for s in steps if sb.checkbox(_STEP_LABELS.get(s, s), key=f"sb_pre_{s}"))
     sb.header("Explanations")
     explainer = _select(sb, "Method", explainers, "gradcam", "sb_explainer")

@@ -15,7 +15,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -66,17 +66,17 @@ TABLE = sa.Table(
 )
 """The verdict table as the current schema has it (what queries are built from)."""
 
-MIGRATIONS: tuple[tuple[ExecutableDDLElement | str, ...], ...] = (
+MIGRATIONS: tuple[tuple[ExecutableDDLElement, ...], ...] = (
     # 0 -> 1: the first schema
     (CreateTable(_V1),),
     # 1 -> 2: which model was audited, its confidence on the image, and a lookup index per image
     (
-        "ALTER TABLE verdicts ADD COLUMN model TEXT NOT NULL DEFAULT ''",
-        "ALTER TABLE verdicts ADD COLUMN confidence DOUBLE PRECISION",  # REAL affinity in SQLite, float8 in PG
+        sa.DDL("ALTER TABLE verdicts ADD COLUMN model TEXT NOT NULL DEFAULT ''"),
+        sa.DDL("ALTER TABLE verdicts ADD COLUMN confidence DOUBLE PRECISION"),  # REAL affinity in SQLite, float8 in PG
         CreateIndex(sa.Index("verdicts_item", TABLE.c.dataset, TABLE.c.item_id)),
     ),
 )
-"""DDL per schema version: SQLAlchemy constructs (compiled for the backend) or SQL that both backends read alike."""
+"""DDL per schema version: SQLAlchemy constructs (compiled for the backend) or ``DDL`` text both backends read alike."""
 SCHEMA_VERSION = len(MIGRATIONS)
 
 VERSION_TABLE = sa.Table("verdicts_schema", sa.MetaData(), sa.Column("version", sa.Integer, nullable=False))
@@ -178,15 +178,13 @@ class Verdict:
             raise VerdictError("a verdict needs a reviewer name")
         if not str(self.dataset).strip():
             raise VerdictError("a verdict needs the dataset the image comes from")
-        return Verdict(
-            **{
-                **asdict(self),
-                "item_id": int(self.item_id),
-                "reviewer": str(self.reviewer).strip(),
-                "note": str(self.note).strip(),
-                "confidence": None if self.confidence is None else float(self.confidence),
-                "created_at": self.created_at or _now(),
-            }
+        return replace(
+            self,
+            item_id=int(self.item_id),
+            reviewer=str(self.reviewer).strip(),
+            note=str(self.note).strip(),
+            confidence=None if self.confidence is None else float(self.confidence),
+            created_at=self.created_at or _now(),
         )
 
 
@@ -316,10 +314,7 @@ class VerdictStore:
                 )
             for target in range(version + 1, SCHEMA_VERSION + 1):
                 for step in MIGRATIONS[target - 1]:
-                    if isinstance(step, str):
-                        con.exec_driver_sql(step)
-                    else:
-                        con.execute(step)
+                    con.execute(step)
                 self._write_version(con, target)
                 log.info("%s: verdict schema migrated to version %d", self.where, target)
 
@@ -342,8 +337,7 @@ class VerdictStore:
             with self._writer.begin() as con:
                 return int(con.execute(sa.insert(TABLE).values(**row)).inserted_primary_key[0])
 
-        new_id = self._retry(insert)
-        return Verdict(**{**row, "id": new_id})
+        return replace(v, id=self._retry(insert))
 
     def _select(self, *where: sa.ColumnElement[bool]) -> list[Verdict]:
         query = sa.select(*(TABLE.c[k] for k in COLUMNS)).where(*where).order_by(TABLE.c.created_at, TABLE.c.id)

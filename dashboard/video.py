@@ -4,7 +4,6 @@ the clip with its faces drawn on (``core.io.rewrite_video``)."""
 from __future__ import annotations
 
 import hashlib
-import logging
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-log = logging.getLogger(__name__)
+from dashboard.drawing import BoxLabel, draw_faces
 
 VIDEO_TYPES = ["mp4", "mov", "avi", "mkv", "webm", "m4v"]
 _DIR = Path(tempfile.gettempdir()) / "ferlens-videos"
@@ -104,7 +103,6 @@ def annotate(src: Path, table: pd.DataFrame, dst: Path, hold: int = 1, progress=
             well short of the count ``src`` declares (damaged midway: OpenCV just stops); ``dst`` is then removed.
     """
     from core.io import VideoLoadError, rewrite_video, video_info
-    from dashboard.drawing import BoxLabel, draw_faces
 
     boxes = {
         int(frame): [

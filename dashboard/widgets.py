@@ -5,19 +5,20 @@ Each is a small function around one helper from ``dashboard``/``core``; the logi
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import streamlit as st
 
-from dashboard import REPO_ROOT, evaluation
+from dashboard import REPO_ROOT, display_ref, evaluation, navigation, resources
 from dashboard.errors import guard
+from dashboard.explain import CAM_FALLBACK, explain_crop, is_cam
+from dashboard.explorer import ANY, View, view_to_params
 from dashboard.sidebar import runs_dir
-
-log = logging.getLogger(__name__)
 
 OPENED_KEY = "results.uploaded"
 CURRENT_KEY = "results.current"
+REVIEWER_KEY = "reviewer"
+"""The reviewer's name: outside any widget, so it survives saves, dialogs, reloads and page switches."""
 
 
 def results_roots() -> list[Path]:
@@ -39,14 +40,6 @@ def load_results_ref(ref: str) -> dict:
         return uploaded[ref]
     path = Path(ref)
     return _load_path(str(path), path.stat().st_mtime)
-
-
-def display_ref(ref: str | Path) -> str:
-    """A file reference as shown in menus: the path relative to the repo, or as given (uploads, other folders)."""
-    try:
-        return str(Path(ref).resolve().relative_to(REPO_ROOT))
-    except ValueError:
-        return str(ref)
 
 
 def results_picker(label: str = "Results JSON", key: str = "results", upload: bool = True) -> str | None:
@@ -112,9 +105,6 @@ def comparable_results(ref: str, d: dict) -> list[str]:
 
 def open_in_explorer(ref: str, true: int | None, pred: int | None) -> None:
     """Switch to the error explorer on a confusion cell, with the cell in the URL (so the view can be shared)."""
-    from dashboard import navigation
-    from dashboard.explorer import ANY, View, view_to_params
-
     names = load_results_ref(ref)["class_names"]
     view = View(
         true=ANY if true is None else names[true],
@@ -122,10 +112,15 @@ def open_in_explorer(ref: str, true: int | None, pred: int | None) -> None:
         errors=true is None or true != pred,
     )
     st.session_state[CURRENT_KEY] = ref
+    st.switch_page(navigation.page("explorer"), query_params=explorer_params(view, ref))
+
+
+def explorer_params(view, ref: str) -> dict[str, str]:
+    """The explorer's URL: ``view`` (``dashboard.explorer.View``), the results file and this session's reviewer."""
     params = {**view_to_params(view), "results": display_ref(ref)}
-    if st.session_state.get("reviewer"):
-        params["reviewer"] = st.session_state["reviewer"]
-    st.switch_page(navigation.page("explorer"), query_params=params)
+    if st.session_state.get(REVIEWER_KEY):
+        params[REVIEWER_KEY] = st.session_state[REVIEWER_KEY]
+    return params
 
 
 def secrets_or_none():
@@ -141,8 +136,6 @@ def live_processor(settings, cam: bool):
 
     Per session, because it holds the stream's tracking state; the engine inside is the shared cached one.
     """
-    from dashboard import resources
-    from dashboard.explain import CAM_FALLBACK, explain_crop, is_cam
     from dashboard.live import LiveProcessor, LiveTrace
 
     key = (settings, cam)
@@ -152,16 +145,13 @@ def live_processor(settings, cam: bool):
     if held is not None:
         held[1].stop()
     analyzer = resources.get_analyzer(settings)
-    stream = analyzer.stream()
     method = settings.explainer if is_cam(settings.explainer) else CAM_FALLBACK
 
     def explain(rgb, face):
         target = int(face.probs.argmax())
         return explain_crop(analyzer.engine, face.aligned.image, method, target=target, steps=analyzer.steps).heat
 
-    proc = LiveProcessor(
-        lambda rgb, i: stream.process(rgb, frame=i), explain if cam else None, trace=LiveTrace.from_env()
-    )
+    proc = LiveProcessor(analyzer.stream().process, explain if cam else None, trace=LiveTrace.from_env())
     st.session_state[LIVE_KEY] = (key, proc)
     return proc
 

@@ -4,7 +4,7 @@ rungs, what the model sees, and the ladder table."""
 import streamlit as st
 
 from core.models import available_parts
-from dashboard import ablation, drawing, resources, widgets
+from dashboard import ablation, display_ref, drawing, resources, widgets
 from dashboard.analysis import analyze_rgb
 from dashboard.errors import guard
 from dashboard.sidebar import current_settings, runs_dir
@@ -99,6 +99,6 @@ reports = ablation.ablation_reports(runs_dir()) or [p for p in [SHIPPED_LADDER /
 if not reports:
     st.info("No `ablation.json` yet. The hafem_lite ladder: `" + "` then `".join(LADDER_COMMANDS) + "`.")
 else:
-    report = st.selectbox("Report", reports, format_func=widgets.display_ref, key="abl_report")
+    report = st.selectbox("Report", reports, format_func=display_ref, key="abl_report")
     with guard("reading the ablation report"):
         st.markdown(ablation.report_markdown(report))

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import PYTHON, charts, evaluation, panels, robustness_ui, widgets
+from dashboard import PYTHON, charts, display_ref, evaluation, panels, widgets
 from dashboard.errors import guard
 
 st.title("Evaluation")
@@ -55,7 +55,7 @@ with tab_cmp:
     if not others:
         st.info("Open a second results JSON of the same split and classes to compare two models with McNemar's test.")
     else:
-        other = st.selectbox("Compare with", others, format_func=widgets.display_ref, key="cmp_other")
+        other = st.selectbox("Compare with", others, format_func=display_ref, key="cmp_other")
         with guard("comparing the two results"):
             from training.evaluate import compare_results
             from training.model_card import result_name
@@ -68,5 +68,5 @@ with tab_cmp:
                 "exactly one of the two gets right."
             )
 
-robustness_ui.robustness_section(d)
-robustness_ui.slices_section(d)
+panels.robustness_section(d)
+panels.slices_section(d)

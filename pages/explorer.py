@@ -7,6 +7,7 @@ import streamlit as st
 from dashboard import PYTHON, evaluation, explorer, explorer_ui, images, verdicts, widgets
 from dashboard.errors import guard
 from dashboard.sidebar import current_settings
+from training.slices import row_bins
 
 st.title("Error explorer")
 explorer_ui.results_from_url(widgets.results_options())
@@ -33,19 +34,9 @@ flags = review[0] if review is not None else None
 explorer_ui.seed_from_url(names)
 if flash := st.session_state.pop(explorer_ui.FLASH_KEY, None):
     st.toast(flash, icon=":material/check:")
-bins = explorer.slice_bins(d)  # brightness / blur bin of each image, when the results hold slices
+bins = row_bins(d)  # brightness / blur bin of each image, when the results hold slices
 view = explorer_ui.view_controls(names, has_votes=flags is not None, bins=bins)
-index = {n: i for i, n in enumerate(names)}
-flt = evaluation.CellFilter(
-    index.get(view.true), index.get(view.pred), view.errors, view.conf_lo, view.conf_hi, view.margin, view.sort,
-    view.desc,
-)  # fmt: skip
-rows = evaluation.select(df, flt)
-rows = rows[explorer.review_mask(rows["id"], reviewed, view.review)]
-if flags is not None:
-    rows = rows[explorer.flag_mask(rows["id"], flags, view)]
-if bins is not None:
-    rows = rows[explorer.slice_mask(rows["id"], bins, view)]
+rows = explorer.select(df, view, reviewed, flags, bins)
 pages = explorer.page_count(len(rows))
 st.session_state["xp_page"] = min(int(st.session_state.get("xp_page") or 1), pages)
 page = st.number_input(f"{len(rows)} images · page (of {pages})", 1, pages, key="xp_page")

@@ -27,7 +27,7 @@ with video_col, guard("starting the WebRTC stream"):
         mode=WebRtcMode.SENDRECV,
         rtc_configuration={"iceServers": ice},
         media_stream_constraints={"video": live.VIDEO_CONSTRAINTS, "audio": False},
-        video_frame_callback=live.make_callback(proc),
+        video_frame_callback=proc.on_frame,  # a pure function of the frame: no st.* inside
         async_processing=True,
     )
 st.caption(f"ICE servers: {ice_source}. The video runs at the camera's rate; each prediction uses the newest frame.")

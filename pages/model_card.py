@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import PYTHON, model_card, resources, runnable, widgets
+from dashboard import PYTHON, display_ref, model_card, resources, runnable, widgets
 from dashboard.errors import guard
 from dashboard.sidebar import current_settings
 
@@ -42,14 +42,14 @@ if engine.weights_path is not None:
 
 results = []
 for ref in widgets.results_options()[:50]:
-    with guard(f"reading {widgets.display_ref(ref)}"):
+    with guard(f"reading {display_ref(ref)}"):
         results.append(widgets.load_results_ref(ref))
 st.subheader("Test scores (95 % bootstrap CIs)")
 scores = model_card.all_scores(meta, results, spec.name, sha)
 if scores.empty:
     st.info(
         f"No score of {spec.name} with these weights yet. Measure one with `{PYTHON} -m training.evaluate "
-        f"--model {spec.name} --weights {widgets.display_ref(engine.weights_path or 'none')} --data fer2013 "
+        f"--model {spec.name} --weights {display_ref(engine.weights_path or 'none')} --data fer2013 "
         f"--split test --out runs/eval/{spec.name}-test.json`."
     )
 else:

@@ -57,11 +57,10 @@ if len(photos) > 1:
         st.caption(f"The first {SHOWN} photos are drawn below; every face of every photo is in the CSV.")
 for n, (data, result) in enumerate(results[:SHOWN]):
     with guard(f"drawing {result.name}"):
-        explainer = (lambda i, d=data, r=result: resources.explain_bytes(d, r.name, settings, i)) if explain else None
-        compare = (
-            (lambda i, m, d=data, r=result: resources.explain_bytes(d, r.name, replace(settings, explainer=m), i))
-            if explain
-            else None
-        )
-        panels.image_result(result, key=f"up{n}", explain=explainer, compare=compare)
+
+        def explained(i, method=settings.explainer, data=data, name=result.name):
+            return resources.explain_bytes(data, name, replace(settings, explainer=method), i)
+
+        fn = explained if explain else None
+        panels.image_result(result, key=f"up{n}", explain=fn, compare=fn)
     st.divider()

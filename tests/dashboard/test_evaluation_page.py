@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboard import evaluation
+from dashboard import evaluation, explorer
 
 
 def _figures(at: AppTest) -> list[dict]:
@@ -106,11 +106,13 @@ def test_select_filters_a_confusion_cell_and_sorts(results_pair) -> None:
     d = json.loads(results_pair[0].read_text())
     df = evaluation.predictions_frame(d)
     true, pred = int(df["true"].iloc[0]), int(df["pred"].iloc[0])
-    rows = evaluation.select(df, evaluation.CellFilter(true=true, pred=pred, errors_only=False, sort="margin"))
+    names = d["class_names"]
+    view = explorer.View(true=names[true], pred=names[pred], errors=False, sort="margin")
+    rows = explorer.select(df, view, {})
     assert len(rows) == d["confusion"]["counts"][true][pred]
     assert list(rows["margin"]) == sorted(rows["margin"], reverse=True)
     with pytest.raises(ValueError, match="unknown sort key"):
-        evaluation.select(df, evaluation.CellFilter(sort="loss"))
+        explorer.select(df, explorer.View(sort="loss"), {})
 
 
 def test_a_selected_cell_names_its_true_and_predicted_class() -> None:

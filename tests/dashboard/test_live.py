@@ -180,10 +180,10 @@ def test_video_frames_are_converted_by_the_worker_and_go_back_untouched_without_
 
     proc = LiveProcessor(process)
     frame = _video_frame(np.full((36, 64, 3), 90, np.uint8))
-    assert proc.on_video_frame(frame) is frame  # nothing to draw: the decoded frame itself goes back
+    assert proc.on_frame(frame) is frame  # nothing to draw: the decoded frame itself goes back
     _wait(lambda: proc.latest() is not None)
     assert seen == [(0, np.ndarray, (36, 64, 3), np.dtype(np.uint8))]  # the worker got RGB, not the av frame
-    assert proc.on_video_frame(frame) is frame  # a result without faces draws nothing either
+    assert proc.on_frame(frame) is frame  # a result without faces draws nothing either
     stats = proc.stats()
     assert stats.callback_cpu_ms is not None and stats.worker_cpu_ms is not None
     assert stats.latency_median_ms is not None
@@ -199,10 +199,10 @@ def test_video_frames_with_faces_come_back_drawn_in_i420(samples_dir: Path) -> N
     stream = Detector(weights=None, backend="torch").stream()
     proc = LiveProcessor(lambda rgb, i: stream.process(rgb, frame=i))
     frames = [_video_frame(rgb, pts=i) for i, rgb in iter_video_frames(samples_dir / "single_face.mp4", max_frames=2)]
-    proc.on_video_frame(frames[0])
+    proc.on_frame(frames[0])
     _wait(lambda: proc.latest() is not None)
     assert len(proc.latest().faces) == 1
-    out = proc.on_video_frame(frames[1])
+    out = proc.on_frame(frames[1])
     assert out is not frames[1] and out.format.name == "yuv420p"  # what the VP8 encoder takes without a reformat
     assert (out.width, out.height, out.pts, out.time_base) == (640, 360, 1, Fraction(1, 90000))
     before, after = frames[1].to_ndarray(format="rgb24"), out.to_ndarray(format="rgb24")
@@ -251,7 +251,7 @@ def test_trace_records_every_frame_in_and_every_result_out(tmp_path: Path, monke
     rgb[:, 32:] = 200  # dark left half, bright right half
     proc.on_frame(rgb)
     _wait(lambda: proc.stats().processed == 1)
-    proc.on_video_frame(_video_frame(rgb))
+    proc.on_frame(_video_frame(rgb))
     _wait(lambda: proc.stats().processed == 2)
     proc.stop()
     records = [json.loads(line) for line in (tmp_path / "trace.jsonl").read_text().splitlines()]
