@@ -64,7 +64,11 @@ with guard(f"analysing frame {frame}"):
     analyzer = resources.get_analyzer(settings)
     result = analyze_rgb(analyzer, rgb, f"frame {frame}", settings.align)
     fn = (
-        (lambda i: explain_face(analyzer.engine, rgb, result.faces[i], settings.explainer, analyzer.steps))
+        (
+            lambda i: explain_face(
+                analyzer.engine, rgb, result.faces[i], settings.explainer, analyzer.steps, settings.align
+            )
+        )
         if explain
         else None
     )
