@@ -122,12 +122,15 @@ def test_live_page_predicts_on_the_fake_camera(app, shots: Path, samples_dir: Pa
 def _click_button(driver, label: str, timeout_s: float = 60.0) -> None:
     """Click the button whose text ends with ``label``, once it is drawn (a busy server draws it late)."""
     from selenium.webdriver.common.by import By
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
     def find(d):
         return next((b for b in d.find_elements(By.TAG_NAME, "button") if b.text.strip().endswith(label)), False)
 
-    button = WebDriverWait(driver, timeout_s, poll_frequency=0.25).until(find, f"no button ending {label!r}")
+    button = WebDriverWait(driver, timeout_s, 0.25, (StaleElementReferenceException,)).until(
+        find, f"no button ending {label!r}"
+    )
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", button)
     button.click()
 

@@ -61,13 +61,19 @@ def _clean(driver) -> None:
     assert "Traceback" not in _body(driver)
 
 
-def _button(driver, label: str, within: str = "body"):
+def _button(driver, label: str, within: str = "body", timeout_s: float = 60.0):
+    """The button whose text starts with ``label``, once it is drawn (a busy server draws it late)."""
     from selenium.webdriver.common.by import By
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.support.ui import WebDriverWait
 
-    for b in driver.find_elements(By.CSS_SELECTOR, f"{within} button"):
-        if b.text.strip().startswith(label):
-            return b
-    raise AssertionError(f"no button {label!r} in {within}")
+    def find(d):
+        buttons = d.find_elements(By.CSS_SELECTOR, f"{within} button")
+        return next((b for b in buttons if b.text.strip().startswith(label)), False)
+
+    return WebDriverWait(driver, timeout_s, 0.25, (StaleElementReferenceException,)).until(
+        find, f"no button {label!r} in {within}"
+    )
 
 
 def _gallery_ids(driver) -> list[int]:
