@@ -121,8 +121,8 @@ def test_live_page_predicts_on_the_fake_camera(app, shots: Path, samples_dir: Pa
 
 def _click_button(driver, label: str, timeout_s: float = 60.0) -> None:
     """Click the button whose text ends with ``label``, once it is drawn (a busy server draws it late)."""
-    from selenium.webdriver.common.by import By
     from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     def find(d):

@@ -63,8 +63,8 @@ def _clean(driver) -> None:
 
 def _button(driver, label: str, within: str = "body", timeout_s: float = 60.0):
     """The button whose text starts with ``label``, once it is drawn (a busy server draws it late)."""
-    from selenium.webdriver.common.by import By
     from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     def find(d):
