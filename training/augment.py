@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
@@ -266,11 +267,7 @@ def corrupt_rotation(x: torch.Tensor, t: torch.Tensor, g: torch.Generator) -> to
     """In-plane tilt: torchvision's ``rotate`` about the centre (bilinear, zero fill), the sign drawn per image."""
     sign = torch.where(torch.rand(x.shape[0], generator=g, device=x.device) < 0.5, -1.0, 1.0)
     angle = sign * _lerp(t, "rotation").to(sign)
-
-    def turn(rows: torch.Tensor, deg: float) -> torch.Tensor:
-        return TF.rotate(rows, deg, interpolation=TF.InterpolationMode.BILINEAR)
-
-    return _per_level(x, angle, turn)
+    return _per_level(x, angle, partial(TF.rotate, interpolation=TF.InterpolationMode.BILINEAR))
 
 
 EVAL_CORRUPTIONS: dict[str, Callable[[torch.Tensor, torch.Tensor, torch.Generator], torch.Tensor]] = {
@@ -341,17 +338,13 @@ class BatchAugmenter:
         if self.r.p["corrupt"] <= 0:
             self.last_applied["corrupt"] = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
             return x
-        families: list[torch.Tensor] = []
 
-        def apply(t: torch.Tensor) -> torch.Tensor:
-            out, fam = camera_corruption(t, self.r.max_severity, g)
-            families.append(fam)
+        def apply(t: torch.Tensor) -> torch.Tensor:  # runs after _apply stored the mask of the selected rows
+            out, family = camera_corruption(t, self.r.max_severity, g)
+            self.last_corruption[self.last_applied["corrupt"]] = family
             return out
 
-        x = self._apply("corrupt", x, apply, g)
-        if families:
-            self.last_corruption[self.last_applied["corrupt"]] = families[0]
-        return x
+        return self._apply("corrupt", x, apply, g)
 
     def __call__(
         self, x: torch.Tensor, targets: torch.Tensor, g: torch.Generator, allow_mixup: bool = True
