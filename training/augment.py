@@ -298,17 +298,17 @@ def camera_corruption(x: torch.Tensor, max_severity: float, g: torch.Generator) 
 
 def mixup(
     x: torch.Tensor, targets: torch.Tensor, num_classes: int, alpha: float, g: torch.Generator
-) -> tuple[torch.Tensor, torch.Tensor, float]:
-    """Blend the batch with a permutation of itself; returns mixed images, soft targets and ``lam``.
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Blend the batch with a permutation of itself; returns mixed images and soft targets.
 
-    ``lam`` comes from numpy's Beta sampler seeded by the torch generator (torch's Beta takes no generator), so
-    the draw stays reproducible from the one augmentation generator.
+    The weight ``lam`` comes from numpy's Beta sampler seeded by the torch generator (torch's Beta takes no
+    generator), so the draw stays reproducible from the one augmentation generator.
     """
     seed = int(torch.randint(0, 2**62, (1,), generator=g, device=g.device).item())
     lam = float(np.random.default_rng(seed).beta(alpha, alpha))
     perm = torch.randperm(x.shape[0], generator=g, device=g.device).to(x.device)
     dist = F.one_hot(targets.long(), num_classes).float() if targets.ndim == 1 else targets.float()
-    return lam * x + (1 - lam) * x[perm], lam * dist + (1 - lam) * dist[perm], lam
+    return lam * x + (1 - lam) * x[perm], lam * dist + (1 - lam) * dist[perm]
 
 
 class BatchAugmenter:
@@ -318,7 +318,6 @@ class BatchAugmenter:
     """
 
     def __init__(self, cfg: AugmentConfig, input_size: int, num_classes: int) -> None:
-        self.cfg = cfg
         self.r = resolve(cfg, input_size)
         self.num_classes = num_classes
 
@@ -366,7 +365,7 @@ class BatchAugmenter:
         fire = (torch.rand((), generator=g, device=x.device) < r.p["mixup"]) & allow_mixup
         self.last_applied["mixup"] = fire
         if bool(fire) and x.shape[0] > 1:
-            x, targets, _ = mixup(x, targets, self.num_classes, r.mixup_alpha, g)
+            x, targets = mixup(x, targets, self.num_classes, r.mixup_alpha, g)
         return x, targets
 
 

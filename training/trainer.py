@@ -24,9 +24,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from safetensors.torch import save_file
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from core.losses import build_loss
 from core.metrics import macro_f1
@@ -94,8 +96,6 @@ def setup_distributed() -> DistInfo:
     if cuda:
         torch.cuda.set_device(device)
     if world > 1:
-        import torch.distributed as dist
-
         if not dist.is_initialized():
             dist.init_process_group(backend="nccl" if cuda else "gloo")
         return DistInfo(dist.get_rank(), world, local_world, device)
@@ -178,8 +178,6 @@ def evaluate_loader(model: nn.Module, loader: BatchLoader, info: DistInfo, amp: 
         loss_all.append(F.cross_entropy(logits, y.float() if y.ndim == 2 else y, reduction="none").cpu().numpy())
     cols = [np.concatenate(c) for c in (idx_all, pred_all, loss_all)]
     if info.distributed:
-        import torch.distributed as dist
-
         parts: list = [None] * info.world_size
         dist.all_gather_object(parts, cols)
         cols = [np.concatenate(c) for c in zip(*parts, strict=True)]
@@ -425,8 +423,6 @@ def _fit(cfg, resume, callbacks, command, train_set, val_set) -> FitResult:
     scaler = torch.amp.GradScaler("cuda", enabled=amp is torch.float16)
     step_module: nn.Module = _TrainStep(model, criterion.needs_embedding)
     if info.distributed:
-        from torch.nn.parallel import DistributedDataParallel
-
         step_module = DistributedDataParallel(
             step_module, device_ids=[info.device.index] if info.device.type == "cuda" else None
         )
@@ -600,8 +596,6 @@ def _fit(cfg, resume, callbacks, command, train_set, val_set) -> FitResult:
             for cb in callbacks:
                 cb(record)
         if info.distributed:
-            import torch.distributed as dist
-
             dist.barrier()
     return FitResult(
         out_dir=out,
@@ -615,8 +609,6 @@ def _fit(cfg, resume, callbacks, command, train_set, val_set) -> FitResult:
 
 def _sync_loss_buffers(criterion: nn.Module, info: DistInfo) -> None:
     """Average loss buffers (center-loss centers) over ranks; each rank moved them with its own batches."""
-    import torch.distributed as dist
-
     for buf in criterion.buffers():
         if buf.is_floating_point():
             dist.all_reduce(buf, op=dist.ReduceOp.SUM)
