@@ -520,7 +520,7 @@ def _hash_unit(key: str) -> float:
 def _hash_split(rel: str) -> str:
     """train/val/test, 80/10/10, by :func:`_hash_unit`."""
     u = _hash_unit(rel)
-    return "train" if u < 0.8 else "val" if u < 0.8 + 0.1 else "test"
+    return "train" if u < 0.8 else "val" if u < 0.9 else "test"
 
 
 def _class_dirs(folder: Path, num_classes: int) -> dict[Path, int]:
