@@ -221,11 +221,11 @@ def limit_index(labels: np.ndarray, limit: int, mode: str = "stratified") -> np.
         i += 1
     while take.sum() > limit:  # the at-least-one rule overshot: trim the largest classes
         take[np.argmax(take)] -= 1
-    picked = []
-    for c, k in zip(classes, take, strict=True):
-        rows = np.flatnonzero(labels == c)
-        if k > 0:
-            picked.append(rows[np.unique(np.linspace(0, len(rows) - 1, k).round().astype(int))])
+    picked = [
+        np.flatnonzero(labels == c)[np.unique(np.linspace(0, n_c - 1, k).round().astype(int))]
+        for c, k, n_c in zip(classes, take, counts, strict=True)
+        if k > 0
+    ]
     return np.sort(np.concatenate(picked))
 
 
