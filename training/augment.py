@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
@@ -266,11 +267,7 @@ def corrupt_rotation(x: torch.Tensor, t: torch.Tensor, g: torch.Generator) -> to
     """In-plane tilt: torchvision's ``rotate`` about the centre (bilinear, zero fill), the sign drawn per image."""
     sign = torch.where(torch.rand(x.shape[0], generator=g, device=x.device) < 0.5, -1.0, 1.0)
     angle = sign * _lerp(t, "rotation").to(sign)
-
-    def turn(rows: torch.Tensor, deg: float) -> torch.Tensor:
-        return TF.rotate(rows, deg, interpolation=TF.InterpolationMode.BILINEAR)
-
-    return _per_level(x, angle, turn)
+    return _per_level(x, angle, partial(TF.rotate, interpolation=TF.InterpolationMode.BILINEAR))
 
 
 EVAL_CORRUPTIONS: dict[str, Callable[[torch.Tensor, torch.Tensor, torch.Generator], torch.Tensor]] = {
@@ -301,17 +298,17 @@ def camera_corruption(x: torch.Tensor, max_severity: float, g: torch.Generator) 
 
 def mixup(
     x: torch.Tensor, targets: torch.Tensor, num_classes: int, alpha: float, g: torch.Generator
-) -> tuple[torch.Tensor, torch.Tensor, float]:
-    """Blend the batch with a permutation of itself; returns mixed images, soft targets and ``lam``.
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Blend the batch with a permutation of itself; returns mixed images and soft targets.
 
-    ``lam`` comes from numpy's Beta sampler seeded by the torch generator (torch's Beta takes no generator), so
-    the draw stays reproducible from the one augmentation generator.
+    The weight ``lam`` comes from numpy's Beta sampler seeded by the torch generator (torch's Beta takes no
+    generator), so the draw stays reproducible from the one augmentation generator.
     """
     seed = int(torch.randint(0, 2**62, (1,), generator=g, device=g.device).item())
     lam = float(np.random.default_rng(seed).beta(alpha, alpha))
     perm = torch.randperm(x.shape[0], generator=g, device=g.device).to(x.device)
     dist = F.one_hot(targets.long(), num_classes).float() if targets.ndim == 1 else targets.float()
-    return lam * x + (1 - lam) * x[perm], lam * dist + (1 - lam) * dist[perm], lam
+    return lam * x + (1 - lam) * x[perm], lam * dist + (1 - lam) * dist[perm]
 
 
 class BatchAugmenter:
@@ -321,7 +318,6 @@ class BatchAugmenter:
     """
 
     def __init__(self, cfg: AugmentConfig, input_size: int, num_classes: int) -> None:
-        self.cfg = cfg
         self.r = resolve(cfg, input_size)
         self.num_classes = num_classes
 
@@ -341,17 +337,13 @@ class BatchAugmenter:
         if self.r.p["corrupt"] <= 0:
             self.last_applied["corrupt"] = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
             return x
-        families: list[torch.Tensor] = []
 
-        def apply(t: torch.Tensor) -> torch.Tensor:
-            out, fam = camera_corruption(t, self.r.max_severity, g)
-            families.append(fam)
+        def apply(t: torch.Tensor) -> torch.Tensor:  # runs after _apply stored the mask of the selected rows
+            out, family = camera_corruption(t, self.r.max_severity, g)
+            self.last_corruption[self.last_applied["corrupt"]] = family
             return out
 
-        x = self._apply("corrupt", x, apply, g)
-        if families:
-            self.last_corruption[self.last_applied["corrupt"]] = families[0]
-        return x
+        return self._apply("corrupt", x, apply, g)
 
     def __call__(
         self, x: torch.Tensor, targets: torch.Tensor, g: torch.Generator, allow_mixup: bool = True
@@ -373,7 +365,7 @@ class BatchAugmenter:
         fire = (torch.rand((), generator=g, device=x.device) < r.p["mixup"]) & allow_mixup
         self.last_applied["mixup"] = fire
         if bool(fire) and x.shape[0] > 1:
-            x, targets, _ = mixup(x, targets, self.num_classes, r.mixup_alpha, g)
+            x, targets = mixup(x, targets, self.num_classes, r.mixup_alpha, g)
         return x, targets
 
 

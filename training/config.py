@@ -1,7 +1,7 @@
 """Training configs: frozen dataclasses, named presets and dinov2-style ``key=value`` overrides.
 
 One :class:`TrainConfig` says everything a run needs and is saved as ``config.json`` beside every checkpoint.
-Presets are functions in :data:`PRESETS` (``@register_preset``); dotted overrides (``optim.lr=3e-4``) are parsed
+Presets are functions in :data:`PRESETS` (``@PRESETS.register``); dotted overrides (``optim.lr=3e-4``) are parsed
 against the field types, so a typo fails with the list of known keys.
 """
 
@@ -35,7 +35,6 @@ __all__ = [
     "get_preset",
     "list_presets",
     "parse_value",
-    "register_preset",
     "validate_config",
 ]
 
@@ -172,11 +171,6 @@ class TrainConfig:
 PRESETS: Registry[Callable[[], TrainConfig]] = Registry("preset", error=ConfigError)
 
 
-def register_preset(fn: Callable[[], TrainConfig]) -> Callable[[], TrainConfig]:
-    """Decorator: register a preset under its function name."""
-    return PRESETS.register(fn)
-
-
 def list_presets() -> list[str]:
     return PRESETS.names()
 
@@ -207,7 +201,7 @@ def _paper(name: str, model: str, **kw) -> TrainConfig:
     return TrainConfig(name=name, model=model, out_dir=f"runs/{name}", **{**base, **kw})
 
 
-@register_preset
+@PRESETS.register
 def default() -> TrainConfig:
     """FerNet-S on FER2013 labels, from scratch (``fernet_s_fer2013``'s weights, the trunk of every hafem_lite run).
 
@@ -226,7 +220,7 @@ def default() -> TrainConfig:
     )
 
 
-@register_preset
+@PRESETS.register
 def default_ferplus() -> TrainConfig:
     """FerNet-S fine-tuned on FERPlus' ten-annotator vote distributions (8 classes, contempt included).
 
@@ -248,7 +242,7 @@ def default_ferplus() -> TrainConfig:
     )
 
 
-@register_preset
+@PRESETS.register
 def default_ferplus_robust() -> TrainConfig:
     """:func:`default_ferplus` with camera corruptions on half of the samples (issue 16, robust training).
 
@@ -263,7 +257,7 @@ def default_ferplus_robust() -> TrainConfig:
     )
 
 
-@register_preset
+@PRESETS.register
 def hafem_lite_ferplus() -> TrainConfig:
     """The papers' hybrid at CPU scale (hafem_lite: CBAM + Transformer) on FERPlus vote distributions (issues 15, 16).
 
@@ -282,19 +276,19 @@ def hafem_lite_ferplus() -> TrainConfig:
     )
 
 
-@register_preset
+@PRESETS.register
 def hafem_paper() -> TrainConfig:
     """HAFEM as the text describes it (6-layer, d_model 2048 transformer) with the compound loss."""
     return _paper("hafem_paper", "hafem_paper", data=DataConfig(dataset="ferplus", num_classes=8))
 
 
-@register_preset
+@PRESETS.register
 def hafem_compact() -> TrainConfig:
     """HAFEM in the configuration that matches the paper's stated 61.6 M parameters."""
     return _paper("hafem_compact", "hafem_compact", data=DataConfig(dataset="ferplus", num_classes=8))
 
 
-@register_preset
+@PRESETS.register
 def dcrnet_paper() -> TrainConfig:
     """DCRNet: Adam + ReduceLROnPlateau, class-weighted CE and class-balanced oversampling."""
     optim = OptimConfig(name="adam", weight_decay=0.0, schedule="plateau", warmup_epochs=0.0, layer_decay=1.0)
@@ -360,7 +354,7 @@ for _name in _LITE_RUNGS:
     PRESETS.register(partial(_lite, _name, *_LITE_RUNGS[_name]), name=_name)
 
 
-@register_preset
+@PRESETS.register
 def hafem_lite_fer2013() -> TrainConfig:
     """The shipped hybrid (``default``, FERPlus votes) fine-tuned on FER2013's own labels: the FER2013-label path.
 
@@ -506,11 +500,9 @@ def _set(obj, parts: list[str], text: str, full: str):
         return replace(obj, **{head: _set(current, parts[1:], text, full)})
     if is_dataclass(current):
         raise ConfigError(f"{full!r} is a group; set one of its fields, e.g. {full}.{fields(current)[0].name}=...")
-    hint = typing.get_type_hints(type(obj))[head]
+    value = _coerce(text, typing.get_type_hints(type(obj))[head], full)
     try:
-        return replace(obj, **{head: _coerce(text, hint, full)})
-    except ConfigError:
-        raise
+        return replace(obj, **{head: value})
     except ValueError as exc:  # a config's own __post_init__ check (e.g. LossConfig weights)
         raise ConfigError(f"{full}: {exc}") from exc
 

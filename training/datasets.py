@@ -118,18 +118,12 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
 
     ``root`` if given, else ``$FERLENS_DATA``, else ``<repo>/../shared/datasets``.
     """
-    if root:
-        return Path(root)
-    env = os.environ.get(DATA_ENV)
-    return Path(env) if env else (REPO_ROOT.parent / "shared" / "datasets").resolve()
+    return Path(root or os.environ.get(DATA_ENV) or (REPO_ROOT.parent / "shared" / "datasets").resolve())
 
 
 def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
     """Where decoded arrays go: ``cache_dir``, else ``$FERLENS_CACHE``, else ``<repo>/cache`` (gitignored)."""
-    if cache_dir:
-        return Path(cache_dir)
-    env = os.environ.get(CACHE_ENV)
-    return Path(env) if env else REPO_ROOT / "cache"
+    return Path(cache_dir or os.environ.get(CACHE_ENV) or REPO_ROOT / "cache")
 
 
 def canonical_split(split: str) -> str:
@@ -147,10 +141,12 @@ def _file_key(path: Path) -> str:
     return f"{st.st_size}-{st.st_mtime_ns}"
 
 
-def _save_npy(path: Path, array: np.ndarray) -> None:
+def _save_npy(path: Path, *arrays: np.ndarray, save: Callable = np.save, **named: np.ndarray) -> None:
+    """``save(file, *arrays, **named)`` atomically; given an open file, numpy adds no ``.npy``/``.npz`` suffix."""
+
     def write(tmp: str) -> None:
         with open(tmp, "wb") as fh:
-            np.save(fh, array)
+            save(fh, *arrays, **named)
 
     atomic_write(path, write)
 
@@ -225,11 +221,11 @@ def limit_index(labels: np.ndarray, limit: int, mode: str = "stratified") -> np.
         i += 1
     while take.sum() > limit:  # the at-least-one rule overshot: trim the largest classes
         take[np.argmax(take)] -= 1
-    picked = []
-    for c, k in zip(classes, take, strict=True):
-        rows = np.flatnonzero(labels == c)
-        if k > 0:
-            picked.append(rows[np.unique(np.linspace(0, len(rows) - 1, k).round().astype(int))])
+    picked = [
+        np.flatnonzero(labels == c)[np.unique(np.linspace(0, n_c - 1, k).round().astype(int))]
+        for c, k, n_c in zip(classes, take, counts, strict=True)
+        if k > 0
+    ]
     return np.sort(np.concatenate(picked))
 
 
@@ -405,10 +401,8 @@ def load_ferplus(cfg: DataConfig, split: str, arg: str | None = None) -> FaceSet
     c = cfg.num_classes
     perm = remap_columns(FERPLUS_VOTE_COLUMNS, 8)  # canonical column j comes from file column perm[j]
     emotion_votes = kept[:, :8][:, perm]  # (N, 8) canonical order, contempt last
-    canon = np.full(len(majority), -1, dtype=np.int64)
     is_emotion = majority < 8
-    inverse = np.argsort(perm)  # file column -> canonical index
-    canon[is_emotion] = inverse[majority[is_emotion]]
+    canon = np.where(is_emotion, np.argsort(perm)[np.minimum(majority, 7)], -1)  # file column -> canonical index
     in_split = _usage_mask(raw["usage"], split)
     keep = valid & is_emotion & (canon < c) & in_split
     rows = np.flatnonzero(keep)
@@ -501,22 +495,32 @@ def _cached_decode(
         except (OSError, ValueError, KeyError) as exc:
             log.warning("decoded cache %s unreadable (%s); decoding again", path, exc)
     images, ok = _decode_folder(paths, size, faces, boxes)
-
-    def write(tmp: str) -> None:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, images=images, ok=ok)
-
     try:
-        atomic_write(path, write)
+        _save_npy(path, save=np.savez, images=images, ok=ok)
     except OSError as exc:
         log.warning("could not write the decoded cache %s: %s (continuing without it)", path, exc)
     return images, ok
 
 
-def _hash_split(rel: str, fractions=(0.8, 0.1)) -> str:
-    """A stable train/val/test assignment from the file's relative path (80/10/10)."""
-    u = int(hashlib.md5(rel.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
-    return "train" if u < fractions[0] else "val" if u < fractions[0] + fractions[1] else "test"
+def _photo_set(
+    cfg: DataConfig, split: str, source: str, paths: list[Path], labels: np.ndarray, ids: np.ndarray, boxes=None
+) -> FaceSet:
+    """The photos of ``paths`` decoded (cached) as a FaceSet; rows that did not decode are dropped from every field."""
+    images, ok = _cached_decode(source.partition(":")[0], paths, cfg.image_size, cfg.faces, cfg.cache_dir, boxes)
+    labels = labels[ok]
+    paths = tuple(str(paths[i]) for i in ok)
+    return FaceSet(images, labels.copy(), labels, ids[ok], class_names(cfg.num_classes), split, source, paths)
+
+
+def _hash_unit(key: str) -> float:
+    """A stable number in [0, 1] from a file's relative path: split assignments that survive added files."""
+    return int(hashlib.md5(key.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+
+
+def _hash_split(rel: str) -> str:
+    """train/val/test, 80/10/10, by :func:`_hash_unit`."""
+    u = _hash_unit(rel)
+    return "train" if u < 0.8 else "val" if u < 0.9 else "test"
 
 
 def _class_dirs(folder: Path, num_classes: int) -> dict[Path, int]:
@@ -524,14 +528,9 @@ def _class_dirs(folder: Path, num_classes: int) -> dict[Path, int]:
     out, skipped = {}, []
     for d in sorted(p for p in folder.iterdir() if p.is_dir()):
         try:
-            name = canonical(d.name)
+            out[d] = order.index(canonical(d.name))  # both raise ValueError: not an emotion, or not one of these
         except ValueError:
             skipped.append(d.name)
-            continue
-        if name not in order:
-            skipped.append(d.name)
-            continue
-        out[d] = order.index(name)
     if skipped:
         log.warning("%s: ignoring folder(s) that are not %d-class emotions: %s", folder, num_classes, skipped)
     return out
@@ -551,39 +550,26 @@ def load_folder(cfg: DataConfig, split: str, arg: str | None) -> FaceSet:
     for d in root.iterdir():
         if d.is_dir() and d.name.lower() in _SPLIT_ALIASES:
             split_dirs.setdefault(_SPLIT_ALIASES[d.name.lower()], []).append(d)
-    items: list[tuple[Path, int]] = []
-    if split_dirs:
-        if split == "all":
-            wanted = [d for ds in split_dirs.values() for d in ds]
-        elif split in split_dirs:
-            wanted = split_dirs[split]
-        else:
-            raise DatasetError(f"{root} has split folders for {sorted(split_dirs)}, not {split!r}")
-        for sd in sorted(wanted):
-            for cd, label in _class_dirs(sd, cfg.num_classes).items():
-                items += [(p, label) for p in sorted(cd.rglob("*")) if p.suffix.lower() in IMAGE_EXTS]
+    if not split_dirs:  # one tree, split by path hash
+        wanted = [root]
+    elif split == "all":
+        wanted = [d for ds in split_dirs.values() for d in ds]
+    elif split in split_dirs:
+        wanted = split_dirs[split]
     else:
-        for cd, label in _class_dirs(root, cfg.num_classes).items():
-            for p in sorted(cd.rglob("*")):
-                if p.suffix.lower() in IMAGE_EXTS and (
-                    split == "all" or _hash_split(str(p.relative_to(root))) == split
-                ):
-                    items.append((p, label))
+        raise DatasetError(f"{root} has split folders for {sorted(split_dirs)}, not {split!r}")
+    by_hash = not split_dirs and split != "all"
+    items = [
+        (p, label)
+        for sd in sorted(wanted)
+        for cd, label in _class_dirs(sd, cfg.num_classes).items()
+        for p in sorted(cd.rglob("*"))
+        if p.suffix.lower() in IMAGE_EXTS and (not by_hash or _hash_split(str(p.relative_to(root))) == split)
+    ]
     if not items:
         raise DatasetError(f"no images with emotion-named class folders found under {root} for split {split!r}")
-    paths = [p for p, _ in items]
-    images, ok = _cached_decode("folder", paths, cfg.image_size, cfg.faces, cfg.cache_dir)
-    labels = np.asarray([items[i][1] for i in ok], dtype=np.int64)
-    return FaceSet(
-        images=images,
-        targets=labels.copy(),
-        labels=labels,
-        ids=ok,
-        class_names=class_names(cfg.num_classes),
-        split=split,
-        source=f"folder:{root}",
-        paths=tuple(str(paths[i]) for i in ok),
-    )
+    labels = np.asarray([label for _, label in items], dtype=np.int64)
+    return _photo_set(cfg, split, f"folder:{root}", [p for p, _ in items], labels, np.arange(len(items)))
 
 
 # ---------------------------------------------------------------------------------- AffectNet
@@ -611,12 +597,10 @@ def load_affectnet(cfg: DataConfig, split: str, arg: str | None) -> FaceSet:
         raise DatasetError(f"{csv.name} lacks column(s) {sorted(need - set(frame.columns))}")
     order = class_names(cfg.num_classes)
     names = [from_dataset_code("affectnet", int(e)) for e in frame["expression"]]
-    keep = np.asarray([n is not None and n in order for n in names])
+    keep = np.asarray([n in order for n in names])
     if split in ("train", "val"):
-        in_val = frame["subDirectory_filePath"].map(
-            lambda r: int(hashlib.md5(str(r).encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < AFFECTNET_VAL_FRACTION
-        )
-        keep &= in_val.to_numpy() if split == "val" else ~in_val.to_numpy()
+        in_val = frame["subDirectory_filePath"].map(lambda r: _hash_unit(str(r)) < AFFECTNET_VAL_FRACTION).to_numpy()
+        keep &= in_val if split == "val" else ~in_val
     rows = np.flatnonzero(keep)
     if not len(rows):
         raise DatasetError(f"{csv.name} has no {cfg.num_classes}-class emotion rows for split {split!r}")
@@ -625,24 +609,13 @@ def load_affectnet(cfg: DataConfig, split: str, arg: str | None) -> FaceSet:
     box_cols = ["face_x", "face_y", "face_width", "face_height"]
     boxes = None
     if set(box_cols) <= set(frame.columns):
-        raw_boxes = frame.loc[rows, box_cols].to_numpy()
         boxes = [
             tuple(int(v) for v in b) if (np.isfinite(b).all() and b[2] > 0 and b[3] > 0) else None
-            for b in raw_boxes.astype(float)
+            for b in frame.loc[rows, box_cols].to_numpy(float)
         ]
     paths = [img_root / str(frame.at[r, "subDirectory_filePath"]) for r in rows]
-    images, ok = _cached_decode("affectnet", paths, cfg.image_size, cfg.faces, cfg.cache_dir, boxes)
-    labels = np.asarray([order.index(names[rows[i]]) for i in ok], dtype=np.int64)
-    return FaceSet(
-        images=images,
-        targets=labels.copy(),
-        labels=labels,
-        ids=rows[ok].astype(np.int64),
-        class_names=order,
-        split=split,
-        source=f"affectnet:{csv}",
-        paths=tuple(str(paths[i]) for i in ok),
-    )
+    labels = np.asarray([order.index(names[r]) for r in rows], dtype=np.int64)
+    return _photo_set(cfg, split, f"affectnet:{csv}", paths, labels, rows.astype(np.int64), boxes)
 
 
 def describe(fs: FaceSet) -> dict:

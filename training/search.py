@@ -233,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default="runs/search")
     ap.add_argument("--storage", help="SQLAlchemy URL (default: sqlite:///<out>/study.db)")
     ap.add_argument("--study-name", help="default: ferlens-<preset>")
-    ap.add_argument("--params", nargs="+", default=list(PARAM_GROUPS), choices=PARAM_GROUPS)
+    ap.add_argument("--params", dest="groups", nargs="+", default=list(PARAM_GROUPS), choices=PARAM_GROUPS)
     ap.add_argument("--limit", type=int, help="rows per split (tiny mode)")
     ap.add_argument("--epochs", type=int, help="epochs per trial")
     ap.add_argument("--seed", type=int, default=0, help="TPE sampler seed")
@@ -243,21 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     command = " ".join(shlex.quote(a) for a in ["python", "-m", "training.search", *argv])
     try:
-        s = run_search(
-            args.preset,
-            args.trials,
-            args.out,
-            args.overrides,
-            args.limit,
-            args.epochs,
-            args.storage,
-            args.study_name,
-            tuple(args.params),
-            args.seed,
-            args.pruner,
-            args.timeout,
-            command=command,
-        )
+        s = run_search(**vars(args), command=command)
     except (ConfigError, DatasetError, ValueError, FileExistsError) as exc:
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2

@@ -57,13 +57,6 @@ def resolve_config(args: argparse.Namespace):
     return cfg
 
 
-def _close_process_group() -> None:
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_intermixed_args(argv)
@@ -81,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.print_config:
         print(json.dumps(config_to_dict(cfg), indent=2))
         return 0
+    import torch.distributed as dist
+
     from training.datasets import DatasetError
     from training.trainer import CheckpointError, fit
 
@@ -91,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     finally:
-        _close_process_group()
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
     if int(os.environ.get("RANK", "0")) != 0:
         return 0
     summary = {

@@ -7,6 +7,7 @@ resumes exactly (docs/training.md).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import logging
@@ -23,9 +24,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from safetensors.torch import save_file
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from core.losses import build_loss
 from core.metrics import macro_f1
@@ -71,7 +74,6 @@ class FitResult:
 class DistInfo:
     rank: int = 0
     world_size: int = 1
-    local_rank: int = 0
     local_world_size: int = 1
     device: torch.device = torch.device("cpu")
 
@@ -94,11 +96,9 @@ def setup_distributed() -> DistInfo:
     if cuda:
         torch.cuda.set_device(device)
     if world > 1:
-        import torch.distributed as dist
-
         if not dist.is_initialized():
             dist.init_process_group(backend="nccl" if cuda else "gloo")
-        return DistInfo(dist.get_rank(), world, local_rank, local_world, device)
+        return DistInfo(dist.get_rank(), world, local_world, device)
     return DistInfo(device=device)
 
 
@@ -122,11 +122,9 @@ def hardware(device: torch.device | None = None) -> str:
     if device is not None and device.type == "cuda" or device is None and torch.cuda.is_available():
         return torch.cuda.get_device_name(device)
     cpu = platform.processor() or platform.machine()
-    try:
+    with contextlib.suppress(OSError, StopIteration):  # no /proc (macOS, Windows) or no model name in it
         cpu = next(x.split(":", 1)[1].strip() for x in Path("/proc/cpuinfo").read_text().splitlines()
                    if x.startswith("model name"))  # fmt: skip
-    except (OSError, StopIteration):
-        pass
     return f"{cpu}, {os.cpu_count()} cores, no GPU"
 
 
@@ -171,20 +169,15 @@ class _TrainStep(nn.Module):
 def evaluate_loader(model: nn.Module, loader: BatchLoader, info: DistInfo, amp: torch.dtype | None) -> dict:
     """Validation accuracy, macro-F1 and CE loss over the whole split (gathered across DDP ranks)."""
     model.eval()
-    idx_all, pred_all, loss_all = [], [], []
+    idx_all, pred_all, loss_all = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0, np.float32)]
     for x, y, idx in loader:
         with torch.autocast(info.device.type, dtype=amp, enabled=amp is not None):
-            logits = model(x)
-        logits = logits.float()
-        loss = F.cross_entropy(logits, y.float() if y.ndim == 2 else y, reduction="none")
-        idx_all.append(idx)
-        pred_all.append(logits.argmax(1).cpu())
-        loss_all.append(loss.cpu())
-    empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0))
-    cols = [torch.cat(c).numpy() if c else e for c, e in zip((idx_all, pred_all, loss_all), empty, strict=True)]
+            logits = model(x).float()
+        idx_all.append(idx.numpy())
+        pred_all.append(logits.argmax(1).cpu().numpy())
+        loss_all.append(F.cross_entropy(logits, y.float() if y.ndim == 2 else y, reduction="none").cpu().numpy())
+    cols = [np.concatenate(c) for c in (idx_all, pred_all, loss_all)]
     if info.distributed:
-        import torch.distributed as dist
-
         parts: list = [None] * info.world_size
         dist.all_gather_object(parts, cols)
         cols = [np.concatenate(c) for c in zip(*parts, strict=True)]
@@ -240,7 +233,7 @@ def _truncate_metrics(path: Path, epochs_done: int) -> list[dict]:
         except json.JSONDecodeError:  # a line torn by a kill or a full disk; its epoch is redone anyway
             log.warning("%s: dropping unreadable line %d (%.60r)", path, n, line)
             continue
-        if rec.get("epoch", 0) <= epochs_done and not (rec.get("kind") == "step" and rec["epoch"] > epochs_done):
+        if rec.get("epoch", 0) <= epochs_done:
             kept.append(line)
             if rec.get("kind") == "epoch":
                 history.append(rec)
@@ -430,12 +423,11 @@ def _fit(cfg, resume, callbacks, command, train_set, val_set) -> FitResult:
     scaler = torch.amp.GradScaler("cuda", enabled=amp is torch.float16)
     step_module: nn.Module = _TrainStep(model, criterion.needs_embedding)
     if info.distributed:
-        from torch.nn.parallel import DistributedDataParallel
-
         step_module = DistributedDataParallel(
             step_module, device_ids=[info.device.index] if info.device.type == "cuda" else None
         )
 
+    stateful = {"optimizer": optimizer, "scheduler": scheduler, "scaler": scaler, "loss": criterion}
     start_epoch, global_step, best_f1, best_epoch, bad_epochs = 0, 0, -math.inf, 0, 0
     history: list[dict] = []
     if resume:
@@ -450,10 +442,8 @@ def _fit(cfg, resume, callbacks, command, train_set, val_set) -> FitResult:
                     f"{state['epoch']}; the run was killed mid-save, restore a consistent pair"
                 )
             load_weights(model, out / "last.safetensors")
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        criterion.load_state_dict(state["loss"])
+        for key, obj in stateful.items():
+            obj.load_state_dict(state[key])
         _set_rng_state(state["rng"])
         start_epoch, global_step = state["epoch"], state["global_step"]
         best_f1, best_epoch, bad_epochs = state["best_val_macro_f1"], state["best_epoch"], state["bad_epochs"]
@@ -576,10 +566,7 @@ def _fit(cfg, resume, callbacks, command, train_set, val_set) -> FitResult:
                 "epoch": epoch + 1,
                 "global_step": global_step,
                 "model": weights,
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "scaler": scaler.state_dict(),
-                "loss": criterion.state_dict(),
+                **{key: obj.state_dict() for key, obj in stateful.items()},
                 "rng": _rng_state(),
                 "best_val_macro_f1": best_f1,
                 "best_epoch": best_epoch,
@@ -609,8 +596,6 @@ def _fit(cfg, resume, callbacks, command, train_set, val_set) -> FitResult:
             for cb in callbacks:
                 cb(record)
         if info.distributed:
-            import torch.distributed as dist
-
             dist.barrier()
     return FitResult(
         out_dir=out,
@@ -624,8 +609,6 @@ def _fit(cfg, resume, callbacks, command, train_set, val_set) -> FitResult:
 
 def _sync_loss_buffers(criterion: nn.Module, info: DistInfo) -> None:
     """Average loss buffers (center-loss centers) over ranks; each rank moved them with its own batches."""
-    import torch.distributed as dist
-
     for buf in criterion.buffers():
         if buf.is_floating_point():
             dist.all_reduce(buf, op=dist.ReduceOp.SUM)
