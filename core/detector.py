@@ -174,13 +174,15 @@ class Detector:
     Args:
         model: a registered model name (or pass ``engine``).
         weights: ``"default"``, ``None`` or a weights path (see :class:`~core.engine.InferenceEngine`).
-        face_detector: a registered detector name (``core.faces.list_detectors()``; ``"assume_cropped"`` treats
-            each image as one face crop) or a detector object; ``face_detector_options`` are a named one's options.
+        face_detector: a registered detector name (``core.faces.list_detectors()``: ``"default"`` is BlazeFace +
+            O-Net, ``"assume_cropped"`` treats each image as one face crop) or a detector object;
+            ``face_detector_options`` are a named one's options (e.g. ``{"detect_size": 480}``).
         preprocess: ``None`` uses the model's own photometric steps; a ``PreprocessConfig``, a dict of its
             fields (overrides of the model's steps, e.g. ``{"clahe": False}``), a tuple of step names or a
             callable replaces them (the dashboard's ablation switches).
-        device, backend, threads: passed to the engine. ``threads="auto"`` means one CPU thread on the CPU, because
-            many small ops per frame stall at thread barriers on a busy machine; ``None`` leaves torch as it is.
+        device, backend, threads: passed to the engine (``backend="auto"``: onnxruntime on the CPU, torch on a
+            GPU). ``threads="auto"`` means one CPU thread on the CPU, because many small ops per frame stall at
+            thread barriers on a busy machine; ``None`` leaves torch as it is.
         engine: share an existing engine (the app keeps one per model) instead of building one.
         redetect_every: in video and streams, run a full face detection at least every this many processed
             frames and follow faces with the detector's cheap refine step in between (1 = detect every frame).
@@ -313,8 +315,9 @@ class Detector:
         """One row per face per processed frame, with track ids and smoothed probabilities.
 
         ``skip_frames`` frames are skipped after each processed one (2: frames 0, 3, 6, ...; ``frame`` still counts
-        every frame of the file); ``progress(frames_done, frames_expected)`` is called after each processed frame
-        and ``on_frame`` as in :meth:`detect_image`. An unreadable file raises ``core.io.VideoLoadError``.
+        every frame of the file); ``max_frames`` stops after that many processed frames;
+        ``progress(frames_done, frames_expected)`` is called after each processed frame and ``on_frame`` as in
+        :meth:`detect_image`. An unreadable file raises ``core.io.VideoLoadError``.
         """
         if skip_frames < 0:
             raise ValueError(f"skip_frames must be >= 0, got {skip_frames}")
@@ -406,7 +409,8 @@ class FrameStream:
 
 def _prefetch(frames: Iterator[tuple[int, np.ndarray]], depth: int = 4) -> Iterator[tuple[int, np.ndarray]]:
     """Decode up to ``depth`` frames ahead in a background thread (OpenCV releases the GIL); its errors re-raise
-    here, and closing this generator early stops the decoding and closes ``frames``, so no thread leaks."""
+    here, and closing this generator early stops the decoding and closes ``frames``, so no thread leaks. For files:
+    closing waits for the frame being decoded, which a blocking source (a camera) could hold up."""
     end = object()
     pool = ThreadPoolExecutor(1, thread_name_prefix="ferlens-video-decode")
     try:

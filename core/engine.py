@@ -205,12 +205,25 @@ class _Stats:
 
 
 class InferenceEngine:
-    """A loaded model behind a thread-safe, batched ``predict``; every option is described in docs/api.md.
+    """A loaded model behind a thread-safe, batched ``predict``.
 
-    ``model`` is a registered name or a built ``FERModel`` (then ``weights`` counts only as a path). ``weights`` is
-    ``"default"`` (the shipped file; ``WeightsError`` when there is none), ``None`` (seeded random init) or a
-    ``.safetensors`` path whose sidecar supplies ``num_classes``, model overrides and, with ``calibration``, the
-    temperature. ``threads`` sets torch's process-wide thread count; ``compile`` on the CPU needs a C++ compiler.
+    Args:
+        model: a registered name, or a built ``FERModel`` (then ``weights`` counts only as a path).
+        weights: ``"default"`` (the shipped file; ``WeightsError`` when there is none), ``None`` (seeded random
+            init) or a ``.safetensors`` path whose sidecar supplies ``num_classes``, model overrides and the
+            temperature.
+        device: ``"auto"`` (cuda, then mps, then cpu) or a torch device.
+        backend: ``"torch"``, ``"onnx"`` (onnxruntime; on the GPU when its CUDA provider is installed) or ``"auto"``
+            (onnx on the CPU, torch elsewhere).
+        threads: CPU threads for torch (process-wide) and onnxruntime.
+        num_classes: 7 or 8; default from the sidecar, else 7.
+        precision: ``"auto"`` (bf16 or fp16 autocast on CUDA, fp32 elsewhere), ``"fp32"``, ``"bf16"``, ``"fp16"``.
+        compile: ``torch.compile`` the model (on the CPU this needs a C++ compiler).
+        max_batch: larger inputs are split into chunks of this size.
+        stats_window: how many recent calls :meth:`stats` summarises.
+        calibration: divide logits by the sidecar's temperature (``training.calibrate``) before the softmax.
+        onnx_dir: where ONNX exports are cached (default ``$FERLENS_CACHE/onnx``).
+        **overrides: model config overrides for ``create_model`` (e.g. ``cbam=True``).
     """
 
     def __init__(
