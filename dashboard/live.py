@@ -275,6 +275,7 @@ class LiveProcessor:
         cam_every_s: at most one CAM per this many seconds (0 disables it).
         idle_stop_s: the worker exits after this long without frames (it restarts on the next frame).
         window: how many recent frames the statistics cover.
+        trace: a :class:`LiveTrace` recording every frame in and result out (None: no trace).
     """
 
     def __init__(
