@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -108,16 +107,15 @@ def audit(venv: Path, tool_venv: Path, service: str) -> Outcome:
         detail = (getattr(exc, "stderr", None) or b"").decode(errors="replace").strip().splitlines()
         return skipped(f"could not install pip-audit ({detail[-1] if detail else exc})")
     pins, unpinned = pinned_packages(venv)
-    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as fh:
-        fh.write("\n".join(pins) + "\n")
-    cmd = [str(exe), "-r", fh.name, "--no-deps", "--disable-pip", "--vulnerability-service", service]
-    cmd += ["--format", "json", "--progress-spinner", "off"]
-    try:
-        run = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        return skipped(f"pip-audit did not finish within {TIMEOUT_S} s (vulnerability service too slow?)")
-    finally:
-        os.unlink(fh.name)
+    with tempfile.TemporaryDirectory() as tmp:
+        pins_txt = Path(tmp) / "pins.txt"
+        pins_txt.write_text("\n".join(pins) + "\n")
+        cmd = [str(exe), "-r", str(pins_txt), "--no-deps", "--disable-pip", "--vulnerability-service", service]
+        cmd += ["--format", "json", "--progress-spinner", "off"]
+        try:
+            run = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            return skipped(f"pip-audit did not finish within {TIMEOUT_S} s (vulnerability service too slow?)")
     try:
         report = json.loads(run.stdout)
     except json.JSONDecodeError:
