@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -24,20 +23,6 @@ ACCEPTED: dict[str, str] = {}
 """Vulnerability id (``PYSEC-...``, ``GHSA-...``, ``CVE-...``) -> why it is accepted for now."""
 
 TIMEOUT_S = 600
-
-
-@dataclass
-class Finding:
-    name: str
-    version: str
-    id: str
-    fix_versions: list[str]
-    aliases: list[str] = field(default_factory=list)
-
-    def line(self) -> str:
-        fix = ", ".join(self.fix_versions) or "no fixed release yet"
-        also = f" ({', '.join(self.aliases)})" if self.aliases else ""
-        return f"{self.name} {self.version}: {self.id}{also}; fixed in {fix}"
 
 
 @dataclass
@@ -70,21 +55,22 @@ def summarize(report: dict, service: str, accepted: dict[str, str] | None = None
             "its advisory data cannot be reached from here (the packages are not unknown); pip-audit's reason "
             f"for the first: {skips[0]['skip_reason']}"
         )
-    findings = [
-        Finding(d["name"], d["version"], v["id"], list(v.get("fix_versions", [])), list(v.get("aliases", [])))
-        for d in audited
-        for v in d.get("vulns", [])
-    ]
-    new = [f for f in findings if f.id not in accepted and not set(f.aliases) & set(accepted)]
+    findings = [(d, v) for d in audited for v in d.get("vulns", [])]
     lines = [f"audit: {len(audited)} packages checked against {service}, {len(skips)} not checked"]
     if skips:
         lines.append("  not checked: " + ", ".join(" ".join([d["name"], d.get("version", "")]).strip() for d in skips))
-    for f in findings:
-        tag = "accepted" if f not in new else "VULNERABLE"
-        why = f" -- {accepted.get(f.id, '')}" if f not in new else ""
-        lines.append(f"  {tag}: {f.line()}{why}")
+    new = 0
+    for d, v in findings:
+        aliases = v.get("aliases", [])
+        ok = v["id"] in accepted or bool(set(aliases) & set(accepted))
+        new += not ok
+        also = f" ({', '.join(aliases)})" if aliases else ""
+        fix = ", ".join(v.get("fix_versions", [])) or "no fixed release yet"
+        why = f" -- {accepted.get(v['id'], '')}" if ok else ""
+        tag = "accepted" if ok else "VULNERABLE"
+        lines.append(f"  {tag}: {d['name']} {d['version']}: {v['id']}{also}; fixed in {fix}{why}")
     if new:
-        lines.append(f"audit failed: {len(new)} known vulnerabilities in installed packages (listed above)")
+        lines.append(f"audit failed: {new} known vulnerabilities in installed packages (listed above)")
         return Outcome(1, lines)
     lines.append("audit passed: no known vulnerability" + (" outside the accepted list" if findings else ""))
     return Outcome(0, lines)
@@ -121,16 +107,15 @@ def audit(venv: Path, tool_venv: Path, service: str) -> Outcome:
         detail = (getattr(exc, "stderr", None) or b"").decode(errors="replace").strip().splitlines()
         return skipped(f"could not install pip-audit ({detail[-1] if detail else exc})")
     pins, unpinned = pinned_packages(venv)
-    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as fh:
-        fh.write("\n".join(pins) + "\n")
-    cmd = [str(exe), "-r", fh.name, "--no-deps", "--disable-pip", "--vulnerability-service", service]
-    cmd += ["--format", "json", "--progress-spinner", "off"]
-    try:
-        run = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        return skipped(f"pip-audit did not finish within {TIMEOUT_S} s (vulnerability service too slow?)")
-    finally:
-        os.unlink(fh.name)
+    with tempfile.TemporaryDirectory() as tmp:
+        pins_txt = Path(tmp) / "pins.txt"
+        pins_txt.write_text("\n".join(pins) + "\n")
+        cmd = [str(exe), "-r", str(pins_txt), "--no-deps", "--disable-pip", "--vulnerability-service", service]
+        cmd += ["--format", "json", "--progress-spinner", "off"]
+        try:
+            run = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            return skipped(f"pip-audit did not finish within {TIMEOUT_S} s (vulnerability service too slow?)")
     try:
         report = json.loads(run.stdout)
     except json.JSONDecodeError:

@@ -134,11 +134,7 @@ def train_step_s(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, steps
         loss.backward()
         opt.step()
 
-    step()
-    t = time.perf_counter()
-    for _ in range(steps):
-        step()
-    return (time.perf_counter() - t) / steps
+    return float(np.mean(timed(step, min_runs=steps, warmup=1)))
 
 
 def gflops(model: torch.nn.Module, x: torch.Tensor) -> float:

@@ -71,7 +71,7 @@ def peer_python(venv: Path | None = None) -> Path:
     return py
 
 
-def install(venv: Path, requirements: Path = REQUIREMENTS) -> dict:
+def install(venv: Path) -> dict:
     """Create ``venv`` with ``python -m venv`` and pip-install the pinned list with ``--no-deps``; record it.
 
     ``--no-deps``: the list is complete and exact; it leaves out fer's declared ``facenet-pytorch`` (only its
@@ -81,13 +81,13 @@ def install(venv: Path, requirements: Path = REQUIREMENTS) -> dict:
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
     py = str(venv / "bin" / "python")
-    subprocess.run([py, "-m", "pip", "install", "--no-deps", "--no-cache-dir", "-r", str(requirements)], check=True)
+    subprocess.run([py, "-m", "pip", "install", "--no-deps", "--no-cache-dir", "-r", str(REQUIREMENTS)], check=True)
     subprocess.run([py, "-c", "import fer, tensorflow"], check=True)
     record = {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "wall_s": round(time.perf_counter() - t0, 1),
         "bytes": sum(p.stat().st_size for p in venv.rglob("*") if p.is_file() and not p.is_symlink()),
-        "requirements_sha256": hashlib.sha256(requirements.read_bytes()).hexdigest(),
+        "requirements_sha256": hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest(),
         "command": "python bench/peers.py --install",
         "loadavg": loadavg(),
     }
@@ -98,8 +98,8 @@ def install(venv: Path, requirements: Path = REQUIREMENTS) -> dict:
 class FerWorker:
     """A running ``bench/peers_fer_worker.py`` (one JSON request and reply per line), as a context manager."""
 
-    def __init__(self, python: Path | None = None, script: Path = WORKER, stderr_path: Path | None = None):
-        self.python = peer_python() if python is None else python
+    def __init__(self, python: Path, script: Path = WORKER, stderr_path: Path | None = None):
+        self.python = python
         self.script = script
         self.stderr_path = stderr_path
         self.proc: subprocess.Popen | None = None

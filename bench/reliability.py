@@ -82,7 +82,7 @@ def _judge(case: Case, out: Outcome) -> Outcome:
     return out
 
 
-def _error(exc: BaseException, case: Case, typed: tuple[type, ...]) -> Outcome:
+def _error(exc: BaseException, typed: tuple[type, ...]) -> Outcome:
     msg = " ".join(str(exc).split())
     plain = bool(msg) and "Traceback" not in msg and " object at 0x" not in msg
     if isinstance(exc, typed) and plain:
@@ -94,11 +94,11 @@ def run_io(case: Case) -> Outcome:
     try:
         if case.media == "video":
             n = sum(1 for _ in iter_video_frames(case.path, max_frames=3))
-            return _judge(case, Outcome("loaded", faces=None, message=f"{n} frame(s)"))
+            return _judge(case, Outcome("loaded", message=f"{n} frame(s)"))
         rgb = load_image(case.array if case.media == "array" else case.path)
         return _judge(case, Outcome("loaded", message=f"{rgb.shape[1]}x{rgb.shape[0]} RGB"))
     except Exception as exc:
-        return _judge(case, _error(exc, case, (ImageLoadError,)))
+        return _judge(case, _error(exc, (ImageLoadError,)))
 
 
 def run_detector(case: Case, det) -> Outcome:
@@ -106,7 +106,7 @@ def run_detector(case: Case, det) -> Outcome:
     fn = (lambda: det.detect_video(src)) if case.media == "video" else (lambda: det.detect_image(src))
     peak, df, exc = PeakRss.measure(fn)
     if exc is not None:
-        out = _error(exc, case, (ImageLoadError,))
+        out = _error(exc, (ImageLoadError,))
     else:
         out = Outcome("faces" if len(df) else "no_face", faces=len(df))
     out.peak_mib = round(peak.growth / MiB, 1)
@@ -123,7 +123,7 @@ def run_engine(case: Case, engine) -> Outcome:
         out.as_expected = case.array.dtype == np.uint8 and case.array.shape[-1] in (1, 3)
         return out
     except Exception as exc:
-        out = _error(exc, case, (TypeError, ValueError))
+        out = _error(exc, (TypeError, ValueError))
     # the engine refuses what is not a uint8 (H, W[, 3]) crop, including valid RGBA images: that is its contract
     out.as_expected = out.status == "error"
     return out

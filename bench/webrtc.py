@@ -76,8 +76,8 @@ def _stat(pid: int) -> list[str] | None:
 def process_tree(root: int) -> list[int]:
     """``root`` and every process below it."""
     children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (fields := _stat(int(entry.name))) is not None:
+    for entry in Path("/proc").glob("[0-9]*"):
+        if (fields := _stat(int(entry.name))) is not None:
             children.setdefault(int(fields[1]), []).append(int(entry.name))
     out, todo = [], [root]
     while todo:
@@ -96,9 +96,7 @@ def cpu_seconds(pids: list[int]) -> float:
 def server_pid(url: str) -> int | None:
     """The ``streamlit run`` process serving ``url`` (found by its ``--server.port``)."""
     port = url.rsplit(":", 1)[1]
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+    for entry in Path("/proc").glob("[0-9]*"):
         try:
             args = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:

@@ -38,21 +38,18 @@ def build_folder(samples: Path, dest: Path) -> int:
 
     from core.io import iter_video_frames
 
-    n = 0
     for name, label in LABELS.items():
         src = samples / name
         if not src.is_file():
             raise FileNotFoundError(f"sample {src} is missing (see ../shared/datasets/README.md)")
         (dest / label).mkdir(parents=True, exist_ok=True)
         (dest / label / name).symlink_to(src.resolve())
-        n += 1
     for name, (first, last) in VIDEO_FRAMES.items():
         frames = [rgb for _, rgb in iter_video_frames(samples / name)]  # raises VideoLoadError when unreadable
         for label, rgb, tag in ((first, frames[0], "first"), (last, frames[-1], "last")):
             (dest / label).mkdir(parents=True, exist_ok=True)
             cv2.imwrite(str(dest / label / f"{Path(name).stem}_{tag}.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-            n += 1
-    return n
+    return len(list(dest.glob("*/*")))
 
 
 def main(argv: list[str] | None = None) -> int:
