@@ -14,6 +14,7 @@ evaluates ``test`` once, training nothing. The report compares each rung with th
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import functools
 import json
@@ -26,8 +27,10 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from core.models import WeightsError, create_model
 from core.models.weights import SHIPPED_DIR
 from training import stats as S
+from training.config import LADDERS, ConfigError, apply_overrides, config_to_dict, get_preset
 from training.results import ResultsSchemaError, load_results, write_results
 
 log = logging.getLogger(__name__)
@@ -71,8 +74,6 @@ def rung_run(rung: str, seed: int, out: Path, overrides: list[str], limit: int |
     """The TrainConfig of one (rung, seed), trained under ``out/<rung>/seed<seed>``, and the ``python -m
     training.train`` command that trains it alone, exactly as the ladder does. Overrides apply in order: the
     global ones, the rung's own (``PRESET+KEY=VALUE``), then seed, limit and epochs."""
-    from training.config import apply_overrides, get_preset
-
     preset, *own = rung.split("+")
     args = [*overrides, *own, f"seed={seed}"]
     args += [f"data.limit={limit}"] if limit else []
@@ -84,9 +85,6 @@ def rung_run(rung: str, seed: int, out: Path, overrides: list[str], limit: int |
 
 def check_models(cfgs) -> None:
     """Build each distinct (model, overrides) once, so an unknown switch fails before any rung trains."""
-    from core.models import create_model
-    from training.config import ConfigError
-
     seen = set()
     for cfg in cfgs:
         key = (cfg.model, json.dumps(cfg.model_overrides, sort_keys=True), cfg.data.num_classes)
@@ -109,10 +107,10 @@ def run_one(
     eval_limit: int | None,
     bootstrap: int,
     command: str,
-    fit_fn=None,
-    data_cache=None,
-    train: bool = True,
-    train_cmd: str = "",
+    fit_fn,
+    data_cache,
+    train: bool,
+    train_cmd: str,
 ) -> dict:
     """Train one (rung, seed) unless done, then evaluate it on ``splits`` unless done; returns its record.
 
@@ -120,14 +118,10 @@ def run_one(
     JSONs finished evaluation; a finished run is reused only if its config is the same. ``data_cache(data_cfg,
     split)`` shares FaceSets across runs, so FER2013 is sliced and resized once per ladder.
     """
-    from core.models import create_model
-    from training.config import config_to_dict
-    from training.datasets import load_split
     from training.evaluate import evaluate_model, sha256_file
 
     run_dir = Path(cfg.out_dir)
     record_path = run_dir / "ablation_run.json"
-    load = data_cache or load_split
     record = json.loads(record_path.read_text()) if record_path.is_file() else None
     if record is not None and record.get("config") != config_to_dict(cfg):
         raise ValueError(
@@ -144,7 +138,7 @@ def run_one(
             from training.trainer import fit as fit_fn
         resume = (run_dir / "last_state.pt").is_file()
         t0 = time.perf_counter()
-        train_set, val_set = load(cfg.data, cfg.data.train_split), load(cfg.data, cfg.data.val_split)
+        train_set, val_set = data_cache(cfg.data, cfg.data.train_split), data_cache(cfg.data, cfg.data.val_split)
         result = fit_fn(cfg, resume=resume, command=command, train_set=train_set, val_set=val_set)
         record = {
             "rung": rung,
@@ -183,37 +177,34 @@ def run_one(
                 "seed": seed,
                 "data": {"limit": eval_limit},
             }
-        fs = load(replace(cfg.data, limit=eval_limit), split)
+        fs = data_cache(replace(cfg.data, limit=eval_limit), split)
         d = evaluate_model(model, fs, batch_size=cfg.eval_batch_size, bootstrap=bootstrap, seed=seed, meta=meta)
         write_results(d, path)
     return record
 
 
-def train_hours(run_dir: Path) -> float | None:
-    """Wall-clock hours the run's epochs took, summed from ``metrics.jsonl`` (counts every resumed piece once)."""
+def epoch_records(run_dir: Path) -> list[dict] | None:
+    """The per-epoch records of a run's ``metrics.jsonl`` (None without one), skipping lines torn by a kill."""
     path = Path(run_dir) / "metrics.jsonl"
     if not path.is_file():
         return None
-    total = 0.0
+    records = []
     for line in path.read_text().splitlines():
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if rec.get("kind") == "epoch":
-            total += float(rec.get("time_s") or 0.0)
-    return round(total / 3600, 4)
+        with contextlib.suppress(json.JSONDecodeError):
+            records.append(json.loads(line))
+    return [r for r in records if r.get("kind") == "epoch"]
+
+
+def train_hours(run_dir: Path) -> float | None:
+    """Wall-clock hours the run's epochs took (every resumed piece counted once)."""
+    epochs = epoch_records(run_dir)
+    return None if epochs is None else round(sum(float(e.get("time_s") or 0.0) for e in epochs) / 3600, 4)
 
 
 # --------------------------------------------------------------------------------------------- report
 def _correct_by_id(d: dict) -> dict[int, bool]:
     pr = d["predictions"]
     return {i: t == p for i, t, p in zip(pr["id"], pr["true"], pr["pred"], strict=True)}
-
-
-def _nan_to_none(x):
-    """A JSON copy of ``x`` with NaN and infinities as None (undefined statistics, e.g. a t-test on one seed)."""
-    return json.loads(json.dumps(x), parse_constant=lambda _: None)
 
 
 def comparison_pairs(rungs: list[str]) -> list[tuple[str, str]]:
@@ -286,7 +277,8 @@ def aggregate(results: dict[str, dict[int, dict[str, dict]]], rungs: list[str], 
             for entry, p_adj in zip(family, S.bonferroni([e["p_value"] for e in family]), strict=True):
                 entry["p_bonferroni"] = p_adj
             comparisons += family
-    return _nan_to_none({"summary": summary, "comparisons": comparisons})
+    # NaN and infinities (undefined statistics, e.g. a t-test on one seed) become None
+    return json.loads(json.dumps({"summary": summary, "comparisons": comparisons}), parse_constant=lambda _: None)
 
 
 def _pm(cell: dict) -> str:
@@ -299,7 +291,8 @@ def _p(x) -> str:
     return "n/a" if x is None else f"{x:.3g}"
 
 
-def _compare_cells(f1: dict | None, acc: dict | None) -> str:
+def _compare_cells(comp: dict, rung: str, vs: str | None, split: str) -> str:
+    f1, acc = comp.get((rung, vs, split, "macro_f1")), comp.get((rung, vs, split, "accuracy"))
     if not f1 or not acc or f1["mean_diff"] is None:
         return "— | — | — | — | — | —"
     return (
@@ -312,9 +305,7 @@ def _pct(x, digits: int = 2) -> str:
     return "n/a" if x is None else f"{100 * x:.{digits}f}"
 
 
-def _mcnemar_cell(acc: dict | None) -> str:
-    if not acc:
-        return "—"
+def _mcnemar_cell(acc: dict) -> str:
     per_seed = [m for m in acc.get("mcnemar_per_seed") or [] if m]
     if per_seed:
         return ", ".join(_p(m["p_value"]) for m in per_seed)
@@ -345,9 +336,8 @@ def markdown(report: dict) -> str:
         lines += ["", f"## {split}", "", head, "|---" * 10 + "|"]
         for row in report["summary"]:
             cell = row["splits"][split]
-            key = (row["rung"], prev.get(row["rung"]), split)
             scores = f"{_pm(cell['accuracy'])} | {_pm(cell['macro_f1'])} | {_pm(cell['ece'])}"
-            tests = _compare_cells(comp.get((*key, "macro_f1")), comp.get((*key, "accuracy")))
+            tests = _compare_cells(comp, row["rung"], prev.get(row["rung"]), split)
             lines.append(f"| `{row['rung']}` | {scores} | {tests} |")
         first = report["summary"][0]["rung"] if report["summary"] else None
         vs_first = [r["rung"] for r in report["summary"][2:] if (r["rung"], first, split, "macro_f1") in comp]
@@ -355,9 +345,7 @@ def markdown(report: dict) -> str:
             lines += ["", f"Against the first rung (`{first}`), same tests and corrections:", "", head]
             lines.append("|---" * 10 + "|")
             for rung in vs_first:
-                key = (rung, first, split)
-                tests = _compare_cells(comp.get((*key, "macro_f1")), comp.get((*key, "accuracy")))
-                lines.append(f"| `{rung}` | | | | {tests} |")
+                lines.append(f"| `{rung}` | | | | {_compare_cells(comp, rung, first, split)} |")
         per_class = {r["rung"]: (r.get("per_class_f1") or {}).get(split) or {} for r in report["summary"]}
         names = list(next((pc for pc in per_class.values() if pc), {}))
         if names:
@@ -378,10 +366,8 @@ def markdown(report: dict) -> str:
         boot_rows = []
         for row in report["summary"]:
             acc, f1 = row["splits"][split]["accuracy"], row["splits"][split]["macro_f1"]
-            for seed, (a, ab, f, fb) in enumerate(
-                zip(acc["values"], acc.get("bootstrap") or [], f1["values"], f1.get("bootstrap") or [], strict=False)
-            ):
-                s = row["seeds"][seed] if seed < len(row["seeds"]) else seed
+            cols = (row["seeds"], acc["values"], acc.get("bootstrap") or [], f1["values"], f1.get("bootstrap") or [])
+            for s, a, ab, f, fb in zip(*cols, strict=False):  # values has no more entries than seeds
                 boot_rows.append(
                     f"| `{row['rung']}` | {s} | {_pct(a)} [{_pct(ab[0])}, {_pct(ab[1])}] | "
                     f"{_pct(f)} [{_pct(fb[0])}, {_pct(fb[1])}] |"
@@ -538,8 +524,6 @@ def run_ablation(
 
 
 def main(argv: list[str] | None = None) -> int:
-    from core.models import WeightsError
-    from training.config import LADDERS, ConfigError
     from training.datasets import DatasetError
 
     argv = list(sys.argv[1:] if argv is None else argv)

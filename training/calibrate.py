@@ -24,6 +24,7 @@ from scipy.special import log_softmax, softmax
 
 from core import metrics as M
 from core.models.weights import atomic_write, read_meta
+from training.config import DataConfig
 from training.datasets import FER_USAGE, load_split
 
 log = logging.getLogger(__name__)
@@ -79,8 +80,6 @@ def write_calibration(weights: str | Path, block: dict) -> Path:
 
 def _data_config(meta: dict, data: str | None, num_classes: int, root: str | None, limit: int | None):
     """The sidecar's data config (same dataset and label rule as training), with this machine's root."""
-    from training.config import DataConfig
-
     saved = (meta.get("config") or {}).get("data") or {}
     known = {f.name for f in dataclasses.fields(DataConfig)}
     cfg = DataConfig(**{k: v for k, v in saved.items() if k in known})

@@ -194,8 +194,8 @@ def get_preset(name: str) -> TrainConfig:
 def _paper(name: str, model: str, **kw) -> TrainConfig:
     """The papers' protocol shared by the paper presets and the ablation ladder: 100 epochs, patience 15.
 
-    The ladder trains on FER2013 (7 classes), where the papers report it (71.4 -> ... -> 94.7); the two HAFEM
-    presets train on FERPlus majority labels (8 classes), the cleaner labels the GPU issue asks for.
+    The ladder trains on FER2013 (7 classes), where the papers report it; the HAFEM presets on FERPlus' cleaner
+    majority labels (8 classes).
     """
     base = dict(loss=LossConfig(name="compound"), optim=OptimConfig(warmup_epochs=5.0), epochs=100, patience=15)
     return TrainConfig(name=name, model=model, out_dir=f"runs/{name}", **{**base, **kw})
@@ -205,10 +205,9 @@ def _paper(name: str, model: str, **kw) -> TrainConfig:
 def default() -> TrainConfig:
     """FerNet-S on FER2013 labels, from scratch (``fernet_s_fer2013``'s weights, the trunk of every hafem_lite run).
 
-    A short cosine schedule sized for a 2-core CPU budget.
-
-    Plain CE and no mixup, by evidence (docs/training-log.md): the papers' compound loss collapsed FerNet-S onto the
-    majority class from scratch (run 1), CE learns (run 2), and mixup slows a schedule this short.
+    A short cosine schedule sized for a 2-core CPU budget. Plain CE and no mixup, by evidence (docs/training-log.md):
+    the papers' compound loss collapsed FerNet-S onto the majority class from scratch, and mixup slows a schedule
+    this short.
     """
     return TrainConfig(
         augment=AugmentConfig(mixup=0.0),
@@ -244,7 +243,7 @@ def default_ferplus() -> TrainConfig:
 
 @PRESETS.register
 def default_ferplus_robust() -> TrainConfig:
-    """:func:`default_ferplus` with camera corruptions on half of the samples (issue 16, robust training).
+    """:func:`default_ferplus` with camera corruptions on half of the samples (robust training).
 
     One in two keeps the clean image most of the time, so clean accuracy is still trained for while every
     corruption family is seen by ~1/12 of the samples per epoch.
@@ -259,7 +258,7 @@ def default_ferplus_robust() -> TrainConfig:
 
 @PRESETS.register
 def hafem_lite_ferplus() -> TrainConfig:
-    """The papers' hybrid at CPU scale (hafem_lite: CBAM + Transformer) on FERPlus vote distributions (issues 15, 16).
+    """The papers' hybrid at CPU scale (hafem_lite: CBAM + Transformer) on FERPlus vote distributions.
 
     Same data, loss and schedule shape as :func:`default_ferplus`; warm start: that run's FERPlus FerNet-S, whose
     every tensor fits hafem_lite's trunk and head (d_model 256 = the trunk's last width), so only CBAM, the

@@ -21,8 +21,9 @@ from pathlib import Path
 import torch
 
 from core.models import create_model
-from core.models.weights import atomic_write
+from core.models import weights as W
 from training import evaluate as E
+from training.ablate import epoch_records
 from training.calibrate import main as calibrate_main
 from training.model_card import CARD_PATH, render_shipped_card
 from training.trainer import hardware
@@ -68,9 +69,7 @@ def summarize(d: dict) -> dict:
 def run_summary(run: Path) -> dict:
     """Epochs, wall time, throughput and hardware of a training run, from its ``metrics.jsonl`` and ``best.json``
     (a soup has no epochs of its own; runs from before the trainer recorded hardware were trained here)."""
-    metrics = run / "metrics.jsonl"
-    lines = metrics.read_text().splitlines() if metrics.is_file() else []
-    epochs = [e for e in (json.loads(x) for x in lines if '"epoch"' in x) if e.get("kind") == "epoch"]
+    epochs = epoch_records(run) or []
     best = json.loads((run / "best.json").read_text()) if (run / "best.json").is_file() else {}
     return {
         "epochs_run": len(epochs),
@@ -145,8 +144,6 @@ def measure(model: str, eval_dir: Path | None = None, zeroshot: bool = True) -> 
 
     Returns the sidecar fields these produce (``calibration``, ``primary``, ``test``, ``slice``, ``sha256``).
     """
-    from core.models import weights as W
-
     dest = W.SHIPPED_DIR / f"{model}.safetensors"
     # the temperature is fitted on the validation split first, so the test scores below are the calibrated ones
     if calibrate_main(["--model", model]) != 0:
@@ -195,12 +192,10 @@ def measure(model: str, eval_dir: Path | None = None, zeroshot: bool = True) -> 
 
 
 def _write_meta(model: str, meta: dict, card: Path | None) -> None:
-    from core.models import weights as W
-
     text = json.dumps(meta, indent=2, sort_keys=True)
-    atomic_write(W.SHIPPED_DIR / f"{model}.json", lambda tmp: Path(tmp).write_text(text))
+    W.atomic_write(W.SHIPPED_DIR / f"{model}.json", lambda tmp: Path(tmp).write_text(text))
     if card is not None:
-        atomic_write(card, lambda tmp: Path(tmp).write_text(render_shipped_card()))
+        W.atomic_write(card, lambda tmp: Path(tmp).write_text(render_shipped_card()))
 
 
 def ship(
@@ -211,8 +206,6 @@ def ship(
     The destination is ``core.models.weights.SHIPPED_DIR``, read at call time (tests point it elsewhere). Results
     JSONs go where ``training.evaluate`` puts them by default (``runs/eval/``) unless ``eval_dir`` is given.
     """
-    from core.models import weights as W
-
     best = run / "best.safetensors"
     if not best.is_file():
         raise FileNotFoundError(f"{best} not found: is {run} a finished training run?")
@@ -220,10 +213,10 @@ def ship(
     chain = stages(run)  # before the copy: the run may have started from the very file it replaces
     W.SHIPPED_DIR.mkdir(parents=True, exist_ok=True)
     dest = W.SHIPPED_DIR / f"{model}.safetensors"
-    atomic_write(dest, lambda tmp: shutil.copyfile(best, tmp))
+    W.atomic_write(dest, lambda tmp: shutil.copyfile(best, tmp))
     # the sidecar first holds what evaluation needs to rebuild the model (classes, overrides); scores come after
     first = {"spec": best_meta["spec"], "config": best_meta["config"]}
-    atomic_write(dest.with_suffix(".json"), lambda tmp: Path(tmp).write_text(json.dumps(first, indent=2)))
+    W.atomic_write(dest.with_suffix(".json"), lambda tmp: Path(tmp).write_text(json.dumps(first, indent=2)))
     overrides = best_meta["config"].get("model_overrides") or {}
     net = create_model(model, num_classes=best_meta["spec"]["num_classes"], weights=dest, **overrides)  # or raises
     scores = measure(model, eval_dir, zeroshot)
@@ -248,8 +241,6 @@ def ship(
 def remeasure(model: str, eval_dir: Path | None = None, card: Path | None = CARD_PATH, zeroshot: bool = True) -> dict:
     """Re-score an already shipped file (e.g. after adding calibration) without its run folder: the sidecar keeps
     how it was trained and gets this command's calibration and test scores."""
-    from core.models import weights as W
-
     old = W.read_meta(W.SHIPPED_DIR / f"{model}.safetensors")
     if not old.get("stages"):
         raise FileNotFoundError(f"{model} has no shipped sidecar with its training stages to keep")
