@@ -345,9 +345,7 @@ class BatchAugmenter:
 
         return self._apply("corrupt", x, apply, g)
 
-    def __call__(
-        self, x: torch.Tensor, targets: torch.Tensor, g: torch.Generator, allow_mixup: bool = True
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def __call__(self, x: torch.Tensor, targets: torch.Tensor, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """Augment ``x`` (B, C, H, W) float in [0, 1]; returns images and targets (soft when mixup fired).
 
         ``self.last_applied`` holds one boolean mask per op (``mixup``: a 0-dim tensor) for tests and logs;
@@ -362,7 +360,7 @@ class BatchAugmenter:
         x = self._apply("noise", x, lambda t: add_noise(t, _uniform(len(t), *r.noise_sigma, g, t.device), g), g)
         x = self._apply("cutout", x, lambda t: cutout(t, r.cutout_size, g), g) if r.cutout_size else x
         x = self._corrupt(x, g)
-        fire = (torch.rand((), generator=g, device=x.device) < r.p["mixup"]) & allow_mixup
+        fire = torch.rand((), generator=g, device=x.device) < r.p["mixup"]
         self.last_applied["mixup"] = fire
         if bool(fire) and x.shape[0] > 1:
             x, targets = mixup(x, targets, self.num_classes, r.mixup_alpha, g)

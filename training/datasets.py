@@ -231,7 +231,7 @@ def limit_index(labels: np.ndarray, limit: int, mode: str = "stratified") -> np.
 
 # ----------------------------------------------------------------------------------- FER2013
 
-_USAGE_CODES = ("Training", "PublicTest", "PrivateTest")
+_USAGE_CODES = tuple(FER_USAGE.values())  # read_fer2013's usage code k is _USAGE_CODES[k]
 
 
 def fer2013_path(root: str | os.PathLike | None = None) -> Path:
@@ -249,7 +249,7 @@ def read_fer2013(path: str | os.PathLike, cache_dir: str | os.PathLike | None = 
     """All rows of a FER2013 csv(.gz): ``images`` (N,48,48) uint8, ``emotion`` (N,) int64, ``usage`` (N,) int8.
 
     ``usage`` codes 0/1/2 are Training/PublicTest/PrivateTest. The decoded arrays are cached as ``.npy`` keyed by
-    the file's size and mtime, so the 2-4 s parse happens once per file version.
+    the file's size and mtime, so the CSV is parsed once per file version.
     """
     path = Path(path)
     stem = path.name.split(".")[0]

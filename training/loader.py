@@ -74,15 +74,10 @@ GPU_RESIDENT_MAX_BYTES = 16 * 2**30
 class BatchLoader:
     """Batches of ``(inputs, targets, index)`` from a prepared FaceSet, augmented and normalised on ``device``.
 
-    Args:
-        batch_size: per process.
-        train: shuffle (or oversample), drop the last partial batch and augment.
-        augmenter: batch augmentations (train only).
-        sampler: ``random`` / ``balanced`` / ``sqrt`` (see :func:`training.augment.class_sample_weights`).
-        seed: base seed; epoch ``e`` on rank ``r`` uses generators seeded from ``(seed, e)`` and ``(seed, e, r)``.
-        rank, world_size: DDP sharding; every rank sees ``ceil(N / world_size)`` samples per epoch.
-        device: where batches (and augmentation) go.
-        cache_dir: where :func:`prepare_tensor` may cache large model-sized tensors.
+    ``batch_size`` is per process. ``train`` shuffles (or oversamples by ``sampler``, see
+    :func:`training.augment.class_sample_weights`), drops the last partial batch and applies ``augmenter``. Epoch
+    ``e`` on rank ``r`` draws from generators seeded by ``(seed, e)`` and ``(seed, e, r)``; with DDP every rank sees
+    ``ceil(N / world_size)`` samples. ``cache_dir`` is where :func:`prepare_tensor` may cache large tensors.
     """
 
     def __init__(

@@ -29,7 +29,7 @@ def param_groups(
     """
     layers = model.layer_groups() if hasattr(model, "layer_groups") else [list(model.parameters())]
     if extra is not None:
-        layers = [*layers[:-1], layers[-1] + [p for p in extra.parameters()]] if layers else [list(extra.parameters())]
+        layers = [*layers[:-1], layers[-1] + list(extra.parameters())] if layers else [list(extra.parameters())]
     groups = []
     n = len(layers)
     for k, params in enumerate(layers):

@@ -241,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, help="stop starting new trials after this many seconds")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    command = " ".join(shlex.quote(a) for a in ["python", "-m", "training.search", *argv])
+    command = shlex.join(["python", "-m", "training.search", *argv])
     try:
         s = run_search(**vars(args), command=command)
     except (ConfigError, DatasetError, ValueError, FileExistsError) as exc:

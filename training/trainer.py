@@ -211,7 +211,7 @@ def _rng_state() -> dict:
 
 def _set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
-    random.setstate(tuple(tuple(x) if isinstance(x, list) else x for x in state["python"]))
+    random.setstate(state["python"])
     npy = state["numpy"]
     np.random.set_state(
         ("MT19937", np.asarray(npy["key"], dtype=np.uint32), npy["pos"], npy["has_gauss"], npy["gauss"])
@@ -278,10 +278,7 @@ def _save_checkpoint(out: Path, epoch: int, files: dict[str, Callable[[str], Non
        continues from, whatever happened to the other files.
 
     A failure up to the first rename leaves every file as the previous epoch left it; a later rename failure
-    leaves some files one epoch ahead, which a resume ignores.
-
-    Raises:
-        CheckpointError: with the failing file, the folder, and what is intact.
+    leaves some files one epoch ahead, which a resume ignores. Failures raise :class:`CheckpointError`.
     """
     metrics = out / "metrics.jsonl"
     staged: dict[str, Path] = {}
@@ -346,16 +343,10 @@ def fit(
 ) -> FitResult:
     """Train ``cfg.model`` on ``cfg.data`` and keep the best validation macro-F1 weights.
 
-    Args:
-        resume: continue the run in ``cfg.out_dir`` from its last complete epoch (same config required).
-        callbacks: called on rank 0 with each epoch's record after its checkpoint is written.
-        command: the command line recorded in the sidecars (default: ``sys.argv``).
-        train_set, val_set: pre-loaded splits (ablation and search reuse them across runs); default: loaded
-            from ``cfg.data``.
-
-    Raises:
-        FileExistsError: ``out_dir`` already holds a run and ``resume`` is False.
-        FileNotFoundError: ``resume`` without a checkpoint in ``out_dir``.
+    ``resume`` continues the run in ``cfg.out_dir`` from its last complete epoch (same config required); without it
+    a folder that holds a run raises FileExistsError, with it a folder without a checkpoint FileNotFoundError.
+    ``callbacks`` get each epoch's record on rank 0 once its checkpoint is written; ``command`` is recorded in the
+    sidecars (default ``sys.argv``); ``train_set``/``val_set`` are pre-loaded splits (ablation and search reuse them).
     """
     validate_config(cfg)
     saved = (
@@ -379,7 +370,7 @@ def _fit(cfg, resume, callbacks, command, train_set, val_set) -> FitResult:
     set_deterministic(cfg.deterministic, info.device.type)
     out = Path(cfg.out_dir)
     state_path = out / STATE_FILE
-    command = command or " ".join(shlex.quote(a) for a in sys.argv)
+    command = command or shlex.join(sys.argv)
     where = {"hardware": hardware(info.device), "torch": torch.__version__}
     if resume:
         if not state_path.is_file():
@@ -518,7 +509,7 @@ def _fit(cfg, resume, callbacks, command, train_set, val_set) -> FitResult:
             hard = y if y.ndim == 1 else y.argmax(1)
             sums["correct"] += float((logits.detach().argmax(1) == hard).sum())
             sums["n"] += n
-            for k, v in getattr(criterion, "last_terms", {}).items():
+            for k, v in criterion.last_terms.items():
                 term_sums[k] = term_sums.get(k, 0.0) + v * n
             if show_bar:
                 bar.set_postfix(loss=f"{sums['loss'] / sums['n']:.4f}", lr=f"{optimizer.param_groups[-1]['lr']:.2e}")
