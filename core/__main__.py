@@ -125,7 +125,7 @@ def predict(args: argparse.Namespace) -> int:
     try:
         det = Detector(
             model=args.model,
-            weights=None if args.weights.lower() in ("none", "random") else args.weights,
+            weights=args.weights,  # "none" / "random": a seeded random init
             face_detector="assume_cropped" if args.assume_cropped else args.face_detector,
             framing=args.framing,
             tta="hflip" if args.tta else None,

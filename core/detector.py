@@ -362,10 +362,7 @@ class Detector:
         df = pd.DataFrame(rows, columns=cols)
         if not df.empty:
             df = df.assign(**self.provenance)
-        df = df.astype({"frame": "int64", "face": "int64"})
-        if video:
-            df["track"] = df["track"].astype("int64")
-        return df
+        return df.astype(dict.fromkeys(["frame", "face", "track"] if video else ["frame", "face"], "int64"))
 
 
 @functools.lru_cache(maxsize=16)

@@ -23,7 +23,7 @@ import torch
 
 from core.models import FERModel, ModelSpec, create_model
 from core.models.base import Steps
-from core.models.weights import load_weights, read_meta, resolve_weights
+from core.models.weights import atomic_write, load_weights, read_meta, resolve_weights
 
 log = logging.getLogger(__name__)
 
@@ -433,13 +433,12 @@ class InferenceEngine:
         path = root / f"{self.spec.name}-{self.spec.num_classes}c-{h.hexdigest()[:16]}.onnx"
         if path.is_file():
             return path
-        root.mkdir(parents=True, exist_ok=True)
         s = self.spec.input_size
         dummy = torch.zeros(2, self.spec.in_chans, s, s)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         t0 = time.perf_counter()
-        try:
-            torch.onnx.export(
+        atomic_write(  # concurrent engines each export to their own temp file; the last replace wins
+            path,
+            lambda tmp: torch.onnx.export(
                 self.model,
                 (dummy,),
                 str(tmp),
@@ -449,10 +448,7 @@ class InferenceEngine:
                 dynamic_shapes={"x": {0: torch.export.Dim("batch", min=1, max=4096)}},
                 external_data=False,
                 verbose=False,
-            )
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+            ),
+        )
         log.info("exported %s to ONNX in %.1f s: %s", self.spec.name, time.perf_counter() - t0, path)
         return path

@@ -329,7 +329,7 @@ def _from_array(arr: np.ndarray, limits: LoadLimits, label: str) -> np.ndarray:
             f"got shape {arr.shape}",
             label,
         )
-    if arr.size == 0 or arr.shape[0] == 0 or arr.shape[1] == 0:
+    if arr.size == 0:
         raise EmptyInputError(f"{label}: the array has no pixels (shape {arr.shape})", label)
     if arr.shape[0] * arr.shape[1] > limits.max_pixels:
         raise ImageTooLargeError(

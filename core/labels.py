@@ -7,7 +7,7 @@ so a 7-class and an 8-class model agree on the first seven columns.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 EMOTIONS_7: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 """FER2013 order: label k of ``fer2013.csv`` is ``EMOTIONS_7[k]``."""
@@ -92,18 +92,6 @@ def class_names(num_classes: int) -> tuple[str, ...]:
     return EMOTIONS_8[:num_classes]
 
 
-def to_index(names: Iterable[str], num_classes: int = 7) -> list[int]:
-    """Map dataset label names to indices in the canonical order of a ``num_classes`` model."""
-    order = class_names(num_classes)
-    out = []
-    for name in names:
-        c = canonical(name)
-        if c not in order:
-            raise ValueError(f"label {name!r} ({c}) has no index in the {num_classes}-class order {order}")
-        out.append(order.index(c))
-    return out
-
-
 def from_dataset_code(dataset: str, code: int) -> str | None:
     """Canonical name of integer label ``code`` in ``dataset`` (None for codes that are not emotions)."""
     if dataset not in DATASET_CODES:
@@ -113,7 +101,13 @@ def from_dataset_code(dataset: str, code: int) -> str | None:
 
 def remap_columns(names: Sequence[str], num_classes: int) -> list[int]:
     """Column permutation that reorders a per-class array given in ``names`` order into canonical order."""
-    idx = to_index(names, num_classes=max(num_classes, 7))
+    order = class_names(max(num_classes, 7))
+    idx = []
+    for name in names:
+        c = canonical(name)
+        if c not in order:
+            raise ValueError(f"label {name!r} ({c}) has no index in the {len(order)}-class order {order}")
+        idx.append(order.index(c))
     if sorted(idx) != list(range(num_classes)):
         raise ValueError(f"{list(names)} does not cover the {num_classes} canonical classes exactly")
     return [idx.index(k) for k in range(num_classes)]

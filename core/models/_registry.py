@@ -9,11 +9,7 @@ from core.models.base import FERModel
 from core.registry import Registry
 
 MODELS: Registry[Callable[..., FERModel]] = Registry("model")
-
-
-def register_model(fn: Callable[..., FERModel]) -> Callable[..., FERModel]:
-    """Decorator: register ``fn`` under its function name. ``fn(num_classes=..., **overrides)`` builds it."""
-    return MODELS.register(fn)
+"""Model constructors ``fn(num_classes=..., **overrides)`` under their function names (``@MODELS.register``)."""
 
 
 def list_models(pattern: str = "*") -> list[str]:

@@ -237,7 +237,7 @@ class FERModel(nn.Module):
         """Replace the final layer, e.g. to fine-tune a 7-class model on 8-class FERPlus."""
         class_names(num_classes)  # validates
         self.head = nn.Linear(self.embed_dim, num_classes)
-        self.spec = ModelSpec(**{**self.spec.__dict__, "num_classes": num_classes})
+        self.spec = replace(self.spec, num_classes=num_classes)
 
     def cam_target_layers(self) -> list[nn.Module]:  # pragma: no cover - abstract
         """Layers whose activations and gradients Grad-CAM reads (the last spatial stage)."""

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from core.models._registry import register_model
+from core.models._registry import MODELS
 from core.models.base import FERModel, ModelSpec, build_config
 from core.models.trunks import TimmTrunk
 
@@ -45,7 +45,7 @@ class TimmBaseline(FERModel):
         return self.trunk.layer_modules()
 
 
-@register_model
+@MODELS.register
 def resnet50_baseline(num_classes: int = 7, **overrides) -> TimmBaseline:
     """Ladder rung 1: ResNet-50 + GAP + linear at 224x224."""
     cfg = build_config("resnet50_baseline", BaselineConfig(), overrides)

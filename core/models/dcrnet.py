@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from core.models._registry import register_model
+from core.models._registry import MODELS
 from core.models.base import FERModel, ModelSpec, build_config
 from core.models.cbam import CBAM
 from core.models.layers import ResidualBlock, conv_bn_relu
@@ -88,7 +88,7 @@ class Dcrnet(FERModel):
         ]
 
 
-@register_model
+@MODELS.register
 def dcrnet(num_classes: int = 7, **overrides) -> Dcrnet:
     """DCRNet as described (DenseNet121 trunk, 224x224, adaptive gamma preprocessing)."""
     return Dcrnet(build_config("dcrnet", DcrnetConfig(), overrides), num_classes, "dcrnet")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from core.models._registry import register_model
+from core.models._registry import MODELS
 from core.models.base import FERModel, ModelSpec, build_config
 from core.models.cbam import CBAM
 from core.models.layers import ResidualBlock, conv_bn_relu
@@ -70,13 +70,13 @@ class FerNet(FERModel):
         return [self.stem, *self.stages] + ([self.cbam] if self.cbam is not None else [])
 
 
-@register_model
+@MODELS.register
 def fernet_s(num_classes: int = 7, **overrides) -> FerNet:
     """Widths 32-256, one block per stage, 48 px gray: ~1.2 M parameters."""
     return FerNet(build_config("fernet_s", FerNetConfig(), overrides), num_classes, "fernet_s")
 
 
-@register_model
+@MODELS.register
 def fernet_m(num_classes: int = 7, **overrides) -> FerNet:
     """Widths 48-384, two blocks per stage, 48 px gray."""
     base = FerNetConfig(widths=(48, 96, 192, 384), depths=(1, 2, 2, 1))
@@ -87,7 +87,7 @@ DEFAULT_CONFIG = FerNetConfig(widths=(32, 64, 128, 256), depths=(1, 1, 1, 1))
 """FerNet-S: ``fernet_s_fer2013`` and the trunk of the hybrids ``default``/``default_fer2013``, so weights move."""
 
 
-@register_model
+@MODELS.register
 def fernet_s_fer2013(num_classes: int = 7, **overrides) -> FerNet:
     """FerNet-S with weights trained on FER2013's own labels: the trunk every hafem_lite run starts from."""
     return FerNet(build_config("fernet_s_fer2013", DEFAULT_CONFIG, overrides), num_classes, "fernet_s_fer2013")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
-from core.models._registry import register_model
+from core.models._registry import MODELS
 from core.models.base import FERModel, ModelSpec, build_config, tokens_to_grid
 from core.models.cbam import CBAM
 from core.models.fernet import DEFAULT_CONFIG, FerNet
@@ -89,18 +89,9 @@ class _TokenEncoder(FERModel):
         return [self.proj, *self.encoder.layers, self.norm] if self.encoder is not None else []
 
 
-def _check_transformer(cfg) -> None:
-    if cfg.transformer_layers < 0 or (cfg.transformer_layers and cfg.d_model % cfg.heads):
-        raise ValueError(
-            f"bad transformer config: {cfg.transformer_layers} layers, d_model {cfg.d_model}, "
-            f"{cfg.heads} heads (d_model must divide by heads)"
-        )
-
-
 class Hafem(_TokenEncoder):
     def __init__(self, cfg: HafemConfig, num_classes: int = 7, name: str = "hafem") -> None:
         super().__init__()
-        _check_transformer(cfg)
         self.cfg = cfg
         self.trunk = TimmTrunk(
             cfg.backbone,
@@ -131,28 +122,34 @@ def _build(name: str, base, num_classes: int, overrides: dict, cls=None):
     if "transformer" in overrides:  # the ablation switch: transformer=False is transformer_layers=0
         on = bool(overrides.pop("transformer"))
         overrides.setdefault("transformer_layers", (base.transformer_layers or 1) if on else 0)
-    return (cls or Hafem)(build_config(name, base, overrides), num_classes=num_classes, name=name)
+    cfg = build_config(name, base, overrides)
+    if cfg.transformer_layers < 0 or (cfg.transformer_layers and cfg.d_model % cfg.heads):
+        raise ValueError(
+            f"bad transformer config: {cfg.transformer_layers} layers, d_model {cfg.d_model}, "
+            f"{cfg.heads} heads (d_model must divide by heads)"
+        )
+    return (cls or Hafem)(cfg, num_classes=num_classes, name=name)
 
 
-@register_model
+@MODELS.register
 def hafem(num_classes: int = 7, **overrides) -> Hafem:
     """HAFEM with every switch exposed; defaults equal ``hafem_compact``."""
     return _build("hafem", HafemConfig(), num_classes, overrides)
 
 
-@register_model
+@MODELS.register
 def hafem_compact(num_classes: int = 7, **overrides) -> Hafem:
     """One d_model-2048 encoder layer: matches the papers' stated 61.6 M parameters (see docs/papers.md)."""
     return _build("hafem_compact", HafemConfig(transformer_layers=1), num_classes, overrides)
 
 
-@register_model
+@MODELS.register
 def hafem_paper(num_classes: int = 7, **overrides) -> Hafem:
     """The text's 6 layers x d_model 2048 x d_ff 4096 x 8 heads: ~230 M parameters, not the stated 61.6 M."""
     return _build("hafem_paper", HafemConfig(transformer_layers=6), num_classes, overrides)
 
 
-@register_model
+@MODELS.register
 def effnet_b5_baseline(num_classes: int = 7, **overrides) -> Hafem:
     """Ladder rung 2: EfficientNet-B5 + GAP + linear (HAFEM with CBAM and Transformer off)."""
     base = HafemConfig(cbam=False, transformer_layers=0)
@@ -189,7 +186,6 @@ class HafemLite(_TokenEncoder):
 
     def __init__(self, cfg: HafemLiteConfig, num_classes: int = 7, name: str = "hafem_lite") -> None:
         super().__init__()
-        _check_transformer(cfg)
         bad = [s for s in cfg.cbam_stages if not 1 <= s <= len(cfg.widths)]
         if bad:
             raise ValueError(f"cbam_stages {list(cfg.cbam_stages)}: stages are 1..{len(cfg.widths)}")
@@ -234,7 +230,7 @@ class HafemLite(_TokenEncoder):
 TRUNK_FIELDS = ("input_size", "in_chans", "widths", "depths", "drop_rate")
 
 
-@register_model
+@MODELS.register
 def hafem_lite(num_classes: int = 7, **overrides) -> HafemLite:
     """HAFEM at CPU scale: FerNet-S trunk + CBAM after stages 3-4 + 1 encoder layer (d_model 256) over 6x6 tokens.
 
@@ -244,7 +240,7 @@ def hafem_lite(num_classes: int = 7, **overrides) -> HafemLite:
     return _build("hafem_lite", HafemLiteConfig(), num_classes, overrides, HafemLite)
 
 
-@register_model
+@MODELS.register
 def default(num_classes: int = 7, **overrides) -> HafemLite:
     """The embedded model the app, the CLI and the explainers start on: ``hafem_lite`` with CBAM and Transformer.
 
@@ -253,7 +249,7 @@ def default(num_classes: int = 7, **overrides) -> HafemLite:
     return _build("default", HafemLiteConfig(), num_classes, overrides, HafemLite)
 
 
-@register_model
+@MODELS.register
 def default_fer2013(num_classes: int = 7, **overrides) -> HafemLite:
     """``default`` fine-tuned on FER2013's own labels: the FER2013-benchmark path, comparable with published results."""
     return _build("default_fer2013", HafemLiteConfig(), num_classes, overrides, HafemLite)
