@@ -278,12 +278,12 @@ def build_model(name: str, weights: str | None, num_classes: int | None, overrid
     return create_model(name, num_classes=num_classes, weights=path, **overrides), path
 
 
-def _parse_kv(items: list[str], what: str) -> dict:
+def _model_options(items: list[str]) -> dict:
     from training.config import parse_value
 
     bad = [item for item in items if "=" not in item]
     if bad:
-        raise ValueError(f"{what} {bad[0]!r} must look like KEY=VALUE")
+        raise ValueError(f"--model-option {bad[0]!r} must look like KEY=VALUE")
     return {k.strip(): parse_value(v) for k, _, v in (item.partition("=") for item in items)}
 
 
@@ -406,9 +406,7 @@ def summary_line(d: dict) -> str:
 
 
 def _run_eval(args: argparse.Namespace, argv: list[str]) -> int:
-    model, wpath = build_model(
-        args.model, args.weights, args.num_classes, _parse_kv(args.model_option, "--model-option")
-    )
+    model, wpath = build_model(args.model, args.weights, args.num_classes, _model_options(args.model_option))
     fs = load_faceset(args.data, args.split, args.limit, model.num_classes, args.root, args.set)
     found = None if args.no_calibration or wpath is None else sidecar_temperature(read_meta(wpath))
     meta = {

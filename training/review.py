@@ -121,11 +121,7 @@ def fer2013_phashes(path: str | Path, cache_dir: str | Path | None = None) -> np
 
 
 def duplicates(
-    rows: Iterable[int],
-    images: np.ndarray,
-    hashes: np.ndarray,
-    max_distance: int = DUPLICATE_MAX_DISTANCE,
-    chunk: int = 256,
+    rows: Iterable[int], images: np.ndarray, hashes: np.ndarray, max_distance: int = DUPLICATE_MAX_DISTANCE
 ) -> pd.DataFrame:
     """Every other image within ``max_distance`` pHash bits of each of ``rows``: one line per pair (``row``,
     ``other``, ``distance`` in bits, ``identical`` pixels), sorted by row then distance."""
@@ -134,8 +130,7 @@ def duplicates(
     if len(hashes) != len(images):
         raise ReviewDataError(f"{len(hashes)} hashes for {len(images)} images")
     found = [(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.uint8))]
-    for start in range(0, len(rows), chunk):
-        q = rows[start : start + chunk]
+    for q in np.split(rows, np.arange(256, len(rows), 256)):  # 256 query rows at a time bound the memory
         dist = np.bitwise_count(hashes[q][:, None] ^ hashes[None, :])
         dist[np.arange(len(q)), q] = 255  # not its own duplicate
         qi, other = np.nonzero(dist <= max_distance)
@@ -165,16 +160,15 @@ def duplicate_groups(pairs: pd.DataFrame, identical_only: bool = False) -> list[
 # -------------------------------------------------------------------------------------------------- export
 
 
-def corrections(verdicts: Iterable, dataset_prefixes: Sequence[str] = ("fer2013", "ferplus")) -> dict[int, str]:
+def corrections(verdicts: Iterable) -> dict[int, str]:
     """The label each reviewed FER2013 row should carry: the newest ``"label wrong"`` verdict's correction.
 
     A ``"label wrong"`` verdict corrects the label to the model's prediction it was given on (``pred_label``);
     a later verdict of any other kind on the same row withdraws the correction.
     """
     out: dict[int, str] = {}
-    newest = sorted(verdicts, key=lambda v: (v.created_at, v.id or 0))
-    for v in newest:
-        if str(v.dataset).split(":", 1)[0] not in dataset_prefixes:
+    for v in sorted(verdicts, key=lambda v: (v.created_at, v.id or 0)):
+        if str(v.dataset).split(":", 1)[0] not in ("fer2013", "ferplus"):
             continue
         if v.verdict == LABEL_WRONG and v.pred_label in EMOTIONS_7:
             out[int(v.item_id)] = v.pred_label

@@ -39,7 +39,7 @@ DESCRIPTIONS = {
 }
 
 
-def measure(images: np.ndarray, framing: str = "fer2013", mesh: bool = True) -> pd.DataFrame:
+def measure(images: np.ndarray, framing: str = "fer2013") -> pd.DataFrame:
     """Per-image brightness, blur, yaw/pitch (NaN without a trusted mesh) and ``mesh_fit`` of uint8 crops.
 
     ``images``: ``(N, H, W)`` gray or ``(N, H, W, 3)`` RGB. The mesh starts from ``framing``'s typical five
@@ -62,15 +62,14 @@ def measure(images: np.ndarray, framing: str = "fer2013", mesh: bool = True) -> 
             "pitch_deg": math.nan,
             "mesh_fit": False,
         }
-        if mesh:
-            fit = fit_mesh(rgb, framing_points(gray.shape[0], framing), CROP_MESH_CONFIG)
-            if fit.ok:
-                p = fit.points
-                row |= {
-                    "yaw_deg": float(fit.yaw_deg),
-                    "pitch_deg": math.degrees(math.atan2(p[10, 2] - p[152, 2], p[152, 1] - p[10, 1])),
-                    "mesh_fit": True,
-                }
+        fit = fit_mesh(rgb, framing_points(gray.shape[0], framing), CROP_MESH_CONFIG)
+        if fit.ok:
+            p = fit.points
+            row |= {
+                "yaw_deg": float(fit.yaw_deg),
+                "pitch_deg": math.degrees(math.atan2(p[10, 2] - p[152, 2], p[152, 1] - p[10, 1])),
+                "mesh_fit": True,
+            }
         rows.append(row)
     return pd.DataFrame(rows, columns=list(COLUMNS.values()))
 
