@@ -18,12 +18,9 @@ FLEISS = "Fleiss' kappa"
 
 
 def judgements(verdicts: Iterable, model: str | None = None) -> pd.DataFrame:
-    """The newest verdict of each reviewer on each image: rows ``(dataset, item_id)``, one column per reviewer
-    (name order), None where a reviewer did not judge the image.
-
-    ``model`` (``"name@sha-prefix"``) keeps only verdicts on that model's predictions: "label wrong" and "model
-    wrong" are only comparable between reviewers who saw the same prediction.
-    """
+    """The newest verdict of each reviewer (a column, name order; None: not judged) on each ``(dataset, item_id)``.
+    ``model`` (``"name@sha-prefix"``) keeps only verdicts on that model's predictions: "label wrong" and "model wrong"
+    compare only between reviewers who saw the same prediction."""
     newest: dict[tuple[str, int, str], str] = {}
     for v in sorted(verdicts, key=lambda v: (v.created_at, v.id or 0)):
         if model is None or v.model == model:

@@ -161,11 +161,8 @@ def duplicate_groups(pairs: pd.DataFrame, identical_only: bool = False) -> list[
 
 
 def corrections(verdicts: Iterable) -> dict[int, str]:
-    """The label each reviewed FER2013 row should carry: the newest ``"label wrong"`` verdict's correction.
-
-    A ``"label wrong"`` verdict corrects the label to the model's prediction it was given on (``pred_label``);
-    a later verdict of any other kind on the same row withdraws the correction.
-    """
+    """The label each reviewed FER2013 row should carry: the prediction (``pred_label``) its newest ``"label wrong"``
+    verdict was given on, unless a later verdict of another kind on the row withdrew it."""
     out: dict[int, str] = {}
     for v in sorted(verdicts, key=lambda v: (v.created_at, v.id or 0)):
         if str(v.dataset).split(":", 1)[0] not in ("fer2013", "ferplus"):
@@ -200,11 +197,8 @@ LOG_COLUMNS = ("dataset", "item_id", "verdict", "reviewer", "true_label", "pred_
 
 
 def verdict_log_csv(verdicts: Iterable, weights_sha256: Mapping[str, str | None] | None = None) -> str:
-    """The verdict log (``Verdict``-like objects, oldest first) as CSV, with the audited model and its weights' sha256.
-
-    ``weights_sha256`` maps a ``model`` key (``"name@<sha prefix>"``) to the full digest when the caller knows it;
-    otherwise the prefix recorded in the key is written.
-    """
+    """The verdict log (``Verdict``-like objects, oldest first) as CSV with the audited model and its weights' sha256:
+    the full digest where ``weights_sha256`` maps the ``model`` key (``"name@<sha prefix>"``) to it, else the prefix."""
     weights_sha256 = weights_sha256 or {}
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(LOG_COLUMNS), lineterminator="\n")
@@ -224,11 +218,8 @@ def verdict_log_csv(verdicts: Iterable, weights_sha256: Mapping[str, str | None]
 
 
 def nearest_distances(split: str = "test", root: str | Path | None = None, up_to: int = 16) -> dict:
-    """How far each image of ``split`` is from its nearest other FER2013 image, in pHash bits.
-
-    The histogram behind :data:`DUPLICATE_MAX_DISTANCE`, with each nearest pair's mean absolute pixel difference
-    per distance so the cut can be checked by eye.
-    """
+    """The histogram behind :data:`DUPLICATE_MAX_DISTANCE`: how far each image of ``split`` is from its nearest other
+    FER2013 image in pHash bits, with the pairs' pixel differences per distance so the cut can be checked by eye."""
     from training.datasets import _usage_mask, canonical_split, fer2013_path, read_fer2013
 
     path = fer2013_path(root)

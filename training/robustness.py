@@ -36,11 +36,8 @@ GOAL_MEAN_RETENTION = 0.85
 
 
 def au_occlusion_masks(faceset, size: int, framing: str = "fer2013", mesh: bool = True):
-    """``({region: bool (N, 1, size, size)}, Counter of placements)`` for the face set's pre-cropped faces.
-
-    Regions come from the mesh fitted on each crop, else the framing's typical five landmarks
-    (:func:`core.faces.au_regions.regions_for_crop`), rasterised at the model's input size.
-    """
+    """``({region: bool (N, 1, size, size)}, Counter of placements)`` for pre-cropped faces: regions from the mesh
+    fitted on each crop, else the framing's typical five landmarks (``core.faces.au_regions.regions_for_crop``)."""
     from core.faces.au_regions import REGION_NAMES, region_masks, regions_for_crop
 
     side = faceset.images.shape[1]
