@@ -84,7 +84,7 @@ def score_name(
     else:
         path = Path(weights)
         shipped = path.parent.name == "weights" and path.parent.parent.name == "models"
-        who = path.stem if shipped else f"{path.parent.name}/{path.stem}" if path.parent.name else path.stem
+        who = path.stem if shipped or not path.parent.name else f"{path.parent.name}/{path.stem}"
         if sha256:
             who += f" sha256:{sha256[:8]}"
     return ", ".join([data, "hflip TTA" if tta_hflip else "no TTA", who])

@@ -142,21 +142,6 @@ def duplicates(
     return out.sort_values(["row", "distance", "other"], kind="stable").reset_index(drop=True)
 
 
-def duplicate_groups(pairs: pd.DataFrame, identical_only: bool = False) -> list[set[int]]:
-    """Connected groups of rows linked by the ``pairs`` of :func:`duplicates` (optionally identical ones only)."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    p = pairs[pairs["identical"]] if identical_only else pairs
-    if p.empty:
-        return []
-    nodes, idx = np.unique(np.concatenate([p["row"], p["other"]]), return_inverse=True)
-    n = len(nodes)
-    graph = coo_matrix((np.ones(len(p)), (idx[: len(p)], idx[len(p) :])), shape=(n, n))
-    _, label = connected_components(graph, directed=False)
-    return [set(nodes[label == k].tolist()) for k in range(label.max() + 1)]
-
-
 # -------------------------------------------------------------------------------------------------- export
 
 
