@@ -45,13 +45,11 @@ class Agreement:
     """The agreement of a group of reviewers.
 
     Attributes:
-        reviewers: who was compared.
         method: :data:`COHEN` (two reviewers), :data:`FLEISS` (three or more), or None when no kappa applies.
-        kappa: the statistic, None when it cannot be measured (``reason`` says why).
+        kappa: the statistic, None when it cannot be measured (then ``reason`` says why; else it is "").
         n_images: how many images every one of ``reviewers`` judged (the kappa's sample).
         disagreements: images at least two of them judged where their verdicts differ: ``dataset``,
             ``item_id`` and one column per reviewer (None where that reviewer gave no verdict).
-        reason: why there is no kappa, else "".
     """
 
     reviewers: tuple[str, ...]

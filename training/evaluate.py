@@ -117,12 +117,14 @@ def evaluate_model(
     """The results JSON, as a dict, of ``model`` on a :class:`training.datasets.FaceSet` whose hard ``labels``
     (FERPlus' majority) are the truth. ``bootstrap=0``: no CIs; ``meta`` is merged into ``meta``; ``slices`` adds
     :mod:`training.slices`' per-image conditions and error rates per bin."""
-    c = model.num_classes
-    pad = _missing_classes(model, faceset)
+    c, names = model.num_classes, list(faceset.class_names)
+    # a model whose classes are the set's leading ones (7 of FERPlus' 8) is scored as never predicting the rest,
+    # not on a quietly smaller split
+    pad = names[c:] if c < faceset.num_classes and list(model.spec.class_names) == names[:c] else []
     if c != faceset.num_classes and not pad:
         raise ValueError(
             f"model {model.spec.name!r} has {c} classes but the {faceset.source} {faceset.split} split has "
-            f"{faceset.num_classes} ({list(faceset.class_names)}); build the model with num_classes="
+            f"{faceset.num_classes} ({names}); build the model with num_classes="
             f"{faceset.num_classes} or load the data with num_classes={c}"
         )
     t0 = time.perf_counter()
@@ -132,7 +134,6 @@ def evaluate_model(
         c = faceset.num_classes
     infer_s = time.perf_counter() - t0
     y = np.asarray(faceset.labels, dtype=np.int64)
-    names = list(faceset.class_names)
     summary = M.summarize(y, probs, names, n_resamples=bootstrap, seed=seed, alpha=alpha)
     top2 = np.sort(probs, axis=1)[:, -2:] if c >= 2 else np.zeros((len(y), 2))
     predictions = {
@@ -176,15 +177,6 @@ def evaluate_model(
         predictions.update(prediction_columns(attrs))
         out["slices"] = slice_report(attrs, probs.argmax(axis=1) == y, alpha, crop_side=faceset.images.shape[1])
     return out
-
-
-def _missing_classes(model: FERModel, faceset) -> list[str]:
-    """Classes of the face set the model has no output for, when its classes are the set's leading ones (else
-    empty): a 7-class model on FERPlus' 8 is scored as never predicting contempt, not on a quietly smaller split."""
-    c, names = model.num_classes, list(faceset.class_names)
-    if c >= faceset.num_classes or list(model.spec.class_names) != names[:c]:
-        return []
-    return names[c:]
 
 
 # --------------------------------------------------------------------------------------------- comparison
