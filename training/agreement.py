@@ -18,12 +18,9 @@ FLEISS = "Fleiss' kappa"
 
 
 def judgements(verdicts: Iterable, model: str | None = None) -> pd.DataFrame:
-    """The newest verdict of each reviewer on each image: rows ``(dataset, item_id)``, one column per reviewer
-    (name order), None where a reviewer did not judge the image.
-
-    ``model`` (``"name@sha-prefix"``) keeps only verdicts on that model's predictions: "label wrong" and "model
-    wrong" are only comparable between reviewers who saw the same prediction.
-    """
+    """The newest verdict of each reviewer (a column, name order; None: not judged) on each ``(dataset, item_id)``.
+    ``model`` (``"name@sha-prefix"``) keeps only verdicts on that model's predictions: "label wrong" and "model wrong"
+    compare only between reviewers who saw the same prediction."""
     newest: dict[tuple[str, int, str], str] = {}
     for v in sorted(verdicts, key=lambda v: (v.created_at, v.id or 0)):
         if model is None or v.model == model:
@@ -48,13 +45,11 @@ class Agreement:
     """The agreement of a group of reviewers.
 
     Attributes:
-        reviewers: who was compared.
         method: :data:`COHEN` (two reviewers), :data:`FLEISS` (three or more), or None when no kappa applies.
-        kappa: the statistic, None when it cannot be measured (``reason`` says why).
+        kappa: the statistic, None when it cannot be measured (then ``reason`` says why; else it is "").
         n_images: how many images every one of ``reviewers`` judged (the kappa's sample).
         disagreements: images at least two of them judged where their verdicts differ: ``dataset``,
             ``item_id`` and one column per reviewer (None where that reviewer gave no verdict).
-        reason: why there is no kappa, else "".
     """
 
     reviewers: tuple[str, ...]

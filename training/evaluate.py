@@ -38,12 +38,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 # --------------------------------------------------------------------------------------------- inference
 @torch.no_grad()
 def over_batches(model: FERModel, faceset, batch_size: int, device, fn, corrupt=None, seed: int = 0) -> np.ndarray:
-    """``fn(x)`` for every normalised batch of ``faceset``, concatenated as float64 ``(N, C)``.
-
-    Inputs go through the model's one transform as training feeds it (``training.loader.prepare_tensor``, then
-    ``ModelSpec.normalize``), so resizing, preprocessing and normalisation cannot drift apart. ``corrupt(x, rows,
-    generator)`` changes each batch ``x`` in [0, 1] before normalisation (``training.robustness``; seeded).
-    """
+    """``fn(x)`` for every normalised batch of ``faceset`` as float64 ``(N, C)``, the inputs made as training makes
+    them (``training.loader.prepare_tensor``, then ``ModelSpec.normalize``) so the two cannot drift apart.
+    ``corrupt(x, rows, generator)`` changes each batch ``x`` in [0, 1] before normalisation (seeded)."""
     from training.loader import prepare_tensor
 
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -78,12 +75,9 @@ def predict_probs(
     device: str | torch.device | None = None,
     temperature: float = 1.0,
 ) -> np.ndarray:
-    """Softmax probabilities ``(N, C)`` of ``model`` on a FaceSet, exactly as the engine serves them.
-
-    ``softmax(logits / temperature)``; with ``tta_hflip`` averaged with the mirror image's (faces are roughly
-    symmetric, so this is the one test-time augmentation that never changes the label). Both come from
-    :func:`core.engine.probabilities`, the engine's own definition.
-    """
+    """``softmax(logits / temperature)`` ``(N, C)`` on a FaceSet exactly as the engine serves it
+    (:func:`core.engine.probabilities`); ``tta_hflip`` averages with the mirror image's, the one test-time
+    augmentation that never changes the label (faces are roughly symmetric)."""
     tta = "hflip" if tta_hflip else None
     return over_batches(model, faceset, batch_size, device, lambda x: probabilities(model, x, temperature, tta))
 
@@ -120,18 +114,17 @@ def evaluate_model(
     temperature: float = 1.0,
     slices: bool = False,
 ) -> dict:
-    """Run ``model`` on a :class:`training.datasets.FaceSet` and return the results JSON as a dict.
-
-    The face set's hard ``labels`` are the truth (FERPlus' soft targets reduced to their majority). ``bootstrap``
-    0 gives no CIs; ``meta`` is merged into ``meta``; ``slices`` adds :mod:`training.slices`' per-image conditions
-    and error rates per bin.
-    """
-    c = model.num_classes
-    pad = _missing_classes(model, faceset)
+    """The results JSON, as a dict, of ``model`` on a :class:`training.datasets.FaceSet` whose hard ``labels``
+    (FERPlus' majority) are the truth. ``bootstrap=0``: no CIs; ``meta`` is merged into ``meta``; ``slices`` adds
+    :mod:`training.slices`' per-image conditions and error rates per bin."""
+    c, names = model.num_classes, list(faceset.class_names)
+    # a model whose classes are the set's leading ones (7 of FERPlus' 8) is scored as never predicting the rest,
+    # not on a quietly smaller split
+    pad = names[c:] if c < faceset.num_classes and list(model.spec.class_names) == names[:c] else []
     if c != faceset.num_classes and not pad:
         raise ValueError(
             f"model {model.spec.name!r} has {c} classes but the {faceset.source} {faceset.split} split has "
-            f"{faceset.num_classes} ({list(faceset.class_names)}); build the model with num_classes="
+            f"{faceset.num_classes} ({names}); build the model with num_classes="
             f"{faceset.num_classes} or load the data with num_classes={c}"
         )
     t0 = time.perf_counter()
@@ -141,7 +134,6 @@ def evaluate_model(
         c = faceset.num_classes
     infer_s = time.perf_counter() - t0
     y = np.asarray(faceset.labels, dtype=np.int64)
-    names = list(faceset.class_names)
     summary = M.summarize(y, probs, names, n_resamples=bootstrap, seed=seed, alpha=alpha)
     top2 = np.sort(probs, axis=1)[:, -2:] if c >= 2 else np.zeros((len(y), 2))
     predictions = {
@@ -187,18 +179,6 @@ def evaluate_model(
     return out
 
 
-def _missing_classes(model: FERModel, faceset) -> list[str]:
-    """Classes of the face set the model has no output for, when its classes are the set's leading ones.
-
-    A 7-class model on FERPlus' 8 classes is scored as one that never predicts contempt (those rows count as
-    errors) rather than on a quietly smaller split. Empty when the classes match or are not a prefix.
-    """
-    c, names = model.num_classes, list(faceset.class_names)
-    if c >= faceset.num_classes or list(model.spec.class_names) != names[:c]:
-        return []
-    return names[c:]
-
-
 # --------------------------------------------------------------------------------------------- comparison
 def _dataset_key(source: str) -> str:
     """FER2013/FERPlus sources end in a machine-local file path: compare by name (the id and label checks
@@ -214,12 +194,9 @@ def pair_key(d: dict) -> tuple:
 
 
 def compare_results(a: dict, b: dict, n_resamples: int = 1000, seed: int = 0) -> dict:
-    """McNemar and a paired bootstrap of the accuracy difference between two results on the same split.
-
-    Rows are matched by image id, so two runs with a different ``--limit`` compare on the images both saw.
-    Raises ValueError when the results are on different classes, data or split, share no image, or
-    disagree on an image's true label (then they are not the same split).
-    """
+    """McNemar and a paired bootstrap of the accuracy difference of two results, matched by image id (runs with a
+    different ``--limit`` compare on the images both saw). ValueError when they differ in classes, data or split,
+    share no image, or disagree on an image's true label (then they are not the same split)."""
     from training.stats import mcnemar, paired_bootstrap_accuracy_diff
 
     for d in (a, b):
@@ -227,7 +204,7 @@ def compare_results(a: dict, b: dict, n_resamples: int = 1000, seed: int = 0) ->
     if a["class_names"] != b["class_names"]:
         raise ValueError(f"different classes: {a['class_names']} vs {b['class_names']}")
     da, db = a["meta"]["data"], b["meta"]["data"]
-    if (_dataset_key(da["source"]), da["split"]) != (_dataset_key(db["source"]), db["split"]):
+    if pair_key(a) != pair_key(b):
         raise ValueError(
             f"different data: {da['source']} {da['split']} vs {db['source']} {db['split']}; "
             "McNemar needs both models on the same images"
@@ -278,12 +255,12 @@ def build_model(name: str, weights: str | None, num_classes: int | None, overrid
     return create_model(name, num_classes=num_classes, weights=path, **overrides), path
 
 
-def _parse_kv(items: list[str], what: str) -> dict:
+def _model_options(items: list[str]) -> dict:
     from training.config import parse_value
 
     bad = [item for item in items if "=" not in item]
     if bad:
-        raise ValueError(f"{what} {bad[0]!r} must look like KEY=VALUE")
+        raise ValueError(f"--model-option {bad[0]!r} must look like KEY=VALUE")
     return {k.strip(): parse_value(v) for k, _, v in (item.partition("=") for item in items)}
 
 
@@ -406,9 +383,7 @@ def summary_line(d: dict) -> str:
 
 
 def _run_eval(args: argparse.Namespace, argv: list[str]) -> int:
-    model, wpath = build_model(
-        args.model, args.weights, args.num_classes, _parse_kv(args.model_option, "--model-option")
-    )
+    model, wpath = build_model(args.model, args.weights, args.num_classes, _model_options(args.model_option))
     fs = load_faceset(args.data, args.split, args.limit, model.num_classes, args.root, args.set)
     found = None if args.no_calibration or wpath is None else sidecar_temperature(read_meta(wpath))
     meta = {

@@ -3,10 +3,9 @@
     python -m training.explain_eval                  # writes bench/results/explanations.json, docs/explanations.md
     python -m training.explain_eval --render         # only re-renders the doc section from the JSON
 
-Each method explains the model's predicted class on the same stratified images (pixel SHAP, ~100x slower, on
-fewer), scored by ``core.explain``'s deletion/insertion AUCs against random maps and its AU agreement. Intervals
-are percentile bootstraps over images with ``core.metrics``' resample weights, the same for every method, so
-differences are paired.
+Every method explains the predicted class of the same stratified images (pixel SHAP, ~100x slower, on fewer),
+scored by ``core.explain``'s deletion/insertion AUCs against random maps and its AU agreement; the percentile
+bootstrap intervals resample the same images for every method, so differences are paired.
 """
 
 from __future__ import annotations
@@ -202,23 +201,20 @@ def _f(x) -> float | None:
 def faithfulness_table(d: dict) -> pd.DataFrame:
     """One row per method in ranking order (by insertion minus deletion AUC, higher = more faithful)."""
     by = {r["method"]: r for r in d["methods"]}
-    rows = []
-    for rank, name in enumerate(d["ranking"], 1):
-        r = by[name]
-        rows.append(
-            {
-                "rank": rank,
-                "method": name,
-                "n": r["n"],
-                "deletion AUC ↓": format_ci(r["deletion_auc"]),
-                "insertion AUC ↑": format_ci(r["insertion_auc"]),
-                "insertion − deletion ↑": format_ci(r["ins_minus_del"]),
-                "deletion gain vs smooth random": format_ci(r["deletion_gain_random_smooth"], "+.3f"),
-                "insertion gain vs smooth random": format_ci(r["insertion_gain_random_smooth"], "+.3f"),
-                "deletion wins vs i.i.d. random": f"{r['deletion_wins_random_iid']:.0%}",
-            }
-        )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(
+        {
+            "rank": rank,
+            "method": r["method"],
+            "n": r["n"],
+            "deletion AUC ↓": format_ci(r["deletion_auc"]),
+            "insertion AUC ↑": format_ci(r["insertion_auc"]),
+            "insertion − deletion ↑": format_ci(r["ins_minus_del"]),
+            "deletion gain vs smooth random": format_ci(r["deletion_gain_random_smooth"], "+.3f"),
+            "insertion gain vs smooth random": format_ci(r["insertion_gain_random_smooth"], "+.3f"),
+            "deletion wins vs i.i.d. random": f"{r['deletion_wins_random_iid']:.0%}",
+        }
+        for rank, r in enumerate((by[name] for name in d["ranking"]), 1)
+    )
 
 
 def random_table(d: dict) -> pd.DataFrame:
@@ -237,19 +233,17 @@ def au_table(d: dict, method: str) -> pd.DataFrame:
     if rows is None:
         raise ValueError(f"no AU agreement for {method!r} in the file; it has {list(d['au_agreement'])}")
     return pd.DataFrame(
-        [
-            {
-                "class": r["class"],
-                "n": r["n"],
-                "expected regions": r["expected_regions"],
-                "expected area": r["expected_area"],
-                "share in expected": format_ci(r["expected_share"], ".2f"),
-                "lift (1 = chance)": format_ci(r["lift"], ".2f"),
-                "rank AUC": r["rank_auc"],
-                "densest region": r["top_region"],
-            }
-            for r in rows
-        ]
+        {
+            "class": r["class"],
+            "n": r["n"],
+            "expected regions": r["expected_regions"],
+            "expected area": r["expected_area"],
+            "share in expected": format_ci(r["expected_share"], ".2f"),
+            "lift (1 = chance)": format_ci(r["lift"], ".2f"),
+            "rank AUC": r["rank_auc"],
+            "densest region": r["top_region"],
+        }
+        for r in rows
     )
 
 

@@ -69,12 +69,9 @@ def score_name(
     sha256: str | None,
     num_classes: int | None = None,
 ) -> str:
-    """What a score is, in one line: data and split, TTA, which weights (e.g. ``FER2013 PrivateTest, hflip TTA,
-    default sha256:179e5630``); used for every row of the dashboard's card and both sides of a comparison.
-
-    A shipped weights file is shown by its model name, a run's as ``run/file``; ``num_classes`` is shown for FERPlus
-    only, whose 8-class protocol differs from the 7-class one.
-    """
+    """One line naming a score (e.g. ``FER2013 PrivateTest, hflip TTA, default sha256:179e5630``) for the rows of the
+    dashboard's card and both sides of a comparison: shipped weights by model name, a run's as ``run/file``; FERPlus
+    also shows ``num_classes``, as its 8-class protocol differs from the 7-class one."""
     data = DATASET_TITLES.get(dataset, dataset)
     if dataset in ("fer2013", "ferplus"):
         data += f" {FER_USAGE.get(split, split)}"
@@ -87,7 +84,7 @@ def score_name(
     else:
         path = Path(weights)
         shipped = path.parent.name == "weights" and path.parent.parent.name == "models"
-        who = path.stem if shipped else f"{path.parent.name}/{path.stem}" if path.parent.name else path.stem
+        who = path.stem if shipped or not path.parent.name else f"{path.parent.name}/{path.stem}"
         if sha256:
             who += f" sha256:{sha256[:8]}"
     return ", ".join([data, "hflip TTA" if tta_hflip else "no TTA", who])
@@ -106,14 +103,14 @@ def result_name(d: dict) -> str:
     )
 
 
-def _pct(m: dict | float | None, ci: bool = True, pct: bool = True) -> str:
+def _pct(m: dict | float | None, pct: bool = True) -> str:
     """A number or ``{value, ci_low, ci_high}`` in percent with 2 places (``pct=False``: as is, 3 places)."""
     m = {"value": m} if m is None or isinstance(m, float | int) else m
     if m.get("value") is None:
         return "—"
     f = (lambda v: f"{100 * v:.2f}") if pct else (lambda v: f"{v:.3f}")
     s = f(m["value"]) + (" %" if pct else "")
-    if ci and m.get("ci_low") is not None:
+    if m.get("ci_low") is not None:
         s += f" [{f(m['ci_low'])}, {f(m['ci_high'])}]"
     return s
 
@@ -126,7 +123,7 @@ def _summary_line(key: str, t: dict) -> str:
     return (
         f"- {TITLES.get(key, key)}: accuracy **{_pct(t['accuracy'])}** (95 % bootstrap CI, n = {t['n']}), macro-F1 "
         f"{_pct(t['macro_f1'])}, ECE {_num(t['ece'])}"
-        + (f"; the goal is {_pct(GOALS[key], False)}" if key in GOALS else "")
+        + (f"; the goal is {_pct(GOALS[key])}" if key in GOALS else "")
         + "."
     )
 
@@ -295,8 +292,8 @@ def render_card(meta: dict, companion: dict | None = None, peers: dict | None = 
     lines += [
         f"- Epochs run: {sum(st['epochs_run'] for st in chain)}; shipped: "
         + ("the soup" if soup else f"epoch {meta['epoch']}" + (" of the last stage" if len(chain) > 1 else ""))
-        + f" (PublicTest accuracy {_pct(meta['val']['val_acc'], False)}, macro-F1 "
-        f"{_pct(meta['val']['val_macro_f1'], False)}).",
+        + f" (PublicTest accuracy {_pct(meta['val']['val_acc'])}, macro-F1 "
+        f"{_pct(meta['val']['val_macro_f1'])}).",
         "- Wall time: "
         + "; ".join(f"{sum(st['wall_s'] for st in sts) / 60:.0f} min on {hw}" for hw, sts in by_hw.items())
         + " (per-epoch figures in each run's `metrics.jsonl`, slower when other jobs shared the machine).",

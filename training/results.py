@@ -190,11 +190,8 @@ def _prediction_problems(pr, c: int, n: int | None, accuracy) -> list[str]:
 
 
 def results_problems(d) -> list[str]:
-    """Every way ``d`` departs from the results schema, as plain sentences (an empty list: valid).
-
-    Besides types and shapes it checks the numbers against each other (confusion and reliability counts sum
-    to N, accuracy equals the predictions'), so a hand-edited or truncated file is caught.
-    """
+    """Every way ``d`` departs from the results schema, as plain sentences (empty: valid); the numbers are checked
+    against each other too (counts sum to N, accuracy equals the predictions'), so a hand-edited file is caught."""
     if not isinstance(d, dict):
         return [f"results must be a JSON object, got {type(d).__name__}"]
     missing = [k for k in TOP_KEYS if k not in d]

@@ -121,11 +121,7 @@ def fer2013_phashes(path: str | Path, cache_dir: str | Path | None = None) -> np
 
 
 def duplicates(
-    rows: Iterable[int],
-    images: np.ndarray,
-    hashes: np.ndarray,
-    max_distance: int = DUPLICATE_MAX_DISTANCE,
-    chunk: int = 256,
+    rows: Iterable[int], images: np.ndarray, hashes: np.ndarray, max_distance: int = DUPLICATE_MAX_DISTANCE
 ) -> pd.DataFrame:
     """Every other image within ``max_distance`` pHash bits of each of ``rows``: one line per pair (``row``,
     ``other``, ``distance`` in bits, ``identical`` pixels), sorted by row then distance."""
@@ -134,8 +130,7 @@ def duplicates(
     if len(hashes) != len(images):
         raise ReviewDataError(f"{len(hashes)} hashes for {len(images)} images")
     found = [(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.uint8))]
-    for start in range(0, len(rows), chunk):
-        q = rows[start : start + chunk]
+    for q in np.split(rows, np.arange(256, len(rows), 256)):  # 256 query rows at a time bound the memory
         dist = np.bitwise_count(hashes[q][:, None] ^ hashes[None, :])
         dist[np.arange(len(q)), q] = 255  # not its own duplicate
         qi, other = np.nonzero(dist <= max_distance)
@@ -147,34 +142,15 @@ def duplicates(
     return out.sort_values(["row", "distance", "other"], kind="stable").reset_index(drop=True)
 
 
-def duplicate_groups(pairs: pd.DataFrame, identical_only: bool = False) -> list[set[int]]:
-    """Connected groups of rows linked by the ``pairs`` of :func:`duplicates` (optionally identical ones only)."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    p = pairs[pairs["identical"]] if identical_only else pairs
-    if p.empty:
-        return []
-    nodes, idx = np.unique(np.concatenate([p["row"], p["other"]]), return_inverse=True)
-    n = len(nodes)
-    graph = coo_matrix((np.ones(len(p)), (idx[: len(p)], idx[len(p) :])), shape=(n, n))
-    _, label = connected_components(graph, directed=False)
-    return [set(nodes[label == k].tolist()) for k in range(label.max() + 1)]
-
-
 # -------------------------------------------------------------------------------------------------- export
 
 
-def corrections(verdicts: Iterable, dataset_prefixes: Sequence[str] = ("fer2013", "ferplus")) -> dict[int, str]:
-    """The label each reviewed FER2013 row should carry: the newest ``"label wrong"`` verdict's correction.
-
-    A ``"label wrong"`` verdict corrects the label to the model's prediction it was given on (``pred_label``);
-    a later verdict of any other kind on the same row withdraws the correction.
-    """
+def corrections(verdicts: Iterable) -> dict[int, str]:
+    """The label each reviewed FER2013 row should carry: the prediction (``pred_label``) its newest ``"label wrong"``
+    verdict was given on, unless a later verdict of another kind on the row withdrew it."""
     out: dict[int, str] = {}
-    newest = sorted(verdicts, key=lambda v: (v.created_at, v.id or 0))
-    for v in newest:
-        if str(v.dataset).split(":", 1)[0] not in dataset_prefixes:
+    for v in sorted(verdicts, key=lambda v: (v.created_at, v.id or 0)):
+        if str(v.dataset).split(":", 1)[0] not in ("fer2013", "ferplus"):
             continue
         if v.verdict == LABEL_WRONG and v.pred_label in EMOTIONS_7:
             out[int(v.item_id)] = v.pred_label
@@ -206,11 +182,8 @@ LOG_COLUMNS = ("dataset", "item_id", "verdict", "reviewer", "true_label", "pred_
 
 
 def verdict_log_csv(verdicts: Iterable, weights_sha256: Mapping[str, str | None] | None = None) -> str:
-    """The verdict log (``Verdict``-like objects, oldest first) as CSV, with the audited model and its weights' sha256.
-
-    ``weights_sha256`` maps a ``model`` key (``"name@<sha prefix>"``) to the full digest when the caller knows it;
-    otherwise the prefix recorded in the key is written.
-    """
+    """The verdict log (``Verdict``-like objects, oldest first) as CSV with the audited model and its weights' sha256:
+    the full digest where ``weights_sha256`` maps the ``model`` key (``"name@<sha prefix>"``) to it, else the prefix."""
     weights_sha256 = weights_sha256 or {}
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(LOG_COLUMNS), lineterminator="\n")
@@ -230,11 +203,8 @@ def verdict_log_csv(verdicts: Iterable, weights_sha256: Mapping[str, str | None]
 
 
 def nearest_distances(split: str = "test", root: str | Path | None = None, up_to: int = 16) -> dict:
-    """How far each image of ``split`` is from its nearest other FER2013 image, in pHash bits.
-
-    The histogram behind :data:`DUPLICATE_MAX_DISTANCE`, with each nearest pair's mean absolute pixel difference
-    per distance so the cut can be checked by eye.
-    """
+    """The histogram behind :data:`DUPLICATE_MAX_DISTANCE`: how far each image of ``split`` is from its nearest other
+    FER2013 image in pHash bits, with the pairs' pixel differences per distance so the cut can be checked by eye."""
     from training.datasets import _usage_mask, canonical_split, fer2013_path, read_fer2013
 
     path = fer2013_path(root)

@@ -16,7 +16,6 @@ import logging
 import shlex
 import sys
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -37,11 +36,8 @@ GOAL_MEAN_RETENTION = 0.85
 
 
 def au_occlusion_masks(faceset, size: int, framing: str = "fer2013", mesh: bool = True):
-    """``({region: bool (N, 1, size, size)}, Counter of placements)`` for the face set's pre-cropped faces.
-
-    Regions come from the mesh fitted on each crop, else the framing's typical five landmarks
-    (:func:`core.faces.au_regions.regions_for_crop`), rasterised at the model's input size.
-    """
+    """``({region: bool (N, 1, size, size)}, Counter of placements)`` for pre-cropped faces: regions from the mesh
+    fitted on each crop, else the framing's typical five landmarks (``core.faces.au_regions.regions_for_crop``)."""
     from core.faces.au_regions import REGION_NAMES, region_masks, regions_for_crop
 
     side = faceset.images.shape[1]
@@ -63,24 +59,18 @@ def occlude(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return torch.where(mask, x.mean(dim=(1, 2, 3), keepdim=True), x)
 
 
-def _predict(model, faceset, corrupt: Callable | None, seed: int, batch_size: int) -> np.ndarray:
-    """Top-1 predictions on the CPU; ``corrupt(x, rows, generator)`` changes each float batch ``x`` in [0, 1] first."""
+def predict_corrupted(model, faceset, corruption: str | None, severity: float, seed: int = 0, batch_size: int = 256):
+    """Top-1 predictions on the CPU with every image corrupted by ``corruption`` (None: clean)."""
+    if corruption is not None and corruption not in EVAL_CORRUPTIONS:
+        raise ValueError(f"unknown corruption {corruption!r}; choose one of {list(EVAL_CORRUPTIONS)}")
+    fn = EVAL_CORRUPTIONS.get(corruption)
+    corrupt = None if fn is None else lambda x, _, g: fn(x, torch.full((len(x),), float(severity)), g)
     return over_batches(model, faceset, batch_size, "cpu", model, corrupt, seed).argmax(1)
 
 
-def predict_corrupted(model, faceset, corruption: str | None, severity: float, seed: int = 0, batch_size: int = 256):
-    """Top-1 predictions on ``faceset`` with every image corrupted by ``corruption`` (None: clean)."""
-    if corruption is None:
-        return _predict(model, faceset, None, seed, batch_size)
-    if corruption not in EVAL_CORRUPTIONS:
-        raise ValueError(f"unknown corruption {corruption!r}; choose one of {list(EVAL_CORRUPTIONS)}")
-    fn = EVAL_CORRUPTIONS[corruption]
-    return _predict(model, faceset, lambda x, _, g: fn(x, torch.full((len(x),), float(severity)), g), seed, batch_size)
-
-
 def predict_occluded(model, faceset, mask: torch.Tensor, batch_size: int = 256) -> np.ndarray:
-    """Top-1 predictions with each image's ``mask`` (``(N, 1, S, S)`` at the input size) occluded."""
-    return _predict(model, faceset, lambda x, rows, _: occlude(x, mask[rows]), 0, batch_size)
+    """Top-1 predictions on the CPU with each image's ``mask`` (``(N, 1, S, S)`` at the input size) occluded."""
+    return over_batches(model, faceset, batch_size, "cpu", model, lambda x, rows, _: occlude(x, mask[rows])).argmax(1)
 
 
 def retention_ci(correct: np.ndarray, clean: np.ndarray, n_resamples: int, seed: int, alpha: float = 0.05):

@@ -95,8 +95,6 @@ def list_runs(root: str | Path, limit: int = SCAN_LIMIT) -> RunsIndex:
 
 
 def _files(root: Path):
-    if not root.is_dir():
-        return
     for folder, dirs, names in os.walk(root):
         dirs.sort()
         for name in sorted(names):

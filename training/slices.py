@@ -39,12 +39,9 @@ DESCRIPTIONS = {
 }
 
 
-def measure(images: np.ndarray, framing: str = "fer2013", mesh: bool = True) -> pd.DataFrame:
-    """Per-image brightness, blur, yaw/pitch (NaN without a trusted mesh) and ``mesh_fit`` of uint8 crops.
-
-    ``images``: ``(N, H, W)`` gray or ``(N, H, W, 3)`` RGB. The mesh starts from ``framing``'s typical five
-    points with the tolerance used for dataset crops (``core.faces.au_regions.CROP_MESH_CONFIG``).
-    """
+def measure(images: np.ndarray, framing: str = "fer2013") -> pd.DataFrame:
+    """Per-image brightness, blur, yaw/pitch (NaN without a trusted mesh) and ``mesh_fit`` of uint8 ``(N, H, W)``
+    gray or ``(N, H, W, 3)`` RGB crops; the mesh starts from ``framing``'s five points (``CROP_MESH_CONFIG``)."""
     import cv2
 
     from core.faces.align import framing_points
@@ -62,15 +59,14 @@ def measure(images: np.ndarray, framing: str = "fer2013", mesh: bool = True) -> 
             "pitch_deg": math.nan,
             "mesh_fit": False,
         }
-        if mesh:
-            fit = fit_mesh(rgb, framing_points(gray.shape[0], framing), CROP_MESH_CONFIG)
-            if fit.ok:
-                p = fit.points
-                row |= {
-                    "yaw_deg": float(fit.yaw_deg),
-                    "pitch_deg": math.degrees(math.atan2(p[10, 2] - p[152, 2], p[152, 1] - p[10, 1])),
-                    "mesh_fit": True,
-                }
+        fit = fit_mesh(rgb, framing_points(gray.shape[0], framing), CROP_MESH_CONFIG)
+        if fit.ok:
+            p = fit.points
+            row |= {
+                "yaw_deg": float(fit.yaw_deg),
+                "pitch_deg": math.degrees(math.atan2(p[10, 2] - p[152, 2], p[152, 1] - p[10, 1])),
+                "mesh_fit": True,
+            }
         rows.append(row)
     return pd.DataFrame(rows, columns=list(COLUMNS.values()))
 
@@ -148,15 +144,12 @@ def slice_report(attrs: pd.DataFrame, correct: np.ndarray, alpha: float = 0.05, 
 
 def prediction_columns(attrs: pd.DataFrame) -> dict[str, list]:
     """The per-image values as ``predictions`` columns (JSON: NaN -> null, rounded)."""
-    cols = {}
-    for col in COLUMNS.values():
-        v = attrs[col].to_numpy()
-        cols[col] = (
-            [bool(x) for x in v]
-            if col == "mesh_fit"
-            else [None if not np.isfinite(x) else round(float(x), 3) for x in v.astype(np.float64)]
-        )
-    return cols
+    cols = {
+        col: [None if not np.isfinite(x) else round(float(x), 3) for x in attrs[col].to_numpy(np.float64)]
+        for col in COLUMNS.values()
+        if col != "mesh_fit"
+    }
+    return cols | {"mesh_fit": [bool(x) for x in attrs["mesh_fit"]]}
 
 
 def row_bins(d: dict) -> pd.DataFrame | None:

@@ -89,17 +89,10 @@ def test_duplicates_find_the_readme_exact_groups_and_a_near_pair(fer, hashes) ->
     assert len(near) == 1 and not near["identical"].iloc[0]  # issue 19's example: same photo, re-encoded
 
 
-def test_duplicate_groups_join_chains() -> None:
+def test_duplicates_of_tiny_hashes() -> None:
     pairs = review.duplicates([0], np.zeros((4, 2, 2), np.uint8), np.array([0, 1, 0xFF, 0], dtype=np.uint64), 1)
     assert list(pairs["other"]) == [3, 1] and list(pairs["identical"]) == [True, True]
     assert review.duplicates([], np.zeros((4, 2, 2), np.uint8), np.zeros(4, np.uint64)).empty
-    import pandas as pd
-
-    chain = pd.DataFrame(
-        {"row": [1, 2, 7], "other": [2, 3, 8], "distance": [0, 3, 1], "identical": [True, False, True]}
-    )
-    assert sorted(map(sorted, review.duplicate_groups(chain))) == [[1, 2, 3], [7, 8]]
-    assert sorted(map(sorted, review.duplicate_groups(chain, identical_only=True))) == [[1, 2], [7, 8]]
 
 
 def _v(item, verdict, pred, t, dataset="fer2013:test", model="default@abc123"):
