@@ -31,7 +31,6 @@ __all__ = [
     "CAM_METHODS",
     "CamMethod",
     "CamResult",
-    "register_cam_method",
     "list_cam_methods",
     "get_cam_method",
     "compute_cam",
@@ -46,7 +45,7 @@ __all__ = [
 class CamMethod:
     """One registered CAM method: the pytorch-grad-cam class that computes it, imported on first use (it pulls in
     torchvision, scipy and scikit-learn, which a CLI run without ``--explain`` should not pay), and the ``paper``
-    the dashboard's tooltip names. ``class_specific`` is False when the map ignores the target (EigenCAM)."""
+    that introduced it. ``class_specific`` is False when the map ignores the target (EigenCAM)."""
 
     name: str
     cam_class_name: str
@@ -61,19 +60,14 @@ class CamMethod:
 
 CAM_METHODS: Registry[CamMethod] = Registry("CAM method")
 
-
-def register_cam_method(method: CamMethod) -> CamMethod:
-    """Add a method to the registry (a new pytorch-grad-cam class is one line here)."""
-    return CAM_METHODS.register(method, name=method.name)
-
-
-register_cam_method(CamMethod("gradcam", "GradCAM", paper="Selvaraju et al., Grad-CAM, ICCV 2017"))
-register_cam_method(CamMethod("gradcam++", "GradCAMPlusPlus", paper="Chattopadhay et al., Grad-CAM++, WACV 2018"))
-register_cam_method(CamMethod("hirescam", "HiResCAM", paper="Draelos & Carin, HiResCAM, arXiv:2011.08891"))
-register_cam_method(
-    CamMethod("eigencam", "EigenCAM", class_specific=False, uses_gradients=False, paper="Muhammad & Yeasin, 2020")
-)
-register_cam_method(CamMethod("layercam", "LayerCAM", paper="Jiang et al., LayerCAM, IEEE TIP 2021"))
+for _method in (  # a new pytorch-grad-cam class is one line here
+    CamMethod("gradcam", "GradCAM", paper="Selvaraju et al., Grad-CAM, ICCV 2017"),
+    CamMethod("gradcam++", "GradCAMPlusPlus", paper="Chattopadhay et al., Grad-CAM++, WACV 2018"),
+    CamMethod("hirescam", "HiResCAM", paper="Draelos & Carin, HiResCAM, arXiv:2011.08891"),
+    CamMethod("eigencam", "EigenCAM", class_specific=False, uses_gradients=False, paper="Muhammad & Yeasin, 2020"),
+    CamMethod("layercam", "LayerCAM", paper="Jiang et al., LayerCAM, IEEE TIP 2021"),
+):
+    CAM_METHODS.register(_method, name=_method.name)
 
 
 def list_cam_methods() -> list[str]:
