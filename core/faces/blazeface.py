@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -28,14 +27,6 @@ _MODELS = {
     "full_range": ("face_detection_full_range.tflite", 192, ((48, 1),)),
     "short_range": ("face_detection_short_range.tflite", 128, ((16, 2), (8, 6))),
 }
-
-
-def _interpreter(path: Path, num_threads: int):
-    """The thread's interpreter and its tensor indices: input, regressors (16 values), scores (1)."""
-    it = litert_interpreter(path, num_threads)
-    inp = it.get_input_details()[0]["index"]
-    out = sorted(it.get_output_details(), key=lambda d: int(d["shape"][-1]), reverse=True)
-    return it, inp, out[0]["index"], out[1]["index"]
 
 
 def _anchors(layers: tuple[tuple[int, int], ...]) -> np.ndarray:
@@ -110,11 +101,13 @@ class BlazeFaceDetector:
         canvas = np.zeros((size, size, 3), np.float32)
         canvas[py : py + nh, px : px + nw] = small
         canvas = canvas * (1.0 / 127.5) - 1.0
-        it, inp, reg_idx, cls_idx = _interpreter(self.model_path, self.config.num_threads)
-        it.set_tensor(inp, canvas[None])
+        it = litert_interpreter(self.model_path, self.config.num_threads)
+        # outputs: box regressors (16 values per anchor), then scores (1)
+        reg_out, cls_out = sorted(it.get_output_details(), key=lambda d: int(d["shape"][-1]), reverse=True)
+        it.set_tensor(it.get_input_details()[0]["index"], canvas[None])
         it.invoke()
-        reg = it.get_tensor(reg_idx)[0]
-        logits = it.get_tensor(cls_idx)[0, :, 0]
+        reg = it.get_tensor(reg_out["index"])[0]
+        logits = it.get_tensor(cls_out["index"])[0, :, 0]
         score = 1.0 / (1.0 + np.exp(-np.clip(logits, -100.0, 100.0)))
         keep = np.nonzero(score >= self.config.score_threshold)[0]
         if not len(keep):
