@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.explain._common import eval_mode
+from core.explain._common import as_targets, eval_mode
 from core.models.base import tokens_to_grid
 from core.registry import Registry
 
@@ -36,7 +36,6 @@ __all__ = [
     "compute_cam",
     "explain_cam",
     "resize_maps",
-    "as_targets",
     "grad_enabled",
 ]
 
@@ -124,19 +123,6 @@ def _caller_thread_hooks() -> type:
     return CallerThreadHooks
 
 
-def as_targets(targets: int | Sequence[int] | np.ndarray | torch.Tensor | None, n: int, num_classes: int):
-    """Normalise ``targets`` to an ``(n,)`` int array, or ``None`` (= the predicted class of each input)."""
-    if targets is None:
-        return None
-    arr = np.asarray(targets.detach().cpu() if isinstance(targets, torch.Tensor) else targets).astype(np.int64)
-    arr = np.full(n, int(arr), dtype=np.int64) if arr.ndim == 0 else arr.reshape(-1)
-    if len(arr) != n:
-        raise ValueError(f"got {len(arr)} targets for {n} inputs; give one class index per input (or one for all)")
-    if arr.size and (arr.min() < 0 or arr.max() >= num_classes):
-        raise ValueError(f"target class indices must be in [0, {num_classes}), got {sorted(set(arr.tolist()))}")
-    return arr
-
-
 _MODEL_LOCKS: weakref.WeakKeyDictionary[nn.Module, threading.RLock] = weakref.WeakKeyDictionary()
 _LOCKS_GUARD = threading.Lock()
 
@@ -208,8 +194,7 @@ def compute_cam(
         raise ValueError("the model names no CAM target layer")
     reshape = reshape_transform or getattr(model, "cam_reshape_transform", None) or _infer_grid
     n = x.shape[0]
-    num_classes = int(getattr(model, "num_classes", 0) or 0)
-    wanted = as_targets(targets, n, num_classes if num_classes else np.iinfo(np.int64).max)
+    wanted = as_targets(targets, n, model)
     param = next(model.parameters())
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 

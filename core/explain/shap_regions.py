@@ -177,9 +177,6 @@ def region_shap(
     masks = torch.from_numpy(masks_np.astype(np.float32)).to(x.device)
     score = scorer(model, output=output, batch_size=batch_size, forward=forward)
     tgt = int(targets_or_predicted(model, x, target, forward)[0])
-    num_classes = getattr(model, "num_classes", None)
-    if tgt < 0 or (num_classes is not None and tgt >= int(num_classes)):
-        raise ValueError(f"target {tgt} is not a class index of this model ({num_classes} classes)")
     exact = (1 << n) <= max_evals
     if exact:
         v, n_evals = _score_codes(np.arange(1 << n, dtype=np.int64), n, x, base, masks, score, tgt, batch_size)
