@@ -52,10 +52,6 @@ class CamMethod:
     uses_gradients: bool = True
     paper: str = ""
 
-    @property
-    def cam_class(self) -> type:
-        return getattr(importlib.import_module("pytorch_grad_cam"), self.cam_class_name)
-
 
 CAM_METHODS: Registry[CamMethod] = Registry("CAM method")
 
@@ -198,7 +194,7 @@ def compute_cam(
     param = next(model.parameters())
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
-    cam_class, hooks_class = spec.cam_class, _caller_thread_hooks()
+    cam_class = getattr(importlib.import_module("pytorch_grad_cam"), spec.cam_class_name)
     maps, used, probs = [], [], []
     with _model_lock(model), grad_enabled(), eval_mode(model), _frozen_parameters(model):
         for start in range(0, n, batch_size):
@@ -209,7 +205,7 @@ def compute_cam(
                 xb.requires_grad_(True)  # parameters are frozen: the input is the graph's leaf
             cam = cam_class(model, target_layers=layers, reshape_transform=reshape)
             cam.activations_and_grads.release()  # replaced by hooks that ignore other threads' passes
-            cam.activations_and_grads = hooks_class(model, layers, reshape, cam.detach)
+            cam.activations_and_grads = _caller_thread_hooks()(model, layers, reshape, cam.detach)
             try:
                 tb = None if tw is None else [ClassifierOutputTarget(int(t)) for t in tw]
                 grayscale = cam(input_tensor=xb, targets=tb, aug_smooth=aug_smooth, eigen_smooth=eigen_smooth)
