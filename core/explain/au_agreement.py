@@ -15,10 +15,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 import pandas as pd
-import torch
 from torch import nn
 
-from core.explain._common import crops_to_input, eval_mode, model_device
+from core.explain._common import crops_to_input, logits_fn
 from core.explain.cam import explain_cam, get_cam_method
 from core.explain.regions import expected_regions, rasterise
 from core.faces.au_regions import regions_for_crop
@@ -176,9 +175,7 @@ def agreement_records(
     rows = []
     for s in range(0, len(images), batch_size):
         x = crops_to_input(model, images[s : s + batch_size])
-        with torch.inference_mode(), eval_mode(model):
-            logits = model(x.to(model_device(model))).float().cpu()
-        preds = logits.argmax(1).numpy()
+        preds = logits_fn(model, batch_size=batch_size)(x).argmax(1).numpy()
         targets = preds if explain == "predicted" else labels[s : s + batch_size]
         maps = run(model, x, targets)
         for i, (m, t) in enumerate(zip(maps, targets, strict=True)):
