@@ -88,8 +88,8 @@ class BlazeFaceDetector:
     def __repr__(self) -> str:
         return f"BlazeFaceDetector(name={self.name!r}, config={self.config})"
 
-    def propose(self, image_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """BlazeFace alone: boxes ``(n, 4)`` x1, y1, x2, y2 in image pixels and scores, after NMS."""
+    def detect(self, image_rgb: np.ndarray) -> list[Face]:
+        """BlazeFace's boxes (after NMS) as rough faces, which O-Net verifies and landmarks."""
         check_rgb(image_rgb)
         size = self.input_size
         h, w = image_rgb.shape[:2]
@@ -111,7 +111,7 @@ class BlazeFaceDetector:
         score = 1.0 / (1.0 + np.exp(-np.clip(logits, -100.0, 100.0)))
         keep = np.nonzero(score >= self.config.score_threshold)[0]
         if not len(keep):
-            return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
+            return []
         r, a = reg[keep], self.anchors[keep]
         cx, cy = r[:, 0] / size + a[:, 0], r[:, 1] / size + a[:, 1]
         bw, bh = r[:, 2] / size, r[:, 3] / size
@@ -119,15 +119,9 @@ class BlazeFaceDetector:
         corners = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], axis=1)
         boxes = ((corners * size - np.array([px, py, px, py], np.float32)) / s).astype(np.float32)
         order = nms(boxes, score[keep], self.config.nms_threshold)
-        return boxes[order], score[keep][order].astype(np.float32)
-
-    def detect(self, image_rgb: np.ndarray) -> list[Face]:
-        boxes, scores = self.propose(image_rgb)
-        if not len(boxes):
-            return []
         rough = [
             Face((x1, y1, max(x2 - x1, 1.0), max(y2 - y1, 1.0)), float(sc), np.zeros((5, 2)))
-            for (x1, y1, x2, y2), sc in zip(boxes, scores, strict=True)
+            for (x1, y1, x2, y2), sc in zip(boxes[order], score[keep][order], strict=True)
         ]
         return self._onet.refine(image_rgb, rough, grow=self.config.grow)
 
