@@ -21,7 +21,7 @@ from core.explain.cam import (
     resize_maps,
 )
 from core.explain.faithfulness import Curves, faithfulness, perturbation_curves, random_maps
-from core.explain.overlay import colorize, heatmap_overlay, outline_masks, overlay_on_image
+from core.explain.overlay import colorize, heatmap_overlay, overlay_on_image
 from core.explain.regions import crop_masks, expected_regions, framing_masks, region_masks_for
 from core.explain.shap_pixels import PIXEL_MASKERS, PixelShapResult, pixel_shap
 from core.explain.shap_regions import RegionShapResult, region_shap, region_value_map
@@ -49,7 +49,6 @@ __all__ = [
     "heatmap_overlay",
     "list_cam_methods",
     "make_baseline",
-    "outline_masks",
     "overlay_on_image",
     "perturbation_curves",
     "pixel_shap",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -118,11 +118,26 @@ def scorer(
     return score
 
 
+def as_targets(targets: int | Sequence[int] | np.ndarray | torch.Tensor | None, n: int, model: nn.Module):
+    """``targets`` as an ``(n,)`` int array (one per input, or one for all), or ``None`` (= each input's predicted
+    class); indices are checked against ``model.num_classes`` when the model has one."""
+    if targets is None:
+        return None
+    num_classes = int(getattr(model, "num_classes", 0) or 0) or np.iinfo(np.int64).max
+    arr = np.asarray(targets.detach().cpu() if isinstance(targets, torch.Tensor) else targets).astype(np.int64)
+    arr = np.full(n, int(arr), dtype=np.int64) if arr.ndim == 0 else arr.reshape(-1)
+    if len(arr) != n:
+        raise ValueError(f"got {len(arr)} targets for {n} inputs; give one class index per input (or one for all)")
+    if arr.size and (arr.min() < 0 or arr.max() >= num_classes):
+        raise ValueError(f"target class indices must be in [0, {num_classes}), got {sorted(set(arr.tolist()))}")
+    return arr
+
+
 def targets_or_predicted(model: nn.Module, x: torch.Tensor, targets, forward: Forward | None = None) -> np.ndarray:
-    """``(N,)`` int64 classes: ``targets`` (one per input, or one for all), or each input's argmax when None."""
+    """``(N,)`` int64 classes: ``targets`` (see :func:`as_targets`), or each input's argmax when None."""
     if targets is None:
         return logits_fn(model, forward)(x).argmax(1).numpy().astype(np.int64)
-    return np.broadcast_to(np.asarray(targets, np.int64), (x.shape[0],))
+    return as_targets(targets, x.shape[0], model)
 
 
 def as_batch(x: torch.Tensor) -> torch.Tensor:

@@ -15,10 +15,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 import pandas as pd
-import torch
 from torch import nn
 
-from core.explain._common import crops_to_input, eval_mode, model_device
+from core.explain._common import crops_to_input, logits_fn
 from core.explain.cam import explain_cam, get_cam_method
 from core.explain.regions import expected_regions, rasterise
 from core.faces.au_regions import regions_for_crop
@@ -176,9 +175,7 @@ def agreement_records(
     rows = []
     for s in range(0, len(images), batch_size):
         x = crops_to_input(model, images[s : s + batch_size])
-        with torch.inference_mode(), eval_mode(model):
-            logits = model(x.to(model_device(model))).float().cpu()
-        preds = logits.argmax(1).numpy()
+        preds = logits_fn(model, batch_size=batch_size)(x).argmax(1).numpy()
         targets = preds if explain == "predicted" else labels[s : s + batch_size]
         maps = run(model, x, targets)
         for i, (m, t) in enumerate(zip(maps, targets, strict=True)):
@@ -210,24 +207,17 @@ def agreement_table(records: pd.DataFrame, class_names: Sequence[str] | None = N
     order = list(class_names) if class_names is not None else list(dict.fromkeys(records["explained"]))
     dens = [c for c in records.columns if c.startswith("density_")]
     share = [c for c in records.columns if c.startswith("share_") and c != "share_outside"]
-    out = []
-    for cls in order:
-        g = records[records["explained"] == cls]
-        if g.empty:
-            continue
-        lift = g["lift"].dropna()
-        row = {
-            "class": cls,
-            "n": len(g),
-            "expected_regions": ", ".join(expected_regions(cls)) or "-",
-            "lift": float(lift.mean()) if len(lift) else float("nan"),
-            "lift_se": float(lift.std(ddof=1) / np.sqrt(len(lift))) if len(lift) > 1 else float("nan"),
-            "rank_auc": float(g["rank_auc"].mean()),
-            "expected_share": float(g["expected_share"].mean()),
-            "expected_area": float(g["expected_area"].mean()),
-            "share_outside": float(g["share_outside"].mean()),
-            "top_region": g["top_region"].mode().iloc[0] if g["top_region"].notna().any() else None,
+    g = records.groupby("explained", sort=False)
+    means = ("rank_auc", "expected_share", "expected_area", "share_outside")
+    table = pd.DataFrame(
+        {
+            "n": g.size(),
+            "expected_regions": pd.Series({c: ", ".join(expected_regions(c)) or "-" for c in g.groups}),
+            "lift": g["lift"].mean(),
+            "lift_se": g["lift"].sem(),
+            **{c: g[c].mean() for c in means},
+            "top_region": g["top_region"].agg(lambda s: s.mode().iloc[0] if s.notna().any() else None),
+            **{c: g[c].mean() for c in dens + share},
         }
-        row.update({c: float(g[c].mean()) for c in dens + share})
-        out.append(row)
-    return pd.DataFrame(out).set_index("class")
+    )
+    return table.loc[[c for c in order if c in table.index]].rename_axis("class")

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.explain._common import eval_mode
+from core.explain._common import as_targets, eval_mode
 from core.models.base import tokens_to_grid
 from core.registry import Registry
 
@@ -31,13 +31,11 @@ __all__ = [
     "CAM_METHODS",
     "CamMethod",
     "CamResult",
-    "register_cam_method",
     "list_cam_methods",
     "get_cam_method",
     "compute_cam",
     "explain_cam",
     "resize_maps",
-    "as_targets",
     "grad_enabled",
 ]
 
@@ -46,7 +44,7 @@ __all__ = [
 class CamMethod:
     """One registered CAM method: the pytorch-grad-cam class that computes it, imported on first use (it pulls in
     torchvision, scipy and scikit-learn, which a CLI run without ``--explain`` should not pay), and the ``paper``
-    the dashboard's tooltip names. ``class_specific`` is False when the map ignores the target (EigenCAM)."""
+    that introduced it. ``class_specific`` is False when the map ignores the target (EigenCAM)."""
 
     name: str
     cam_class_name: str
@@ -54,26 +52,17 @@ class CamMethod:
     uses_gradients: bool = True
     paper: str = ""
 
-    @property
-    def cam_class(self) -> type:
-        return getattr(importlib.import_module("pytorch_grad_cam"), self.cam_class_name)
-
 
 CAM_METHODS: Registry[CamMethod] = Registry("CAM method")
 
-
-def register_cam_method(method: CamMethod) -> CamMethod:
-    """Add a method to the registry (a new pytorch-grad-cam class is one line here)."""
-    return CAM_METHODS.register(method, name=method.name)
-
-
-register_cam_method(CamMethod("gradcam", "GradCAM", paper="Selvaraju et al., Grad-CAM, ICCV 2017"))
-register_cam_method(CamMethod("gradcam++", "GradCAMPlusPlus", paper="Chattopadhay et al., Grad-CAM++, WACV 2018"))
-register_cam_method(CamMethod("hirescam", "HiResCAM", paper="Draelos & Carin, HiResCAM, arXiv:2011.08891"))
-register_cam_method(
-    CamMethod("eigencam", "EigenCAM", class_specific=False, uses_gradients=False, paper="Muhammad & Yeasin, 2020")
-)
-register_cam_method(CamMethod("layercam", "LayerCAM", paper="Jiang et al., LayerCAM, IEEE TIP 2021"))
+for _method in (  # a new pytorch-grad-cam class is one line here
+    CamMethod("gradcam", "GradCAM", paper="Selvaraju et al., Grad-CAM, ICCV 2017"),
+    CamMethod("gradcam++", "GradCAMPlusPlus", paper="Chattopadhay et al., Grad-CAM++, WACV 2018"),
+    CamMethod("hirescam", "HiResCAM", paper="Draelos & Carin, HiResCAM, arXiv:2011.08891"),
+    CamMethod("eigencam", "EigenCAM", class_specific=False, uses_gradients=False, paper="Muhammad & Yeasin, 2020"),
+    CamMethod("layercam", "LayerCAM", paper="Jiang et al., LayerCAM, IEEE TIP 2021"),
+):
+    CAM_METHODS.register(_method, name=_method.name)
 
 
 def list_cam_methods() -> list[str]:
@@ -128,19 +117,6 @@ def _caller_thread_hooks() -> type:
                 super().save_gradient(module, input, output)
 
     return CallerThreadHooks
-
-
-def as_targets(targets: int | Sequence[int] | np.ndarray | torch.Tensor | None, n: int, num_classes: int):
-    """Normalise ``targets`` to an ``(n,)`` int array, or ``None`` (= the predicted class of each input)."""
-    if targets is None:
-        return None
-    arr = np.asarray(targets.detach().cpu() if isinstance(targets, torch.Tensor) else targets).astype(np.int64)
-    arr = np.full(n, int(arr), dtype=np.int64) if arr.ndim == 0 else arr.reshape(-1)
-    if len(arr) != n:
-        raise ValueError(f"got {len(arr)} targets for {n} inputs; give one class index per input (or one for all)")
-    if arr.size and (arr.min() < 0 or arr.max() >= num_classes):
-        raise ValueError(f"target class indices must be in [0, {num_classes}), got {sorted(set(arr.tolist()))}")
-    return arr
 
 
 _MODEL_LOCKS: weakref.WeakKeyDictionary[nn.Module, threading.RLock] = weakref.WeakKeyDictionary()
@@ -214,12 +190,11 @@ def compute_cam(
         raise ValueError("the model names no CAM target layer")
     reshape = reshape_transform or getattr(model, "cam_reshape_transform", None) or _infer_grid
     n = x.shape[0]
-    num_classes = int(getattr(model, "num_classes", 0) or 0)
-    wanted = as_targets(targets, n, num_classes if num_classes else np.iinfo(np.int64).max)
+    wanted = as_targets(targets, n, model)
     param = next(model.parameters())
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
-    cam_class, hooks_class = spec.cam_class, _caller_thread_hooks()
+    cam_class = getattr(importlib.import_module("pytorch_grad_cam"), spec.cam_class_name)
     maps, used, probs = [], [], []
     with _model_lock(model), grad_enabled(), eval_mode(model), _frozen_parameters(model):
         for start in range(0, n, batch_size):
@@ -230,7 +205,7 @@ def compute_cam(
                 xb.requires_grad_(True)  # parameters are frozen: the input is the graph's leaf
             cam = cam_class(model, target_layers=layers, reshape_transform=reshape)
             cam.activations_and_grads.release()  # replaced by hooks that ignore other threads' passes
-            cam.activations_and_grads = hooks_class(model, layers, reshape, cam.detach)
+            cam.activations_and_grads = _caller_thread_hooks()(model, layers, reshape, cam.detach)
             try:
                 tb = None if tw is None else [ClassifierOutputTarget(int(t)) for t in tw]
                 grayscale = cam(input_tensor=xb, targets=tb, aug_smooth=aug_smooth, eigen_smooth=eigen_smooth)

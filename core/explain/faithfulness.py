@@ -43,15 +43,6 @@ def _orders(maps: np.ndarray, seed: int) -> np.ndarray:
     return np.lexsort((np.random.default_rng(seed).random(flat.shape), -flat))  # row by row (axis=-1)
 
 
-def _fit_maps(maps: np.ndarray, h: int, w: int) -> np.ndarray:
-    arr = np.asarray(maps, dtype=np.float32)
-    if arr.ndim == 2:
-        arr = arr[None]
-    if arr.ndim != 3:
-        raise ValueError(f"maps must be (H, W) or (N, H, W), got shape {arr.shape}")
-    return arr if arr.shape[1:] == (h, w) else resize_maps(arr, (h, w))
-
-
 def perturbation_curves(
     model: nn.Module,
     x: torch.Tensor,
@@ -79,7 +70,7 @@ def perturbation_curves(
         raise ValueError(f"steps must be >= 1, got {steps}")
     x = as_batch(x).detach().to(model_device(model)).float()
     n, c, h, w = x.shape
-    m = _fit_maps(maps, h, w)
+    m = resize_maps(maps, (h, w)).reshape(-1, h, w)
     if len(m) != n:
         raise ValueError(f"{len(m)} maps for {n} inputs")
     tgt = targets_or_predicted(model, x, targets, forward)

@@ -15,7 +15,7 @@ import numpy as np
 from core.faces.align import AlignedFace, warp_to_image
 from core.faces.au_regions import AURegion, draw_regions, regions_to_image
 
-__all__ = ["colorize", "heatmap_overlay", "outline_masks", "overlay_on_image", "diverging_colors"]
+__all__ = ["colorize", "heatmap_overlay", "overlay_on_image", "diverging_colors"]
 
 
 def diverging_colors(values: np.ndarray, limit: float | None = None) -> np.ndarray:
@@ -80,18 +80,6 @@ def heatmap_overlay(
     out = cv2.addWeighted(heat, alpha, rgb, 1.0 - alpha, 0.0)
     if regions:
         out = draw_regions(out, regions, labels=labels, thickness=1)
-    return out
-
-
-def outline_masks(image: np.ndarray, masks: Mapping[str, np.ndarray], color=(255, 255, 255)) -> np.ndarray:
-    """Draw the contours of boolean masks (when only masks, not polygons, are at hand)."""
-    out = np.ascontiguousarray(_as_rgb(image).copy())
-    for m in masks.values():
-        mm = np.asarray(m, np.uint8)
-        if mm.shape != out.shape[:2]:
-            mm = cv2.resize(mm, (out.shape[1], out.shape[0]), interpolation=cv2.INTER_NEAREST)
-        contours, _ = cv2.findContours(mm, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-        cv2.drawContours(out, contours, -1, color, 1, cv2.LINE_AA)
     return out
 
 

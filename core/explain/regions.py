@@ -37,7 +37,7 @@ __all__ = [
 def framing_masks(size: int, framing: str = "fer2013") -> dict[str, np.ndarray]:
     """``{region: bool (size, size)}`` for a pre-cropped face of that framing (no detection needed), from the points
     the Detector aligns live faces to: regions on a FER2013 row and on a live face cropped alike match."""
-    return _nonempty(region_masks(au_regions(framing_points(size, framing)), (size, size)))
+    return rasterise(au_regions(framing_points(size, framing)), size, size)
 
 
 def region_masks_for(
@@ -62,8 +62,13 @@ def crop_masks(
 
 
 def rasterise(regions: Mapping[str, AURegion], size: int, from_size: int) -> dict[str, np.ndarray]:
-    """``{region: bool (size, size)}`` of regions drawn in a ``from_size`` crop."""
-    return _nonempty(region_masks(regions, (int(size), int(size)), from_size=int(from_size)))
+    """``{region: bool (size, size)}`` of regions drawn in a ``from_size`` crop, without the regions that cover no
+    pixel (possible at 48 px for thin polygons), in order."""
+    masks = region_masks(regions, (int(size), int(size)), from_size=int(from_size))
+    empty = [k for k, m in masks.items() if not m.any()]
+    if empty:
+        log.debug("regions %s cover no pixel at this size; left out", empty)
+    return {k: m for k, m in masks.items() if k not in empty}
 
 
 def expected_regions(class_name: str) -> tuple[str, ...]:
@@ -73,11 +78,3 @@ def expected_regions(class_name: str) -> tuple[str, ...]:
         raise ValueError(f"unknown class {class_name!r}; choose one of {list(EXPECTED_AUS)}")
     wanted = {AU_REGION[au] for au in EXPECTED_AUS[class_name] if au in AU_REGION}
     return tuple(r for r in REGION_NAMES if r in wanted)
-
-
-def _nonempty(masks: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Drop regions that rasterise to no pixel (possible at 48 px for thin polygons), keeping the order."""
-    empty = [k for k, m in masks.items() if not m.any()]
-    if empty:
-        log.debug("regions %s cover no pixel at this size; left out", empty)
-    return {k: m for k, m in masks.items() if m.any()}

@@ -57,7 +57,7 @@ def _norm_stats(model: nn.Module, channels: int) -> tuple[np.ndarray, np.ndarray
         raise ValueError("pixel_shap needs a ferlens model (its spec gives the normalisation); got no .spec")
     mean = np.asarray(spec.mean, np.float32).reshape(-1)
     std = np.asarray(spec.std, np.float32).reshape(-1)
-    if len(mean) == 3 and channels == 1:  # an RGB statistic for a gray model, as core.faces.preprocess does
+    if len(mean) == 3 and channels == 1:  # an RGB statistic for a gray model: its channel average
         mean, std = mean.mean(keepdims=True), std.mean(keepdims=True)
     return np.broadcast_to(mean, (channels,)).copy(), np.broadcast_to(std, (channels,)).copy()
 

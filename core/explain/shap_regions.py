@@ -104,18 +104,12 @@ def shapley_exact(v: np.ndarray, n: int) -> np.ndarray:
     return phi
 
 
-def _hidden_masks(codes: np.ndarray, n: int, masks: torch.Tensor) -> np.ndarray:
-    """``(len(codes), H*W)`` bool: the pixels each coalition hides (those in at least one absent region)."""
-    bits = np.arange(n, dtype=np.int64)
-    absent = torch.from_numpy((((codes[:, None] >> bits) & 1) == 0).astype(np.float32)).to(masks.device)
-    return ((absent @ masks.flatten(1)) > 0).cpu().numpy()
-
-
 def _score_codes(codes: np.ndarray, n: int, x, base, masks, score, target: int, chunk: int) -> tuple[np.ndarray, int]:
     """Model output for each coalition code (bit i = player i present) and the number of forward passes spent.
     Coalitions hiding the same pixels are one input, scored once (once the jaw is absent, whether the lip corners
     inside it are "present" changes nothing)."""
-    hidden = _hidden_masks(codes, n, masks)
+    absent = (codes[:, None] >> np.arange(n, dtype=np.int64)) & 1 == 0  # hidden: pixels of at least one absent region
+    hidden = ((torch.from_numpy(absent.astype(np.float32)).to(masks.device) @ masks.flatten(1)) > 0).cpu().numpy()
     unique, inverse = np.unique(np.packbits(hidden, axis=1), axis=0, return_inverse=True)
     first = np.zeros(len(unique), dtype=np.int64)
     first[inverse[::-1]] = np.arange(len(codes))[::-1]  # one representative row per distinct input
@@ -183,9 +177,6 @@ def region_shap(
     masks = torch.from_numpy(masks_np.astype(np.float32)).to(x.device)
     score = scorer(model, output=output, batch_size=batch_size, forward=forward)
     tgt = int(targets_or_predicted(model, x, target, forward)[0])
-    num_classes = getattr(model, "num_classes", None)
-    if tgt < 0 or (num_classes is not None and tgt >= int(num_classes)):
-        raise ValueError(f"target {tgt} is not a class index of this model ({num_classes} classes)")
     exact = (1 << n) <= max_evals
     if exact:
         v, n_evals = _score_codes(np.arange(1 << n, dtype=np.int64), n, x, base, masks, score, tgt, batch_size)

@@ -7,8 +7,9 @@ AU intensity. :data:`EXPECTED_AUS` follows Matsumoto & Ekman, Scholarpedia 3(5):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 import cv2
 import numpy as np
@@ -25,7 +26,6 @@ __all__ = [
     "CROP_MESH_CONFIG",
     "FaceRegions",
     "MESH_REGION_INDICES",
-    "REGION_SOURCES",
     "au_regions",
     "clip_polygon",
     "mesh_regions",
@@ -121,10 +121,6 @@ CROP_MESH_CONFIG = MeshConfig(max_point_error=0.75)
 """Mesh limits for pre-cropped faces: they start from the framing's typical points, which miss a row's own
 landmarks (docs/faces.md), so a sound mesh may lie farther from them than from a detector's points."""
 
-REGION_SOURCES: tuple[str, ...] = ("mesh", "five_point", "framing")
-"""Where a :class:`FaceRegions` came from: the 468-point mesh, the detector's five landmarks, or a dataset's
-typical five landmarks (pre-cropped faces with no detection)."""
-
 
 @dataclass(frozen=True, eq=False)
 class AURegion:
@@ -167,17 +163,12 @@ class AURegion:
 @dataclass(frozen=True, eq=False)
 class FaceRegions(Mapping[str, AURegion]):
     """The AU regions of one face (a read-only ``{name: AURegion}`` mapping, :data:`REGION_NAMES` order), their
-    ``source`` (one of :data:`REGION_SOURCES`) and the ``reason`` the mesh was not used (``None`` if it was or was
-    not asked for)."""
+    ``source`` (the 468-point mesh, the detector's five landmarks, or a dataset's typical five landmarks for a
+    pre-cropped face) and the ``reason`` the mesh was not used (``None`` if it was or was not asked for)."""
 
     regions: Mapping[str, AURegion]
-    source: str
+    source: Literal["mesh", "five_point", "framing"]
     reason: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.source not in REGION_SOURCES:
-            raise ValueError(f"unknown region source {self.source!r}; choose one of {list(REGION_SOURCES)}")
-        object.__setattr__(self, "regions", dict(self.regions))
 
     def __getitem__(self, name: str) -> AURegion:
         return self.regions[name]
@@ -423,26 +414,14 @@ def region_masks(
 
 
 def draw_regions(
-    image_rgb: np.ndarray,
-    regions: Mapping[str, AURegion] | Sequence[AURegion],
-    labels: bool = True,
-    thickness: int = 1,
-    fill_alpha: float = 0.0,
-    colors: Mapping[str, tuple[int, int, int]] = REGION_COLORS,
+    image_rgb: np.ndarray, regions: Mapping[str, AURegion], labels: bool = True, thickness: int = 1
 ) -> np.ndarray:
-    """A copy of the image with the region outlines (optionally filled) and their names drawn on it."""
-    items = list(regions.values()) if isinstance(regions, Mapping) else list(regions)
+    """A copy of the image with the region outlines and their names drawn on it."""
     out = np.ascontiguousarray(image_rgb.copy())
     shift = 4
-    if fill_alpha > 0:
-        layer = out.copy()
-        for r in items:
-            pts = [np.round(p * (1 << shift)).astype(np.int32) for p in r.polygons]
-            cv2.fillPoly(layer, pts, colors.get(r.name, (255, 255, 255)), cv2.LINE_AA, shift)
-        out = cv2.addWeighted(layer, fill_alpha, out, 1.0 - fill_alpha, 0.0)
     scale = max(0.3, min(out.shape[:2]) / 600.0)
-    for r in items:
-        color = colors.get(r.name, (255, 255, 255))
+    for r in regions.values():
+        color = REGION_COLORS.get(r.name, (255, 255, 255))
         pts = [np.round(p * (1 << shift)).astype(np.int32) for p in r.polygons]
         cv2.polylines(out, pts, True, color, thickness, cv2.LINE_AA, shift)
         if labels:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -28,14 +27,6 @@ _MODELS = {
     "full_range": ("face_detection_full_range.tflite", 192, ((48, 1),)),
     "short_range": ("face_detection_short_range.tflite", 128, ((16, 2), (8, 6))),
 }
-
-
-def _interpreter(path: Path, num_threads: int):
-    """The thread's interpreter and its tensor indices: input, regressors (16 values), scores (1)."""
-    it = litert_interpreter(path, num_threads)
-    inp = it.get_input_details()[0]["index"]
-    out = sorted(it.get_output_details(), key=lambda d: int(d["shape"][-1]), reverse=True)
-    return it, inp, out[0]["index"], out[1]["index"]
 
 
 def _anchors(layers: tuple[tuple[int, int], ...]) -> np.ndarray:
@@ -97,8 +88,8 @@ class BlazeFaceDetector:
     def __repr__(self) -> str:
         return f"BlazeFaceDetector(name={self.name!r}, config={self.config})"
 
-    def propose(self, image_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """BlazeFace alone: boxes ``(n, 4)`` x1, y1, x2, y2 in image pixels and scores, after NMS."""
+    def detect(self, image_rgb: np.ndarray) -> list[Face]:
+        """BlazeFace's boxes (after NMS) as rough faces, which O-Net verifies and landmarks."""
         check_rgb(image_rgb)
         size = self.input_size
         h, w = image_rgb.shape[:2]
@@ -110,15 +101,17 @@ class BlazeFaceDetector:
         canvas = np.zeros((size, size, 3), np.float32)
         canvas[py : py + nh, px : px + nw] = small
         canvas = canvas * (1.0 / 127.5) - 1.0
-        it, inp, reg_idx, cls_idx = _interpreter(self.model_path, self.config.num_threads)
-        it.set_tensor(inp, canvas[None])
+        it = litert_interpreter(self.model_path, self.config.num_threads)
+        # outputs: box regressors (16 values per anchor), then scores (1)
+        reg_out, cls_out = sorted(it.get_output_details(), key=lambda d: int(d["shape"][-1]), reverse=True)
+        it.set_tensor(it.get_input_details()[0]["index"], canvas[None])
         it.invoke()
-        reg = it.get_tensor(reg_idx)[0]
-        logits = it.get_tensor(cls_idx)[0, :, 0]
+        reg = it.get_tensor(reg_out["index"])[0]
+        logits = it.get_tensor(cls_out["index"])[0, :, 0]
         score = 1.0 / (1.0 + np.exp(-np.clip(logits, -100.0, 100.0)))
         keep = np.nonzero(score >= self.config.score_threshold)[0]
         if not len(keep):
-            return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
+            return []
         r, a = reg[keep], self.anchors[keep]
         cx, cy = r[:, 0] / size + a[:, 0], r[:, 1] / size + a[:, 1]
         bw, bh = r[:, 2] / size, r[:, 3] / size
@@ -126,15 +119,9 @@ class BlazeFaceDetector:
         corners = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], axis=1)
         boxes = ((corners * size - np.array([px, py, px, py], np.float32)) / s).astype(np.float32)
         order = nms(boxes, score[keep], self.config.nms_threshold)
-        return boxes[order], score[keep][order].astype(np.float32)
-
-    def detect(self, image_rgb: np.ndarray) -> list[Face]:
-        boxes, scores = self.propose(image_rgb)
-        if not len(boxes):
-            return []
         rough = [
             Face((x1, y1, max(x2 - x1, 1.0), max(y2 - y1, 1.0)), float(sc), np.zeros((5, 2)))
-            for (x1, y1, x2, y2), sc in zip(boxes, scores, strict=True)
+            for (x1, y1, x2, y2), sc in zip(boxes[order], score[keep][order], strict=True)
         ]
         return self._onet.refine(image_rgb, rough, grow=self.config.grow)
 

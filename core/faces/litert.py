@@ -43,9 +43,7 @@ def litert_available() -> bool:
 
 def litert_interpreter(path: Path, num_threads: int = 1):
     """The calling thread's allocated interpreter for ``path`` (interpreters are not thread-safe)."""
-    cache = getattr(_LOCAL, "interpreters", None)
-    if cache is None:
-        cache = _LOCAL.interpreters = {}
+    cache = vars(_LOCAL).setdefault("interpreters", {})
     key = (str(path), num_threads)
     if key not in cache:
         try:

@@ -12,6 +12,7 @@ import os
 import sys
 import threading
 import types
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -40,12 +41,6 @@ _ANCHORS = {
 }
 
 
-def default_cache_path() -> Path:
-    """Where retina-face keeps its weights: ``$DEEPFACE_HOME/.deepface/weights/retinaface.pth``."""
-    home = Path(os.environ.get("DEEPFACE_HOME") or Path.home())
-    return home / ".deepface" / "weights" / WEIGHTS_NAME
-
-
 def find_weights(weights: str | os.PathLike | None = None) -> Path:
     """The weights file to use (argument, then env var, then retina-face's cache), or a clear error."""
     if weights is not None:
@@ -59,7 +54,8 @@ def find_weights(weights: str | os.PathLike | None = None) -> Path:
         if not path.is_file():
             raise DetectorUnavailableError(f"{WEIGHTS_ENV} points to {path}, which is not a file")
         return path
-    cached = default_cache_path()
+    home = Path(os.environ.get("DEEPFACE_HOME") or Path.home())
+    cached = home / ".deepface" / "weights" / WEIGHTS_NAME  # where retina-face keeps its weights
     if cached.is_file():
         return cached
     raise DetectorUnavailableError(
@@ -104,6 +100,7 @@ def _load_net(path: Path) -> torch.nn.Module:
         return _NETS[key]
 
 
+@dataclass(eq=False)
 class RetinaFaceDetector:
     """RetinaFace-ResNet50. Slow on CPU (hundreds of ms per photo) but the papers' choice and robust to pose.
 
@@ -114,24 +111,17 @@ class RetinaFaceDetector:
             most ``max_size`` (retina-face's 1024 / 1980); ``allow_upscaling=False`` never enlarges it.
     """
 
+    weights: str | os.PathLike | None = None
+    threshold: float = 0.9
+    target_size: int = 1024
+    max_size: int = 1980
+    allow_upscaling: bool = False
+    nms_threshold: float = 0.4
     name = "retinaface"
 
-    def __init__(
-        self,
-        weights: str | os.PathLike | None = None,
-        threshold: float = 0.9,
-        target_size: int = 1024,
-        max_size: int = 1980,
-        allow_upscaling: bool = False,
-        nms_threshold: float = 0.4,
-    ) -> None:
-        self.weights = find_weights(weights)
+    def __post_init__(self) -> None:
+        self.weights = find_weights(self.weights)
         _network_class()  # fail now, with the install hint, rather than on the first image
-        self.threshold = threshold
-        self.target_size = target_size
-        self.max_size = max_size
-        self.allow_upscaling = allow_upscaling
-        self.nms_threshold = nms_threshold
 
     def detect(self, image_rgb: np.ndarray) -> list[Face]:
         from retinaface.commons import postprocess as pp

@@ -65,11 +65,10 @@ class FaceDetector(Protocol):
         ...
 
 
-def check_rgb(image_rgb: np.ndarray) -> np.ndarray:
+def check_rgb(image_rgb: np.ndarray) -> None:
     """Reject anything but an (H, W, 3) uint8 array early, with a plain message (detectors assume it)."""
     if not isinstance(image_rgb, np.ndarray) or image_rgb.dtype != np.uint8:
         got = type(image_rgb).__name__ if not isinstance(image_rgb, np.ndarray) else f"{image_rgb.dtype} array"
         raise TypeError(f"detectors take an (H, W, 3) uint8 RGB array (use core.io.load_image), got {got}")
     if image_rgb.ndim != 3 or image_rgb.shape[2] != 3 or min(image_rgb.shape[:2]) < 1:
         raise ValueError(f"detectors take an (H, W, 3) uint8 RGB array, got shape {image_rgb.shape}")
-    return image_rgb

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.explain import colorize, crops_to_input, explain_cam, heatmap_overlay, outline_masks, overlay_on_image
+from core.explain import colorize, crops_to_input, explain_cam, heatmap_overlay, overlay_on_image
 from core.explain.overlay import diverging_colors
 from core.faces import regions_for
 
@@ -43,5 +43,3 @@ def test_colours():
     assert tuple(rgb[0, 0]) == (0, 0, 255) and tuple(rgb[0, 1]) == (255, 0, 0)
     jet = colorize(np.array([[0.0, 1.0]]))
     assert jet.shape == (1, 2, 3) and jet[0, 0, 2] > jet[0, 0, 0] and jet[0, 1, 0] > jet[0, 1, 2]  # blue -> red
-    img = outline_masks(np.zeros((20, 20), np.uint8), {"a": np.pad(np.ones((6, 6), bool), 7)})
-    assert img.shape == (20, 20, 3) and img.any()

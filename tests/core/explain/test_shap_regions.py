@@ -137,7 +137,7 @@ def test_bad_inputs_are_refused_with_a_reason(trained_model, face_input):
         region_shap(trained_model, x, {"brows": np.ones((10, 10), bool)})
     with pytest.raises(ValueError, match="empty"):
         region_shap(trained_model, x, {"brows": np.zeros(x.shape[-2:], bool)})
-    with pytest.raises(ValueError, match="not a class index"):
+    with pytest.raises(ValueError, match="target class indices"):
         region_shap(trained_model, x, masks, target=trained_model.num_classes)
     with pytest.raises(ValueError, match="unknown baseline"):
         region_shap(trained_model, x, masks, baseline="zeros")

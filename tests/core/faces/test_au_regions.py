@@ -122,7 +122,7 @@ def test_facs_table():
 def test_draw_regions_outlines_and_labels(aligned_cases):
     _name, _i, image, _face, a = aligned_cases[0]
     crop_regions = regions_for(a)
-    drawn = draw_regions(a.image, crop_regions, fill_alpha=0.2)
+    drawn = draw_regions(a.image, crop_regions)
     assert drawn.shape == a.image.shape and drawn.dtype == np.uint8 and (drawn != a.image).any()
     on_photo = draw_regions(image, regions_to_image(crop_regions, a), labels=False)
     assert on_photo.shape == image.shape and (on_photo != image).any()
