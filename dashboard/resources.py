@@ -98,8 +98,7 @@ def analyze_bytes(data: bytes, name: str, settings: Settings):
     from core.io import load_image
     from dashboard.analysis import analyze_rgb
 
-    rgb = load_image(data, name=name)
-    return analyze_rgb(get_analyzer(settings), rgb, name, settings.align)
+    return analyze_rgb(get_analyzer(settings), load_image(data, name=name), name)
 
 
 @st.cache_data(max_entries=64, show_spinner="Explaining…")
@@ -108,10 +107,7 @@ def explain_bytes(data: bytes, name: str, settings: Settings, face: int):
     from dashboard.analysis import explain_face
 
     result = analyze_bytes(data, name, settings)
-    analyzer = get_analyzer(settings)
-    return explain_face(
-        analyzer.engine, result.rgb, result.faces[face], settings.explainer, analyzer.steps, settings.align
-    )
+    return explain_face(get_analyzer(settings), result.rgb, result.faces[face], settings.explainer)
 
 
 @st.cache_resource(max_entries=4, show_spinner="Building the ablated model…")
@@ -145,7 +141,7 @@ def get_variant_engine(settings: Settings, parts: tuple[str, ...], checkpoint=No
     return _variant(settings.model, settings.weights_arg, settings.device, tuple(parts), ckpt)
 
 
-def analyzer_with(engine, settings: Settings, preprocess: tuple[str, ...] | None):
+def analyzer_with(engine, settings: Settings, preprocess: tuple[str, ...] | None, align: bool):
     """A ``core.detector.Detector`` around ``engine`` sharing the cached face detector (cheap to build)."""
     from core.detector import Detector
 
@@ -153,5 +149,6 @@ def analyzer_with(engine, settings: Settings, preprocess: tuple[str, ...] | None
         engine=engine,
         face_detector=get_analyzer(settings).face_detector,
         preprocess=preprocess,
+        framing="fer2013" if align else "box",
         tta=settings.tta_arg,
     )

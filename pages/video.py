@@ -62,14 +62,6 @@ explain = st.toggle(f"Explain the faces ({settings.explainer})", key="vid_explai
 with guard(f"analysing frame {frame}"):
     rgb = video.read_frame(path, int(frame))
     analyzer = resources.get_analyzer(settings)
-    result = analyze_rgb(analyzer, rgb, f"frame {frame}", settings.align)
-    fn = (
-        (
-            lambda i: explain_face(
-                analyzer.engine, rgb, result.faces[i], settings.explainer, analyzer.steps, settings.align
-            )
-        )
-        if explain
-        else None
-    )
+    result = analyze_rgb(analyzer, rgb, f"frame {frame}")
+    fn = (lambda i: explain_face(analyzer, rgb, result.faces[i], settings.explainer)) if explain else None
     panels.image_result(result, key="vid_f", explain=fn)

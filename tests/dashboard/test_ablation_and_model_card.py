@@ -115,7 +115,7 @@ def test_compare_table_and_model_view_by_hand(tmp_path: Path) -> None:
     table = ablation.compare_table({"a": [ref], "b": [other]}, ("x", "y", "z"), decimals=2)
     assert list(table["label"]) == ["y", "z"] and list(table["confidence"]) == [0.7, 0.4]
     assert list(table["Δ p(reference label)"]) == [0.0, -0.4]  # p_b(y) - p_a(y): the reference's label
-    view = ablation.model_view(np.array([[[0, 255], [10, 20]]], dtype=np.uint8), scale=3)
+    view = ablation.model_view(np.array([[0, 255], [10, 20]], dtype=np.uint8), scale=3)
     assert view.shape == (6, 6) and (view[:3, :3] == 0).all() and (view[3:, 3:] == 20).all()
     w = tmp_path / "w.safetensors"
     w.write_bytes(b"")
