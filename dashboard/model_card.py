@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from dashboard import REPO_ROOT, runnable
+from dashboard.evaluation import data_name
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +46,7 @@ def _results_measure(claim: dict, results: list[dict]) -> tuple[str, str]:
     hits = []
     for d in results:
         meta = d["meta"]
-        dataset = str(meta["data"]["source"]).split(":", 1)[0]
-        if dataset != m["dataset"] or meta["data"]["split"] != m["split"]:
+        if data_name(d) != m["dataset"] or meta["data"]["split"] != m["split"]:
             continue
         if "rungs" in m and meta.get("rung") not in m["rungs"]:
             continue
