@@ -63,8 +63,7 @@ def _analyzer(
     from core.detector import Detector
 
     engine = _engine(model, weights, device)
-    pre = None if preprocess is None else tuple(preprocess)
-    return Detector(engine=engine, face_detector=face_detector, preprocess=pre, framing=framing, tta=tta)
+    return Detector(engine=engine, face_detector=face_detector, preprocess=preprocess, framing=framing, tta=tta)
 
 
 def get_analyzer(settings: Settings) -> Any:

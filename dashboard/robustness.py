@@ -85,16 +85,9 @@ def condition_label(row: dict) -> str:
 def robustness_table(r: dict) -> pd.DataFrame:
     """One row per condition: label, family, accuracy with its CI, retention with its CI (null in older files)."""
     rows = [
-        {
-            "condition": condition_label(c),
-            "family": c.get("family", c["corruption"]),
-            "accuracy": c["accuracy"],
-            "ci_low": c["ci_low"],
-            "ci_high": c["ci_high"],
-            "retention": c["retention"],
-            "retention_ci_low": c.get("retention_ci_low"),
-            "retention_ci_high": c.get("retention_ci_high"),
-        }
+        {"condition": condition_label(c), "family": c.get("family", c["corruption"])}
+        | {k: c[k] for k in ("accuracy", "ci_low", "ci_high", "retention")}
+        | {k: c.get(k) for k in ("retention_ci_low", "retention_ci_high")}
         for c in r["conditions"]
     ]
     return pd.DataFrame(rows)

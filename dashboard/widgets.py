@@ -94,13 +94,12 @@ def comparable_results(ref: str, d: dict) -> list[str]:
     from training.evaluate import pair_key
 
     opened = st.session_state.get(OPENED_KEY, {})
-    want, out = pair_key(d), []
-    for o in results_options():
-        if o != ref:
-            key = pair_key(opened[o]) if o in opened else _pair_key(o, Path(o).stat().st_mtime)
-            if key == want:
-                out.append(o)
-    return out
+    want = pair_key(d)
+    return [
+        o
+        for o in results_options()
+        if o != ref and (pair_key(opened[o]) if o in opened else _pair_key(o, Path(o).stat().st_mtime)) == want
+    ]
 
 
 def open_in_explorer(ref: str, true: int | None, pred: int | None) -> None:
