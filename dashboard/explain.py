@@ -125,14 +125,12 @@ def explain_crop(
     target: int | None = None,
     masks: Mapping[str, np.ndarray] | None = None,
     steps=None,
-    max_evals: int = 256,
 ) -> Explanation:
     """Explain one face crop (uint8 RGB or gray, any size, before the model's resizing) with ``engine``'s model.
 
-    ``target`` None = the predicted class. ``masks``: AU-region masks at the model's input size for region methods
-    (default: the crop's own regions as a FER2013-framed face, ``core.explain.crop_masks``). ``steps``: the
-    photometric preprocessing the prediction used (None: the model's own), so the explanation explains the same
-    input. Raises :class:`ExplanationUnavailableError` when this browser session already has
+    ``target`` None = the predicted class. ``masks``: AU-region masks at the model's input size (region methods need
+    them). ``steps``: the photometric preprocessing the prediction used (None: the model's own), so the explanation
+    explains the same input. Raises :class:`ExplanationUnavailableError` when this browser session already has
     :data:`MAX_JOBS_PER_SESSION` explanations in flight.
     """
     import core.explain as E
@@ -141,15 +139,12 @@ def explain_crop(
         x = engine.prepare([crop], steps)
         model = engine.model
         if method in REGION_METHODS:  # outputs only: the engine's lock is held per batch, not for the whole run
-            regions = (
-                dict(masks) if masks is not None else E.crop_masks(np.asarray(crop), engine.spec.input_size, "fer2013")
-            )
-            res = E.region_shap(model, x, regions, target, max_evals=max_evals, forward=engine.predict_logits)
+            res = E.region_shap(model, x, masks, target, max_evals=256, forward=engine.predict_logits)
             values = {k: float(v) for k, v in zip(res.names, res.values, strict=True)}
             ordered = dict(sorted(values.items(), key=lambda kv: kv[1], reverse=True))
             return Explanation(method, int(res.target), res.pixel_map(per_area=True), True, ordered)
         if method in PIXEL_METHODS:
-            res = E.pixel_shap(model, x, target, max_evals=max(max_evals, 3), forward=engine.predict_logits)
+            res = E.pixel_shap(model, x, target, max_evals=256, forward=engine.predict_logits)
             return Explanation(method, int(res.target), np.asarray(res.values, np.float32), True)
         with engine.exclusive() as model:  # hooks: keep other callers' forwards out of them meanwhile
             res = E.compute_cam(model, x, target, method)
