@@ -223,6 +223,4 @@ def page_rows(rows: pd.DataFrame, page: int, per_page: int = PER_PAGE) -> pd.Dat
 def verdict_rows(verdicts: list) -> pd.DataFrame:
     """Verdicts as a table for the page (newest first)."""
     cols = ["created_at", "reviewer", "verdict", "note", "true_label", "pred_label", "model"]
-    if not verdicts:
-        return pd.DataFrame(columns=cols)
-    return pd.DataFrame([{c: getattr(v, c) for c in cols} for v in verdicts]).iloc[::-1].reset_index(drop=True)
+    return pd.DataFrame([{c: getattr(v, c) for c in cols} for v in reversed(verdicts)], columns=cols)
