@@ -105,17 +105,15 @@ def build_sidebar() -> Settings:
     from core.faces.registry import list_detectors
     from core.models import list_models
 
-    explainers = available_methods() or list(FALLBACK_EXPLAINERS)
     sb = st.sidebar
     sb.header("Model")
     models = list_models()
     model = _select(
         sb, "Model", models, "default", "sb_model", help="A registered ferlens model (core.models.list_models())."
     )
-    weights_opts = weights_candidates(model)
     weights = sb.selectbox(
         "Weights",
-        weights_opts,
+        weights_candidates(model),
         key="sb_weights",
         help="'default': the weights shipped for this model (offered when there are some); 'none': random init; "
         "or a .safetensors file written by the trainer under runs/.",
@@ -143,7 +141,7 @@ def build_sidebar() -> Settings:
         steps = [s for s in list_preprocess() if s != "grayscale"]  # grayscale follows the model's in_chans
         preprocess = tuple(s for s in steps if sb.checkbox(_STEP_LABELS.get(s, s), key=f"sb_pre_{s}"))
     sb.header("Explanations")
-    explainer = _select(sb, "Method", explainers, "gradcam", "sb_explainer")
+    explainer = _select(sb, "Method", available_methods() or list(FALLBACK_EXPLAINERS), "gradcam", "sb_explainer")
     settings = Settings(
         model=model,
         weights=weights,
