@@ -49,10 +49,8 @@ def image_result(
 ) -> None:
     """An analysed photo: heading, the annotated photo (and its explanation), then one row per face.
 
-    Args:
-        key: a unique widget-key prefix for this photo.
-        explain: ``explain(face_index) -> FaceExplanation`` when explanations are switched on.
-        compare: ``compare(face_index, method) -> FaceExplanation``: offers every method side by side per face.
+    ``key`` prefixes this photo's widget keys. ``explain(face_index)`` and ``compare(face_index, method)`` return a
+    ``FaceExplanation``: the first when explanations are on, the second offers every method side by side per face.
     """
     faces_heading(result)
     if not result.faces:
