@@ -110,12 +110,6 @@ def part_tables(rungs: dict[str, Path], crops: Sequence[np.ndarray], rung_engine
     return tables
 
 
-def model_view(pixels: np.ndarray, scale: int = 4) -> np.ndarray:
-    """A model input (``ImageAnalysis.model_inputs``) enlarged ``scale`` times by pixel repetition (nearest
-    neighbour), so what the network sees is not smoothed by the browser's resampling."""
-    return np.repeat(np.repeat(pixels, scale, axis=0), scale, axis=1)
-
-
 @dataclass(frozen=True)
 class Switches:
     """What is kept (True) or switched off (False)."""

@@ -69,7 +69,7 @@ left, mid, right = st.columns([2, 2, 1])
 left.image(drawing.displayable(full.annotated), caption="full: as configured in the sidebar", width="stretch")
 mid.image(drawing.displayable(ablated.annotated), caption=f"ablated ({note})", width="stretch")
 if ablated.faces:
-    seen = ablation.model_view(ablated.model_inputs[0])
+    seen = drawing.upscale(ablated.model_inputs[0], 4 * spec.input_size)
     right.image(seen, caption=f"what the model sees: face 1 at {spec.input_size} px, 4x nearest")
 table = ablation.compare_table(
     {"full": [f.probs for f in full.faces], "ablated": [f.probs for f in ablated.faces]}, engine.class_names
