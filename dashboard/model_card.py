@@ -23,8 +23,8 @@ MODEL_CARD_DOC = REPO_ROOT / "docs" / "model-card.md"
 BENCH_DIR = REPO_ROOT / "bench" / "results"
 
 
-def load_claims(path: Path = CLAIMS_FILE) -> list[dict]:
-    return json.loads(path.read_text())["claims"]
+def load_claims() -> list[dict]:
+    return json.loads(CLAIMS_FILE.read_text())["claims"]
 
 
 def parameter_count(model) -> int:
@@ -103,10 +103,10 @@ _MEASURES = {"results": _results_measure, "models_json": _models_json_measure, "
 """Claim ``measure.kind`` -> ``fn(claim, results) -> (measured, how)``."""
 
 
-def claims_table(results: list[dict], claims: list[dict] | None = None) -> pd.DataFrame:
+def claims_table(results: list[dict]) -> pd.DataFrame:
     """One row per claim: paper, what, claimed value, ferlens' measurement (or "not measured yet"), source."""
     rows = []
-    for c in claims if claims is not None else load_claims():
+    for c in load_claims():
         kind = c["measure"]["kind"]
         if kind not in _MEASURES:
             raise ValueError(f"claim {c['id']}: unknown measure kind {kind!r}; choose one of {list(_MEASURES)}")

@@ -16,7 +16,7 @@ from dashboard import charts, display_ref, drawing, robustness, widgets
 from dashboard.analysis import DISPLAY_SIZE, ImageAnalysis, photo_overlay
 from dashboard.errors import guard
 from dashboard.explain import PIXEL_METHODS, available_methods
-from dashboard.explain_quality import faithfulness_line, legend_bar, legend_text, load_explanations, missing_hint
+from dashboard.explain_quality import COMMAND, faithfulness_line, legend_bar, legend_text, load_explanations
 
 
 def faces_heading(result: ImageAnalysis) -> None:
@@ -144,7 +144,10 @@ def explanation_quality(key: str = "xq") -> None:
     with st.expander("Which explanation to believe: faithfulness and FACS agreement of each method"):
         d = load_explanations()
         if d is None:
-            st.info(missing_hint(), icon=":material/info:")
+            st.info(
+                f"No explanation benchmark yet: write it with `{COMMAND}` (minutes on an idle 2-core CPU).",
+                icon=":material/info:",
+            )
             return
         m = d["meta"]
         st.caption(
