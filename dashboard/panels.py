@@ -17,6 +17,7 @@ from dashboard.analysis import DISPLAY_SIZE, ImageAnalysis, photo_overlay
 from dashboard.errors import guard
 from dashboard.explain import PIXEL_METHODS, available_methods
 from dashboard.explain_quality import COMMAND, faithfulness_line, legend_bar, legend_text, load_explanations
+from dashboard.sidebar import select_on
 
 
 def faces_heading(result: ImageAnalysis) -> None:
@@ -197,8 +198,7 @@ def robustness_section(d: dict) -> None:
     best = robustness.matching(d, files)
     if best is None:
         st.caption(f"None matches these results; write one with `{robustness.robustness_command(d)}`.")
-    index = files.index(best) if best else 0
-    ref = st.selectbox("Robustness JSON", files, index=index, format_func=display_ref, key="rob_file")
+    ref = select_on(st, "Robustness JSON", files, best, "rob_file", format_func=display_ref)
     with guard("reading the robustness JSON"):
         r = robustness.load_robustness(ref)
         st.caption(robustness.summary(r))

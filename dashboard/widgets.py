@@ -13,7 +13,7 @@ from dashboard import REPO_ROOT, display_ref, evaluation, navigation, resources
 from dashboard.errors import guard
 from dashboard.explain import CAM_FALLBACK, explain_crop, is_cam
 from dashboard.explorer import ANY, View, view_to_params
-from dashboard.sidebar import runs_dir
+from dashboard.sidebar import runs_dir, select_on
 
 OPENED_KEY = "results.uploaded"
 CURRENT_KEY = "results.current"
@@ -65,8 +65,7 @@ def results_picker(label: str = "Results JSON", key: str = "results", upload: bo
     if not options:
         return None
     current = st.session_state.get(CURRENT_KEY)
-    index = options.index(current) if current in options else 0
-    ref = st.selectbox(label, options, index=index, format_func=display_ref, key=f"{key}_select")
+    ref = select_on(st, label, options, current, f"{key}_select", format_func=display_ref)
     st.session_state[CURRENT_KEY] = ref
     return ref
 
