@@ -81,10 +81,9 @@ def batch_table(analyses: list[ImageAnalysis]) -> pd.DataFrame:
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
 
 
-def face_table(name: str, results: list, class_names: tuple[str, ...], provenance: dict | None = None) -> pd.DataFrame:
+def face_table(name: str, results: list, class_names: tuple[str, ...], provenance: dict) -> pd.DataFrame:
     """One row per face: number, box, label, its probability, every class probability, detector score, and
     the model and weights (``provenance``) that made the row."""
-    provenance = provenance or {}
     rows = []
     for i, r in enumerate(results):
         x, y, w, h = r.face.box
