@@ -1,6 +1,6 @@
 """One call from the pages to ``core.explain``: explain a face crop with the sidebar's method.
 
-The pages get a ``[0, 1]`` heat map at the crop's size (plus per-region values for region SHAP). Hook-based
+The pages get a heat map at the model's input size, in ``[0, 1]`` for CAMs and signed for SHAP. Hook-based
 methods hold :meth:`core.engine.InferenceEngine.exclusive`; SHAP methods only call ``predict_logits``, one batch
 per lock. At most :data:`MAX_JOBS_PER_SESSION` explanations per browser session run or wait at once.
 """
@@ -12,7 +12,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -98,14 +98,12 @@ def current_session() -> str | None:
 @dataclass(frozen=True)
 class Explanation:
     """What a page draws for one face: ``heat`` ``(S, S)`` float32 at the model's input size (resize it to draw),
-    in [0, 1] for CAMs, ``signed`` (evidence for / against class ``target``: a diverging colour scale) for SHAP;
-    ``region_values``: AU region -> attribution, largest first (region methods only)."""
+    in [0, 1] for CAMs, ``signed`` (evidence for / against class ``target``: a diverging colour scale) for SHAP."""
 
     method: str
     target: int
     heat: np.ndarray
     signed: bool = False
-    region_values: dict[str, float] = field(default_factory=dict)
 
 
 def available_methods() -> list[str]:
@@ -140,9 +138,7 @@ def explain_crop(
         model = engine.model
         if method in REGION_METHODS:  # outputs only: the engine's lock is held per batch, not for the whole run
             res = E.region_shap(model, x, masks, target, max_evals=256, forward=engine.predict_logits)
-            values = {k: float(v) for k, v in zip(res.names, res.values, strict=True)}
-            ordered = dict(sorted(values.items(), key=lambda kv: kv[1], reverse=True))
-            return Explanation(method, int(res.target), res.pixel_map(per_area=True), True, ordered)
+            return Explanation(method, int(res.target), res.pixel_map(per_area=True), True)
         if method in PIXEL_METHODS:
             res = E.pixel_shap(model, x, target, max_evals=256, forward=engine.predict_logits)
             return Explanation(method, int(res.target), np.asarray(res.values, np.float32), True)

@@ -150,11 +150,10 @@ class CamLayer:
 
 @dataclass(frozen=True, eq=False)
 class LiveResult:
-    """The newest finished frame: its faces (``core.detector.FaceResult``), timing and optional CAM."""
+    """The newest finished frame: its faces (``core.detector.FaceResult``), the loop's stats and optional CAM."""
 
     frame: int
     faces: list
-    latency_ms: float
     stats: LiveStats
     cam: np.ndarray | None = field(default=None, repr=False)
     cam_face: int | None = None
@@ -399,7 +398,7 @@ class LiveProcessor:
             self._done.append((done, latency))
             self._worker_cpu.append(time.thread_time() - cpu)
             stats = self._stats_locked()
-            self._result = LiveResult(index, faces, latency * 1e3, stats, cam, cam_face, layer)
+            self._result = LiveResult(index, faces, stats, cam, cam_face, layer)
             result = self._result
         with contextlib.suppress(queue.Empty):  # one slot: replace an unread result rather than queue it
             self.results.get_nowait()

@@ -60,9 +60,8 @@ def _results_measure(claim: dict, results: list[dict]) -> tuple[str, str]:
     best = max(hits, key=lambda d: d["meta"].get("date", ""))
     v = best["metrics"][m["metric"]]
     ci = f" [{_fmt(v['ci_low'], 'fraction')}, {_fmt(v['ci_high'], 'fraction')}]" if v["ci_low"] is not None else ""
-    seeds = len(hits)
     where = f"{best['meta']['model']} on {m['dataset']} {m['split']} (n={best['meta']['data']['n']})"
-    return f"{_fmt(v['value'], 'fraction')}{ci}", f"{where}; {seeds} run(s) found, newest shown"
+    return f"{_fmt(v['value'], 'fraction')}{ci}", f"{where}; {len(hits)} run(s) found, newest shown"
 
 
 def _bench(name: str) -> dict | None:
