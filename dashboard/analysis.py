@@ -165,10 +165,7 @@ def _explained(engine, method: str, ex, masks, shown: np.ndarray, regions, mesh=
         "class": agree.class_name,
         "expected": ", ".join(agree.expected) or "none (neutral)",
         "lift": agree.lift,
-        "rank_auc": agree.rank_auc,
         "top_region": agree.top_region,
-        "outside": agree.share_outside,
-        "regions": regions.note,
     }
     return FaceExplanation(
         method, name, overlay, agreement_frame(agree), summary, ex.heat, ex.signed, regions.note, regions.fallback, mesh

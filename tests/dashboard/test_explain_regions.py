@@ -36,7 +36,7 @@ def photo(samples_dir: Path, detector):
 
 def test_a_photo_face_is_explained_on_mesh_regions(photo, detector):
     ex = analysis.explain_face(detector, photo.rgb, photo.faces[0], "region_shap")
-    assert not ex.regions_fallback and "face mesh" in ex.regions_note and ex.summary["regions"] == ex.regions_note
+    assert not ex.regions_fallback and "face mesh" in ex.regions_note
     assert ex.mesh is not None and ex.mesh.ok
     overlay = analysis.photo_overlay(photo.rgb, photo.faces, [ex])
     assert overlay.shape == photo.rgb.shape and (overlay != photo.rgb).any()
