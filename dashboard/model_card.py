@@ -43,18 +43,14 @@ def _fmt(value, unit: str) -> str:
 
 def _results_measure(claim: dict, results: list[dict]) -> tuple[str, str]:
     m = claim["measure"]
-    hits = []
-    for d in results:
-        meta = d["meta"]
-        if data_name(d) != m["dataset"] or meta["data"]["split"] != m["split"]:
-            continue
-        if "rungs" in m and meta.get("rung") not in m["rungs"]:
-            continue
-        if "models" in m and meta.get("model") not in m["models"]:
-            continue
-        if not meta.get("weights"):
-            continue  # a random-init evaluation measures nothing about a claim
-        hits.append(d)
+    hits = [
+        d
+        for d in results
+        if (data_name(d), d["meta"]["data"]["split"]) == (m["dataset"], m["split"])
+        and ("rungs" not in m or d["meta"].get("rung") in m["rungs"])
+        and ("models" not in m or d["meta"].get("model") in m["models"])
+        and d["meta"].get("weights")  # a random-init evaluation measures nothing about a claim
+    ]
     if not hits:
         return "not measured yet", ""
     best = max(hits, key=lambda d: d["meta"].get("date", ""))
