@@ -87,10 +87,8 @@ JOBS = JobBound()
 
 def current_session() -> str | None:
     """The Streamlit session id of the calling script thread, or None outside one (CLI, tests, live worker)."""
-    try:
-        from streamlit.runtime.scriptrunner import get_script_run_ctx
-    except ImportError:
-        return None
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
     ctx = get_script_run_ctx(suppress_warning=True)
     return None if ctx is None else ctx.session_id
 
