@@ -110,14 +110,6 @@ def part_tables(rungs: dict[str, Path], crops: Sequence[np.ndarray], rung_engine
     return tables
 
 
-def model_view(pixels: np.ndarray, scale: int = 4) -> np.ndarray:
-    """A model input ``(c, S, S)`` uint8 as an image enlarged ``scale`` times by pixel repetition (nearest
-    neighbour), so what the network sees is not smoothed by the browser's resampling."""
-    img = np.asarray(pixels)
-    img = img[0] if img.shape[0] == 1 else np.transpose(img, (1, 2, 0))
-    return np.repeat(np.repeat(img, scale, axis=0), scale, axis=1)
-
-
 @dataclass(frozen=True)
 class Switches:
     """What is kept (True) or switched off (False)."""

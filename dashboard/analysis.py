@@ -35,25 +35,15 @@ class ImageAnalysis:
     aligned: bool = True
 
 
-def analyze_rgb(detector, rgb: np.ndarray, name: str = "image", align: bool = True) -> ImageAnalysis:
-    """Detect, crop (aligned, or the plain box when ``align`` is False: ``Detector(framing="box")``), classify;
-    draw and tabulate."""
-    from core.detector import Detector
-
-    if not align and detector.framing != "box":
-        detector = Detector(
-            engine=detector.engine,
-            face_detector=detector.face_detector,
-            preprocess=detector.steps,
-            framing="box",
-            tta=detector.tta,
-        )
+def analyze_rgb(detector, rgb: np.ndarray, name: str = "image") -> ImageAnalysis:
+    """Detect, crop (aligned, or the plain box when ``detector.framing`` is ``"box"``), classify; draw and
+    tabulate."""
     results = sorted(detector.analyze_faces(rgb), key=lambda r: r.face.box[0])  # numbered left to right
     names = tuple(detector.class_names)
     boxes = [BoxLabel(r.face.box, i + 1, r.label, r.score) for i, r in enumerate(results)]
     table = face_table(name, results, names, detector.provenance)
     inputs = tuple(model_input_image(detector.engine, r.aligned.image, detector.steps) for r in results)
-    return ImageAnalysis(name, rgb, results, names, draw_faces(rgb, boxes), table, inputs, align)
+    return ImageAnalysis(name, rgb, results, names, draw_faces(rgb, boxes), table, inputs, detector.framing != "box")
 
 
 def model_input_image(engine, crop: np.ndarray, steps=None) -> np.ndarray:
@@ -91,10 +81,9 @@ def batch_table(analyses: list[ImageAnalysis]) -> pd.DataFrame:
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
 
 
-def face_table(name: str, results: list, class_names: tuple[str, ...], provenance: dict | None = None) -> pd.DataFrame:
+def face_table(name: str, results: list, class_names: tuple[str, ...], provenance: dict) -> pd.DataFrame:
     """One row per face: number, box, label, its probability, every class probability, detector score, and
     the model and weights (``provenance``) that made the row."""
-    provenance = provenance or {}
     rows = []
     for i, r in enumerate(results):
         x, y, w, h = r.face.box
@@ -146,8 +135,8 @@ class FaceExplanation:
     """The face's ``core.faces.MeshFit`` (photo pixels), reused for the photo overlay; ``None`` for dataset crops."""
 
 
-def explain_face(engine, rgb: np.ndarray, result, method: str, steps=None, align: bool = True) -> FaceExplanation:
-    """Explain the predicted class of one analysed face with ``method`` and measure its FACS agreement.
+def explain_face(detector, rgb: np.ndarray, result, method: str) -> FaceExplanation:
+    """Explain the predicted class of one face ``detector`` analysed with ``method`` and measure its FACS agreement.
 
     The map is computed on the model's own crop (``result.aligned``); the AU regions come from the face mesh
     fitted once on the photo (or the five landmarks when it cannot fit) and are placed on that crop, so the
@@ -156,11 +145,12 @@ def explain_face(engine, rgb: np.ndarray, result, method: str, steps=None, align
     from core.explain import region_masks_for
     from core.faces import fit_mesh, regions_for
 
+    engine = detector.engine
     fit = fit_mesh(rgb, result.face.landmarks)
     masks = region_masks_for(result.aligned, size=engine.spec.input_size, mesh=fit)
     target = int(np.argmax(result.probs))
-    ex = explain_crop(engine, result.aligned.image, method, target=target, masks=masks, steps=steps)
-    shown = display_crop(rgb, result, align)
+    ex = explain_crop(engine, result.aligned.image, method, target=target, masks=masks, steps=detector.steps)
+    shown = display_crop(rgb, result, detector.framing != "box")
     return _explained(engine, method, ex, masks, shown.image, regions_for(shown, mesh=fit), fit)
 
 
@@ -175,10 +165,7 @@ def _explained(engine, method: str, ex, masks, shown: np.ndarray, regions, mesh=
         "class": agree.class_name,
         "expected": ", ".join(agree.expected) or "none (neutral)",
         "lift": agree.lift,
-        "rank_auc": agree.rank_auc,
         "top_region": agree.top_region,
-        "outside": agree.share_outside,
-        "regions": regions.note,
     }
     return FaceExplanation(
         method, name, overlay, agreement_frame(agree), summary, ex.heat, ex.signed, regions.note, regions.fallback, mesh

@@ -238,32 +238,27 @@ def robustness_figure(table, metric: str = "accuracy", reference: float | None =
     return fig
 
 
-def timeline_figure(frame, class_names: Sequence[str], time_col: str = "time_s", track_col: str = "track") -> go.Figure:
-    """Per-track emotion probabilities over time (one line per class; one panel-like group per track).
+def timeline_figure(frame, class_names: Sequence[str], track: int) -> go.Figure:
+    """Emotion probabilities of one face track over time, one line per class.
 
-    ``frame`` is the engine's video DataFrame: one row per face per processed frame with one probability column
-    per class. Tracks are drawn as separate line groups, dashed for every track after the first.
+    ``frame`` holds that track's rows of the engine's video DataFrame (one probability column per class).
     """
+    frame = frame.sort_values("time_s")
     fig = go.Figure()
-    tracks = sorted(frame[track_col].dropna().unique()) if track_col in frame else [None]
-    dashes = ["solid", "dash", "dot", "dashdot"]
-    for t_i, track in enumerate(tracks):
-        sub = frame if track is None else frame[frame[track_col] == track]
-        sub = sub.sort_values(time_col)
-        for name in class_names:
-            if name not in sub:
-                continue
+    for name in class_names:
+        if name in frame:
             fig.add_trace(
                 go.Scatter(
-                    x=sub[time_col],
-                    y=sub[name],
+                    x=frame["time_s"],
+                    y=frame[name],
                     mode="lines",
-                    name=f"{name}" if track is None else f"track {int(track)}: {name}",
+                    name=f"track {int(track)}: {name}",
                     legendgroup=name,
-                    line=dict(color=color_of(name), dash=dashes[t_i % len(dashes)]),
+                    line=dict(color=color_of(name), dash="solid"),
                 )
             )
-    fig.update_layout(**_LAYOUT, height=380, title="Emotion probabilities over time", hovermode="x unified")
+    title = f"Track {track}: emotion probabilities over time (smoothed)"
+    fig.update_layout(**_LAYOUT, height=380, title=title, hovermode="x unified")
     fig.update_xaxes(title="time (s)")
     fig.update_yaxes(title="probability", range=[0, 1])
     return fig

@@ -35,10 +35,14 @@ def describe(d: dict) -> str:
     return f"{m.get('model', '?')}: {result_name(d)} · n={m['data'].get('n', '?')}{extra} · acc {acc:.3f}"
 
 
+def data_name(d: dict) -> str:
+    """The dataset of results ``d`` (``fer2013``, ``folder``...): its ``meta.data.source`` without the file."""
+    return str(d["meta"]["data"]["source"]).split(":", 1)[0]
+
+
 def dataset_key(d: dict) -> str:
     """``"<dataset>:<split>"`` (e.g. ``fer2013:test``): how verdicts name an image's origin, machine-independent."""
-    data = d["meta"]["data"]
-    return f"{str(data['source']).split(':', 1)[0]}:{data['split']}"
+    return f"{data_name(d)}:{d['meta']['data']['split']}"
 
 
 def model_key(d: dict) -> str:
@@ -86,7 +90,7 @@ def evaluate_command(d: dict) -> str:
     m, data = d["meta"], d["meta"]["data"]
     command = m.get("command") or ""
     if not command.startswith("python -m training.evaluate "):  # from Python or the ablation runner: rebuild it
-        name = str(data["source"]).split(":", 1)[0]
+        name = data_name(d)
         args = {
             "--model": m["model"],
             "--weights": m.get("weights") or "none",

@@ -1,6 +1,6 @@
 """One call from the pages to ``core.explain``: explain a face crop with the sidebar's method.
 
-The pages get a ``[0, 1]`` heat map at the crop's size (plus per-region values for region SHAP). Hook-based
+The pages get a heat map at the model's input size, in ``[0, 1]`` for CAMs and signed for SHAP. Hook-based
 methods hold :meth:`core.engine.InferenceEngine.exclusive`; SHAP methods only call ``predict_logits``, one batch
 per lock. At most :data:`MAX_JOBS_PER_SESSION` explanations per browser session run or wait at once.
 """
@@ -12,7 +12,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -87,10 +87,8 @@ JOBS = JobBound()
 
 def current_session() -> str | None:
     """The Streamlit session id of the calling script thread, or None outside one (CLI, tests, live worker)."""
-    try:
-        from streamlit.runtime.scriptrunner import get_script_run_ctx
-    except ImportError:
-        return None
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
     ctx = get_script_run_ctx(suppress_warning=True)
     return None if ctx is None else ctx.session_id
 
@@ -98,14 +96,12 @@ def current_session() -> str | None:
 @dataclass(frozen=True)
 class Explanation:
     """What a page draws for one face: ``heat`` ``(S, S)`` float32 at the model's input size (resize it to draw),
-    in [0, 1] for CAMs, ``signed`` (evidence for / against class ``target``: a diverging colour scale) for SHAP;
-    ``region_values``: AU region -> attribution, largest first (region methods only)."""
+    in [0, 1] for CAMs, ``signed`` (evidence for / against class ``target``: a diverging colour scale) for SHAP."""
 
     method: str
     target: int
     heat: np.ndarray
     signed: bool = False
-    region_values: dict[str, float] = field(default_factory=dict)
 
 
 def available_methods() -> list[str]:
@@ -125,14 +121,12 @@ def explain_crop(
     target: int | None = None,
     masks: Mapping[str, np.ndarray] | None = None,
     steps=None,
-    max_evals: int = 256,
 ) -> Explanation:
     """Explain one face crop (uint8 RGB or gray, any size, before the model's resizing) with ``engine``'s model.
 
-    ``target`` None = the predicted class. ``masks``: AU-region masks at the model's input size for region methods
-    (default: the crop's own regions as a FER2013-framed face, ``core.explain.crop_masks``). ``steps``: the
-    photometric preprocessing the prediction used (None: the model's own), so the explanation explains the same
-    input. Raises :class:`ExplanationUnavailableError` when this browser session already has
+    ``target`` None = the predicted class. ``masks``: AU-region masks at the model's input size (region methods need
+    them). ``steps``: the photometric preprocessing the prediction used (None: the model's own), so the explanation
+    explains the same input. Raises :class:`ExplanationUnavailableError` when this browser session already has
     :data:`MAX_JOBS_PER_SESSION` explanations in flight.
     """
     import core.explain as E
@@ -141,15 +135,10 @@ def explain_crop(
         x = engine.prepare([crop], steps)
         model = engine.model
         if method in REGION_METHODS:  # outputs only: the engine's lock is held per batch, not for the whole run
-            regions = (
-                dict(masks) if masks is not None else E.crop_masks(np.asarray(crop), engine.spec.input_size, "fer2013")
-            )
-            res = E.region_shap(model, x, regions, target, max_evals=max_evals, forward=engine.predict_logits)
-            values = {k: float(v) for k, v in zip(res.names, res.values, strict=True)}
-            ordered = dict(sorted(values.items(), key=lambda kv: kv[1], reverse=True))
-            return Explanation(method, int(res.target), res.pixel_map(per_area=True), True, ordered)
+            res = E.region_shap(model, x, masks, target, max_evals=256, forward=engine.predict_logits)
+            return Explanation(method, int(res.target), res.pixel_map(per_area=True), True)
         if method in PIXEL_METHODS:
-            res = E.pixel_shap(model, x, target, max_evals=max(max_evals, 3), forward=engine.predict_logits)
+            res = E.pixel_shap(model, x, target, max_evals=256, forward=engine.predict_logits)
             return Explanation(method, int(res.target), np.asarray(res.values, np.float32), True)
         with engine.exclusive() as model:  # hooks: keep other callers' forwards out of them meanwhile
             res = E.compute_cam(model, x, target, method)

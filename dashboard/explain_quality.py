@@ -31,10 +31,6 @@ def load_explanations() -> dict | None:
         return None
 
 
-def missing_hint() -> str:
-    return f"No explanation benchmark yet: write it with `{COMMAND}` (minutes on an idle 2-core CPU)."
-
-
 def faithfulness_line(d: dict | None, method: str) -> str:
     """The method's measured deletion/insertion AUC, or "not measured" with the command that measures it."""
     from training.explain_eval import method_faithfulness

@@ -196,18 +196,11 @@ def engine_settings_for(d: dict, sidebar: Settings) -> tuple[Settings, str]:
     evaluated = weights_label(weights, meta.get("weights_sha256"))
     if Path(weights).is_file():
         return replace(sidebar, model=model, weights=str(weights)), f"{model} with the evaluated weights ({evaluated})"
-    if sidebar.model == model:
-        ours = (
-            sidebar.weights if sidebar.weights in (DEFAULT_WEIGHTS, RANDOM_WEIGHTS) else weights_label(sidebar.weights)
-        )
-        return (
-            sidebar,
-            f"{model} with the sidebar's weights ({ours}): the evaluated weights ({evaluated}) are not on this machine",
-        )
-    return (
-        replace(sidebar, model=model, weights=RANDOM_WEIGHTS),
-        f"{model}, random init: the evaluated weights ({evaluated}) are not on this machine",
-    )
+    gone = f"the evaluated weights ({evaluated}) are not on this machine"
+    if sidebar.model != model:
+        return replace(sidebar, model=model, weights=RANDOM_WEIGHTS), f"{model}, random init: {gone}"
+    ours = sidebar.weights if sidebar.weights in (DEFAULT_WEIGHTS, RANDOM_WEIGHTS) else weights_label(sidebar.weights)
+    return sidebar, f"{model} with the sidebar's weights ({ours}): {gone}"
 
 
 def page_count(n: int, per_page: int = PER_PAGE) -> int:
@@ -223,6 +216,4 @@ def page_rows(rows: pd.DataFrame, page: int, per_page: int = PER_PAGE) -> pd.Dat
 def verdict_rows(verdicts: list) -> pd.DataFrame:
     """Verdicts as a table for the page (newest first)."""
     cols = ["created_at", "reviewer", "verdict", "note", "true_label", "pred_label", "model"]
-    if not verdicts:
-        return pd.DataFrame(columns=cols)
-    return pd.DataFrame([{c: getattr(v, c) for c in cols} for v in verdicts]).iloc[::-1].reset_index(drop=True)
+    return pd.DataFrame([{c: getattr(v, c) for c in cols} for v in reversed(verdicts)], columns=cols)

@@ -168,10 +168,9 @@ def review_flags(d: dict, df):
     ``flags`` is indexed by image id with ``disputed``, ``duplicate`` and ``suggested`` (a verdict or None);
     ``votes`` is ``training.review.votes_table``; ``pairs`` the duplicates of the evaluated images.
     """
-    source = str(d["meta"]["data"]["source"])
-    if source.split(":", 1)[0] not in images.FER_SOURCES:
+    fer_file = images.fer2013_file(d)
+    if fer_file is None:
         return None
-    fer_file = images.fer2013_file(source)
     mtime = fer_file.stat().st_mtime
     votes, usage, _ = _fer_review_data(str(fer_file), mtime)
     ids = tuple(int(i) for i in df["id"])
@@ -381,7 +380,7 @@ def exports(d: dict, store, fer_results: bool) -> None:
     if fer_results:
         c[1].download_button(
             "FER2013 with corrected labels (CSV)",
-            lambda: _corrected_csv(str(d["meta"]["data"]["source"]), store),
+            lambda: _corrected_csv(d, store),
             "fer2013-corrected.csv",
             "text/csv",
             icon=":material/download:",
@@ -392,9 +391,7 @@ def exports(d: dict, store, fer_results: bool) -> None:
         )
 
 
-def _corrected_csv(source: str, store) -> str:
+def _corrected_csv(d: dict, store) -> str:
     from training.datasets import read_fer2013
 
-    return fer_review.corrected_fer2013_csv(
-        read_fer2013(images.fer2013_file(source)), fer_review.corrections(store.all())
-    )
+    return fer_review.corrected_fer2013_csv(read_fer2013(images.fer2013_file(d)), fer_review.corrections(store.all()))

@@ -116,8 +116,8 @@ class CamLayer:
     alpha: np.ndarray = field(repr=False)
 
     @classmethod
-    def build(cls, cam: np.ndarray, aligned, shape: tuple[int, ...], alpha: float = 0.4, box=None) -> CamLayer | None:
-        """The layer for ``cam`` (any size) on a frame of ``shape``; ``box`` ``(x, y, w, h)`` clips it."""
+    def build(cls, cam: np.ndarray, aligned, shape: tuple[int, ...], box) -> CamLayer | None:
+        """The layer for ``cam`` (any size) on a frame of ``shape``, clipped to the face's ``box`` ``(x, y, w, h)``."""
         import cv2
 
         from core.explain import colorize
@@ -126,17 +126,16 @@ class CamLayer:
         size = aligned.output_size
         m = cv2.resize(np.asarray(cam, np.float32), (size, size), interpolation=cv2.INTER_LINEAR)
         cover = warp_to_image(np.ones((size, size), np.float32), aligned, shape)
-        if box is not None:
-            x, y, w, h = (round(v) for v in box)
-            inside = np.zeros(cover.shape[:2], bool)
-            inside[max(0, y) : max(0, y + h), max(0, x) : max(0, x + w)] = True
-            cover = np.where(inside, cover, 0.0)
+        x, y, w, h = (round(v) for v in box)
+        inside = np.zeros(cover.shape[:2], bool)
+        inside[max(0, y) : max(0, y + h), max(0, x) : max(0, x + w)] = True
+        cover = np.where(inside, cover, 0.0)
         ys, xs = np.nonzero(cover > 0)
         if ys.size == 0:
             return None
         y0, y1, x0, x1 = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
         heat = warp_to_image(colorize(m), aligned, shape)[y0:y1, x0:x1]
-        return cls(y0, y1, x0, x1, heat.astype(np.float32), (cover[y0:y1, x0:x1] * alpha)[..., None])
+        return cls(y0, y1, x0, x1, heat.astype(np.float32), (cover[y0:y1, x0:x1] * 0.4)[..., None])  # 40 % heat
 
     def blend(self, rgb: np.ndarray) -> np.ndarray:
         if rgb.shape[0] < self.y1 or rgb.shape[1] < self.x1:
@@ -151,11 +150,10 @@ class CamLayer:
 
 @dataclass(frozen=True, eq=False)
 class LiveResult:
-    """The newest finished frame: its faces (``core.detector.FaceResult``), timing and optional CAM."""
+    """The newest finished frame: its faces (``core.detector.FaceResult``), the loop's stats and optional CAM."""
 
     frame: int
     faces: list
-    latency_ms: float
     stats: LiveStats
     cam: np.ndarray | None = field(default=None, repr=False)
     cam_face: int | None = None
@@ -389,7 +387,7 @@ class LiveProcessor:
             cam_face = cam_face if cam_face < len(faces) else None
         # colour and warp the CAM here, onto where the face is now, so the callback only blends a patch
         layer = (
-            CamLayer.build(cam, faces[cam_face].aligned, rgb.shape, box=faces[cam_face].face.box)
+            CamLayer.build(cam, faces[cam_face].aligned, rgb.shape, faces[cam_face].face.box)
             if cam is not None and cam_face is not None
             else None
         )
@@ -400,7 +398,7 @@ class LiveProcessor:
             self._done.append((done, latency))
             self._worker_cpu.append(time.thread_time() - cpu)
             stats = self._stats_locked()
-            self._result = LiveResult(index, faces, latency * 1e3, stats, cam, cam_face, layer)
+            self._result = LiveResult(index, faces, stats, cam, cam_face, layer)
             result = self._result
         with contextlib.suppress(queue.Empty):  # one slot: replace an unread result rather than queue it
             self.results.get_nowait()

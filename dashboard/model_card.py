@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from dashboard import REPO_ROOT, runnable
+from dashboard.evaluation import data_name
 
 log = logging.getLogger(__name__)
 
@@ -22,8 +23,8 @@ MODEL_CARD_DOC = REPO_ROOT / "docs" / "model-card.md"
 BENCH_DIR = REPO_ROOT / "bench" / "results"
 
 
-def load_claims(path: Path = CLAIMS_FILE) -> list[dict]:
-    return json.loads(path.read_text())["claims"]
+def load_claims() -> list[dict]:
+    return json.loads(CLAIMS_FILE.read_text())["claims"]
 
 
 def parameter_count(model) -> int:
@@ -42,27 +43,21 @@ def _fmt(value, unit: str) -> str:
 
 def _results_measure(claim: dict, results: list[dict]) -> tuple[str, str]:
     m = claim["measure"]
-    hits = []
-    for d in results:
-        meta = d["meta"]
-        dataset = str(meta["data"]["source"]).split(":", 1)[0]
-        if dataset != m["dataset"] or meta["data"]["split"] != m["split"]:
-            continue
-        if "rungs" in m and meta.get("rung") not in m["rungs"]:
-            continue
-        if "models" in m and meta.get("model") not in m["models"]:
-            continue
-        if not meta.get("weights"):
-            continue  # a random-init evaluation measures nothing about a claim
-        hits.append(d)
+    hits = [
+        d
+        for d in results
+        if (data_name(d), d["meta"]["data"]["split"]) == (m["dataset"], m["split"])
+        and ("rungs" not in m or d["meta"].get("rung") in m["rungs"])
+        and ("models" not in m or d["meta"].get("model") in m["models"])
+        and d["meta"].get("weights")  # a random-init evaluation measures nothing about a claim
+    ]
     if not hits:
         return "not measured yet", ""
     best = max(hits, key=lambda d: d["meta"].get("date", ""))
     v = best["metrics"][m["metric"]]
     ci = f" [{_fmt(v['ci_low'], 'fraction')}, {_fmt(v['ci_high'], 'fraction')}]" if v["ci_low"] is not None else ""
-    seeds = len(hits)
     where = f"{best['meta']['model']} on {m['dataset']} {m['split']} (n={best['meta']['data']['n']})"
-    return f"{_fmt(v['value'], 'fraction')}{ci}", f"{where}; {seeds} run(s) found, newest shown"
+    return f"{_fmt(v['value'], 'fraction')}{ci}", f"{where}; {len(hits)} run(s) found, newest shown"
 
 
 def _bench(name: str) -> dict | None:
@@ -103,10 +98,10 @@ _MEASURES = {"results": _results_measure, "models_json": _models_json_measure, "
 """Claim ``measure.kind`` -> ``fn(claim, results) -> (measured, how)``."""
 
 
-def claims_table(results: list[dict], claims: list[dict] | None = None) -> pd.DataFrame:
+def claims_table(results: list[dict]) -> pd.DataFrame:
     """One row per claim: paper, what, claimed value, ferlens' measurement (or "not measured yet"), source."""
     rows = []
-    for c in claims if claims is not None else load_claims():
+    for c in load_claims():
         kind = c["measure"]["kind"]
         if kind not in _MEASURES:
             raise ValueError(f"claim {c['id']}: unknown measure kind {kind!r}; choose one of {list(_MEASURES)}")

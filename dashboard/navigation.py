@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from dashboard import PAGES_DIR
 
-
-@dataclass(frozen=True)
-class PageInfo:
-    file: str
-    title: str
-    icon: str
-    url_path: str
-
-
-PAGES: tuple[PageInfo, ...] = (
-    PageInfo("upload.py", "Upload", ":material/photo_library:", "upload"),
-    PageInfo("live.py", "Live webcam", ":material/videocam:", "live"),
-    PageInfo("video.py", "Video", ":material/movie:", "video"),
-    PageInfo("evaluation.py", "Evaluation", ":material/analytics:", "evaluation"),
-    PageInfo("explorer.py", "Error explorer", ":material/rate_review:", "explorer"),
-    PageInfo("ablation.py", "Ablation", ":material/tune:", "ablation"),
-    PageInfo("model_card.py", "Model card", ":material/description:", "model_card"),
-)
+PAGES: dict[str, tuple[str, str]] = {
+    "upload": ("Upload", ":material/photo_library:"),
+    "live": ("Live webcam", ":material/videocam:"),
+    "video": ("Video", ":material/movie:"),
+    "evaluation": ("Evaluation", ":material/analytics:"),
+    "explorer": ("Error explorer", ":material/rate_review:"),
+    "ablation": ("Ablation", ":material/tune:"),
+    "model_card": ("Model card", ":material/description:"),
+}
+"""URL path (also the page's file name under ``pages/``) -> (title, icon)."""
+FIRST = next(iter(PAGES))
 
 
 def page(name: str):
@@ -34,24 +25,24 @@ def page(name: str):
     """
     import streamlit as st
 
-    for info in PAGES:
-        if info.url_path == name:
-            return st.Page(PAGES_DIR / info.file, title=info.title, icon=info.icon, url_path=info.url_path)
-    raise ValueError(f"unknown page {name!r}; choose one of {[p.url_path for p in PAGES]}")
+    if name not in PAGES:
+        raise ValueError(f"unknown page {name!r}; choose one of {list(PAGES)}")
+    title, icon = PAGES[name]
+    return st.Page(PAGES_DIR / f"{name}.py", title=title, icon=icon, url_path=name)
 
 
 def _forward_to_first_page() -> None:
     import streamlit as st
 
-    st.switch_page(page(PAGES[0].url_path))
+    st.switch_page(page(FIRST))
 
 
 def home():
     """The hidden default page at ``/``: it forwards to the first page, so every page has its own deep link."""
     import streamlit as st
 
-    return st.Page(_forward_to_first_page, title=PAGES[0].title, url_path="home", default=True, visibility="hidden")
+    return st.Page(_forward_to_first_page, title=PAGES[FIRST][0], url_path="home", default=True, visibility="hidden")
 
 
 def all_pages() -> list:
-    return [home(), *(page(info.url_path) for info in PAGES)]
+    return [home(), *map(page, PAGES)]

@@ -16,7 +16,8 @@ from dashboard import charts, display_ref, drawing, robustness, widgets
 from dashboard.analysis import DISPLAY_SIZE, ImageAnalysis, photo_overlay
 from dashboard.errors import guard
 from dashboard.explain import PIXEL_METHODS, available_methods
-from dashboard.explain_quality import faithfulness_line, legend_bar, legend_text, load_explanations, missing_hint
+from dashboard.explain_quality import COMMAND, faithfulness_line, legend_bar, legend_text, load_explanations
+from dashboard.sidebar import select_on
 
 
 def faces_heading(result: ImageAnalysis) -> None:
@@ -49,10 +50,8 @@ def image_result(
 ) -> None:
     """An analysed photo: heading, the annotated photo (and its explanation), then one row per face.
 
-    Args:
-        key: a unique widget-key prefix for this photo.
-        explain: ``explain(face_index) -> FaceExplanation`` when explanations are switched on.
-        compare: ``compare(face_index, method) -> FaceExplanation``: offers every method side by side per face.
+    ``key`` prefixes this photo's widget keys. ``explain(face_index)`` and ``compare(face_index, method)`` return a
+    ``FaceExplanation``: the first when explanations are on, the second offers every method side by side per face.
     """
     faces_heading(result)
     if not result.faces:
@@ -146,7 +145,10 @@ def explanation_quality(key: str = "xq") -> None:
     with st.expander("Which explanation to believe: faithfulness and FACS agreement of each method"):
         d = load_explanations()
         if d is None:
-            st.info(missing_hint(), icon=":material/info:")
+            st.info(
+                f"No explanation benchmark yet: write it with `{COMMAND}` (minutes on an idle 2-core CPU).",
+                icon=":material/info:",
+            )
             return
         m = d["meta"]
         st.caption(
@@ -196,8 +198,7 @@ def robustness_section(d: dict) -> None:
     best = robustness.matching(d, files)
     if best is None:
         st.caption(f"None matches these results; write one with `{robustness.robustness_command(d)}`.")
-    index = files.index(best) if best else 0
-    ref = st.selectbox("Robustness JSON", files, index=index, format_func=display_ref, key="rob_file")
+    ref = select_on(st, "Robustness JSON", files, best, "rob_file", format_func=display_ref)
     with guard("reading the robustness JSON"):
         r = robustness.load_robustness(ref)
         st.caption(robustness.summary(r))

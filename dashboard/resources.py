@@ -63,8 +63,7 @@ def _analyzer(
     from core.detector import Detector
 
     engine = _engine(model, weights, device)
-    pre = None if preprocess is None else tuple(preprocess)
-    return Detector(engine=engine, face_detector=face_detector, preprocess=pre, framing=framing, tta=tta)
+    return Detector(engine=engine, face_detector=face_detector, preprocess=preprocess, framing=framing, tta=tta)
 
 
 def get_analyzer(settings: Settings) -> Any:
@@ -98,8 +97,7 @@ def analyze_bytes(data: bytes, name: str, settings: Settings):
     from core.io import load_image
     from dashboard.analysis import analyze_rgb
 
-    rgb = load_image(data, name=name)
-    return analyze_rgb(get_analyzer(settings), rgb, name, settings.align)
+    return analyze_rgb(get_analyzer(settings), load_image(data, name=name), name)
 
 
 @st.cache_data(max_entries=64, show_spinner="Explaining…")
@@ -108,10 +106,7 @@ def explain_bytes(data: bytes, name: str, settings: Settings, face: int):
     from dashboard.analysis import explain_face
 
     result = analyze_bytes(data, name, settings)
-    analyzer = get_analyzer(settings)
-    return explain_face(
-        analyzer.engine, result.rgb, result.faces[face], settings.explainer, analyzer.steps, settings.align
-    )
+    return explain_face(get_analyzer(settings), result.rgb, result.faces[face], settings.explainer)
 
 
 @st.cache_resource(max_entries=4, show_spinner="Building the ablated model…")
@@ -145,7 +140,7 @@ def get_variant_engine(settings: Settings, parts: tuple[str, ...], checkpoint=No
     return _variant(settings.model, settings.weights_arg, settings.device, tuple(parts), ckpt)
 
 
-def analyzer_with(engine, settings: Settings, preprocess: tuple[str, ...] | None):
+def analyzer_with(engine, settings: Settings, preprocess: tuple[str, ...] | None, align: bool):
     """A ``core.detector.Detector`` around ``engine`` sharing the cached face detector (cheap to build)."""
     from core.detector import Detector
 
@@ -153,5 +148,6 @@ def analyzer_with(engine, settings: Settings, preprocess: tuple[str, ...] | None
         engine=engine,
         face_detector=get_analyzer(settings).face_detector,
         preprocess=preprocess,
+        framing="fer2013" if align else "box",
         tta=settings.tta_arg,
     )

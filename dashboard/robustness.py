@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from dashboard import PYTHON
-from dashboard.evaluation import evaluate_command
+from dashboard.evaluation import data_name, evaluate_command
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +53,10 @@ def find_robustness(roots: list[Path]) -> list[Path]:
     return sorted(set(found), key=lambda p: p.stat().st_mtime, reverse=True)
 
 
-def _data_name(d: dict) -> str:
-    return str(d["meta"]["data"]["source"]).split(":", 1)[0]
-
-
 def matching(d: dict, files: list[Path]) -> Path | None:
     """The first (newest) robustness file of the same model, dataset and split as results ``d``, else None."""
     split = d["meta"]["data"]["split"]
-    want = (d["meta"].get("model"), _data_name(d), SPLIT_NAMES.get(split, split))
+    want = (d["meta"].get("model"), data_name(d), SPLIT_NAMES.get(split, split))
     for path in files:
         m = load_robustness(path).get("meta") or {}
         if (m.get("model"), m.get("data"), SPLIT_NAMES.get(m.get("split"), m.get("split"))) == want:
@@ -70,7 +66,7 @@ def matching(d: dict, files: list[Path]) -> Path | None:
 
 def robustness_command(d: dict) -> str:
     """The command that writes a robustness JSON for the model, data and split of results ``d``."""
-    m, data = d["meta"], _data_name(d)
+    m, data = d["meta"], data_name(d)
     split = SPLIT_NAMES.get(m["data"]["split"], m["data"]["split"])
     argv = ["--model", m["model"], "--data", data, "--split", split]
     if len(d["class_names"]) == 8:
@@ -89,16 +85,9 @@ def condition_label(row: dict) -> str:
 def robustness_table(r: dict) -> pd.DataFrame:
     """One row per condition: label, family, accuracy with its CI, retention with its CI (null in older files)."""
     rows = [
-        {
-            "condition": condition_label(c),
-            "family": c.get("family", c["corruption"]),
-            "accuracy": c["accuracy"],
-            "ci_low": c["ci_low"],
-            "ci_high": c["ci_high"],
-            "retention": c["retention"],
-            "retention_ci_low": c.get("retention_ci_low"),
-            "retention_ci_high": c.get("retention_ci_high"),
-        }
+        {"condition": condition_label(c), "family": c.get("family", c["corruption"])}
+        | {k: c[k] for k in ("accuracy", "ci_low", "ci_high", "retention")}
+        | {k: c.get(k) for k in ("retention_ci_low", "retention_ci_high")}
         for c in r["conditions"]
     ]
     return pd.DataFrame(rows)

@@ -105,17 +105,15 @@ def build_sidebar() -> Settings:
     from core.faces.registry import list_detectors
     from core.models import list_models
 
-    explainers = available_methods() or list(FALLBACK_EXPLAINERS)
     sb = st.sidebar
     sb.header("Model")
     models = list_models()
-    model = _select(
+    model = select_on(
         sb, "Model", models, "default", "sb_model", help="A registered ferlens model (core.models.list_models())."
     )
-    weights_opts = weights_candidates(model)
     weights = sb.selectbox(
         "Weights",
-        weights_opts,
+        weights_candidates(model),
         key="sb_weights",
         help="'default': the weights shipped for this model (offered when there are some); 'none': random init; "
         "or a .safetensors file written by the trainer under runs/.",
@@ -128,7 +126,7 @@ def build_sidebar() -> Settings:
     )
     sb.header("Faces")
     detectors, unavailable = split_available(list_detectors())
-    detector = _select(sb, "Face detector", detectors, "default", "sb_detector")
+    detector = select_on(sb, "Face detector", detectors, "default", "sb_detector")
     for name, reason in unavailable.items():
         sb.caption(f":material/block: `{name}` unavailable here. {reason}")
     align = sb.toggle("Align faces (5-point template)", value=True, key="sb_align")
@@ -143,7 +141,7 @@ def build_sidebar() -> Settings:
         steps = [s for s in list_preprocess() if s != "grayscale"]  # grayscale follows the model's in_chans
         preprocess = tuple(s for s in steps if sb.checkbox(_STEP_LABELS.get(s, s), key=f"sb_pre_{s}"))
     sb.header("Explanations")
-    explainer = _select(sb, "Method", explainers, "gradcam", "sb_explainer")
+    explainer = select_on(sb, "Method", available_methods() or list(FALLBACK_EXPLAINERS), "gradcam", "sb_explainer")
     settings = Settings(
         model=model,
         weights=weights,
@@ -157,10 +155,10 @@ def build_sidebar() -> Settings:
     return settings
 
 
-def _select(sb, label: str, options: list[str], preferred: str, key: str, **kwargs) -> str:
-    """A selectbox that starts on ``preferred`` when it is offered, else on the first option."""
+def select_on(where, label: str, options: list, preferred, key: str, **kwargs):
+    """A selectbox in ``where`` (``st``, the sidebar) starting on ``preferred`` when offered, else on the first."""
     index = options.index(preferred) if preferred in options else 0
-    return sb.selectbox(label, options, index=index, key=key, **kwargs)
+    return where.selectbox(label, options, index=index, key=key, **kwargs)
 
 
 _STEP_LABELS = {"clahe": "CLAHE (HAFEM)", "gamma": "Adaptive gamma (DCRNet)"}

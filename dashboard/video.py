@@ -58,8 +58,6 @@ def read_frame(path: Path, index: int) -> np.ndarray:
 
 def track_summary(table: pd.DataFrame, class_names) -> pd.DataFrame:
     """Per track: frames seen, first/last time, the most frequent label and the mean probability per class."""
-    if table.empty:
-        return pd.DataFrame(columns=["track", "frames", "from_s", "to_s", "main_label", *class_names])
     g = table.groupby("track")
     out = pd.DataFrame(
         {

@@ -13,7 +13,7 @@ from dashboard import REPO_ROOT, display_ref, evaluation, navigation, resources
 from dashboard.errors import guard
 from dashboard.explain import CAM_FALLBACK, explain_crop, is_cam
 from dashboard.explorer import ANY, View, view_to_params
-from dashboard.sidebar import runs_dir
+from dashboard.sidebar import runs_dir, select_on
 
 OPENED_KEY = "results.uploaded"
 CURRENT_KEY = "results.current"
@@ -65,8 +65,7 @@ def results_picker(label: str = "Results JSON", key: str = "results", upload: bo
     if not options:
         return None
     current = st.session_state.get(CURRENT_KEY)
-    index = options.index(current) if current in options else 0
-    ref = st.selectbox(label, options, index=index, format_func=display_ref, key=f"{key}_select")
+    ref = select_on(st, label, options, current, f"{key}_select", format_func=display_ref)
     st.session_state[CURRENT_KEY] = ref
     return ref
 
@@ -94,13 +93,12 @@ def comparable_results(ref: str, d: dict) -> list[str]:
     from training.evaluate import pair_key
 
     opened = st.session_state.get(OPENED_KEY, {})
-    want, out = pair_key(d), []
-    for o in results_options():
-        if o != ref:
-            key = pair_key(opened[o]) if o in opened else _pair_key(o, Path(o).stat().st_mtime)
-            if key == want:
-                out.append(o)
-    return out
+    want = pair_key(d)
+    return [
+        o
+        for o in results_options()
+        if o != ref and (pair_key(opened[o]) if o in opened else _pair_key(o, Path(o).stat().st_mtime)) == want
+    ]
 
 
 def open_in_explorer(ref: str, true: int | None, pred: int | None) -> None:

@@ -59,19 +59,18 @@ with guard("running the full and the ablated model", stop=True):
     from core.io import load_image
 
     rgb = load_image(data, name=name)
-    full = analyze_rgb(resources.get_analyzer(settings), rgb, name, settings.align)
+    full = analyze_rgb(resources.get_analyzer(settings), rgb, name)
     removed = sw.removed(have)
     variant_engine, note = (
         resources.get_variant_engine(settings, removed, checkpoint) if removed or checkpoint else (engine, "same model")
     )
-    analyzer = resources.analyzer_with(variant_engine, settings, sw.preprocess())
-    ablated = analyze_rgb(analyzer, rgb, name, sw.align)
+    ablated = analyze_rgb(resources.analyzer_with(variant_engine, settings, sw.preprocess(), sw.align), rgb, name)
 left, mid, right = st.columns([2, 2, 1])
 left.image(drawing.displayable(full.annotated), caption="full: as configured in the sidebar", width="stretch")
 mid.image(drawing.displayable(ablated.annotated), caption=f"ablated ({note})", width="stretch")
 if ablated.faces:
-    pixels = variant_engine.spec.pixels([ablated.faces[0].aligned.image], analyzer.steps)[0].numpy()
-    right.image(ablation.model_view(pixels), caption=f"what the model sees: face 1 at {spec.input_size} px, 4x nearest")
+    seen = drawing.upscale(ablated.model_inputs[0], 4 * spec.input_size)
+    right.image(seen, caption=f"what the model sees: face 1 at {spec.input_size} px, 4x nearest")
 table = ablation.compare_table(
     {"full": [f.probs for f in full.faces], "ablated": [f.probs for f in ablated.faces]}, engine.class_names
 )

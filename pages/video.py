@@ -38,9 +38,7 @@ if table.empty:
     st.stop()
 st.dataframe(video.track_summary(table, names), hide_index=True, column_config=video.summary_columns(names))
 for track in sorted(table["track"].unique())[:6]:
-    fig = charts.timeline_figure(table[table["track"] == track], names)
-    fig.update_layout(title=f"Track {track}: emotion probabilities over time (smoothed)")
-    st.plotly_chart(fig, key=f"vid_tl{track}")
+    st.plotly_chart(charts.timeline_figure(table[table["track"] == track], names, track), key=f"vid_tl{track}")
 c1, c2 = st.columns(2)
 c1.download_button("Per-frame CSV", table.to_csv(index=False), f"{clip_name}-ferlens.csv", "text/csv")
 if st.session_state.get("vid_mp4") is None and c2.button("Make the annotated video (MP4)", key="vid_annotate"):
@@ -62,14 +60,6 @@ explain = st.toggle(f"Explain the faces ({settings.explainer})", key="vid_explai
 with guard(f"analysing frame {frame}"):
     rgb = video.read_frame(path, int(frame))
     analyzer = resources.get_analyzer(settings)
-    result = analyze_rgb(analyzer, rgb, f"frame {frame}", settings.align)
-    fn = (
-        (
-            lambda i: explain_face(
-                analyzer.engine, rgb, result.faces[i], settings.explainer, analyzer.steps, settings.align
-            )
-        )
-        if explain
-        else None
-    )
+    result = analyze_rgb(analyzer, rgb, f"frame {frame}")
+    fn = (lambda i: explain_face(analyzer, rgb, result.faces[i], settings.explainer)) if explain else None
     panels.image_result(result, key="vid_f", explain=fn)

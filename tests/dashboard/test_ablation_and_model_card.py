@@ -110,13 +110,11 @@ def test_ablation_report_from_training_is_rendered(dashboard_env, open_page) -> 
     assert any("| `default` | 50.00 |" in m.value for m in at.markdown)
 
 
-def test_compare_table_and_model_view_by_hand(tmp_path: Path) -> None:
+def test_compare_table_and_trained_loss_by_hand(tmp_path: Path) -> None:
     ref, other = np.array([0.1, 0.7, 0.2]), np.array([0.3, 0.3, 0.4])
     table = ablation.compare_table({"a": [ref], "b": [other]}, ("x", "y", "z"), decimals=2)
     assert list(table["label"]) == ["y", "z"] and list(table["confidence"]) == [0.7, 0.4]
     assert list(table["Δ p(reference label)"]) == [0.0, -0.4]  # p_b(y) - p_a(y): the reference's label
-    view = ablation.model_view(np.array([[[0, 255], [10, 20]]], dtype=np.uint8), scale=3)
-    assert view.shape == (6, 6) and (view[:3, :3] == 0).all() and (view[3:, 3:] == 20).all()
     w = tmp_path / "w.safetensors"
     w.write_bytes(b"")
     assert ablation.trained_loss(w) is None

@@ -75,13 +75,13 @@ def test_every_page_renders(app, shots: Path, samples_dir: Path, tmp_path: Path)
     url, _ = app
     driver = browser.chrome(tmp_path / "profile")
     try:
-        for info in PAGES:
-            driver.get(f"{url}/{info.url_path}")  # every page has its own deep link, /upload included
-            browser.wait_for_text(driver, PAGE_TEXT[info.url_path], timeout_s=120)
+        for path in PAGES:
+            driver.get(f"{url}/{path}")  # every page has its own deep link, /upload included
+            browser.wait_for_text(driver, PAGE_TEXT[path], timeout_s=120)
             browser.wait_idle(driver)
             _assert_clean(driver)
-            driver.save_screenshot(str(shots / f"{info.url_path}.png"))
-            assert (shots / f"{info.url_path}.png").stat().st_size > 10_000
+            driver.save_screenshot(str(shots / f"{path}.png"))
+            assert (shots / f"{path}.png").stat().st_size > 10_000
         driver.get(f"{url}/")
         browser.wait_for_text(driver, PAGE_TEXT["upload"], timeout_s=120)
         browser.wait_idle(driver)

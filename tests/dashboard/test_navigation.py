@@ -5,9 +5,10 @@ from __future__ import annotations
 from dashboard import REPO_ROOT, navigation
 
 
-def test_every_page_has_a_unique_url_path() -> None:
-    paths = [info.url_path for info in navigation.PAGES]
-    assert len(set(paths)) == len(paths) and "upload" in paths and "home" not in paths
+def test_every_page_has_a_url_path_named_after_its_file() -> None:
+    paths = list(navigation.PAGES)
+    assert paths[0] == "upload" and "home" not in paths
+    assert sorted(f"{p}.py" for p in paths) == sorted(f.name for f in (REPO_ROOT / "pages").glob("*.py"))
 
 
 def test_the_root_url_opens_the_upload_page(dashboard_env) -> None:

@@ -68,9 +68,9 @@ def test_alignment_off_analyses_with_the_detectors_box_framing(samples_dir: Path
     from core.io import load_image
 
     rgb = load_image(samples_dir / "single_face.jpg")
-    det = Detector(device="cpu", backend="torch", threads=None)
-    off = analysis.analyze_rgb(det, rgb, align=False)
-    on = analysis.analyze_rgb(det, rgb, align=True)
+    on_det = Detector(device="cpu", backend="torch", threads=None)
+    off = analysis.analyze_rgb(Detector(engine=on_det.engine, framing="box"), rgb)
+    on = analysis.analyze_rgb(on_det, rgb)
     assert not off.aligned and on.aligned and len(off.faces) == len(on.faces) == 1
     m = off.faces[0].aligned.matrix
     assert m[0, 1] == m[1, 0] == 0 and m[0, 0] == m[1, 1]
