@@ -14,7 +14,6 @@ evaluates ``test`` once, training nothing. The report compares each rung with th
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import functools
 import json
@@ -183,20 +182,10 @@ def run_one(
     return record
 
 
-def epoch_records(run_dir: Path) -> list[dict] | None:
-    """The per-epoch records of a run's ``metrics.jsonl`` (None without one), skipping lines torn by a kill."""
-    path = Path(run_dir) / "metrics.jsonl"
-    if not path.is_file():
-        return None
-    records = []
-    for line in path.read_text().splitlines():
-        with contextlib.suppress(json.JSONDecodeError):
-            records.append(json.loads(line))
-    return [r for r in records if r.get("kind") == "epoch"]
-
-
 def train_hours(run_dir: Path) -> float | None:
     """Wall-clock hours the run's epochs took (every resumed piece counted once)."""
+    from training.trainer import epoch_records
+
     epochs = epoch_records(run_dir)
     return None if epochs is None else round(sum(float(e.get("time_s") or 0.0) for e in epochs) / 3600, 4)
 

@@ -23,10 +23,9 @@ import torch
 from core.models import create_model
 from core.models import weights as W
 from training import evaluate as E
-from training.ablate import epoch_records
 from training.calibrate import main as calibrate_main
 from training.model_card import CARD_PATH, render_shipped_card
-from training.trainer import hardware
+from training.trainer import epoch_records, hardware
 
 log = logging.getLogger(__name__)
 

@@ -241,6 +241,18 @@ def _truncate_metrics(path: Path, epochs_done: int) -> list[dict]:
     return history
 
 
+def epoch_records(run_dir: Path) -> list[dict] | None:
+    """The per-epoch records of a run's ``metrics.jsonl`` (None without one), skipping lines torn by a kill."""
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.is_file():
+        return None
+    records = []
+    for line in path.read_text().splitlines():
+        with contextlib.suppress(json.JSONDecodeError):
+            records.append(json.loads(line))
+    return [r for r in records if r.get("kind") == "epoch"]
+
+
 def _check_resumable(saved: TrainConfig, cfg: TrainConfig) -> None:
     a, b = config_to_dict(saved), config_to_dict(cfg)
     diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k) and k not in RESUME_MAY_CHANGE)
